@@ -1,0 +1,93 @@
+# fidx - one Makefile, explicit source lists (ntpd's SRCS=), -MMD deps.
+#
+#   make          release build: build/fidx
+#   make run      install missing packages, build, show fidx on this tree
+#   make test     install missing packages, build with ASan+UBSan, run tests
+#   make bench-filter   fidx filter vs fzf and fzy (see bench/)
+
+VERSION  = 0.1.0
+CC      ?= cc
+BUILD    = build
+PKGS     = libpcre2-8 jansson libutf8proc
+
+# Debian packages the build, the tests and `make run` need.
+DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
+           libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
+           libutf8proc-dev
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+           -Wstrict-prototypes -Wpointer-arith -Werror=vla
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DFIDX_VERSION='"$(VERSION)"' $(WARN) \
+           -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
+              common/query.c common/proto.c
+CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c
+UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+
+# Release objects in build/obj, sanitized ones in build/asan/obj.
+OPT_CFLAGS  = -O2 -g
+SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all run test deps test-build bench-filter clean
+all: $(BUILD)/fidx
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS))
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# Missing packages: installed when root, otherwise the exact line to run.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else \
+	    echo "fidx needs these Debian packages; run:"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+test-build: $(BUILD)/asan/fidx $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
+
+test: deps
+	@$(MAKE) --no-print-directory test-build
+	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) tests/*.sh
+
+# Until the daemon exists, the demo ranks this tree's files.
+RUN_QUERY ?= mkfl
+run: deps
+	@$(MAKE) --no-print-directory all
+	@echo "fidx filter '$(RUN_QUERY)' over the files under $(CURDIR):"
+	@find . -path ./.git -prune -o -path ./$(BUILD) -prune -o -type f -print | \
+	  sed 's|^\./||' | ./$(BUILD)/fidx filter --limit 10 '$(RUN_QUERY)'
+
+bench-filter: all
+	bash bench/filter.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

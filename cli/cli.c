@@ -1,0 +1,68 @@
+/* cli.c - see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+int
+cli_parse_num(const char *flag, const char *s, unsigned long long min,
+    unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 ||
+	    v < min || v > max) {
+		log_warnx("%s must be a number from %llu to %llu, not '%s'",
+		    flag, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+cli_parse_color(const char *s)
+{
+	if (strcmp(s, "always") == 0)
+		return 1;
+	if (strcmp(s, "never") == 0)
+		return 0;
+	if (strcmp(s, "auto") == 0)
+		return isatty(STDOUT_FILENO);
+	log_warnx("--color must be auto, always or never, not '%s'", s);
+	return -1;
+}
+
+void
+cli_print_highlighted(FILE *f, const char *path, size_t len,
+    const uint32_t *pos, int npos)
+{
+	static const char on[] = "\033[1;32m", off[] = "\033[0m";
+	size_t at = 0;
+
+	if (pos == NULL || npos == 0) {
+		fwrite(path, 1, len, f);
+		return;
+	}
+	/* Runs of consecutive positions share one escape pair. */
+	for (int k = 0; k < npos;) {
+		int e = k;
+
+		while (e + 1 < npos && pos[e + 1] == pos[e] + 1)
+			e++;
+		fwrite(path + at, 1, pos[k] - at, f);
+		fputs(on, f);
+		fwrite(path + pos[k], 1, pos[e] - pos[k] + 1, f);
+		fputs(off, f);
+		at = pos[e] + 1;
+		k = e + 1;
+	}
+	fwrite(path + at, 1, len - at, f);
+}

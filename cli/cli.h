@@ -1,0 +1,27 @@
+/*
+ * cli.h - what the subcommands of `fidx` share.
+ *
+ * Owns: argument helpers and terminal output helpers.
+ * Never touches: the daemon's state; the socket (client.c, later).
+ */
+#ifndef FIDX_CLI_H
+#define FIDX_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Parses a decimal in [min, max] for flag; logs and returns -1 if not. */
+int cli_parse_num(const char *flag, const char *s, unsigned long long min,
+    unsigned long long max, unsigned long long *out);
+
+/* "always" -> 1, "never" -> 0, "auto" -> whether stdout is a tty; -1 if bad. */
+int cli_parse_color(const char *s);
+
+/* Writes path with the bytes at pos (sorted) highlighted, or plain if NULL. */
+void cli_print_highlighted(FILE *f, const char *path, size_t len,
+    const uint32_t *pos, int npos);
+
+int filter_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,120 @@
+/* alloc.c - see alloc.h. */
+#include "alloc.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Touched by tests only, from one thread; the daemon never arms it. */
+static unsigned long alloc_countdown;
+static int alloc_fired;
+
+static int
+alloc_should_fail(void)
+{
+	if (alloc_countdown == 0)
+		return 0;
+	if (--alloc_countdown == 0) {
+		alloc_fired = 1;
+		errno = ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+void
+alloc_fail_at(unsigned long n)
+{
+	alloc_countdown = n;
+	alloc_fired = 0;
+}
+
+int
+alloc_failed(void)
+{
+	return alloc_fired;
+}
+
+void *
+fidx_malloc(size_t size)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return malloc(size == 0 ? 1 : size);
+}
+
+void *
+fidx_calloc(size_t n, size_t size)
+{
+	if (alloc_should_fail())
+		return NULL;
+	return calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
+}
+
+void *
+fidx_reallocarray(void *p, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (alloc_should_fail())
+		return NULL;
+	return realloc(p, n * size == 0 ? 1 : n * size);
+}
+
+char *
+fidx_strndup(const char *s, size_t n)
+{
+	char *d;
+
+	if ((d = fidx_malloc(n + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+void *
+xmalloc(size_t size)
+{
+	void *p;
+
+	if ((p = malloc(size == 0 ? 1 : size)) == NULL)
+		fatal("malloc %zu bytes", size);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
+		fatal("calloc %zu x %zu bytes", n, size);
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	void *q;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		fatalx("reallocarray %zu x %zu overflows", n, size);
+	if ((q = realloc(p, n * size == 0 ? 1 : n * size)) == NULL)
+		fatal("realloc %zu x %zu bytes", n, size);
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		fatal("strdup");
+	return d;
+}

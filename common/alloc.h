@@ -1,0 +1,37 @@
+/*
+ * alloc.h - the one door to malloc, with failure injection for tests.
+ *
+ * Owns: the count of allocations made through it and the injection switch.
+ * Never touches: what callers do with the memory.
+ *
+ * Two families. fidx_malloc() and friends may return NULL: use them for
+ * anything whose size input controls (paths, candidate lists, queries), and
+ * turn NULL into an error the user sees. xmalloc() and friends never
+ * return NULL: they are for small fixed control structures, where running
+ * out of memory is a broken machine, not bad input (tmux's xmalloc).
+ *
+ * alloc_fail_at(n) makes the n-th fidx_* allocation from now fail (and only
+ * that one), so tests can walk every error path (SQLite's test_malloc.c).
+ */
+#ifndef FIDX_ALLOC_H
+#define FIDX_ALLOC_H
+
+#include <stddef.h>
+
+void *fidx_malloc(size_t size);
+void *fidx_calloc(size_t n, size_t size);
+/* Like reallocarray(3): checks n * size for overflow. */
+void *fidx_reallocarray(void *p, size_t n, size_t size);
+char *fidx_strndup(const char *s, size_t n);
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+
+/* Fails the n-th fidx_* allocation after this call; 0 turns injection off. */
+void alloc_fail_at(unsigned long n);
+/* True once the injected failure has happened. */
+int alloc_failed(void);
+
+#endif

@@ -1,0 +1,634 @@
+/* match.c - see match.h for the score this file computes. */
+#include "match.h"
+#include "alloc.h"
+#include "limits.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum match_class {
+	CLASS_LOWER,
+	CLASS_UPPER,
+	CLASS_DIGIT,
+	CLASS_SLASH,
+	CLASS_WHITE,
+	CLASS_DELIM,
+	CLASS_HIGH,	/* a byte of a multi-byte character: a letter for us */
+	CLASS_COUNT
+};
+
+/* Tables built at compile time so the scorer needs no initialisation. */
+#define R4(f, b) f(b), f(b + 1), f(b + 2), f(b + 3)
+#define R16(f, b) R4(f, b), R4(f, b + 4), R4(f, b + 8), R4(f, b + 12)
+#define R64(f, b) R16(f, b), R16(f, b + 16), R16(f, b + 32), R16(f, b + 48)
+#define R256(f) R64(f, 0), R64(f, 64), R64(f, 128), R64(f, 192)
+
+#define LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+const uint8_t match_lower[256] = { R256(LOWER) };
+#define IDENT(c) (c)
+static const uint8_t match_ident[256] = { R256(IDENT) };
+
+#define CLASS(c) \
+	((c) >= 'a' && (c) <= 'z' ? CLASS_LOWER : \
+	 (c) >= 'A' && (c) <= 'Z' ? CLASS_UPPER : \
+	 (c) >= '0' && (c) <= '9' ? CLASS_DIGIT : \
+	 (c) == '/' ? CLASS_SLASH : \
+	 (c) == ' ' || (c) == '\t' ? CLASS_WHITE : \
+	 (c) >= 0x80 ? CLASS_HIGH : CLASS_DELIM)
+static const uint8_t match_class[256] = { R256(CLASS) };
+
+/*
+ * Mask bits: 26 letters (folded), 10 digits, then the punctuation people
+ * type in paths, then one bit for everything else ASCII and one for bytes
+ * >= 0x80.
+ */
+#define MASKBIT(c) \
+	((c) >= 'a' && (c) <= 'z' ? (c) - 'a' : \
+	 (c) >= 'A' && (c) <= 'Z' ? (c) - 'A' : \
+	 (c) >= '0' && (c) <= '9' ? 26 + (c) - '0' : \
+	 (c) == '.' ? 36 : (c) == '_' ? 37 : (c) == '-' ? 38 : \
+	 (c) == '/' ? 39 : (c) == ' ' ? 40 : (c) >= 0x80 ? 63 : \
+	 41 + (c) % 22)
+static const uint8_t match_maskbit[256] = { R256(MASKBIT) };
+
+/* match_bonus_table[class of previous byte][class of this byte] */
+static const int8_t match_bonus_table[CLASS_COUNT][CLASS_COUNT] = {
+	/* prev:        lower upper digit slash white delim high (this) */
+	[CLASS_LOWER] = { 0, MATCH_BONUS_CAMEL, MATCH_BONUS_CAMEL,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, 0 },
+	[CLASS_UPPER] = { 0, 0, MATCH_BONUS_CAMEL,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, 0 },
+	[CLASS_DIGIT] = { 0, 0, 0,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, 0 },
+	[CLASS_SLASH] = { MATCH_BONUS_SLASH, MATCH_BONUS_SLASH,
+	    MATCH_BONUS_SLASH, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_SLASH },
+	[CLASS_WHITE] = { MATCH_BONUS_WHITE, MATCH_BONUS_WHITE,
+	    MATCH_BONUS_WHITE, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_WHITE },
+	[CLASS_DELIM] = { MATCH_BONUS_BOUNDARY, MATCH_BONUS_BOUNDARY,
+	    MATCH_BONUS_BOUNDARY, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_BOUNDARY },
+	[CLASS_HIGH] = { 0, 0, 0,
+	    MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, MATCH_BONUS_NONWORD, 0 },
+};
+
+/* A score no reachable cell has; adding bonuses to it cannot overflow. */
+#define NEG (INT32_MIN / 2)
+
+struct match_scratch {
+	/* Rolling rows: [2][ROW + 2] each (see match_dp_score). */
+	int32_t *d, *m;
+	uint8_t *r;		/* best bonus seen in the run ending here */
+	int8_t *bonus;		/* bonus of each path byte */
+	/* Full tables for positions, FIDX_MATCH_DP_CELLS each. */
+	int32_t *fd, *fm;
+	uint8_t *fflag;
+	uint32_t lo[FIDX_MAX_QUERY], hi[FIDX_MAX_QUERY];
+};
+
+#define FLAG_CONSEC 1	/* D came from the previous byte's D */
+#define FLAG_FROM_D 2	/* M equals this column's D */
+#define ROW (FIDX_MAX_PATH_CEILING + 1)
+
+struct match_scratch *
+match_scratch_new(void)
+{
+	struct match_scratch *sc;
+
+	if ((sc = fidx_calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	sc->d = fidx_reallocarray(NULL, 2 * (ROW + 2), sizeof(*sc->d));
+	sc->m = fidx_reallocarray(NULL, 2 * (ROW + 2), sizeof(*sc->m));
+	sc->r = fidx_malloc(2 * (ROW + 2));
+	sc->bonus = fidx_malloc(ROW);
+	sc->fd = fidx_reallocarray(NULL, FIDX_MATCH_DP_CELLS, sizeof(*sc->fd));
+	sc->fm = fidx_reallocarray(NULL, FIDX_MATCH_DP_CELLS, sizeof(*sc->fm));
+	sc->fflag = fidx_malloc(FIDX_MATCH_DP_CELLS);
+	if (sc->d == NULL || sc->m == NULL || sc->r == NULL ||
+	    sc->bonus == NULL || sc->fd == NULL || sc->fm == NULL ||
+	    sc->fflag == NULL) {
+		match_scratch_free(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+void
+match_scratch_free(struct match_scratch *sc)
+{
+	if (sc == NULL)
+		return;
+	free(sc->d);
+	free(sc->m);
+	free(sc->r);
+	free(sc->bonus);
+	free(sc->fd);
+	free(sc->fm);
+	free(sc->fflag);
+	free(sc);
+}
+
+uint64_t
+match_mask(const char *s, size_t n)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	uint64_t m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+	size_t i = 0;
+
+	/* Four accumulators break the dependency chain of one. */
+	for (; i + 4 <= n; i += 4) {
+		m0 |= 1ull << match_maskbit[u[i]];
+		m1 |= 1ull << match_maskbit[u[i + 1]];
+		m2 |= 1ull << match_maskbit[u[i + 2]];
+		m3 |= 1ull << match_maskbit[u[i + 3]];
+	}
+	for (; i < n; i++)
+		m0 |= 1ull << match_maskbit[u[i]];
+	return m0 | m1 | m2 | m3;
+}
+
+size_t
+match_basename(const char *s, size_t n)
+{
+	const char *slash;
+
+	/* "dir/sub/" names the directory "sub": skip one trailing slash. */
+	if (n > 0 && s[n - 1] == '/')
+		n--;
+	slash = memrchr(s, '/', n);
+	return slash ? (size_t)(slash - s) + 1 : 0;
+}
+
+void
+match_entry_init(struct match_entry *e, const char *arena, uint32_t off,
+    uint16_t len, bool mask)
+{
+	const char *s = arena + off;
+
+	e->mask = mask ? match_mask(s, len) : MATCH_MASK_ANY;
+	e->off = off;
+	e->len = len;
+	e->base = (uint16_t)match_basename(s, len);
+}
+
+int
+match_bonus_at(const char *s, size_t j, size_t base)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	int prev = j == 0 ? CLASS_SLASH : match_class[u[j - 1]];
+	int b = match_bonus_table[prev][match_class[u[j]]];
+
+	return j >= base ? b : b / MATCH_DIR_BONUS_DIVISOR;
+}
+
+bool
+match_has_upper(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (text[i] >= 'A' && text[i] <= 'Z')
+			return true;
+	return false;
+}
+
+void
+match_pattern_init(struct match_pattern *p, const char *text, size_t len,
+    bool icase)
+{
+	p->text = text;
+	p->len = len;
+	p->icase = icase;
+	p->mask = match_mask(text, len);
+}
+
+static inline int32_t
+match_at(size_t j, size_t base)
+{
+	return MATCH_SCORE + (j >= base ? MATCH_BONUS_BASENAME : 0);
+}
+
+static inline int
+imax(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+int32_t
+match_score_positions(const char *s, size_t n, size_t base,
+    const uint32_t *pos, size_t npos)
+{
+	int32_t score;
+	int run;
+
+	(void)n;
+	run = match_bonus_at(s, pos[0], base);
+	score = match_at(pos[0], base) + MATCH_FIRST_MULTIPLIER * run;
+	for (size_t i = 1; i < npos; i++) {
+		int b = match_bonus_at(s, pos[i], base);
+		uint32_t gap = pos[i] - pos[i - 1] - 1;
+
+		if (gap == 0) {
+			score += imax(imax(b, run), MATCH_BONUS_CONSECUTIVE);
+			run = imax(run, b);
+		} else {
+			score += b - MATCH_GAP_START -
+			    (int32_t)(gap - 1) * MATCH_GAP_EXTEND;
+			run = b;
+		}
+		score += match_at(pos[i], base);
+	}
+	return score;
+}
+
+/*
+ * Next j in [from, n) where s[j] is c (either case if icase and c is a
+ * lower-case letter): memchr is vectorised, a byte loop is not.
+ */
+static inline size_t
+match_find(const uint8_t *s, size_t from, size_t n, uint8_t c, bool icase)
+{
+	const uint8_t *a, *b;
+
+	if (from >= n)
+		return n;
+	a = memchr(s + from, c, n - from);
+	if (!icase || c < 'a' || c > 'z')
+		return a ? (size_t)(a - s) : n;
+	b = memchr(s + from, c - 32, (a ? (size_t)(a - s) : n) - from);
+	if (b != NULL)
+		return (size_t)(b - s);
+	return a ? (size_t)(a - s) : n;
+}
+
+/* Last j < end where s[j] is c as above, or (size_t)-1. */
+static inline size_t
+match_rfind(const uint8_t *s, size_t end, uint8_t c, bool icase)
+{
+	const uint8_t *a, *b;
+	size_t lo = 0;
+
+	a = memrchr(s, c, end);
+	if (!icase || c < 'a' || c > 'z')
+		return a ? (size_t)(a - s) : (size_t)-1;
+	if (a != NULL)
+		lo = (size_t)(a - s) + 1;
+	b = end > lo ? memrchr(s + lo, c - 32, end - lo) : NULL;
+	if (b != NULL)
+		return (size_t)(b - s);
+	return a ? (size_t)(a - s) : (size_t)-1;
+}
+
+/*
+ * The columns each query byte can occupy: lo[i] from a greedy scan left
+ * to right, hi[i] from one right to left. Returns false if p is not a
+ * subsequence of s, which is also the cheap rejection of most candidates.
+ */
+static bool
+match_bounds(const struct match_pattern *p, const uint8_t *s, size_t n,
+    uint32_t *lo, uint32_t *hi)
+{
+	const uint8_t *q = (const uint8_t *)p->text;
+	size_t m = p->len, j = 0;
+
+	for (size_t i = 0; i < m; i++, j++) {
+		j = match_find(s, j, n, q[i], p->icase);
+		if (j == n)
+			return false;
+		lo[i] = (uint32_t)j;
+	}
+	j = n;
+	for (size_t i = m; i-- > 0;) {
+		j = match_rfind(s, j, q[i], p->icase);
+		hi[i] = (uint32_t)j;
+	}
+	return true;
+}
+
+bool
+match_fuzzy_possible(const struct match_pattern *p, const char *str, size_t n)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	const uint8_t *q = (const uint8_t *)p->text;
+	size_t j = 0;
+
+	for (size_t i = 0; i < p->len; i++, j++)
+		if ((j = match_find(s, j, n, q[i], p->icase)) == n)
+			return false;
+	return true;
+}
+
+/*
+ * Greedy alignment for tables too large to fill: the forward scan's end,
+ * then a backward scan from there for the tightest start (fzf's v1).
+ */
+static int32_t
+match_greedy(const struct match_pattern *p, const uint8_t *s, size_t n,
+    size_t base, const uint32_t *lo, uint32_t *pos)
+{
+	const uint8_t *fold = p->icase ? match_lower : NULL;
+	const uint8_t *q = (const uint8_t *)p->text;
+	uint32_t local[FIDX_MAX_QUERY];
+	uint32_t *out = pos != NULL ? pos : local;
+	size_t m = p->len, j = lo[m - 1] + 1;
+
+	for (size_t i = m; i-- > 0;) {
+		while (j-- > 0)
+			if ((fold ? fold[s[j]] : s[j]) == q[i])
+				break;
+		out[i] = (uint32_t)j;
+	}
+	return match_score_positions((const char *)s, n, base, out, m);
+}
+
+/*
+ * One row of the DP. Row i covers columns [lo[i], last]; D is NEG beyond
+ * hi[i], where q[i] cannot sit, but M runs on to `last` because the next
+ * row reads it up to hi[i + 1] - 2. pd/pm are the previous row (indexed by
+ * column), or NULL for row 0.
+ */
+static inline void
+match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
+    const int8_t *bonus, size_t i, uint32_t lo, uint32_t hi, uint32_t last,
+    uint32_t plo, const int32_t *pd, const int32_t *pm, const uint8_t *pr,
+    int32_t *d, int32_t *m, uint8_t *r, uint8_t *flag)
+{
+	const uint8_t *fold = p->icase ? match_lower : NULL;
+	uint8_t qc = (uint8_t)p->text[i];
+	int32_t prev_m = NEG;
+
+	for (uint32_t j = lo; j <= last; j++) {
+		int32_t dv = NEG;
+		uint8_t f = 0, run = 0;
+
+		if (j <= hi && (fold ? fold[s[j]] : s[j]) == qc) {
+			int b = bonus[j];
+
+			if (pd == NULL) {
+				dv = MATCH_FIRST_MULTIPLIER * b;
+				run = (uint8_t)b;
+			} else {
+				int32_t consec = NEG, gap = NEG;
+
+				if (pd[j - 1] > NEG) {
+					int rb = pr[j - 1];
+
+					consec = pd[j - 1] + imax(imax(b, rb),
+					    MATCH_BONUS_CONSECUTIVE);
+				}
+				if (j >= plo + 2 && pm[j - 2] > NEG)
+					gap = pm[j - 2] - MATCH_GAP_START + b;
+				if (consec >= gap && consec > NEG) {
+					dv = consec;
+					f = FLAG_CONSEC;
+					run = (uint8_t)imax(pr[j - 1], b);
+				} else if (gap > NEG) {
+					dv = gap;
+					run = (uint8_t)b;
+				}
+			}
+			if (dv > NEG)
+				dv += match_at(j, base);
+		}
+		d[j] = dv;
+		r[j] = run;
+		if (prev_m > NEG)
+			prev_m -= MATCH_GAP_EXTEND;
+		if (dv >= prev_m && dv > NEG) {
+			prev_m = dv;
+			f |= FLAG_FROM_D;
+		}
+		m[j] = prev_m;
+		if (flag != NULL)
+			flag[j] = f;
+	}
+}
+
+/*
+ * The score half of match_fuzzy(): the same recurrence as match_row(),
+ * on two rolling rows and without branches on validity. It relies on two
+ * facts: NEG plus any sum of bonuses and penalties stays far below every
+ * real score, and for every column in [lo[i], hi[i]] some alignment of
+ * the row above ends before it, so a matching byte there always has a
+ * real predecessor. Rows are offset by 2 so column j - 2 is addressable.
+ */
+static int32_t
+match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t base,
+    struct match_scratch *sc)
+{
+	const uint8_t *fold = p->icase ? match_lower : match_ident;
+	const uint8_t *q = (const uint8_t *)p->text;
+	const uint32_t *lo = sc->lo, *hi = sc->hi;
+	const int8_t *bonus = sc->bonus;
+	int32_t *pd = sc->d + 2, *pm = sc->m + 2;
+	int32_t *cd = pd + ROW + 2, *cm = pm + ROW + 2, *t32;
+	uint8_t *pr = sc->r + 2, *cr = pr + ROW + 2, *t8;
+	size_t m = p->len;
+	int32_t prev_m = NEG, best = NEG;
+	uint32_t last = m > 1 ? hi[1] - 1 : hi[0];
+
+	for (uint32_t j = lo[0]; j <= last; j++) {
+		int32_t dv = NEG;
+
+		if (j <= hi[0] && fold[s[j]] == q[0])
+			dv = match_at(j, base) + MATCH_FIRST_MULTIPLIER *
+			    bonus[j];
+		pd[j] = dv;
+		pr[j] = (uint8_t)bonus[j];
+		prev_m = imax(dv, prev_m - MATCH_GAP_EXTEND);
+		pm[j] = prev_m;
+	}
+	for (size_t i = 1; i < m; i++) {
+		uint8_t qc = q[i];
+
+		last = i + 1 < m ? hi[i + 1] - 1 : hi[i];
+		/* Row i reads pm from column lo[i] - 2 >= lo[i - 1] - 1. */
+		pm[(ptrdiff_t)lo[i - 1] - 1] = NEG;
+		prev_m = NEG;
+		uint32_t j = lo[i];
+		for (; j <= hi[i]; j++) {
+			int b = bonus[j], rb = pr[j - 1];
+			int32_t consec = pd[j - 1] +
+			    imax(imax(b, rb), MATCH_BONUS_CONSECUTIVE);
+			int32_t gap = pm[(ptrdiff_t)j - 2] - MATCH_GAP_START + b;
+			int32_t dv = NEG;
+			bool isc = consec >= gap;
+
+			if (fold[s[j]] == qc)
+				dv = (isc ? consec : gap) + match_at(j, base);
+			cd[j] = dv;
+			cr[j] = (uint8_t)(isc ? imax(rb, b) : b);
+			prev_m = imax(dv, prev_m - MATCH_GAP_EXTEND);
+			cm[j] = prev_m;
+		}
+		/* q[i] cannot sit here, but the next row reads D and M here. */
+		for (; j <= last; j++) {
+			prev_m -= MATCH_GAP_EXTEND;
+			cd[j] = NEG;
+			cm[j] = prev_m;
+		}
+		t32 = pd, pd = cd, cd = t32;
+		t32 = pm, pm = cm, cm = t32;
+		t8 = pr, pr = cr, cr = t8;
+	}
+	for (uint32_t j = lo[m - 1]; j <= hi[m - 1]; j++)
+		best = imax(best, pd[j]);
+	return best > NEG / 2 ? best : MATCH_NONE;
+}
+
+int32_t
+match_fuzzy(const struct match_pattern *p, const char *str, size_t n,
+    size_t base, struct match_scratch *sc, uint32_t *pos)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	uint32_t *lo = sc->lo, *hi = sc->hi;
+	size_t m = p->len, cells = 0;
+	int32_t best = NEG;
+	uint32_t bestj = 0;
+
+	if (m == 0)
+		return 0;
+	if (m > n || m > FIDX_MAX_QUERY || n > FIDX_MAX_PATH_CEILING)
+		return MATCH_NONE;
+	if (!match_bounds(p, s, n, lo, hi))
+		return MATCH_NONE;
+
+	for (uint32_t j = lo[0]; j <= hi[m - 1]; j++)
+		sc->bonus[j] = (int8_t)match_bonus_at(str, j, base);
+
+	if (pos == NULL)
+		return match_dp_score(p, s, base, sc);
+
+	for (size_t i = 0; i < m; i++)
+		cells += (i + 1 < m ? hi[i + 1] - 1 : hi[i]) - lo[i] + 1;
+	if (cells > FIDX_MATCH_DP_CELLS)
+		return match_greedy(p, s, n, base, lo, pos);
+
+	/*
+	 * Full tables, each row stored compactly from its lo; rowbase[i]
+	 * is chosen so that row + j addresses column j.
+	 */
+	ptrdiff_t rowbase[FIDX_MAX_QUERY];
+	uint8_t *r[2] = { sc->r, sc->r + ROW };
+	size_t at = 0;
+
+	for (size_t i = 0; i < m; i++) {
+		uint32_t last = i + 1 < m ? hi[i + 1] - 1 : hi[i];
+
+		rowbase[i] = (ptrdiff_t)at - lo[i];
+		at += last - lo[i] + 1;
+		match_row(p, s, base, sc->bonus, i, lo[i], hi[i], last,
+		    i ? lo[i - 1] : 0,
+		    i ? sc->fd + rowbase[i - 1] : NULL,
+		    i ? sc->fm + rowbase[i - 1] : NULL,
+		    i ? r[(i - 1) & 1] : NULL,
+		    sc->fd + rowbase[i], sc->fm + rowbase[i], r[i & 1],
+		    sc->fflag + rowbase[i]);
+	}
+	for (uint32_t j = lo[m - 1]; j <= hi[m - 1]; j++) {
+		int32_t v = sc->fd[rowbase[m - 1] + j];
+
+		/* >= keeps the rightmost of equal ends: nearer the file name. */
+		if (v > NEG && v >= best) {
+			best = v;
+			bestj = j;
+		}
+	}
+	if (best <= NEG)
+		return MATCH_NONE;
+
+	uint32_t j = bestj;
+	for (size_t i = m; i-- > 0;) {
+		pos[i] = j;
+		if (i == 0)
+			break;
+		if (sc->fflag[rowbase[i] + j] & FLAG_CONSEC) {
+			j--;
+		} else {
+			/* Walk M of the row above back to the D it carried. */
+			j -= 2;
+			while (!(sc->fflag[rowbase[i - 1] + j] & FLAG_FROM_D))
+				j--;
+		}
+	}
+	return best;
+}
+
+/* Does the literal needle sit at s[at]? */
+static inline bool
+match_literal_at(const struct match_pattern *p, const uint8_t *s, size_t at)
+{
+	const uint8_t *q = (const uint8_t *)p->text;
+
+	if (!p->icase)
+		return memcmp(s + at, q, p->len) == 0;
+	for (size_t k = 0; k < p->len; k++)
+		if (match_lower[s[at + k]] != q[k])
+			return false;
+	return true;
+}
+
+static int32_t
+match_run_score(const char *s, size_t n, size_t base, size_t at, size_t len,
+    uint32_t *pos)
+{
+	uint32_t local[FIDX_MAX_QUERY];
+	uint32_t *out = pos != NULL ? pos : local;
+
+	for (size_t k = 0; k < len; k++)
+		out[k] = (uint32_t)(at + k);
+	return match_score_positions(s, n, base, out, len);
+}
+
+int32_t
+match_literal(const struct match_pattern *p, enum match_anchor anchor,
+    const char *str, size_t n, size_t base, uint32_t *pos)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	size_t m = p->len, bestat = 0;
+	int32_t best = MATCH_NONE;
+
+	if (m == 0)
+		return 0;
+	if (m > n || m > FIDX_MAX_QUERY)
+		return MATCH_NONE;
+	switch (anchor) {
+	case MATCH_PREFIX:
+		if (!match_literal_at(p, s, 0))
+			return MATCH_NONE;
+		return match_run_score(str, n, base, 0, m, pos);
+	case MATCH_SUFFIX:
+		if (!match_literal_at(p, s, n - m))
+			return MATCH_NONE;
+		return match_run_score(str, n, base, n - m, m, pos);
+	case MATCH_WHOLE:
+		if (m != n || !match_literal_at(p, s, 0))
+			return MATCH_NONE;
+		return match_run_score(str, n, base, 0, m, pos);
+	case MATCH_ANYWHERE:
+		break;
+	}
+	for (size_t at = 0; at + m <= n; at++) {
+		const uint8_t *hit;
+		int32_t v;
+
+		/* Jump to the next candidate start with memchr when we can. */
+		if (!p->icase || !(p->text[0] >= 'a' && p->text[0] <= 'z')) {
+			hit = memchr(s + at, p->text[0], n - m + 1 - at);
+			if (hit == NULL)
+				break;
+			at = (size_t)(hit - s);
+		}
+		if (!match_literal_at(p, s, at))
+			continue;
+		v = match_run_score(str, n, base, at, m, NULL);
+		if (v >= best) {
+			best = v;
+			bestat = at;
+		}
+	}
+	if (best == MATCH_NONE)
+		return MATCH_NONE;
+	if (pos != NULL)
+		match_run_score(str, n, base, bestat, m, pos);
+	return best;
+}

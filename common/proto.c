@@ -1,0 +1,109 @@
+/* proto.c - see proto.h. */
+#include "proto.h"
+#include "alloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <utf8proc.h>
+
+bool
+proto_utf8_valid(const char *s, size_t n)
+{
+	const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+	utf8proc_int32_t cp;
+
+	while (n > 0) {
+		utf8proc_ssize_t k = utf8proc_iterate(u, (utf8proc_ssize_t)n,
+		    &cp);
+
+		if (k <= 0 || cp == 0)
+			return false;
+		u += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* s with every byte that does not start a valid character as U+FFFD. */
+static char *
+proto_utf8_lossy(const char *s, size_t n, size_t *outlen)
+{
+	const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+	utf8proc_int32_t cp;
+	char *out, *o;
+
+	/* U+FFFD is 3 bytes: at most 3x growth. */
+	if ((out = fidx_reallocarray(NULL, n + 1, 3)) == NULL)
+		return NULL;
+	o = out;
+	while (n > 0) {
+		utf8proc_ssize_t k = utf8proc_iterate(u, (utf8proc_ssize_t)n,
+		    &cp);
+
+		if (k <= 0 || cp == 0) {
+			*o++ = (char)0xef;
+			*o++ = (char)0xbf;
+			*o++ = (char)0xbd;
+			k = 1;
+		} else {
+			for (utf8proc_ssize_t i = 0; i < k; i++)
+				*o++ = (char)u[i];
+		}
+		u += k;
+		n -= (size_t)k;
+	}
+	*outlen = (size_t)(o - out);
+	return out;
+}
+
+static char *
+proto_base64(const char *s, size_t n, size_t *outlen)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *u = (const uint8_t *)s;
+	char *out, *o;
+
+	if ((out = fidx_malloc((n + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)u[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)u[i + 1] << 8;
+		if (i + 2 < n)
+			v |= u[i + 2];
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*outlen = (size_t)(o - out);
+	return out;
+}
+
+int
+proto_path_set(json_t *obj, const char *path, size_t len)
+{
+	char *lossy = NULL, *b64 = NULL;
+	size_t llen, blen;
+	int rc = -1;
+
+	if (proto_utf8_valid(path, len))
+		return json_object_set_new(obj, "path",
+		    json_stringn_nocheck(path, len));
+	if ((lossy = proto_utf8_lossy(path, len, &llen)) == NULL ||
+	    (b64 = proto_base64(path, len, &blen)) == NULL)
+		goto out;
+	if (json_object_set_new(obj, "path",
+	    json_stringn_nocheck(lossy, llen)) == -1 ||
+	    json_object_set_new(obj, "path_b64",
+	    json_stringn_nocheck(b64, blen)) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(lossy);
+	free(b64);
+	return rc;
+}

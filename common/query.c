@@ -1,0 +1,455 @@
+/* query.c - see query.h for the syntax. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "query.h"
+#include "alloc.h"
+#include "limits.h"
+
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum term_kind {
+	TERM_FUZZY,
+	TERM_LITERAL,
+};
+
+struct query_term {
+	enum term_kind kind;
+	enum match_anchor anchor;	/* TERM_LITERAL only */
+	bool negate;
+	bool required;			/* a positive fuzzy term alone in its group */
+	unsigned group;			/* terms sharing a group are ORed */
+	struct match_pattern pat;	/* text points into query->buf */
+};
+
+struct query {
+	enum query_mode mode;
+	struct query_term *terms;
+	size_t nterms;
+	unsigned ngroups;
+	uint64_t need;		/* mask every matching path must contain */
+	char *buf;		/* the terms' unescaped, folded bytes */
+	pcre2_code *re;
+};
+
+struct query_scratch {
+	struct match_scratch *ms;
+	pcre2_match_data *md;
+	uint32_t tmp[FIDX_MAX_QUERY];
+};
+
+int
+query_mode_parse(const char *name, enum query_mode *mode)
+{
+	if (strcmp(name, "fuzzy") == 0)
+		*mode = QUERY_FUZZY;
+	else if (strcmp(name, "exact") == 0)
+		*mode = QUERY_EXACT;
+	else if (strcmp(name, "regex") == 0)
+		*mode = QUERY_REGEX;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+query_mode_name(enum query_mode mode)
+{
+	switch (mode) {
+	case QUERY_FUZZY:
+		return "fuzzy";
+	case QUERY_EXACT:
+		return "exact";
+	case QUERY_REGEX:
+		return "regex";
+	}
+	return "?";
+}
+
+/* Smart case for a regex: upper-case letters outside escapes (\S, \W). */
+static bool
+query_regex_has_upper(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\') {
+			i++;
+			continue;
+		}
+		if (s[i] >= 'A' && s[i] <= 'Z')
+			return true;
+	}
+	return false;
+}
+
+static int
+query_compile_regex(struct query *q, const char *text, size_t len,
+    struct fidx_err *err)
+{
+	uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+	PCRE2_UCHAR msg[128];
+	PCRE2_SIZE erroff;
+	int errcode;
+
+	if (!query_regex_has_upper(text, len))
+		opts |= PCRE2_CASELESS;
+	q->re = pcre2_compile((PCRE2_SPTR)text, len, opts, &errcode, &erroff,
+	    NULL);
+	if (q->re == NULL) {
+		pcre2_get_error_message(errcode, msg, sizeof(msg));
+		return fidx_error(err, "bad regex at offset %zu: %s",
+		    (size_t)erroff, (char *)msg);
+	}
+	/* Without JIT (unsupported CPU, no memory) the interpreter still works. */
+	(void)pcre2_jit_compile(q->re, PCRE2_JIT_COMPLETE);
+	return 0;
+}
+
+/*
+ * Splits text into tokens at unescaped spaces, unescaping into q->buf.
+ * Calls back with each token's bytes and whether its first or last byte
+ * was escaped (an escaped '!' or '$' is literal).
+ */
+struct token {
+	char *s;
+	size_t n;
+	bool esc_first, esc_last;
+};
+
+static int
+query_tokenize(const char *text, size_t len, char *buf, struct token *tok,
+    size_t *ntok, struct fidx_err *err)
+{
+	size_t i = 0, out = 0;
+
+	*ntok = 0;
+	while (i < len) {
+		struct token t;
+
+		while (i < len && text[i] == ' ')
+			i++;
+		if (i == len)
+			break;
+		if (*ntok == FIDX_MAX_TERMS * 2)
+			return fidx_error(err, "query has too many terms "
+			    "(at most %d)", FIDX_MAX_TERMS);
+		t.s = buf + out;
+		t.n = 0;
+		t.esc_first = t.esc_last = false;
+		while (i < len && text[i] != ' ') {
+			bool esc = text[i] == '\\' && i + 1 < len;
+
+			if (esc)
+				i++;
+			if (t.n == 0)
+				t.esc_first = esc;
+			t.esc_last = esc;
+			buf[out++] = text[i++];
+			t.n++;
+		}
+		tok[(*ntok)++] = t;
+	}
+	return 0;
+}
+
+static void
+query_term_init(struct query *q, struct query_term *t, struct token *tok,
+    unsigned group)
+{
+	char *s = tok->s;
+	size_t n = tok->n;
+	bool literal = q->mode == QUERY_EXACT;
+	bool quoted = false;
+
+	t->negate = false;
+	t->anchor = MATCH_ANYWHERE;
+	t->group = group;
+	if (n > 1 && s[0] == '!' && !tok->esc_first) {
+		t->negate = true;
+		s++, n--;
+		literal = true;	/* fzf: !term is an inverse exact match */
+	}
+	if (n > 1 && s[0] == '\'' && (t->negate || !tok->esc_first)) {
+		quoted = true;
+		literal = q->mode == QUERY_EXACT ? false :
+		    !t->negate;
+		s++, n--;
+	}
+	if (!quoted && n > 1 && s[0] == '^' && (t->negate || !tok->esc_first)) {
+		t->anchor = MATCH_PREFIX;
+		literal = true;
+		s++, n--;
+	}
+	if (!quoted && n > 1 && s[n - 1] == '$' && !tok->esc_last) {
+		t->anchor = t->anchor == MATCH_PREFIX ? MATCH_WHOLE :
+		    MATCH_SUFFIX;
+		literal = true;
+		n--;
+	}
+	t->kind = literal ? TERM_LITERAL : TERM_FUZZY;
+	bool icase = !match_has_upper(s, n);
+	if (icase)
+		for (size_t i = 0; i < n; i++)
+			s[i] = (char)match_lower[(uint8_t)s[i]];
+	match_pattern_init(&t->pat, s, n, icase);
+}
+
+struct query *
+query_compile(const char *text, size_t len, enum query_mode mode,
+    struct fidx_err *err)
+{
+	struct token tok[FIDX_MAX_TERMS * 2];
+	struct query *q;
+	size_t ntok;
+	unsigned group = 0;
+	bool or_next = false;
+
+	if (len > FIDX_MAX_QUERY) {
+		fidx_error(err, "query is %zu bytes, longer than the limit of "
+		    "%d", len, FIDX_MAX_QUERY);
+		return NULL;
+	}
+	if ((q = fidx_calloc(1, sizeof(*q))) == NULL)
+		goto oom;
+	q->mode = mode;
+	if (mode == QUERY_REGEX) {
+		if (query_compile_regex(q, text, len, err) == -1)
+			goto fail;
+		return q;
+	}
+	if ((q->buf = fidx_malloc(len + 1)) == NULL)
+		goto oom;
+	if (query_tokenize(text, len, q->buf, tok, &ntok, err) == -1)
+		goto fail;
+	if ((q->terms = fidx_calloc(ntok, sizeof(*q->terms))) == NULL)
+		goto oom;
+	for (size_t i = 0; i < ntok; i++) {
+		/* A bare "|" joins its neighbours into one OR group. */
+		if (tok[i].n == 1 && tok[i].s[0] == '|' && !tok[i].esc_first &&
+		    q->nterms > 0 && i + 1 < ntok) {
+			or_next = true;
+			continue;
+		}
+		if (q->nterms > 0 && !or_next)
+			group++;
+		or_next = false;
+		if (q->nterms == FIDX_MAX_TERMS) {
+			fidx_error(err, "query has too many terms (at most %d)",
+			    FIDX_MAX_TERMS);
+			goto fail;
+		}
+		query_term_init(q, &q->terms[q->nterms++], &tok[i], group);
+	}
+	q->ngroups = q->nterms ? group + 1 : 0;
+	/* Only a group of one positive term can demand its bytes. */
+	for (size_t i = 0; i < q->nterms; i++) {
+		struct query_term *t = &q->terms[i];
+		bool alone = (i == 0 || q->terms[i - 1].group != t->group) &&
+		    (i + 1 == q->nterms || q->terms[i + 1].group != t->group);
+
+		if (alone && !t->negate) {
+			q->need |= t->pat.mask;
+			t->required = t->kind == TERM_FUZZY;
+		}
+	}
+	return q;
+oom:
+	fidx_error(err, "out of memory compiling the query");
+fail:
+	query_free(q);
+	return NULL;
+}
+
+void
+query_free(struct query *q)
+{
+	if (q == NULL)
+		return;
+	pcre2_code_free(q->re);
+	free(q->terms);
+	free(q->buf);
+	free(q);
+}
+
+struct query_scratch *
+query_scratch_new(const struct query *q)
+{
+	struct query_scratch *sc;
+
+	if ((sc = fidx_calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	if (q->re != NULL) {
+		sc->md = pcre2_match_data_create_from_pattern(q->re, NULL);
+		if (sc->md == NULL)
+			goto fail;
+	} else if ((sc->ms = match_scratch_new()) == NULL) {
+		goto fail;
+	}
+	return sc;
+fail:
+	query_scratch_free(sc);
+	return NULL;
+}
+
+void
+query_scratch_free(struct query_scratch *sc)
+{
+	if (sc == NULL)
+		return;
+	match_scratch_free(sc->ms);
+	pcre2_match_data_free(sc->md);
+	free(sc);
+}
+
+static int32_t
+query_term_score(const struct query_term *t, const char *path, size_t len,
+    size_t base, struct query_scratch *sc, uint32_t *pos)
+{
+	if (t->kind == TERM_FUZZY)
+		return match_fuzzy(&t->pat, path, len, base, sc->ms, pos);
+	return match_literal(&t->pat, t->anchor, path, len, base, pos);
+}
+
+/* Regex: returns the score and sets [*start, *end) of the first match. */
+static int32_t
+query_regex_score(const struct query *q, const char *path, size_t len,
+    size_t base, struct query_scratch *sc, size_t *start, size_t *end)
+{
+	PCRE2_SIZE *ov;
+	uint32_t at;
+	int rc;
+
+	rc = pcre2_match(q->re, (PCRE2_SPTR)path, len, 0, 0, sc->md, NULL);
+	if (rc < 0)
+		return MATCH_NONE;
+	ov = pcre2_get_ovector_pointer(sc->md);
+	*start = ov[0];
+	*end = ov[1] >= ov[0] ? ov[1] : ov[0];
+	if (*start >= len)
+		return 0;
+	/* Scored by where it starts; length and bytes break ties. */
+	at = (uint32_t)*start;
+	return match_score_positions(path, len, base, &at, 1);
+}
+
+int32_t
+query_score(const struct query *q, const char *path, size_t len, size_t base,
+    uint64_t mask, struct query_scratch *sc)
+{
+	int32_t total = 0, group_best = MATCH_NONE;
+	size_t start, end;
+
+	if (q->re != NULL)
+		return query_regex_score(q, path, len, base, sc, &start, &end);
+	if ((mask & q->need) != q->need)
+		return MATCH_NONE;
+	/* Reject on any required fuzzy term before paying for a DP. */
+	if (q->nterms > 1)
+		for (size_t i = 0; i < q->nterms; i++)
+			if (q->terms[i].required &&
+			    !match_fuzzy_possible(&q->terms[i].pat, path, len))
+				return MATCH_NONE;
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct query_term *t = &q->terms[i];
+		int32_t v = query_term_score(t, path, len, base, sc, NULL);
+
+		if (t->negate)
+			v = v == MATCH_NONE ? 0 : MATCH_NONE;
+		if (v > group_best)
+			group_best = v;
+		if (i + 1 == q->nterms || q->terms[i + 1].group != t->group) {
+			if (group_best == MATCH_NONE)
+				return MATCH_NONE;
+			total += group_best;
+			group_best = MATCH_NONE;
+		}
+	}
+	return total;
+}
+
+static int
+query_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+query_positions(const struct query *q, const char *path, size_t len,
+    size_t base, struct query_scratch *sc, uint32_t *pos)
+{
+	size_t n = 0, start, end;
+
+	if (q->re != NULL) {
+		if (query_regex_score(q, path, len, base, sc, &start,
+		    &end) == MATCH_NONE)
+			return -1;
+		for (size_t j = start; j < end && j < len; j++)
+			pos[n++] = (uint32_t)j;
+		return (int)n;
+	}
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct query_term *t = &q->terms[i];
+		int32_t best = MATCH_NONE, v;
+		size_t g = i, pick = i;
+
+		/* Highlight the best alternative of each group. */
+		for (; g < q->nterms && q->terms[g].group == t->group; g++) {
+			v = query_term_score(&q->terms[g], path, len, base, sc,
+			    NULL);
+			if (q->terms[g].negate)
+				v = v == MATCH_NONE ? 0 : MATCH_NONE;
+			if (v > best) {
+				best = v;
+				pick = g;
+			}
+		}
+		i = g - 1;
+		if (best == MATCH_NONE)
+			return -1;
+		if (q->terms[pick].negate || q->terms[pick].pat.len == 0)
+			continue;
+		query_term_score(&q->terms[pick], path, len, base, sc,
+		    sc->tmp);
+		for (size_t k = 0; k < q->terms[pick].pat.len && n < len; k++)
+			pos[n++] = sc->tmp[k];
+	}
+	qsort(pos, n, sizeof(*pos), query_cmp_u32);
+	size_t u = 0;
+	for (size_t k = 0; k < n; k++)
+		if (u == 0 || pos[u - 1] != pos[k])
+			pos[u++] = pos[k];
+	return (int)u;
+}
+
+size_t
+query_run(const struct query *q, const char *arena,
+    const struct match_entry *entries, size_t from, size_t to,
+    struct topk *top, struct query_scratch *sc)
+{
+	size_t matched = 0;
+
+	for (size_t i = from; i < to; i++) {
+		const struct match_entry *e = &entries[i];
+		const char *path = arena + e->off;
+		struct topk_item item;
+		int32_t v;
+
+		if ((e->mask & q->need) != q->need)
+			continue;
+		v = query_score(q, path, e->len, e->base, e->mask, sc);
+		if (v == MATCH_NONE)
+			continue;
+		matched++;
+		if (!topk_wants(top, v))
+			continue;
+		item.path = path;
+		item.len = e->len;
+		item.index = (uint32_t)i;
+		item.score = v;
+		item.extra = 0;
+		topk_push(top, &item);
+	}
+	return matched;
+}

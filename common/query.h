@@ -1,0 +1,82 @@
+/*
+ * query.h - a compiled query: its syntax, its terms, and running it over a
+ * list of candidates.
+ *
+ * Owns: the parsed terms and their folded text, the compiled PCRE2 code,
+ * and per-thread match scratch (query_scratch).
+ * Never touches: threads, sockets, the order of results beyond pushing into
+ * a caller's topk, the candidates (borrowed, read only).
+ *
+ * Syntax (fuzzy and exact modes; fzf's extended search):
+ *   term      fuzzy match (in exact mode: substring)
+ *   'term     substring (in exact mode: fuzzy)
+ *   ^term     prefix of the path        term$    suffix of the path
+ *   ^term$    the whole path
+ *   !term     must not contain term (substring; !'term: must not fuzzy-match)
+ *   a | b     either a or b; spaces separate terms that must all match
+ *   \         escapes the next byte: '\ ' is a space inside a term
+ * Each term is case-insensitive unless it has an upper-case letter (smart
+ * case). A term of operators only (e.g. "!" or "^") is taken literally.
+ * In regex mode the whole query is one PCRE2 pattern, with the same smart
+ * case; it runs in UTF mode that tolerates invalid UTF-8 in paths.
+ *
+ * The score of a path is the sum over the required terms of each term's
+ * score (an OR group scores its best alternative); negated terms score 0.
+ */
+#ifndef FIDX_QUERY_H
+#define FIDX_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "match.h"
+#include "topk.h"
+
+enum query_mode {
+	QUERY_FUZZY,
+	QUERY_EXACT,
+	QUERY_REGEX,
+};
+
+/* "fuzzy", "exact", "regex" -> mode; returns -1 for anything else. */
+int query_mode_parse(const char *name, enum query_mode *mode);
+const char *query_mode_name(enum query_mode mode);
+
+struct query;
+struct query_scratch;
+
+/*
+ * Compiles text (len bytes, any bytes) in mode. On failure returns NULL
+ * with the reason in err: too long, too many terms, a bad regex (with
+ * PCRE2's message and offset), or out of memory.
+ */
+struct query *query_compile(const char *text, size_t len, enum query_mode mode,
+    struct fidx_err *err);
+void query_free(struct query *q);
+
+/* Per-thread working memory for q; NULL when out of memory. */
+struct query_scratch *query_scratch_new(const struct query *q);
+void query_scratch_free(struct query_scratch *sc);
+
+/* Score of one path, or MATCH_NONE. mask is match_mask() of the path. */
+int32_t query_score(const struct query *q, const char *path, size_t len,
+    size_t base, uint64_t mask, struct query_scratch *sc);
+
+/*
+ * The matched byte positions of path, sorted and without duplicates, into
+ * pos (room for len entries). Returns their count, or -1 if q does not
+ * match path.
+ */
+int query_positions(const struct query *q, const char *path, size_t len,
+    size_t base, struct query_scratch *sc, uint32_t *pos);
+
+/*
+ * Scores entries[from, to) (paths in arena) and pushes each match into
+ * top, with index = its position in entries. Returns the number matched.
+ */
+size_t query_run(const struct query *q, const char *arena,
+    const struct match_entry *entries, size_t from, size_t to,
+    struct topk *top, struct query_scratch *sc);
+
+#endif
