@@ -74,7 +74,7 @@ test-build: $(BUILD)/asan/fidx $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
-	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) tests/*.sh
+	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(filter-out tests/run.sh,$(wildcard tests/*.sh))
 
 # Until the daemon exists, the demo ranks this tree's files.
 RUN_QUERY ?= mkfl
@@ -91,3 +91,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:

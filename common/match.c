@@ -479,6 +479,13 @@ int32_t
 match_fuzzy(const struct match_pattern *p, const char *str, size_t n,
     size_t base, struct match_scratch *sc, uint32_t *pos)
 {
+	return match_fuzzy_above(p, str, n, base, sc, MATCH_NONE, pos);
+}
+
+int32_t
+match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
+    size_t base, struct match_scratch *sc, int32_t floor, uint32_t *pos)
+{
 	const uint8_t *s = (const uint8_t *)str;
 	uint32_t *lo = sc->lo, *hi = sc->hi;
 	size_t m = p->len, cells = 0;
@@ -492,16 +499,33 @@ match_fuzzy(const struct match_pattern *p, const char *str, size_t n,
 	if (!match_bounds(p, s, n, lo, hi))
 		return MATCH_NONE;
 
-	for (uint32_t j = lo[0]; j <= hi[m - 1]; j++)
-		sc->bonus[j] = (int8_t)match_bonus_at(str, j, base);
-
-	if (pos == NULL)
-		return match_dp_score(p, s, base, sc);
-
+	/* Past the table's cap both score and positions are greedy (fzf's v1). */
 	for (size_t i = 0; i < m; i++)
 		cells += (i + 1 < m ? hi[i + 1] - 1 : hi[i]) - lo[i] + 1;
 	if (cells > FIDX_MATCH_DP_CELLS)
 		return match_greedy(p, s, n, base, lo, pos);
+
+	int bmax = MATCH_BONUS_CONSECUTIVE;
+	for (uint32_t j = lo[0]; j <= hi[m - 1]; j++) {
+		int b = match_bonus_at(str, j, base);
+
+		sc->bonus[j] = (int8_t)b;
+		bmax = imax(bmax, b);
+	}
+	if (pos == NULL && floor > MATCH_NONE) {
+		/*
+		 * No alignment beats every byte at its latest column (the most
+		 * file name) with the window's best bonus on each byte.
+		 */
+		int32_t ub = (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) * bmax;
+
+		for (size_t i = 0; i < m; i++)
+			ub += match_at(hi[i], base);
+		if (ub < floor)
+			return MATCH_BELOW;
+	}
+	if (pos == NULL)
+		return match_dp_score(p, s, base, sc);
 
 	/*
 	 * Full tables, each row stored compactly from its lo; rowbase[i]

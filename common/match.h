@@ -132,6 +132,18 @@ int32_t match_fuzzy(const struct match_pattern *p, const char *s, size_t n,
 bool match_fuzzy_possible(const struct match_pattern *p, const char *s,
     size_t n);
 
+/* A match known to score below the caller's floor; its score unknown. */
+#define MATCH_BELOW (INT32_MIN + 1)
+
+/*
+ * match_fuzzy() for a caller that keeps only scores >= floor (a full
+ * top-k heap): a match that provably scores less returns MATCH_BELOW
+ * without the DP. floor = MATCH_NONE keeps everything.
+ */
+int32_t match_fuzzy_above(const struct match_pattern *p, const char *s,
+    size_t n, size_t base, struct match_scratch *sc, int32_t floor,
+    uint32_t *pos);
+
 /* Where a literal pattern must sit. */
 enum match_anchor {
 	MATCH_ANYWHERE,	/* substring */

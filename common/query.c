@@ -429,6 +429,10 @@ query_run(const struct query *q, const char *arena,
     struct topk *top, struct query_scratch *sc)
 {
 	size_t matched = 0;
+	/* One fuzzy term, the common case, can skip hopeless candidates. */
+	bool single = q->re == NULL && q->nterms == 1 &&
+	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate &&
+	    top->k > 0;
 
 	for (size_t i = from; i < to; i++) {
 		const struct match_entry *e = &entries[i];
@@ -438,7 +442,12 @@ query_run(const struct query *q, const char *arena,
 
 		if ((e->mask & q->need) != q->need)
 			continue;
-		v = query_score(q, path, e->len, e->base, e->mask, sc);
+		if (single)
+			v = match_fuzzy_above(&q->terms[0].pat, path, e->len,
+			    e->base, sc->ms, top->n == top->k ?
+			    top->items[0].score : MATCH_NONE, NULL);
+		else
+			v = query_score(q, path, e->len, e->base, e->mask, sc);
 		if (v == MATCH_NONE)
 			continue;
 		matched++;
