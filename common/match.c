@@ -404,6 +404,45 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
 }
 
 /*
+ * A score no alignment can beat, for pruning. Cheap first: every byte at
+ * its latest column (the most file name) with the window's best bonus.
+ * If that does not prune, tighten it per byte: q[i] can earn at most the
+ * best bonus among the columns where it can sit, or, inside a run, the
+ * best such bonus of the bytes before it.
+ */
+static int32_t
+match_upper_bound(const struct match_pattern *p, const uint8_t *s,
+    size_t base, struct match_scratch *sc, int bmax)
+{
+	const uint8_t *fold = p->icase ? match_lower : match_ident;
+	const uint8_t *q = (const uint8_t *)p->text;
+	const uint32_t *lo = sc->lo, *hi = sc->hi;
+	size_t m = p->len;
+	int32_t ub = 0, coarse;
+	int run = 0;
+
+	for (size_t i = 0; i < m; i++)
+		ub += match_at(hi[i], base);
+	coarse = ub + (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) * bmax;
+	if (bmax <= MATCH_BONUS_CONSECUTIVE)
+		return coarse;
+	for (size_t i = 0; i < m; i++) {
+		int bi = 0;
+
+		for (uint32_t j = lo[i]; j <= hi[i] && bi < bmax; j++)
+			if (fold[s[j]] == q[i] && sc->bonus[j] > bi)
+				bi = sc->bonus[j];
+		if (i == 0) {
+			ub += MATCH_FIRST_MULTIPLIER * bi;
+		} else {
+			ub += imax(imax(bi, run), MATCH_BONUS_CONSECUTIVE);
+		}
+		run = imax(run, bi);
+	}
+	return ub < coarse ? ub : coarse;
+}
+
+/*
  * The score half of match_fuzzy(): the same recurrence as match_row(),
  * on two rolling rows and without branches on validity. It relies on two
  * facts: NEG plus any sum of bonuses and penalties stays far below every
@@ -512,18 +551,9 @@ match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
 		sc->bonus[j] = (int8_t)b;
 		bmax = imax(bmax, b);
 	}
-	if (pos == NULL && floor > MATCH_NONE) {
-		/*
-		 * No alignment beats every byte at its latest column (the most
-		 * file name) with the window's best bonus on each byte.
-		 */
-		int32_t ub = (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) * bmax;
-
-		for (size_t i = 0; i < m; i++)
-			ub += match_at(hi[i], base);
-		if (ub < floor)
-			return MATCH_BELOW;
-	}
+	if (pos == NULL && floor > MATCH_NONE &&
+	    match_upper_bound(p, s, base, sc, bmax) < floor)
+		return MATCH_BELOW;
 	if (pos == NULL)
 		return match_dp_score(p, s, base, sc);
 

@@ -113,12 +113,12 @@ query_compile_regex(struct query *q, const char *text, size_t len,
 struct token {
 	char *s;
 	size_t n;
-	bool esc_first, esc_last;
+	const bool *esc;	/* esc[k]: byte k was written with a backslash */
 };
 
 static int
-query_tokenize(const char *text, size_t len, char *buf, struct token *tok,
-    size_t *ntok, struct fidx_err *err)
+query_tokenize(const char *text, size_t len, char *buf, bool *escbuf,
+    struct token *tok, size_t *ntok, struct fidx_err *err)
 {
 	size_t i = 0, out = 0;
 
@@ -134,16 +134,14 @@ query_tokenize(const char *text, size_t len, char *buf, struct token *tok,
 			return fidx_error(err, "query has too many terms "
 			    "(at most %d)", FIDX_MAX_TERMS);
 		t.s = buf + out;
+		t.esc = escbuf + out;
 		t.n = 0;
-		t.esc_first = t.esc_last = false;
 		while (i < len && text[i] != ' ') {
 			bool esc = text[i] == '\\' && i + 1 < len;
 
 			if (esc)
 				i++;
-			if (t.n == 0)
-				t.esc_first = esc;
-			t.esc_last = esc;
+			escbuf[out] = esc;
 			buf[out++] = text[i++];
 			t.n++;
 		}
@@ -152,11 +150,22 @@ query_tokenize(const char *text, size_t len, char *buf, struct token *tok,
 	return 0;
 }
 
+/* True if every byte of tok is an unescaped operator. */
+static bool
+query_token_all_operators(const struct token *tok)
+{
+	for (size_t k = 0; k < tok->n; k++)
+		if (tok->esc[k] || strchr("!'^$", tok->s[k]) == NULL)
+			return false;
+	return true;
+}
+
 static void
 query_term_init(struct query *q, struct query_term *t, struct token *tok,
     unsigned group)
 {
 	char *s = tok->s;
+	const bool *esc = tok->esc;
 	size_t n = tok->n;
 	bool literal = q->mode == QUERY_EXACT;
 	bool quoted = false;
@@ -164,28 +173,31 @@ query_term_init(struct query *q, struct query_term *t, struct token *tok,
 	t->negate = false;
 	t->anchor = MATCH_ANYWHERE;
 	t->group = group;
-	if (n > 1 && s[0] == '!' && !tok->esc_first) {
+	/* "!", "^$", "!!": nothing left to apply them to, so they are text. */
+	if (query_token_all_operators(tok))
+		goto done;
+	if (n > 1 && s[0] == '!' && !esc[0]) {
 		t->negate = true;
-		s++, n--;
+		s++, esc++, n--;
 		literal = true;	/* fzf: !term is an inverse exact match */
 	}
-	if (n > 1 && s[0] == '\'' && (t->negate || !tok->esc_first)) {
+	if (n > 1 && s[0] == '\'' && !esc[0]) {
 		quoted = true;
-		literal = q->mode == QUERY_EXACT ? false :
-		    !t->negate;
-		s++, n--;
+		literal = q->mode == QUERY_EXACT ? false : !t->negate;
+		s++, esc++, n--;
 	}
-	if (!quoted && n > 1 && s[0] == '^' && (t->negate || !tok->esc_first)) {
+	if (!quoted && n > 1 && s[0] == '^' && !esc[0]) {
 		t->anchor = MATCH_PREFIX;
 		literal = true;
-		s++, n--;
+		s++, esc++, n--;
 	}
-	if (!quoted && n > 1 && s[n - 1] == '$' && !tok->esc_last) {
+	if (!quoted && n > 1 && s[n - 1] == '$' && !esc[n - 1]) {
 		t->anchor = t->anchor == MATCH_PREFIX ? MATCH_WHOLE :
 		    MATCH_SUFFIX;
 		literal = true;
 		n--;
 	}
+done:
 	t->kind = literal ? TERM_LITERAL : TERM_FUZZY;
 	bool icase = !match_has_upper(s, n);
 	if (icase)
@@ -200,6 +212,7 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 {
 	struct token tok[FIDX_MAX_TERMS * 2];
 	struct query *q;
+	bool *escbuf = NULL;
 	size_t ntok;
 	unsigned group = 0;
 	bool or_next = false;
@@ -217,15 +230,16 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 			goto fail;
 		return q;
 	}
-	if ((q->buf = fidx_malloc(len + 1)) == NULL)
+	if ((q->buf = fidx_malloc(len + 1)) == NULL ||
+	    (escbuf = fidx_malloc(len + 1)) == NULL)
 		goto oom;
-	if (query_tokenize(text, len, q->buf, tok, &ntok, err) == -1)
+	if (query_tokenize(text, len, q->buf, escbuf, tok, &ntok, err) == -1)
 		goto fail;
 	if ((q->terms = fidx_calloc(ntok, sizeof(*q->terms))) == NULL)
 		goto oom;
 	for (size_t i = 0; i < ntok; i++) {
 		/* A bare "|" joins its neighbours into one OR group. */
-		if (tok[i].n == 1 && tok[i].s[0] == '|' && !tok[i].esc_first &&
+		if (tok[i].n == 1 && tok[i].s[0] == '|' && !tok[i].esc[0] &&
 		    q->nterms > 0 && i + 1 < ntok) {
 			or_next = true;
 			continue;
@@ -252,10 +266,12 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 			t->required = t->kind == TERM_FUZZY;
 		}
 	}
+	free(escbuf);
 	return q;
 oom:
 	fidx_error(err, "out of memory compiling the query");
 fail:
+	free(escbuf);
 	query_free(q);
 	return NULL;
 }
@@ -412,15 +428,22 @@ query_positions(const struct query *q, const char *path, size_t len,
 			continue;
 		query_term_score(&q->terms[pick], path, len, base, sc,
 		    sc->tmp);
-		for (size_t k = 0; k < q->terms[pick].pat.len && n < len; k++)
-			pos[n++] = sc->tmp[k];
+		/*
+		 * Terms may overlap: merge each one in, deduplicated, so pos
+		 * never needs more than len entries (one per byte).
+		 */
+		for (size_t k = 0; k < q->terms[pick].pat.len; k++) {
+			uint32_t at = sc->tmp[k];
+			bool seen = false;
+
+			for (size_t e = 0; e < n && !seen; e++)
+				seen = pos[e] == at;
+			if (!seen && n < len)
+				pos[n++] = at;
+		}
 	}
 	qsort(pos, n, sizeof(*pos), query_cmp_u32);
-	size_t u = 0;
-	for (size_t k = 0; k < n; k++)
-		if (u == 0 || pos[u - 1] != pos[k])
-			pos[u++] = pos[k];
-	return (int)u;
+	return (int)n;
 }
 
 size_t

@@ -42,7 +42,7 @@ bool topk_better(const struct topk_item *a, const struct topk_item *b);
 static inline bool
 topk_wants(const struct topk *t, int32_t score)
 {
-	return t->n < t->k || score >= t->items[0].score;
+	return t->n < t->k || (t->k > 0 && score >= t->items[0].score);
 }
 
 void topk_push(struct topk *t, const struct topk_item *item);

@@ -1,0 +1,435 @@
+#!/bin/sh
+# tests/filter.sh - `fidx filter` as a real process: exit codes, output
+# formats, every input limit at limit-1/limit/limit+1, bytes that are not
+# UTF-8, colour, and the same output whatever the thread count.
+#
+# Run by tests/run.sh with FIDX_BUILD set (default build/asan). Each check
+# says what failed; the script prints a count and exits non-zero if any
+# check failed. Everything lives in one mktemp -d, removed on any exit.
+
+: "${FIDX_BUILD:=build/asan}"
+FIDX=$FIDX_BUILD/fidx
+if [ ! -x "$FIDX" ]; then
+	echo "filter.sh: no $FIDX; build it first" >&2
+	exit 2
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/fidx-filter.XXXXXX") || exit 2
+trap 'rm -rf "$T"' EXIT
+trap 'exit 130' HUP INT TERM
+
+pass=0
+fail=0
+set -f	# queries such as 'f.*7' are passed unquoted in one loop below
+
+ok() {
+	pass=$((pass + 1))
+}
+
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL: $*"
+	if [ -s "$T/err" ]; then
+		echo "  stderr:"
+		sed -n '1,10s/^/    /p' "$T/err"
+	fi
+}
+
+# check DESC CMD...: CMD must succeed.
+check() {
+	_desc=$1
+	shift
+	if "$@"; then ok; else bad "$_desc"; fi
+}
+
+# Runs fidx filter ARGS on the caller's stdin; sets rc, fills $T/out and
+# $T/err. A sanitizer report or a death by signal is always a failure.
+fx() {
+	"$FIDX" filter "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	if grep -q -e 'Sanitizer' -e 'runtime error:' "$T/err"; then
+		bad "sanitizer report from: fidx filter $*"
+		sed -n '1,30s/^/    /p' "$T/err"
+	elif [ "$rc" -gt 128 ]; then
+		bad "fidx filter $* died by signal $((rc - 128))"
+	fi
+}
+
+# expect_rc CODE DESC ARGS...: fidx filter ARGS exits with CODE.
+expect_rc() {
+	_want=$1
+	_desc=$2
+	shift 2
+	fx "$@"
+	[ "$rc" -gt 128 ] && return
+	if [ "$rc" = "$_want" ]; then ok; else
+		bad "$_desc: exit $rc, wanted $_want"
+	fi
+}
+
+# must_fail CODE DESC ARGS...: an error exit (1 or 2) is expected, and it
+# must be CODE; success or death by a signal fails the check.
+must_fail() {
+	_want=$1
+	_desc=$2
+	shift 2
+	fx "$@"
+	case $rc in
+	1 | 2)
+		if [ "$rc" = "$_want" ]; then ok; else
+			bad "$_desc: exit $rc, wanted $_want"
+		fi
+		;;
+	0) bad "$_desc: succeeded, wanted exit $_want" ;;
+	*) [ "$rc" -gt 128 ] || bad "$_desc: exit $rc, wanted $_want" ;;
+	esac
+}
+
+# via_pipe FILE ARGS...: like fx, with FILE on a pipe rather than mapped.
+# A FIFO, not `cat | fx`, so fx runs in this shell and its counts stick.
+via_pipe() {
+	_in=$1
+	shift
+	rm -f "$T/fifo"
+	mkfifo "$T/fifo" || { bad "mkfifo"; return; }
+	cat "$_in" >"$T/fifo" 2>/dev/null &
+	fx "$@" <"$T/fifo"
+	wait $! 2>/dev/null	# cat may die of SIGPIPE after a cut: fine
+}
+
+lines() {
+	wc -l <"$1" | tr -d ' '
+}
+
+# The lines of file $1 that are not lines of file $2.
+not_in() {
+	awk 'NR == FNR { seen[$0] = 1; next } !($0 in seen)' "$2" "$1"
+}
+
+cat >"$T/list" <<'EOF'
+src/main.c
+src/match.c
+lib/map.h
+README.md
+Makefile
+tests/test_match.c
+EOF
+
+### exit codes
+
+expect_rc 0 "a match" mkfl <"$T/list"
+check "a match prints Makefile" grep -qx Makefile "$T/out"
+must_fail 1 "no match" zzzz <"$T/list"
+check "no match prints nothing" test ! -s "$T/out"
+must_fail 2 "unknown option" --bogus x <"$T/list"
+must_fail 2 "non-numeric --limit" --limit abc x <"$T/list"
+must_fail 2 "negative --limit" --limit -1 x <"$T/list"
+must_fail 2 "--limit above its ceiling" --limit 10001 x <"$T/list"
+expect_rc 0 "--limit at its ceiling" --limit 10000 ma <"$T/list"
+must_fail 2 "bad regex" --mode regex 'ma[i' <"$T/list"
+check "bad regex names the offset" grep -q offset "$T/err"
+must_fail 2 "bad --mode" --mode fuzzyy x <"$T/list"
+check "bad --mode is named" grep -q -e '--mode' "$T/err"
+must_fail 2 "missing query" <"$T/list"
+must_fail 2 "two queries" a b <"$T/list"
+must_fail 2 "query over the length limit" \
+	"$(awk 'BEGIN { for (i = 0; i < 1025; i++) printf "a" }')" <"$T/list"
+awk 'BEGIN { for (i = 0; i < 1024; i++) printf "a"; printf "\n" }' >"$T/a1024"
+q1024=$(cat "$T/a1024")
+expect_rc 0 "query at the length limit" "$q1024" <"$T/a1024"
+check "query at the length limit matches" cmp -s "$T/out" "$T/a1024"
+must_fail 2 "bad --color" --color=sometimes x <"$T/list"
+must_fail 2 "--threads 0" --threads 0 x <"$T/list"
+must_fail 2 "--max-lines 0" --max-lines 0 x <"$T/list"
+must_fail 2 "--max-line-bytes 65536" --max-line-bytes 65536 x <"$T/list"
+expect_rc 0 "-- ends the options" -- -m <<'EOF'
+a-m
+EOF
+check "-- query matched" grep -qx 'a-m' "$T/out"
+
+### empty input
+
+must_fail 1 "empty input" x </dev/null
+via_pipe /dev/null x
+check "empty pipe exits 1 (got $rc)" test "$rc" = 1
+printf '\n\n\n' >"$T/blank"
+must_fail 1 "blank lines only" '' <"$T/blank"
+expect_rc 0 "empty query matches everything" '' <"$T/list"
+check "empty query prints every line" \
+	test "$(sort "$T/out" | tr '\n' ,)" = "$(sort "$T/list" | tr '\n' ,)"
+
+### --limit
+
+awk 'BEGIN { for (i = 0; i < 100; i++) printf "x/%03d\n", i }' >"$T/hundred"
+expect_rc 0 "default limit" x <"$T/hundred"
+check "default limit prints 50 (got $(lines "$T/out"))" \
+	test "$(lines "$T/out")" = 50
+for n in 1 5 99 100 101; do
+	want=$n
+	[ "$n" -gt 100 ] && want=100
+	expect_rc 0 "--limit $n" --limit "$n" x <"$T/hundred"
+	check "--limit $n prints $want (got $(lines "$T/out"))" \
+		test "$(lines "$T/out")" = "$want"
+done
+# Regression (topk.h topk_wants), fixed: with --limit 0 it reads a heap item that does
+# not exist; ASan aborts the process. Expected: exit 0, no output.
+expect_rc 0 "--limit 0 with matches" --limit 0 x <"$T/hundred"
+check "--limit 0 prints nothing" test ! -s "$T/out"
+must_fail 1 "--limit 0 without matches" --limit 0 zzz <"$T/hundred"
+
+### -0: NUL-separated input and output
+
+printf 'a\nb\0c\0ab\0' >"$T/nul"
+expect_rc 0 "-0" -0 b <"$T/nul"
+check "-0 output is NUL-terminated records with newlines kept" python3 -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+assert d.endswith(b"\0"), d
+assert sorted(d[:-1].split(b"\0")) == [b"a\nb", b"ab"], d
+' "$T/out"
+check "-0 output has no newline separators" \
+	test "$(tr -cd '\n' <"$T/out" | wc -c)" = 1
+printf 'a\nb\0c' >"$T/nul2"
+expect_rc 0 "-0 with a last record unterminated" -0 c <"$T/nul2"
+check "-0 unterminated last record" python3 -c '
+import sys
+assert open(sys.argv[1], "rb").read() == b"c\0"
+' "$T/out"
+
+### --json
+
+expect_rc 0 "--json" --json ma <"$T/list"
+check "--json parses and has results and matched" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert isinstance(d["results"], list), d
+assert d["matched"] == len(d["results"]) == 5, d
+assert d["candidates"] == 6, d
+assert d["truncated"] is False, d
+for r in d["results"]:
+    assert isinstance(r["path"], str) and isinstance(r["score"], int), r
+    assert "path_b64" not in r, r
+scores = [r["score"] for r in d["results"]]
+assert scores == sorted(scores, reverse=True), scores
+' "$T/out"
+expect_rc 0 "--json --limit 2" --json --limit 2 --positions ma <"$T/list"
+check "--json counts every match but lists --limit of them" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["matched"] == 5 and len(d["results"]) == 2, d
+for r in d["results"]:
+    p = r["positions"]
+    assert p == sorted(set(p)) and len(p) == 2, r
+    assert [r["path"][i].lower() for i in p] == ["m", "a"], r
+' "$T/out"
+must_fail 1 "--json without a match" --json zzz <"$T/list"
+check "--json without a match still prints JSON" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["results"] == [] and d["matched"] == 0, d
+' "$T/out"
+
+### --positions
+
+printf 'Makefile\n' >"$T/mk"
+fx --positions mkfl <"$T/mk"
+check "--positions plain format (got '$(cat "$T/out")')" \
+	test "$(cat "$T/out")" = "$(printf '0,2,4,6\tMakefile')"
+expect_rc 0 "--positions" --positions 'src ma' <"$T/list"
+# shellcheck disable=SC2016 # an awk program, not shell
+check "--positions lines are p1,p2,...<TAB>path, increasing, on query bytes" \
+	awk -F '\t' -v q='srcma' '
+	NF != 2 || $1 !~ /^[0-9]+(,[0-9]+)*$/ { bad = 1 }
+	{
+		n = split($1, p, ",")
+		for (i = 1; i <= n; i++) {
+			c = tolower(substr($2, p[i] + 1, 1))
+			if ((i > 1 && p[i] + 0 <= p[i - 1] + 0) ||
+			    p[i] + 0 >= length($2) || index(q, c) == 0)
+				bad = 1
+		}
+	}
+	END { exit bad || NR == 0 }' "$T/out"
+
+### bytes that are not UTF-8
+
+printf 'caf\351\n' >"$T/latin1"
+expect_rc 0 "a Latin-1 line" caf <"$T/latin1"
+check "a Latin-1 line is printed byte for byte" cmp -s "$T/out" "$T/latin1"
+printf '\351' >"$T/e9"
+expect_rc 0 "a Latin-1 query byte" "$(cat "$T/e9")" <"$T/latin1"
+check "a Latin-1 query byte matches it" cmp -s "$T/out" "$T/latin1"
+expect_rc 0 "--json on a Latin-1 line" --json caf <"$T/latin1"
+check "--json has path_b64 that decodes to the same bytes" python3 -c '
+import base64, json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+assert base64.b64decode(r["path_b64"]) == b"caf\xe9", r
+assert r["path"] == "caf\ufffd", r
+' "$T/out"
+expect_rc 0 "regex on a Latin-1 line" --mode regex 'af' <"$T/latin1"
+check "regex on a Latin-1 line prints it" cmp -s "$T/out" "$T/latin1"
+
+### --max-line-bytes
+
+printf 'a23456789\na234567890\na2345678901\n' >"$T/lens"	# 9, 10, 11
+expect_rc 0 "--max-line-bytes 10" --max-line-bytes 10 a <"$T/lens"
+check "a line at the limit is kept, limit-1 too" \
+	test "$(sort "$T/out" | tr '\n' ,)" = "a23456789,a234567890,"
+check "the longer line is reported on stderr" \
+	grep -q -e '--max-line-bytes' "$T/err"
+expect_rc 0 "--max-line-bytes 11" --max-line-bytes 11 a <"$T/lens"
+check "nothing skipped at 11" test "$(lines "$T/out")" = 3
+check "no warning when nothing is skipped" test ! -s "$T/err"
+must_fail 1 "--max-line-bytes 8 skips every line" --max-line-bytes 8 a \
+	<"$T/lens"
+check "skipping every line still warns" grep -q -e '--max-line-bytes' "$T/err"
+# The ceiling: entries hold 16-bit lengths.
+awk 'BEGIN { for (i = 0; i < 65535; i++) printf "a"; printf "\n" }' \
+	>"$T/long65535"
+awk 'BEGIN { for (i = 0; i < 65536; i++) printf "a"; printf "\n" }' \
+	>"$T/long65536"
+expect_rc 0 "a 65535-byte line at --max-line-bytes 65535" \
+	--max-line-bytes 65535 aaa <"$T/long65535"
+check "the 65535-byte line comes back whole" cmp -s "$T/out" "$T/long65535"
+must_fail 1 "a 65536-byte line is skipped" --max-line-bytes 65535 aaa \
+	<"$T/long65536"
+check "the 65536-byte line is reported" grep -q -e '--max-line-bytes' "$T/err"
+must_fail 1 "a 4097-byte line is skipped by default" a <<EOF
+$(awk 'BEGIN { for (i = 0; i < 4097; i++) printf "a" }')
+EOF
+
+### --max-lines
+
+awk 'BEGIN { for (i = 1; i <= 10; i++) printf "x%02d\n", i }' >"$T/ten"
+expect_rc 0 "--max-lines 9" --max-lines 9 x <"$T/ten"
+check "--max-lines 9 reads the first 9 lines" \
+	test "$(tr '\n' , <"$T/out")" = "x01,x02,x03,x04,x05,x06,x07,x08,x09,"
+check "--max-lines 9 warns" grep -q -e '--max-lines' "$T/err"
+for n in 10 11; do
+	expect_rc 0 "--max-lines $n" --max-lines "$n" x <"$T/ten"
+	check "--max-lines $n reads all 10" cmp -s "$T/out" "$T/ten"
+	check "--max-lines $n does not warn" test ! -s "$T/err"
+done
+expect_rc 0 "--max-lines with --json" --json --max-lines 9 x <"$T/ten"
+check "--json shows the cut" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["candidates"] == 9 and d["matched"] == 9 and d["truncated"], d
+' "$T/out"
+# Blank lines are not candidates and do not count.
+printf 'x1\n\n\nx2\n' >"$T/gaps"
+fx --max-lines 2 x <"$T/gaps"
+check "blank lines do not count against --max-lines" \
+	test "$(tr '\n' , <"$T/out")" = "x1,x2,"
+
+### --max-input-bytes (a file is mapped, a pipe is read: test both)
+
+printf 'aaa\nbbb\nccc\n' >"$T/abc"	# 12 bytes
+for how in file pipe; do
+	for n in 11 12 13; do
+		if [ "$how" = file ]; then
+			fx --max-input-bytes "$n" '' <"$T/abc"
+		else
+			via_pipe "$T/abc" --max-input-bytes "$n" ''
+		fi
+		check "$how, --max-input-bytes $n: exit 0 (got $rc)" test "$rc" = 0
+		check "$how, --max-input-bytes $n: no partial line" \
+			test -z "$(not_in "$T/out" "$T/abc")"
+		if [ "$n" -lt 12 ]; then
+			check "$how, --max-input-bytes $n warns" \
+				grep -q -e '--max-input-bytes' "$T/err"
+			check "$how, --max-input-bytes $n keeps whole lines" \
+				test "$(sort "$T/out" | tr '\n' ,)" = "aaa,bbb,"
+		else
+			check "$how, --max-input-bytes $n keeps all" \
+				test "$(lines "$T/out")" = 3
+			check "$how, --max-input-bytes $n does not warn" \
+				test ! -s "$T/err"
+		fi
+	done
+	# A cut inside the first line leaves nothing.
+	if [ "$how" = file ]; then
+		fx --max-input-bytes 2 '' <"$T/abc"
+	else
+		via_pipe "$T/abc" --max-input-bytes 2 ''
+	fi
+	check "$how, cut inside the first line: exit 1 (got $rc)" test "$rc" = 1
+	check "$how, cut inside the first line: no output" test ! -s "$T/out"
+done
+# Mapped stdin that was partly read already starts where the reader is.
+(
+	dd bs=4 count=1 of=/dev/null 2>/dev/null
+	"$FIDX" filter '' >"$T/out" 2>"$T/err"
+) <"$T/abc"
+check "a mapped stdin is read from its offset" \
+	test "$(sort "$T/out" | tr '\n' ,)" = "bbb,ccc,"
+
+### --mode
+
+must_fail 1 "--mode exact: no subsequence" --mode exact mkfl <"$T/list"
+expect_rc 0 "--mode exact: substring" --mode exact make <"$T/list"
+check "--mode exact finds Makefile" grep -qx Makefile "$T/out"
+expect_rc 0 "--mode regex" --mode regex 'ma.n\.c$' <"$T/list"
+check "--mode regex prints only src/main.c" \
+	test "$(cat "$T/out")" = src/main.c
+expect_rc 0 "-m regex, smart case" -m regex 'readme' <"$T/list"
+check "-m regex readme finds README.md" grep -qx README.md "$T/out"
+must_fail 1 "-m regex, upper case is exact" -m regex 'ReadMe' <"$T/list"
+
+### --color
+
+esc=$(printf '\033')
+expect_rc 0 "--color=always" --color=always mk <"$T/mk"
+printf '\033[1;32mM\033[0ma\033[1;32mk\033[0mefile\n' >"$T/want"
+check "--color=always wraps the matched bytes" cmp -s "$T/out" "$T/want"
+expect_rc 0 "--color=always, a run" --color=always make <"$T/mk"
+printf '\033[1;32mMake\033[0mfile\n' >"$T/want"
+check "--color=always wraps a run once" cmp -s "$T/out" "$T/want"
+expect_rc 0 "--color=never" --color=never mk <"$T/mk"
+check "--color=never prints no escape" cmp -s "$T/out" "$T/mk"
+expect_rc 0 "--color=auto into a file" --color=auto mk <"$T/mk"
+check "--color=auto into a file prints no escape" cmp -s "$T/out" "$T/mk"
+expect_rc 0 "--color=always --json" --color=always --json mk <"$T/mk"
+check "--json never colours" test -z "$(grep "$esc" "$T/out")"
+
+### a big input: threads and determinism
+
+awk 'BEGIN {
+	for (i = 0; i < 200000; i++)
+		printf "dir%d/sub%d/file_%d.c\n", i % 97, i % 13, i
+}' >"$T/big"
+for args in "fl12" "--positions d1s2" "--json --positions fi99" \
+	"-m exact _12" "-m regex sub1/f.*7\\.c" "--max-lines 150001 f9"; do
+	# shellcheck disable=SC2086 # args is a word list on purpose
+	fx --limit 500 --threads 1 $args <"$T/big"
+	rc1=$rc
+	mv "$T/out" "$T/one"
+	for t in 2 3 16; do
+		# shellcheck disable=SC2086
+		fx --limit 500 --threads "$t" $args <"$T/big"
+		check "big input, $args: exit 0 with 1 and $t threads" \
+			test "$rc1$rc" = 00
+		check "big input, $args: same output with 1 and $t threads" \
+			cmp -s "$T/one" "$T/out"
+	done
+	# shellcheck disable=SC2086
+	via_pipe "$T/big" --limit 500 --threads 2 $args
+	check "big input, $args: a pipe gives the same output" \
+		cmp -s "$T/one" "$T/out"
+done
+fx --json --limit 10 --threads 2 file_ <"$T/big"
+check "big input: every line matched and counted" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["matched"] == d["candidates"] == 200000, d
+assert len(d["results"]) == 10, d
+' "$T/out"
+fx --json --limit 10 --threads 2 --max-lines 123457 file_ <"$T/big"
+check "big input, --max-lines across threads" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["matched"] == d["candidates"] == 123457 and d["truncated"], d
+' "$T/out"
+
+echo "filter.sh: $pass passed, $fail failed"
+[ "$fail" = 0 ]
