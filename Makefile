@@ -8,7 +8,7 @@
 VERSION  = 0.1.0
 CC      ?= cc
 BUILD    = build
-PKGS     = libpcre2-8 jansson libutf8proc
+PKGS     = libpcre2-8 jansson libutf8proc libgit2
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
@@ -22,9 +22,13 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DFIDX_VERSION='"$(VERSION)"' $(WARN) \
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
+              common/sockpath.c \
               common/query.c common/proto.c
-CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c
+CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
+              cli/output.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+# tests/cli.sh joins this list with the daemon (it drives a real fidxd).
+SCRIPT_TESTS = tests/filter.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
 OPT_CFLAGS  = -O2 -g
@@ -50,6 +54,9 @@ $(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS))
 $(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/index.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -74,7 +81,7 @@ test-build: $(BUILD)/asan/fidx $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
-	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(filter-out tests/run.sh,$(wildcard tests/*.sh))
+	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
 
 # Until the daemon exists, the demo ranks this tree's files.
 RUN_QUERY ?= mkfl

@@ -1,0 +1,127 @@
+/* index.c - see index.h. */
+#include "index.h"
+#include "../common/alloc.h"
+#include "../common/limits.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t
+index_snapshot_bytes(const struct index_snapshot *s)
+{
+	return sizeof(*s) + s->arena_len + s->n * sizeof(*s->entries);
+}
+
+struct index_snapshot *
+index_snapshot_ref(struct index_snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void
+index_snapshot_unref(struct index_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	/* acq_rel: the freeing thread must see every reader's last access. */
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(s->arena);
+	free(s->entries);
+	free(s);
+}
+
+void
+index_builder_init(struct index_builder *b, size_t max_files,
+    size_t max_bytes)
+{
+	memset(b, 0, sizeof(*b));
+	b->max_files = max_files;
+	b->max_bytes = max_bytes;
+}
+
+int
+index_builder_add(struct index_builder *b, const char *path, size_t len)
+{
+	size_t need = sizeof(struct index_snapshot) + b->len + len +
+	    (b->n + 1) * sizeof(*b->entries);
+
+	if (len == 0 || len > FIDX_MAX_PATH_CEILING)
+		return 0;
+	if (b->n >= b->max_files || need > b->max_bytes ||
+	    b->len + len > UINT32_MAX) {
+		b->capped = true;
+		return 1;
+	}
+	if (b->len + len > b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64 * 1024;
+		char *a;
+
+		while (ncap < b->len + len)
+			ncap *= 2;
+		if ((a = fidx_reallocarray(b->arena, ncap, 1)) == NULL)
+			return -1;
+		b->arena = a;
+		b->cap = ncap;
+	}
+	if (b->n == b->ecap) {
+		size_t ncap = b->ecap ? b->ecap * 2 : 4096;
+		struct match_entry *e;
+
+		if ((e = fidx_reallocarray(b->entries, ncap,
+		    sizeof(*e))) == NULL)
+			return -1;
+		b->entries = e;
+		b->ecap = ncap;
+	}
+	memcpy(b->arena + b->len, path, len);
+	match_entry_init(&b->entries[b->n++], b->arena, (uint32_t)b->len,
+	    (uint16_t)len, true);
+	b->len += len;
+	return 0;
+}
+
+struct index_snapshot *
+index_builder_finish(struct index_builder *b, uint64_t generation)
+{
+	struct index_snapshot *s;
+
+	if ((s = fidx_calloc(1, sizeof(*s))) == NULL) {
+		index_builder_release(b);
+		return NULL;
+	}
+	/* Shrink to fit: the cap counted exact sizes, so must the heap. */
+	if (b->len < b->cap && b->len > 0) {
+		char *a = fidx_reallocarray(b->arena, b->len, 1);
+
+		if (a != NULL)
+			b->arena = a;
+	}
+	if (b->n < b->ecap && b->n > 0) {
+		struct match_entry *e = fidx_reallocarray(b->entries, b->n,
+		    sizeof(*e));
+
+		if (e != NULL)
+			b->entries = e;
+	}
+	atomic_init(&s->refs, 1);
+	s->generation = generation;
+	s->arena = b->arena;
+	s->arena_len = b->len;
+	s->entries = b->entries;
+	s->n = b->n;
+	s->capped = b->capped;
+	b->arena = NULL;
+	b->entries = NULL;
+	index_builder_release(b);
+	return s;
+}
+
+void
+index_builder_release(struct index_builder *b)
+{
+	free(b->arena);
+	free(b->entries);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,63 @@
+/*
+ * walk.h - one walk of a project directory into an index builder.
+ *
+ * Owns: the walk's own state (directory stack, ignore lookups) for the
+ * duration of walk_run(); nothing survives the call but its counters.
+ * Never touches: snapshots once built, the project registry, sockets,
+ * inotify (it reports each directory through on_dir so the watcher can
+ * add it during this same walk, never by a second walk).
+ *
+ * Rules: never follows a directory symlink (so no loops); a symlink to a
+ * regular file is listed; `.git` is never entered; hidden names (leading
+ * '.') are skipped unless opts.hidden; in a git work tree, paths ignored
+ * by git (.gitignore files, .git/info/exclude, core.excludesFile) are
+ * skipped, through libgit2, never a hand-written matcher; the root's
+ * `.ignore` file (gitignore syntax) is added to those rules; paths matching
+ * opts.exclude (PCRE2, against the relative path) are skipped, and a
+ * matching directory is not entered. Unreadable directories and entries
+ * that vanish mid-walk are counted and skipped, never fatal.
+ * Thread-safe: walks of different projects may run at once.
+ */
+#ifndef FIDX_WALK_H
+#define FIDX_WALK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/log.h"
+#include "index.h"
+
+struct walk_opts {
+	bool hidden;		/* list names starting with '.' */
+	bool gitignore;		/* honour git's ignore rules (default on) */
+	const void *exclude;	/* a pcre2_code *, or NULL */
+	/*
+	 * Called for each directory entered, the root ("" , 0) first, with
+	 * its path relative to the root. A non-zero return stops the walk
+	 * (walk_run returns -1 with that message in err).
+	 */
+	int (*on_dir)(void *arg, const char *rel, size_t len);
+	void *arg;
+};
+
+struct walk_stats {
+	size_t files;
+	size_t dirs;
+	size_t ignored;		/* skipped by git ignore rules or exclude */
+	size_t unreadable;	/* directories we could not open (EACCES...) */
+	size_t vanished;	/* entries gone between readdir and use */
+	size_t too_long;	/* paths over FIDX_MAX_PATH_DEFAULT */
+	size_t symlinks_skipped;	/* to directories, or dangling */
+};
+
+/*
+ * Walks root (an absolute, resolved directory) into b, which the caller
+ * has initialised with the caps. Stops early, returning 0, when b reports
+ * a cap (b->capped). Returns -1 with err set when the root itself cannot
+ * be opened (errno kept: ENOENT for a deleted root), when memory runs
+ * out, or when on_dir asks to stop.
+ */
+int walk_run(const char *root, const struct walk_opts *opts,
+    struct index_builder *b, struct walk_stats *st, struct fidx_err *err);
+
+#endif
