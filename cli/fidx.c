@@ -1,42 +1,324 @@
 /*
- * fidx.c - the `fidx` command: dispatch to subcommands.
+ * fidx.c - the `fidx` command: options every command shares, dispatch to
+ * subcommands, and the query itself (any first word that names no
+ * subcommand).
  *
- * For now only `fidx filter` exists; the daemon's subcommands join here.
+ * A query goes to the daemon for the project enclosing the current
+ * directory (--root, else the git work tree, else the directory itself);
+ * results come back relative to that root and print relative to the
+ * current directory. Exit status is grep's: 0 results, 1 none, 2 error.
  */
 #include "cli.h"
+#include "client.h"
+#include "cmd.h"
+#include "output.h"
 
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../common/alloc.h"
+#include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/proto.h"
+#include "../common/query.h"
+
+struct fidx_opts {
+	const char *sock;
+	const char *root;
+	enum query_mode mode;
+	bool mode_set;
+	unsigned long long limit;	/* 0: the daemon's default */
+	bool json;
+	bool nul;
+	bool positions;
+	int color;			/* -1 until decided */
+};
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **, const char *);
+} fidx_cmds[] = {
+	{ "add", cmd_add },
+	{ "rm", cmd_rm },
+	{ "ls", cmd_ls },
+	{ "reindex", cmd_reindex },
+	{ "stats", cmd_stats },
+	{ "daemon", cmd_daemon },
+};
 
 static void
 fidx_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: fidx filter [options] QUERY < candidates\n"
+	    "usage: fidx [options] QUERY...      find files in this project\n"
+	    "       fidx add DIR [--wait]        index DIR\n"
+	    "       fidx rm DIR                  forget DIR\n"
+	    "       fidx ls [--json]             list projects\n"
+	    "       fidx reindex [DIR | --all] [--wait]\n"
+	    "       fidx stats [--json]          limits, usage, memory\n"
+	    "       fidx daemon start | stop | status\n"
+	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
 	    "       fidx --help | --version\n"
-	    "Run 'fidx filter --help' for the filter's options.\n");
+	    "Query options:\n"
+	    "  -n, --limit N        results (default %d, at most %d)\n"
+	    "  -m, --mode MODE      fuzzy (default), exact or regex\n"
+	    "  -j, --json           print the daemon's answer as is\n"
+	    "  -0, --null           end each path with NUL, not newline\n"
+	    "  -p, --positions      prefix each path with the matched byte "
+	    "offsets\n"
+	    "      --color=WHEN     highlight matches: auto, always, never\n"
+	    "      --root DIR       project root (default: the git work tree, "
+	    "else .)\n"
+	    "Every command takes --socket PATH (default "
+	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
+	    "Words of the query are joined by spaces; start it with -- if\n"
+	    "it begins with '-' or names a subcommand. Exit status: 0 found,\n"
+	    "1 nothing found, 2 error.\n",
+	    FIDX_RESULTS_DEFAULT, FIDX_RESULTS_CEILING);
+}
+
+static int
+fidx_parse(int argc, char **argv, struct fidx_opts *o)
+{
+	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "limit", required_argument, NULL, 'n' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "null", no_argument, NULL, '0' },
+		{ "positions", no_argument, NULL, 'p' },
+		{ "color", required_argument, NULL, OPT_COLOR },
+		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char prog[] = "fidx";
+	int ch;
+
+	argv[0] = prog;		/* for getopt's own messages */
+	while ((ch = getopt_long(argc, argv, "n:m:j0ph", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			if (cli_parse_num("--limit", optarg, 1,
+			    FIDX_RESULTS_CEILING, &o->limit) == -1)
+				return -1;
+			break;
+		case 'm':
+			if (query_mode_parse(optarg, &o->mode) == -1) {
+				log_warnx("--mode must be fuzzy, exact or "
+				    "regex, not '%s'", optarg);
+				return -1;
+			}
+			o->mode_set = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case '0':
+			o->nul = true;
+			break;
+		case 'p':
+			o->positions = true;
+			break;
+		case OPT_COLOR:
+			if ((o->color = cli_parse_color(optarg)) == -1)
+				return -1;
+			break;
+		case OPT_ROOT:
+			o->root = optarg;
+			break;
+		case OPT_SOCKET:
+			o->sock = optarg;
+			break;
+		case 'h':
+			fidx_usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("fidx %s\n", FIDX_VERSION);
+			exit(0);
+		default:
+			log_warnx("see fidx --help");
+			return -1;
+		}
+	}
+	if (optind == argc) {
+		log_warnx("no query; see fidx --help");
+		return -1;
+	}
+	return 0;
+}
+
+/* The words of argv joined by single spaces; NULL (reported) on OOM. */
+static char *
+fidx_join(int argc, char **argv)
+{
+	size_t len = 0, at = 0;
+	char *q;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if ((q = fidx_malloc(len + 1)) == NULL) {
+		log_warn("query");
+		return NULL;
+	}
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (i > 0)
+			q[at++] = ' ';
+		memcpy(q + at, argv[i], n);
+		at += n;
+	}
+	q[at] = '\0';
+	return q;
+}
+
+static json_t *
+fidx_request(const struct fidx_opts *o, const char *root, const char *q)
+{
+	json_t *req;
+
+	if (!proto_utf8_valid(q, strlen(q))) {
+		log_warnx("the query is not valid UTF-8");
+		return NULL;
+	}
+	req = json_pack("{s:s, s:s, s:s, s:b}", "op", "query", "root", root,
+	    "q", q, "positions", o->color || o->positions || o->json);
+	if (req == NULL)
+		goto oom;
+	if (o->mode_set && json_object_set_new(req, "mode",
+	    json_string(query_mode_name(o->mode))) == -1)
+		goto oom;
+	if (o->limit > 0 && json_object_set_new(req, "limit",
+	    json_integer((json_int_t)o->limit)) == -1)
+		goto oom;
+	return req;
+oom:
+	json_decref(req);
+	log_warnx("out of memory building the request");
+	return NULL;
+}
+
+/* Says on stderr when the answer covers less than the whole project. */
+static void
+fidx_warn_state(json_t *resp, const char *root)
+{
+	const char *state = json_string_value(json_object_get(resp,
+	    "state"));
+
+	if (json_is_true(json_object_get(resp, "capped")))
+		log_warnx("the index of %s is partial: a cap cut its walk "
+		    "(see fidx stats)", root);
+	else if (state != NULL && strcmp(state, "ready") != 0)
+		log_warnx("project %s is %s (see fidx ls)", root, state);
+}
+
+/* Prints the answer; returns the exit status. */
+static int
+fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
+    const char *root)
+{
+	json_t *results = json_object_get(resp, "results");
+	struct output_opts oo = {
+		.root = root, .nul = o->nul, .color = o->color == 1,
+		.positions = o->positions,
+	};
+	char cwd[PATH_MAX];
+	const char *line;
+	size_t len;
+
+	fidx_warn_state(resp, root);
+	if (o->json) {
+		line = client_response_line(c, &len);
+		fwrite(line, 1, len, stdout);
+		putchar('\n');
+	} else {
+		if (realpath(".", cwd) == NULL) {
+			log_warn("the current directory");
+			return 2;
+		}
+		oo.cwd = cwd;
+		if (output_results(results, &oo) == -1)
+			return 2;
+	}
+	if (fflush(stdout) == EOF && errno != EPIPE) {
+		log_warn("stdout");
+		return 2;
+	}
+	return json_array_size(results) > 0 ? 0 : 1;
+}
+
+static int
+fidx_query(int argc, char **argv)
+{
+	struct fidx_opts o = { .color = -1 };
+	char root[PATH_MAX], *q = NULL;
+	struct client c = { .fd = -1 };
+	json_t *req = NULL, *resp = NULL;
+	struct fidx_err err;
+	int rc = 2;
+
+	if (fidx_parse(argc, argv, &o) == -1)
+		return 2;
+	if (o.color == -1)
+		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
+	if (o.json)
+		o.color = 0;
+	if (client_project_root(o.root, root, sizeof(root), &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if ((q = fidx_join(argc - optind, argv + optind)) == NULL ||
+	    (req = fidx_request(&o, root, q)) == NULL)
+		goto out;
+	if (client_init(&c, o.sock, &err) == -1 ||
+	    client_connect_or_start(&c, NULL, &err) == -1) {
+		log_warnx("%s", err.msg);
+		goto out;
+	}
+	if (client_request(&c, req, &resp) == -1)
+		goto out;
+	rc = fidx_print(&c, resp, &o, root);
+out:
+	json_decref(resp);
+	json_decref(req);
+	client_release(&c);
+	free(q);
+	return rc;
 }
 
 int
 main(int argc, char **argv)
 {
+	const char *sock = NULL;
+	int i;
+
 	log_init("fidx", 0);
-	if (argc < 2) {
+	/* Options before the first word that every command shares. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			sock = argv[++i];
+		else if (strncmp(argv[i], "--socket=", 9) == 0)
+			sock = argv[i] + 9;
+		else
+			break;
+	}
+	if (i == argc) {
 		fidx_usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "filter") == 0)
-		return filter_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fidx_usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("fidx %s\n", FIDX_VERSION);
-		return 0;
-	}
-	log_warnx("unknown command '%s'; see fidx --help", argv[1]);
-	return 2;
+	if (strcmp(argv[i], "filter") == 0)
+		return filter_main(argc - i, argv + i);
+	for (size_t k = 0; k < sizeof(fidx_cmds) / sizeof(fidx_cmds[0]); k++)
+		if (strcmp(argv[i], fidx_cmds[k].name) == 0)
+			return fidx_cmds[k].fn(argc - i, argv + i, sock);
+	return fidx_query(argc, argv);
 }

@@ -1,0 +1,480 @@
+/*
+ * client.c - see client.h.
+ *
+ * Start-up follows tmux's client_connect: try the socket; if nobody
+ * listens, take a lock beside it and try again (another client may have
+ * started fidxd meanwhile); if still nobody, run fidxd. Its first process
+ * exits only once the socket listens (0) or on an error such as "already
+ * running" (2, said on stderr), so a bounded number of connects follows.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/alloc.h"
+#include "../common/proto.h"
+
+#define CLIENT_FIRST_BUF (64u * 1024)
+#define CLIENT_HINT "is build/fidxd built? run make"
+
+int
+client_init(struct client *c, const char *path, struct fidx_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (path == NULL)
+		return sockpath_default(c->path, sizeof(c->path), err);
+	if (strlen(path) > SOCKPATH_MAX)
+		return fidx_error(err, "socket path '%s' is longer than %d "
+		    "bytes", path, SOCKPATH_MAX);
+	strcpy(c->path, path);
+	c->explicit_path = true;
+	return 0;
+}
+
+static void
+client_disconnect(struct client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+	c->used = 0;
+	c->line_len = 0;
+}
+
+void
+client_release(struct client *c)
+{
+	client_disconnect(c);
+	free(c->buf);
+	c->buf = NULL;
+	c->cap = 0;
+}
+
+bool
+client_not_running(int saved_errno)
+{
+	return saved_errno == ENOENT || saved_errno == ECONNREFUSED;
+}
+
+int
+client_connect(struct client *c, struct fidx_err *err)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, saved;
+
+	client_disconnect(c);
+	memcpy(sun.sun_path, c->path, strlen(c->path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		saved = errno;
+		fidx_error(err, "socket: %s", strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		fidx_error(err, "cannot connect to %s: %s", c->path,
+		    strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	/* A socket in a directory others can write is not ours to trust. */
+	if (sockpath_check_dir(c->path, false, err) == -1) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	c->fd = fd;
+	return 0;
+}
+
+/* The fidxd beside this fidx binary, if there is one. */
+static int
+client_sibling_daemon(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+	char *slash;
+
+	if (n <= 0 || (size_t)n >= size - 1)
+		return -1;
+	buf[n] = '\0';
+	if ((slash = strrchr(buf, '/')) == NULL ||
+	    (size_t)(slash + 1 - buf) + sizeof("fidxd") > size)
+		return -1;
+	strcpy(slash + 1, "fidxd");
+	return access(buf, X_OK);
+}
+
+/*
+ * Child side of client_spawn: stdin and stdout on /dev/null (a daemon
+ * must not hold a pipe its caller waits on), stderr kept for the
+ * daemon's errors. An exec failure is written to errfd as an int.
+ */
+static _Noreturn void
+client_exec_daemon(const char *exe, bool sibling, const struct client *c,
+    int errfd)
+{
+	char *argv[4] = { (char *)exe, NULL, NULL, NULL };
+	int null, e;
+
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (c->explicit_path) {
+		argv[1] = "--socket";
+		argv[2] = (char *)c->path;
+	}
+	if (sibling)
+		execv(exe, argv);
+	else
+		execvp(exe, argv);
+	e = errno;
+	if (write(errfd, &e, sizeof(e)) == -1)
+		_exit(127);
+	_exit(127);
+}
+
+/*
+ * Runs fidxd and waits for its first process. Returns its exit status
+ * (0 or the daemon's error status), or -1 with err set when it could not
+ * be run or died of a signal.
+ */
+static int
+client_spawn(const struct client *c, struct fidx_err *err)
+{
+	char exe[PATH_MAX];
+	bool sibling = client_sibling_daemon(exe, sizeof(exe)) == 0;
+	int pfd[2], st, e = 0;
+	ssize_t r;
+	pid_t pid;
+
+	if (!sibling)
+		strcpy(exe, "fidxd");
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		return fidx_error(err, "cannot start fidxd: pipe: %s",
+		    strerror(errno));
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return fidx_error(err, "cannot start fidxd: fork: %s",
+		    strerror(e));
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		client_exec_daemon(exe, sibling, c, pfd[1]);
+	}
+	close(pfd[1]);
+	/* The pipe closes on a successful exec: no bytes means it ran. */
+	do
+		r = read(pfd[0], &e, sizeof(e));
+	while (r == -1 && errno == EINTR);
+	close(pfd[0]);
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return fidx_error(err, "cannot start fidxd: waitpid: "
+			    "%s", strerror(errno));
+	if (r == (ssize_t)sizeof(e))
+		return fidx_error(err, "cannot start fidxd: %s: %s; "
+		    CLIENT_HINT, exe, strerror(e));
+	if (WIFSIGNALED(st))
+		return fidx_error(err, "cannot start fidxd: %s died of "
+		    "signal %d", exe, WTERMSIG(st));
+	return WEXITSTATUS(st);
+}
+
+void
+client_pause(void)
+{
+	struct timespec ts = { 0, CLIENT_CONNECT_PAUSE_MS * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * Takes the start-up lock beside the socket (making the socket's private
+ * directory if needed). Returns its fd, or -1 when it cannot be had: then
+ * we start without it, as tmux does, and fidxd's own "already running"
+ * check settles a race.
+ */
+static int
+client_lock(const struct client *c)
+{
+	char lock[PATH_MAX];
+	int fd;
+
+	if (sockpath_check_dir(c->path, true, NULL) == -1 ||
+	    (size_t)snprintf(lock, sizeof(lock), "%s.lock", c->path) >=
+	    sizeof(lock) ||
+	    (fd = open(lock, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* Connects, bounded in time, to a daemon that just ran with status. */
+static int
+client_connect_new(struct client *c, int status, struct fidx_err *err)
+{
+	for (int i = 0; i < CLIENT_CONNECT_TRIES; i++) {
+		if (client_connect(c, err) == 0)
+			return 0;
+		if (!client_not_running(errno))
+			return -1;
+		client_pause();
+	}
+	if (status != 0)
+		return fidx_error(err, "cannot start fidxd: it exited with "
+		    "status %d (its message is above)", status);
+	return fidx_error(err, "fidxd started but %s accepts no connections "
+	    "after %d ms", c->path,
+	    CLIENT_CONNECT_TRIES * CLIENT_CONNECT_PAUSE_MS);
+}
+
+int
+client_connect_or_start(struct client *c, bool *started,
+    struct fidx_err *err)
+{
+	int status, lockfd, rc = -1;
+
+	if (started != NULL)
+		*started = false;
+	if (client_connect(c, err) == 0)
+		return 0;
+	if (!client_not_running(errno))
+		return -1;
+	/*
+	 * Lock, then connect again: another client may have started fidxd
+	 * while we waited for the lock (tmux's client_connect).
+	 */
+	if ((lockfd = client_lock(c)) != -1) {
+		if (client_connect(c, err) == 0) {
+			rc = 0;
+			goto out;
+		}
+		if (!client_not_running(errno))
+			goto out;
+	}
+	if ((status = client_spawn(c, err)) == -1 ||
+	    client_connect_new(c, status, err) == -1)
+		goto out;
+	if (started != NULL)
+		*started = status == 0;
+	rc = 0;
+out:
+	if (lockfd != -1)
+		close(lockfd);
+	return rc;
+}
+
+static int
+client_write_all(struct client *c, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1) {
+			log_warn("writing to fidxd on %s", c->path);
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads until buf holds a whole line; sets line_len. */
+static int
+client_read_line(struct client *c)
+{
+	size_t scanned = 0;
+	char *nl, *nbuf;
+
+	for (;;) {
+		ssize_t r;
+
+		nl = c->len > scanned ? memchr(c->buf + scanned, '\n',
+		    c->len - scanned) : NULL;
+		if (nl != NULL) {
+			c->line_len = (size_t)(nl - c->buf);
+			c->used = c->line_len + 1;
+			return 0;
+		}
+		scanned = c->len;
+		if (c->len == c->cap) {
+			size_t ncap = c->cap ? c->cap * 2 : CLIENT_FIRST_BUF;
+
+			if (c->cap >= CLIENT_MAX_RESPONSE) {
+				log_warnx("the response from fidxd is longer "
+				    "than %u MiB; ask for fewer results "
+				    "(--limit)", CLIENT_MAX_RESPONSE >> 20);
+				return -1;
+			}
+			if (ncap > CLIENT_MAX_RESPONSE)
+				ncap = CLIENT_MAX_RESPONSE;
+			if ((nbuf = fidx_reallocarray(c->buf, ncap, 1)) ==
+			    NULL) {
+				log_warn("reading the response from fidxd");
+				return -1;
+			}
+			c->buf = nbuf;
+			c->cap = ncap;
+		}
+		r = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			log_warn("reading from fidxd on %s", c->path);
+			return -1;
+		}
+		if (r == 0) {
+			log_warnx("fidxd closed the connection without an "
+			    "answer");
+			return -1;
+		}
+		c->len += (size_t)r;
+	}
+}
+
+static void
+client_report_error(json_t *resp)
+{
+	json_t *e = json_object_get(resp, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *code = json_string_value(json_object_get(e, "code"));
+
+	log_warnx("%s (%s)", msg ? msg : "fidxd reported an error",
+	    code ? code : "no code");
+}
+
+int
+client_request(struct client *c, json_t *req, json_t **resp)
+{
+	json_error_t jerr;
+	json_t *r;
+	char *text;
+	int rc;
+
+	*resp = NULL;
+	if (c->fd == -1)
+		fatalx("client_request without a connection");
+	/* Drop the previous answer; keep any bytes read past it. */
+	if (c->used > 0) {
+		memmove(c->buf, c->buf + c->used, c->len - c->used);
+		c->len -= c->used;
+		c->used = 0;
+		c->line_len = 0;
+	}
+	if ((text = json_dumps(req, JSON_COMPACT)) == NULL) {
+		log_warnx("out of memory building a request");
+		return -1;
+	}
+	rc = client_write_all(c, text, strlen(text));
+	free(text);
+	if (rc == -1 || client_write_all(c, "\n", 1) == -1 ||
+	    client_read_line(c) == -1)
+		return -1;
+	r = json_loadb(c->buf, c->line_len, 0, &jerr);
+	if (!json_is_object(r)) {
+		log_warnx("fidxd answered with a line that is not a JSON "
+		    "object: %s", r ? "not an object" : jerr.text);
+		json_decref(r);
+		return -1;
+	}
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		client_report_error(r);
+		json_decref(r);
+		return -1;
+	}
+	*resp = r;
+	return 0;
+}
+
+const char *
+client_response_line(const struct client *c, size_t *len)
+{
+	*len = c->line_len;
+	return c->buf;
+}
+
+int
+client_root_check(const char *root, struct fidx_err *err)
+{
+	if (!proto_utf8_valid(root, strlen(root)))
+		return fidx_error(err, "%s: the protocol names a project by a "
+		    "JSON string, so its root must be valid UTF-8", root);
+	return 0;
+}
+
+/* The git work tree enclosing the current directory, into buf. */
+static int
+client_git_root(char *buf, size_t size)
+{
+	git_repository *repo = NULL;
+	const char *wd;
+	int rc = -1, grc;
+
+	git_libgit2_init();
+	/* FROM_ENV: GIT_DIR, GIT_WORK_TREE, GIT_CEILING_DIRECTORIES, as git. */
+	grc = git_repository_open_ext(&repo, NULL,
+	    GIT_REPOSITORY_OPEN_FROM_ENV, NULL);
+	if (grc == 0 && (wd = git_repository_workdir(repo)) != NULL &&
+	    strlen(wd) < size && realpath(wd, buf) != NULL)
+		rc = 0;
+	else if (grc != 0 && grc != GIT_ENOTFOUND)
+		log_warnx("ignoring the git repository here: %s; using the "
+		    "current directory (or pass --root)",
+		    git_error_last() ? git_error_last()->message : "unknown");
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+int
+client_project_root(const char *dir, char *buf, size_t size,
+    struct fidx_err *err)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+
+	if (size < PATH_MAX)
+		fatalx("client_project_root: buffer under PATH_MAX");
+	if (dir == NULL) {
+		if (client_git_root(buf, size) == 0)
+			return client_root_check(buf, err);
+		dir = ".";
+	}
+	if (realpath(dir, tmp) == NULL)
+		return fidx_error(err, "%s: %s", dir, strerror(errno));
+	if (stat(tmp, &st) == -1 || !S_ISDIR(st.st_mode))
+		return fidx_error(err, "%s: not a directory", dir);
+	strcpy(buf, tmp);
+	return client_root_check(buf, err);
+}

@@ -1,0 +1,100 @@
+/*
+ * client.h - the CLI's side of the daemon protocol.
+ *
+ * Owns: one connection to fidxd (socket, read buffer), starting fidxd
+ * when nothing listens, and how the CLI names a project (its root).
+ * Never touches: the daemon's state except through requests; output
+ * formatting (output.c).
+ *
+ * One request is one JSON object and '\n'; its answer is exactly one
+ * line, read into a buffer that grows to CLIENT_MAX_RESPONSE and no
+ * further. The connection speaks in order, so a caller may send several
+ * requests on it one after another.
+ */
+#ifndef FIDX_CLIENT_H
+#define FIDX_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/log.h"
+#include "../common/sockpath.h"
+
+/*
+ * Longest response line read. 10,000 results of long paths with
+ * positions fit; past it the request fails with a message that says to
+ * ask for fewer results.
+ */
+#define CLIENT_MAX_RESPONSE (64u * 1024 * 1024)
+
+/* Connect attempts after starting fidxd, and the pause between them. */
+#define CLIENT_CONNECT_TRIES 50
+#define CLIENT_CONNECT_PAUSE_MS 20
+
+/*
+ * Polls for fidxd to go after `shutdown` (10 s in all: it may be joining
+ * a walk in progress and freeing large indexes).
+ */
+#define CLIENT_STOP_TRIES 500
+
+struct client {
+	int fd;				/* -1 while not connected */
+	char path[SOCKPATH_MAX + 1];
+	bool explicit_path;		/* from --socket: passed on to fidxd */
+	char *buf;			/* bytes read, not yet consumed */
+	size_t len, cap;
+	size_t line_len;		/* the last response line, at buf */
+	size_t used;			/* its bytes and '\n': dropped next */
+};
+
+/* Sets the socket path: path, or the default when path is NULL. */
+int client_init(struct client *c, const char *path, struct fidx_err *err);
+
+/* Closes the connection and frees the buffer; c may be initialised again. */
+void client_release(struct client *c);
+
+/*
+ * Connects without starting anything. On failure errno is ENOENT or
+ * ECONNREFUSED when no daemon listens (see client_not_running()), and
+ * err says what happened.
+ */
+int client_connect(struct client *c, struct fidx_err *err);
+
+/* True if the errno left by a failed client_connect() means "no daemon". */
+bool client_not_running(int saved_errno);
+
+/*
+ * Connects, starting fidxd first if nothing listens. *started tells
+ * whether this call started it (may be NULL).
+ */
+int client_connect_or_start(struct client *c, bool *started,
+    struct fidx_err *err);
+
+/* Sleeps CLIENT_CONNECT_PAUSE_MS: the step of every bounded poll. */
+void client_pause(void);
+
+/*
+ * Sends req (not consumed) and reads one response into *resp (the
+ * caller's reference). An "ok":false answer, a dead daemon or a response
+ * too long is reported on stderr ("fidx: <message> (<code>)") and
+ * returns -1 with *resp NULL.
+ */
+int client_request(struct client *c, json_t *req, json_t **resp);
+
+/* The raw line of the last response, without '\n'; valid until the next
+ * request or client_release(). */
+const char *client_response_line(const struct client *c, size_t *len);
+
+/*
+ * Resolves the project root into buf (PATH_MAX bytes): dir when not
+ * NULL, else the work tree of the git repository enclosing the current
+ * directory, else the current directory; always a realpath.
+ */
+int client_project_root(const char *dir, char *buf, size_t size,
+    struct fidx_err *err);
+
+/* Fails unless root can travel in a JSON string (valid UTF-8). */
+int client_root_check(const char *root, struct fidx_err *err);
+
+#endif

@@ -1,0 +1,549 @@
+/* cmd.c - see cmd.h. */
+#include "cmd.h"
+#include "client.h"
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+enum {
+	CMD_JSON = 1 << 0,
+	CMD_WAIT = 1 << 1,
+	CMD_ALL = 1 << 2,
+};
+
+struct cmd_opts {
+	const char *sock;
+	unsigned flags;			/* CMD_* given */
+	const char *arg;		/* the one operand, if any */
+};
+
+/*
+ * Parses a subcommand's options (those in allowed, --socket and --help)
+ * and its operand: none, optional (nargs -1) or required (1). Returns -1
+ * with a message on a bad command line, 1 after printing help.
+ */
+static int
+cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
+    const char *usage, struct cmd_opts *o)
+{
+	enum { OPT_SOCKET = 256 };
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char prog[32];
+	const char *name = argv[0];
+	unsigned flag;
+	int ch;
+
+	/* getopt's own messages then read "fidx add: ...". */
+	snprintf(prog, sizeof(prog), "fidx %s", name);
+	argv[0] = prog;
+	while ((ch = getopt_long(argc, argv, "jwah", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			flag = CMD_JSON;
+			break;
+		case 'w':
+			flag = CMD_WAIT;
+			break;
+		case 'a':
+			flag = CMD_ALL;
+			break;
+		case OPT_SOCKET:
+			o->sock = optarg;
+			continue;
+		case 'h':
+			printf("usage: fidx %s\n", usage);
+			return 1;
+		default:
+			goto bad;
+		}
+		if ((allowed & flag) == 0) {
+			log_warnx("%s takes no option --%s", name,
+			    flag == CMD_JSON ? "json" : flag == CMD_WAIT ?
+			    "wait" : "all");
+			goto bad;
+		}
+		o->flags |= flag;
+	}
+	if (argc - optind > (nargs != 0) || (nargs == 1 && optind == argc))
+		goto bad;
+	o->arg = optind < argc ? argv[optind] : NULL;
+	return 0;
+bad:
+	log_warnx("usage: fidx %s", usage);
+	return -1;
+}
+
+/* Connects, starting fidxd if start is set; reports failure. */
+static int
+cmd_connect(struct client *c, const char *sock, bool start)
+{
+	struct fidx_err err;
+	int rc, saved;
+
+	if (client_init(c, sock, &err) == -1) {
+		log_warnx("%s", err.msg);
+		return -1;
+	}
+	rc = start ? client_connect_or_start(c, NULL, &err) :
+	    client_connect(c, &err);
+	saved = errno;
+	if (rc == 0)
+		return 0;
+	if (!start && client_not_running(saved))
+		log_warnx("fidxd is not running on %s (fidx daemon start "
+		    "starts it)", c->path);
+	else
+		log_warnx("%s", err.msg);
+	client_release(c);
+	return -1;
+}
+
+/*
+ * Connects and makes one request (consumed). With json, prints the raw
+ * answer and returns 1 so the caller stops there. Returns -1 on errors,
+ * reported; on 0 the caller owns *resp and must release c.
+ */
+static int
+cmd_call(struct client *c, const char *sock, bool start, json_t *req,
+    bool json, json_t **resp)
+{
+	const char *line;
+	size_t len;
+
+	*resp = NULL;
+	if (req == NULL) {
+		log_warnx("out of memory building a request");
+		return -1;
+	}
+	if (cmd_connect(c, sock, start) == -1) {
+		json_decref(req);
+		return -1;
+	}
+	if (client_request(c, req, resp) == -1) {
+		json_decref(req);
+		client_release(c);
+		return -1;
+	}
+	json_decref(req);
+	if (!json)
+		return 0;
+	line = client_response_line(c, &len);
+	fwrite(line, 1, len, stdout);
+	putchar('\n');
+	json_decref(*resp);
+	*resp = NULL;
+	client_release(c);
+	return 1;
+}
+
+static const char *
+cmd_str(json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "?";
+}
+
+/* The status for a command that printed: 2 if stdout failed. */
+static int
+cmd_done(int rc)
+{
+	if (fflush(stdout) == EOF && errno != EPIPE) {
+		log_warn("stdout");
+		return 2;
+	}
+	return rc;
+}
+
+int
+cmd_add(int argc, char **argv, const char *sock)
+{
+	const char *usage = "add DIR [--wait] [--json]";
+	struct cmd_opts o = { .sock = sock };
+	struct fidx_err err;
+	char root[PATH_MAX];
+	struct client c;
+	json_t *resp;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_WAIT | CMD_JSON, 1, usage,
+	    &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	if (client_project_root(o.arg, root, sizeof(root), &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s, s:b}", "op",
+	    "add", "root", root, "wait", (o.flags & CMD_WAIT) != 0),
+	    (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != 0)
+		return cmd_done(rc == 1 ? 0 : 2);
+	printf("%s %s (%s", json_is_false(json_object_get(resp, "added")) ?
+	    "already a project:" : "added", root,
+	    cmd_str(json_object_get(resp, "state")));
+	if (json_is_integer(json_object_get(resp, "files")))
+		printf(", %" JSON_INTEGER_FORMAT " files, generation %"
+		    JSON_INTEGER_FORMAT, json_integer_value(json_object_get(
+		    resp, "files")), json_integer_value(json_object_get(resp,
+		    "generation")));
+	printf(")\n");
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(0);
+}
+
+/*
+ * A root to remove: its realpath, or, when it is gone from the disk,
+ * the absolute spelling of what was typed.
+ */
+static int
+cmd_rm_root(const char *dir, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	struct fidx_err err;
+	size_t n;
+
+	if (realpath(dir, buf) == NULL) {
+		if (errno != ENOENT) {
+			log_warn("%s", dir);
+			return -1;
+		}
+		if (dir[0] == '/')
+			n = (size_t)snprintf(buf, size, "%s", dir);
+		else if (getcwd(cwd, sizeof(cwd)) != NULL)
+			n = (size_t)snprintf(buf, size, "%s/%s", cwd, dir);
+		else
+			n = size;
+		if (n >= size) {
+			log_warnx("%s: path too long", dir);
+			return -1;
+		}
+		while (n > 1 && buf[n - 1] == '/')
+			buf[--n] = '\0';
+	}
+	if (client_root_check(buf, &err) == -1) {
+		log_warnx("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_rm(int argc, char **argv, const char *sock)
+{
+	const char *usage = "rm DIR [--json]";
+	struct cmd_opts o = { .sock = sock };
+	char root[PATH_MAX];
+	struct client c;
+	json_t *resp;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_JSON, 1, usage, &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	if (cmd_rm_root(o.arg, root, sizeof(root)) == -1)
+		return 2;
+	rc = cmd_call(&c, o.sock, false, json_pack("{s:s, s:s}", "op",
+	    "remove", "root", root), (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != 0)
+		return cmd_done(rc == 1 ? 0 : 2);
+	if (json_is_false(json_object_get(resp, "removed"))) {
+		log_warnx("%s is not a project (see fidx ls)", root);
+		rc = 1;
+	} else {
+		printf("removed %s\n", root);
+	}
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(rc);
+}
+
+int
+cmd_ls(int argc, char **argv, const char *sock)
+{
+	struct cmd_opts o = { .sock = sock };
+	struct client c;
+	json_t *resp;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_JSON, 0, "ls [--json]",
+	    &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	rc = cmd_call(&c, o.sock, false, json_pack("{s:s}", "op", "projects"),
+	    (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != 0)
+		return cmd_done(rc == 1 ? 0 : 2);
+	output_projects(json_object_get(resp, "projects"));
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(0);
+}
+
+static void
+cmd_reindex_report(json_t *resp, const char *root, bool wait)
+{
+	json_t *projects = json_object_get(resp, "projects"), *p;
+	json_int_t n = json_integer_value(json_object_get(resp,
+	    "reindexing"));
+	size_t i;
+
+	if (root == NULL && !wait) {
+		printf("reindexing %" JSON_INTEGER_FORMAT " projects\n", n);
+		return;
+	}
+	if (root == NULL) {
+		printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
+		json_array_foreach(projects, i, p)
+			printf("  %s: %" JSON_INTEGER_FORMAT " files, "
+			    "generation %" JSON_INTEGER_FORMAT "\n",
+			    cmd_str(json_object_get(p, "root")), json_integer_value(json_object_get(p,
+			    "files")), json_integer_value(json_object_get(p,
+			    "generation")));
+		return;
+	}
+	if (!wait) {
+		printf("reindexing %s\n", root);
+		return;
+	}
+	printf("reindexed %s: %" JSON_INTEGER_FORMAT " files, generation %"
+	    JSON_INTEGER_FORMAT "\n", root, json_integer_value(
+	    json_object_get(resp, "files")), json_integer_value(
+	    json_object_get(resp, "generation")));
+}
+
+int
+cmd_reindex(int argc, char **argv, const char *sock)
+{
+	const char *usage = "reindex [DIR | --all] [--wait] [--json]";
+	struct cmd_opts o = { .sock = sock };
+	struct fidx_err err;
+	char root[PATH_MAX];
+	struct client c;
+	bool all, wait;
+	json_t *resp, *req;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_ALL | CMD_WAIT | CMD_JSON, -1,
+	    usage, &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	all = (o.flags & CMD_ALL) != 0;
+	wait = (o.flags & CMD_WAIT) != 0;
+	if (all && o.arg != NULL) {
+		log_warnx("usage: fidx %s", usage);
+		return 2;
+	}
+	if (!all && client_project_root(o.arg, root, sizeof(root),
+	    &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if (all)
+		req = json_pack("{s:s, s:b, s:b}", "op", "reindex", "all", 1,
+		    "wait", wait);
+	else
+		req = json_pack("{s:s, s:s, s:b}", "op", "reindex", "root",
+		    root, "wait", wait);
+	rc = cmd_call(&c, o.sock, false, req, (o.flags & CMD_JSON) != 0,
+	    &resp);
+	if (rc != 0)
+		return cmd_done(rc == 1 ? 0 : 2);
+	cmd_reindex_report(resp, all ? NULL : root, wait);
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(0);
+}
+
+int
+cmd_stats(int argc, char **argv, const char *sock)
+{
+	struct cmd_opts o = { .sock = sock };
+	struct client c;
+	json_t *resp;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_JSON, 0, "stats [--json]",
+	    &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	rc = cmd_call(&c, o.sock, false, json_pack("{s:s}", "op", "stats"),
+	    (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != 0)
+		return cmd_done(rc == 1 ? 0 : 2);
+	json_object_del(resp, "ok");
+	json_object_del(resp, "id");
+	output_tree(resp, 0);
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(0);
+}
+
+/* Pings a connected daemon: its pid and version into the out values. */
+static int
+cmd_ping(struct client *c, json_int_t *pid, const char **version,
+    json_t **resp)
+{
+	json_t *req = json_pack("{s:s}", "op", "ping");
+
+	if (req == NULL) {
+		log_warnx("out of memory building a request");
+		return -1;
+	}
+	if (client_request(c, req, resp) == -1) {
+		json_decref(req);
+		return -1;
+	}
+	json_decref(req);
+	*pid = json_integer_value(json_object_get(*resp, "pid"));
+	*version = json_string_value(json_object_get(*resp, "version"));
+	if (*version == NULL)
+		*version = "?";
+	return 0;
+}
+
+static int
+cmd_daemon_start(struct client *c)
+{
+	struct fidx_err err;
+	const char *version;
+	json_t *resp;
+	json_int_t pid;
+	bool started;
+
+	if (client_connect_or_start(c, &started, &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if (cmd_ping(c, &pid, &version, &resp) == -1)
+		return 2;
+	printf("%s (pid %" JSON_INTEGER_FORMAT ", version %s)\n",
+	    started ? "started" : "already running", pid, version);
+	json_decref(resp);
+	return 0;
+}
+
+/* True while pid runs; a zombie (not yet reaped by its parent) has exited. */
+static bool
+cmd_pid_alive(json_int_t pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%" JSON_INTEGER_FORMAT "/stat",
+	    pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((paren = strrchr(buf, ')')) == NULL || paren[1] == '\0')
+		return true;
+	return paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/*
+ * Asks fidxd to shut down, then waits, bounded, until its socket refuses
+ * connections and its process has exited, so that a start right after
+ * finds nothing left of the old daemon.
+ */
+static int
+cmd_daemon_stop(struct client *c)
+{
+	json_t *req, *resp;
+	struct fidx_err err;
+	const char *version;
+	json_int_t pid;
+	int i = 0;
+
+	if (cmd_ping(c, &pid, &version, &resp) == -1)
+		return 2;
+	json_decref(resp);
+	if ((req = json_pack("{s:s}", "op", "shutdown")) == NULL) {
+		log_warnx("out of memory building a request");
+		return 2;
+	}
+	if (client_request(c, req, &resp) == -1) {
+		json_decref(req);
+		return 2;
+	}
+	json_decref(req);
+	json_decref(resp);
+	for (; i < CLIENT_STOP_TRIES; i++) {
+		if (client_connect(c, &err) == -1 && client_not_running(errno))
+			break;
+		client_pause();
+	}
+	for (; i < CLIENT_STOP_TRIES && pid > 0 && cmd_pid_alive(pid); i++)
+		client_pause();
+	if (i == CLIENT_STOP_TRIES) {
+		log_warnx("fidxd (pid %" JSON_INTEGER_FORMAT ") has not "
+		    "stopped %d ms after shutdown", pid,
+		    CLIENT_STOP_TRIES * CLIENT_CONNECT_PAUSE_MS);
+		return 2;
+	}
+	printf("stopped (pid %" JSON_INTEGER_FORMAT ")\n", pid);
+	return 0;
+}
+
+int
+cmd_daemon(int argc, char **argv, const char *sock)
+{
+	const char *usage = "daemon start | stop | status";
+	struct cmd_opts o = { .sock = sock };
+	const char *version;
+	struct fidx_err err;
+	struct client c;
+	json_t *resp;
+	json_int_t pid;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, 0, 1, usage, &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	if (strcmp(o.arg, "start") != 0 && strcmp(o.arg, "stop") != 0 &&
+	    strcmp(o.arg, "status") != 0) {
+		log_warnx("usage: fidx %s", usage);
+		return 2;
+	}
+	if (client_init(&c, o.sock, &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if (strcmp(o.arg, "start") == 0) {
+		rc = cmd_daemon_start(&c);
+	} else if (client_connect(&c, &err) == -1) {
+		if (client_not_running(errno)) {
+			printf("not running\n");
+			rc = 1;
+		} else {
+			log_warnx("%s", err.msg);
+			rc = 2;
+		}
+	} else if (strcmp(o.arg, "stop") == 0) {
+		rc = cmd_daemon_stop(&c);
+	} else if (cmd_ping(&c, &pid, &version, &resp) == 0) {
+		printf("running, pid %" JSON_INTEGER_FORMAT ", version %s\n",
+		    pid, version);
+		json_decref(resp);
+		rc = 0;
+	} else {
+		rc = 2;
+	}
+	client_release(&c);
+	return cmd_done(rc);
+}

@@ -1,0 +1,361 @@
+/* output.c - see output.h. */
+#include "output.h"
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/alloc.h"
+#include "../common/log.h"
+
+/* Scratch reused from one result to the next, grown as needed. */
+struct output_scratch {
+	char *raw, *full, *out;
+	size_t raw_cap, full_cap, out_cap;
+	uint32_t *pos;
+	size_t pos_cap;
+};
+
+static int
+output_grow(void *pp, size_t *cap, size_t need, size_t elem)
+{
+	void **p = pp, *np;
+
+	if (need <= *cap)
+		return 0;
+	if ((np = fidx_reallocarray(*p, need, elem)) == NULL) {
+		log_warn("printing results");
+		return -1;
+	}
+	*p = np;
+	*cap = need;
+	return 0;
+}
+
+int
+output_base64_decode(const char *s, size_t n, char *out, size_t *outlen)
+{
+	uint32_t acc = 0;
+	size_t o = 0;
+	int bits = 0;
+
+	for (size_t i = 0; i < n && s[i] != '='; i++) {
+		const char *tab =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789+/";
+		const char *at = s[i] ? strchr(tab, s[i]) : NULL;
+
+		if (at == NULL)
+			return -1;
+		acc = acc << 6 | (uint32_t)(at - tab);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			out[o++] = (char)(acc >> bits & 0xff);
+		}
+	}
+	*outlen = o;
+	return 0;
+}
+
+/*
+ * Where full (the file's absolute path) parts from cwd, at a directory
+ * boundary: returns the offset in full of the shared prefix's end, and
+ * sets *up to the number of cwd's components below it.
+ */
+static size_t
+output_common(const char *cwd, const char *full, size_t flen, size_t *up)
+{
+	size_t common = 0, i;
+
+	for (i = 0; cwd[i] != '\0' && i < flen && cwd[i] == full[i]; i++)
+		if (cwd[i] == '/')
+			common = i;
+	if (cwd[i] == '\0' && i < flen && full[i] == '/')
+		common = i;
+	*up = 0;
+	for (const char *p = cwd + common; *p != '\0'; p++)
+		if (*p == '/' && p[1] != '\0')
+			(*up)++;
+	return common;
+}
+
+/* The result's path bytes: path_b64 decoded when present, else path. */
+static int
+output_result_path(json_t *r, struct output_scratch *s, const char **path,
+    size_t *len)
+{
+	json_t *b64 = json_object_get(r, "path_b64");
+	json_t *p = json_object_get(r, "path");
+
+	if (json_is_string(b64)) {
+		size_t n = json_string_length(b64);
+
+		if (output_grow(&s->raw, &s->raw_cap, n / 4 * 3 + 3, 1) == -1)
+			return -1;
+		if (output_base64_decode(json_string_value(b64), n, s->raw,
+		    len) == -1) {
+			log_warnx("fidxd sent a path_b64 that is not base64");
+			return -1;
+		}
+		*path = s->raw;
+		return 0;
+	}
+	if (!json_is_string(p)) {
+		log_warnx("fidxd sent a result without a path");
+		return -1;
+	}
+	*path = json_string_value(p);
+	*len = json_string_length(p);
+	return 0;
+}
+
+/*
+ * Keeps the positions that are in range and increasing, moved from the
+ * root-relative path (offset base in full) to the printed path, which is
+ * up "../" then full from tail on. Returns how many were kept.
+ */
+static long
+output_map_positions(json_t *arr, size_t plen, size_t base, size_t tail,
+    size_t up, struct output_scratch *s)
+{
+	long n = 0, last = -1;
+	size_t i;
+	json_t *v;
+
+	if (output_grow(&s->pos, &s->pos_cap, json_array_size(arr) + 1,
+	    sizeof(*s->pos)) == -1)
+		return -1;
+	json_array_foreach(arr, i, v) {
+		json_int_t p = json_integer_value(v);
+
+		if (!json_is_integer(v) || p < 0 || (size_t)p >= plen ||
+		    p <= last)
+			continue;
+		last = (long)p;
+		if (base + (size_t)p >= tail)
+			s->pos[n++] = (uint32_t)(3 * up + base + (size_t)p -
+			    tail);
+	}
+	return n;
+}
+
+static int
+output_result(json_t *r, const struct output_opts *o,
+    struct output_scratch *s)
+{
+	size_t plen, rlen = strlen(o->root), base, flen, common, up, tail;
+	const char *path;
+	long npos = 0;
+
+	if (output_result_path(r, s, &path, &plen) == -1)
+		return -1;
+	base = rlen + (strcmp(o->root, "/") != 0);
+	flen = base + plen;
+	if (output_grow(&s->full, &s->full_cap, flen + 1, 1) == -1)
+		return -1;
+	memcpy(s->full, o->root, rlen);
+	s->full[rlen] = '/';
+	memcpy(s->full + base, path, plen);
+	common = output_common(o->cwd, s->full, flen, &up);
+	tail = common + 1;
+	if (common == 0 && up > 0)
+		tail = up = 0;	/* only "/" in common: print it absolute */
+	if (output_grow(&s->out, &s->out_cap, 3 * up + flen - tail + 1,
+	    1) == -1)
+		return -1;
+	for (size_t k = 0; k < up; k++)
+		memcpy(s->out + 3 * k, "../", 3);
+	memcpy(s->out + 3 * up, s->full + tail, flen - tail);
+	if ((o->color || o->positions) &&
+	    (npos = output_map_positions(json_object_get(r, "positions"),
+	    plen, base, tail, up, s)) == -1)
+		return -1;
+	if (o->positions) {
+		for (long k = 0; k < npos; k++)
+			printf(k ? ",%" PRIu32 : "%" PRIu32, s->pos[k]);
+		putchar('\t');
+	}
+	cli_print_highlighted(stdout, s->out, 3 * up + flen - tail,
+	    o->color ? s->pos : NULL, (int)npos);
+	putchar(o->nul ? '\0' : '\n');
+	return 0;
+}
+
+long
+output_results(json_t *results, const struct output_opts *o)
+{
+	struct output_scratch s = { 0 };
+	long n = 0;
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(results, i, r) {
+		if (output_result(r, o, &s) == -1) {
+			n = -1;
+			break;
+		}
+		n++;
+	}
+	free(s.raw);
+	free(s.full);
+	free(s.out);
+	free(s.pos);
+	return n;
+}
+
+/* "2024-11-23 15:02:01" from seconds (or milliseconds) since the epoch. */
+static void
+output_when(json_t *v, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t t;
+
+	if (json_is_string(v)) {
+		snprintf(buf, size, "%s", json_string_value(v));
+		return;
+	}
+	if (!json_is_number(v) || json_number_value(v) <= 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	t = (time_t)json_number_value(v);
+	if (t > 100000000000)	/* year 5138 in seconds: these are ms */
+		t /= 1000;
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, size, "%lld", (long long)t);
+}
+
+static void
+output_duration(json_t *ms, char *buf, size_t size)
+{
+	double v = json_number_value(ms);
+
+	if (!json_is_number(ms))
+		snprintf(buf, size, "-");
+	else if (v < 1000)
+		snprintf(buf, size, "%.0f ms", v);
+	else
+		snprintf(buf, size, "%.1f s", v / 1000);
+}
+
+static void
+output_count(json_t *v, char *buf, size_t size)
+{
+	if (json_is_integer(v))
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+	else
+		snprintf(buf, size, "-");
+}
+
+void
+output_projects(json_t *projects)
+{
+	char files[24], gen[24], when[64], took[32];
+	size_t i;
+	json_t *p;
+
+	if (json_array_size(projects) == 0) {
+		printf("no projects (fidx add DIR adds one)\n");
+		return;
+	}
+	printf("%-8s %9s %5s %-19s %8s  %s\n", "STATE", "FILES", "GEN",
+	    "BUILT", "TOOK", "ROOT");
+	json_array_foreach(projects, i, p) {
+		const char *state = json_string_value(json_object_get(p,
+		    "state"));
+		const char *root = json_string_value(json_object_get(p,
+		    "root"));
+		const char *msg = json_string_value(json_object_get(p,
+		    "message"));
+
+		output_count(json_object_get(p, "files"), files,
+		    sizeof(files));
+		output_count(json_object_get(p, "generation"), gen,
+		    sizeof(gen));
+		output_when(json_object_get(p, "built_at"), when,
+		    sizeof(when));
+		output_duration(json_object_get(p, "build_ms"), took,
+		    sizeof(took));
+		printf("%-8s %9s %5s %-19s %8s  %s", state ? state : "?",
+		    files, gen, when, took, root ? root : "?");
+		if (msg != NULL)
+			printf("  (%s)", msg);
+		putchar('\n');
+	}
+}
+
+static void
+output_scalar(const char *key, json_t *v)
+{
+	char *text;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		printf("%s", json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		/* Byte counts also read in MiB, the scale they matter at. */
+		if (strstr(key, "bytes") != NULL &&
+		    json_integer_value(v) >= 1024 * 1024)
+			printf(" (%.1f MiB)",
+			    (double)json_integer_value(v) / (1024 * 1024));
+		break;
+	case JSON_REAL:
+		printf("%g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		printf("yes");
+		break;
+	case JSON_FALSE:
+		printf("no");
+		break;
+	case JSON_NULL:
+		printf("-");
+		break;
+	default:
+		if ((text = json_dumps(v, JSON_COMPACT)) != NULL)
+			printf("%s", text);
+		free(text);
+		break;
+	}
+	putchar('\n');
+}
+
+static bool
+output_nests(json_t *v)
+{
+	return json_is_object(v) && json_object_size(v) > 0;
+}
+
+void
+output_tree(json_t *obj, int indent)
+{
+	const char *key;
+	size_t width = 0;
+	json_t *v;
+
+	/* Nested objects get their own lines; the rest align their values. */
+	json_object_foreach(obj, key, v)
+		if (!output_nests(v) && strlen(key) > width)
+			width = strlen(key);
+	json_object_foreach(obj, key, v) {
+		if (output_nests(v)) {
+			printf("%*s%s:\n", indent, "", key);
+			output_tree(v, indent + 2);
+			continue;
+		}
+		printf("%*s%s:%*s ", indent, "", key,
+		    (int)(width - strlen(key)), "");
+		if (json_is_object(v))
+			printf("(none)\n");
+		else
+			output_scalar(key, v);
+	}
+}

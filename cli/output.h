@@ -1,0 +1,46 @@
+/*
+ * output.h - how the CLI prints the daemon's answers.
+ *
+ * Owns: query results as paths relative to the current directory (with
+ * highlight positions moved along), the `ls` table and the `stats` tree.
+ * Never touches: the socket; the exit status (callers decide).
+ *
+ * The daemon names files relative to the project root. The CLI prints
+ * them relative to where the user stands: with root /a and cwd /a/src,
+ * "src/main.c" prints as "main.c" and "lib/x.c" as "../lib/x.c". When
+ * the two share nothing but "/", the absolute path is clearer and is
+ * printed instead. A highlight position follows its byte; bytes replaced
+ * by "../" lose theirs.
+ */
+#ifndef FIDX_OUTPUT_H
+#define FIDX_OUTPUT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct output_opts {
+	const char *root;	/* realpath of the project root */
+	const char *cwd;	/* realpath of the current directory */
+	bool nul;		/* -0: NUL after each path, not '\n' */
+	bool color;		/* highlight matched bytes */
+	bool positions;		/* "p1,p2,...<TAB>" before each path */
+};
+
+/*
+ * Prints each result of a query response (its "results" array). Returns
+ * the number printed, or -1 (reported) on a malformed result or OOM.
+ */
+long output_results(json_t *results, const struct output_opts *o);
+
+/* Decodes base64 s (n bytes) into out (at least n / 4 * 3 bytes). */
+int output_base64_decode(const char *s, size_t n, char *out,
+    size_t *outlen);
+
+/* Prints the `projects` array as a table, one project a line. */
+void output_projects(json_t *projects);
+
+/* Prints an object as "key: value" lines, nested objects indented. */
+void output_tree(json_t *obj, int indent);
+
+#endif

@@ -1,0 +1,373 @@
+#!/bin/sh
+# tests/cli.sh - the fidx command line against a real fidxd.
+#
+# Each run gets a private temp directory and socket; the cleanup trap
+# always stops the daemons this script started and removes the directory.
+# Waits are bounded polls, scaled by TIMEOUT_MULTIPLIER, never a bare
+# sleep. Every check runs to the end; the exit status says whether any
+# failed. Any sanitizer report on a command's stderr is a failure.
+
+: "${FIDX_BUILD:=build/asan}"
+: "${TIMEOUT_MULTIPLIER:=1}"
+FIDX=$(cd "$FIDX_BUILD" && pwd -P)/fidx
+FIDXD=$(cd "$FIDX_BUILD" && pwd -P)/fidxd
+for b in "$FIDX" "$FIDXD"; do
+	[ -x "$b" ] || { echo "FAIL: $b is not built (run make)"; exit 1; }
+done
+
+T=$(mktemp -d) || exit 1
+T=$(cd "$T" && pwd -P)
+# Project roots come from git's rules: keep the caller's repository out.
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_COMMON_DIR
+GIT_CEILING_DIRECTORIES=$T
+export GIT_CEILING_DIRECTORIES
+S="$T/sock"
+DAEMON_PID=
+failures=0
+checks=0
+
+# Stops a daemon on socket $1 by its own pid, whatever state it is in.
+kill_socket_daemon() {
+	pid=$("$FIDX" --socket "$1" daemon status 2>/dev/null |
+	    sed -n 's/^running, pid \([0-9]*\),.*/\1/p')
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+}
+
+cleanup() {
+	if [ -n "$DAEMON_PID" ]; then
+		kill "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	kill_socket_daemon "$T/s2"
+	kill_socket_daemon "$T/s3"
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+fail() {
+	failures=$((failures + 1))
+	echo "FAIL: $*"
+	for f in out err; do
+		[ -s "$T/$f" ] && { echo "  $f:"; head -n 20 "$T/$f" |
+		    sed 's/^/    /'; }
+	done
+}
+
+pass() {
+	echo "ok: $*"
+}
+
+# run CMD...: runs it with stdout in $T/out, stderr in $T/err, status in rc.
+run() {
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	checks=$((checks + 1))
+	if grep -q 'Sanitizer' "$T/err"; then
+		fail "sanitizer report from: $*"
+		return 1
+	fi
+	return 0
+}
+
+# expect CODE DESC CMD...: the command exits with exactly CODE.
+expect() {
+	want=$1 desc=$2
+	shift 2
+	run "$@" || return 1
+	if [ "$rc" -ne "$want" ]; then
+		fail "$desc: exit $rc, wanted $want"
+		return 1
+	fi
+	pass "$desc"
+}
+
+# must_fail DESC CMD...: an error exit passes; success or a signal fails.
+must_fail() {
+	desc=$1
+	shift
+	run "$@" || return 1
+	if [ "$rc" -eq 0 ]; then
+		fail "$desc: succeeded, wanted an error"
+		return 1
+	elif [ "$rc" -gt 128 ]; then
+		fail "$desc: died of signal $((rc - 128))"
+		return 1
+	fi
+	pass "$desc"
+}
+
+# out_is DESC TEXT: stdout of the last run is exactly TEXT (and '\n').
+out_is() {
+	printf '%s\n' "$2" >"$T/want"
+	if cmp -s "$T/want" "$T/out"; then
+		pass "$1"
+	else
+		fail "$1: wanted '$2'"
+	fi
+}
+
+# out_has / err_has DESC TEXT: a line of stdout / stderr contains TEXT.
+out_has() {
+	if grep -qF -- "$2" "$T/out"; then
+		pass "$1"
+	else
+		fail "$1: no '$2' in stdout"
+	fi
+}
+err_has() {
+	if grep -qF -- "$2" "$T/err"; then
+		pass "$1"
+	else
+		fail "$1: no '$2' in stderr"
+	fi
+}
+
+# py DESC CODE: python3 CODE reads the last stdout as bytes on stdin.
+py() {
+	if python3 -c "import sys, json
+d = sys.stdin.buffer.read()
+$2" <"$T/out" 2>"$T/pyerr"; then
+		pass "$1"
+	else
+		fail "$1: $(tail -n 1 "$T/pyerr")"
+	fi
+}
+
+# wait_running SOCKET: polls `daemon status` until it answers (bounded).
+wait_running() {
+	i=0
+	limit=$((100 * TIMEOUT_MULTIPLIER))
+	while [ "$i" -lt "$limit" ]; do
+		"$FIDX" --socket "$1" daemon status >/dev/null 2>&1 && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Fixtures: a plain tree (with a name that is not UTF-8) and a git repo.
+P="$T/proj"
+mkdir -p "$P/src" "$P/lib" "$P/docs"
+: >"$P/src/main.c"
+: >"$P/src/util.c"
+: >"$P/lib/x.c"
+: >"$P/docs/guide.txt"
+: >"$P/docs/stats.txt"
+: >"$P/README.md"
+: >"$P/$(printf 'bad\377name.c')"
+R="$T/repo"
+mkdir -p "$R/sub/deep"
+: >"$R/toplevel_marker.c"
+: >"$R/sub/deep/inner.c"
+git -C "$R" init -q || { echo "FAIL: git init"; exit 1; }
+
+# Commands that need no daemon.
+expect 0 "--version" "$FIDX" --version
+out_has "--version names fidx" "fidx "
+expect 0 "--help" "$FIDX" --help
+out_has "--help shows the query usage" "QUERY..."
+expect 2 "no arguments is an error" "$FIDX"
+printf 'a/Makefile\nb/c\n' >"$T/cands"
+expect 0 "filter still works" sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+out_is "filter ranks from stdin" "a/Makefile"
+
+# A daemon in the foreground on our socket.
+"$FIDXD" --foreground --socket "$S" >"$T/fidxd.log" 2>&1 &
+DAEMON_PID=$!
+wait_running "$S" || { echo "FAIL: fidxd did not answer on $S"; exit 1; }
+
+expect 0 "daemon status when running" "$FIDX" --socket "$S" daemon status
+if grep -q '^running, pid [0-9][0-9]*, version ' "$T/out"; then
+	pass "status names pid and version"
+else
+	fail "status output"
+fi
+expect 0 "daemon start when running" "$FIDX" --socket "$S" daemon start
+out_has "start reports the running daemon" "already running (pid"
+
+# add, ls.
+expect 0 "add --wait" "$FIDX" --socket "$S" add "$P" --wait
+out_has "add names the root" "added $P"
+expect 0 "add again" "$FIDX" add --socket "$S" "$P"
+out_has "add again says so" "already a project: $P"
+must_fail "add of a missing directory" "$FIDX" --socket "$S" add "$T/nope"
+expect 0 "ls" "$FIDX" --socket "$S" ls
+out_has "ls has a header" "STATE"
+out_has "ls lists the project" "$P"
+expect 0 "ls --json" "$FIDX" --socket "$S" ls --json
+py "ls --json parses" "o = json.loads(d)
+assert o['ok'] and any(p['root'] == '$P' for p in o['projects']), o"
+
+# Queries, and paths relative to where we stand.
+cd "$P" || exit 1
+expect 0 "query from the root" "$FIDX" --socket "$S" --root "$P" src/main
+out_is "root-relative path from the root" "src/main.c"
+cd "$P/src" || exit 1
+expect 0 "query from a subdirectory" "$FIDX" --socket "$S" --root "$P" src/main
+out_is "path under the cwd is shortened" "main.c"
+expect 0 "query for a sibling directory" "$FIDX" --socket "$S" --root "$P" lib/x
+out_is "path outside the cwd gets ../" "../lib/x.c"
+expect 0 "--positions" "$FIDX" --socket "$S" --root "$P" --positions src/main
+out_is "positions follow the shortened path" "$(printf '0,1,2,3\tmain.c')"
+expect 0 "--positions with ../" "$FIDX" --socket "$S" --root "$P" -p lib/x
+out_is "positions shift past ../" "$(printf '3,4,5,6,7\t../lib/x.c')"
+expect 0 "--color=always" "$FIDX" --socket "$S" --root "$P" --color=always lib/x
+out_is "colour highlights the match" "$(printf '../\033[1;32mlib/x\033[0m.c')"
+expect 0 "--color=never" "$FIDX" --socket "$S" --root "$P" --color=never lib/x
+out_is "no colour when told" "../lib/x.c"
+expect 0 "outside git the root is the cwd" "$FIDX" --socket "$S" util
+out_is "cwd as the root" "util.c"
+expect 0 "words are joined into one query" "$FIDX" --socket "$S" --root "$P" lib x
+out_is "two words, one query" "../lib/x.c"
+cd "$T" || exit 1
+expect 0 "query from above the root" "$FIDX" --socket "$S" --root "$P" lib/x
+out_is "path below the cwd gets the root's name" "proj/lib/x.c"
+
+expect 0 "--json" "$FIDX" --socket "$S" --root "$P" --json src/main
+py "--json is the daemon's answer" "o = json.loads(d)
+assert o['ok'] and o['results'][0]['path'] == 'src/main.c', o
+assert 'positions' in o['results'][0], o"
+expect 0 "-0" "$FIDX" --socket "$S" --root "$P" -0 -n 3 c
+py "-0 ends each path with NUL" "assert d.endswith(b'\0') and b'\n' not in d, d
+assert len(d.split(b'\0')) == 4, d"
+expect 0 "non-UTF-8 name" "$FIDX" --socket "$S" --root "$P" -0 badname
+py "non-UTF-8 name prints its exact bytes" "assert d == b'proj/bad\xffname.c\0', d"
+expect 0 "--limit" "$FIDX" --socket "$S" --root "$P" --limit 1 c
+py "--limit 1 prints one" "assert d.count(b'\n') == 1, d"
+
+# Exit statuses.
+expect 1 "no match exits 1" "$FIDX" --socket "$S" --root "$P" zzqqxxjj
+expect 2 "bad --mode" "$FIDX" --socket "$S" --root "$P" --mode nope x
+expect 2 "bad --limit" "$FIDX" --socket "$S" --root "$P" --limit 0 x
+expect 2 "unknown option" "$FIDX" --socket "$S" --root "$P" --frob x
+expect 2 "bad regex is the daemon's error" \
+    "$FIDX" --socket "$S" --root "$P" --mode regex '('
+err_has "the daemon's error code is shown" "(bad_query)"
+expect 2 "--root that does not exist" "$FIDX" --socket "$S" --root "$T/nope" x
+expect 0 "regex mode" "$FIDX" --socket "$S" --root "$P" --mode regex '^lib/.*\.c$'
+out_is "regex finds the file" "proj/lib/x.c"
+cd "$P" || exit 1
+expect 0 "-- makes a subcommand's name a query" "$FIDX" --socket "$S" -- stats
+out_is "a query, not the subcommand" "docs/stats.txt"
+
+# The project root of a git work tree, from deep inside it.
+cd "$R/sub/deep" || exit 1
+expect 0 "query in a git repo" "$FIDX" --socket "$S" toplevel_marker
+out_is "git top is the root" "../../toplevel_marker.c"
+expect 0 "query in a git repo, own dir" "$FIDX" --socket "$S" inner
+out_is "file beside us" "inner.c"
+expect 0 "the repo became a project" "$FIDX" --socket "$S" ls
+out_has "ls lists the git top" "$R"
+expect 0 "reindex defaults to the project here" \
+    "$FIDX" --socket "$S" reindex --wait
+out_has "reindex names the git top" "reindexed $R"
+
+# reindex, stats, rm.
+: >"$P/zeta_new_file.c"
+expect 0 "reindex DIR --wait" "$FIDX" --socket "$S" reindex "$P" --wait
+out_has "reindex reports" "reindexed $P"
+expect 0 "a new file after reindex" "$FIDX" --socket "$S" --root "$P" zeta_new
+out_is "new file found" "../../../proj/zeta_new_file.c"
+expect 0 "reindex --all --wait" "$FIDX" --socket "$S" reindex --all --wait
+expect 2 "reindex DIR and --all" "$FIDX" --socket "$S" reindex "$P" --all
+expect 0 "stats" "$FIDX" --socket "$S" stats
+for k in limits: usage: counters: memory:; do
+	if grep -q "^$k" "$T/out"; then
+		pass "stats shows $k"
+	else
+		fail "stats lacks $k"
+	fi
+done
+if grep -q '^  ' "$T/out"; then
+	pass "stats indents nested values"
+else
+	fail "stats has no nested values"
+fi
+expect 0 "stats --json" "$FIDX" --socket "$S" stats --json
+py "stats --json parses" "o = json.loads(d)
+assert all(k in o for k in ('limits', 'usage', 'counters', 'memory')), o"
+expect 0 "rm" "$FIDX" --socket "$S" rm "$P"
+out_is "rm says so" "removed $P"
+expect 0 "ls after rm" "$FIDX" --socket "$S" ls
+if awk -v p="$P" '$NF == p { f = 1 } END { exit !f }' "$T/out"; then
+	fail "ls still lists $P"
+else
+	pass "rm took the project out"
+fi
+must_fail "rm of a non-project" "$FIDX" --socket "$S" rm "$P"
+
+# Stop: the daemon exits cleanly (and leak-free under ASan).
+expect 0 "daemon stop" "$FIDX" --socket "$S" daemon stop
+out_has "stop says stopped" "stopped (pid"
+wait "$DAEMON_PID"
+drc=$?
+DAEMON_PID=
+if [ "$drc" -eq 0 ]; then
+	pass "fidxd exited 0 after stop"
+else
+	fail "fidxd exited $drc after stop"
+	tail -n 30 "$T/fidxd.log" | sed 's/^/    /'
+fi
+expect 1 "status when stopped" "$FIDX" --socket "$S" daemon status
+out_is "status says not running" "not running"
+expect 1 "stop when stopped" "$FIDX" --socket "$S" daemon stop
+expect 2 "ls with no daemon" "$FIDX" --socket "$S" ls
+err_has "ls says the daemon is not running" "not running"
+
+# Auto-start on a fresh socket, through the fidxd beside fidx.
+S2="$T/s2"
+expect 1 "fresh socket: not running" "$FIDX" --socket "$S2" daemon status
+expect 0 "daemon start" "$FIDX" --socket "$S2" daemon start
+out_has "start says started" "started (pid"
+expect 0 "status after start" "$FIDX" --socket "$S2" daemon status
+out_has "status says running" "running, pid"
+expect 0 "stop the started daemon" "$FIDX" --socket "$S2" daemon stop
+expect 1 "status after stop" "$FIDX" --socket "$S2" daemon status
+cd "$P" || exit 1
+expect 0 "a query starts the daemon" "$FIDX" --socket "$S2" --root "$P" lib/x
+out_is "auto-started query answers" "lib/x.c"
+expect 0 "status after a query started it" "$FIDX" --socket "$S2" daemon status
+expect 0 "stop it again" "$FIDX" --socket "$S2" daemon stop
+cd "$T" || exit 1
+# A socket fidxd cannot bind: the start fails and says so.
+must_fail "start on an impossible socket" \
+    "$FIDX" --socket "$T/no/such/dir/sock" daemon start
+err_has "start failure is explained" "fidxd"
+
+# Four clients start at once: the start-up lock lets exactly one run fidxd.
+S3="$T/s3"
+pids=
+for n in 1 2 3 4; do
+	"$FIDX" --socket "$S3" daemon start >"$T/race$n.out" \
+	    2>"$T/race$n.err" &
+	pids="$pids $!"
+done
+n=0
+for pid in $pids; do
+	n=$((n + 1))
+	wait "$pid"
+	r=$?
+	checks=$((checks + 1))
+	if [ "$r" -eq 0 ]; then
+		pass "racing start $n"
+	else
+		fail "racing start $n exited $r: $(cat "$T/race$n.err")"
+	fi
+done
+started=$(cat "$T"/race*.out | grep -c '^started')
+if [ "$started" -eq 1 ]; then
+	pass "one racing start ran fidxd"
+else
+	fail "$started racing starts ran fidxd"
+fi
+if cat "$T"/race*.err | grep -q .; then
+	fail "racing starts wrote errors: $(cat "$T"/race*.err)"
+else
+	pass "racing starts were quiet"
+fi
+expect 0 "stop after the race" "$FIDX" --socket "$S3" daemon stop
+
+echo
+echo "cli.sh: $checks commands, $failures failures"
+[ "$failures" -eq 0 ]
