@@ -14,8 +14,16 @@
  * skipped, through libgit2, never a hand-written matcher; the root's
  * `.ignore` file (gitignore syntax) is added to those rules; paths matching
  * opts.exclude (PCRE2, against the relative path) are skipped, and a
- * matching directory is not entered. Unreadable directories and entries
- * that vanish mid-walk are counted and skipped, never fatal.
+ * matching directory is not entered (compile it with PCRE2_UTF also set
+ * PCRE2_MATCH_INVALID_UTF, or non-UTF-8 names can never be excluded).
+ * Unreadable directories and entries that vanish mid-walk are counted and
+ * skipped, never fatal; running out of descriptors or memory is (-1), so
+ * an index is never silently partial.
+ * The root is opened with O_NOFOLLOW: it must be resolved (realpath).
+ * NEEDSWORK: libgit2's git_ignore_path_is_ignored() re-checks every parent
+ * directory's .gitignore per entry (~10 us each, 20x a plain walk);
+ * O_NOFOLLOW guards only the last component against a directory swapped
+ * for a symlink mid-walk (openat2 RESOLVE_BENEATH would close that).
  * Thread-safe: walks of different projects may run at once.
  */
 #ifndef FIDX_WALK_H
@@ -32,22 +40,24 @@ struct walk_opts {
 	bool gitignore;		/* honour git's ignore rules (default on) */
 	const void *exclude;	/* a pcre2_code *, or NULL */
 	/*
-	 * Called for each directory entered, the root ("" , 0) first, with
-	 * its path relative to the root. A non-zero return stops the walk
-	 * (walk_run returns -1 with that message in err).
+	 * Called for each directory entered, the root ("", 0) first, with
+	 * its path relative to the root. A non-zero return stops the walk:
+	 * walk_run returns -1, errno ECANCELED, err naming the directory.
 	 */
 	int (*on_dir)(void *arg, const char *rel, size_t len);
 	void *arg;
 };
 
+/* Zeroed by walk_run() before it starts. */
 struct walk_stats {
 	size_t files;
-	size_t dirs;
-	size_t ignored;		/* skipped by git ignore rules or exclude */
+	size_t dirs;		/* directories entered, the root included */
+	size_t ignored;		/* by git rules or exclude (not hidden, not .git) */
 	size_t unreadable;	/* directories we could not open (EACCES...) */
 	size_t vanished;	/* entries gone between readdir and use */
-	size_t too_long;	/* paths over FIDX_MAX_PATH_DEFAULT */
-	size_t symlinks_skipped;	/* to directories, or dangling */
+	size_t too_long;	/* paths over FIDX_MAX_PATH_DEFAULT; a directory too
+				   deep for any child to fit counts once */
+	size_t symlinks_skipped;	/* to directories or devices, dangling, loops */
 };
 
 /*
