@@ -28,6 +28,15 @@ cli_parse_num(const char *flag, const char *s, unsigned long long min,
 }
 
 int
+cli_parse_mode(const char *s, enum query_mode *mode)
+{
+	if (query_mode_parse(s, mode) == 0)
+		return 0;
+	log_warnx("--mode must be fuzzy, exact or regex, not '%s'", s);
+	return -1;
+}
+
+int
 cli_parse_color(const char *s)
 {
 	if (strcmp(s, "always") == 0)

@@ -11,12 +11,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../common/query.h"
+
 /* Parses a decimal in [min, max] for flag; logs and returns -1 if not. */
 int cli_parse_num(const char *flag, const char *s, unsigned long long min,
     unsigned long long max, unsigned long long *out);
 
 /* "always" -> 1, "never" -> 0, "auto" -> whether stdout is a tty; -1 if bad. */
 int cli_parse_color(const char *s);
+
+/* --mode: fuzzy, exact or regex; logs and returns -1 for anything else. */
+int cli_parse_mode(const char *s, enum query_mode *mode);
 
 /* Writes path with the bytes at pos (sorted) highlighted, or plain if NULL. */
 void cli_print_highlighted(FILE *f, const char *path, size_t len,

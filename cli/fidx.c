@@ -112,11 +112,8 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 				return -1;
 			break;
 		case 'm':
-			if (query_mode_parse(optarg, &o->mode) == -1) {
-				log_warnx("--mode must be fuzzy, exact or "
-				    "regex, not '%s'", optarg);
+			if (cli_parse_mode(optarg, &o->mode) == -1)
 				return -1;
-			}
 			o->mode_set = true;
 			break;
 		case 'j':

@@ -484,11 +484,8 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 			o->limit = v;
 			break;
 		case 'm':
-			if (query_mode_parse(optarg, &o->mode) == -1) {
-				log_warnx("--mode must be fuzzy, exact or "
-				    "regex, not '%s'", optarg);
+			if (cli_parse_mode(optarg, &o->mode) == -1)
 				return -1;
-			}
 			break;
 		case 'p':
 			o->positions = true;
