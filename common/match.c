@@ -521,36 +521,76 @@ match_fuzzy(const struct match_pattern *p, const char *str, size_t n,
 	return match_fuzzy_above(p, str, n, base, sc, MATCH_NONE, pos);
 }
 
+/*
+ * The common first half of scoring: bounds, the cell count, and the bonus
+ * of every column in the window. Returns MATCH_NONE if p cannot match,
+ * MATCH_BELOW if the table would pass its cap (score greedily), else 0
+ * with *bmax the window's best bonus.
+ */
+static int32_t
+match_prepare(const struct match_pattern *p, const char *str, size_t n,
+    size_t base, struct match_scratch *sc, int *bmax)
+{
+	const uint8_t *s = (const uint8_t *)str;
+	uint32_t *lo = sc->lo, *hi = sc->hi;
+	size_t m = p->len, cells = 0;
+
+	if (m > n || m > FIDX_MAX_QUERY || n > FIDX_MAX_PATH_CEILING)
+		return MATCH_NONE;
+	if (!match_bounds(p, s, n, lo, hi))
+		return MATCH_NONE;
+	for (size_t i = 0; i < m; i++)
+		cells += (i + 1 < m ? hi[i + 1] - 1 : hi[i]) - lo[i] + 1;
+	if (cells > FIDX_MATCH_DP_CELLS)
+		return MATCH_BELOW;
+	*bmax = MATCH_BONUS_CONSECUTIVE;
+	for (uint32_t j = lo[0]; j <= hi[m - 1]; j++) {
+		int b = match_bonus_at(str, j, base);
+
+		sc->bonus[j] = (int8_t)b;
+		*bmax = imax(*bmax, b);
+	}
+	return 0;
+}
+
+int32_t
+match_fuzzy_bound(const struct match_pattern *p, const char *str, size_t n,
+    size_t base, struct match_scratch *sc)
+{
+	int32_t rc;
+	int bmax;
+
+	if (p->len == 0)
+		return 0;
+	rc = match_prepare(p, str, n, base, sc, &bmax);
+	if (rc == MATCH_NONE)
+		return MATCH_NONE;
+	/* Past the table's cap the greedy score is the score. */
+	if (rc == MATCH_BELOW)
+		return match_greedy(p, (const uint8_t *)str, n, base, sc->lo,
+		    NULL);
+	return match_upper_bound(p, (const uint8_t *)str, base, sc, bmax);
+}
+
 int32_t
 match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
     size_t base, struct match_scratch *sc, int32_t floor, uint32_t *pos)
 {
 	const uint8_t *s = (const uint8_t *)str;
 	uint32_t *lo = sc->lo, *hi = sc->hi;
-	size_t m = p->len, cells = 0;
-	int32_t best = NEG;
+	size_t m = p->len;
+	int32_t best = NEG, rc;
 	uint32_t bestj = 0;
+	int bmax;
 
 	if (m == 0)
 		return 0;
-	if (m > n || m > FIDX_MAX_QUERY || n > FIDX_MAX_PATH_CEILING)
+	rc = match_prepare(p, str, n, base, sc, &bmax);
+	if (rc == MATCH_NONE)
 		return MATCH_NONE;
-	if (!match_bounds(p, s, n, lo, hi))
-		return MATCH_NONE;
-
 	/* Past the table's cap both score and positions are greedy (fzf's v1). */
-	for (size_t i = 0; i < m; i++)
-		cells += (i + 1 < m ? hi[i + 1] - 1 : hi[i]) - lo[i] + 1;
-	if (cells > FIDX_MATCH_DP_CELLS)
+	if (rc == MATCH_BELOW)
 		return match_greedy(p, s, n, base, lo, pos);
-
-	int bmax = MATCH_BONUS_CONSECUTIVE;
-	for (uint32_t j = lo[0]; j <= hi[m - 1]; j++) {
-		int b = match_bonus_at(str, j, base);
-
-		sc->bonus[j] = (int8_t)b;
-		bmax = imax(bmax, b);
-	}
 	if (pos == NULL && floor > MATCH_NONE &&
 	    match_upper_bound(p, s, base, sc, bmax) < floor)
 		return MATCH_BELOW;

@@ -144,6 +144,13 @@ int32_t match_fuzzy_above(const struct match_pattern *p, const char *s,
     size_t n, size_t base, struct match_scratch *sc, int32_t floor,
     uint32_t *pos);
 
+/*
+ * A score match_fuzzy() cannot exceed for this path (exact when the
+ * table would pass its cap), or MATCH_NONE: cheap, for pruning sums.
+ */
+int32_t match_fuzzy_bound(const struct match_pattern *p, const char *s,
+    size_t n, size_t base, struct match_scratch *sc);
+
 /* Where a literal pattern must sit. */
 enum match_anchor {
 	MATCH_ANYWHERE,	/* substring */

@@ -29,6 +29,7 @@ struct query {
 	size_t nterms;
 	unsigned ngroups;
 	uint64_t need;		/* mask every matching path must contain */
+	bool all_required;	/* every term is required (see query_term) */
 	char *buf;		/* the terms' unescaped, folded bytes */
 	pcre2_code *re;
 };
@@ -255,6 +256,7 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 		query_term_init(q, &q->terms[q->nterms++], &tok[i], group);
 	}
 	q->ngroups = q->nterms ? group + 1 : 0;
+	q->all_required = q->nterms > 0;
 	/* Only a group of one positive term can demand its bytes. */
 	for (size_t i = 0; i < q->nterms; i++) {
 		struct query_term *t = &q->terms[i];
@@ -265,6 +267,8 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 			q->need |= t->pat.mask;
 			t->required = t->kind == TERM_FUZZY;
 		}
+		if (!t->required)
+			q->all_required = false;
 	}
 	free(escbuf);
 	return q;
@@ -352,6 +356,13 @@ int32_t
 query_score(const struct query *q, const char *path, size_t len, size_t base,
     uint64_t mask, struct query_scratch *sc)
 {
+	return query_score_above(q, path, len, base, mask, sc, MATCH_NONE);
+}
+
+int32_t
+query_score_above(const struct query *q, const char *path, size_t len,
+    size_t base, uint64_t mask, struct query_scratch *sc, int32_t floor)
+{
 	int32_t total = 0, group_best = MATCH_NONE;
 	size_t start, end;
 
@@ -365,6 +376,19 @@ query_score(const struct query *q, const char *path, size_t len, size_t base,
 			if (q->terms[i].required &&
 			    !match_fuzzy_possible(&q->terms[i].pat, path, len))
 				return MATCH_NONE;
+	/*
+	 * With a floor, and every term a required fuzzy one, the sum of the
+	 * terms' bounds may already fall short: then skip every DP.
+	 */
+	if (floor > MATCH_NONE && q->all_required) {
+		int32_t ub = 0;
+
+		for (size_t i = 0; i < q->nterms; i++)
+			ub += match_fuzzy_bound(&q->terms[i].pat, path, len,
+			    base, sc->ms);
+		if (ub < floor)
+			return MATCH_BELOW;
+	}
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct query_term *t = &q->terms[i];
 		int32_t v = query_term_score(t, path, len, base, sc, NULL);
@@ -470,7 +494,9 @@ query_run(const struct query *q, const char *arena,
 			    e->base, sc->ms, top->n == top->k ?
 			    top->items[0].score : MATCH_NONE, NULL);
 		else
-			v = query_score(q, path, e->len, e->base, e->mask, sc);
+			v = query_score_above(q, path, e->len, e->base,
+			    e->mask, sc, top->n == top->k && top->k > 0 ?
+			    top->items[0].score : MATCH_NONE);
 		if (v == MATCH_NONE)
 			continue;
 		matched++;

@@ -64,6 +64,14 @@ int32_t query_score(const struct query *q, const char *path, size_t len,
     size_t base, uint64_t mask, struct query_scratch *sc);
 
 /*
+ * query_score() for a caller keeping only scores >= floor: a match that
+ * provably scores less may return MATCH_BELOW without being scored.
+ */
+int32_t query_score_above(const struct query *q, const char *path,
+    size_t len, size_t base, uint64_t mask, struct query_scratch *sc,
+    int32_t floor);
+
+/*
  * The matched byte positions of path, sorted and without duplicates, into
  * pos (room for len entries). Returns their count, or -1 if q does not
  * match path.

@@ -868,6 +868,15 @@ test_query_run_topk(void **state)
 	    nomask->n, &top, f.sc), want);
 	topk_release(&top);
 	fx_free(&f);
+	/* Multi-term queries prune by the sum of bounds: same results. */
+	static const char *const multi[] = { "ma c", "s m", "m a i", "t c" };
+	for (size_t w = 0; w < sizeof(multi) / sizeof(*multi); w++) {
+		struct fx g = fx_new(multi[w], QUERY_FUZZY);
+
+		for (size_t k = 1; k <= npaths; k++)
+			check_run(&g, l->arena, l->e, l->n, k);
+		fx_free(&g);
+	}
 	free(nomask);
 	free(l);
 }
