@@ -21,6 +21,7 @@
 
 #include "../common/alloc.h"
 #include "../common/proto.h"
+#include "testutil.h"
 
 #define S(lit) (lit), sizeof(lit) - 1
 
@@ -171,16 +172,6 @@ test_path_set_invalid(void **state)
 	expect_b64(S("\xe2\x82"), S(FFFD FFFD), "4oI=");
 	/* Valid characters next to invalid bytes are kept. */
 	expect_b64(S("\xc3\xa9\xe9"), S("\xc3\xa9" FFFD), "w6np");
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 static void

@@ -26,6 +26,7 @@
 #include "../common/match.h"
 #include "../common/query.h"
 #include "../common/topk.h"
+#include "testutil.h"
 
 /* A compiled query with its scratch, freed together. */
 struct fx {
@@ -770,14 +771,6 @@ list_add(struct list *l, const char *path, bool mask)
 	l->used += len;
 }
 
-static int
-cmp_items(const void *a, const void *b)
-{
-	if (topk_better(a, b))
-		return -1;
-	return topk_better(b, a) ? 1 : 0;
-}
-
 /*
  * query_run() over entries[0, n) with a heap of k must count every match
  * and keep exactly the k best that scoring each path alone and sorting
@@ -879,17 +872,6 @@ test_query_run_topk(void **state)
 	}
 	free(nomask);
 	free(l);
-}
-
-/* splitmix64: a fixed seed gives the same run everywhere. */
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 static void

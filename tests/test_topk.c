@@ -19,6 +19,7 @@
 
 #include "../common/alloc.h"
 #include "../common/topk.h"
+#include "testutil.h"
 
 static struct topk_item
 item(const char *path, int32_t score, uint32_t index)
@@ -149,17 +150,6 @@ test_wants(void **state)
 	topk_release(&t);
 }
 
-/* splitmix64: a fixed seed gives the same run everywhere. */
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static const char *const paths[] = {
 	"a", "b", "ab", "ba", "abc", "a\xff", "\x80", "zz", "",
 };
@@ -174,14 +164,6 @@ random_items(uint64_t *seed, struct topk_item *its, size_t n)
 		    (int32_t)(rnd(seed) % 7) - 3, (uint32_t)i);
 		its[i].extra = (uint32_t)i;
 	}
-}
-
-static int
-cmp_items(const void *a, const void *b)
-{
-	if (topk_better(a, b))
-		return -1;
-	return topk_better(b, a) ? 1 : 0;
 }
 
 static void
