@@ -26,9 +26,11 @@ COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
               common/query.c common/proto.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
+INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
+               indexer/project.c indexer/search.c indexer/index.c \
+               indexer/walk.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-# tests/cli.sh joins this list with the daemon (it drives a real fidxd).
-SCRIPT_TESTS = tests/filter.sh
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
 OPT_CFLAGS  = -O2 -g
@@ -38,7 +40,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all run test deps test-build bench-filter clean
-all: $(BUILD)/fidx
+all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -52,6 +54,12 @@ $(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS))
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/fidxd: $(call obj,$(BUILD)/asan,$(INDEXER_SRCS) $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/index.c $(COMMON_SRCS))
@@ -77,19 +85,20 @@ deps:
 	  fi; \
 	fi
 
-test-build: $(BUILD)/asan/fidx $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
+test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
 	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
 
-# Until the daemon exists, the demo ranks this tree's files.
+# Starts fidxd if it is not running, indexes this directory, queries it.
 RUN_QUERY ?= mkfl
 run: deps
 	@$(MAKE) --no-print-directory all
-	@echo "fidx filter '$(RUN_QUERY)' over the files under $(CURDIR):"
-	@find . -path ./.git -prune -o -path ./$(BUILD) -prune -o -type f -print | \
-	  sed 's|^\./||' | ./$(BUILD)/fidx filter --limit 10 '$(RUN_QUERY)'
+	@./$(BUILD)/fidx daemon status >/dev/null 2>&1 || ./$(BUILD)/fidx daemon start
+	@./$(BUILD)/fidx add --wait '$(CURDIR)'
+	@echo "fidx '$(RUN_QUERY)' in $(CURDIR):"
+	@./$(BUILD)/fidx --root '$(CURDIR)' --limit 10 --color=always '$(RUN_QUERY)'
 
 bench-filter: all
 	bash bench/filter.sh
@@ -97,5 +106,5 @@ bench-filter: all
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/asan/obj -name '*.d' -type f 2>/dev/null)
 .SECONDARY:

@@ -118,3 +118,9 @@ xstrdup(const char *s)
 		fatal("strdup");
 	return d;
 }
+
+char *
+fidx_strdup(const char *s)
+{
+	return fidx_strndup(s, strlen(s));
+}

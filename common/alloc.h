@@ -23,6 +23,7 @@ void *fidx_calloc(size_t n, size_t size);
 /* Like reallocarray(3): checks n * size for overflow. */
 void *fidx_reallocarray(void *p, size_t n, size_t size);
 char *fidx_strndup(const char *s, size_t n);
+char *fidx_strdup(const char *s);
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);

@@ -2,9 +2,62 @@
 #include "proto.h"
 #include "alloc.h"
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <utf8proc.h>
+
+static const char *const proto_err_names[PROTO_E_COUNT] = {
+	[PROTO_E_BAD_JSON] = "bad_json",
+	[PROTO_E_BAD_REQUEST] = "bad_request",
+	[PROTO_E_UNKNOWN_OP] = "unknown_op",
+	[PROTO_E_LINE_TOO_LONG] = "line_too_long",
+	[PROTO_E_BAD_ROOT] = "bad_root",
+	[PROTO_E_NO_PROJECT] = "no_project",
+	[PROTO_E_BAD_QUERY] = "bad_query",
+	[PROTO_E_QUERY_TOO_LONG] = "query_too_long",
+	[PROTO_E_CAPPED] = "capped",
+	[PROTO_E_TOO_LARGE] = "too_large",
+	[PROTO_E_TIMEOUT] = "timeout",
+	[PROTO_E_NO_MEMORY] = "no_memory",
+	[PROTO_E_FORBIDDEN] = "forbidden",
+	[PROTO_E_SHUTTING_DOWN] = "shutting_down",
+};
+
+const char *
+proto_err_name(enum proto_err code)
+{
+	return (unsigned)code < PROTO_E_COUNT ? proto_err_names[code] :
+	    "internal";
+}
+
+json_t *
+proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
+{
+	char msg[512];
+	json_t *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Messages quote user input, which may not be UTF-8. */
+	if (!proto_utf8_valid(msg, strlen(msg)))
+		snprintf(msg, sizeof(msg), "%s (the details are not UTF-8)",
+		    proto_err_name(code));
+	if ((r = json_object()) == NULL)
+		return NULL;
+	if ((id != NULL && json_object_set(r, "id", id) == -1) ||
+	    json_object_set_new(r, "ok", json_false()) == -1 ||
+	    json_object_set_new(r, "error", json_pack("{s:s,s:s}", "code",
+	    proto_err_name(code), "message", msg)) == -1) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
 
 bool
 proto_utf8_valid(const char *s, size_t n)

@@ -16,6 +16,42 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * Error codes of the daemon protocol, in the README's table. The name is
+ * what travels ("code"); the enum is what code compares.
+ */
+enum proto_err {
+	PROTO_E_BAD_JSON,
+	PROTO_E_BAD_REQUEST,
+	PROTO_E_UNKNOWN_OP,
+	PROTO_E_LINE_TOO_LONG,
+	PROTO_E_BAD_ROOT,
+	PROTO_E_NO_PROJECT,
+	PROTO_E_BAD_QUERY,
+	PROTO_E_QUERY_TOO_LONG,
+	PROTO_E_CAPPED,
+	PROTO_E_TOO_LARGE,
+	PROTO_E_TIMEOUT,
+	PROTO_E_NO_MEMORY,
+	PROTO_E_FORBIDDEN,
+	PROTO_E_SHUTTING_DOWN,
+	PROTO_E_COUNT
+};
+
+const char *proto_err_name(enum proto_err code);
+
+/*
+ * {"id":id,"ok":false,"error":{"code":…,"message":…}}; id may be NULL
+ * (not echoed). NULL when out of memory: send PROTO_NO_MEMORY_LINE.
+ */
+json_t *proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The error line that needs no allocation. */
+#define PROTO_NO_MEMORY_LINE \
+	"{\"ok\":false,\"error\":{\"code\":\"no_memory\"," \
+	"\"message\":\"out of memory\"}}\n"
+
 /* True if s (n bytes) is valid UTF-8 without NUL bytes. */
 bool proto_utf8_valid(const char *s, size_t n);
 

@@ -27,6 +27,8 @@ index_snapshot_unref(struct index_snapshot *s)
 	/* acq_rel: the freeing thread must see every reader's last access. */
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (s->budget != NULL)
+		atomic_fetch_sub(&s->budget->used, index_snapshot_bytes(s));
 	free(s->arena);
 	free(s->entries);
 	free(s);
@@ -34,11 +36,30 @@ index_snapshot_unref(struct index_snapshot *s)
 
 void
 index_builder_init(struct index_builder *b, size_t max_files,
-    size_t max_bytes)
+    size_t max_bytes, struct index_budget *budget)
 {
 	memset(b, 0, sizeof(*b));
 	b->max_files = max_files;
 	b->max_bytes = max_bytes;
+	b->budget = budget;
+}
+
+/* Charges the budget up to need bytes; false if that would pass it. */
+static bool
+index_builder_charge(struct index_builder *b, size_t need)
+{
+	size_t delta, before;
+
+	if (b->budget == NULL || need <= b->charged)
+		return true;
+	delta = need - b->charged;
+	before = atomic_fetch_add(&b->budget->used, delta);
+	if (before + delta > b->budget->limit) {
+		atomic_fetch_sub(&b->budget->used, delta);
+		return false;
+	}
+	b->charged = need;
+	return true;
 }
 
 int
@@ -50,7 +71,7 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 	if (len == 0 || len > FIDX_MAX_PATH_CEILING)
 		return 0;
 	if (b->n >= b->max_files || need > b->max_bytes ||
-	    b->len + len > UINT32_MAX) {
+	    b->len + len > UINT32_MAX || !index_builder_charge(b, need)) {
 		b->capped = true;
 		return 1;
 	}
@@ -106,12 +127,23 @@ index_builder_finish(struct index_builder *b, uint64_t generation)
 			b->entries = e;
 	}
 	atomic_init(&s->refs, 1);
+	s->budget = b->budget;
 	s->generation = generation;
 	s->arena = b->arena;
 	s->arena_len = b->len;
 	s->entries = b->entries;
 	s->n = b->n;
 	s->capped = b->capped;
+	/* The charge becomes exactly what the snapshot holds. */
+	if (s->budget != NULL) {
+		size_t bytes = index_snapshot_bytes(s);
+
+		if (bytes > b->charged)
+			atomic_fetch_add(&s->budget->used, bytes - b->charged);
+		else
+			atomic_fetch_sub(&s->budget->used, b->charged - bytes);
+	}
+	b->charged = 0;
 	b->arena = NULL;
 	b->entries = NULL;
 	index_builder_release(b);
@@ -121,6 +153,8 @@ index_builder_finish(struct index_builder *b, uint64_t generation)
 void
 index_builder_release(struct index_builder *b)
 {
+	if (b->budget != NULL && b->charged > 0)
+		atomic_fetch_sub(&b->budget->used, b->charged);
 	free(b->arena);
 	free(b->entries);
 	memset(b, 0, sizeof(*b));

@@ -22,8 +22,20 @@
 
 #include "../common/match.h"
 
+/*
+ * The index-bytes cap shared by every project: live snapshots (old ones
+ * still held by a reader included) plus every builder's projected size.
+ * One counter for both, so the two snapshots that exist during a rebuild
+ * are counted, and concurrent walks cannot overshoot it between them.
+ */
+struct index_budget {
+	atomic_size_t used;
+	size_t limit;
+};
+
 struct index_snapshot {
 	atomic_uint refs;
+	struct index_budget *budget;	/* charged index_snapshot_bytes(); may be NULL */
 	uint64_t generation;
 	char *arena;			/* paths, not NUL-terminated */
 	size_t arena_len;
@@ -57,11 +69,14 @@ struct index_builder {
 	size_t n, ecap;
 	size_t max_files;
 	size_t max_bytes;
+	struct index_budget *budget;	/* may be NULL */
+	size_t charged;			/* what this builder holds of budget */
 	bool capped;
 };
 
+/* budget may be NULL; the builder charges it as it grows. */
 void index_builder_init(struct index_builder *b, size_t max_files,
-    size_t max_bytes);
+    size_t max_bytes, struct index_budget *budget);
 
 /*
  * Adds one path (len bytes, 1..FIDX_MAX_PATH_CEILING). Returns 0 when
@@ -72,8 +87,9 @@ int index_builder_add(struct index_builder *b, const char *path, size_t len);
 
 /*
  * Turns the builder into a snapshot with refcount 1, shrinking its
- * allocations to fit. The builder is released either way. NULL when out
- * of memory.
+ * allocations to fit; the builder's charge on the budget passes to the
+ * snapshot, which gives it back when freed. The builder is released
+ * either way. NULL when out of memory.
  */
 struct index_snapshot *index_builder_finish(struct index_builder *b,
     uint64_t generation);

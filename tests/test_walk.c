@@ -96,7 +96,7 @@ setup(void **state)
 		free(f);
 		return -1;
 	}
-	index_builder_init(&f->b, SIZE_MAX, SIZE_MAX);
+	index_builder_init(&f->b, SIZE_MAX, SIZE_MAX, NULL);
 	*state = f;
 	return 0;
 }
@@ -162,7 +162,7 @@ run_capped(struct fixture *f, const char *sub, const struct walk_opts *o,
 	snprintf(f->root, sizeof(f->root), "%s%s%s", f->dir, *sub ? "/" : "",
 	    sub);
 	index_builder_release(&f->b);
-	index_builder_init(&f->b, max_files, max_bytes);
+	index_builder_init(&f->b, max_files, max_bytes, NULL);
 	memset(&f->err, 0, sizeof(f->err));
 	return walk_run(f->root, o, &f->b, &f->st, &f->err);
 }

@@ -1,0 +1,452 @@
+/*
+ * main.c - fidxd: flags, the single-instance lock, the socket, signals,
+ * and handing all of it to the event loop.
+ *
+ * Start-up order matters for `fidx`, which starts fidxd on demand and
+ * waits for its first process: every check that can fail (flags, the
+ * socket directory, the lock, bind) happens before the fork, so the first
+ * process exits 2 with a message on stderr, or 0 once the socket accepts
+ * connections. The pidfile `<socket>.pid` is also the lock: a live fidxd
+ * holds flock() on it, and a crashed one's lock went with its process, so
+ * a leftover socket file is known to be stale and is replaced.
+ */
+#include "../common/limits.h"
+#include "../common/log.h"
+#include "../common/sockpath.h"
+#include "ops.h"
+#include "project.h"
+#include "search.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Parked requests (add --wait, a first query) give up after this. */
+#define FIDXD_WAIT_MS_DEFAULT 10000
+
+struct fidxd_opts {
+	bool foreground;
+	int verbose;
+	char sock[SOCKPATH_MAX + 1];
+	bool explicit_sock;
+	struct project_limits proj;
+	struct server_limits srv;
+	int threads;
+};
+
+static void
+fidxd_usage(FILE *f)
+{
+	fprintf(f,
+"usage: fidxd [--foreground] [--socket PATH] [-v] [limits]\n"
+"\n"
+"  --foreground            stay attached (for tests and systemd)\n"
+"  --socket PATH           listen here (default $XDG_RUNTIME_DIR/fidx/sock,\n"
+"                          else /tmp/fidx-$UID/sock)\n"
+"  -v, --verbose           log more (twice: debug)\n"
+"  --max-projects N        projects held at once (default %d)\n"
+"  --max-files N           files per project (default %d)\n"
+"  --max-index-bytes N     index bytes, all projects (default %lluM)\n"
+"  --max-clients N         connected clients (default %d)\n"
+"  --max-line-bytes N      bytes in a request line (default %d)\n"
+"  --max-output-bytes N    queued output per client (default %d)\n"
+"  --wait-ms N             how long a request waits for an index (default %d)\n"
+"  --walkers N             directory walks at once (default 2)\n"
+"  --threads N             scoring threads per query (default: cores)\n"
+"Sizes take a K, M or G suffix.\n",
+	    FIDX_MAX_PROJECTS_DEFAULT, FIDX_MAX_FILES_DEFAULT,
+	    FIDX_MAX_INDEX_BYTES_DEFAULT >> 20, FIDX_MAX_CLIENTS_DEFAULT,
+	    FIDX_MAX_LINE_DEFAULT, FIDX_MAX_OUTPUT_DEFAULT,
+	    FIDXD_WAIT_MS_DEFAULT);
+}
+
+/* A positive count or size (K/M/G suffixes) no larger than max. */
+static int
+fidxd_num(const char *flag, const char *s, unsigned long long max,
+    unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end != s && *end != '\0' && end[1] == '\0') {
+		int shift = *end == 'K' || *end == 'k' ? 10 :
+		    *end == 'M' || *end == 'm' ? 20 :
+		    *end == 'G' || *end == 'g' ? 30 : -1;
+
+		if (shift > 0 && v <= (ULLONG_MAX >> shift)) {
+			v <<= shift;
+			end++;
+		}
+	}
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v == 0 ||
+	    v > max) {
+		log_warnx("%s wants a number from 1 to %llu, not '%s'", flag,
+		    max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
+{
+	enum {
+		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
+		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
+	};
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, O_FG },
+		{ "socket", required_argument, NULL, O_SOCK },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "max-projects", required_argument, NULL, O_PROJ },
+		{ "max-files", required_argument, NULL, O_FILES },
+		{ "max-index-bytes", required_argument, NULL, O_IBYTES },
+		{ "max-clients", required_argument, NULL, O_CLIENTS },
+		{ "max-line-bytes", required_argument, NULL, O_LINE },
+		{ "max-output-bytes", required_argument, NULL, O_OUT },
+		{ "wait-ms", required_argument, NULL, O_WAIT },
+		{ "walkers", required_argument, NULL, O_WALKERS },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long v;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->proj.max_projects = FIDX_MAX_PROJECTS_DEFAULT;
+	o->proj.max_files = FIDX_MAX_FILES_DEFAULT;
+	o->proj.max_index_bytes = FIDX_MAX_INDEX_BYTES_DEFAULT;
+	o->proj.walkers = 2;
+	o->srv.max_clients = FIDX_MAX_CLIENTS_DEFAULT;
+	o->srv.max_line = FIDX_MAX_LINE_DEFAULT;
+	o->srv.max_output = FIDX_MAX_OUTPUT_DEFAULT;
+	o->srv.wait_ms = FIDXD_WAIT_MS_DEFAULT;
+	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
+	    SEARCH_MAX_THREADS : (int)cores;
+	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_FG:
+			o->foreground = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case O_SOCK:
+			if (strlen(optarg) > SOCKPATH_MAX || optarg[0] == '\0') {
+				log_warnx("--socket: the path must be 1 to %d "
+				    "bytes", SOCKPATH_MAX);
+				return -1;
+			}
+			strcpy(o->sock, optarg);
+			o->explicit_sock = true;
+			break;
+		case O_PROJ:
+			if (fidxd_num("--max-projects", optarg, 100000, &v))
+				return -1;
+			o->proj.max_projects = v;
+			break;
+		case O_FILES:
+			if (fidxd_num("--max-files", optarg, UINT32_MAX, &v))
+				return -1;
+			o->proj.max_files = v;
+			break;
+		case O_IBYTES:
+			if (fidxd_num("--max-index-bytes", optarg, SIZE_MAX, &v))
+				return -1;
+			o->proj.max_index_bytes = v;
+			break;
+		case O_CLIENTS:
+			if (fidxd_num("--max-clients", optarg, 100000, &v))
+				return -1;
+			o->srv.max_clients = v;
+			break;
+		case O_LINE:
+			/* A maximal query must still fit in a line. */
+			if (fidxd_num("--max-line-bytes", optarg,
+			    64 << 20, &v))
+				return -1;
+			if (v < 2 * FIDX_MAX_QUERY) {
+				log_warnx("--max-line-bytes must be at least "
+				    "%d", 2 * FIDX_MAX_QUERY);
+				return -1;
+			}
+			o->srv.max_line = v;
+			break;
+		case O_OUT:
+			if (fidxd_num("--max-output-bytes", optarg,
+			    1ull << 32, &v))
+				return -1;
+			if (v < 4096) {
+				log_warnx("--max-output-bytes must be at least "
+				    "4096");
+				return -1;
+			}
+			o->srv.max_output = v;
+			break;
+		case O_WAIT:
+			if (fidxd_num("--wait-ms", optarg, 3600000, &v))
+				return -1;
+			o->srv.wait_ms = (uint32_t)v;
+			break;
+		case O_WALKERS:
+			if (fidxd_num("--walkers", optarg, 8, &v))
+				return -1;
+			o->proj.walkers = (int)v;
+			break;
+		case O_THREADS:
+			if (fidxd_num("--threads", optarg, SEARCH_MAX_THREADS,
+			    &v))
+				return -1;
+			o->threads = (int)v;
+			break;
+		case O_HELP:
+			fidxd_usage(stdout);
+			exit(0);
+		case O_VERSION:
+			printf("fidxd %s\n", FIDX_VERSION);
+			exit(0);
+		default:
+			fidxd_usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		log_warnx("unexpected argument '%s'", argv[optind]);
+		fidxd_usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Takes the lock on <sock>.pid. Returns its fd; -1 with a message when
+ * another fidxd holds it or it cannot be had.
+ */
+static int
+fidxd_lock(const char *sock, char *pidpath, size_t size)
+{
+	char buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(pidpath, size, "%s.pid", sock) >= size) {
+		log_warnx("socket path too long: %s", sock);
+		return -1;
+	}
+	if ((fd = open(pidpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600)) == -1) {
+		log_warn("%s", pidpath);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (errno == EWOULDBLOCK) {
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		log_warnx("already running on %s (pid %s); `fidx daemon stop` "
+		    "stops it", sock, buf[0] ? buf : "unknown");
+	} else {
+		log_warn("flock %s", pidpath);
+	}
+	close(fd);
+	return -1;
+}
+
+/* Binds and listens on sock, replacing a stale socket file. */
+static int
+fidxd_listen(const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	strcpy(sa.sun_path, sock);
+	/* We hold the lock, so whatever is there belongs to no live fidxd. */
+	if (lstat(sock, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("%s exists and is not a socket; not "
+			    "replacing it", sock);
+			return -1;
+		}
+		log_info("replacing the stale socket %s", sock);
+		if (unlink(sock) == -1) {
+			log_warn("unlink %s", sock);
+			return -1;
+		}
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		log_warn("socket");
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    chmod(sock, 0600) == -1 || listen(fd, 128) == -1) {
+		log_warn("%s", sock);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Blocks the stop signals in every thread; they arrive on a signalfd. */
+static int
+fidxd_signals(void)
+{
+	sigset_t set;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    (fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_warn("signalfd");
+		return -1;
+	}
+	return fd;
+}
+
+/* Room for every client, walk and index file: raise the soft fd limit. */
+static void
+fidxd_rlimit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_debug("setrlimit: %s", strerror(errno));
+	}
+}
+
+/*
+ * Forks; the first process exits 0 (the socket already listens). The
+ * daemon leaves the session and the terminal.
+ */
+static int
+fidxd_daemonize(void)
+{
+	pid_t pid;
+	int null;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return -1;
+	}
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if (chdir("/") == -1)
+		log_debug("chdir /: %s", strerror(errno));
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fidxd_opts o;
+	struct fidx_err err = { "" };
+	struct project_registry reg;
+	struct search_pool *pool = NULL;
+	struct server srv;
+	char pidpath[PATH_MAX], pidline[32];
+	int lockfd = -1, lfd = -1, sigfd = -1, rc = 2, n;
+	bool reg_ok = false, srv_ok = false, bound = false;
+
+	log_init("fidxd", 0);
+	if (fidxd_parse(argc, argv, &o) == -1)
+		return 2;
+	log_init("fidxd", o.verbose);
+	fidxd_rlimit();
+	if (!o.explicit_sock && sockpath_default(o.sock, sizeof(o.sock),
+	    &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if (sockpath_check_dir(o.sock, !o.explicit_sock, &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if ((lockfd = fidxd_lock(o.sock, pidpath, sizeof(pidpath))) == -1 ||
+	    (lfd = fidxd_listen(o.sock)) == -1)
+		goto out;
+	bound = true;
+	if (!o.foreground && fidxd_daemonize() == -1)
+		goto out;
+	n = snprintf(pidline, sizeof(pidline), "%ld\n", (long)getpid());
+	if (ftruncate(lockfd, 0) == -1 || pwrite(lockfd, pidline, (size_t)n,
+	    0) != n)
+		log_warn("%s", pidpath);
+	/* Threads start after the fork and inherit the blocked signals. */
+	if ((sigfd = fidxd_signals()) == -1)
+		goto out;
+	if (project_registry_init(&reg, &o.proj, &err) == -1) {
+		log_warnx("%s", err.msg);
+		goto out;
+	}
+	reg_ok = true;
+	if ((pool = search_pool_new(o.threads, &err)) == NULL) {
+		log_warnx("%s", err.msg);
+		goto out;
+	}
+	/* From here the server owns (and closes) lfd and sigfd. */
+	srv_ok = true;
+	if (server_init(&srv, &o.srv, lfd, sigfd, &reg, pool, &err) == -1) {
+		log_warnx("%s", err.msg);
+		goto out;
+	}
+	srv.sock_path = o.sock;
+	log_info("listening on %s", o.sock);
+	rc = server_run(&srv) == 0 ? 0 : 1;
+out:
+	if (srv_ok) {
+		server_release(&srv);
+	} else {
+		if (lfd != -1)
+			close(lfd);
+		if (sigfd != -1)
+			close(sigfd);
+	}
+	search_pool_free(pool);
+	if (reg_ok)
+		project_registry_release(&reg);
+	if (bound)
+		unlink(o.sock);
+	if (lockfd != -1) {
+		/* Empty, not removed: removing a locked file races a starter. */
+		if (ftruncate(lockfd, 0) == -1)
+			log_debug("truncate pidfile: %s", strerror(errno));
+		close(lockfd);
+	}
+	return rc;
+}

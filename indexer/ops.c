@@ -1,0 +1,785 @@
+/* ops.c - see ops.h. */
+#include "ops.h"
+#include "../common/alloc.h"
+#include "../common/limits.h"
+#include "../common/proto.h"
+#include "../common/query.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Longest wait a request may ask for with "timeout_ms". */
+#define OPS_WAIT_CEILING_MS 3600000
+
+enum ops_id {
+	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
+	OP_STATS, OP_SHUTDOWN,
+};
+
+/* One request being handled: what every op needs to answer it. */
+struct ops_req {
+	struct server *s;
+	struct client *c;
+	json_t *req;			/* borrowed */
+	json_t *id;			/* borrowed, may be NULL */
+};
+
+/* Sends an error for r; returns -1 so handlers can `return ops_fail(...)`. */
+__attribute__((format(printf, 3, 4)))
+static int
+ops_fail(struct ops_req *r, enum proto_err code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	server_send(r->s, r->c, proto_error(r->id, code, "%s", msg));
+	return -1;
+}
+
+/* {"id":…,"ok":true}, to which the op adds its fields. */
+static json_t *
+ops_ok(struct ops_req *r)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	if ((r->id != NULL && json_object_set(o, "id", r->id) == -1) ||
+	    json_object_set_new(o, "ok", json_true()) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Sets key to a new value; on failure frees o and returns NULL. */
+static json_t *
+ops_set(json_t *o, const char *key, json_t *v)
+{
+	if (o == NULL || v == NULL || json_object_set_new(o, key, v) == -1) {
+		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Field readers: absent gives def; the wrong type is a bad_request. */
+static int
+ops_bool(struct ops_req *r, const char *key, bool def, bool *out)
+{
+	json_t *v = json_object_get(r->req, key);
+
+	*out = def;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "\"%s\" must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int
+ops_int(struct ops_req *r, const char *key, json_int_t min, json_int_t max,
+    json_int_t def, json_int_t *out)
+{
+	json_t *v = json_object_get(r->req, key);
+
+	*out = def;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max)
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "\"%s\" must be an integer from %lld to %lld", key,
+		    (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* A string field; *out NULL when absent and not required. */
+static int
+ops_string(struct ops_req *r, const char *key, bool required,
+    const char **out, size_t *len)
+{
+	json_t *v = json_object_get(r->req, key);
+
+	*out = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "\"%s\" is missing (a string)", key);
+	}
+	if (!json_is_string(v))
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "\"%s\" must be a string", key);
+	*out = json_string_value(v);
+	if (len != NULL)
+		*len = json_string_length(v);
+	return 0;
+}
+
+/*
+ * The request's root, resolved into buf (PATH_MAX). With *p not NULL on
+ * return, it names a project: found by the root as sent first, so a
+ * project whose root is gone can still be named.
+ */
+static int
+ops_root(struct ops_req *r, char *buf, struct project **p)
+{
+	const char *root;
+	size_t len;
+	struct stat st;
+
+	*p = NULL;
+	if (ops_string(r, "root", false, &root, &len) == -1)
+		return -1;
+	if (root == NULL)
+		return ops_fail(r, PROTO_E_BAD_ROOT,
+		    "\"root\" is missing (an absolute directory)");
+	if (root[0] != '/')
+		return ops_fail(r, PROTO_E_BAD_ROOT,
+		    "root must be an absolute path: %s", root);
+	if (len >= PATH_MAX || strlen(root) != len)
+		return ops_fail(r, PROTO_E_BAD_ROOT, "root is not a path");
+	if ((*p = project_find(r->s->reg, root)) != NULL) {
+		memcpy(buf, root, len + 1);
+		return 0;
+	}
+	if (realpath(root, buf) == NULL)
+		return ops_fail(r, PROTO_E_BAD_ROOT, "cannot use root %s: %s",
+		    root, strerror(errno));
+	if ((*p = project_find(r->s->reg, buf)) != NULL)
+		return 0;
+	if (stat(buf, &st) == -1)
+		return ops_fail(r, PROTO_E_BAD_ROOT, "cannot use root %s: %s",
+		    root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ops_fail(r, PROTO_E_BAD_ROOT,
+		    "root is not a directory: %s", root);
+	return 0;
+}
+
+static json_t *
+ops_project_json(const struct project *p)
+{
+	const struct index_snapshot *sn = p->snap;
+	json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:b}",
+	    "root", p->root,
+	    "state", project_state_name(p->state),
+	    "files", (json_int_t)(sn ? sn->n : 0),
+	    "generation", (json_int_t)(sn ? sn->generation : 0),
+	    "bytes", (json_int_t)(sn ? index_snapshot_bytes(sn) : 0),
+	    "capped", sn ? sn->capped : false,
+	    "indexing", p->walking,
+	    "build_ms", (json_int_t)p->build_ms,
+	    "built_at", (json_int_t)p->built_at,
+	    "hidden", p->hidden);
+
+	if (o != NULL && p->exclude_src != NULL)
+		o = ops_set(o, "exclude", json_string(p->exclude_src));
+	if (o != NULL && p->message[0] != '\0')
+		o = ops_set(o, "message", json_string(p->message));
+	return o;
+}
+
+/*
+ * Parks r until every project in t reaches its generation; t (n entries,
+ * roots owned) passes to the wait.
+ */
+static void
+ops_park(struct ops_req *r, int op, struct server_wait_target *t, size_t n,
+    bool flag)
+{
+	struct server_wait *w;
+	json_int_t ms;
+
+	if (ops_int(r, "timeout_ms", 1, OPS_WAIT_CEILING_MS,
+	    r->s->lim.wait_ms, &ms) == -1)
+		goto fail;
+	if ((w = fidx_calloc(1, sizeof(*w))) == NULL) {
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		goto fail;
+	}
+	w->req = json_incref(r->req);
+	w->op = op;
+	w->t = t;
+	w->n = n;
+	w->flag = flag;
+	w->deadline_ms = server_now_ms() + ms;
+	r->c->wait = w;
+	r->s->count.waits++;
+	/* It may already be satisfied (a walk that finished meanwhile). */
+	ops_resume(r->s, r->c, false);
+	return;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(t[i].root);
+	free(t);
+}
+
+/* Parks r on one project reaching gen. */
+static void
+ops_park_one(struct ops_req *r, int op, const struct project *p,
+    uint64_t gen, bool added)
+{
+	struct server_wait_target *t = fidx_calloc(1, sizeof(*t));
+
+	if (t == NULL || (t->root = fidx_strdup(p->root)) == NULL) {
+		free(t);
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		return;
+	}
+	t->gen = gen;
+	ops_park(r, op, t, 1, added);
+}
+
+void
+ops_wait_free(struct server_wait *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		free(w->t[i].root);
+	free(w->t);
+	json_decref(w->req);
+	free(w);
+}
+
+static int
+op_ping(struct ops_req *r)
+{
+	json_t *o = ops_ok(r);
+
+	o = ops_set(o, "version", json_string(FIDX_VERSION));
+	o = ops_set(o, "pid", json_integer(getpid()));
+	server_send(r->s, r->c, o);
+	return 0;
+}
+
+/* add's answer, now or once its first walk is done. */
+static void
+ops_add_answer(struct ops_req *r, const struct project *p, bool added,
+    bool waited)
+{
+	json_t *o = ops_ok(r);
+
+	o = ops_set(o, "root", json_string(p->root));
+	o = ops_set(o, "state", json_string(project_state_name(p->state)));
+	o = ops_set(o, "added", json_boolean(added));
+	if (waited) {
+		o = ops_set(o, "files", json_integer(p->snap ?
+		    (json_int_t)p->snap->n : 0));
+		o = ops_set(o, "generation", json_integer(p->snap ?
+		    (json_int_t)p->snap->generation : 0));
+	}
+	if (p->message[0] != '\0')
+		o = ops_set(o, "message", json_string(p->message));
+	server_send(r->s, r->c, o);
+}
+
+static int
+op_add(struct ops_req *r)
+{
+	struct project_add_opts opts = { 0 };
+	struct fidx_err err = { "" };
+	char root[PATH_MAX];
+	struct project *p;
+	bool wait, added = false;
+
+	if (ops_root(r, root, &p) == -1 ||
+	    ops_bool(r, "wait", false, &wait) == -1 ||
+	    ops_bool(r, "hidden", false, &opts.hidden) == -1 ||
+	    ops_string(r, "exclude", false, &opts.exclude, NULL) == -1)
+		return -1;
+	if (p == NULL && (p = project_add(r->s->reg, root, &opts, &added,
+	    &err)) == NULL)
+		return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
+		    errno == EINVAL ? PROTO_E_BAD_REQUEST : PROTO_E_NO_MEMORY,
+		    "%s", err.msg);
+	if (!wait) {
+		ops_add_answer(r, p, added, false);
+		return 0;
+	}
+	/* Waits for the first walk, or the one running if it had none. */
+	ops_park_one(r, OP_ADD, p, p->done_gen > 0 ? p->done_gen : p->last_gen,
+	    added);
+	return 0;
+}
+
+static int
+op_remove(struct ops_req *r)
+{
+	char root[PATH_MAX];
+	struct project *p;
+	json_t *o;
+
+	if (ops_root(r, root, &p) == -1)
+		return -1;
+	if (p == NULL)
+		return ops_fail(r, PROTO_E_NO_PROJECT,
+		    "%s is not a project (fidx ls lists them)", root);
+	o = ops_set(ops_ok(r), "root", json_string(p->root));
+	project_remove(r->s->reg, p);
+	/* Requests parked on it hear at once. */
+	r->s->wake = true;
+	server_send(r->s, r->c, ops_set(o, "removed", json_true()));
+	return 0;
+}
+
+static int
+op_projects(struct ops_req *r)
+{
+	struct project_registry *reg = r->s->reg;
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < reg->n; i++)
+		if (json_array_append_new(a, ops_project_json(reg->v[i])) ==
+		    -1) {
+			json_decref(a);
+			a = NULL;
+		}
+	server_send(r->s, r->c, ops_set(ops_ok(r), "projects", a));
+	return 0;
+}
+
+/* The results array of a finished search. */
+static json_t *
+ops_results(const struct query *q, const struct index_snapshot *sn,
+    const struct topk *top, bool positions)
+{
+	struct query_scratch *sc = NULL;
+	uint32_t *pos = NULL;
+	json_t *a = json_array();
+
+	if (a == NULL)
+		return NULL;
+	if (positions && ((sc = query_scratch_new(q)) == NULL ||
+	    (pos = fidx_reallocarray(NULL, FIDX_MAX_PATH_CEILING,
+	    sizeof(*pos))) == NULL))
+		goto fail;
+	for (size_t i = 0; i < top->n; i++) {
+		const struct topk_item *it = &top->items[i];
+		const struct match_entry *e = &sn->entries[it->index];
+		json_t *o = json_object();
+
+		if (o == NULL || json_array_append_new(a, o) == -1 ||
+		    proto_path_set(o, it->path, it->len) == -1 ||
+		    json_object_set_new(o, "score",
+		    json_integer(it->score)) == -1)
+			goto fail;
+		if (positions) {
+			int n = query_positions(q, it->path, it->len, e->base,
+			    sc, pos);
+			json_t *pa = json_array();
+
+			if (pa == NULL || json_object_set_new(o, "positions",
+			    pa) == -1)
+				goto fail;
+			for (int k = 0; k < n; k++)
+				if (json_array_append_new(pa,
+				    json_integer(pos[k])) == -1)
+					goto fail;
+		}
+	}
+	query_scratch_free(sc);
+	free(pos);
+	return a;
+fail:
+	query_scratch_free(sc);
+	free(pos);
+	json_decref(a);
+	return NULL;
+}
+
+/* Runs r (a valid query request) on p's live snapshot and answers. */
+static void
+ops_query_answer(struct ops_req *r, const struct project *p)
+{
+	struct timespec t0, t1;
+	struct fidx_err err = { "" };
+	struct index_snapshot *sn = NULL;
+	struct query *q = NULL;
+	struct topk top = { 0 };
+	enum query_mode mode = QUERY_FUZZY;
+	const char *text, *mname;
+	size_t len;
+	json_int_t limit;
+	bool positions;
+	ssize_t matched = 0;
+	json_t *o;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Validated before parking; read again without errors. */
+	ops_string(r, "q", true, &text, &len);
+	ops_string(r, "mode", false, &mname, NULL);
+	if (mname != NULL)
+		query_mode_parse(mname, &mode);
+	ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
+	    &limit);
+	ops_bool(r, "positions", false, &positions);
+
+	if ((q = query_compile(text, len, mode, &err)) == NULL) {
+		ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
+		    PROTO_E_BAD_QUERY, "%s", err.msg);
+		return;
+	}
+	if (topk_init(&top, (size_t)limit) == -1)
+		goto nomem;
+	r->s->count.queries++;
+	if (p->snap != NULL) {
+		sn = index_snapshot_ref(p->snap);
+		if ((matched = search_run(r->s->pool, q, sn, &top)) == -1)
+			goto nomem;
+		topk_sort(&top);
+	}
+	o = ops_ok(r);
+	o = ops_set(o, "results", sn ? ops_results(q, sn, &top, positions) :
+	    json_array());
+	o = ops_set(o, "matched", json_integer(matched));
+	o = ops_set(o, "generation", json_integer(sn ?
+	    (json_int_t)sn->generation : 0));
+	o = ops_set(o, "state", json_string(project_state_name(p->state)));
+	o = ops_set(o, "capped", json_boolean(sn ? sn->capped : false));
+	if (p->message[0] != '\0')
+		o = ops_set(o, "message", json_string(p->message));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	o = ops_set(o, "elapsed_us", json_integer((t1.tv_sec - t0.tv_sec) *
+	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+	/* Paths in o are copies: the snapshot may go now. */
+	index_snapshot_unref(sn);
+	topk_release(&top);
+	query_free(q);
+	server_send(r->s, r->c, o);
+	return;
+nomem:
+	index_snapshot_unref(sn);
+	topk_release(&top);
+	query_free(q);
+	ops_fail(r, PROTO_E_NO_MEMORY, "out of memory running the query");
+}
+
+static int
+op_query(struct ops_req *r)
+{
+	struct project_add_opts opts = { 0 };
+	struct fidx_err err = { "" };
+	enum query_mode mode;
+	char root[PATH_MAX];
+	struct project *p;
+	const char *text, *mname;
+	json_int_t limit, min_gen;
+	size_t len;
+	bool positions, added = false;
+	uint64_t want;
+
+	/* Check everything before adding or parking anything. */
+	if (ops_root(r, root, &p) == -1 ||
+	    ops_string(r, "q", true, &text, &len) == -1 ||
+	    ops_string(r, "mode", false, &mname, NULL) == -1 ||
+	    ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
+	    &limit) == -1 ||
+	    ops_bool(r, "positions", false, &positions) == -1 ||
+	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1)
+		return -1;
+	if (mname != NULL && query_mode_parse(mname, &mode) == -1)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"mode\" must be "
+		    "fuzzy, exact or regex, not '%s'", mname);
+	if (len > FIDX_MAX_QUERY)
+		return ops_fail(r, PROTO_E_QUERY_TOO_LONG, "the query is %zu "
+		    "bytes; the limit is %d", len, FIDX_MAX_QUERY);
+	if (p == NULL && (p = project_add(r->s->reg, root, &opts, &added,
+	    &err)) == NULL)
+		return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
+		    PROTO_E_NO_MEMORY, "%s", err.msg);
+	want = (uint64_t)min_gen;
+	if (p->done_gen == 0 && p->snap == NULL && want < p->last_gen)
+		want = p->last_gen;	/* no index yet: wait for the first */
+	if (p->done_gen >= want) {
+		ops_query_answer(r, p);
+		return 0;
+	}
+	ops_park_one(r, OP_QUERY, p, want, added);
+	return 0;
+}
+
+/* reindex's answer: one project, or (all) every project in w. */
+static void
+ops_reindex_answer(struct ops_req *r, const struct server_wait *w, bool all)
+{
+	json_t *o = ops_ok(r), *a;
+	const struct project *p;
+
+	o = ops_set(o, "reindexing", json_integer((json_int_t)w->n));
+	if (!all) {
+		if ((p = project_find(r->s->reg, w->t[0].root)) == NULL) {
+			json_decref(o);
+			ops_fail(r, PROTO_E_NO_PROJECT, "%s was removed",
+			    w->t[0].root);
+			return;
+		}
+		json_decref(o);
+		o = ops_project_json(p);
+		if (o != NULL && r->id != NULL)
+			json_object_set(o, "id", r->id);
+		o = ops_set(o, "ok", json_true());
+		o = ops_set(o, "reindexing", json_integer(1));
+		server_send(r->s, r->c, o);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; a != NULL && i < w->n; i++)
+		if ((p = project_find(r->s->reg, w->t[i].root)) != NULL &&
+		    json_array_append_new(a, ops_project_json(p)) == -1) {
+			json_decref(a);
+			a = NULL;
+		}
+	server_send(r->s, r->c, ops_set(o, "projects", a));
+}
+
+static int
+op_reindex(struct ops_req *r)
+{
+	struct project_registry *reg = r->s->reg;
+	struct server_wait_target *t;
+	char root[PATH_MAX];
+	struct project *p = NULL;
+	bool all, wait;
+	size_t n;
+
+	if (ops_bool(r, "all", false, &all) == -1 ||
+	    ops_bool(r, "wait", false, &wait) == -1)
+		return -1;
+	if (!all) {
+		if (ops_root(r, root, &p) == -1)
+			return -1;
+		if (p == NULL)
+			return ops_fail(r, PROTO_E_NO_PROJECT, "%s is not a "
+			    "project (fidx add adds it)", root);
+	} else if (json_object_get(r->req, "root") != NULL) {
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "give \"root\" or \"all\":true, not both");
+	}
+	n = all ? reg->n : 1;
+	if ((t = fidx_calloc(n ? n : 1, sizeof(*t))) == NULL)
+		return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct project *q = all ? reg->v[i] : p;
+
+		if ((t[i].root = fidx_strdup(q->root)) == NULL) {
+			for (size_t k = 0; k < i; k++)
+				free(t[k].root);
+			free(t);
+			return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		}
+		t[i].gen = project_reindex(reg, q);
+	}
+	if (wait) {
+		ops_park(r, OP_REINDEX, t, n, all);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(t[i].root);
+	free(t);
+	server_send(r->s, r->c, ops_set(ops_ok(r), "reindexing",
+	    json_integer((json_int_t)n)));
+	return 0;
+}
+
+/* Resident set size from /proc, in bytes; 0 if it cannot be read. */
+static size_t
+ops_rss_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int n;
+
+	if (f == NULL)
+		return 0;
+	n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static int
+op_stats(struct ops_req *r)
+{
+	struct server *s = r->s;
+	struct project_registry *reg = s->reg;
+	struct mallinfo2 mi = mallinfo2();
+	size_t out_max, out = server_output_bytes(s, &out_max), in = 0;
+	size_t index_bytes = atomic_load(&reg->budget.used);
+	struct timespec now;
+	json_t *o;
+
+	for (size_t i = 0; i < s->nclients; i++)
+		in += s->clients[i]->in_cap;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	o = ops_ok(r);
+	o = ops_set(o, "version", json_string(FIDX_VERSION));
+	o = ops_set(o, "pid", json_integer(getpid()));
+	o = ops_set(o, "uptime_s", json_integer(now.tv_sec -
+	    s->started.tv_sec));
+	o = ops_set(o, "limits", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I,s:i,s:i}",
+	    "projects", (json_int_t)reg->lim.max_projects,
+	    "files_per_project", (json_int_t)reg->lim.max_files,
+	    "index_bytes", (json_int_t)reg->lim.max_index_bytes,
+	    "clients", (json_int_t)s->lim.max_clients,
+	    "line_bytes", (json_int_t)s->lim.max_line,
+	    "output_bytes_per_client", (json_int_t)s->lim.max_output,
+	    "results", (json_int_t)FIDX_RESULTS_CEILING,
+	    "query_bytes", (json_int_t)FIDX_MAX_QUERY,
+	    "wait_ms", (json_int_t)s->lim.wait_ms,
+	    "walkers", reg->lim.walkers,
+	    "search_threads", search_pool_threads(s->pool)));
+	o = ops_set(o, "usage", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "projects", (json_int_t)reg->n,
+	    "index_bytes", (json_int_t)index_bytes,
+	    "clients", (json_int_t)s->nclients,
+	    "output_bytes", (json_int_t)out,
+	    "output_bytes_max_client", (json_int_t)out_max,
+	    "walks", (json_int_t)project_walks(reg)));
+	o = ops_set(o, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "requests", (json_int_t)s->count.requests,
+	    "errors", (json_int_t)s->count.errors,
+	    "queries", (json_int_t)s->count.queries,
+	    "clients_accepted", (json_int_t)s->count.clients_accepted,
+	    "clients_refused", (json_int_t)s->count.clients_refused,
+	    "clients_forbidden", (json_int_t)s->count.clients_forbidden,
+	    "clients_dropped", (json_int_t)s->count.clients_dropped,
+	    "lines_too_long", (json_int_t)s->count.lines_too_long,
+	    "responses_too_large", (json_int_t)s->count.responses_too_large,
+	    "waits", (json_int_t)s->count.waits,
+	    "waits_timed_out", (json_int_t)s->count.waits_timed_out,
+	    "accept_errors", (json_int_t)s->count.accept_errors,
+	    "rebuilds", (json_int_t)reg->count.rebuilds,
+	    "rebuilds_capped", (json_int_t)reg->count.rebuilds_capped,
+	    "rebuilds_failed", (json_int_t)reg->count.rebuilds_failed,
+	    "projects_refused", (json_int_t)reg->count.projects_refused,
+	    "walk_unreadable", (json_int_t)reg->count.walk_unreadable,
+	    "walk_vanished", (json_int_t)reg->count.walk_vanished,
+	    "walk_symlinks_skipped",
+	    (json_int_t)reg->count.walk_symlinks_skipped,
+	    "walk_too_long", (json_int_t)reg->count.walk_too_long));
+	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
+	    "rss_bytes", (json_int_t)ops_rss_bytes(),
+	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
+	    "index_bytes", (json_int_t)index_bytes,
+	    "client_input_bytes", (json_int_t)in,
+	    "client_output_bytes", (json_int_t)out));
+	server_send(s, r->c, o);
+	return 0;
+}
+
+static int
+op_shutdown(struct ops_req *r)
+{
+	server_send(r->s, r->c, ops_set(ops_ok(r), "stopping", json_true()));
+	r->s->stopping = true;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ops_req *);
+} ops_table[] = {
+	[OP_PING] = { "ping", op_ping },
+	[OP_ADD] = { "add", op_add },
+	[OP_REMOVE] = { "remove", op_remove },
+	[OP_PROJECTS] = { "projects", op_projects },
+	[OP_QUERY] = { "query", op_query },
+	[OP_REINDEX] = { "reindex", op_reindex },
+	[OP_STATS] = { "stats", op_stats },
+	[OP_SHUTDOWN] = { "shutdown", op_shutdown },
+};
+
+void
+ops_request(struct server *s, struct client *c, const char *line,
+    size_t len)
+{
+	struct ops_req r = { .s = s, .c = c };
+	json_error_t je;
+	const char *op;
+
+	if ((r.req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je)) ==
+	    NULL) {
+		ops_fail(&r, PROTO_E_BAD_JSON, "not valid JSON at column %d: "
+		    "%s", je.column, je.text);
+		return;
+	}
+	if (!json_is_object(r.req)) {
+		ops_fail(&r, PROTO_E_BAD_REQUEST,
+		    "a request must be a JSON object");
+		goto out;
+	}
+	r.id = json_object_get(r.req, "id");
+	if (ops_string(&r, "op", true, &op, NULL) == -1)
+		goto out;
+	for (size_t i = 0; i < sizeof(ops_table) / sizeof(ops_table[0]);
+	    i++) {
+		if (strcmp(ops_table[i].name, op) == 0) {
+			ops_table[i].fn(&r);
+			goto out;
+		}
+	}
+	ops_fail(&r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: ping, add, "
+	    "remove, projects, query, reindex, stats, shutdown)", op);
+out:
+	json_decref(r.req);
+}
+
+void
+ops_resume(struct server *s, struct client *c, bool expired)
+{
+	struct server_wait *w = c->wait;
+	struct ops_req r = { .s = s, .c = c, .req = w->req };
+	const struct project *p = NULL;
+	bool done = true;
+
+	r.id = json_object_get(w->req, "id");
+	for (size_t i = 0; i < w->n; i++) {
+		const struct project *q = project_find(s->reg, w->t[i].root);
+
+		if (q != NULL && q->done_gen < w->t[i].gen)
+			done = false;
+		if (i == 0)
+			p = q;
+	}
+	if (!done && !expired && !s->stopping)
+		return;
+	c->wait = NULL;
+	if (!done && s->stopping) {
+		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
+	} else if (!done) {
+		s->count.waits_timed_out++;
+		ops_fail(&r, PROTO_E_TIMEOUT, "the index of %s was not ready "
+		    "in time; it is still being built (try again, or raise "
+		    "\"timeout_ms\")", p ? p->root : w->t[0].root);
+	} else if (w->op == OP_REINDEX) {
+		ops_reindex_answer(&r, w, w->flag);
+	} else if (p == NULL) {
+		ops_fail(&r, PROTO_E_NO_PROJECT, "%s was removed",
+		    w->t[0].root);
+	} else if (w->op == OP_ADD) {
+		ops_add_answer(&r, p, w->flag, true);
+	} else {
+		ops_query_answer(&r, p);
+	}
+	ops_wait_free(w);
+}

@@ -1,0 +1,152 @@
+/*
+ * project.h - the registry of projects, their states, and their rebuilds.
+ *
+ * Owns: every struct project (root, state, the live snapshot reference),
+ * the index-bytes budget, the walker threads and their job and done
+ * lists, and the eventfd that says a walk finished.
+ * Never touches: sockets, JSON, clients (server.c and ops.c wait on
+ * projects by root and generation, never by pointer across a wait).
+ *
+ * Threads: everything here runs on the event loop's thread except the
+ * walk itself. A walker takes a project off the job list, walks its root
+ * (immutable while queued) into a NEW snapshot and puts it on the done
+ * list; project_collect(), on the loop, swaps it in. So the live index is
+ * only ever replaced, never appended to, and a query never waits for a
+ * rebuild. Each project has at most one walk queued or running (a
+ * reindex during a walk sets `dirty` for one more), so both lists are
+ * bounded by the project cap.
+ */
+#ifndef FIDX_PROJECT_H
+#define FIDX_PROJECT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "index.h"
+#include "walk.h"
+
+enum project_state {
+	PROJECT_INDEXING,	/* no index yet */
+	PROJECT_READY,
+	PROJECT_CAPPED,		/* the last walk stopped at a cap */
+	PROJECT_ERROR,		/* the last walk failed: see message */
+	PROJECT_GONE,		/* the root no longer exists */
+};
+
+const char *project_state_name(enum project_state s);
+
+struct project {
+	char *root;			/* resolved, absolute; immutable */
+	enum project_state state;
+	char message[256];		/* why, in error and gone */
+	struct index_snapshot *snap;	/* live index (one reference), or NULL */
+	bool hidden;			/* walk options, immutable */
+	void *exclude;			/* pcre2_code *, owned, or NULL */
+	char *exclude_src;
+
+	uint64_t last_gen;		/* generation given to the newest walk */
+	uint64_t done_gen;		/* generation of the last walk finished */
+	bool walking;			/* queued or running */
+	bool dirty;			/* reindex asked for during the walk */
+	bool removed;			/* out of the registry; freed when done */
+	atomic_bool cancel;
+
+	/* The walk: written by the walker, read after project_collect(). */
+	uint64_t walk_gen;
+	struct timespec walk_start;
+	struct index_snapshot *result;
+	int result_errno;
+	char result_msg[256];
+	struct walk_stats wstats;
+
+	time_t built_at;		/* last index swapped in (wall clock) */
+	uint64_t build_ms;		/* and how long its walk took */
+	struct project *next;		/* job or done list */
+};
+
+struct project_limits {
+	size_t max_projects;
+	size_t max_files;
+	size_t max_index_bytes;
+	int walkers;			/* walker threads */
+};
+
+struct project_counters {
+	uint64_t rebuilds;		/* snapshots swapped in */
+	uint64_t rebuilds_capped;
+	uint64_t rebuilds_failed;
+	uint64_t projects_refused;	/* add refused by the project cap */
+	uint64_t walk_unreadable;	/* summed over every walk */
+	uint64_t walk_vanished;
+	uint64_t walk_symlinks_skipped;
+	uint64_t walk_too_long;
+};
+
+struct project_registry {
+	struct project_limits lim;
+	struct project **v;		/* lim.max_projects slots, n used */
+	size_t n;
+	struct index_budget budget;
+	struct project_counters count;
+
+	pthread_mutex_t mu;		/* guards jobs, done, stop */
+	pthread_cond_t cv;
+	struct project *jobs, *jobs_tail, *done;
+	size_t running;			/* walks queued or running */
+	bool stop;
+	int efd;			/* eventfd: readable when done != NULL */
+	pthread_t tids[8];
+	int started;
+};
+
+int project_registry_init(struct project_registry *r,
+    const struct project_limits *lim, struct fidx_err *err);
+
+/* Cancels every walk, joins the walkers, frees every project. */
+void project_registry_release(struct project_registry *r);
+
+/* The eventfd to poll; call project_collect() when it is readable. */
+int project_registry_fd(const struct project_registry *r);
+
+/* The project whose resolved root is root, or NULL. */
+struct project *project_find(struct project_registry *r, const char *root);
+
+struct project_add_opts {
+	bool hidden;
+	const char *exclude;		/* PCRE2 pattern, or NULL */
+};
+
+/*
+ * Adds root (resolved by the caller) and starts its first walk. Returns
+ * the project; *added false when it was already there (opts then
+ * ignored). NULL with err when the registry is full (errno ENOSPC), the
+ * exclude pattern is bad (EINVAL) or memory ran out (ENOMEM).
+ */
+struct project *project_add(struct project_registry *r, const char *root,
+    const struct project_add_opts *opts, bool *added, struct fidx_err *err);
+
+/* Takes p out of the registry; a walk in progress is cancelled. */
+void project_remove(struct project_registry *r, struct project *p);
+
+/*
+ * Asks for a new snapshot of p built from a walk that starts after this
+ * call. Returns the generation that walk will have: the project is
+ * rebuilt once p->done_gen reaches it.
+ */
+uint64_t project_reindex(struct project_registry *r, struct project *p);
+
+/*
+ * Applies finished walks: swaps in new snapshots, sets states, starts
+ * the walks asked for meanwhile. Returns how many finished.
+ */
+size_t project_collect(struct project_registry *r);
+
+/* Walks queued or running. */
+size_t project_walks(struct project_registry *r);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * search.h - runs one compiled query over one snapshot, on every core.
+ *
+ * Owns: a fixed pool of scoring threads, created once, and the per-query
+ * split of a snapshot's entries among them (one top-k heap each, merged).
+ * Never touches: sockets, the project registry, snapshot lifetimes (the
+ * caller holds a reference for the duration of search_run).
+ *
+ * Only one thread (the event loop) calls search_run(); the pool is not a
+ * queue. A query over a small index runs on the caller alone: waking
+ * helpers costs more than scoring a few thousand paths.
+ */
+#ifndef FIDX_SEARCH_H
+#define FIDX_SEARCH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../common/log.h"
+#include "../common/query.h"
+#include "../common/topk.h"
+#include "index.h"
+
+/* Snapshots with fewer entries are scored on the calling thread alone. */
+#define SEARCH_SPLIT_MIN 16384
+#define SEARCH_MAX_THREADS 16
+
+struct search_pool;
+
+/* threads in 1..SEARCH_MAX_THREADS, the caller counting as one. */
+struct search_pool *search_pool_new(int threads, struct fidx_err *err);
+void search_pool_free(struct search_pool *p);
+int search_pool_threads(const struct search_pool *p);
+
+/*
+ * Scores every entry of s into top (initialised by the caller with its
+ * k). Returns the number of entries that matched, or -1 when out of
+ * memory (top is then left empty).
+ */
+ssize_t search_run(struct search_pool *p, const struct query *q,
+    const struct index_snapshot *s, struct topk *top);
+
+#endif

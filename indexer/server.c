@@ -1,0 +1,601 @@
+/* server.c - see server.h. */
+#include "server.h"
+#include "ops.h"
+#include "../common/alloc.h"
+#include "../common/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Lines one client may have handled per loop turn before others go. */
+#define SERVER_LINES_PER_TURN 16
+/* First size of a client's input buffer; it grows to max_line + 1. */
+#define SERVER_IN_FIRST 4096
+/* Output buffers larger than this are freed once drained. */
+#define SERVER_OUT_KEEP (64 * 1024)
+
+int64_t
+server_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int
+server_init(struct server *s, const struct server_limits *lim,
+    int listen_fd, int sig_fd, struct project_registry *reg,
+    struct search_pool *pool, struct fidx_err *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	memset(s, 0, sizeof(*s));
+	s->lim = *lim;
+	s->lfd = listen_fd;
+	s->sigfd = sig_fd;
+	s->reg = reg;
+	s->pool = pool;
+	s->epfd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
+	/* Kept to be closed when accept() hits EMFILE: see server_accept. */
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if ((s->clients = fidx_calloc(lim->max_clients ? lim->max_clients : 1,
+	    sizeof(*s->clients))) == NULL)
+		return fidx_error(err, "out of memory");
+	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return fidx_error(err, "epoll_create1: %s", strerror(errno));
+	ev.data.ptr = &s->lfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) == -1)
+		return fidx_error(err, "epoll_ctl: %s", strerror(errno));
+	ev.data.ptr = &s->sigfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) == -1)
+		return fidx_error(err, "epoll_ctl: %s", strerror(errno));
+	ev.data.ptr = s->reg;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, project_registry_fd(reg),
+	    &ev) == -1)
+		return fidx_error(err, "epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
+static void
+client_free(struct client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	if (c->wait != NULL)
+		ops_wait_free(c->wait);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+void
+server_release(struct server *s)
+{
+	for (size_t i = 0; i < s->nclients; i++)
+		client_free(s->clients[i]);
+	free(s->clients);
+	s->clients = NULL;
+	s->nclients = 0;
+	if (s->epfd != -1)
+		close(s->epfd);
+	if (s->lfd != -1)
+		close(s->lfd);
+	if (s->sigfd != -1)
+		close(s->sigfd);
+	if (s->spare_fd != -1)
+		close(s->spare_fd);
+	s->epfd = s->lfd = s->sigfd = s->spare_fd = -1;
+}
+
+size_t
+server_output_bytes(const struct server *s, size_t *max_one)
+{
+	size_t sum = 0, max = 0;
+
+	for (size_t i = 0; i < s->nclients; i++) {
+		size_t q = s->clients[i]->out_len - s->clients[i]->out_off;
+
+		sum += q;
+		if (q > max)
+			max = q;
+	}
+	if (max_one != NULL)
+		*max_one = max;
+	return sum;
+}
+
+/* Registers what c can do now: read while it has room, write while queued. */
+static void
+client_update_events(struct server *s, struct client *c)
+{
+	struct epoll_event ev = { .data.ptr = c };
+	bool room = c->in_len - c->in_off < s->lim.max_line + 1;
+
+	if (c->dead)
+		return;
+	if (!c->eof && !c->closing && room)
+		ev.events |= EPOLLIN;
+	if (c->out_len > c->out_off)
+		ev.events |= EPOLLOUT;
+	if (ev.events == c->events)
+		return;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		log_warn("epoll_ctl");
+		c->dead = true;
+		return;
+	}
+	c->events = ev.events;
+}
+
+/* Writes what the socket takes. Marks c dead on a write error. */
+static void
+client_flush(struct client *c)
+{
+	while (c->out_len > c->out_off) {
+		ssize_t n = send(c->fd, c->out + c->out_off,
+		    c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		c->dead = true;		/* EPIPE, ECONNRESET: the peer left */
+		return;
+	}
+	c->out_off = c->out_len = 0;
+	if (c->out_cap > SERVER_OUT_KEEP) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+}
+
+struct server_dump {
+	struct client *c;
+	size_t limit;			/* out_len may not pass out_off + limit */
+	bool over, nomem;
+};
+
+static int
+server_dump_cb(const char *buf, size_t size, void *arg)
+{
+	struct server_dump *d = arg;
+	struct client *c = d->c;
+	size_t need = c->out_len + size + 1;	/* room for the '\n' */
+
+	if (need - c->out_off > d->limit) {
+		d->over = true;
+		return -1;
+	}
+	if (need > c->out_cap) {
+		size_t ncap = c->out_cap ? c->out_cap : 4096;
+		char *o;
+
+		/* Moving the unsent bytes down first keeps the cap exact. */
+		if (c->out_off > 0) {
+			memmove(c->out, c->out + c->out_off,
+			    c->out_len - c->out_off);
+			c->out_len -= c->out_off;
+			c->out_off = 0;
+			need = c->out_len + size + 1;
+		}
+		while (ncap < need)
+			ncap *= 2;
+		if (ncap > d->limit + 1 && need <= d->limit + 1)
+			ncap = d->limit + 1;
+		if (ncap > c->out_cap) {
+			if ((o = fidx_reallocarray(c->out, ncap, 1)) == NULL) {
+				d->nomem = true;
+				return -1;
+			}
+			c->out = o;
+			c->out_cap = ncap;
+		}
+	}
+	memcpy(c->out + c->out_len, buf, size);
+	c->out_len += size;
+	return 0;
+}
+
+/* Appends raw bytes (a small fixed line) if they fit; false if not. */
+static bool
+client_queue_raw(struct server *s, struct client *c, const char *line)
+{
+	struct server_dump d = { .c = c, .limit = s->lim.max_output };
+
+	return server_dump_cb(line, strlen(line), &d) == 0;
+}
+
+void
+server_send(struct server *s, struct client *c, json_t *resp)
+{
+	struct server_dump d = { .c = c, .limit = s->lim.max_output };
+	size_t queued;
+	json_t *id;
+
+	if (resp == NULL) {
+		/* Building the response ran out of memory. */
+		s->count.errors++;
+		if (!client_queue_raw(s, c, PROTO_NO_MEMORY_LINE))
+			c->dead = true;
+		goto out;
+	}
+	if (json_is_false(json_object_get(resp, "ok")))
+		s->count.errors++;
+	if (c->dead) {
+		json_decref(resp);
+		return;
+	}
+	queued = c->out_len - c->out_off;
+	if (json_dump_callback(resp, server_dump_cb, &d, JSON_COMPACT) == 0) {
+		c->out[c->out_len++] = '\n';
+		json_decref(resp);
+		goto out;
+	}
+	/* Roll back the partial line; out_off may have moved, not the tail. */
+	c->out_len = c->out_off + queued;
+	if (d.over && queued == 0) {
+		json_t *err;
+
+		s->count.responses_too_large++;
+		id = json_object_get(resp, "id");
+		err = proto_error(id, PROTO_E_TOO_LARGE, "the response is over "
+		    "the %zu-byte output limit; ask for fewer results",
+		    s->lim.max_output);
+		json_decref(resp);
+		server_send(s, c, err);
+		return;
+	}
+	json_decref(resp);
+	if (d.over) {
+		/* It has an unread queue and asks for more: it is not reading. */
+		s->count.clients_dropped++;
+		log_debug("client %d dropped: output over %zu bytes", c->fd,
+		    s->lim.max_output);
+		c->dead = true;
+		return;
+	}
+	s->count.errors++;
+	if (!client_queue_raw(s, c, PROTO_NO_MEMORY_LINE))
+		c->dead = true;
+out:
+	client_flush(c);
+}
+
+/* Writes one line to a socket we are about to close, if it takes it. */
+static void
+server_refuse(int fd, enum proto_err code, const char *msg)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line),
+	    "{\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+	    proto_err_name(code), msg);
+
+	if (n > 0 && send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) <
+	    0)
+		log_debug("refused client did not take its error");
+	close(fd);
+}
+
+static void
+server_accept(struct server *s)
+{
+	for (;;) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		struct client *c;
+		int fd = accept4(s->lfd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			s->count.accept_errors++;
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    s->spare_fd != -1) {
+				/*
+				 * Out of descriptors: the listen socket would
+				 * stay readable and spin the loop. Free one,
+				 * take the connection and close it, so the
+				 * peer sees a refusal, not a hang.
+				 */
+				close(s->spare_fd);
+				fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+				if (fd != -1)
+					server_refuse(fd, PROTO_E_CAPPED,
+					    "fidxd is out of file descriptors");
+				s->spare_fd = open("/dev/null",
+				    O_RDONLY | O_CLOEXEC);
+				continue;
+			}
+			log_warn("accept");
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+		    &clen) == -1 || cred.uid != geteuid()) {
+			s->count.clients_forbidden++;
+			server_refuse(fd, PROTO_E_FORBIDDEN,
+			    "fidxd serves only its own user");
+			continue;
+		}
+		if (s->stopping) {
+			server_refuse(fd, PROTO_E_SHUTTING_DOWN,
+			    "fidxd is stopping");
+			continue;
+		}
+		if (s->nclients >= s->lim.max_clients) {
+			char msg[160];
+
+			s->count.clients_refused++;
+			snprintf(msg, sizeof(msg), "too many clients (the "
+			    "limit is %zu; fidxd --max-clients raises it)",
+			    s->lim.max_clients);
+			server_refuse(fd, PROTO_E_CAPPED, msg);
+			continue;
+		}
+		if ((c = fidx_calloc(1, sizeof(*c))) == NULL) {
+			server_refuse(fd, PROTO_E_NO_MEMORY, "out of memory");
+			continue;
+		}
+		c->fd = fd;
+		c->events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_warn("epoll_ctl");
+			client_free(c);
+			continue;
+		}
+		s->clients[s->nclients++] = c;
+		s->count.clients_accepted++;
+	}
+}
+
+/* Reads what is there, as far as the buffer has room. */
+static void
+client_read(struct server *s, struct client *c)
+{
+	size_t max = s->lim.max_line + 1;
+
+	if (c->in_off > 0) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	while (c->in_len < max && !c->eof) {
+		ssize_t n;
+
+		if (c->in_len == c->in_cap) {
+			size_t ncap = c->in_cap ? c->in_cap * 2 :
+			    SERVER_IN_FIRST;
+			char *in;
+
+			if (ncap > max)
+				ncap = max;
+			if ((in = fidx_reallocarray(c->in, ncap, 1)) == NULL) {
+				/* Try again next turn; others may free some. */
+				log_warnx("out of memory for a client buffer");
+				return;
+			}
+			c->in = in;
+			c->in_cap = ncap;
+		}
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			c->eof = true;
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			c->dead = true;
+		return;
+	}
+}
+
+/* Handles c's complete lines, up to SERVER_LINES_PER_TURN. */
+static void
+client_process(struct server *s, struct client *c)
+{
+	int budget = SERVER_LINES_PER_TURN;
+
+	c->backlog = false;
+	while (!c->dead && !c->closing && c->wait == NULL &&
+	    c->in_len > c->in_off) {
+		char *line = c->in + c->in_off;
+		size_t avail = c->in_len - c->in_off;
+		char *nl = memchr(line, '\n', avail);
+		size_t len;
+
+		if (budget-- == 0) {
+			c->backlog = nl != NULL || c->eof;
+			break;
+		}
+		if (nl == NULL) {
+			if (avail > s->lim.max_line) {
+				json_t *e;
+
+				s->count.lines_too_long++;
+				e = proto_error(NULL, PROTO_E_LINE_TOO_LONG,
+				    "a request line is longer than %zu bytes; "
+				    "closing the connection",
+				    s->lim.max_line);
+				server_send(s, c, e);
+				c->closing = true;
+				c->in_off = c->in_len = 0;
+				break;
+			}
+			if (!c->eof)
+				break;
+			len = avail;	/* the last line, without its '\n' */
+			c->in_off = c->in_len;
+		} else {
+			len = (size_t)(nl - line);
+			c->in_off += len + 1;
+			if (len > s->lim.max_line) {
+				json_t *e;
+
+				s->count.lines_too_long++;
+				e = proto_error(NULL, PROTO_E_LINE_TOO_LONG,
+				    "a request line is longer than %zu bytes; "
+				    "closing the connection",
+				    s->lim.max_line);
+				server_send(s, c, e);
+				c->closing = true;
+				break;
+			}
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		if (len == 0)
+			continue;	/* blank lines are keep-alives */
+		s->count.requests++;
+		ops_request(s, c, line, len);
+	}
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+}
+
+static void
+client_event(struct server *s, struct client *c, uint32_t events)
+{
+	if (events & EPOLLIN)
+		client_read(s, c);
+	if (events & EPOLLOUT)
+		client_flush(c);
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
+		c->dead = true;
+	client_process(s, c);
+}
+
+/* Frees dead clients and those done closing; keeps the slot array dense. */
+static void
+server_reap(struct server *s)
+{
+	for (size_t i = 0; i < s->nclients;) {
+		struct client *c = s->clients[i];
+		bool drained = c->out_len == c->out_off;
+		bool idle = c->wait == NULL && c->in_len == c->in_off &&
+		    !c->backlog;
+
+		if (c->dead || (drained && (c->closing || (c->eof && idle)))) {
+			s->clients[i] = s->clients[--s->nclients];
+			client_free(c);
+			continue;
+		}
+		client_update_events(s, c);
+		if (c->dead)
+			continue;	/* reaped on the next pass */
+		i++;
+	}
+}
+
+/* Wakes parked requests: a walk finished, time passed, or we stop. */
+static void
+server_resume_waits(struct server *s, bool walks_done)
+{
+	int64_t now = server_now_ms();
+
+	for (size_t i = 0; i < s->nclients; i++) {
+		struct client *c = s->clients[i];
+
+		if (c->wait == NULL || c->dead)
+			continue;
+		if (walks_done || s->stopping || now >= c->wait->deadline_ms)
+			ops_resume(s, c, now >= c->wait->deadline_ms);
+		if (c->wait == NULL)
+			client_process(s, c);	/* its next lines */
+	}
+}
+
+/* epoll_wait's timeout: 0 with work pending, else the nearest deadline. */
+static int
+server_timeout(struct server *s)
+{
+	int64_t now = server_now_ms(), best = -1;
+
+	for (size_t i = 0; i < s->nclients; i++) {
+		struct client *c = s->clients[i];
+
+		if (c->backlog)
+			return 0;
+		if (c->wait != NULL && (best == -1 ||
+		    c->wait->deadline_ms - now < best))
+			best = c->wait->deadline_ms - now;
+	}
+	if (best < 0)
+		return best == -1 ? -1 : 0;
+	return best > 60000 ? 60000 : (int)best + 1;
+}
+
+static void
+server_signal(struct server *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("signal %u: shutting down", si.ssi_signo);
+		s->stopping = true;
+	}
+}
+
+int
+server_run(struct server *s)
+{
+	struct epoll_event evs[64];
+
+	while (!s->stopping) {
+		int n = epoll_wait(s->epfd, evs, 64, server_timeout(s));
+		bool walks_done = false;
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("epoll_wait");
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &s->lfd)
+				server_accept(s);
+			else if (p == &s->sigfd)
+				server_signal(s);
+			else if (p == s->reg)
+				walks_done = project_collect(s->reg) > 0;
+			else
+				client_event(s, p, evs[i].events);
+		}
+		for (size_t i = 0; i < s->nclients; i++)
+			if (s->clients[i]->backlog)
+				client_process(s, s->clients[i]);
+		server_resume_waits(s, walks_done || s->wake);
+		s->wake = false;
+		server_reap(s);
+	}
+	/* Parked requests hear why; everyone gets what fits in the socket. */
+	server_resume_waits(s, false);
+	for (size_t i = 0; i < s->nclients; i++)
+		client_flush(s->clients[i]);
+	return 0;
+}
