@@ -207,6 +207,14 @@ match_at(size_t j, size_t base)
 	return MATCH_SCORE + (j >= base ? MATCH_BONUS_BASENAME : 0);
 }
 
+/* The best bonus any byte can earn. */
+#define MATCH_BONUS_MAX MATCH_BONUS_SLASH
+_Static_assert(MATCH_BONUS_WHITE <= MATCH_BONUS_MAX &&
+    MATCH_BONUS_BOUNDARY <= MATCH_BONUS_MAX &&
+    MATCH_BONUS_CAMEL <= MATCH_BONUS_MAX &&
+    MATCH_BONUS_NONWORD <= MATCH_BONUS_MAX &&
+    MATCH_BONUS_CONSECUTIVE <= MATCH_BONUS_MAX, "MATCH_BONUS_MAX is the max");
+
 static inline int
 imax(int a, int b)
 {
@@ -404,42 +412,43 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
 }
 
 /*
- * A score no alignment can beat, for pruning. Cheap first: every byte at
- * its latest column (the most file name) with the window's best bonus.
- * If that does not prune, tighten it per byte: q[i] can earn at most the
- * best bonus among the columns where it can sit, or, inside a run, the
- * best such bonus of the bytes before it.
+ * A score no alignment can beat, for pruning: q[i] earns at most the best
+ * bonus among the columns in [lo[i], hi[i]] where it matches (computed
+ * there only, so a pruned candidate never pays for its whole window), or
+ * inside a run the best such bonus of the bytes before it; and at most
+ * the file-name bonus of its latest column. It starts from the bound
+ * that takes MATCH_BONUS_MAX for every byte and tightens it byte by byte,
+ * the doubled first byte first, so it can stop once below floor.
  */
 static int32_t
-match_upper_bound(const struct match_pattern *p, const uint8_t *s,
-    size_t base, struct match_scratch *sc, int bmax)
+match_upper_bound(const struct match_pattern *p, const char *str,
+    size_t base, const uint32_t *lo, const uint32_t *hi, int32_t floor)
 {
 	const uint8_t *fold = p->icase ? match_lower : match_ident;
+	const uint8_t *s = (const uint8_t *)str;
 	const uint8_t *q = (const uint8_t *)p->text;
-	const uint32_t *lo = sc->lo, *hi = sc->hi;
 	size_t m = p->len;
-	int32_t ub = 0, coarse;
+	int32_t ub = (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) *
+	    MATCH_BONUS_MAX;
 	int run = 0;
 
 	for (size_t i = 0; i < m; i++)
 		ub += match_at(hi[i], base);
-	coarse = ub + (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) * bmax;
-	if (bmax <= MATCH_BONUS_CONSECUTIVE)
-		return coarse;
-	for (size_t i = 0; i < m; i++) {
+	for (size_t i = 0; i < m && ub >= floor; i++) {
 		int bi = 0;
 
-		for (uint32_t j = lo[i]; j <= hi[i] && bi < bmax; j++)
-			if (fold[s[j]] == q[i] && sc->bonus[j] > bi)
-				bi = sc->bonus[j];
-		if (i == 0) {
-			ub += MATCH_FIRST_MULTIPLIER * bi;
-		} else {
-			ub += imax(imax(bi, run), MATCH_BONUS_CONSECUTIVE);
-		}
+		for (uint32_t j = lo[i]; j <= hi[i] && bi < MATCH_BONUS_MAX;
+		    j++)
+			if (fold[s[j]] == q[i])
+				bi = imax(bi, match_bonus_at(str, j, base));
+		if (i == 0)
+			ub -= MATCH_FIRST_MULTIPLIER * (MATCH_BONUS_MAX - bi);
+		else
+			ub -= MATCH_BONUS_MAX - imax(imax(bi, run),
+			    MATCH_BONUS_CONSECUTIVE);
 		run = imax(run, bi);
 	}
-	return ub < coarse ? ub : coarse;
+	return ub;
 }
 
 /*
@@ -521,55 +530,60 @@ match_fuzzy(const struct match_pattern *p, const char *str, size_t n,
 	return match_fuzzy_above(p, str, n, base, sc, MATCH_NONE, pos);
 }
 
+
+enum match_prep {
+	MATCH_PREP_NONE,	/* p is not a subsequence */
+	MATCH_PREP_PRUNED,	/* it is, but cannot score floor */
+	MATCH_PREP_GREEDY,	/* the table would pass its cap */
+	MATCH_PREP_OK,		/* bounds and bonuses are in sc */
+};
+
 /*
- * The common first half of scoring: bounds, the cell count, and the bonus
- * of every column in the window. Returns MATCH_NONE if p cannot match,
- * MATCH_BELOW if the table would pass its cap (score greedily), else 0
- * with *bmax the window's best bonus.
+ * The common first half of scoring. Bounds; then, when a floor is given,
+ * match_upper_bound(): most candidates of a full top-k stop there. Then
+ * the cell count, and the bonus of every column in the window for the DP.
  */
-static int32_t
+static enum match_prep
 match_prepare(const struct match_pattern *p, const char *str, size_t n,
-    size_t base, struct match_scratch *sc, int *bmax)
+    size_t base, struct match_scratch *sc, int32_t floor, bool dp)
 {
 	const uint8_t *s = (const uint8_t *)str;
 	uint32_t *lo = sc->lo, *hi = sc->hi;
 	size_t m = p->len, cells = 0;
 
 	if (m > n || m > FIDX_MAX_QUERY || n > FIDX_MAX_PATH_CEILING)
-		return MATCH_NONE;
+		return MATCH_PREP_NONE;
 	if (!match_bounds(p, s, n, lo, hi))
-		return MATCH_NONE;
+		return MATCH_PREP_NONE;
+	if (floor > MATCH_NONE &&
+	    match_upper_bound(p, str, base, lo, hi, floor) < floor)
+		return MATCH_PREP_PRUNED;
 	for (size_t i = 0; i < m; i++)
 		cells += (i + 1 < m ? hi[i + 1] - 1 : hi[i]) - lo[i] + 1;
 	if (cells > FIDX_MATCH_DP_CELLS)
-		return MATCH_BELOW;
-	*bmax = MATCH_BONUS_CONSECUTIVE;
-	for (uint32_t j = lo[0]; j <= hi[m - 1]; j++) {
-		int b = match_bonus_at(str, j, base);
-
-		sc->bonus[j] = (int8_t)b;
-		*bmax = imax(*bmax, b);
-	}
-	return 0;
+		return MATCH_PREP_GREEDY;
+	if (dp)
+		for (uint32_t j = lo[0]; j <= hi[m - 1]; j++)
+			sc->bonus[j] = (int8_t)match_bonus_at(str, j, base);
+	return MATCH_PREP_OK;
 }
 
 int32_t
 match_fuzzy_bound(const struct match_pattern *p, const char *str, size_t n,
     size_t base, struct match_scratch *sc)
 {
-	int32_t rc;
-	int bmax;
+	enum match_prep rc;
 
 	if (p->len == 0)
 		return 0;
-	rc = match_prepare(p, str, n, base, sc, &bmax);
-	if (rc == MATCH_NONE)
+	rc = match_prepare(p, str, n, base, sc, MATCH_NONE, false);
+	if (rc == MATCH_PREP_NONE)
 		return MATCH_NONE;
 	/* Past the table's cap the greedy score is the score. */
-	if (rc == MATCH_BELOW)
+	if (rc == MATCH_PREP_GREEDY)
 		return match_greedy(p, (const uint8_t *)str, n, base, sc->lo,
 		    NULL);
-	return match_upper_bound(p, (const uint8_t *)str, base, sc, bmax);
+	return match_upper_bound(p, str, base, sc->lo, sc->hi, MATCH_NONE);
 }
 
 int32_t
@@ -579,21 +593,21 @@ match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
 	const uint8_t *s = (const uint8_t *)str;
 	uint32_t *lo = sc->lo, *hi = sc->hi;
 	size_t m = p->len;
-	int32_t best = NEG, rc;
+	int32_t best = NEG;
+	enum match_prep rc;
 	uint32_t bestj = 0;
-	int bmax;
 
 	if (m == 0)
 		return 0;
-	rc = match_prepare(p, str, n, base, sc, &bmax);
-	if (rc == MATCH_NONE)
+	rc = match_prepare(p, str, n, base, sc, pos == NULL ? floor :
+	    MATCH_NONE, true);
+	if (rc == MATCH_PREP_NONE)
 		return MATCH_NONE;
-	/* Past the table's cap both score and positions are greedy (fzf's v1). */
-	if (rc == MATCH_BELOW)
-		return match_greedy(p, s, n, base, lo, pos);
-	if (pos == NULL && floor > MATCH_NONE &&
-	    match_upper_bound(p, s, base, sc, bmax) < floor)
+	if (rc == MATCH_PREP_PRUNED)
 		return MATCH_BELOW;
+	/* Past the table's cap both score and positions are greedy (fzf's v1). */
+	if (rc == MATCH_PREP_GREEDY)
+		return match_greedy(p, s, n, base, lo, pos);
 	if (pos == NULL)
 		return match_dp_score(p, s, base, sc);
 

@@ -370,25 +370,42 @@ query_score_above(const struct query *q, const char *path, size_t len,
 		return query_regex_score(q, path, len, base, sc, &start, &end);
 	if ((mask & q->need) != q->need)
 		return MATCH_NONE;
+	/*
+	 * With a floor, and every term a required fuzzy one, each term's
+	 * bound is computed first; then each term is scored against what
+	 * the floor leaves it after the others' (exact or best) scores, so
+	 * a hopeless candidate stops at its first weak term, DP unpaid.
+	 */
+	if (floor > MATCH_NONE && q->all_required) {
+		int32_t ub[FIDX_MAX_TERMS], rest = 0;
+
+		for (size_t i = 0; i < q->nterms; i++) {
+			ub[i] = match_fuzzy_bound(&q->terms[i].pat, path, len,
+			    base, sc->ms);
+			if (ub[i] == MATCH_NONE)
+				return MATCH_NONE;
+			rest += ub[i];
+		}
+		if (rest < floor)
+			return MATCH_BELOW;
+		for (size_t i = 0; i < q->nterms; i++) {
+			int32_t v;
+
+			rest -= ub[i];
+			v = match_fuzzy_above(&q->terms[i].pat, path, len,
+			    base, sc->ms, floor - total - rest, NULL);
+			if (v == MATCH_NONE || v == MATCH_BELOW)
+				return v;
+			total += v;
+		}
+		return total;
+	}
 	/* Reject on any required fuzzy term before paying for a DP. */
 	if (q->nterms > 1)
 		for (size_t i = 0; i < q->nterms; i++)
 			if (q->terms[i].required &&
 			    !match_fuzzy_possible(&q->terms[i].pat, path, len))
 				return MATCH_NONE;
-	/*
-	 * With a floor, and every term a required fuzzy one, the sum of the
-	 * terms' bounds may already fall short: then skip every DP.
-	 */
-	if (floor > MATCH_NONE && q->all_required) {
-		int32_t ub = 0;
-
-		for (size_t i = 0; i < q->nterms; i++)
-			ub += match_fuzzy_bound(&q->terms[i].pat, path, len,
-			    base, sc->ms);
-		if (ub < floor)
-			return MATCH_BELOW;
-	}
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct query_term *t = &q->terms[i];
 		int32_t v = query_term_score(t, path, len, base, sc, NULL);
