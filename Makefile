@@ -65,6 +65,9 @@ $(BUILD)/asan/fidxd: $(call obj,$(BUILD)/asan,$(INDEXER_SRCS) $(COMMON_SRCS))
 $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/index.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+$(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 

@@ -532,19 +532,21 @@ server_resume_waits(struct server *s, bool walks_done)
 static int
 server_timeout(struct server *s)
 {
-	int64_t now = server_now_ms(), best = -1;
+	int64_t now = server_now_ms(), best = INT64_MAX;
 
 	for (size_t i = 0; i < s->nclients; i++) {
 		struct client *c = s->clients[i];
 
 		if (c->backlog)
 			return 0;
-		if (c->wait != NULL && (best == -1 ||
-		    c->wait->deadline_ms - now < best))
+		if (c->wait != NULL && c->wait->deadline_ms - now < best)
 			best = c->wait->deadline_ms - now;
 	}
-	if (best < 0)
-		return best == -1 ? -1 : 0;
+	if (best == INT64_MAX)
+		return -1;
+	if (best <= 0)
+		return 0;
+	/* +1: epoll rounds down, and waking early only loops once more. */
 	return best > 60000 ? 60000 : (int)best + 1;
 }
 
