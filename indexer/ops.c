@@ -203,14 +203,10 @@ ops_project_json(const struct project *p)
  */
 static void
 ops_park(struct ops_req *r, int op, struct server_wait_target *t, size_t n,
-    bool flag)
+    bool flag, json_int_t ms)
 {
 	struct server_wait *w;
-	json_int_t ms;
 
-	if (ops_int(r, "timeout_ms", 1, OPS_WAIT_CEILING_MS,
-	    r->s->lim.wait_ms, &ms) == -1)
-		goto fail;
 	if ((w = fidx_calloc(1, sizeof(*w))) == NULL) {
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		goto fail;
@@ -232,10 +228,18 @@ fail:
 	free(t);
 }
 
+/* "timeout_ms": read before anything is done, so a bad one changes nothing. */
+static int
+ops_timeout(struct ops_req *r, json_int_t *ms)
+{
+	return ops_int(r, "timeout_ms", 1, OPS_WAIT_CEILING_MS,
+	    r->s->lim.wait_ms, ms);
+}
+
 /* Parks r on one project reaching gen. */
 static void
 ops_park_one(struct ops_req *r, int op, const struct project *p,
-    uint64_t gen, bool added)
+    uint64_t gen, bool added, json_int_t ms)
 {
 	struct server_wait_target *t = fidx_calloc(1, sizeof(*t));
 
@@ -245,7 +249,7 @@ ops_park_one(struct ops_req *r, int op, const struct project *p,
 		return;
 	}
 	t->gen = gen;
-	ops_park(r, op, t, 1, added);
+	ops_park(r, op, t, 1, added, ms);
 }
 
 void
@@ -300,8 +304,10 @@ op_add(struct ops_req *r)
 	char root[PATH_MAX];
 	struct project *p;
 	bool wait, added = false;
+	json_int_t ms;
 
 	if (ops_root(r, root, &p) == -1 ||
+	    ops_timeout(r, &ms) == -1 ||
 	    ops_bool(r, "wait", false, &wait) == -1 ||
 	    ops_bool(r, "hidden", false, &opts.hidden) == -1 ||
 	    ops_string(r, "exclude", false, &opts.exclude, NULL) == -1)
@@ -317,7 +323,7 @@ op_add(struct ops_req *r)
 	}
 	/* Waits for the first walk, or the one running if it had none. */
 	ops_park_one(r, OP_ADD, p, p->done_gen > 0 ? p->done_gen : p->last_gen,
-	    added);
+	    added, ms);
 	return 0;
 }
 
@@ -482,7 +488,7 @@ op_query(struct ops_req *r)
 	char root[PATH_MAX];
 	struct project *p;
 	const char *text, *mname;
-	json_int_t limit, min_gen;
+	json_int_t limit, min_gen, ms;
 	size_t len;
 	bool positions, added = false;
 	uint64_t want;
@@ -494,7 +500,8 @@ op_query(struct ops_req *r)
 	    ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
 	    &limit) == -1 ||
 	    ops_bool(r, "positions", false, &positions) == -1 ||
-	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1)
+	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
+	    ops_timeout(r, &ms) == -1)
 		return -1;
 	if (mname != NULL && query_mode_parse(mname, &mode) == -1)
 		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"mode\" must be "
@@ -513,7 +520,7 @@ op_query(struct ops_req *r)
 		ops_query_answer(r, p);
 		return 0;
 	}
-	ops_park_one(r, OP_QUERY, p, want, added);
+	ops_park_one(r, OP_QUERY, p, want, added, ms);
 	return 0;
 }
 
@@ -559,10 +566,12 @@ op_reindex(struct ops_req *r)
 	char root[PATH_MAX];
 	struct project *p = NULL;
 	bool all, wait;
+	json_int_t ms;
 	size_t n;
 
 	if (ops_bool(r, "all", false, &all) == -1 ||
-	    ops_bool(r, "wait", false, &wait) == -1)
+	    ops_bool(r, "wait", false, &wait) == -1 ||
+	    ops_timeout(r, &ms) == -1)
 		return -1;
 	if (!all) {
 		if (ops_root(r, root, &p) == -1)
@@ -589,7 +598,7 @@ op_reindex(struct ops_req *r)
 		t[i].gen = project_reindex(reg, q);
 	}
 	if (wait) {
-		ops_park(r, OP_REINDEX, t, n, all);
+		ops_park(r, OP_REINDEX, t, n, all, ms);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -717,8 +726,9 @@ ops_request(struct server *s, struct client *c, const char *line,
 	json_error_t je;
 	const char *op;
 
-	if ((r.req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je)) ==
-	    NULL) {
+	/* DECODE_ANY: "x" is JSON, just not a request (bad_request). */
+	if ((r.req = json_loadb(line, len, JSON_REJECT_DUPLICATES |
+	    JSON_DECODE_ANY, &je)) == NULL) {
 		ops_fail(&r, PROTO_E_BAD_JSON, "not valid JSON at column %d: "
 		    "%s", je.column, je.text);
 		return;

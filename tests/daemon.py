@@ -1,0 +1,1435 @@
+#!/usr/bin/env python3
+"""tests/daemon.py - fidxd as an editor plugin sees it.
+
+An independent client of the newline-delimited JSON protocol (README, "The
+daemon protocol"; indexer/ops.c has the field names). Every fixture is made
+at test time under one tempfile.mkdtemp() directory (mode 0700), removed on
+any exit. Each daemon runs in the foreground on its own socket there, its
+stderr captured to a file and searched for sanitizer reports once it has
+exited.
+
+Run by tests/run.sh with FIDX_BUILD set (default build/asan). Prints one
+line per check ("ok - ...", "not ok - ...", "skip - ..."), a summary, and
+exits non-zero if any check failed. Python 3 standard library only.
+
+Nothing here sleeps and hopes: every wait polls a condition until it holds
+or a deadline passes.
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BUILD = os.environ.get("FIDX_BUILD", "build/asan")
+FIDXD = os.path.abspath(os.path.join(BUILD, "fidxd"))
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "LeakSanitizer",
+                   "runtime error")
+
+passed = 0
+failed = 0
+skipped = 0
+failed_names = []
+
+
+def check(name, cond, detail=""):
+    """One named check; returns cond so callers can chain."""
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok - " + name, flush=True)
+    else:
+        failed += 1
+        failed_names.append(name)
+        msg = "not ok - " + name
+        if detail:
+            msg += ": " + str(detail)[:1500]
+        print(msg, flush=True)
+    return bool(cond)
+
+
+def skip(name, why):
+    global skipped
+    skipped += 1
+    print("skip - %s: %s" % (name, why), flush=True)
+
+
+def short(obj, n=400):
+    s = obj if isinstance(obj, str) else json.dumps(obj)
+    return s if len(s) <= n else s[:n] + "...(%d bytes)" % len(s)
+
+
+def wait_until(pred, timeout, step=0.02):
+    """Polls pred() until it is truthy or timeout passes; returns its last
+    value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+# ---------------------------------------------------------------- clients
+
+class Closed(Exception):
+    pass
+
+
+class Conn:
+    """One client connection: lines out, lines in, with deadlines."""
+
+    next_id = 1000
+    sent_ids = 0
+    id_mismatches = []
+
+    def __init__(self, path, timeout=10.0):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def send_raw(self, data):
+        self.s.settimeout(10.0)
+        self.s.sendall(data)
+
+    def send(self, obj):
+        self.send_raw(json.dumps(obj).encode() + b"\n")
+
+    def recv_line(self, timeout=15.0):
+        """The next line (bytes, without '\\n'). Raises Closed on EOF or
+        reset, TimeoutError when nothing complete came in time."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete line in %.1fs (have %d "
+                                   "bytes)" % (timeout, len(self.buf)))
+            self.s.settimeout(left)
+            try:
+                data = self.s.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                raise Closed("reset")
+            if not data:
+                raise Closed("eof")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def read(self, timeout=15.0):
+        return json.loads(self.recv_line(timeout))
+
+    def req(self, obj, timeout=15.0):
+        """Sends obj (with an id of our own unless it has one) and returns
+        the answer; a wrong echoed id is remembered for one check."""
+        obj = dict(obj)
+        if "id" not in obj:
+            Conn.next_id += 1
+            obj["id"] = Conn.next_id
+        self.send(obj)
+        r = self.read(timeout)
+        Conn.sent_ids += 1
+        if r.get("id") != obj["id"]:
+            Conn.id_mismatches.append((obj, r))
+        return r
+
+    def wait_closed(self, timeout=10.0):
+        """Reads until the daemon closes; returns ("eof"|"reset"|"open",
+        lines read meanwhile)."""
+        lines = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines.append(self.recv_line(max(0.0, deadline -
+                                                time.monotonic())))
+            except Closed as e:
+                return str(e), lines
+            except TimeoutError:
+                return "open", lines
+
+
+def err_code(r):
+    if not isinstance(r, dict) or r.get("ok") is not False:
+        return None
+    return (r.get("error") or {}).get("code")
+
+
+def err_msg(r):
+    return ((r or {}).get("error") or {}).get("message", "")
+
+
+# ---------------------------------------------------------------- daemons
+
+running = []
+background_pids = []	# daemons that left us: stopped by pid if still up
+
+
+def daemon_env():
+    env = dict(os.environ)
+    asan = env.get("ASAN_OPTIONS", "")
+    if "detect_leaks=" not in asan:
+        asan = (asan + ":" if asan else "") + "detect_leaks=1"
+    env["ASAN_OPTIONS"] = asan
+    return env
+
+
+class Daemon:
+    def __init__(self, tmp, name, args=(), sock=None):
+        self.name = name
+        self.sock = sock or os.path.join(tmp, name + ".sock")
+        self.errpath = os.path.join(tmp, name + ".stderr")
+        self.errf = open(self.errpath, "wb")
+        self.p = subprocess.Popen(
+            [FIDXD, "--foreground", "--socket", self.sock] + list(args),
+            stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
+            env=daemon_env())
+        running.append(self)
+
+    def ping(self):
+        try:
+            c = Conn(self.sock, timeout=2)
+        except OSError:
+            return None
+        try:
+            return c.req({"op": "ping"}, timeout=2)
+        except (OSError, Closed, TimeoutError, ValueError):
+            return None
+        finally:
+            c.close()
+
+    def wait_ready(self, timeout=15.0):
+        """True once it answers a ping with its own pid."""
+        def up():
+            if self.p.poll() is not None:
+                return "dead"
+            r = self.ping()
+            return r is not None and r.get("pid") == self.p.pid
+        return wait_until(up, timeout, 0.05) is True
+
+    def wait_exit(self, timeout=20.0):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stderr(self):
+        self.errf.flush()
+        with open(self.errpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def check_clean_stderr(d, what):
+    text = d.stderr()
+    bad = [m for m in SANITIZER_MARKS if m in text]
+    check("%s: no sanitizer report on stderr" % what, not bad,
+          "found %s; stderr:\n%s" % (bad, text[-3000:]))
+
+
+# ---------------------------------------------------------------- fixtures
+
+def mkfiles(root, rels, content=b"x\n"):
+    for rel in rels:
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content)
+
+
+def mkdir_fixture(tmp, name, rels):
+    root = os.path.join(tmp, name)
+    os.makedirs(root)
+    mkfiles(root, rels)
+    return os.path.realpath(root)
+
+
+def result_paths(r):
+    return [x.get("path") for x in (r.get("results") or [])]
+
+
+def result_bytes(x):
+    if "path_b64" in x:
+        return base64.b64decode(x["path_b64"])
+    return x["path"].encode("utf-8")
+
+
+def positions_point_at(r, q, exact=False):
+    """Every result's positions are byte offsets of q's letters (smart
+    case: q here is lower-case). Returns an error string or ""."""
+    ql = q.lower().encode()
+    for x in r.get("results") or []:
+        p = result_bytes(x)
+        pos = x.get("positions")
+        if not isinstance(pos, list) or len(pos) != len(ql):
+            return "%s: positions %r for %r" % (x.get("path"), pos, q)
+        if pos != sorted(pos) or len(set(pos)) != len(pos):
+            return "%s: positions not increasing %r" % (x.get("path"), pos)
+        for i, off in enumerate(pos):
+            if not (0 <= off < len(p)) or p[off:off + 1].lower() != \
+                    ql[i:i + 1]:
+                return "%s: position %d (%r) is not %r" % (
+                    x.get("path"), off, p[off:off + 1], ql[i:i + 1])
+        if exact and pos != list(range(pos[0], pos[0] + len(ql))):
+            return "%s: exact positions not contiguous %r" % (
+                x.get("path"), pos)
+    return ""
+
+
+def find_project(c, root):
+    r = c.req({"op": "projects"})
+    for p in r.get("projects") or []:
+        if p.get("root") == root:
+            return p
+    return None
+
+
+def stats(c):
+    return c.req({"op": "stats"})
+
+
+# ---------------------------------------------------------------- sections
+
+MAIN_FILES = [
+    "Dockerfile", "Makefile", "README.md", "src/main.c", "src/util.c",
+    "src/util.h", "src/lib/parse.c", "docs/guide.md", "tests/test_main.py",
+]
+
+
+def t_ping_ids(d, c):
+    r = c.req({"op": "ping", "id": 1})
+    check("ping answers ok", r.get("ok") is True, short(r))
+    check("ping has a version string",
+          isinstance(r.get("version"), str) and r["version"] != "", short(r))
+    check("ping pid is the daemon's", r.get("pid") == d.p.pid,
+          "pid %r, daemon %d" % (r.get("pid"), d.p.pid))
+    ids = [0, 7, -3, 2 ** 53, 2.5, "abc", "", "ü\u2603",
+           {"k": [1, 2, {"x": None}]}, [1, "two"], True, None]
+    for idv in ids:
+        r = c.req({"op": "ping", "id": idv})
+        check("id %s is echoed" % json.dumps(idv),
+              "id" in r and r["id"] == idv and
+              type(r["id"]) is type(idv), short(r))
+    r = c.req({"op": "frobnicate", "id": {"plugin": "vim", "n": 3}})
+    check("id echoed on an error response",
+          r.get("id") == {"plugin": "vim", "n": 3} and
+          err_code(r) == "unknown_op", short(r))
+    c.send_raw(b'{"op":"ping"}\n')
+    r = c.read()
+    check("a request without id gets no id", r.get("ok") is True and
+          "id" not in r, short(r))
+
+
+def t_add_query(d, c, R):
+    r = c.req({"op": "add", "root": R, "wait": True}, timeout=20)
+    check("add wait: ok", r.get("ok") is True, short(r))
+    check("add wait: state ready", r.get("state") == "ready", short(r))
+    check("add wait: files == %d" % len(MAIN_FILES),
+          r.get("files") == len(MAIN_FILES), short(r))
+    check("add wait: root resolved", r.get("root") == R, short(r))
+    check("add wait: added true", r.get("added") is True, short(r))
+    check("add wait: generation >= 1", isinstance(r.get("generation"), int)
+          and r["generation"] >= 1, short(r))
+    gen = r.get("generation")
+
+    r = c.req({"op": "add", "root": R + "/src/..", "wait": False})
+    check("add again (unresolved spelling): added false, same root",
+          r.get("ok") is True and r.get("added") is False and
+          r.get("root") == R, short(r))
+
+    p = find_project(c, R)
+    check("projects lists the root", p is not None)
+    p = p or {}
+    check("projects: files/generation/state",
+          p.get("files") == len(MAIN_FILES) and p.get("generation") == gen
+          and p.get("state") == "ready", short(p))
+    check("projects: bytes/capped/build_ms/built_at present",
+          all(k in p for k in ("bytes", "capped", "build_ms", "built_at"))
+          and p.get("capped") is False and p.get("bytes", 0) > 0, short(p))
+
+    r = c.req({"op": "query", "root": R, "q": "dkrfl", "positions": True})
+    check("query dkrfl: Dockerfile first",
+          r.get("ok") is True and result_paths(r)[:1] == ["Dockerfile"],
+          short(r))
+    check("query dkrfl: positions point at the letters",
+          positions_point_at(r, "dkrfl") == "",
+          positions_point_at(r, "dkrfl"))
+    check("query: generation/state/capped/elapsed_us fields",
+          r.get("generation") == gen and r.get("state") == "ready" and
+          r.get("capped") is False and isinstance(r.get("elapsed_us"), int),
+          short(r))
+    check("query without positions has none",
+          all("positions" not in x for x in c.req(
+              {"op": "query", "root": R, "q": "dkrfl"}).get("results", [1])))
+
+    r = c.req({"op": "query", "root": R, "q": "mai", "positions": True})
+    check("query mai finds src/main.c", "src/main.c" in result_paths(r),
+          short(r))
+    check("query mai: positions point at the letters",
+          positions_point_at(r, "mai") == "", positions_point_at(r, "mai"))
+    check("query mai: matched == number of results (under the limit)",
+          r.get("matched") == len(r.get("results") or []), short(r))
+    check("query: scores are integers, best first",
+          all(isinstance(x.get("score"), int) for x in r["results"]) and
+          [x["score"] for x in r["results"]] ==
+          sorted((x["score"] for x in r["results"]), reverse=True), short(r))
+
+    r = c.req({"op": "query", "root": R, "q": "util", "mode": "exact",
+               "positions": True})
+    check("exact mode: util finds exactly src/util.c and src/util.h",
+          sorted(result_paths(r)) == ["src/util.c", "src/util.h"], short(r))
+    check("exact mode: positions are the substring",
+          positions_point_at(r, "util", exact=True) == "",
+          positions_point_at(r, "util", exact=True))
+    r = c.req({"op": "query", "root": R, "q": "ukl", "mode": "exact"})
+    check("exact mode: a fuzzy-only query finds nothing",
+          r.get("ok") is True and r.get("results") == [] and
+          r.get("matched") == 0, short(r))
+
+    r = c.req({"op": "query", "root": R, "q": r"\.c$", "mode": "regex"})
+    check("regex mode: \\.c$ finds exactly the .c files",
+          sorted(result_paths(r)) ==
+          ["src/lib/parse.c", "src/main.c", "src/util.c"], short(r))
+    check("regex mode: matched == 3", r.get("matched") == 3, short(r))
+    r = c.req({"op": "query", "root": R, "q": "a(", "mode": "regex"})
+    check("bad regex: bad_query", err_code(r) == "bad_query", short(r))
+    check("bad regex: message has the offset", "offset" in err_msg(r),
+          short(r))
+    r = c.req({"op": "ping"})
+    check("bad regex: connection still answers", r.get("ok") is True)
+    r = c.req({"op": "query", "root": R, "q": "x", "mode": "glob"})
+    check("unknown mode: bad_request", err_code(r) == "bad_request",
+          short(r))
+
+    r = c.req({"op": "query", "root": R, "q": ".", "mode": "regex",
+               "limit": 2})
+    check("limit 2: two results", len(r.get("results") or []) == 2,
+          short(r))
+    check("limit 2: matched counts all %d" % len(MAIN_FILES),
+          r.get("matched") == len(MAIN_FILES), short(r))
+    r = c.req({"op": "query", "root": R, "q": ".", "mode": "regex"})
+    check("default limit covers all %d files" % len(MAIN_FILES),
+          len(r.get("results") or []) == len(MAIN_FILES), short(r))
+    return gen
+
+
+def t_reindex(d, c, R, gen):
+    mkfiles(R, ["src/new_feature.rs", "assets/logo_wide.svg"])
+    os.unlink(os.path.join(R, "docs/guide.md"))
+    want = len(MAIN_FILES) + 1
+    r = c.req({"op": "reindex", "root": R, "wait": True}, timeout=20)
+    check("reindex wait: ok, files == %d" % want,
+          r.get("ok") is True and r.get("files") == want, short(r))
+    check("reindex wait: generation increased",
+          isinstance(r.get("generation"), int) and gen is not None and
+          r["generation"] > gen, short(r))
+    check("reindex wait: reindexing == 1", r.get("reindexing") == 1,
+          short(r))
+    r = c.req({"op": "query", "root": R, "q": "newfeat"})
+    check("reindex: the new file is found",
+          result_paths(r)[:1] == ["src/new_feature.rs"], short(r))
+    r = c.req({"op": "query", "root": R, "q": "guide", "mode": "exact"})
+    check("reindex: the deleted file is gone",
+          r.get("ok") is True and r.get("results") == [], short(r))
+
+    before = stats(c).get("usage", {}).get("index_bytes")
+    p0 = find_project(c, R) or {}
+    bad = []
+    last = p0.get("generation", 0)
+    t0 = time.monotonic()
+    for i in range(100):
+        r = c.req({"op": "reindex", "root": R, "wait": True}, timeout=20)
+        if r.get("files") != want or not r.get("generation", 0) > last:
+            bad.append((i, short(r, 200)))
+        last = r.get("generation", last)
+    check("100 reindexes: files stays %d, generation rises each time" %
+          want, not bad, bad[:3])
+    after = stats(c).get("usage", {}).get("index_bytes")
+    check("100 reindexes: usage.index_bytes unchanged",
+          before is not None and before == after,
+          "before %r after %r" % (before, after))
+    p1 = find_project(c, R) or {}
+    check("100 reindexes: projects files/bytes unchanged",
+          p1.get("files") == want and p1.get("bytes") == p0.get("bytes"),
+          "before %s after %s" % (short(p0), short(p1)))
+    print("# 100 reindexes took %.2fs" % (time.monotonic() - t0))
+    r = c.req({"op": "reindex", "all": True, "wait": True}, timeout=20)
+    check("reindex all wait: projects listed",
+          r.get("ok") is True and isinstance(r.get("projects"), list) and
+          any(p.get("root") == R and p.get("files") == want
+              for p in r["projects"]), short(r))
+    r = c.req({"op": "reindex", "all": True, "root": R})
+    check("reindex all with root: bad_request",
+          err_code(r) == "bad_request", short(r))
+
+
+def t_bad_input(d, c, R, tmp):
+    plain_dir = os.path.join(tmp, "not_a_project")
+    os.makedirs(plain_dir, exist_ok=True)
+    a_file = os.path.join(R, "Makefile")
+    cases = [
+        ("malformed JSON", b'{"op":"ping",', "bad_json"),
+        ("unquoted keys", b'{op:ping}', "bad_json"),
+        ("trailing garbage", b'{"op":"ping"} x', "bad_json"),
+        # README: bad_json is "not valid JSON", bad_request "not an
+        # object"; "x" and 3 are valid JSON texts (RFC 8259).
+        ("array [1]", b'[1]', "bad_request"),
+        ("string \"x\"", b'"x"', "bad_request"),
+        ("number 3", b'3', "bad_request"),
+        ("missing op", b'{"id":5}', "bad_request"),
+        ("op not a string", b'{"op":5}', "bad_request"),
+        ("unknown op", b'{"op":"frobnicate"}', "unknown_op"),
+        ("query limit \"x\"", {"op": "query", "root": R, "q": "a",
+                               "limit": "x"}, "bad_request"),
+        ("query positions 1", {"op": "query", "root": R, "q": "a",
+                               "positions": 1}, "bad_request"),
+        ("query q 5", {"op": "query", "root": R, "q": 5}, "bad_request"),
+        ("query without q", {"op": "query", "root": R}, "bad_request"),
+        ("query limit 0", {"op": "query", "root": R, "q": "a", "limit": 0},
+         "bad_request"),
+        ("query limit 10001", {"op": "query", "root": R, "q": "a",
+                               "limit": 10001}, "bad_request"),
+        ("query limit 2.5", {"op": "query", "root": R, "q": "a",
+                             "limit": 2.5}, "bad_request"),
+        ("add wait \"yes\"", {"op": "add", "root": R, "wait": "yes"},
+         "bad_request"),
+        ("add relative root", {"op": "add", "root": "relative/dir"},
+         "bad_root"),
+        ("add non-existent root", {"op": "add",
+                                   "root": os.path.join(tmp, "nope")},
+         "bad_root"),
+        ("add a file as root", {"op": "add", "root": a_file}, "bad_root"),
+        ("add without root", {"op": "add"}, "bad_root"),
+        ("add root not a string", {"op": "add", "root": 7}, "bad_request"),
+        ("remove a non-project", {"op": "remove", "root": plain_dir},
+         "no_project"),
+        ("reindex a non-project", {"op": "reindex", "root": plain_dir},
+         "no_project"),
+        ("query 1025 bytes", {"op": "query", "root": R, "q": "a" * 1025},
+         "query_too_long"),
+    ]
+    for name, line, code in cases:
+        if isinstance(line, dict):
+            r = c.req(line)
+        else:
+            c.send_raw(line + b"\n")
+            r = c.read()
+        check("bad input, %s: %s" % (name, code), err_code(r) == code,
+              short(r))
+        if isinstance(line, dict):
+            check("bad input, %s: id echoed" % name,
+                  r.get("id") == Conn.next_id, short(r))
+        r = c.req({"op": "ping"})
+        check("bad input, %s: same connection answers a ping" % name,
+              r.get("ok") is True, short(r))
+
+    r = c.req({"op": "query", "root": R, "q": "\u00e9" * 512 + "a"})
+    check("query of 513 characters but 1025 bytes: query_too_long",
+          err_code(r) == "query_too_long", short(r))
+
+    # "timeout_ms" (ops.c) is a field like the others: a wrong value is a
+    # bad_request, and a rejected request changes nothing.
+    r = c.req({"op": "query", "root": R, "q": "mai", "timeout_ms": "x"})
+    check("query timeout_ms \"x\" on a ready project: bad_request",
+          err_code(r) == "bad_request", short(r))
+    fresh = mkdir_fixture(tmp, "rejected_fresh", ["f.txt"])
+    r = c.req({"op": "query", "root": fresh, "q": "f", "timeout_ms": 0})
+    check("query timeout_ms 0 on a new root: bad_request",
+          err_code(r) == "bad_request", short(r))
+    check("a rejected query (timeout_ms 0) adds no project",
+          find_project(c, fresh) is None, short(find_project(c, fresh)))
+    g0 = (find_project(c, R) or {}).get("generation")
+    r = c.req({"op": "reindex", "root": R, "wait": True,
+               "timeout_ms": "x"})
+    check("reindex wait timeout_ms \"x\": bad_request",
+          err_code(r) == "bad_request", short(r))
+    # Wait for any walk it started, then compare generations.
+    wait_until(lambda: (find_project(c, R) or {}).get("indexing") is False,
+               5)
+    g1 = (find_project(c, R) or {}).get("generation")
+    check("a rejected reindex (timeout_ms \"x\") starts no walk",
+          g0 is not None and g1 == g0, "generation %r -> %r" % (g0, g1))
+    r = c.req({"op": "ping"})
+    check("after the timeout_ms checks: connection answers",
+          r.get("ok") is True)
+
+    r = c.req({"op": "query", "root": R, "q": "a" * 1024})
+    check("query of exactly 1024 bytes: ok", r.get("ok") is True, short(r))
+    for lim in (1, 10000):
+        r = c.req({"op": "query", "root": R, "q": "a", "limit": lim})
+        check("query limit %d: ok" % lim, r.get("ok") is True and
+              len(r.get("results", [])) <= lim, short(r))
+    c.send_raw(b"\n\r\n")
+    r = c.req({"op": "ping"})
+    check("blank lines are ignored (next answer is the ping's)",
+          r.get("ok") is True, short(r))
+    c.send_raw(b'{"op":"ping","id":"crlf"}\r\n')
+    r = c.read()
+    check("CRLF line ends are accepted", r.get("id") == "crlf" and
+          r.get("ok") is True, short(r))
+
+    # Over-long lines: the limit is 65536 bytes without the '\n'.
+    other = Conn(d.sock)
+    check("second connection answers before the long line",
+          other.req({"op": "ping"}).get("ok") is True)
+    longc = Conn(d.sock)
+    head = b'{"op":"ping","pad":"'
+    longc.send_raw(head + b"a" * (65537 - len(head)))
+    try:
+        r = longc.read(10)
+    except (Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    check("65537 bytes without newline: line_too_long",
+          err_code(r) == "line_too_long", short(r))
+    how, _ = longc.wait_closed(10)
+    check("line_too_long: connection closed (recv returns b'')",
+          how == "eof", how)
+    longc.close()
+    r = other.req({"op": "ping"})
+    check("line_too_long: another connection unaffected",
+          r.get("ok") is True, short(r))
+
+    longc = Conn(d.sock)
+    longc.send_raw(b'{"op":"ping","id":"before"}\n{"op":"ping","pad":"' +
+                   b"b" * 70000 + b'"}\n')
+    try:
+        r = longc.read(10)
+    except (Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    check("the request before a long line is answered first",
+          r.get("id") == "before" and r.get("ok") is True, short(r))
+    try:
+        r = longc.read(10)
+    except (Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    check("70000-byte line with newline: line_too_long",
+          err_code(r) == "line_too_long", short(r))
+    how, _ = longc.wait_closed(10)
+    # The daemon closes with our unread bytes still queued, so the
+    # kernel may report a reset rather than an end of file.
+    check("70000-byte line: connection closed", how in ("eof", "reset"),
+          how)
+    longc.close()
+
+    head = b'{"op":"ping","id":"edge","pad":"'
+    exact = head + b"c" * (65536 - len(head) - 2) + b'"}'
+    longc = Conn(d.sock)
+    longc.send_raw(exact + b"\n")
+    r = longc.read(10)
+    check("a line of exactly 65536 bytes is accepted",
+          r.get("ok") is True and r.get("id") == "edge", short(r))
+    longc.close()
+    r = other.req({"op": "ping"})
+    check("after the long lines: the other connection still answers",
+          r.get("ok") is True, short(r))
+    other.close()
+
+
+def t_two_clients(d, R):
+    a = Conn(d.sock)
+    b = Conn(d.sock)
+    bad = []
+    for i in range(10):
+        a.send({"op": "ping", "id": "a%d" % i})
+        b.send({"op": "query", "root": R, "q": "mai", "id": "b%d" % i})
+        a.send({"op": "query", "root": R, "q": "dkr", "id": "a%dq" % i})
+        if i % 2:
+            rb, ra, ra2 = b.read(), a.read(), a.read()
+        else:
+            ra, rb, ra2 = a.read(), b.read(), a.read()
+        if ra.get("id") != "a%d" % i or ra.get("pid") != d.p.pid:
+            bad.append(("a", i, short(ra, 150)))
+        if ra2.get("id") != "a%dq" % i or \
+                result_paths(ra2)[:1] != ["Dockerfile"]:
+            bad.append(("a", i, short(ra2, 150)))
+        if rb.get("id") != "b%d" % i or \
+                "src/main.c" not in result_paths(rb):
+            bad.append(("b", i, short(rb, 150)))
+    check("two clients interleaved: each gets its own answers in order",
+          not bad, bad[:3])
+
+    ops = [{"op": "ping"}, {"op": "query", "root": R, "q": "util"},
+           {"op": "projects"}, {"op": "stats"},
+           {"op": "query", "root": R, "q": "nosuchthingzz"},
+           {"op": "frobnicate"}]
+    batch = {}
+    for who in ("A", "B"):
+        lines = []
+        for i in range(50):
+            o = dict(ops[i % len(ops)])
+            o["id"] = "%s-%d" % (who, i)
+            lines.append(json.dumps(o).encode())
+        batch[who] = b"\n".join(lines) + b"\n"
+    a.send_raw(batch["A"])
+    b.send_raw(batch["B"])
+    for who, conn in (("B", b), ("A", a)):
+        got = []
+        try:
+            for i in range(50):
+                got.append(conn.read(15))
+        except (Closed, TimeoutError) as e:
+            got.append({"exception": str(e)})
+        ids = [g.get("id") for g in got]
+        want = ["%s-%d" % (who, i) for i in range(50)]
+        check("pipelining client %s: 50 answers, ids in order" % who,
+              ids == want, "got %s" % ids[:60])
+        kinds_ok = all(
+            (g.get("ok") is True) == (ops[i % len(ops)]["op"] !=
+                                      "frobnicate")
+            for i, g in enumerate(got[:50]))
+        check("pipelining client %s: each answer fits its request" % who,
+              kinds_ok and len(got) == 50)
+    a.close()
+    b.close()
+
+
+def t_tree_kinds(d, c, tmp):
+    # A symlink loop: directory symlinks are never followed.
+    L = mkdir_fixture(tmp, "looptree", ["a.txt", "sub/b.txt",
+                                        "sub/deep/c.txt"])
+    os.symlink("..", os.path.join(L, "sub", "loop"))
+    os.symlink(".", os.path.join(L, "sub", "deep", "self"))
+    os.symlink(L, os.path.join(L, "root_again"))
+    os.symlink("a.txt", os.path.join(L, "link_to_a"))
+    os.symlink("nowhere", os.path.join(L, "dangling"))
+    s0 = stats(c).get("counters", {})
+    t0 = time.monotonic()
+    r = c.req({"op": "add", "root": L, "wait": True}, timeout=20)
+    check("symlink loop: add completes", r.get("ok") is True and
+          r.get("state") == "ready", short(r))
+    check("symlink loop: files counted once (3 + a file symlink)",
+          r.get("files") == 4, short(r))
+    check("symlink loop: no hang (%.2fs)" % (time.monotonic() - t0),
+          time.monotonic() - t0 < 10)
+    s1 = stats(c).get("counters", {})
+    check("symlink loop: walk_symlinks_skipped grew by >= 4 (3 directory "
+          "links, 1 dangling)",
+          s1.get("walk_symlinks_skipped", 0) -
+          s0.get("walk_symlinks_skipped", 0) >= 4,
+          "%r -> %r" % (s0.get("walk_symlinks_skipped"),
+                        s1.get("walk_symlinks_skipped")))
+    r = c.req({"op": "query", "root": L, "q": ".", "mode": "regex"})
+    check("symlink loop: results are the 3 files and the file symlink",
+          sorted(result_paths(r)) == ["a.txt", "link_to_a", "sub/b.txt",
+                                      "sub/deep/c.txt"], short(r))
+
+    # An unreadable directory.
+    if os.geteuid() == 0:
+        skip("unreadable directory skipped, walk_unreadable >= 1",
+             "running as root: chmod 000 does not stop reads")
+    else:
+        U = mkdir_fixture(tmp, "unreadable", ["ok.txt", "locked/secret.txt"])
+        os.chmod(os.path.join(U, "locked"), 0)
+        r = c.req({"op": "add", "root": U, "wait": True}, timeout=20)
+        check("unreadable dir: add ready with 1 file",
+              r.get("state") == "ready" and r.get("files") == 1, short(r))
+        s2 = stats(c).get("counters", {})
+        check("unreadable dir: counters.walk_unreadable >= 1",
+              s2.get("walk_unreadable", 0) >= 1, short(s2))
+        os.chmod(os.path.join(U, "locked"), 0o700)
+
+    # A git repository with ignored files.
+    git = shutil.which("git")
+    if git is None:
+        skip("gitignored files absent", "no git command")
+    else:
+        G = mkdir_fixture(tmp, "gitrepo", [
+            "keep.c", "src/keep2.c", "debug.log", "src/trace.log",
+            "build/out.o", "build/sub/x.c"])
+        with open(os.path.join(G, ".gitignore"), "w") as f:
+            f.write("*.log\nbuild/\n")
+        genv = dict(os.environ, GIT_CONFIG_NOSYSTEM="1",
+                    HOME=tmp, GIT_CONFIG_GLOBAL=os.devnull)
+        for cmd in (["init", "-q"], ["add", "-A"],
+                    ["-c", "user.email=a@b", "-c", "user.name=t", "commit",
+                     "-q", "-m", "fixture"]):
+            subprocess.run([git] + cmd, cwd=G, env=genv, check=True,
+                           stdout=subprocess.DEVNULL)
+        r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+        check("git repo: add ready, 2 files (ignored ones out)",
+              r.get("state") == "ready" and r.get("files") == 2, short(r))
+        r = c.req({"op": "query", "root": G, "q": ".", "mode": "regex"})
+        check("git repo: results are keep.c and src/keep2.c",
+              sorted(result_paths(r)) == ["keep.c", "src/keep2.c"], short(r))
+        r = c.req({"op": "query", "root": G, "q": "log", "mode": "exact"})
+        check("git repo: *.log files absent", r.get("ok") is True and
+              r.get("results") == [], short(r))
+        r = c.req({"op": "query", "root": G, "q": "^build/",
+                   "mode": "regex"})
+        check("git repo: build/ absent", r.get("ok") is True and
+              r.get("results") == [], short(r))
+
+    # A file name that is not UTF-8.
+    N = mkdir_fixture(tmp, "nonutf8", ["plain.txt"])
+    raw = b"caf\xe9.txt"
+    with open(os.path.join(os.fsencode(N), raw), "wb") as f:
+        f.write(b"x")
+    r = c.req({"op": "add", "root": N, "wait": True}, timeout=20)
+    check("non-UTF-8 name: add ready, 2 files",
+          r.get("state") == "ready" and r.get("files") == 2, short(r))
+    r = c.req({"op": "query", "root": N, "q": "caf", "positions": True})
+    res = (r.get("results") or [{}])[0]
+    check("non-UTF-8 name: found, path has U+FFFD",
+          res.get("path") == "caf\ufffd.txt", short(r))
+    b64 = res.get("path_b64")
+    try:
+        dec = base64.b64decode(b64, validate=True) if b64 else None
+    except ValueError:
+        dec = None
+    check("non-UTF-8 name: path_b64 decodes to the exact bytes",
+          dec == raw, "path_b64 %r -> %r" % (b64, dec))
+    check("non-UTF-8 name: positions are byte offsets of c,a,f",
+          positions_point_at(r, "caf") == "", positions_point_at(r, "caf"))
+    r = c.req({"op": "query", "root": N, "q": "plain"})
+    res = (r.get("results") or [{}])[0]
+    check("UTF-8 name: no path_b64", res.get("path") == "plain.txt" and
+          "path_b64" not in res, short(r))
+
+    # Hidden names are skipped unless "hidden"; "exclude" is a regex.
+    H = mkdir_fixture(tmp, "hiddentree", [".env", ".config/x.txt",
+                                          "visible.txt", "vendor/lib.js"])
+    H2 = mkdir_fixture(tmp, "hiddentree2", [".env", "visible.txt"])
+    r = c.req({"op": "add", "root": H2, "wait": True}, timeout=20)
+    check("hidden names skipped by default (1 file)", r.get("files") == 1,
+          short(r))
+    r = c.req({"op": "add", "root": H, "wait": True, "hidden": True,
+               "exclude": "^vendor/"}, timeout=20)
+    check("add hidden:true exclude:^vendor/ -> 3 files",
+          r.get("files") == 3, short(r))
+    r = c.req({"op": "query", "root": H, "q": ".", "mode": "regex"})
+    check("hidden/exclude: results are .config/x.txt, .env, visible.txt",
+          sorted(result_paths(r)) == [".config/x.txt", ".env",
+                                      "visible.txt"], short(r))
+    p = find_project(c, H) or {}
+    check("projects shows hidden and exclude",
+          p.get("hidden") is True and p.get("exclude") == "^vendor/",
+          short(p))
+    r = c.req({"op": "add", "root": N + "/..", "exclude": "a("})
+    check("add with a bad exclude regex: bad_request",
+          err_code(r) == "bad_request" and "offset" in err_msg(r), short(r))
+
+
+def t_gone(d, c, tmp):
+    G = mkdir_fixture(tmp, "doomed", ["one.txt", "two/three.txt"])
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("doomed root: add ready, 2 files", r.get("files") == 2, short(r))
+    shutil.rmtree(G)
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("deleted root: reindex wait answers ok",
+          r.get("ok") is True, short(r))
+    check("deleted root: state gone", r.get("state") == "gone", short(r))
+    check("deleted root: files 0", r.get("files") == 0, short(r))
+    p = find_project(c, G) or {}
+    check("deleted root: projects says gone with a message",
+          p.get("state") == "gone" and p.get("message"), short(p))
+    r = c.req({"op": "query", "root": G, "q": "one"})
+    check("deleted root: query ok, zero results, state gone",
+          r.get("ok") is True and r.get("results") == [] and
+          r.get("matched") == 0 and r.get("state") == "gone", short(r))
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("deleted root: reindexed again, still gone",
+          r.get("state") == "gone" and r.get("files") == 0, short(r))
+    mkfiles(G, ["reborn.txt"])
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("re-created root: reindex makes it ready, 1 file, no message",
+          r.get("state") == "ready" and r.get("files") == 1 and
+          "message" not in r, short(r))
+    shutil.rmtree(G)
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("deleted again: gone", r.get("state") == "gone", short(r))
+    r = c.req({"op": "remove", "root": G})
+    check("deleted root: remove works", r.get("ok") is True and
+          r.get("removed") is True and r.get("root") == G, short(r))
+    check("deleted root: no longer listed", find_project(c, G) is None)
+    r = c.req({"op": "remove", "root": G})
+    check("deleted root: second remove refused",
+          err_code(r) in ("bad_root", "no_project"), short(r))
+
+
+def t_add_nowait(d, c, tmp):
+    W = mkdir_fixture(tmp, "nowait", ["w%02d.txt" % i for i in range(20)])
+    r = c.req({"op": "add", "root": W})
+    check("add without wait: ok, added, state indexing, no files yet",
+          r.get("ok") is True and r.get("added") is True and
+          r.get("state") == "indexing" and "files" not in r and
+          "generation" not in r, short(r))
+    r = c.req({"op": "add", "root": W, "wait": True}, timeout=20)
+    check("add wait on a project being added: ready, 20 files, added false",
+          r.get("state") == "ready" and r.get("files") == 20 and
+          r.get("added") is False, short(r))
+    # A burst of reindexes while walks run, then one that waits.
+    for _ in range(10):
+        c.send({"op": "reindex", "root": W})
+    burst = [c.read() for _ in range(10)]
+    check("reindex burst: 10 answers, each reindexing 1",
+          all(b.get("ok") is True and b.get("reindexing") == 1
+              for b in burst), short(burst[:2]))
+    mkfiles(W, ["late_arrival.txt"])
+    r = c.req({"op": "reindex", "root": W, "wait": True}, timeout=20)
+    check("reindex burst then wait: 21 files", r.get("files") == 21,
+          short(r))
+    r = c.req({"op": "query", "root": W, "q": "latearr"})
+    check("reindex burst then wait: the late file is found",
+          result_paths(r)[:1] == ["late_arrival.txt"], short(r))
+    r = c.req({"op": "remove", "root": W})
+    check("remove: removed true", r.get("ok") is True and
+          r.get("removed") is True, short(r))
+    r = c.req({"op": "reindex", "root": W})
+    check("reindex after remove: no_project", err_code(r) == "no_project",
+          short(r))
+
+
+def t_auto_add(d, c, tmp):
+    A = mkdir_fixture(tmp, "autoadd", ["lib/widget_factory.py", "x.txt"])
+    check("auto-add: not a project before", find_project(c, A) is None)
+    t0 = time.monotonic()
+    r = c.req({"op": "query", "root": A, "q": "wdgtfct"}, timeout=20)
+    check("query on a new root: auto-adds and answers with results",
+          r.get("ok") is True and
+          result_paths(r) == ["lib/widget_factory.py"], short(r))
+    check("auto-add: answered within the daemon's wait (%.2fs)" %
+          (time.monotonic() - t0), time.monotonic() - t0 < 11)
+    p = find_project(c, A) or {}
+    check("auto-add: now listed, 2 files", p.get("files") == 2, short(p))
+
+
+def t_min_generation(d, c, R):
+    p = find_project(c, R) or {}
+    gen = p.get("generation", 0)
+    r = c.req({"op": "reindex", "root": R})
+    check("reindex without wait: reindexing 1", r.get("ok") is True and
+          r.get("reindexing") == 1 and "files" not in r, short(r))
+    r = c.req({"op": "query", "root": R, "q": "mai",
+               "min_generation": gen + 1}, timeout=20)
+    check("min_generation current+1: generation >= it",
+          r.get("ok") is True and r.get("generation", 0) >= gen + 1,
+          "before %d: %s" % (gen, short(r)))
+    check("min_generation: still finds src/main.c",
+          "src/main.c" in result_paths(r), short(r))
+    r = c.req({"op": "query", "root": R, "q": "mai",
+               "min_generation": gen + 1000, "timeout_ms": 300}, timeout=10)
+    check("min_generation never reached: timeout error",
+          err_code(r) == "timeout", short(r))
+    r = c.req({"op": "query", "root": R, "q": "mai", "min_generation": -1})
+    check("min_generation -1: bad_request", err_code(r) == "bad_request",
+          short(r))
+
+
+def t_lifecycle(d, c, R, tmp):
+    """Parked requests: pipelined around, removed under, client gone."""
+    base = stats(c).get("usage", {}).get("clients")
+    P = mkdir_fixture(tmp, "pipeparked", ["pp/one.txt", "pp/two.txt"])
+    gen = (find_project(c, R) or {}).get("generation", 0)
+    reqs = [{"op": "ping"},
+            {"op": "add", "root": P, "wait": True},
+            {"op": "query", "root": P, "q": "two"},
+            {"op": "reindex", "root": R, "wait": True},
+            {"op": "query", "root": R, "q": "mai",
+             "min_generation": gen + 1},
+            {"op": "ping"}]
+    x = Conn(d.sock)
+    lines = []
+    for i, q in enumerate(reqs):
+        q = dict(q, id="p%d" % i)
+        lines.append(json.dumps(q).encode())
+    x.send_raw(b"\n".join(lines) + b"\n")
+    got = []
+    try:
+        for _ in reqs:
+            got.append(x.read(20))
+    except (Closed, TimeoutError) as e:
+        got.append({"exception": str(e)})
+    check("pipelined batch with parked requests: answers in order",
+          [g.get("id") for g in got] == ["p%d" % i for i in range(6)],
+          short(got))
+    check("pipelined batch with parked requests: each ok and right",
+          len(got) == 6 and all(g.get("ok") is True for g in got) and
+          got[1].get("files") == 2 and
+          result_paths(got[2]) == ["pp/two.txt"] and
+          got[4].get("generation", 0) >= gen + 1, short(got))
+
+    # Half-close: the answers still come, the last line needs no '\n'.
+    x.send_raw(b'{"op":"ping","id":"h1"}\n{"op":"ping","id":"h2"}')
+    x.s.shutdown(socket.SHUT_WR)
+    how, got = x.wait_closed(10)
+    ids = [json.loads(g).get("id") for g in got]
+    check("half-closed client: both answers (last line without newline), "
+          "then EOF", ids == ["h1", "h2"] and how == "eof",
+          "%s %s" % (how, ids))
+    x.close()
+
+    # A parked query whose project is removed hears no_project.
+    gen = (find_project(c, P) or {}).get("generation", 0)
+    y = Conn(d.sock)
+    waits = stats(c).get("counters", {}).get("waits", 0)
+    y.send({"op": "query", "root": P, "q": "one", "id": "rm",
+            "min_generation": gen + 1000, "timeout_ms": 60000})
+    check("the query is parked", wait_until(
+        lambda: stats(c).get("counters", {}).get("waits", 0) == waits + 1,
+        5))
+    r = c.req({"op": "remove", "root": P})
+    check("remove of a project with a parked query: removed",
+          r.get("removed") is True, short(r))
+    try:
+        r = y.read(5)
+    except (Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    check("the parked query hears no_project at once",
+          err_code(r) == "no_project" and r.get("id") == "rm", short(r))
+    r = y.req({"op": "ping"})
+    check("that connection still answers", r.get("ok") is True, short(r))
+
+    # A parked client that goes away is dropped, its wait freed.
+    gen = (find_project(c, R) or {}).get("generation", 0)
+    y.send({"op": "query", "root": R, "q": "x", "id": "gone",
+            "min_generation": gen + 1000, "timeout_ms": 60000})
+    check("a parked client is counted",
+          wait_until(lambda: stats(c).get("usage", {}).get("clients") ==
+                     base + 1, 5), short(stats(c).get("usage")))
+    y.close()
+    check("a parked client that closes is dropped at once",
+          wait_until(lambda: stats(c).get("usage", {}).get("clients") ==
+                     base, 5), short(stats(c).get("usage")))
+    r = c.req({"op": "query", "root": R, "q": "mai"})
+    check("the daemon still answers after that", r.get("ok") is True,
+          short(r))
+
+
+def t_stats(d, c):
+    s = stats(c)
+    check("stats: ok with limits/usage/counters/memory",
+          s.get("ok") is True and
+          all(isinstance(s.get(k), dict)
+              for k in ("limits", "usage", "counters", "memory")), short(s))
+    lim, use = s.get("limits", {}), s.get("usage", {})
+    for k in ("projects", "clients", "index_bytes"):
+        check("stats: usage.%s <= limits.%s" % (k, k),
+              isinstance(use.get(k), int) and isinstance(lim.get(k), int)
+              and 0 <= use[k] <= lim[k], "%r vs %r" % (use.get(k),
+                                                       lim.get(k)))
+    check("stats: usage.clients counts us", use.get("clients", 0) >= 1,
+          short(use))
+    check("stats: counters.requests and queries grew",
+          s.get("counters", {}).get("requests", 0) > 100 and
+          s.get("counters", {}).get("queries", 0) > 10, short(s))
+    check("stats: limits echo the defaults",
+          lim.get("line_bytes") == 65536 and lim.get("results") == 10000 and
+          lim.get("query_bytes") == 1024, short(lim))
+
+
+def section(name, fn, *args):
+    """Runs one section; an exception is a failed check, not an abort."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        check("%s: ran without an exception" % name, False,
+              "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc()))
+        return None
+
+
+def main_daemon(tmp):
+    d = Daemon(tmp, "main")
+    if not check("main daemon: answers a ping", d.wait_ready()):
+        print(d.stderr())
+        return
+    R = mkdir_fixture(tmp, "proj", MAIN_FILES)
+    c = Conn(d.sock)
+    section("ping", t_ping_ids, d, c)
+    gen = section("add/query", t_add_query, d, c, R)
+    section("reindex", t_reindex, d, c, R, gen)
+    bc = Conn(d.sock)
+    section("bad input", t_bad_input, d, bc, R, tmp)
+    bc.close()
+    section("two clients", t_two_clients, d, R)
+    section("tree kinds", t_tree_kinds, d, c, tmp)
+    section("gone", t_gone, d, c, tmp)
+    section("add without wait", t_add_nowait, d, c, tmp)
+    section("auto-add", t_auto_add, d, c, tmp)
+    section("min_generation", t_min_generation, d, c, R)
+    section("lifecycle", t_lifecycle, d, c, R, tmp)
+    section("stats", t_stats, d, c)
+    check("every response echoed its request's id (%d requests)" %
+          Conn.sent_ids, not Conn.id_mismatches,
+          [(short(a, 120), short(b, 200)) for a, b in
+           Conn.id_mismatches[:3]])
+    try:
+        r = c.req({"op": "shutdown"})
+    except (Closed, TimeoutError, OSError) as e:
+        r = {"exception": str(e)}
+    check("shutdown: answered ok", r.get("ok") is True, short(r))
+    rc = d.wait_exit(20)
+    check("main daemon exits 0 after shutdown", rc == 0, "exit %r" % rc)
+    c.close()
+    check("main daemon: socket file removed on exit",
+          not os.path.exists(d.sock))
+    check_clean_stderr(d, "main daemon")
+
+
+# ------------------------------------------------------- a client that never reads
+
+def t_slow_reader(tmp):
+    d = Daemon(tmp, "slow", ["--max-output-bytes", "65536"])
+    if not check("slow-reader daemon: answers a ping", d.wait_ready()):
+        print(d.stderr())
+        return d
+    B = os.path.join(tmp, "big")
+    tail = "_with_a_rather_long_file_name_for_output_volume_abcdefghijklm.txt"
+    rels = ["dir_%02d/subdirectory_%02d/file_%04d%s" % (i // 100, i // 100,
+                                                         i, tail)
+            for i in range(3000)]
+    mkfiles(B, rels)
+    B = os.path.realpath(B)
+    c = Conn(d.sock)
+    r = c.req({"op": "add", "root": B, "wait": True}, timeout=30)
+    check("big tree: 3000 files", r.get("files") == 3000, short(r))
+
+    r = c.req({"op": "query", "root": B, "q": "file", "limit": 10000,
+               "positions": True})
+    check("response over --max-output-bytes: too_large error",
+          err_code(r) == "too_large", short(r))
+    check("too_large: connection still answers",
+          c.req({"op": "ping"}).get("ok") is True)
+
+    # The flood unit is a query whose answer is large but fits the cap:
+    # with limit 10000 every answer would be a ~200-byte too_large error,
+    # and filling the socket and the queue would take thousands of full
+    # searches. Halve the limit until the answer fits.
+    q = {"op": "query", "root": B, "q": "file", "positions": True}
+    limit = 400
+    while limit > 10:
+        q["limit"] = limit
+        c.send(q)
+        line = c.recv_line()
+        if json.loads(line).get("ok") is True:
+            break
+        limit //= 2
+    check("a %d-result answer fits the cap (%d bytes)" % (limit, len(line)),
+          json.loads(line).get("ok") is True and len(line) > 8000,
+          short(line.decode("utf-8", "replace")))
+
+    n = Conn(d.sock)
+    check("non-reader: connected", n.req({"op": "ping"}).get("ok") is True)
+    n.s.setblocking(False)
+    one = json.dumps(q).encode() + b"\n"
+    flood_sent = 0
+    slow = []
+    latencies = []
+    dropped = False
+    queued_seen = 0
+    deadline = time.monotonic() + 30
+    # One more unread answer per turn, so the reader is timed while the
+    # non-reader's queue grows, and at least 30 turns in all.
+    while time.monotonic() < deadline and (not dropped or
+                                           len(latencies) < 30):
+        if not dropped:
+            try:
+                n.s.send(one)
+                flood_sent += 1
+            except OSError:
+                pass
+        t0 = time.monotonic()
+        try:
+            r = c.req({"op": "query", "root": B, "q": "f0123",
+                       "limit": 20, "positions": True})
+        except (Closed, TimeoutError) as e:
+            r = {"exception": str(e)}
+        dt = time.monotonic() - t0
+        latencies.append(dt)
+        if r.get("ok") is not True or dt > 2.0 or \
+                not any("0123" in x for x in result_paths(r)):
+            slow.append((round(dt, 3), short(r, 150)))
+        s = stats(c)
+        if not dropped:
+            queued_seen = max(queued_seen, s.get("usage", {}).get(
+                "output_bytes_max_client", 0))
+        if s.get("counters", {}).get("clients_dropped", 0) >= 1:
+            dropped = True
+    print("# flood: %d unread queries sent" % flood_sent)
+    check("reader during the flood: every answer ok within 2s (%d "
+          "queries, max %.3fs)" % (len(latencies), max(latencies or [0])),
+          not slow and latencies, slow[:3])
+    check("non-reader: its queued output shows in stats before the drop "
+          "(max %d bytes)" % queued_seen, 0 < queued_seen <= 65536)
+    check("non-reader: counters.clients_dropped >= 1", dropped,
+          short(stats(c).get("counters", {})))
+    n.s.setblocking(True)
+    how, lines = n.wait_closed(15)
+    check("non-reader: the daemon closed its socket (%d answers were "
+          "queued for it)" % len(lines), how in ("eof", "reset"), how)
+    n.close()
+    ok_after = wait_until(
+        lambda: stats(c).get("usage", {}).get("clients") == 1, 5)
+    check("non-reader: gone from usage.clients", ok_after,
+          short(stats(c).get("usage", {})))
+    check("reader still served after the drop",
+          c.req({"op": "query", "root": B, "q": "f0042"}).get("ok") is True)
+    r = c.req({"op": "shutdown"})
+    check("slow-reader daemon: shutdown answered", r.get("ok") is True,
+          short(r))
+    rc = d.wait_exit(20)
+    check("slow-reader daemon exits 0 after shutdown", rc == 0,
+          "exit %r" % rc)
+    c.close()
+    check_clean_stderr(d, "slow-reader daemon")
+    return d
+
+
+# ----------------------------------------------------------------------- caps
+
+def t_caps(tmp):
+    d = Daemon(tmp, "caps", ["--max-files", "10", "--max-projects", "2",
+                             "--max-clients", "3"])
+    if not check("caps daemon: answers a ping", d.wait_ready()):
+        print(d.stderr())
+        return d
+    c = Conn(d.sock)
+    # The ready-check's connection may not be reaped yet.
+    check("caps: only our connection is counted", wait_until(
+        lambda: stats(c).get("usage", {}).get("clients") == 1, 5))
+    C = mkdir_fixture(tmp, "hundred", ["f%03d.txt" % i for i in range(100)])
+    r = c.req({"op": "add", "root": C, "wait": True}, timeout=20)
+    check("--max-files 10: add wait state capped", r.get("state") ==
+          "capped", short(r))
+    check("--max-files 10: files == 10", r.get("files") == 10, short(r))
+    r = c.req({"op": "query", "root": C, "q": "txt"})
+    check("--max-files 10: query says capped true",
+          r.get("ok") is True and r.get("capped") is True and
+          r.get("state") == "capped" and len(r.get("results", [])) == 10,
+          short(r))
+    p = find_project(c, C) or {}
+    check("--max-files 10: projects capped with a message",
+          p.get("capped") is True and p.get("state") == "capped" and
+          p.get("message"), short(p))
+
+    S = mkdir_fixture(tmp, "second", ["s.txt"])
+    T = mkdir_fixture(tmp, "third", ["t.txt"])
+    r = c.req({"op": "add", "root": S, "wait": True}, timeout=20)
+    check("--max-projects 2: second add ok", r.get("ok") is True and
+          r.get("state") == "ready", short(r))
+    r = c.req({"op": "add", "root": T})
+    check("--max-projects 2: third add refused with capped",
+          err_code(r) == "capped", short(r))
+    r = c.req({"op": "query", "root": T, "q": "t"})
+    check("--max-projects 2: query auto-add refused with capped",
+          err_code(r) == "capped", short(r))
+    s = stats(c)
+    check("--max-projects 2: counters.projects_refused >= 1",
+          s.get("counters", {}).get("projects_refused", 0) >= 1, short(s))
+
+    c2, c3 = Conn(d.sock), Conn(d.sock)
+    check("--max-clients 3: second and third clients served",
+          c2.req({"op": "ping"}).get("ok") is True and
+          c3.req({"op": "ping"}).get("ok") is True)
+    c4 = Conn(d.sock)
+    try:
+        r = c4.read(10)
+    except (Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    check("--max-clients 3: 4th connection gets an error line, capped",
+          err_code(r) == "capped", short(r))
+    how, _ = c4.wait_closed(10)
+    check("--max-clients 3: 4th connection closed", how == "eof", how)
+    c4.close()
+    s = stats(c)
+    check("--max-clients 3: counters.clients_refused >= 1",
+          s.get("counters", {}).get("clients_refused", 0) >= 1, short(s))
+    c3.close()
+
+    def fifth():
+        try:
+            c5 = Conn(d.sock)
+            try:
+                return c5.req({"op": "ping"}, timeout=3).get("ok") is True
+            finally:
+                c5.close()
+        except (Closed, TimeoutError, OSError, ValueError):
+            return False
+    check("--max-clients 3: a slot frees when a client leaves",
+          wait_until(fifth, 5, 0.05))
+
+    # A request parked on a generation that never comes, then SIGTERM:
+    # it hears shutting_down.
+    gen = (find_project(c, S) or {}).get("generation", 0)
+    waits = stats(c).get("counters", {}).get("waits", 0)
+    c2.send({"op": "query", "root": S, "q": "s", "id": "parked",
+             "min_generation": gen + 1000, "timeout_ms": 60000})
+    check("a parked request is counted in stats.counters.waits",
+          wait_until(lambda: stats(c).get("counters", {}).get("waits", 0)
+                     == waits + 1, 5))
+    d.p.send_signal(signal.SIGTERM)
+    try:
+        r = c2.read(10)
+    except (Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    check("SIGTERM: the parked request hears shutting_down",
+          err_code(r) == "shutting_down" and r.get("id") == "parked",
+          short(r))
+    rc = d.wait_exit(20)
+    check("caps daemon exits 0 after SIGTERM", rc == 0, "exit %r" % rc)
+    c.close()
+    c2.close()
+    check_clean_stderr(d, "caps daemon (SIGTERM)")
+    return d
+
+
+# --------------------------------------------------------------- stale socket
+
+def t_stale_socket(tmp):
+    sock = os.path.join(tmp, "stale.sock")
+    d1 = Daemon(tmp, "stale1", sock=sock)
+    if not check("stale: first daemon answers", d1.wait_ready()):
+        print(d1.stderr())
+        return
+    d1.p.send_signal(signal.SIGKILL)
+    rc = d1.wait_exit(10)
+    check("stale: first daemon killed by SIGKILL", rc == -signal.SIGKILL,
+          "exit %r" % rc)
+    check("stale: its socket file is left behind",
+          os.path.exists(sock) and stat.S_ISSOCK(os.lstat(sock).st_mode))
+    d2 = Daemon(tmp, "stale2", sock=sock)
+    ok = d2.wait_ready()
+    check("stale: a new daemon starts on the same socket and answers", ok,
+          d2.stderr()[-2000:])
+    if not ok:
+        return
+    rc = None
+    try:
+        p3 = subprocess.run([FIDXD, "--foreground", "--socket", sock],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=daemon_env(), timeout=15)
+        rc, err = p3.returncode, p3.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        err = "did not exit within 15s"
+    check("stale: a second daemon exits with status 2", rc == 2,
+          "exit %r; %s" % (rc, err[-500:]))
+    check("stale: it says already running", "already running" in err,
+          err[-500:])
+    check("stale: the refused daemon has no sanitizer report",
+          not any(m in err for m in SANITIZER_MARKS), err[-2000:])
+    r = d2.ping()
+    check("stale: the running daemon still answers after the refusal",
+          r is not None and r.get("pid") == d2.p.pid, short(r or {}))
+    c = Conn(sock)
+    r = c.req({"op": "shutdown"})
+    check("stale: shutdown answered", r.get("ok") is True, short(r))
+    rc = d2.wait_exit(20)
+    check("stale: second daemon exits 0 after shutdown", rc == 0,
+          "exit %r" % rc)
+    c.close()
+    check_clean_stderr(d1, "stale: killed daemon (before the kill)")
+    check_clean_stderr(d2, "stale: second daemon")
+
+    # Once more, stale, then started without --foreground: the first
+    # process exits 0 once the socket accepts connections.
+    d3 = Daemon(tmp, "stale3", sock=sock)
+    if not check("stale: third daemon answers", d3.wait_ready()):
+        return
+    d3.kill()
+    check("stale: socket left behind again", os.path.exists(sock))
+    try:
+        p4 = subprocess.run([FIDXD, "--socket", sock],
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=daemon_env(),
+                            timeout=15)
+        rc, err = p4.returncode, p4.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        rc, err = None, "the first process did not exit within 15s"
+    check("stale: fidxd without --foreground: first process exits 0",
+          rc == 0, "exit %r; %s" % (rc, err[-500:]))
+    c = None
+    try:
+        c = Conn(sock)
+        r = c.req({"op": "ping"})
+    except (OSError, Closed, TimeoutError) as e:
+        r = {"exception": str(e)}
+    bg = r.get("pid")
+    if isinstance(bg, int):
+        background_pids.append(bg)
+    check("stale: the background daemon answers at once (no retry)",
+          r.get("ok") is True and isinstance(bg, int), short(r))
+    if c is not None and isinstance(bg, int):
+        r = c.req({"op": "shutdown"})
+        check("stale: background daemon: shutdown answered",
+              r.get("ok") is True, short(r))
+        check("stale: background daemon exits after shutdown",
+              wait_until(lambda: not pid_alive(bg), 15))
+        c.close()
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][:1] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def main():
+    if not os.access(FIDXD, os.X_OK):
+        print("daemon.py: no %s; build it first (make test-build)" % FIDXD,
+              file=sys.stderr)
+        return 2
+    t_start = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="fidx-daemon.")
+    os.chmod(tmp, 0o700)
+    try:
+        for name, fn in (("main daemon", main_daemon),
+                         ("slow reader", t_slow_reader),
+                         ("caps", t_caps),
+                         ("stale socket", t_stale_socket)):
+            t0 = time.monotonic()
+            section(name, fn, tmp)
+            print("# %s: %.2fs" % (name, time.monotonic() - t0), flush=True)
+    finally:
+        for d in running:
+            d.kill()
+            d.errf.close()
+        for pid in background_pids:
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for dirpath, dirnames, _ in os.walk(tmp):
+            for dn in dirnames:
+                p = os.path.join(dirpath, dn)
+                if not os.path.islink(p):
+                    try:
+                        os.chmod(p, 0o700)
+                    except OSError:
+                        pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("# total %.2fs" % (time.monotonic() - t_start))
+    print("daemon.py: %d passed, %d failed, %d skipped" %
+          (passed, failed, skipped))
+    if failed:
+        print("failed checks:")
+        for n in failed_names:
+            print("  " + n)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
