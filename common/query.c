@@ -298,17 +298,25 @@ query_scratch_new(const struct query *q)
 
 	if ((sc = fidx_calloc(1, sizeof(*sc))) == NULL)
 		return NULL;
-	if (q->re != NULL) {
-		sc->md = pcre2_match_data_create_from_pattern(q->re, NULL);
-		if (sc->md == NULL)
-			goto fail;
-	} else if ((sc->ms = match_scratch_new()) == NULL) {
-		goto fail;
+	if (query_scratch_bind(sc, q) == -1) {
+		query_scratch_free(sc);
+		return NULL;
 	}
 	return sc;
-fail:
-	query_scratch_free(sc);
-	return NULL;
+}
+
+int
+query_scratch_bind(struct query_scratch *sc, const struct query *q)
+{
+	pcre2_match_data_free(sc->md);
+	sc->md = NULL;
+	if (q->re != NULL) {
+		sc->md = pcre2_match_data_create_from_pattern(q->re, NULL);
+		return sc->md != NULL ? 0 : -1;
+	}
+	if (sc->ms == NULL && (sc->ms = match_scratch_new()) == NULL)
+		return -1;
+	return 0;
 }
 
 void

@@ -57,6 +57,13 @@ void query_free(struct query *q);
 
 /* Per-thread working memory for q; NULL when out of memory. */
 struct query_scratch *query_scratch_new(const struct query *q);
+
+/*
+ * Makes sc (from query_scratch_new) fit q instead, keeping its large
+ * buffers: a thread that runs many queries allocates them once. Returns
+ * -1 when out of memory (sc stays valid, to free or bind again).
+ */
+int query_scratch_bind(struct query_scratch *sc, const struct query *q);
 void query_scratch_free(struct query_scratch *sc);
 
 /* Score of one path, or MATCH_NONE. mask is match_mask() of the path. */

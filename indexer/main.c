@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,14 @@ main(int argc, char **argv)
 		return 2;
 	log_init("fidxd", o.verbose);
 	fidxd_rlimit();
+	/*
+	 * A fixed threshold turns off glibc's sliding one, which after the
+	 * first freed index would serve the next index from the heap, where
+	 * a freed one leaves holes; mmapped, a dropped index goes back to
+	 * the kernel whole. Two arenas: threads do not each keep their own.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 	if (!o.explicit_sock && sockpath_default(o.sock, sizeof(o.sock),
 	    &err) == -1) {
 		log_warnx("%s", err.msg);

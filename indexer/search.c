@@ -10,6 +10,7 @@
 #include <string.h>
 
 struct search_part {
+	struct query_scratch *sc;	/* kept across queries */
 	const struct query *q;
 	const struct index_snapshot *s;
 	size_t from, to;
@@ -42,15 +43,13 @@ struct search_pool {
 static void
 search_part_run(struct search_part *pt)
 {
-	struct query_scratch *sc;
-
-	if ((sc = query_scratch_new(pt->q)) == NULL) {
+	if (pt->sc == NULL ? (pt->sc = query_scratch_new(pt->q)) == NULL :
+	    query_scratch_bind(pt->sc, pt->q) == -1) {
 		pt->failed = true;
 		return;
 	}
 	pt->matched = query_run(pt->q, pt->s->arena, pt->s->entries, pt->from,
-	    pt->to, &pt->top, sc);
-	query_scratch_free(sc);
+	    pt->to, &pt->top, pt->sc);
 }
 
 static void *
@@ -126,6 +125,8 @@ search_pool_free(struct search_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 1; i <= p->started; i++)
 		pthread_join(p->tids[i], NULL);
+	for (int i = 0; i < SEARCH_MAX_THREADS; i++)
+		query_scratch_free(p->part[i].sc);
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->done);
 	pthread_mutex_destroy(&p->mu);
@@ -149,8 +150,10 @@ search_run(struct search_pool *p, const struct query *q,
 
 	for (; ready < n; ready++) {
 		struct search_part *pt = &p->part[ready];
+		struct query_scratch *sc = pt->sc;
 
 		memset(pt, 0, sizeof(*pt));
+		pt->sc = sc;
 		pt->q = q;
 		pt->s = s;
 		pt->from = s->n * (size_t)ready / (size_t)n;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,6 +592,9 @@ server_run(struct server *s)
 		for (size_t i = 0; i < s->nclients; i++)
 			if (s->clients[i]->backlog)
 				client_process(s, s->clients[i]);
+		/* An index was dropped: give its free pages back. */
+		if (walks_done)
+			malloc_trim(0);
 		server_resume_waits(s, walks_done || s->wake);
 		s->wake = false;
 		server_reap(s);
