@@ -495,16 +495,22 @@ query_positions(const struct query *q, const char *path, size_t len,
 	return (int)n;
 }
 
-size_t
-query_run(const struct query *q, const char *arena,
+/* Which entries one pass of query_run() takes. */
+enum query_pass {
+	QUERY_PASS_ALL,
+	QUERY_PASS_SEED,	/* file name starts with the query's first byte */
+	QUERY_PASS_REST,	/* the others */
+};
+
+static size_t
+query_run_pass(const struct query *q, const char *arena,
     const struct match_entry *entries, size_t from, size_t to,
-    struct topk *top, struct query_scratch *sc)
+    struct topk *top, struct query_scratch *sc, bool single,
+    enum query_pass pass)
 {
+	const struct match_pattern *p0 = &q->terms[0].pat;
+	uint8_t c0 = p0->len ? (uint8_t)p0->text[0] : 0;
 	size_t matched = 0;
-	/* One fuzzy term, the common case, can skip hopeless candidates. */
-	bool single = q->re == NULL && q->nterms == 1 &&
-	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate &&
-	    top->k > 0;
 
 	for (size_t i = from; i < to; i++) {
 		const struct match_entry *e = &entries[i];
@@ -514,10 +520,17 @@ query_run(const struct query *q, const char *arena,
 
 		if ((e->mask & q->need) != q->need)
 			continue;
+		if (pass != QUERY_PASS_ALL) {
+			uint8_t b = (uint8_t)path[e->base];
+			bool seed = (p0->icase ? match_lower[b] : b) == c0;
+
+			if (seed != (pass == QUERY_PASS_SEED))
+				continue;
+		}
 		if (single)
-			v = match_fuzzy_above(&q->terms[0].pat, path, e->len,
-			    e->base, sc->ms, top->n == top->k ?
-			    top->items[0].score : MATCH_NONE, NULL);
+			v = match_fuzzy_above(p0, path, e->len, e->base, sc->ms,
+			    top->n == top->k ? top->items[0].score :
+			    MATCH_NONE, NULL);
 		else
 			v = query_score_above(q, path, e->len, e->base,
 			    e->mask, sc, top->n == top->k && top->k > 0 ?
@@ -535,4 +548,31 @@ query_run(const struct query *q, const char *arena,
 		topk_push(top, &item);
 	}
 	return matched;
+}
+
+size_t
+query_run(const struct query *q, const char *arena,
+    const struct match_entry *entries, size_t from, size_t to,
+    struct topk *top, struct query_scratch *sc)
+{
+	/* One fuzzy term, the common case, can skip hopeless candidates. */
+	bool single = q->re == NULL && q->nterms == 1 &&
+	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate &&
+	    top->k > 0;
+
+	/*
+	 * Pruning is only as good as the floor, the k-th best so far. File
+	 * names starting with the query's first byte hold most of the best
+	 * matches, so scoring them first raises the floor early, whatever
+	 * order the walk left the entries in; the result is the same either
+	 * way. A '/' asks for a path match: no such shortcut.
+	 */
+	if (single && q->terms[0].pat.len > 1 &&
+	    memchr(q->terms[0].pat.text, '/', q->terms[0].pat.len) == NULL)
+		return query_run_pass(q, arena, entries, from, to, top, sc,
+		    true, QUERY_PASS_SEED) +
+		    query_run_pass(q, arena, entries, from, to, top, sc, true,
+		    QUERY_PASS_REST);
+	return query_run_pass(q, arena, entries, from, to, top, sc, single,
+	    QUERY_PASS_ALL);
 }
