@@ -508,8 +508,9 @@ query_run_pass(const struct query *q, const char *arena,
     struct topk *top, struct query_scratch *sc, bool single,
     enum query_pass pass)
 {
-	const struct match_pattern *p0 = &q->terms[0].pat;
-	uint8_t c0 = p0->len ? (uint8_t)p0->text[0] : 0;
+	/* Regex queries have no terms; passes other than ALL need one. */
+	const struct match_pattern *p0 = q->nterms ? &q->terms[0].pat : NULL;
+	uint8_t c0 = p0 != NULL && p0->len ? (uint8_t)p0->text[0] : 0;
 	size_t matched = 0;
 
 	for (size_t i = from; i < to; i++) {
