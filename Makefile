@@ -4,6 +4,7 @@
 #   make run      install missing packages, build, show fidx on this tree
 #   make test     install missing packages, build with ASan+UBSan, run tests
 #   make bench-filter   fidx filter vs fzf and fzy (see bench/)
+#   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -39,7 +40,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test deps test-build bench-filter clean
+.PHONY: all run test deps test-build bench-filter bench-daemon clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -105,6 +106,9 @@ run: deps
 
 bench-filter: all
 	bash bench/filter.sh
+
+bench-daemon: all
+	bash bench/daemon.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# bench/daemon.sh - the daemon fidxd against fd, find, fzy and fzf, one run.
+#
+# Why: the daemon's promise is that an editor asking it over its socket gets
+# an answer far sooner than piping a file list through fzy or fzf, that it
+# builds its index no slower than fd lists the same tree, and that it holds
+# that index in little more memory than the paths themselves take.
+#
+# Data: a copy of /usr (cp -a, ~140,000 files, 8-9 GB), made once in
+# build/bench/daemon-tree/usr and reused; --recopy makes it again. One
+# `fidxd --foreground --socket TMP/s.sock` is driven from Python over one
+# persistent connection, like an editor plugin (bench/daemon_bench.py):
+#   1. index build: fidx `add` ("wait":true, "hidden":true; after a
+#      `remove`) and `reindex` ("wait":true) against `fdfind -t f -u . DIR`
+#      and `find DIR -type f`; warm caches, one discarded warm-up round,
+#      then REPS rounds interleaved; medians.
+#   2. query latency: each query of bench/queries.txt as {"op":"query",
+#      "limit":50}, QREPS times -> median and p99; `fzy -e Q` and
+#      `fzf --filter Q` on paths.txt (the daemon's file set, built with
+#      find and checked against the daemon's count) and the one-shot CLI
+#      `fidx --root DIR --limit 50 -- Q`, PREPS runs each, interleaved.
+#   3. memory: a fresh daemon indexes DIR and answers every query once;
+#      VmRSS (/proc) and `stats` memory.rss_bytes against the bytes of the
+#      indexed paths.
+# Targets printed as PASS/FAIL: build no slower than fdfind; median socket
+# query >= 10x faster than fzy -e; RSS <= 1.5 x path bytes + 8 MiB.
+#
+# Reproduce (from the repo root, after `make all`):
+#     bash bench/daemon.sh [--recopy]
+# Environment: FIDXD, FIDX (default ./build/fidxd, ./build/fidx), REPS
+#              (default 5), QREPS (default 20), PREPS (default 5), TIMEOUT
+#              seconds per command (default 120).
+# Output: a markdown report on stdout, also written to build/bench/daemon.md;
+#         paths.txt in build/bench/daemon-paths.txt, fidxd's log in
+#         build/bench/daemon-fidxd.log. About 1 minute on 2 cores, plus
+#         ~2 minutes for the first copy of /usr.
+# Needs: fd-find, fzf, fzy, python3 (Debian: apt-get install fd-find fzf
+#        fzy python3), ~9 GB free under build/.
+set -euo pipefail
+
+recopy=0
+for arg in "$@"; do
+    case $arg in
+        --recopy) recopy=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: bash bench/daemon.sh [--recopy]" >&2; exit 2 ;;
+    esac
+done
+
+# Binaries given relative to the caller's directory still work after the cd.
+if [[ ${FIDXD:-} == */* ]]; then FIDXD=$(realpath -- "$FIDXD"); fi
+if [[ ${FIDX:-} == */* ]]; then FIDX=$(realpath -- "$FIDX"); fi
+cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repo root
+FIDXD=${FIDXD:-./build/fidxd}
+FIDX=${FIDX:-./build/fidx}
+REPS=${REPS:-5}
+QREPS=${QREPS:-20}
+PREPS=${PREPS:-5}
+TIMEOUT=${TIMEOUT:-120}
+OUT=build/bench
+TREE=$OUT/daemon-tree/usr
+
+for tool in fdfind find fzf fzy python3; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
+done
+for bin in "$FIDXD" "$FIDX"; do
+    if ! command -v "$bin" >/dev/null; then
+        echo "'$bin' not found: run 'make all' first or set FIDXD=/FIDX=" >&2
+        exit 2
+    fi
+done
+
+mkdir -p "$OUT/daemon-tree"
+if [[ $recopy == 1 ]]; then
+    rm -rf -- "$TREE" "$TREE.tmp"
+fi
+if [[ ! -d $TREE ]]; then
+    echo "copying /usr to $TREE (once; reused by later runs) ..." >&2
+    rm -rf -- "$TREE.tmp"
+    # Unreadable files (none as root) would make cp exit 1; keep what copied.
+    cp -a /usr "$TREE.tmp" 2>/dev/null || echo "cp -a /usr: some files not copied" >&2
+    mv -- "$TREE.tmp" "$TREE"
+fi
+
+# Benchmark private copies, so a rebuild during the run cannot mix versions.
+# They sit side by side, as `make all` leaves them.
+mkdir -p "$OUT/daemon-bin"
+cp -- "$(command -v "$FIDXD")" "$OUT/daemon-bin/fidxd"
+cp -- "$(command -v "$FIDX")" "$OUT/daemon-bin/fidx"
+version=$("$OUT/daemon-bin/fidx" --version 2>/dev/null | head -n1 | sed "s/^fidx //" || true)
+: > "$OUT/daemon-fidxd.log"
+
+# shellcheck disable=SC2185  # `find --version` needs no path
+header="## fidxd against fd, find, fzy and fzf
+
+- Tree: a copy of /usr ($(du -sh "$TREE" 2>/dev/null | cut -f1), \`cp -a /usr $TREE\`)
+- Queries: $(grep -cv '^[[:space:]]*\(#\|$\)' bench/queries.txt) from bench/queries.txt; socket $QREPS repetitions, processes $PREPS, index $REPS rounds
+- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)
+- Versions: fidx/fidxd ${version:-(no --version)} ($FIDXD, $FIDX; git $(git describe --always --dirty 2>/dev/null || echo unknown)), $(fdfind --version | head -n1), fzf $(fzf --version | head -n1), $(fzy --version | head -n1), $(find --version | head -n1)
+- Date: $(date -u '+%Y-%m-%d %H:%M UTC')
+"
+
+python3 bench/daemon_bench.py --root "$TREE" --queries bench/queries.txt \
+    --fidxd "./$OUT/daemon-bin/fidxd" --fidx "./$OUT/daemon-bin/fidx" \
+    --paths-out "$OUT/daemon-paths.txt" --log "$OUT/daemon-fidxd.log" \
+    --reps "$REPS" --qreps "$QREPS" --preps "$PREPS" --timeout "$TIMEOUT" \
+    --out "$OUT/daemon.md" --header "$header"
+echo "report written to $OUT/daemon.md" >&2
