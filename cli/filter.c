@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,7 @@ struct filter_chunk {
 	size_t skipped_long;
 	size_t first;		/* global index of ents[0] */
 	struct topk top;
+	_Atomic int32_t *floor;	/* shared by the chunks of one search */
 	size_t matched;
 	int failed;
 };
@@ -221,6 +223,7 @@ filter_chunk_search(struct filter_chunk *c)
 		c->failed = 1;
 		return;
 	}
+	query_scratch_share_floor(sc, c->floor);
 	c->matched = query_run(c->q, c->in->arena, c->ents, 0, c->n, &c->top,
 	    sc);
 	/* Heap order is unchanged by adding one constant to every index. */
@@ -270,6 +273,7 @@ filter_search(const struct query *q, struct filter_input *in,
     const struct filter_opts *o, struct topk *top)
 {
 	struct filter_chunk c[FILTER_MAX_THREADS];
+	_Atomic int32_t floor = MATCH_NONE;
 	char sep = o->nul ? '\0' : '\n';
 	size_t end = in->size, at = 0, lines = 0;
 	ssize_t matched = 0;
@@ -295,6 +299,7 @@ filter_search(const struct query *q, struct filter_input *in,
 		else if (t + 1 < n && to < end)
 			to = end;
 		c[t].q = q;
+		c[t].floor = &floor;
 		c[t].in = in;
 		c[t].o = o;
 		c[t].from = at;

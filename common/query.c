@@ -5,6 +5,7 @@
 #include "limits.h"
 
 #include <pcre2.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,38 @@ struct query {
 struct query_scratch {
 	struct match_scratch *ms;
 	pcre2_match_data *md;
+	_Atomic int32_t *shared_floor;	/* see query_scratch_share_floor */
 	uint32_t tmp[FIDX_MAX_QUERY];
 };
+
+void
+query_scratch_share_floor(struct query_scratch *sc, _Atomic int32_t *floor)
+{
+	sc->shared_floor = floor;
+}
+
+/*
+ * Publishes this part's k-th best into the shared floor (a max) and
+ * returns the shared value: every part holds k matches at least that
+ * good, so nothing below it can be in the merged top k.
+ */
+static int32_t
+query_floor_exchange(_Atomic int32_t *shared, const struct topk *top)
+{
+	int32_t cur = atomic_load_explicit(shared, memory_order_relaxed);
+
+	if (top->k > 0 && top->n == top->k) {
+		int32_t mine = top->items[0].score;
+
+		while (mine > cur && !atomic_compare_exchange_weak_explicit(
+		    shared, &cur, mine, memory_order_relaxed,
+		    memory_order_relaxed))
+			;
+		if (mine > cur)
+			cur = mine;
+	}
+	return cur;
+}
 
 int
 query_mode_parse(const char *name, enum query_mode *mode)
@@ -511,6 +542,7 @@ query_run_pass(const struct query *q, const char *arena,
 	/* Regex queries have no terms; passes other than ALL need one. */
 	const struct match_pattern *p0 = q->nterms ? &q->terms[0].pat : NULL;
 	uint8_t c0 = p0 != NULL && p0->len ? (uint8_t)p0->text[0] : 0;
+	int32_t shared = MATCH_NONE, floor;
 	size_t matched = 0;
 
 	for (size_t i = from; i < to; i++) {
@@ -518,6 +550,9 @@ query_run_pass(const struct query *q, const char *arena,
 		const char *path = arena + e->off;
 		struct topk_item item;
 		int32_t v;
+
+		if (sc->shared_floor != NULL && (i - from) % 1024 == 0)
+			shared = query_floor_exchange(sc->shared_floor, top);
 
 		if ((e->mask & q->need) != q->need)
 			continue;
@@ -528,14 +563,16 @@ query_run_pass(const struct query *q, const char *arena,
 			if (seed != (pass == QUERY_PASS_SEED))
 				continue;
 		}
+		floor = top->n == top->k && top->k > 0 ?
+		    top->items[0].score : MATCH_NONE;
+		if (shared > floor)
+			floor = shared;
 		if (single)
 			v = match_fuzzy_above(p0, path, e->len, e->base, sc->ms,
-			    top->n == top->k ? top->items[0].score :
-			    MATCH_NONE, NULL);
+			    floor, NULL);
 		else
 			v = query_score_above(q, path, e->len, e->base,
-			    e->mask, sc, top->n == top->k && top->k > 0 ?
-			    top->items[0].score : MATCH_NONE);
+			    e->mask, sc, floor);
 		if (v == MATCH_NONE)
 			continue;
 		matched++;

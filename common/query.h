@@ -64,6 +64,15 @@ struct query_scratch *query_scratch_new(const struct query *q);
  * -1 when out of memory (sc stays valid, to free or bind again).
  */
 int query_scratch_bind(struct query_scratch *sc, const struct query *q);
+
+/*
+ * Lets callers that split one list among threads (one scratch and one
+ * top-k each) prune against each other's k-th best: the threads' scratches
+ * share floor, which the caller sets to MATCH_NONE before each run; NULL
+ * stops sharing. Plain C11 atomics: query.c starts no threads.
+ */
+void query_scratch_share_floor(struct query_scratch *sc,
+    _Atomic int32_t *floor);
 void query_scratch_free(struct query_scratch *sc);
 
 /* Score of one path, or MATCH_NONE. mask is match_mask() of the path. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 struct search_part {
 	struct query_scratch *sc;	/* kept across queries */
+	_Atomic int32_t *floor;		/* the pool's, or NULL alone */
 	const struct query *q;
 	const struct index_snapshot *s;
 	size_t from, to;
@@ -34,6 +36,7 @@ struct search_pool {
 	pthread_cond_t work, done;
 	uint64_t round;			/* bumped for each split query */
 	int parts;			/* parts in this round */
+	_Atomic int32_t floor;		/* the parts' shared k-th best */
 	int pending;			/* helper parts not finished */
 	bool stop;
 	struct search_part part[SEARCH_MAX_THREADS];
@@ -48,6 +51,7 @@ search_part_run(struct search_part *pt)
 		pt->failed = true;
 		return;
 	}
+	query_scratch_share_floor(pt->sc, pt->floor);
 	pt->matched = query_run(pt->q, pt->s->arena, pt->s->entries, pt->from,
 	    pt->to, &pt->top, pt->sc);
 }
@@ -154,6 +158,7 @@ search_run(struct search_pool *p, const struct query *q,
 
 		memset(pt, 0, sizeof(*pt));
 		pt->sc = sc;
+		pt->floor = n > 1 ? &p->floor : NULL;
 		pt->q = q;
 		pt->s = s;
 		pt->from = s->n * (size_t)ready / (size_t)n;
@@ -166,6 +171,7 @@ search_run(struct search_pool *p, const struct query *q,
 		goto out;
 	}
 	if (n > 1) {
+		atomic_store(&p->floor, MATCH_NONE);
 		pthread_mutex_lock(&p->mu);
 		p->parts = n;
 		p->pending = n - 1;
