@@ -526,6 +526,9 @@ query_positions(const struct query *q, const char *path, size_t len,
 	return (int)n;
 }
 
+/* Entries between two looks at the shared floor. */
+#define QUERY_FLOOR_EVERY 1024
+
 /* Which entries one pass of query_run() takes. */
 enum query_pass {
 	QUERY_PASS_ALL,
@@ -543,47 +546,54 @@ query_run_pass(const struct query *q, const char *arena,
 	const struct match_pattern *p0 = q->nterms ? &q->terms[0].pat : NULL;
 	uint8_t c0 = p0 != NULL && p0->len ? (uint8_t)p0->text[0] : 0;
 	int32_t shared = MATCH_NONE, floor;
+	uint64_t need = q->need;
 	size_t matched = 0;
 
-	for (size_t i = from; i < to; i++) {
-		const struct match_entry *e = &entries[i];
-		const char *path = arena + e->off;
-		struct topk_item item;
-		int32_t v;
+	for (size_t blk = from; blk < to; blk += QUERY_FLOOR_EVERY) {
+		size_t end = to - blk > QUERY_FLOOR_EVERY ?
+		    blk + QUERY_FLOOR_EVERY : to;
 
-		if (sc->shared_floor != NULL && (i - from) % 1024 == 0)
+		if (sc->shared_floor != NULL)
 			shared = query_floor_exchange(sc->shared_floor, top);
+		for (size_t i = blk; i < end; i++) {
+			const struct match_entry *e = &entries[i];
+			const char *path;
+			struct topk_item item;
+			int32_t v;
 
-		if ((e->mask & q->need) != q->need)
-			continue;
-		if (pass != QUERY_PASS_ALL) {
-			uint8_t b = (uint8_t)path[e->base];
-			bool seed = (p0->icase ? match_lower[b] : b) == c0;
-
-			if (seed != (pass == QUERY_PASS_SEED))
+			if ((e->mask & need) != need)
 				continue;
+			path = arena + e->off;
+			if (pass != QUERY_PASS_ALL) {
+				uint8_t b = (uint8_t)path[e->base];
+				bool seed = (p0->icase ? match_lower[b] : b) ==
+				    c0;
+
+				if (seed != (pass == QUERY_PASS_SEED))
+					continue;
+			}
+			floor = top->n == top->k && top->k > 0 ?
+			    top->items[0].score : MATCH_NONE;
+			if (shared > floor)
+				floor = shared;
+			if (single)
+				v = match_fuzzy_above(p0, path, e->len, e->base,
+				    sc->ms, floor, NULL);
+			else
+				v = query_score_above(q, path, e->len, e->base,
+				    e->mask, sc, floor);
+			if (v == MATCH_NONE)
+				continue;
+			matched++;
+			if (!topk_wants(top, v))
+				continue;
+			item.path = path;
+			item.len = e->len;
+			item.index = (uint32_t)i;
+			item.score = v;
+			item.extra = 0;
+			topk_push(top, &item);
 		}
-		floor = top->n == top->k && top->k > 0 ?
-		    top->items[0].score : MATCH_NONE;
-		if (shared > floor)
-			floor = shared;
-		if (single)
-			v = match_fuzzy_above(p0, path, e->len, e->base, sc->ms,
-			    floor, NULL);
-		else
-			v = query_score_above(q, path, e->len, e->base,
-			    e->mask, sc, floor);
-		if (v == MATCH_NONE)
-			continue;
-		matched++;
-		if (!topk_wants(top, v))
-			continue;
-		item.path = path;
-		item.len = e->len;
-		item.index = (uint32_t)i;
-		item.score = v;
-		item.extra = 0;
-		topk_push(top, &item);
 	}
 	return matched;
 }
