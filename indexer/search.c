@@ -10,12 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One thread's share of a query: its own top k and match count. */
 struct search_part {
 	struct query_scratch *sc;	/* kept across queries */
-	_Atomic int32_t *floor;		/* the pool's, or NULL alone */
-	const struct query *q;
-	const struct index_snapshot *s;
-	size_t from, to;
 	struct topk top;
 	size_t matched;
 	bool failed;
@@ -28,6 +25,12 @@ struct search_helper {
 	int slot;
 };
 
+/*
+ * A query is cut into chunks that threads claim one at a time, so a
+ * helper that wakes late (an idle virtual CPU can take a millisecond)
+ * only takes fewer chunks: the caller never waits for a helper that has
+ * not started, only for one in the middle of a chunk.
+ */
 struct search_pool {
 	int threads;
 	int started;			/* helpers running */
@@ -35,32 +38,49 @@ struct search_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	uint64_t round;			/* bumped for each split query */
-	int parts;			/* parts in this round */
-	_Atomic int32_t floor;		/* the parts' shared k-th best */
-	int pending;			/* helper parts not finished */
+	int seen_all;			/* helpers that have seen `round` */
 	bool stop;
+
+	/* This round; written before it starts, read-only during it. */
+	const struct query *q;
+	const struct index_snapshot *s;
+	size_t chunk, nchunks;
+	atomic_size_t next;		/* next chunk to claim */
+	atomic_int busy;		/* helpers inside a claimed chunk */
+	_Atomic int32_t floor;		/* the parts' shared k-th best */
+
 	struct search_part part[SEARCH_MAX_THREADS];
 	struct search_helper helpers[SEARCH_MAX_THREADS];
 };
 
-static void
-search_part_run(struct search_part *pt)
+static int
+search_part_bind(struct search_pool *p, struct search_part *pt)
 {
-	if (pt->sc == NULL ? (pt->sc = query_scratch_new(pt->q)) == NULL :
-	    query_scratch_bind(pt->sc, pt->q) == -1) {
+	if (pt->sc == NULL ? (pt->sc = query_scratch_new(p->q)) == NULL :
+	    query_scratch_bind(pt->sc, p->q) == -1) {
 		pt->failed = true;
-		return;
+		return -1;
 	}
-	query_scratch_share_floor(pt->sc, pt->floor);
-	pt->matched = query_run(pt->q, pt->s->arena, pt->s->entries, pt->from,
-	    pt->to, &pt->top, pt->sc);
+	query_scratch_share_floor(pt->sc, p->nchunks > 1 ? &p->floor : NULL);
+	return 0;
+}
+
+/* Scores chunk c into pt. */
+static void
+search_chunk(struct search_pool *p, struct search_part *pt, size_t c)
+{
+	size_t from = c * p->chunk;
+	size_t to = from + p->chunk < p->s->n ? from + p->chunk : p->s->n;
+
+	pt->matched += query_run(p->q, p->s->arena, p->s->entries, from, to,
+	    &pt->top, pt->sc);
 }
 
 static void *
 search_helper_main(void *arg)
 {
 	struct search_pool *p = ((struct search_helper *)arg)->p;
-	int slot = ((struct search_helper *)arg)->slot;
+	struct search_part *pt = &p->part[((struct search_helper *)arg)->slot];
 	uint64_t seen = 0;
 
 	pthread_mutex_lock(&p->mu);
@@ -70,13 +90,21 @@ search_helper_main(void *arg)
 		if (p->stop)
 			break;
 		seen = p->round;
-		if (slot >= p->parts)
-			continue;
 		pthread_mutex_unlock(&p->mu);
-		search_part_run(&p->part[slot]);
+
+		/* busy first, then claim: the caller sees one or the other. */
+		atomic_fetch_add(&p->busy, 1);
+		size_t c = atomic_fetch_add(&p->next, 1);
+		if (c < p->nchunks && search_part_bind(p, pt) == 0) {
+			do
+				search_chunk(p, pt, c);
+			while ((c = atomic_fetch_add(&p->next, 1)) <
+			    p->nchunks);
+		}
 		pthread_mutex_lock(&p->mu);
-		if (--p->pending == 0)
-			pthread_cond_signal(&p->done);
+		atomic_fetch_sub(&p->busy, 1);
+		p->seen_all++;
+		pthread_cond_broadcast(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -115,6 +143,7 @@ search_pool_new(int threads, struct fidx_err *err)
 		}
 		p->started = i;
 	}
+	p->seen_all = p->started;	/* no round yet: nobody to wait for */
 	return p;
 }
 
@@ -151,18 +180,19 @@ search_run(struct search_pool *p, const struct query *q,
 	ssize_t matched = 0;
 	bool failed = false;
 	int ready = 0;
+	size_t c;
+
+	/* Helpers still finishing the last round must not see this one. */
+	pthread_mutex_lock(&p->mu);
+	while (p->seen_all < p->started)
+		pthread_cond_wait(&p->done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
 
 	for (; ready < n; ready++) {
 		struct search_part *pt = &p->part[ready];
-		struct query_scratch *sc = pt->sc;
 
-		memset(pt, 0, sizeof(*pt));
-		pt->sc = sc;
-		pt->floor = n > 1 ? &p->floor : NULL;
-		pt->q = q;
-		pt->s = s;
-		pt->from = s->n * (size_t)ready / (size_t)n;
-		pt->to = s->n * (size_t)(ready + 1) / (size_t)n;
+		pt->matched = 0;
+		pt->failed = false;
 		if (topk_init(&pt->top, top->k) == -1)
 			break;
 	}
@@ -170,19 +200,31 @@ search_run(struct search_pool *p, const struct query *q,
 		failed = true;
 		goto out;
 	}
+	p->q = q;
+	p->s = s;
+	/* Eight chunks a thread: small enough to balance a late start. */
+	p->nchunks = n > 1 ? (size_t)n * 8 : 1;
+	p->chunk = (s->n + p->nchunks - 1) / p->nchunks;
+	if (p->chunk == 0)
+		p->chunk = 1;
+	atomic_store(&p->next, 0);
+	atomic_store(&p->floor, MATCH_NONE);
 	if (n > 1) {
-		atomic_store(&p->floor, MATCH_NONE);
 		pthread_mutex_lock(&p->mu);
-		p->parts = n;
-		p->pending = n - 1;
+		p->seen_all = 0;
 		p->round++;
 		pthread_cond_broadcast(&p->work);
 		pthread_mutex_unlock(&p->mu);
 	}
-	search_part_run(&p->part[0]);
+	/* If binding fails the helpers take every chunk; the result fails. */
+	if (search_part_bind(p, &p->part[0]) == 0)
+		while ((c = atomic_fetch_add(&p->next, 1)) < p->nchunks)
+			search_chunk(p, &p->part[0], c);
 	if (n > 1) {
+		/* Every chunk is claimed: wait only for those in one. */
 		pthread_mutex_lock(&p->mu);
-		while (p->pending > 0)
+		while (atomic_load(&p->busy) > 0 ||
+		    atomic_load(&p->next) < p->nchunks)
 			pthread_cond_wait(&p->done, &p->mu);
 		pthread_mutex_unlock(&p->mu);
 	}
