@@ -103,6 +103,9 @@ struct walk {
 	/* The directory being read, then "dir/name" for each entry. */
 	char path[WALK_PATH_MAX + 1];
 	size_t len;
+
+	/* getdents64 records (struct dirent's layout on Linux, 64-bit). */
+	_Alignas(struct dirent) char dents[32 * 1024];
 };
 
 static pthread_once_t walk_git_once = PTHREAD_ONCE_INIT;
@@ -712,38 +715,39 @@ walk_enter(struct walk *w)
 	return -1;
 }
 
-/* Lists the directory at w->path. Returns 0, 1 at a cap, -1 on failure. */
+/*
+ * Lists the directory at w->path. Returns 0, 1 at a cap, -1 on failure.
+ * getdents64 straight into a buffer kept for the walk: fdopendir() would
+ * add an fstat and two fcntl calls per directory, a sixth of the walk's
+ * system calls.
+ */
 static int
 walk_dir(struct walk *w)
 {
-	struct dirent *de;
-	DIR *d;
 	int fd, r, saved;
+	ssize_t got;
 
 	fd = openat(w->rootfd, w->len > 0 ? w->path : ".", WALK_OPEN_FLAGS);
 	if (fd == -1)
 		return walk_dir_failed(w);
-	if ((d = fdopendir(fd)) == NULL) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return walk_dir_failed(w);
-	}
 	if ((r = walk_enter(w)) == 0) {
-		for (;;) {
-			errno = 0;
-			if ((de = readdir(d)) == NULL) {
-				/* A removed directory just ends; errno is I/O. */
-				if (errno != 0)
-					w->st->unreadable++;
-				break;
+		while ((got = getdents64(fd, w->dents, sizeof(w->dents))) > 0) {
+			for (ssize_t at = 0; at < got && r == 0;) {
+				const struct dirent *de = (const struct dirent *)
+				    (void *)(w->dents + at);
+
+				at += de->d_reclen;
+				r = walk_entry(w, fd, de);
 			}
-			if ((r = walk_entry(w, dirfd(d), de)) != 0)
+			if (r != 0)
 				break;
 		}
+		/* A removed directory just ends; an error is I/O. */
+		if (got == -1 && r == 0)
+			w->st->unreadable++;
 	}
 	saved = errno;
-	closedir(d);
+	close(fd);
 	errno = saved;
 	return r;
 }
