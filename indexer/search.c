@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One thread's share of a query: its own top k and match count. */
 struct search_part {
@@ -37,9 +38,9 @@ struct search_pool {
 	pthread_t tids[SEARCH_MAX_THREADS];
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
-	uint64_t round;			/* bumped for each split query */
-	int seen_all;			/* helpers that have seen `round` */
-	bool stop;
+	_Atomic uint64_t round;		/* bumped for each split query */
+	int seen_all;			/* helpers done with `round` (mu) */
+	atomic_bool stop;
 
 	/* This round; written before it starts, read-only during it. */
 	const struct query *q;
@@ -76,6 +77,43 @@ search_chunk(struct search_pool *p, struct search_part *pt, size_t c)
 	    &pt->top, pt->sc);
 }
 
+/* A pause that tells the CPU (and the hypervisor) we are spinning. */
+static inline void
+search_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static int64_t
+search_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/*
+ * Spins up to SEARCH_SPIN_US for a round after `seen`: a picker sends a
+ * query per keystroke, and a thread asleep on a futex can take as long
+ * to wake as a whole query takes to score.
+ */
+static void
+search_spin(struct search_pool *p, uint64_t seen)
+{
+	int64_t until = search_now_us() + SEARCH_SPIN_US;
+
+	while (atomic_load_explicit(&p->round, memory_order_acquire) == seen &&
+	    !atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+		for (int i = 0; i < 64; i++)
+			search_relax();
+		if (search_now_us() > until)
+			break;
+	}
+}
+
 static void *
 search_helper_main(void *arg)
 {
@@ -83,14 +121,15 @@ search_helper_main(void *arg)
 	struct search_part *pt = &p->part[((struct search_helper *)arg)->slot];
 	uint64_t seen = 0;
 
-	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->stop && p->round == seen)
+		search_spin(p, seen);
+		pthread_mutex_lock(&p->mu);
+		while (!atomic_load(&p->stop) && atomic_load(&p->round) == seen)
 			pthread_cond_wait(&p->work, &p->mu);
-		if (p->stop)
-			break;
-		seen = p->round;
 		pthread_mutex_unlock(&p->mu);
+		if (atomic_load(&p->stop))
+			break;
+		seen = atomic_load_explicit(&p->round, memory_order_acquire);
 
 		/* busy first, then claim: the caller sees one or the other. */
 		atomic_fetch_add(&p->busy, 1);
@@ -101,12 +140,12 @@ search_helper_main(void *arg)
 			while ((c = atomic_fetch_add(&p->next, 1)) <
 			    p->nchunks);
 		}
-		pthread_mutex_lock(&p->mu);
 		atomic_fetch_sub(&p->busy, 1);
+		pthread_mutex_lock(&p->mu);
 		p->seen_all++;
 		pthread_cond_broadcast(&p->done);
+		pthread_mutex_unlock(&p->mu);
 	}
-	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -153,7 +192,7 @@ search_pool_free(struct search_pool *p)
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mu);
-	p->stop = true;
+	atomic_store(&p->stop, true);
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 1; i <= p->started; i++)
@@ -212,7 +251,8 @@ search_run(struct search_pool *p, const struct query *q,
 	if (n > 1) {
 		pthread_mutex_lock(&p->mu);
 		p->seen_all = 0;
-		p->round++;
+		/* Release: a spinning helper reads the round's fields after. */
+		atomic_fetch_add_explicit(&p->round, 1, memory_order_release);
 		pthread_cond_broadcast(&p->work);
 		pthread_mutex_unlock(&p->mu);
 	}
@@ -220,14 +260,13 @@ search_run(struct search_pool *p, const struct query *q,
 	if (search_part_bind(p, &p->part[0]) == 0)
 		while ((c = atomic_fetch_add(&p->next, 1)) < p->nchunks)
 			search_chunk(p, &p->part[0], c);
-	if (n > 1) {
-		/* Every chunk is claimed: wait only for those in one. */
-		pthread_mutex_lock(&p->mu);
-		while (atomic_load(&p->busy) > 0 ||
-		    atomic_load(&p->next) < p->nchunks)
-			pthread_cond_wait(&p->done, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-	}
+	/*
+	 * Every chunk is claimed: wait only for one in progress, spinning,
+	 * as it ends within a chunk's time and a futex wake-up may not.
+	 */
+	while (n > 1 && (atomic_load(&p->busy) > 0 ||
+	    atomic_load(&p->next) < p->nchunks))
+		search_relax();
 	for (int i = 0; i < n; i++) {
 		failed |= p->part[i].failed;
 		matched += (ssize_t)p->part[i].matched;

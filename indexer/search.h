@@ -24,6 +24,8 @@
 /* Snapshots with fewer entries are scored on the calling thread alone. */
 #define SEARCH_SPLIT_MIN 16384
 #define SEARCH_MAX_THREADS 16
+/* How long a helper spins for the next query before it sleeps. */
+#define SEARCH_SPIN_US 2000
 
 struct search_pool;
 
