@@ -71,7 +71,20 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 	if (len == 0 || len > FIDX_MAX_PATH_CEILING)
 		return 0;
 	if (b->n >= b->max_files || need > b->max_bytes ||
-	    b->len + len > UINT32_MAX || !index_builder_charge(b, need)) {
+	    b->len + len > UINT32_MAX) {
+		b->capped = true;
+		return 1;
+	}
+	/* Shared with sibling builders: the count is the index's, not ours. */
+	if (b->files != NULL &&
+	    atomic_fetch_add(b->files, 1) >= b->max_files) {
+		atomic_fetch_sub(b->files, 1);
+		b->capped = true;
+		return 1;
+	}
+	if (!index_builder_charge(b, need)) {
+		if (b->files != NULL)
+			atomic_fetch_sub(b->files, 1);
 		b->capped = true;
 		return 1;
 	}
@@ -148,6 +161,51 @@ index_builder_finish(struct index_builder *b, uint64_t generation)
 	b->entries = NULL;
 	index_builder_release(b);
 	return s;
+}
+
+int
+index_builder_absorb(struct index_builder *dst, struct index_builder *src)
+{
+	size_t len = dst->len + src->len, n = dst->n + src->n;
+	int rc = -1;
+
+	if (len > UINT32_MAX)
+		goto out;
+	if (len > dst->cap) {
+		char *a = fidx_reallocarray(dst->arena, len, 1);
+
+		if (a == NULL)
+			goto out;
+		dst->arena = a;
+		dst->cap = len;
+	}
+	if (n > dst->ecap) {
+		struct match_entry *e = fidx_reallocarray(dst->entries, n,
+		    sizeof(*e));
+
+		if (e == NULL)
+			goto out;
+		dst->entries = e;
+		dst->ecap = n;
+	}
+	if (src->len > 0)
+		memcpy(dst->arena + dst->len, src->arena, src->len);
+	for (size_t i = 0; i < src->n; i++) {
+		dst->entries[dst->n + i] = src->entries[i];
+		dst->entries[dst->n + i].off += (uint32_t)dst->len;
+	}
+	dst->len = len;
+	dst->n = n;
+	dst->capped |= src->capped;
+	/* Its charge was for these very bytes: it moves with them. */
+	if (dst->budget == src->budget) {
+		dst->charged += src->charged;
+		src->charged = 0;
+	}
+	rc = 0;
+out:
+	index_builder_release(src);
+	return rc;
 }
 
 void

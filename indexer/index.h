@@ -71,6 +71,8 @@ struct index_builder {
 	size_t max_bytes;
 	struct index_budget *budget;	/* may be NULL */
 	size_t charged;			/* what this builder holds of budget */
+	atomic_size_t *files;		/* max_files shared with other builders
+					   of the same index, or NULL */
 	bool capped;
 };
 
@@ -93,6 +95,13 @@ int index_builder_add(struct index_builder *b, const char *path, size_t len);
  */
 struct index_snapshot *index_builder_finish(struct index_builder *b,
     uint64_t generation);
+
+/*
+ * Appends every path of src to dst (builders of one index, filled by
+ * different threads; the caps were counted as they were filled) and
+ * releases src. Returns -1 when out of memory (src is released anyway).
+ */
+int index_builder_absorb(struct index_builder *dst, struct index_builder *src);
 
 void index_builder_release(struct index_builder *b);
 

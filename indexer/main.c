@@ -66,7 +66,7 @@ fidxd_usage(FILE *f)
 "  --max-output-bytes N    queued output per client (default %d)\n"
 "  --wait-ms N             how long a request waits for an index (default %d)\n"
 "  --walkers N             directory walks at once (default 2)\n"
-"  --threads N             scoring threads per query (default: cores)\n"
+"  --threads N             threads per query and per walk (default: cores)\n"
 "Sizes take a K, M or G suffix.\n",
 	    FIDX_MAX_PROJECTS_DEFAULT, FIDX_MAX_FILES_DEFAULT,
 	    FIDX_MAX_INDEX_BYTES_DEFAULT >> 20, FIDX_MAX_CLIENTS_DEFAULT,
@@ -230,6 +230,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			return -1;
 		}
 	}
+	/* One walk uses as many threads as one query. */
+	o->proj.walk_threads = o->threads < WALK_MAX_THREADS ? o->threads :
+	    WALK_MAX_THREADS;
 	if (optind != argc) {
 		log_warnx("unexpected argument '%s'", argv[optind]);
 		fidxd_usage(stderr);

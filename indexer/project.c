@@ -69,6 +69,7 @@ project_walk(struct project_registry *r, struct project *p)
 		.exclude = p->exclude,
 		.on_dir = project_walk_on_dir,
 		.arg = p,
+		.threads = r->lim.walk_threads,
 	};
 	struct index_builder b;
 	struct fidx_err err = { "" };

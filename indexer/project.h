@@ -73,7 +73,8 @@ struct project_limits {
 	size_t max_projects;
 	size_t max_files;
 	size_t max_index_bytes;
-	int walkers;			/* walker threads */
+	int walkers;			/* walks at once */
+	int walk_threads;		/* threads per walk */
 };
 
 struct project_counters {

@@ -80,7 +80,10 @@ struct walk_stack {
 	size_t n, ncap;
 };
 
+struct walk_share;
+
 struct walk {
+	struct walk_share *sh;	/* the walk's other threads, or NULL */
 	const char *root;
 	const struct walk_opts *opts;
 	struct index_builder *b;
@@ -752,41 +755,277 @@ walk_dir(struct walk *w)
 	return r;
 }
 
-int
-walk_run(const char *root, const struct walk_opts *opts,
+/*
+ * A walk on several threads. Each has its own struct walk (path buffer,
+ * ignore matcher, builder, counters) and its own stack of directories; a
+ * thread that finds others idle hands them half of its stack through
+ * this shared one. The walk ends when every thread is idle with nothing
+ * shared, or at once on a cap, an error or a cancel.
+ */
+struct walk_share {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct walk_stack stack;	/* directories handed over */
+	int threads, idle;
+	bool done;
+	atomic_int idle_hint;		/* idle, read without the lock */
+	atomic_bool stop;
+	atomic_size_t files;		/* the index's file count, for its cap */
+};
+
+/* Ends the walk for every thread (a cap, an error, a cancel). */
+static void
+walk_share_stop(struct walk_share *sh)
+{
+	pthread_mutex_lock(&sh->mu);
+	atomic_store(&sh->stop, true);
+	sh->done = true;
+	pthread_cond_broadcast(&sh->cv);
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* Moves the top entry of from onto to. -1 when out of memory. */
+static int
+walk_move_one(struct walk_stack *from, struct walk_stack *to)
+{
+	size_t off = from->off[from->n - 1];
+
+	if (walk_push(to, from->buf + off, from->len - off) == -1)
+		return -1;
+	from->n--;
+	from->len = off;
+	return 0;
+}
+
+/*
+ * Takes a directory from the shared stack into w's, waiting while others
+ * may still hand some over. Returns 1 with one taken, 0 when the walk is
+ * over, -1 when out of memory.
+ */
+static int
+walk_share_take(struct walk *w)
+{
+	struct walk_share *sh = w->sh;
+	int rc = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	while (sh->stack.n == 0 && !sh->done) {
+		if (++sh->idle == sh->threads) {
+			sh->done = true;	/* nobody holds work: all done */
+			pthread_cond_broadcast(&sh->cv);
+		} else {
+			atomic_fetch_add(&sh->idle_hint, 1);
+			pthread_cond_wait(&sh->cv, &sh->mu);
+			atomic_fetch_sub(&sh->idle_hint, 1);
+		}
+		sh->idle--;
+	}
+	if (sh->stack.n > 0 && !atomic_load(&sh->stop))
+		rc = walk_move_one(&sh->stack, &w->stack) == -1 ? -1 : 1;
+	pthread_mutex_unlock(&sh->mu);
+	return rc;
+}
+
+/* Hands half of w's pending directories to idle threads. */
+static int
+walk_share_give(struct walk *w)
+{
+	struct walk_share *sh = w->sh;
+	size_t half = w->stack.n / 2;
+	int rc = 0;
+
+	if (half == 0 || atomic_load(&sh->idle_hint) == 0)
+		return 0;
+	pthread_mutex_lock(&sh->mu);
+	for (size_t i = 0; i < half && rc == 0; i++)
+		rc = walk_move_one(&w->stack, &sh->stack);
+	pthread_cond_broadcast(&sh->cv);
+	pthread_mutex_unlock(&sh->mu);
+	return rc;
+}
+
+/* One thread's part of a walk: 0 done, 1 stopped at a cap, -1 failed. */
+static int
+walk_loop(struct walk *w)
+{
+	int r;
+
+	for (;;) {
+		if (w->sh != NULL && atomic_load(&w->sh->stop))
+			return 0;
+		if (w->stack.n == 0) {
+			if (w->sh == NULL)
+				return 0;
+			if ((r = walk_share_take(w)) <= 0)
+				return r == 0 ? 0 : walk_nomem(w);
+		}
+		walk_pop(w);
+		if ((r = walk_dir(w)) != 0)
+			return r;
+		if (w->sh != NULL && walk_share_give(w) == -1)
+			return walk_nomem(w);
+	}
+}
+
+/* Sets up w for one thread of a walk of root. */
+static int
+walk_open(struct walk *w, const char *root, const struct walk_opts *opts,
     struct index_builder *b, struct walk_stats *st, struct fidx_err *err)
 {
-	struct walk w;
-	int r, rc = -1, saved;
+	int saved;
 
 	memset(st, 0, sizeof(*st));
-	memset(&w, 0, sizeof(w));
-	w.root = root;
-	w.opts = opts;
-	w.b = b;
-	w.st = st;
-	w.err = err;
-	if ((w.rootfd = open(root, WALK_OPEN_FLAGS)) == -1) {
+	memset(w, 0, sizeof(*w));
+	w->root = root;
+	w->opts = opts;
+	w->b = b;
+	w->st = st;
+	w->err = err;
+	if ((w->rootfd = open(root, WALK_OPEN_FLAGS)) == -1) {
 		saved = errno;
 		fidx_error(err, "cannot open %s: %s", root, strerror(saved));
 		errno = saved;
 		return -1;
 	}
-	if (walk_init(&w) == -1)
-		goto out;
+	if (walk_init(w) == -1) {
+		saved = errno;
+		walk_release(w);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* A helper thread of a walk: its own walk, builder and counters. */
+struct walk_helper {
+	struct walk w;
+	struct index_builder b;
+	struct walk_stats st;
+	struct fidx_err err;
+	pthread_t tid;
+	bool opened, started;
+	int rc, saved_errno;
+};
+
+static void *
+walk_helper_main(void *arg)
+{
+	struct walk_helper *h = arg;
+
+	h->rc = walk_loop(&h->w);
+	h->saved_errno = errno;
+	if (h->rc != 0)
+		walk_share_stop(h->w.sh);
+	return NULL;
+}
+
+static void
+walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
+{
+	to->files += from->files;
+	to->dirs += from->dirs;
+	to->ignored += from->ignored;
+	to->unreadable += from->unreadable;
+	to->vanished += from->vanished;
+	to->too_long += from->too_long;
+	to->symlinks_skipped += from->symlinks_skipped;
+}
+
+int
+walk_run(const char *root, const struct walk_opts *opts,
+    struct index_builder *b, struct walk_stats *st, struct fidx_err *err)
+{
+	struct walk_helper h[WALK_MAX_THREADS];
+	struct walk_share sh;
+	struct walk w;
+	int nthreads = opts->threads > 1 ? opts->threads : 1;
+	int r, rc = -1, saved = 0;
+
+	if (nthreads > WALK_MAX_THREADS)
+		nthreads = WALK_MAX_THREADS;
+	/* A byte cap of one builder cannot be split among several. */
+	if (b->max_bytes != SIZE_MAX)
+		nthreads = 1;
+	if (walk_open(&w, root, opts, b, st, err) == -1)
+		return -1;
 	if (walk_push(&w.stack, "", 0) == -1) {
 		walk_nomem(&w);
-		goto out;
+		goto single_out;
 	}
-	while (w.stack.n > 0) {
-		walk_pop(&w);
-		if ((r = walk_dir(&w)) == -1)
-			goto out;
-		if (r == 1)
+	if (nthreads == 1) {
+		r = walk_loop(&w);
+		rc = r == -1 ? -1 : 0;
+		goto single_out;
+	}
+
+	memset(&sh, 0, sizeof(sh));
+	pthread_mutex_init(&sh.mu, NULL);
+	pthread_cond_init(&sh.cv, NULL);
+	sh.threads = 1;
+	atomic_init(&sh.files, b->n);
+	memset(h, 0, sizeof(h));
+	w.sh = &sh;
+	b->files = &sh.files;
+	for (int i = 1; i < nthreads; i++) {
+		struct walk_helper *hp = &h[i];
+
+		index_builder_init(&hp->b, b->max_files, b->max_bytes,
+		    b->budget);
+		hp->b.files = &sh.files;
+		if (walk_open(&hp->w, root, opts, &hp->b, &hp->st,
+		    &hp->err) == -1)
 			break;
+		hp->opened = true;
+		hp->w.sh = &sh;
+		pthread_mutex_lock(&sh.mu);
+		sh.threads++;
+		pthread_mutex_unlock(&sh.mu);
+		if (pthread_create(&hp->tid, NULL, walk_helper_main, hp) != 0) {
+			pthread_mutex_lock(&sh.mu);
+			sh.threads--;
+			pthread_mutex_unlock(&sh.mu);
+			break;
+		}
+		hp->started = true;
 	}
-	rc = 0;
-out:
+	r = walk_loop(&w);
+	if (r != 0)
+		walk_share_stop(&sh);
+	if (r == -1)
+		saved = errno;
+	for (int i = 1; i < nthreads; i++)
+		if (h[i].started)
+			pthread_join(h[i].tid, NULL);
+	rc = r == -1 ? -1 : 0;
+	for (int i = 1; i < nthreads; i++) {
+		struct walk_helper *hp = &h[i];
+
+		if (!hp->opened) {
+			index_builder_release(&hp->b);
+			continue;
+		}
+		walk_stats_add(st, &hp->st);
+		if (hp->rc == -1 && rc == 0) {
+			*err = hp->err;
+			rc = -1;
+			saved = hp->saved_errno;
+		}
+		walk_release(&hp->w);
+		if (index_builder_absorb(b, &hp->b) == -1 && rc == 0) {
+			walk_nomem(&w);
+			rc = -1;
+			saved = ENOMEM;
+		}
+	}
+	b->files = NULL;
+	free(sh.stack.buf);
+	free(sh.stack.off);
+	pthread_cond_destroy(&sh.cv);
+	pthread_mutex_destroy(&sh.mu);
+	walk_release(&w);
+	errno = saved;
+	return rc;
+single_out:
 	saved = errno;
 	walk_release(&w);
 	errno = saved;

@@ -46,7 +46,16 @@ struct walk_opts {
 	 */
 	int (*on_dir)(void *arg, const char *rel, size_t len);
 	void *arg;
+	/*
+	 * Threads to walk with (0 or 1: this one alone). With more, on_dir
+	 * is called from all of them, and the order of the paths in the
+	 * builder varies from walk to walk (their set does not). A builder
+	 * with a max_bytes cap walks alone: share bytes through its budget.
+	 */
+	int threads;
 };
+
+#define WALK_MAX_THREADS 8
 
 /* Zeroed by walk_run() before it starts. */
 struct walk_stats {

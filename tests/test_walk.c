@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pcre2.h>
@@ -154,17 +155,23 @@ link_at(struct fixture *f, const char *target, const char *rel)
 	assert_int_equal(symlink(target, path), 0);
 }
 
+/* Threads every walk uses: main() runs the whole suite with 1, then 3. */
+static int walk_threads = 1;
+
 /* Walks f->dir/sub (f->dir when sub is "") into a fresh builder. */
 static int
 run_capped(struct fixture *f, const char *sub, const struct walk_opts *o,
     size_t max_files, size_t max_bytes)
 {
+	struct walk_opts t = *o;
+
+	t.threads = walk_threads;
 	snprintf(f->root, sizeof(f->root), "%s%s%s", f->dir, *sub ? "/" : "",
 	    sub);
 	index_builder_release(&f->b);
 	index_builder_init(&f->b, max_files, max_bytes, NULL);
 	memset(&f->err, 0, sizeof(f->err));
-	return walk_run(f->root, o, &f->b, &f->st, &f->err);
+	return walk_run(f->root, &t, &f->b, &f->st, &f->err);
 }
 
 static int
@@ -651,17 +658,29 @@ struct dirlog {
 	const char *stop_at;		/* return non-zero on this one */
 };
 
-static int
-record_dir(void *arg, const char *rel, size_t len)
-{
-	struct dirlog *l = arg;
+/* on_dir is called from every thread of a walk. */
+static pthread_mutex_t dirlog_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static int
+record_dir_locked(struct dirlog *l, const char *rel, size_t len)
+{
 	assert_int_equal(strlen(rel), len);
 	assert_true(l->n < 16);
 	l->seen[l->n] = strdup(rel);
 	assert_non_null(l->seen[l->n]);
 	l->n++;
 	return l->stop_at != NULL && strcmp(rel, l->stop_at) == 0;
+}
+
+static int
+record_dir(void *arg, const char *rel, size_t len)
+{
+	int r;
+
+	pthread_mutex_lock(&dirlog_mu);
+	r = record_dir_locked(arg, rel, len);
+	pthread_mutex_unlock(&dirlog_mu);
+	return r;
 }
 
 static void
@@ -712,7 +731,17 @@ test_on_dir_abort(void **state)
 	put(f, "d/e/f");
 	assert_int_equal(run(f, "", &o), -1);
 	assert_true(l.n > 0);
-	assert_string_equal(l.seen[l.n - 1], "a/b");	/* nothing after */
+	if (walk_threads == 1) {
+		assert_string_equal(l.seen[l.n - 1], "a/b");	/* nothing after */
+	} else {
+		/* Another thread may be one directory further; no more. */
+		size_t i = 0;
+
+		while (i < l.n && strcmp(l.seen[i], "a/b") != 0)
+			i++;
+		assert_true(i < l.n);
+		assert_true(l.n - i <= (size_t)walk_threads);
+	}
 	assert_non_null(strstr(f->err.msg, "'a/b'"));
 	dirlog_free(&l);
 }
@@ -779,8 +808,21 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_on_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_on_dir_abort, setup,
 		    teardown),
+		/* Last: the threaded run leaves it out (see main). */
 		cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
 	};
+	size_t n = sizeof(tests) / sizeof(tests[0]);
+	int failed;
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	failed = _cmocka_run_group_tests("walk, 1 thread", tests, n,
+	    group_setup, group_teardown);
+	/*
+	 * The same walks on 3 threads must find the same files. Failure
+	 * injection counts allocations across threads, so the OOM walk
+	 * stays single-threaded.
+	 */
+	walk_threads = 3;
+	failed += _cmocka_run_group_tests("walk, 3 threads", tests, n - 1,
+	    group_setup, group_teardown);
+	return failed;
 }
