@@ -201,6 +201,7 @@ match_pattern_init(struct match_pattern *p, const char *text, size_t len,
 	p->text = text;
 	p->len = len;
 	p->icase = icase;
+	p->path = memchr(text, '/', len) != NULL;
 	p->mask = match_mask(text, len);
 }
 

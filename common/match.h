@@ -99,8 +99,21 @@ struct match_pattern {
 	const char *text;
 	size_t len;
 	bool icase;
+	bool path;		/* has a '/': asks for a path, see match_base */
 	uint64_t mask;
 };
+
+/*
+ * The file-name offset to score p with. A pattern with a '/' in it asks
+ * for a path ("src/mai", "lib/py/site"), not a file name, so the whole
+ * path counts as one: no byte earns more for being in the file name, and
+ * word starts in directories count in full.
+ */
+static inline size_t
+match_base(const struct match_pattern *p, size_t base)
+{
+	return p->path ? 0 : base;
+}
 
 /*
  * Prepares p over text, which the caller has already folded if icase.

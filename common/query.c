@@ -364,6 +364,7 @@ static int32_t
 query_term_score(const struct query_term *t, const char *path, size_t len,
     size_t base, struct query_scratch *sc, uint32_t *pos)
 {
+	base = match_base(&t->pat, base);
 	if (t->kind == TERM_FUZZY)
 		return match_fuzzy(&t->pat, path, len, base, sc->ms, pos);
 	return match_literal(&t->pat, t->anchor, path, len, base, pos);
@@ -420,7 +421,7 @@ query_score_above(const struct query *q, const char *path, size_t len,
 
 		for (size_t i = 0; i < q->nterms; i++) {
 			ub[i] = match_fuzzy_bound(&q->terms[i].pat, path, len,
-			    base, sc->ms);
+			    match_base(&q->terms[i].pat, base), sc->ms);
 			if (ub[i] == MATCH_NONE)
 				return MATCH_NONE;
 			rest += ub[i];
@@ -432,7 +433,8 @@ query_score_above(const struct query *q, const char *path, size_t len,
 
 			rest -= ub[i];
 			v = match_fuzzy_above(&q->terms[i].pat, path, len,
-			    base, sc->ms, floor - total - rest, NULL);
+			    match_base(&q->terms[i].pat, base), sc->ms,
+			    floor - total - rest, NULL);
 			if (v == MATCH_NONE || v == MATCH_BELOW)
 				return v;
 			total += v;
@@ -577,8 +579,8 @@ query_run_pass(const struct query *q, const char *arena,
 			if (shared > floor)
 				floor = shared;
 			if (single)
-				v = match_fuzzy_above(p0, path, e->len, e->base,
-				    sc->ms, floor, NULL);
+				v = match_fuzzy_above(p0, path, e->len,
+				    match_base(p0, e->base), sc->ms, floor, NULL);
 			else
 				v = query_score_above(q, path, e->len, e->base,
 				    e->mask, sc, floor);

@@ -80,6 +80,10 @@ static const char *const ranking_pairs[][3] = {
 	{ "src/mai", "src/main.c", "src/domain.c" },
 	{ "src/mai", "src/main.c", "test/src/lib/mail.c" },
 	{ "lib/py/site", "lib/python3/site.py", "lib/py/sitter/wrapper.c" },
+	/* A '/' asks for a path: the typed run, not a file-name smear. */
+	{ "src/mai", "v/src/main/php/Quota.php", "v/src/magick_image.inc" },
+	{ "dist-packages/setup", "dist-packages/setuptools/_imp.py",
+	    "dist-packages/wheel/_setuptools_logging.py" },
 	/* Word starts and camelCase humps beat letters mid-word. */
 	{ "fb", "FooBar.java", "fabric.java" },
 	{ "fb", "foo_bar.c", "fobbed.c" },
