@@ -597,7 +597,10 @@ walk_link_is_file(struct walk *w, int dfd, const char *name)
  * Queues the directory at w->path. One too deep to hold a listable child
  * ("dir/x" over FIDX_MAX_PATH_DEFAULT) is not entered but counted once as
  * too long: all it holds would be, and past PATH_MAX it could not even be
- * opened by its relative path.
+ * opened by its relative path. Directories waiting to be read are bounded
+ * by the file cap too (a tree of a million empty directories would
+ * otherwise grow the stack without bound): past it the walk is capped.
+ * Returns 0, 1 at that cap, -1 when out of memory.
  */
 static int
 walk_queue_dir(struct walk *w)
@@ -605,6 +608,10 @@ walk_queue_dir(struct walk *w)
 	if (w->len + 2 > FIDX_MAX_PATH_DEFAULT) {
 		w->st->too_long++;
 		return 0;
+	}
+	if (w->stack.n >= w->b->max_files) {
+		w->b->capped = true;
+		return 1;
 	}
 	if (walk_push(&w->stack, w->path, w->len) == -1)
 		return walk_nomem(w);

@@ -527,6 +527,29 @@ test_cap_files(void **state)
 	}
 }
 
+/* Empty directories hold no files, but waiting to be read they take room. */
+static void
+test_cap_pending_dirs(void **state)
+{
+	struct fixture *f = *state;
+	struct walk_opts o = { .gitignore = true };
+	char name[] = "d0/";
+
+	for (int i = 0; i < 8; i++) {
+		name[1] = (char)('0' + i);
+		put_data(f, name, "");
+	}
+	put(f, "d0/file");
+	/* 8 directories wait at once under the root: a cap of 4 stops it. */
+	assert_int_equal(run_capped(f, "", &o, 4, SIZE_MAX), 0);
+	assert_true(f->b.capped);
+	assert_true(f->b.n <= 4);
+	/* With room for them all, the walk completes. */
+	assert_int_equal(run_capped(f, "", &o, 9, SIZE_MAX), 0);
+	assert_false(f->b.capped);
+	assert_int_equal(f->b.n, 1);
+}
+
 static void
 test_cap_bytes(void **state)
 {
@@ -801,6 +824,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap_pending_dirs, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_cap_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_missing, setup,
 		    teardown),
