@@ -432,16 +432,17 @@ client_process(struct server *s, struct client *c)
 			c->backlog = nl != NULL || c->eof;
 			break;
 		}
+		/*
+		 * The buffer holds max_line + 1 bytes, so a line that has its
+		 * '\n' in it is never too long; one that fills it without is.
+		 */
 		if (nl == NULL) {
 			if (avail > s->lim.max_line) {
-				json_t *e;
-
 				s->count.lines_too_long++;
-				e = proto_error(NULL, PROTO_E_LINE_TOO_LONG,
-				    "a request line is longer than %zu bytes; "
-				    "closing the connection",
-				    s->lim.max_line);
-				server_send(s, c, e);
+				server_send(s, c, proto_error(NULL,
+				    PROTO_E_LINE_TOO_LONG, "a request line is "
+				    "longer than %zu bytes; closing the "
+				    "connection", s->lim.max_line));
 				c->closing = true;
 				c->in_off = c->in_len = 0;
 				break;
@@ -453,18 +454,6 @@ client_process(struct server *s, struct client *c)
 		} else {
 			len = (size_t)(nl - line);
 			c->in_off += len + 1;
-			if (len > s->lim.max_line) {
-				json_t *e;
-
-				s->count.lines_too_long++;
-				e = proto_error(NULL, PROTO_E_LINE_TOO_LONG,
-				    "a request line is longer than %zu bytes; "
-				    "closing the connection",
-				    s->lim.max_line);
-				server_send(s, c, e);
-				c->closing = true;
-				break;
-			}
 		}
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
