@@ -37,6 +37,7 @@ struct fidx_opts {
 	bool nul;
 	bool positions;
 	int color;			/* -1 until decided */
+	int typos;			/* -1: the daemon's default */
 };
 
 static const struct {
@@ -74,6 +75,8 @@ fidx_usage(FILE *f)
 	    "      --color=WHEN     highlight matches: auto, always, never\n"
 	    "      --root DIR       project root (default: the git work tree, "
 	    "else .)\n"
+	    "      --typos N        bytes a one-word query may have wrong, 0-2 "
+	    "(0: off)\n"
 	    "Every command takes --socket PATH (default "
 	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
 	    "Words of the query are joined by spaces; start it with -- if\n"
@@ -85,7 +88,7 @@ fidx_usage(FILE *f)
 static int
 fidx_parse(int argc, char **argv, struct fidx_opts *o)
 {
-	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION };
+	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION, OPT_TYPOS };
 	static const struct option longopts[] = {
 		{ "limit", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -94,6 +97,7 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 		{ "positions", no_argument, NULL, 'p' },
 		{ "color", required_argument, NULL, OPT_COLOR },
 		{ "root", required_argument, NULL, OPT_ROOT },
+		{ "typos", required_argument, NULL, OPT_TYPOS },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -132,6 +136,14 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 		case OPT_ROOT:
 			o->root = optarg;
 			break;
+		case OPT_TYPOS: {
+			unsigned long long v;
+
+			if (cli_parse_num("--typos", optarg, 0, 2, &v) == -1)
+				return -1;
+			o->typos = (int)v;
+			break;
+		}
 		case OPT_SOCKET:
 			o->sock = optarg;
 			break;
@@ -197,6 +209,9 @@ fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 	if (o->limit > 0 && json_object_set_new(req, "limit",
 	    json_integer((json_int_t)o->limit)) == -1)
 		goto oom;
+	if (o->typos >= 0 && json_object_set_new(req, "typos",
+	    json_integer(o->typos)) == -1)
+		goto oom;
 	return req;
 oom:
 	json_decref(req);
@@ -256,7 +271,7 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 static int
 fidx_query(int argc, char **argv)
 {
-	struct fidx_opts o = { .color = -1 };
+	struct fidx_opts o = { .color = -1, .typos = -1 };
 	char root[PATH_MAX], *q = NULL;
 	struct client c = { .fd = -1 };
 	json_t *req = NULL, *resp = NULL;

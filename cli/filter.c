@@ -41,6 +41,7 @@ struct filter_opts {
 	size_t max_line_bytes;
 	size_t max_input;
 	int threads;
+	int typos;		/* edits forgiven at most (see query_set_typos) */
 };
 
 struct filter_input {
@@ -92,6 +93,9 @@ filter_usage(FILE *f)
 	    "      --max-line-bytes N  longer lines are skipped (default %d)\n"
 	    "      --max-input-bytes N bytes read from stdin (default %llu)\n"
 	    "      --threads N         scoring threads (default: all cores)\n"
+	    "      --typos N           bytes a one-term query may have wrong,\n"
+	    "                          0 to 2 (default 2: 1 for 4-7 bytes, 2\n"
+	    "                          beyond; 0 turns typo matching off)\n"
 	    "Exit status: 0 if something matched, 1 if nothing, 2 on error.\n",
 	    FIDX_RESULTS_DEFAULT, FIDX_RESULTS_CEILING,
 	    FIDX_FILTER_MAX_LINES_DEFAULT, FIDX_MAX_PATH_DEFAULT,
@@ -375,7 +379,9 @@ filter_print_json(const struct topk *top, uint32_t **allpos, int *npos,
 		if (r == NULL || json_array_append_new(results, r) == -1 ||
 		    proto_path_set(r, it->path, it->len) == -1 ||
 		    json_object_set_new(r, "score",
-		    json_integer(it->score)) == -1)
+		    json_integer(proto_score(it->score))) == -1 ||
+		    (match_is_typo(it->score) && json_object_set_new(r,
+		    "typo", json_true()) == -1))
 			goto out;
 		if (o->positions) {
 			json_t *p = json_array();
@@ -460,7 +466,7 @@ static int
 filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 {
 	enum { OPT_COLOR = 256, OPT_MAX_LINES, OPT_MAX_LINE_BYTES,
-	    OPT_MAX_INPUT, OPT_THREADS };
+	    OPT_MAX_INPUT, OPT_THREADS, OPT_TYPOS };
 	static const struct option longopts[] = {
 		{ "limit", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -473,6 +479,7 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 		    OPT_MAX_LINE_BYTES },
 		{ "max-input-bytes", required_argument, NULL, OPT_MAX_INPUT },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "typos", required_argument, NULL, OPT_TYPOS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -529,6 +536,11 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 				return -1;
 			o->threads = (int)v;
 			break;
+		case OPT_TYPOS:
+			if (cli_parse_num("--typos", optarg, 0, 2, &v) == -1)
+				return -1;
+			o->typos = (int)v;
+			break;
 		case 'h':
 			filter_usage(stdout);
 			exit(0);
@@ -556,6 +568,7 @@ filter_main(int argc, char **argv)
 		.max_lines = FIDX_FILTER_MAX_LINES_DEFAULT,
 		.max_line_bytes = FIDX_MAX_PATH_DEFAULT,
 		.max_input = FIDX_FILTER_MAX_INPUT_DEFAULT,
+		.typos = 2,
 	};
 	struct filter_input in = { 0 };
 	struct topk top = { 0 };
@@ -579,6 +592,11 @@ filter_main(int argc, char **argv)
 	}
 	if ((q = query_compile(text, strlen(text), o.mode, &err)) == NULL) {
 		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if (query_set_typos(q, o.typos) == -1) {
+		log_warn("compiling the query");
+		query_free(q);
 		return 2;
 	}
 	if (filter_read_all(STDIN_FILENO, o.max_input, &in) == -1) {

@@ -832,3 +832,159 @@ match_literal(const struct match_pattern *p, enum match_anchor anchor,
 		match_run_score(str, n, base, bestat, m, pos);
 	return best;
 }
+
+int
+match_typo_budget(size_t len)
+{
+	if (len <= 3 || len > MATCH_TYPO_MAX_LEN)
+		return 0;
+	return len <= 7 ? 1 : 2;
+}
+
+void
+match_typo_init(struct match_typo *t, const struct match_pattern *p,
+    int edits)
+{
+	int budget = match_typo_budget(p->len);
+
+	memset(t, 0, sizeof(*t));
+	t->edits = edits < budget ? edits : budget;
+	if (t->edits == 0)
+		return;
+	t->full = p->len == 64 ? ~0ull : (1ull << p->len) - 1;
+	for (size_t i = 0; i < p->len; i++) {
+		uint8_t c = (uint8_t)p->text[i];
+
+		t->peq[c] |= 1ull << i;
+		if (p->icase && c >= 'a' && c <= 'z')
+			t->peq[c - 32] |= 1ull << i;
+	}
+}
+
+/*
+ * Length of the longest common subsequence of p and s, bit-parallel
+ * (Allison-Dix, as Hyyro writes it): one word of state, four operations
+ * a byte of s.
+ */
+static size_t
+match_lcs(const struct match_typo *t, const uint8_t *s, size_t n)
+{
+	uint64_t v = ~0ull;
+
+	for (size_t j = 0; j < n; j++) {
+		uint64_t u = v & t->peq[s[j]];
+
+		v = (v + u) | (v - u);
+	}
+	return (size_t)__builtin_popcountll(~v & t->full);
+}
+
+/*
+ * The score of a typo match from its shortened pattern's score v: scaled
+ * up to the whole pattern's length (a near-perfect "licese" stands where
+ * a near-perfect "license" would, not below a scattered clean match of
+ * "licnese"), less a share for the bytes left out (half their share of
+ * the pattern: a quarter of "lcns" is a bigger change than a seventh of
+ * "licnese"), less MATCH_TYPO_PENALTY for each edit after the first, so
+ * one edit beats two.
+ */
+static int32_t
+match_typo_scale(int32_t v, size_t m, size_t need)
+{
+	int64_t x = (int64_t)v * (int64_t)m / (int64_t)(m - need);
+
+	x = x * (int64_t)(2 * m - need) / (int64_t)(2 * m);
+	return (int32_t)(x - (int64_t)(need - 1) * MATCH_TYPO_PENALTY) -
+	    MATCH_TYPO_TIER;
+}
+
+/* The least v for which match_typo_scale(v) could reach low. */
+static int32_t
+match_typo_unscale(int32_t low, size_t m, size_t need)
+{
+	int64_t x = (int64_t)low + MATCH_TYPO_TIER +
+	    (int64_t)(need - 1) * MATCH_TYPO_PENALTY;
+
+	x = x * (int64_t)(2 * m) / (int64_t)(2 * m - need);
+	return (int32_t)(x * (int64_t)(m - need) / (int64_t)m) - 1;
+}
+
+/* Scores p without the bytes at drop[0..nd) (sorted), as a clean match. */
+static int32_t
+match_dropped(const struct match_pattern *p, const size_t *drop, size_t nd,
+    const char *s, size_t n, size_t base, struct match_scratch *sc,
+    int32_t floor, uint32_t *pos)
+{
+	char text[MATCH_TYPO_MAX_LEN];
+	struct match_pattern r;
+	size_t k = 0, d = 0;
+
+	for (size_t i = 0; i < p->len; i++) {
+		if (d < nd && drop[d] == i) {
+			d++;
+			continue;
+		}
+		text[k++] = p->text[i];
+	}
+	match_pattern_init(&r, text, k, p->icase);
+	r.path = p->path;
+	if (pos != NULL)
+		return match_fuzzy(&r, s, n, base, sc, pos);
+	return match_fuzzy_above(&r, s, n, base, sc, floor, NULL);
+}
+
+int32_t
+match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
+    const char *s, size_t n, size_t base, struct match_scratch *sc,
+    int32_t floor, uint32_t *pos, int *npos)
+{
+	size_t m = p->len, need, best_drop[2] = { 0, 0 };
+	int32_t best = MATCH_NONE, ub;
+
+	if (t->edits == 0 || m > MATCH_TYPO_MAX_LEN || m > n + (size_t)t->edits)
+		return MATCH_NONE;
+	/*
+	 * The best a one-edit match could score: a floor above it (a list
+	 * already full of clean matches) ends here, before any work.
+	 */
+	ub = match_typo_scale((int32_t)(m - 1) * (MATCH_SCORE +
+	    MATCH_BONUS_BASENAME) + (int32_t)(MATCH_FIRST_MULTIPLIER + m -
+	    2) * MATCH_BONUS_MAX, m, 1);
+	if (pos == NULL && floor > MATCH_NONE && ub < floor)
+		return MATCH_BELOW;
+	need = m - match_lcs(t, (const uint8_t *)s, n);
+	if (need == 0 || need > (size_t)t->edits)
+		return MATCH_NONE;
+	/* Every way to leave out `need` bytes; repeats of a byte are one way. */
+	for (size_t i = 0; i < m; i++) {
+		if (i > 0 && p->text[i] == p->text[i - 1])
+			continue;
+		for (size_t j = need == 2 ? i + 1 : i; j < m; j++) {
+			size_t drop[2] = { i, j };
+			int32_t low = best > floor ? best : floor, v;
+
+			if (need == 2 && j > i + 1 &&
+			    p->text[j] == p->text[j - 1])
+				continue;
+			v = match_dropped(p, drop, need, s, n, base, sc,
+			    low > MATCH_NONE ? match_typo_unscale(low, m, need) :
+			    MATCH_NONE, NULL);
+			if (v > MATCH_BELOW &&
+			    match_typo_scale(v, m, need) > best) {
+				best = match_typo_scale(v, m, need);
+				best_drop[0] = i;
+				best_drop[1] = j;
+			}
+			if (need == 1)
+				break;
+		}
+	}
+	if (best == MATCH_NONE)
+		return floor > MATCH_NONE ? MATCH_BELOW : MATCH_NONE;
+	if (pos != NULL) {
+		match_dropped(p, best_drop, need, s, n, base, sc, MATCH_NONE,
+		    pos);
+		*npos = (int)(m - need);
+	}
+	return best;
+}

@@ -126,12 +126,53 @@ void match_pattern_init(struct match_pattern *p, const char *text, size_t len,
 /* True if text (len bytes) has an ASCII upper-case letter. */
 bool match_has_upper(const char *text, size_t len);
 
+
 /* Per-thread working memory of the scorer. */
 struct match_scratch;
 
 /* NULL when out of memory. */
 struct match_scratch *match_scratch_new(void);
 void match_scratch_free(struct match_scratch *sc);
+
+/*
+ * Typos. A pattern with a byte typed by mistake (extra, wrong, or one of
+ * a swapped pair) still matches once that byte is left out; one left out
+ * already matches, as a gap. So a typo match is p less up to `edits` of
+ * its bytes, found as a longest common subsequence (bit-parallel, one
+ * 64-bit word: patterns up to 64 bytes) and scored as the best alignment
+ * of what is left, scaled to the whole pattern's length and discounted
+ * for what was left out (see match_typo_scale), in a tier of its own:
+ * MATCH_TYPO_TIER below every clean match. So typo matches fill a list
+ * only where clean ones run out, and an abbreviation's clean matches
+ * ("dkrfl") never give way to a typo reading of it ("drop-flags").
+ * Typo matches are not counted as matched.
+ */
+#define MATCH_TYPO_PENALTY MATCH_SCORE
+
+#define MATCH_TYPO_MAX_LEN 64
+
+struct match_typo {
+	uint64_t peq[256];	/* bit i set where p's byte i matches */
+	uint64_t full;		/* the low p->len bits */
+	int edits;		/* bytes that may be left out; 0: off */
+};
+
+/* Edits p may have: 0 up to 3 bytes, 1 up to 7, 2 beyond (64 at most). */
+int match_typo_budget(size_t len);
+
+/* Prepares t for p with up to edits (capped by match_typo_budget). */
+void match_typo_init(struct match_typo *t, const struct match_pattern *p,
+    int edits);
+
+/*
+ * The typo score of s, for an s that p does not match cleanly: MATCH_NONE
+ * when no t->edits bytes left out make it match, MATCH_BELOW when it
+ * provably scores under floor. With pos, the matched positions go there
+ * and their count to *npos.
+ */
+int32_t match_fuzzy_typo(const struct match_pattern *p,
+    const struct match_typo *t, const char *s, size_t n, size_t base,
+    struct match_scratch *sc, int32_t floor, uint32_t *pos, int *npos);
 
 /*
  * Best fuzzy alignment of p within s (n bytes, file name at base).
@@ -147,6 +188,16 @@ bool match_fuzzy_possible(const struct match_pattern *p, const char *s,
 
 /* A match known to score below the caller's floor; its score unknown. */
 #define MATCH_BELOW (INT32_MIN + 1)
+
+/* Typo matches score this far below every clean one (see match_typo). */
+#define MATCH_TYPO_TIER (1 << 24)
+
+/* True for a score in the typo tier. */
+static inline bool
+match_is_typo(int32_t score)
+{
+	return score > MATCH_BELOW && score < -(MATCH_TYPO_TIER / 2);
+}
 
 /*
  * match_fuzzy() for a caller that keeps only scores >= floor (a full

@@ -1,6 +1,7 @@
 /* proto.c - see proto.h. */
 #include "proto.h"
 #include "alloc.h"
+#include "match.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -57,6 +58,12 @@ proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
 		return NULL;
 	}
 	return r;
+}
+
+int32_t
+proto_score(int32_t score)
+{
+	return match_is_typo(score) ? score + MATCH_TYPO_TIER : score;
 }
 
 bool

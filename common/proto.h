@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Error codes of the daemon protocol, in the README's table. The name is
@@ -51,6 +52,12 @@ json_t *proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
 #define PROTO_NO_MEMORY_LINE \
 	"{\"ok\":false,\"error\":{\"code\":\"no_memory\"," \
 	"\"message\":\"out of memory\"}}\n"
+
+/*
+ * The score to show for an internal one: a typo match's score within its
+ * tier (it travels with "typo":true; the order is the internal one).
+ */
+int32_t proto_score(int32_t score);
 
 /* True if s (n bytes) is valid UTF-8 without NUL bytes. */
 bool proto_utf8_valid(const char *s, size_t n);

@@ -31,6 +31,7 @@ struct query {
 	unsigned ngroups;
 	uint64_t need;		/* mask every matching path must contain */
 	bool all_required;	/* every term is required (see query_term) */
+	struct match_typo *typo;	/* one-term fuzzy queries only, or NULL */
 	char *buf;		/* the terms' unescaped, folded bytes */
 	pcre2_code *re;
 };
@@ -317,9 +318,42 @@ query_free(struct query *q)
 	if (q == NULL)
 		return;
 	pcre2_code_free(q->re);
+	free(q->typo);
 	free(q->terms);
 	free(q->buf);
 	free(q);
+}
+
+/* The one fuzzy term a typo may be forgiven in, or NULL. */
+static const struct query_term *
+query_typo_term(const struct query *q)
+{
+	const struct query_term *t = q->nterms == 1 ? &q->terms[0] : NULL;
+
+	if (q->re != NULL || t == NULL || t->kind != TERM_FUZZY || t->negate)
+		return NULL;
+	return t;
+}
+
+int
+query_set_typos(struct query *q, int edits)
+{
+	const struct query_term *t = query_typo_term(q);
+
+	free(q->typo);
+	q->typo = NULL;
+	if (t == NULL || edits <= 0 || match_typo_budget(t->pat.len) == 0)
+		return 0;
+	if ((q->typo = fidx_malloc(sizeof(*q->typo))) == NULL)
+		return -1;
+	match_typo_init(q->typo, &t->pat, edits);
+	return 0;
+}
+
+bool
+query_has_typos(const struct query *q)
+{
+	return q->typo != NULL;
 }
 
 struct query_scratch *
@@ -360,14 +394,28 @@ query_scratch_free(struct query_scratch *sc)
 	free(sc);
 }
 
+/*
+ * t's score (positions into pos). typo, for the one term of a query that
+ * has them, tries a typo match where the clean one fails; *npos is then
+ * set to the positions' count (when pos), which is shorter than t's.
+ */
 static int32_t
-query_term_score(const struct query_term *t, const char *path, size_t len,
-    size_t base, struct query_scratch *sc, uint32_t *pos)
+query_term_score(const struct query_term *t, const struct match_typo *typo,
+    const char *path, size_t len, size_t base, struct query_scratch *sc,
+    uint32_t *pos, int *npos)
 {
+	int32_t v;
+
 	base = match_base(&t->pat, base);
-	if (t->kind == TERM_FUZZY)
-		return match_fuzzy(&t->pat, path, len, base, sc->ms, pos);
-	return match_literal(&t->pat, t->anchor, path, len, base, pos);
+	if (npos != NULL)
+		*npos = (int)t->pat.len;
+	if (t->kind != TERM_FUZZY)
+		return match_literal(&t->pat, t->anchor, path, len, base, pos);
+	v = match_fuzzy(&t->pat, path, len, base, sc->ms, pos);
+	if (v == MATCH_NONE && typo != NULL)
+		v = match_fuzzy_typo(&t->pat, typo, path, len, base, sc->ms,
+		    MATCH_NONE, pos, npos);
+	return v;
 }
 
 /* Regex: returns the score and sets [*start, *end) of the first match. */
@@ -408,7 +456,9 @@ query_score_above(const struct query *q, const char *path, size_t len,
 
 	if (q->re != NULL)
 		return query_regex_score(q, path, len, base, sc, &start, &end);
-	if ((mask & q->need) != q->need)
+	/* A typo may leave out up to `edits` bytes' worth of the mask. */
+	if ((mask & q->need) != q->need && (q->typo == NULL ||
+	    __builtin_popcountll(q->need & ~mask) > q->typo->edits))
 		return MATCH_NONE;
 	/*
 	 * With a floor, and every term a required fuzzy one, each term's
@@ -449,7 +499,8 @@ query_score_above(const struct query *q, const char *path, size_t len,
 				return MATCH_NONE;
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct query_term *t = &q->terms[i];
-		int32_t v = query_term_score(t, path, len, base, sc, NULL);
+		int32_t v = query_term_score(t, q->typo, path, len, base, sc,
+		    NULL, NULL);
 
 		if (t->negate)
 			v = v == MATCH_NONE ? 0 : MATCH_NONE;
@@ -494,8 +545,8 @@ query_positions(const struct query *q, const char *path, size_t len,
 
 		/* Highlight the best alternative of each group. */
 		for (; g < q->nterms && q->terms[g].group == t->group; g++) {
-			v = query_term_score(&q->terms[g], path, len, base, sc,
-			    NULL);
+			v = query_term_score(&q->terms[g], q->typo, path, len,
+			    base, sc, NULL, NULL);
 			if (q->terms[g].negate)
 				v = v == MATCH_NONE ? 0 : MATCH_NONE;
 			if (v > best) {
@@ -508,13 +559,15 @@ query_positions(const struct query *q, const char *path, size_t len,
 			return -1;
 		if (q->terms[pick].negate || q->terms[pick].pat.len == 0)
 			continue;
-		query_term_score(&q->terms[pick], path, len, base, sc,
-		    sc->tmp);
+		int got;
+
+		query_term_score(&q->terms[pick], q->typo, path, len, base, sc,
+		    sc->tmp, &got);
 		/*
 		 * Terms may overlap: merge each one in, deduplicated, so pos
 		 * never needs more than len entries (one per byte).
 		 */
-		for (size_t k = 0; k < q->terms[pick].pat.len; k++) {
+		for (size_t k = 0; k < (size_t)got; k++) {
 			uint32_t at = sc->tmp[k];
 			bool seen = false;
 
@@ -549,6 +602,7 @@ query_run_pass(const struct query *q, const char *arena,
 	uint8_t c0 = p0 != NULL && p0->len ? (uint8_t)p0->text[0] : 0;
 	int32_t shared = MATCH_NONE, floor;
 	uint64_t need = q->need;
+	const struct match_typo *typo = single ? q->typo : NULL;
 	size_t matched = 0;
 
 	for (size_t blk = from; blk < to; blk += QUERY_FLOOR_EVERY) {
@@ -563,7 +617,10 @@ query_run_pass(const struct query *q, const char *arena,
 			struct topk_item item;
 			int32_t v;
 
-			if ((e->mask & need) != need)
+			/* A typo may leave out up to `edits` bytes' worth. */
+			if ((e->mask & need) != need && (typo == NULL ||
+			    __builtin_popcountll(need & ~e->mask) >
+			    typo->edits))
 				continue;
 			path = arena + e->off;
 			if (pass != QUERY_PASS_ALL) {
@@ -578,16 +635,26 @@ query_run_pass(const struct query *q, const char *arena,
 			    top->items[0].score : MATCH_NONE;
 			if (shared > floor)
 				floor = shared;
-			if (single)
-				v = match_fuzzy_above(p0, path, e->len,
-				    match_base(p0, e->base), sc->ms, floor, NULL);
-			else
+			if (!single) {
 				v = query_score_above(q, path, e->len, e->base,
 				    e->mask, sc, floor);
-			if (v == MATCH_NONE)
-				continue;
-			matched++;
-			if (!topk_wants(top, v))
+				matched += v != MATCH_NONE;
+			} else {
+				size_t base = match_base(p0, e->base);
+
+				v = (e->mask & need) == need ?
+				    match_fuzzy_above(p0, path, e->len, base,
+				    sc->ms, floor, NULL) : MATCH_NONE;
+				/* Typo matches fill the list, uncounted. */
+				if (v != MATCH_NONE)
+					matched++;
+				else if (typo != NULL)
+					v = match_fuzzy_typo(p0, typo, path,
+					    e->len, base, sc->ms, floor, NULL,
+					    NULL);
+			}
+			if (v == MATCH_NONE || v == MATCH_BELOW ||
+			    !topk_wants(top, v))
 				continue;
 			item.path = path;
 			item.len = e->len;

@@ -26,6 +26,7 @@
 #ifndef FIDX_QUERY_H
 #define FIDX_QUERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,17 @@ struct query_scratch;
 struct query *query_compile(const char *text, size_t len, enum query_mode mode,
     struct fidx_err *err);
 void query_free(struct query *q);
+
+/*
+ * Lets a one-term fuzzy query also match with typos (match.h): up to
+ * edits bytes left out, capped by the term's length (0 up to 3 bytes,
+ * 1 up to 7, 2 beyond); 0 turns it off. Queries of several terms, exact
+ * and regex ones are left as they are. -1 when out of memory.
+ */
+int query_set_typos(struct query *q, int edits);
+
+/* True if q matches with typos. */
+bool query_has_typos(const struct query *q);
 
 /* Per-thread working memory for q; NULL when out of memory. */
 struct query_scratch *query_scratch_new(const struct query *q);

@@ -386,7 +386,9 @@ ops_results(const struct query *q, const struct index_snapshot *sn,
 		if (o == NULL || json_array_append_new(a, o) == -1 ||
 		    proto_path_set(o, it->path, it->len) == -1 ||
 		    json_object_set_new(o, "score",
-		    json_integer(it->score)) == -1)
+		    json_integer(proto_score(it->score))) == -1 ||
+		    (match_is_typo(it->score) && json_object_set_new(o,
+		    "typo", json_true()) == -1))
 			goto fail;
 		if (positions) {
 			int n = query_positions(q, it->path, it->len, e->base,
@@ -424,7 +426,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	enum query_mode mode = QUERY_FUZZY;
 	const char *text, *mname;
 	size_t len;
-	json_int_t limit;
+	json_int_t limit, typos;
 	bool positions;
 	ssize_t matched = 0;
 	json_t *o;
@@ -438,12 +440,15 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
 	    &limit);
 	ops_bool(r, "positions", false, &positions);
+	ops_int(r, "typos", 0, 2, 2, &typos);
 
 	if ((q = query_compile(text, len, mode, &err)) == NULL) {
 		ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
 		    PROTO_E_BAD_QUERY, "%s", err.msg);
 		return;
 	}
+	if (query_set_typos(q, (int)typos) == -1)
+		goto nomem;
 	if (topk_init(&top, (size_t)limit) == -1)
 		goto nomem;
 	r->s->count.queries++;
@@ -488,7 +493,7 @@ op_query(struct ops_req *r)
 	char root[PATH_MAX];
 	struct project *p;
 	const char *text, *mname;
-	json_int_t limit, min_gen, ms;
+	json_int_t limit, min_gen, ms, typos;
 	size_t len;
 	bool positions, added = false;
 	uint64_t want;
@@ -501,6 +506,7 @@ op_query(struct ops_req *r)
 	    &limit) == -1 ||
 	    ops_bool(r, "positions", false, &positions) == -1 ||
 	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
+	    ops_int(r, "typos", 0, 2, 2, &typos) == -1 ||
 	    ops_timeout(r, &ms) == -1)
 		return -1;
 	if (mname != NULL && query_mode_parse(mname, &mode) == -1)

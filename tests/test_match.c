@@ -41,6 +41,28 @@ score_of(const char *query, const char *path, size_t len)
 	return v;
 }
 
+/* score_of() with typo matching on (query_set_typos). */
+static int32_t
+score_typo(const char *query, const char *path)
+{
+	struct fidx_err err;
+	size_t len = strlen(path);
+	struct query *q = query_compile(query, strlen(query), QUERY_FUZZY,
+	    &err);
+	struct query_scratch *sc;
+	int32_t v;
+
+	assert_non_null(q);
+	assert_int_equal(query_set_typos(q, 2), 0);
+	sc = query_scratch_new(q);
+	assert_non_null(sc);
+	v = query_score(q, path, len, match_basename(path, len),
+	    match_mask(path, len), sc);
+	query_scratch_free(sc);
+	query_free(q);
+	return v;
+}
+
 static int32_t
 score(const char *query, const char *path)
 {
@@ -396,10 +418,51 @@ test_scratch_oom(void **state)
 	}
 }
 
+/* Typos: found, in a tier below clean matches, fewer edits first. */
+static void
+test_typos(void **state)
+{
+	/* query, a path it finds only with a typo forgiven */
+	static const char *const found[][2] = {
+		{ "licnese", "LICENSE" },	/* swapped */
+		{ "licemse", "LICENSE" },	/* wrong */
+		{ "licennse", "LICENSE" },	/* extra */
+		{ "dockrefile", "Dockerfile" },
+		{ "conifg.h", "src/config.h" },
+		{ "readmee", "README.md" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
+		const char *q = found[i][0], *p = found[i][1];
+
+		assert_int_equal(score(q, p), MATCH_NONE);
+		if (!match_is_typo(score_typo(q, p)))
+			fail_msg("%s should find %s with a typo", q, p);
+	}
+	/* A missing byte is a gap: a clean match, no typo needed. */
+	assert_false(match_is_typo(score_typo("makfile", "Makefile")));
+	assert_int_not_equal(score("makfile", "Makefile"), MATCH_NONE);
+	/* 3 bytes have no budget; 8 have two edits. */
+	assert_int_equal(score_typo("lcn", "lnc"), MATCH_NONE);
+	assert_true(match_is_typo(score_typo("abcdefgh", "xbcdefgx")));
+	assert_int_equal(score_typo("abcdefgh", "xbcdefxx"), MATCH_NONE);
+	/* A clean match, however scattered, is above every typo match. */
+	assert_true(score_typo("lcns", "lib/gconv/libCNS.so") >
+	    score_typo("lcns", "usr/bin/lnstat"));
+	assert_true(match_is_typo(score_typo("lcns", "usr/bin/lnstat")));
+	assert_true(score_typo("licnese", "man3/libssh2_channel_setenv.3") >
+	    score_typo("licnese", "LICENSE"));
+	/* Among typo matches, one edit beats two. */
+	assert_true(score_typo("conifg.h", "include/config.h") >
+	    score_typo("conifg.h", "include/conf.h"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_typos),
 		cmocka_unit_test(test_ranking_pairs),
 		cmocka_unit_test(test_ranking_lists),
 		cmocka_unit_test(test_smart_case),

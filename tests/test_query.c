@@ -781,7 +781,7 @@ check_run(struct fx *f, const char *arena, const struct match_entry *e,
     size_t n, size_t k)
 {
 	struct topk_item *all = calloc(n + 1, sizeof(*all));
-	size_t nall = 0, matched;
+	size_t nall = 0, matched, typos = 0;
 	struct topk top;
 
 	assert_non_null(all);
@@ -791,6 +791,7 @@ check_run(struct fx *f, const char *arena, const struct match_entry *e,
 
 		if (v == MATCH_NONE)
 			continue;
+		typos += match_is_typo(v);
 		all[nall].path = p;
 		all[nall].len = e[i].len;
 		all[nall].index = (uint32_t)i;
@@ -800,7 +801,8 @@ check_run(struct fx *f, const char *arena, const struct match_entry *e,
 	qsort(all, nall, sizeof(*all), cmp_items);
 	assert_int_equal(topk_init(&top, k), 0);
 	matched = query_run(f->q, arena, e, 0, n, &top, f->sc);
-	assert_int_equal(matched, nall);
+	/* Typo matches are listed but not counted. */
+	assert_int_equal(matched, nall - typos);
 	assert_int_equal(top.n, k < nall ? k : nall);
 	topk_sort(&top);
 	for (size_t i = 0; i < top.n; i++) {
@@ -897,7 +899,7 @@ test_property_loop(void **state)
 	char (*paths)[48] = calloc(PROP_PATHS, sizeof(*paths));
 	uint64_t seed = 20240601;
 	uint32_t pos[64];
-	size_t fuzzy_hits = 0, exact_hits = 0;
+	size_t fuzzy_hits = 0, exact_hits = 0, typo_hits = 0;
 
 	char *arena = malloc(sizeof(*paths) * PROP_PATHS);
 	struct match_entry *ents = calloc(PROP_PATHS, sizeof(*ents));
@@ -982,11 +984,34 @@ test_property_loop(void **state)
 			check_run(&fz, arena, ents, PROP_PATHS, k);
 			check_run(&ex, arena, ents, PROP_PATHS, k);
 		}
+		/* With typos (a longer query: 4 bytes and up have a budget). */
+		{
+			char tt[16];
+			struct fx ft;
+
+			random_string(&seed, query_abc, 4, 9, tt);
+			ft = fx_new(tt, QUERY_FUZZY);
+			assert_int_equal(query_set_typos(ft.q, 2), 0);
+			assert_true(query_has_typos(ft.q));
+			for (size_t k = 1; k <= 64; k *= 4)
+				check_run(&ft, arena, ents, PROP_PATHS, k);
+			for (size_t i = 0; i < PROP_PATHS; i++) {
+				const char *p = paths[i];
+				size_t n = strlen(p);
+				int32_t v = fx_score(&ft, p, n);
+
+				typo_hits += match_is_typo(v);
+				if (match_is_typo(v))
+					check_positions(&ft, tt, p, n);
+			}
+			fx_free(&ft);
+		}
 		fx_free(&fz);
 		fx_free(&ex);
 	}
 	/* The loop is only worth something if it saw both outcomes. */
 	assert_true(exact_hits > 100);
+	assert_true(typo_hits > 10);
 	assert_true(fuzzy_hits > exact_hits);
 	assert_true(fuzzy_hits < (size_t)PROP_PATHS * PROP_QUERIES);
 	free(ents);

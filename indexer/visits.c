@@ -1,0 +1,1031 @@
+/* visits.c - see visits.h. */
+#include "visits.h"
+#include "../common/alloc.h"
+#include "../common/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * Both hash tables (projects by root, a project's entries by path) are
+ * open addressing with linear probing, at most half full, and delete by
+ * shifting back the entries after the hole (no tombstones, so a table
+ * that churns through evictions never fills with dead slots). Their items
+ * start with a struct vnode, so one set of table routines serves both.
+ */
+struct vnode {
+	uint64_t hash;
+};
+
+struct vtab {
+	struct vnode **slots;		/* mask + 1 of them, or NULL */
+	size_t mask;
+	size_t n;
+};
+
+/* Slots of a table's first allocation. */
+#define VTAB_MIN 8
+
+struct visit {
+	struct vnode node;		/* first: the project's table holds it */
+	struct visits_project *proj;
+	struct visit *older, *newer;	/* every entry, least recent first */
+	struct visit *p_older, *p_newer;/* the project's entries, likewise */
+	double w;			/* decayed visits at t_ref */
+	int64_t t_ref;
+	int64_t seen;			/* the last visit's time as given */
+	size_t len;
+	char path[];			/* len bytes, no NUL */
+};
+
+struct visits_project {
+	struct vnode node;		/* first: the store's table holds it */
+	struct vtab paths;
+	struct visit *oldest, *newest;
+	int64_t half_life_s;		/* a copy, so scoring needs no store */
+	size_t root_len;
+	char root[];			/* NUL-terminated */
+};
+
+struct visits {
+	struct visits_limits lim;
+	struct vtab projects;
+	struct visit *oldest, *newest;
+	size_t n;
+	size_t bytes;
+	uint64_t evicted, refused, load_errors, saves, save_errors;
+	bool dirty;
+};
+
+static const char visits_header[] = "{\"fidx_visits\":1}\n";
+
+/* jansson's default precision is 17 digits already: said, not assumed. */
+#define VISITS_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
+
+/*
+ * FNV-1a, then a 64-bit finalizer (MurmurHash3's): linear probing takes
+ * the low bits, which FNV alone mixes poorly for paths sharing a prefix.
+ */
+static uint64_t
+visits_hash(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t
+vtab_bytes(const struct vtab *t)
+{
+	return t->slots == NULL ? 0 : (t->mask + 1) * sizeof(*t->slots);
+}
+
+/*
+ * Makes room for n items at a load of at most 1/2. The table is
+ * unchanged when the allocation fails, so callers can reserve first and
+ * change nothing until every reservation has succeeded.
+ */
+static int
+vtab_reserve(struct visits *v, struct vtab *t, size_t n)
+{
+	size_t cap = t->slots == NULL ? 0 : t->mask + 1;
+	size_t ncap = cap == 0 ? VTAB_MIN : cap;
+	struct vnode **ns;
+
+	while (ncap / 2 < n)
+		ncap *= 2;
+	if (ncap == cap)
+		return 0;
+	if ((ns = fidx_calloc(ncap, sizeof(*ns))) == NULL)
+		return -1;
+	for (size_t i = 0; i < cap; i++) {
+		size_t j;
+
+		if (t->slots[i] == NULL)
+			continue;
+		for (j = t->slots[i]->hash & (ncap - 1); ns[j] != NULL;
+		    j = (j + 1) & (ncap - 1))
+			;
+		ns[j] = t->slots[i];
+	}
+	v->bytes += (ncap - cap) * sizeof(*ns);
+	free(t->slots);
+	t->slots = ns;
+	t->mask = ncap - 1;
+	return 0;
+}
+
+/* Inserts x; vtab_reserve() made room. */
+static void
+vtab_put(struct vtab *t, struct vnode *x)
+{
+	size_t i;
+
+	for (i = x->hash & t->mask; t->slots[i] != NULL; i = (i + 1) & t->mask)
+		;
+	t->slots[i] = x;
+	t->n++;
+}
+
+/* Removes x (which the table holds), shifting its followers back. */
+static void
+vtab_del(struct vtab *t, const struct vnode *x)
+{
+	size_t i, j;
+
+	for (i = x->hash & t->mask; t->slots[i] != x; i = (i + 1) & t->mask)
+		;
+	for (j = i;;) {
+		size_t home;
+
+		j = (j + 1) & t->mask;
+		if (t->slots[j] == NULL)
+			break;
+		home = t->slots[j]->hash & t->mask;
+		/* Stays if its home is cyclically in (i, j]: the hole is
+		 * not on its probe path. */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		t->slots[i] = t->slots[j];
+		i = j;
+	}
+	t->slots[i] = NULL;
+	t->n--;
+}
+
+static struct visits_project *
+visits_find_project(const struct visits *v, const char *root, size_t len,
+    uint64_t h)
+{
+	const struct vtab *t = &v->projects;
+
+	if (t->slots == NULL)
+		return NULL;
+	for (size_t i = h & t->mask; t->slots[i] != NULL;
+	    i = (i + 1) & t->mask) {
+		struct visits_project *p =
+		    (struct visits_project *)t->slots[i];
+
+		if (p->node.hash == h && p->root_len == len &&
+		    memcmp(p->root, root, len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static struct visit *
+visits_find_path(const struct visits_project *p, const char *path,
+    size_t len, uint64_t h)
+{
+	const struct vtab *t = &p->paths;
+
+	for (size_t i = h & t->mask; t->slots[i] != NULL;
+	    i = (i + 1) & t->mask) {
+		struct visit *e = (struct visit *)t->slots[i];
+
+		if (e->node.hash == h && e->len == len &&
+		    memcmp(e->path, path, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* w at t_ref, seen from now; time running backwards counts as none. */
+static double
+visits_decay(double w, int64_t t_ref, int64_t now, int64_t half_life_s)
+{
+	if (now <= t_ref)
+		return w;
+	return w * exp2(-((double)now - (double)t_ref) / (double)half_life_s);
+}
+
+/* Puts e at the most recent end of both LRU lists. */
+static void
+visits_link(struct visits *v, struct visit *e)
+{
+	struct visits_project *p = e->proj;
+
+	e->older = v->newest;
+	e->newer = NULL;
+	if (v->newest != NULL)
+		v->newest->newer = e;
+	else
+		v->oldest = e;
+	v->newest = e;
+	e->p_older = p->newest;
+	e->p_newer = NULL;
+	if (p->newest != NULL)
+		p->newest->p_newer = e;
+	else
+		p->oldest = e;
+	p->newest = e;
+}
+
+static void
+visits_unlink(struct visits *v, struct visit *e)
+{
+	struct visits_project *p = e->proj;
+
+	if (e->older != NULL)
+		e->older->newer = e->newer;
+	else
+		v->oldest = e->newer;
+	if (e->newer != NULL)
+		e->newer->older = e->older;
+	else
+		v->newest = e->older;
+	if (e->p_older != NULL)
+		e->p_older->p_newer = e->p_newer;
+	else
+		p->oldest = e->p_newer;
+	if (e->p_newer != NULL)
+		e->p_newer->p_older = e->p_older;
+	else
+		p->newest = e->p_older;
+}
+
+static void
+visits_drop_project(struct visits *v, struct visits_project *p)
+{
+	vtab_del(&v->projects, &p->node);
+	v->bytes -= sizeof(*p) + p->root_len + 1 + vtab_bytes(&p->paths);
+	free(p->paths.slots);
+	free(p);
+}
+
+/*
+ * Removes e for a bound, and its project when that was its last entry,
+ * unless the project is keep (about to receive a new entry).
+ */
+static void
+visits_evict(struct visits *v, struct visit *e,
+    const struct visits_project *keep)
+{
+	struct visits_project *p = e->proj;
+
+	visits_unlink(v, e);
+	vtab_del(&p->paths, &e->node);
+	v->n--;
+	v->bytes -= sizeof(*e) + e->len;
+	v->evicted++;
+	free(e);
+	if (p->paths.n == 0 && p != keep)
+		visits_drop_project(v, p);
+}
+
+/*
+ * Adds a new entry (the caller checked it is not there) to p, or to a new
+ * project for root when p is NULL, making room by the LRU rule. Every
+ * allocation comes first: on ENOMEM nothing has changed.
+ */
+static int
+visits_insert(struct visits *v, struct visits_project *p, const char *root,
+    size_t rlen, uint64_t rh, const char *path, size_t len, uint64_t ph,
+    double w, int64_t t_ref, int64_t seen)
+{
+	struct visits_project *np = NULL;
+	struct visit *e;
+	bool full;
+
+	if ((e = fidx_malloc(sizeof(*e) + len)) == NULL)
+		return -1;
+	if (p == NULL) {
+		if ((np = fidx_calloc(1, sizeof(*np) + rlen + 1)) == NULL)
+			goto fail;
+		np->node.hash = rh;
+		np->half_life_s = v->lim.half_life_s;
+		np->root_len = rlen;
+		memcpy(np->root, root, rlen);
+		np->root[rlen] = '\0';
+		if (vtab_reserve(v, &np->paths, 1) == -1 ||
+		    vtab_reserve(v, &v->projects, v->projects.n + 1) == -1)
+			goto fail;
+		p = np;
+	}
+	full = p->paths.n >= v->lim.per_project;
+	if (!full && vtab_reserve(v, &p->paths, p->paths.n + 1) == -1)
+		goto fail;
+
+	/* Nothing can fail from here on. */
+	if (np != NULL) {
+		vtab_put(&v->projects, &np->node);
+		v->bytes += sizeof(*np) + rlen + 1;
+	}
+	if (full)
+		visits_evict(v, p->oldest, p);
+	else if (v->n >= v->lim.total)
+		visits_evict(v, v->oldest, p);
+	e->node.hash = ph;
+	e->proj = p;
+	e->w = w;
+	e->t_ref = t_ref;
+	e->seen = seen;
+	e->len = len;
+	memcpy(e->path, path, len);
+	vtab_put(&p->paths, &e->node);
+	visits_link(v, e);
+	v->n++;
+	v->bytes += sizeof(*e) + len;
+	return 0;
+fail:
+	if (np != NULL) {
+		v->bytes -= vtab_bytes(&np->paths);
+		free(np->paths.slots);
+		free(np);
+	}
+	free(e);
+	errno = ENOMEM;
+	return -1;
+}
+
+/* Frees every entry and project; the limits and counters stay. */
+static void
+visits_clear(struct visits *v)
+{
+	struct visit *e, *next;
+
+	for (e = v->oldest; e != NULL; e = next) {
+		next = e->newer;
+		free(e);
+	}
+	for (size_t i = 0; v->projects.slots != NULL &&
+	    i <= v->projects.mask; i++) {
+		struct visits_project *p =
+		    (struct visits_project *)v->projects.slots[i];
+
+		if (p != NULL) {
+			free(p->paths.slots);
+			free(p);
+		}
+	}
+	free(v->projects.slots);
+	memset(&v->projects, 0, sizeof(v->projects));
+	v->oldest = v->newest = NULL;
+	v->n = 0;
+	v->bytes = sizeof(*v);
+}
+
+static bool
+visits_root_ok(const char *root, size_t len)
+{
+	return len > 0 && len <= VISITS_MAX_PATH && root[0] == '/' &&
+	    proto_utf8_valid(root, len);
+}
+
+static bool
+visits_path_ok(const char *path, size_t len)
+{
+	return len > 0 && len <= VISITS_MAX_PATH &&
+	    memchr(path, '\0', len) == NULL;
+}
+
+void
+visits_limits_default(struct visits_limits *lim)
+{
+	lim->per_project = VISITS_PER_PROJECT_DEFAULT;
+	lim->total = VISITS_TOTAL_DEFAULT;
+	lim->half_life_s = VISITS_HALF_LIFE_DEFAULT;
+	lim->max_file_bytes = VISITS_MAX_FILE_DEFAULT;
+}
+
+struct visits *
+visits_new(const struct visits_limits *lim)
+{
+	struct visits *v;
+
+	if (lim->per_project == 0 ||
+	    lim->per_project > VISITS_ENTRIES_CEILING || lim->total == 0 ||
+	    lim->total > VISITS_ENTRIES_CEILING || lim->half_life_s <= 0 ||
+	    lim->max_file_bytes < VISITS_MAX_FILE_MIN) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((v = fidx_calloc(1, sizeof(*v))) == NULL)
+		return NULL;
+	v->lim = *lim;
+	v->bytes = sizeof(*v);
+	return v;
+}
+
+void
+visits_free(struct visits *v)
+{
+	if (v == NULL)
+		return;
+	visits_clear(v);
+	free(v);
+}
+
+int
+visits_add(struct visits *v, const char *root, const char *path,
+    size_t len, int64_t now)
+{
+	size_t rlen = strnlen(root, VISITS_MAX_PATH + 1);
+	struct visits_project *p;
+	struct visit *e;
+	uint64_t rh, ph;
+
+	if (!visits_root_ok(root, rlen) || !visits_path_ok(path, len)) {
+		v->refused++;
+		errno = EINVAL;
+		return -1;
+	}
+	rh = visits_hash(root, rlen);
+	ph = visits_hash(path, len);
+	p = visits_find_project(v, root, rlen, rh);
+	if (p != NULL && (e = visits_find_path(p, path, len, ph)) != NULL) {
+		e->w = visits_decay(e->w, e->t_ref, now, v->lim.half_life_s) +
+		    1;
+		if (now > e->t_ref)
+			e->t_ref = now;
+		e->seen = now;
+		visits_unlink(v, e);
+		visits_link(v, e);
+		v->dirty = true;
+		return 0;
+	}
+	if (visits_insert(v, p, root, rlen, rh, path, len, ph, 1.0, now,
+	    now) == -1)
+		return -1;
+	v->dirty = true;
+	return 0;
+}
+
+const struct visits_project *
+visits_project(const struct visits *v, const char *root)
+{
+	size_t rlen = strnlen(root, VISITS_MAX_PATH + 1);
+
+	if (rlen > VISITS_MAX_PATH)
+		return NULL;
+	return visits_find_project(v, root, rlen, visits_hash(root, rlen));
+}
+
+double
+visits_project_score(const struct visits_project *p, const char *path,
+    size_t len, int64_t now)
+{
+	const struct visit *e;
+
+	if (p == NULL ||
+	    (e = visits_find_path(p, path, len, visits_hash(path, len))) ==
+	    NULL)
+		return 0;
+	return visits_decay(e->w, e->t_ref, now, p->half_life_s);
+}
+
+double
+visits_score(const struct visits *v, const char *root, const char *path,
+    size_t len, int64_t now)
+{
+	return visits_project_score(visits_project(v, root), path, len, now);
+}
+
+void
+visits_counts(const struct visits *v, struct visits_counts *c)
+{
+	c->entries = v->n;
+	c->projects = v->projects.n;
+	c->bytes = v->bytes;
+	c->evicted = v->evicted;
+	c->refused = v->refused;
+	c->load_errors = v->load_errors;
+	c->saves = v->saves;
+	c->save_errors = v->save_errors;
+}
+
+bool
+visits_dirty(const struct visits *v)
+{
+	return v->dirty;
+}
+
+/*
+ * Base64 (RFC 4648, with padding), as common/proto.c writes "path_b64"
+ * on the wire; its encoder is private to proto.c and common/ is not this
+ * module's to change, so the store has its own pair.
+ */
+static const char visits_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *
+visits_b64_encode(const char *s, size_t n, size_t *outlen)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	char *out, *o;
+
+	if ((out = fidx_malloc((n + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t x = (uint32_t)u[i] << 16;
+
+		if (i + 1 < n)
+			x |= (uint32_t)u[i + 1] << 8;
+		if (i + 2 < n)
+			x |= u[i + 2];
+		*o++ = visits_b64[x >> 18 & 63];
+		*o++ = visits_b64[x >> 12 & 63];
+		*o++ = i + 1 < n ? visits_b64[x >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? visits_b64[x & 63] : '=';
+	}
+	*o = '\0';
+	*outlen = (size_t)(o - out);
+	return out;
+}
+
+/*
+ * Decodes strict base64 (length a multiple of 4, '=' only as the last
+ * one or two characters) into out (room for n / 4 * 3 bytes).
+ */
+static int
+visits_b64_decode(const char *s, size_t n, char *out, size_t *outlen)
+{
+	size_t o = 0, pad = 0;
+
+	if (n == 0 || n % 4 != 0)
+		return -1;
+	if (s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t x = 0;
+
+		for (size_t k = 0; k < 4; k++) {
+			const char *at;
+
+			if (i + k >= n - pad) {
+				x <<= 6;
+				continue;
+			}
+			if (s[i + k] == '\0' ||
+			    (at = strchr(visits_b64, s[i + k])) == NULL)
+				return -1;
+			x = x << 6 | (uint32_t)(at - visits_b64);
+		}
+		out[o++] = (char)(x >> 16);
+		if (i + 4 < n || pad < 2)
+			out[o++] = (char)(x >> 8 & 0xff);
+		if (i + 4 < n || pad < 1)
+			out[o++] = (char)(x & 0xff);
+	}
+	*outlen = o;
+	return 0;
+}
+
+/* One entry as its line's object; NULL when out of memory. */
+static json_t *
+visits_entry_json(const struct visit *e)
+{
+	json_t *o;
+	char *b64;
+	size_t blen;
+	int rc;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	/* The root was checked for UTF-8 when it came in. */
+	if (json_object_set_new(o, "root", json_stringn_nocheck(e->proj->root,
+	    e->proj->root_len)) == -1)
+		goto fail;
+	if (proto_utf8_valid(e->path, e->len)) {
+		rc = json_object_set_new(o, "path",
+		    json_stringn_nocheck(e->path, e->len));
+	} else {
+		if ((b64 = visits_b64_encode(e->path, e->len, &blen)) == NULL)
+			goto fail;
+		rc = json_object_set_new(o, "path_b64",
+		    json_stringn_nocheck(b64, blen));
+		free(b64);
+	}
+	if (rc == -1 ||
+	    json_object_set_new(o, "w", json_real(e->w)) == -1 ||
+	    json_object_set_new(o, "t", json_integer(e->t_ref)) == -1 ||
+	    json_object_set_new(o, "seen", json_integer(e->seen)) == -1)
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+/* Bytes of e's line, newline included; 0 when out of memory. */
+static size_t
+visits_entry_size(const struct visit *e)
+{
+	json_t *o = visits_entry_json(e);
+	size_t n;
+
+	if (o == NULL)
+		return 0;
+	n = json_dumpb(o, NULL, 0, VISITS_JSON_FLAGS);
+	json_decref(o);
+	return n == 0 ? 0 : n + 1;
+}
+
+static int
+visits_entry_write(const struct visit *e, FILE *f)
+{
+	json_t *o = visits_entry_json(e);
+	int rc;
+
+	if (o == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = json_dumpf(o, f, VISITS_JSON_FLAGS);
+	json_decref(o);
+	if (rc == -1 || putc('\n', f) == EOF)
+		return -1;
+	return 0;
+}
+
+/* Makes file's directory's entries durable (the rename); best effort. */
+static void
+visits_sync_dir(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char dir[PATH_MAX];
+	int fd;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if ((size_t)(slash - file) >= sizeof(dir))
+		return;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
+		    (int)(slash - file), file);
+	/* Some file systems refuse fsync on a directory: nothing to do. */
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}
+
+int
+visits_save(struct visits *v, const char *file, struct fidx_err *err)
+{
+	char tmp[PATH_MAX + 8];
+	struct visit *first = NULL, *e;
+	size_t bytes = sizeof(visits_header) - 1;
+	FILE *f = NULL;
+	int fd = -1, saved, n;
+	bool made = false;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		fidx_error(err, "cannot save visits: %s is too long a path",
+		    file);
+		goto fail;
+	}
+	/*
+	 * The newest entries that fit max_file_bytes: measured newest
+	 * first, written oldest first from there.
+	 */
+	for (e = v->newest; e != NULL; e = e->older) {
+		size_t line = visits_entry_size(e);
+
+		if (line == 0) {
+			errno = ENOMEM;
+			fidx_error(err, "cannot save visits to %s: out of "
+			    "memory", file);
+			goto fail;
+		}
+		if (line > v->lim.max_file_bytes - bytes)
+			break;
+		bytes += line;
+		first = e;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		fidx_error(err, "cannot save visits to %s: cannot create a "
+		    "temporary file beside it: %s", file, strerror(errno));
+		goto fail;
+	}
+	made = true;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		fidx_error(err, "cannot save visits to %s: %s", file,
+		    strerror(errno));
+		goto fail;
+	}
+	if (fputs(visits_header, f) == EOF)
+		goto fail_write;
+	for (e = first; e != NULL; e = e->newer)
+		if (visits_entry_write(e, f) == -1)
+			goto fail_write;
+	if (fflush(f) == EOF)
+		goto fail_write;
+	if (fsync(fd) == -1) {
+		fidx_error(err, "cannot save visits to %s: fsync: %s", file,
+		    strerror(errno));
+		goto fail;
+	}
+	n = fclose(f);
+	f = NULL;
+	fd = -1;
+	if (n == EOF)
+		goto fail_write;
+	if (rename(tmp, file) == -1) {
+		fidx_error(err, "cannot save visits to %s: rename: %s", file,
+		    strerror(errno));
+		goto fail;
+	}
+	visits_sync_dir(file);
+	/* What did not fit the file is gone from memory too. */
+	while (v->oldest != first)
+		visits_evict(v, v->oldest, NULL);
+	v->saves++;
+	v->dirty = false;
+	return 0;
+fail_write:
+	fidx_error(err, "cannot save visits to %s: write: %s", file,
+	    errno == ENOMEM ? "out of memory" : strerror(errno));
+fail:
+	saved = errno;
+	if (f != NULL)
+		fclose(f);
+	else if (fd != -1)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	v->save_errors++;
+	errno = saved;
+	return -1;
+}
+
+/* A load error: err says file, line and why; errno is e. */
+#define LOAD_FAIL(e, ...) do {					\
+	errno = (e);							\
+	fidx_error(err, __VA_ARGS__);					\
+	goto fail;							\
+} while (0)
+
+static int
+visits_load_header(const char *file, json_t *o, struct fidx_err *err)
+{
+	json_t *ver = json_object_get(o, "fidx_visits");
+
+	if (!json_is_object(o) || !json_is_integer(ver))
+		LOAD_FAIL(EINVAL, "%s line 1: not a fidx visits file (the "
+		    "first line must be {\"fidx_visits\":1})", file);
+	if (json_integer_value(ver) != 1)
+		LOAD_FAIL(EINVAL, "%s line 1: fidx_visits version %lld, this "
+		    "fidxd reads version 1", file, json_integer_value(ver));
+	return 0;
+fail:
+	return -1;
+}
+
+static int
+visits_load_entry(struct visits *v, const char *file, size_t line,
+    json_t *o, struct fidx_err *err)
+{
+	json_t *jroot, *jpath, *jb64, *jw, *jt, *jseen;
+	char buf[VISITS_MAX_PATH / 3 * 3 + 3];
+	const char *root, *path;
+	size_t rlen, len;
+	struct visits_project *p;
+	uint64_t rh, ph;
+	double w;
+
+	if (!json_is_object(o))
+		LOAD_FAIL(EINVAL, "%s line %zu: not a JSON object", file, line);
+	jroot = json_object_get(o, "root");
+	jpath = json_object_get(o, "path");
+	jb64 = json_object_get(o, "path_b64");
+	jw = json_object_get(o, "w");
+	jt = json_object_get(o, "t");
+	jseen = json_object_get(o, "seen");
+	if (!json_is_string(jroot))
+		LOAD_FAIL(EINVAL, "%s line %zu: \"root\" is missing or not a "
+		    "string", file, line);
+	root = json_string_value(jroot);
+	rlen = json_string_length(jroot);
+	/* jansson's strings are UTF-8 and, without JSON_ALLOW_NUL, NUL-free. */
+	if (!visits_root_ok(root, rlen))
+		LOAD_FAIL(EINVAL, "%s line %zu: \"root\" is not an absolute "
+		    "path of 1 to %d bytes", file, line, VISITS_MAX_PATH);
+	if ((jpath != NULL) == (jb64 != NULL))
+		LOAD_FAIL(EINVAL, "%s line %zu: want one of \"path\" and "
+		    "\"path_b64\"", file, line);
+	if (jpath != NULL) {
+		if (!json_is_string(jpath))
+			LOAD_FAIL(EINVAL, "%s line %zu: \"path\" is not a "
+			    "string", file, line);
+		path = json_string_value(jpath);
+		len = json_string_length(jpath);
+	} else {
+		if (!json_is_string(jb64))
+			LOAD_FAIL(EINVAL, "%s line %zu: \"path_b64\" is not a "
+			    "string", file, line);
+		if (json_string_length(jb64) > sizeof(buf) / 3 * 4 ||
+		    visits_b64_decode(json_string_value(jb64),
+		    json_string_length(jb64), buf, &len) == -1)
+			LOAD_FAIL(EINVAL, "%s line %zu: \"path_b64\" is not "
+			    "base64 of at most %d bytes", file, line,
+			    VISITS_MAX_PATH);
+		path = buf;
+	}
+	if (!visits_path_ok(path, len))
+		LOAD_FAIL(EINVAL, "%s line %zu: the path is empty, longer than "
+		    "%d bytes or holds a NUL", file, line, VISITS_MAX_PATH);
+	if (!json_is_number(jw) || !((w = json_number_value(jw)) >= 0) ||
+	    !isfinite(w))
+		LOAD_FAIL(EINVAL, "%s line %zu: \"w\" is missing or not a "
+		    "number >= 0", file, line);
+	if (!json_is_integer(jt) || !json_is_integer(jseen))
+		LOAD_FAIL(EINVAL, "%s line %zu: \"t\" and \"seen\" must be "
+		    "integers (seconds)", file, line);
+	rh = visits_hash(root, rlen);
+	ph = visits_hash(path, len);
+	p = visits_find_project(v, root, rlen, rh);
+	if (p != NULL && visits_find_path(p, path, len, ph) != NULL)
+		LOAD_FAIL(EINVAL, "%s line %zu: a second entry for the same "
+		    "root and path", file, line);
+	if (visits_insert(v, p, root, rlen, rh, path, len, ph, w,
+	    json_integer_value(jt), json_integer_value(jseen)) == -1)
+		LOAD_FAIL(ENOMEM, "%s line %zu: out of memory", file, line);
+	return 0;
+fail:
+	return -1;
+}
+
+/* Reads all of fd (a regular file of size bytes) into *out. */
+static int
+visits_read(struct visits *v, const char *file, int fd, size_t size,
+    char **out, size_t *outlen, struct fidx_err *err)
+{
+	char *buf;
+	size_t got = 0;
+
+	/* One byte more than fstat said, to see a file that grew. */
+	if ((buf = fidx_malloc(size + 1)) == NULL)
+		LOAD_FAIL(ENOMEM, "cannot load %s: out of memory", file);
+	while (got < size + 1) {
+		ssize_t r = read(fd, buf + got, size + 1 - got);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			fidx_error(err, "cannot read %s: %s", file,
+			    strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got > size) {
+		if (got > v->lim.max_file_bytes)
+			LOAD_FAIL(EFBIG, "%s is over the visits file limit of "
+			    "%zu bytes; ignored", file, v->lim.max_file_bytes);
+		LOAD_FAIL(EAGAIN, "%s changed while it was read", file);
+	}
+	*out = buf;
+	*outlen = got;
+	return 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+int
+visits_load(struct visits *v, const char *file, struct fidx_err *err)
+{
+	char *buf = NULL, *s, *end;
+	size_t len, line = 0;
+	uint64_t evicted = v->evicted;
+	struct stat st;
+	int fd, saved;
+
+	visits_clear(v);
+	v->dirty = false;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		fidx_error(err, "cannot open %s: %s", file, strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) == -1) {
+		fidx_error(err, "cannot stat %s: %s", file, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode))
+		LOAD_FAIL(EINVAL, "%s is not a regular file", file);
+	if ((uintmax_t)st.st_size > v->lim.max_file_bytes)
+		LOAD_FAIL(EFBIG, "%s is %jd bytes, over the visits file limit "
+		    "of %zu; ignored", file, (intmax_t)st.st_size,
+		    v->lim.max_file_bytes);
+	if (visits_read(v, file, fd, (size_t)st.st_size, &buf, &len,
+	    err) == -1)
+		goto fail;
+	for (s = buf, end = buf + len; s < end;) {
+		char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
+		json_error_t jerr;
+		json_t *o;
+		int rc;
+
+		line++;
+		if ((o = json_loadb(s, n, JSON_REJECT_DUPLICATES,
+		    &jerr)) == NULL) {
+			if (json_error_code(&jerr) == json_error_out_of_memory)
+				LOAD_FAIL(ENOMEM, "%s line %zu: out of memory",
+				    file, line);
+			LOAD_FAIL(EINVAL, "%s line %zu: bad JSON: %s", file,
+			    line, jerr.text);
+		}
+		rc = line == 1 ? visits_load_header(file, o, err) :
+		    visits_load_entry(v, file, line, o, err);
+		json_decref(o);
+		if (rc == -1)
+			goto fail;
+		s = nl != NULL ? nl + 1 : end;
+	}
+	if (line == 0)
+		LOAD_FAIL(EINVAL, "%s line 1: empty file, not a fidx visits "
+		    "file", file);
+	free(buf);
+	close(fd);
+	/* Trimmed to the bounds: the file should be too. */
+	v->dirty = v->evicted != evicted;
+	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	if (fd != -1)
+		close(fd);
+	visits_clear(v);
+	v->dirty = false;
+	v->load_errors++;
+	errno = saved;
+	return -1;
+}
+
+int
+visits_default_file(char *buf, size_t size, struct fidx_err *err)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	const char *base, *sub;
+	struct stat st;
+	char *slash;
+	int n;
+
+	/* The XDG spec: a relative XDG_STATE_HOME is invalid, ignore it. */
+	if (xdg != NULL && xdg[0] == '/') {
+		base = xdg;
+		sub = "fidx";
+	} else if (home != NULL && home[0] == '/') {
+		base = home;
+		sub = ".local/state/fidx";
+	} else {
+		return fidx_error(err, "no place for the visits file: neither "
+		    "XDG_STATE_HOME nor HOME is an absolute path");
+	}
+	n = snprintf(buf, size, "%s/%s/%s", base, sub, VISITS_FILE_NAME);
+	if (n < 0 || (size_t)n >= size || (size_t)n >= PATH_MAX)
+		return fidx_error(err, "the visits file path under %s is too "
+		    "long", base);
+	/*
+	 * mkdir -p of the directory, 0700 as the XDG spec asks for the
+	 * directories it creates; existing ones are left as they are.
+	 */
+	slash = strrchr(buf, '/');
+	for (char *p = buf + 1; p <= slash; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) == -1 && errno != EEXIST) {
+			fidx_error(err, "cannot create %s: %s", buf,
+			    strerror(errno));
+			*p = '/';
+			return -1;
+		}
+		*p = '/';
+	}
+	*slash = '\0';
+	if (stat(buf, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		fidx_error(err, "%s is not a directory", buf);
+		*slash = '/';
+		return -1;
+	}
+	*slash = '/';
+	return 0;
+}
