@@ -938,10 +938,20 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
     const char *s, size_t n, size_t base, struct match_scratch *sc,
     int32_t floor, uint32_t *pos, int *npos)
 {
-	size_t m = p->len, need, best_drop[2] = { 0, 0 };
+	size_t m = p->len, need, best_drop[2] = { 0, 0 }, off = base;
 	int32_t best = MATCH_NONE, ub;
 
-	if (t->edits == 0 || m > MATCH_TYPO_MAX_LEN || m > n + (size_t)t->edits)
+	/*
+	 * A typo is forgiven in a file name only: that is what people type
+	 * words of, and it keeps the search to the short end of each path.
+	 * A pattern with a '/' asks for a path: no typo reading.
+	 */
+	if (t->edits == 0 || p->path || base > n)
+		return MATCH_NONE;
+	s += off;
+	n -= off;
+	base = 0;
+	if (m > MATCH_TYPO_MAX_LEN || m > n + (size_t)t->edits)
 		return MATCH_NONE;
 	/*
 	 * The best a one-edit match could score: a floor above it (a list
@@ -985,6 +995,8 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 		match_dropped(p, best_drop, need, s, n, base, sc, MATCH_NONE,
 		    pos);
 		*npos = (int)(m - need);
+		for (int k = 0; k < *npos; k++)
+			pos[k] += (uint32_t)off;
 	}
 	return best;
 }

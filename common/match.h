@@ -138,7 +138,7 @@ void match_scratch_free(struct match_scratch *sc);
  * Typos. A pattern with a byte typed by mistake (extra, wrong, or one of
  * a swapped pair) still matches once that byte is left out; one left out
  * already matches, as a gap. So a typo match is p less up to `edits` of
- * its bytes, found as a longest common subsequence (bit-parallel, one
+ * its bytes, in the file name, found as a longest common subsequence (bit-parallel, one
  * 64-bit word: patterns up to 64 bytes) and scored as the best alignment
  * of what is left, scaled to the whole pattern's length and discounted
  * for what was left out (see match_typo_scale), in a tier of its own:
