@@ -40,6 +40,9 @@ struct query_scratch {
 	struct match_scratch *ms;
 	pcre2_match_data *md;
 	_Atomic int32_t *shared_floor;	/* see query_scratch_share_floor */
+	query_bonus_fn *bonus;		/* see query_scratch_set_bonus */
+	void *bonus_arg;
+	int32_t bonus_max;
 	uint32_t tmp[FIDX_MAX_QUERY];
 };
 
@@ -47,6 +50,15 @@ void
 query_scratch_share_floor(struct query_scratch *sc, _Atomic int32_t *floor)
 {
 	sc->shared_floor = floor;
+}
+
+void
+query_scratch_set_bonus(struct query_scratch *sc, query_bonus_fn *fn,
+    void *arg, int32_t max)
+{
+	sc->bonus = fn;
+	sc->bonus_arg = arg;
+	sc->bonus_max = fn != NULL && max > 0 ? max : 0;
 }
 
 /*
@@ -635,6 +647,9 @@ query_run_pass(const struct query *q, const char *arena,
 			    top->items[0].score : MATCH_NONE;
 			if (shared > floor)
 				floor = shared;
+			/* A bonus to come may lift what scores a little less. */
+			if (floor > MATCH_NONE + sc->bonus_max)
+				floor -= sc->bonus_max;
 			if (!single) {
 				v = query_score_above(q, path, e->len, e->base,
 				    e->mask, sc, floor);
@@ -653,8 +668,11 @@ query_run_pass(const struct query *q, const char *arena,
 					    e->len, base, sc->ms, floor, NULL,
 					    NULL);
 			}
-			if (v == MATCH_NONE || v == MATCH_BELOW ||
-			    !topk_wants(top, v))
+			if (v == MATCH_NONE || v == MATCH_BELOW)
+				continue;
+			if (sc->bonus != NULL)
+				v += sc->bonus(sc->bonus_arg, path, e->len);
+			if (!topk_wants(top, v))
 				continue;
 			item.path = path;
 			item.len = e->len;

@@ -85,6 +85,16 @@ int query_scratch_bind(struct query_scratch *sc, const struct query *q);
  */
 void query_scratch_share_floor(struct query_scratch *sc,
     _Atomic int32_t *floor);
+
+/*
+ * A bonus query_run() adds to each match's score, in 0..max (checked by
+ * the caller's function): how the daemon ranks the files you use higher
+ * at equal match quality. Pruning leaves room for it, so the top k is
+ * still exact. fn is called from the thread running query_run().
+ */
+typedef int32_t query_bonus_fn(void *arg, const char *path, size_t len);
+void query_scratch_set_bonus(struct query_scratch *sc, query_bonus_fn *fn,
+    void *arg, int32_t max);
 void query_scratch_free(struct query_scratch *sc);
 
 /* Score of one path, or MATCH_NONE. mask is match_mask() of the path. */

@@ -888,6 +888,74 @@ random_string(uint64_t *seed, const char *alphabet, size_t minlen,
 	out[n] = '\0';
 }
 
+/* A bonus that is a fixed function of the path: its bytes' sum mod 17. */
+static int32_t
+bonus_of(void *arg, const char *path, size_t len)
+{
+	uint32_t sum = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < len; i++)
+		sum += (uint8_t)path[i];
+	return (int32_t)(sum % 17);
+}
+
+/*
+ * With a bonus, query_run() keeps the k best of score + bonus: pruning
+ * leaves the bonus room, so a path just under the floor can still enter.
+ */
+static void
+test_query_run_bonus(void **state)
+{
+	static const char *const queries[] = { "ma", "s", "ai", "c" };
+	struct list *l = calloc(1, sizeof(*l));
+	uint64_t seed = 7;
+	char path[24];
+
+	(void)state;
+	assert_non_null(l);
+	for (size_t i = 0; i < 60; i++) {
+		random_string(&seed, "mains/c._", 3, 20, path);
+		list_add(l, path, i % 2 == 0);
+	}
+	for (size_t qi = 0; qi < sizeof(queries) / sizeof(*queries); qi++) {
+		struct fx f = fx_new(queries[qi], QUERY_FUZZY);
+		struct topk_item all[64];
+		size_t nall = 0;
+
+		for (size_t i = 0; i < l->n; i++) {
+			const char *p = l->arena + l->e[i].off;
+			int32_t v = fx_score(&f, p, l->e[i].len);
+
+			if (v == MATCH_NONE)
+				continue;
+			all[nall] = (struct topk_item){ p, l->e[i].len,
+			    (uint32_t)i, v + bonus_of(NULL, p, l->e[i].len), 0 };
+			nall++;
+		}
+		assert_true(nall > 3);
+		qsort(all, nall, sizeof(*all), cmp_items);
+		query_scratch_set_bonus(f.sc, bonus_of, NULL, 16);
+		for (size_t k = 1; k <= nall; k++) {
+			struct topk top;
+
+			assert_int_equal(topk_init(&top, k), 0);
+			assert_int_equal(query_run(f.q, l->arena, l->e, 0, l->n,
+			    &top, f.sc), nall);
+			topk_sort(&top);
+			for (size_t i = 0; i < top.n; i++) {
+				assert_int_equal(top.items[i].index,
+				    all[i].index);
+				assert_int_equal(top.items[i].score,
+				    all[i].score);
+			}
+			topk_release(&top);
+		}
+		fx_free(&f);
+	}
+	free(l);
+}
+
 #define PROP_PATHS 2000
 #define PROP_QUERIES 40
 
@@ -1113,6 +1181,7 @@ main(void)
 		cmocka_unit_test(test_positions),
 		cmocka_unit_test(test_positions_union),
 		cmocka_unit_test(test_query_run_topk),
+		cmocka_unit_test(test_query_run_bonus),
 		cmocka_unit_test(test_property_loop),
 		cmocka_unit_test(test_oom),
 		/* Last: while its bug stands it aborts the binary. */
