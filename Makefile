@@ -20,7 +20,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DFIDX_VERSION='"$(VERSION)"' $(WARN) \
            -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
               common/sockpath.c \
@@ -29,7 +29,7 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
-               indexer/walk.c
+               indexer/walk.c indexer/visits.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py
 
@@ -67,6 +67,9 @@ $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_visits: $(call obj,$(BUILD)/asan,tests/test_visits.c indexer/visits.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))

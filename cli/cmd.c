@@ -1,5 +1,6 @@
 /* cmd.c - see cmd.h. */
 #include "cmd.h"
+#include "../common/proto.h"
 #include "client.h"
 #include "output.h"
 
@@ -270,6 +271,51 @@ cmd_rm(int argc, char **argv, const char *sock)
 	json_decref(resp);
 	client_release(&c);
 	return cmd_done(rc);
+}
+
+/*
+ * `fidx visit FILE`: tells fidxd the file was opened, so it ranks higher
+ * at equal match quality. The project is the one fidx QUERY would use
+ * here; the file must be under it.
+ */
+int
+cmd_visit(int argc, char **argv, const char *sock)
+{
+	const char *usage = "visit FILE [--json]";
+	struct cmd_opts o = { .sock = sock };
+	char root[PATH_MAX], file[PATH_MAX];
+	struct fidx_err err;
+	struct client c;
+	json_t *resp;
+	size_t rlen;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_JSON, 1, usage, &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	if (realpath(o.arg, file) == NULL) {
+		log_warn("%s", o.arg);
+		return 2;
+	}
+	if (client_project_root(NULL, root, sizeof(root), &err) == -1 ||
+	    client_root_check(root, &err) == -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	rlen = strlen(root);
+	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/' ||
+	    !proto_utf8_valid(file, strlen(file))) {
+		log_warnx("%s is not under the project %s (run fidx visit "
+		    "from the project's directory)", file, root);
+		return 2;
+	}
+	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s, s:s}", "op",
+	    "visit", "root", root, "path", file + rlen + 1),
+	    (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != 0)
+		return cmd_done(rc == 1 ? 0 : 2);
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(0);
 }
 
 int

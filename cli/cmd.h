@@ -20,6 +20,7 @@
 
 int cmd_add(int argc, char **argv, const char *sock);
 int cmd_rm(int argc, char **argv, const char *sock);
+int cmd_visit(int argc, char **argv, const char *sock);
 int cmd_ls(int argc, char **argv, const char *sock);
 int cmd_reindex(int argc, char **argv, const char *sock);
 int cmd_stats(int argc, char **argv, const char *sock);

@@ -46,6 +46,7 @@ static const struct {
 } fidx_cmds[] = {
 	{ "add", cmd_add },
 	{ "rm", cmd_rm },
+	{ "visit", cmd_visit },
 	{ "ls", cmd_ls },
 	{ "reindex", cmd_reindex },
 	{ "stats", cmd_stats },
@@ -60,6 +61,8 @@ fidx_usage(FILE *f)
 	    "       fidx add DIR [--wait]        index DIR\n"
 	    "       fidx rm DIR                  forget DIR\n"
 	    "       fidx ls [--json]             list projects\n"
+	    "       fidx visit FILE              rank FILE higher: it was "
+	    "opened\n"
 	    "       fidx reindex [DIR | --all] [--wait]\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx daemon start | stop | status\n"

@@ -17,6 +17,7 @@
 #include "project.h"
 #include "search.h"
 #include "server.h"
+#include "visits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -382,6 +383,8 @@ main(int argc, char **argv)
 	struct fidx_err err = { "" };
 	struct project_registry reg;
 	struct search_pool *pool = NULL;
+	struct visits_limits vlim;
+	struct visits *visits = NULL;
 	struct server srv;
 	char pidpath[PATH_MAX], pidline[32];
 	int lockfd = -1, lfd = -1, sigfd = -1, rc = 2, n;
@@ -431,11 +434,25 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		goto out;
 	}
+	visits_limits_default(&vlim);
+	if ((visits = visits_new(&vlim)) == NULL) {
+		log_warn("the visit store");
+		goto out;
+	}
 	/* From here the server owns (and closes) lfd and sigfd. */
 	srv_ok = true;
 	if (server_init(&srv, &o.srv, lfd, sigfd, &reg, pool, &err) == -1) {
 		log_warnx("%s", err.msg);
 		goto out;
+	}
+	/* A store that will not load is reported and starts empty. */
+	srv.visits = visits;
+	if (visits_default_file(srv.visits_file, sizeof(srv.visits_file),
+	    &err) == -1) {
+		log_warnx("visits will not be kept: %s", err.msg);
+		srv.visits_file[0] = '\0';
+	} else if (visits_load(visits, srv.visits_file, &err) == -1) {
+		log_warnx("%s; starting with no visits", err.msg);
 	}
 	srv.sock_path = o.sock;
 	log_info("listening on %s", o.sock);
@@ -450,6 +467,7 @@ out:
 			close(sigfd);
 	}
 	search_pool_free(pool);
+	visits_free(visits);
 	if (reg_ok)
 		project_registry_release(&reg);
 	if (bound)

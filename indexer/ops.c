@@ -4,10 +4,12 @@
 #include "../common/limits.h"
 #include "../common/proto.h"
 #include "../common/query.h"
+#include "visits.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,16 @@
 /* Longest wait a request may ask for with "timeout_ms". */
 #define OPS_WAIT_CEILING_MS 3600000
 
+/*
+ * The most a file's visits add to its score: a byte's match score, so
+ * frecency orders files of about the same match quality and never lifts
+ * a poor match over a good one.
+ */
+#define OPS_FRECENCY_MAX MATCH_SCORE
+
 enum ops_id {
 	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
-	OP_STATS, OP_SHUTDOWN,
+	OP_STATS, OP_SHUTDOWN, OP_VISIT,
 };
 
 /* One request being handled: what every op needs to answer it. */
@@ -414,6 +423,22 @@ fail:
 	return NULL;
 }
 
+/* The files you use: their visits' frecency, as a score bonus. */
+struct ops_frecency {
+	const struct visits_project *vp;
+	int64_t now;
+};
+
+static int32_t
+ops_frecency_bonus(void *arg, const char *path, size_t len)
+{
+	const struct ops_frecency *fr = arg;
+	double f = visits_project_score(fr->vp, path, len, fr->now);
+
+	/* One fresh visit earns half the most, more visits approach it. */
+	return f > 0 ? (int32_t)lround(OPS_FRECENCY_MAX * (1 - exp2(-f))) : 0;
+}
+
 /* Runs r (a valid query request) on p's live snapshot and answers. */
 static void
 ops_query_answer(struct ops_req *r, const struct project *p)
@@ -427,7 +452,10 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	const char *text, *mname;
 	size_t len;
 	json_int_t limit, typos;
-	bool positions;
+	bool positions, frecency;
+	struct ops_frecency fr = { NULL, 0 };
+	struct search_bonus bonus = { ops_frecency_bonus, &fr,
+	    OPS_FRECENCY_MAX };
 	ssize_t matched = 0;
 	json_t *o;
 
@@ -441,6 +469,11 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	    &limit);
 	ops_bool(r, "positions", false, &positions);
 	ops_int(r, "typos", 0, 2, 2, &typos);
+	ops_bool(r, "frecency", true, &frecency);
+	if (frecency && r->s->visits != NULL) {
+		fr.vp = visits_project(r->s->visits, p->root);
+		fr.now = time(NULL);
+	}
 
 	if ((q = query_compile(text, len, mode, &err)) == NULL) {
 		ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
@@ -454,7 +487,8 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	r->s->count.queries++;
 	if (p->snap != NULL) {
 		sn = index_snapshot_ref(p->snap);
-		if ((matched = search_run(r->s->pool, q, sn, &top)) == -1)
+		if ((matched = search_run(r->s->pool, q, sn, &top,
+		    fr.vp != NULL ? &bonus : NULL)) == -1)
 			goto nomem;
 		topk_sort(&top);
 	}
@@ -495,7 +529,7 @@ op_query(struct ops_req *r)
 	const char *text, *mname;
 	json_int_t limit, min_gen, ms, typos;
 	size_t len;
-	bool positions, added = false;
+	bool positions, added = false, frecency;
 	uint64_t want;
 
 	/* Check everything before adding or parking anything. */
@@ -507,6 +541,7 @@ op_query(struct ops_req *r)
 	    ops_bool(r, "positions", false, &positions) == -1 ||
 	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
 	    ops_int(r, "typos", 0, 2, 2, &typos) == -1 ||
+	    ops_bool(r, "frecency", true, &frecency) == -1 ||
 	    ops_timeout(r, &ms) == -1)
 		return -1;
 	if (mname != NULL && query_mode_parse(mname, &mode) == -1)
@@ -692,12 +727,80 @@ op_stats(struct ops_req *r)
 	    "walk_symlinks_skipped",
 	    (json_int_t)reg->count.walk_symlinks_skipped,
 	    "walk_too_long", (json_int_t)reg->count.walk_too_long));
+	if (s->visits != NULL) {
+		struct visits_counts vc;
+		struct visits_limits vl;
+
+		visits_counts(s->visits, &vc);
+		visits_limits_default(&vl);
+		o = ops_set(o, "visits", json_pack("{s:s,s:{s:I,s:I},"
+		    "s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I}}",
+		    "file", s->visits_file,
+		    "limits",
+		    "per_project", (json_int_t)vl.per_project,
+		    "total", (json_int_t)vl.total,
+		    "usage",
+		    "entries", (json_int_t)vc.entries,
+		    "projects", (json_int_t)vc.projects,
+		    "bytes", (json_int_t)vc.bytes,
+		    "counters",
+		    "evicted", (json_int_t)vc.evicted,
+		    "refused", (json_int_t)vc.refused,
+		    "load_errors", (json_int_t)vc.load_errors,
+		    "saves", (json_int_t)vc.saves,
+		    "save_errors", (json_int_t)vc.save_errors));
+	}
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
 	    "index_bytes", (json_int_t)index_bytes,
 	    "client_input_bytes", (json_int_t)in,
 	    "client_output_bytes", (json_int_t)out));
+	server_send(s, r->c, o);
+	return 0;
+}
+
+/*
+ * Records that a file was opened: {"op":"visit","root":R,"path":P}, P
+ * relative to R (or absolute under it). The root need not be a project:
+ * visits outlive indexes, and fade on their own.
+ */
+static int
+op_visit(struct ops_req *r)
+{
+	struct server *s = r->s;
+	char root[PATH_MAX];
+	struct project *p;
+	const char *path;
+	size_t len, rlen;
+	int64_t now = time(NULL);
+	json_t *o;
+
+	if (ops_root(r, root, &p) == -1 ||
+	    ops_string(r, "path", true, &path, &len) == -1)
+		return -1;
+	rlen = strlen(root);
+	/* An absolute path under the root is taken relative to it. */
+	if (path[0] == '/' && len > rlen + 1 &&
+	    strncmp(path, root, rlen) == 0 && path[rlen] == '/') {
+		path += rlen + 1;
+		len -= rlen + 1;
+	}
+	if (len == 0 || path[0] == '/')
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must be "
+		    "relative to the root, or under it: %s", path);
+	if (s->visits == NULL)
+		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
+	if (visits_add(s->visits, root, path, len, now) == -1)
+		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
+		    PROTO_E_BAD_REQUEST, "cannot record the visit of %s: %s",
+		    path, strerror(errno));
+	if (s->visits_save_ms == 0)
+		s->visits_save_ms = server_now_ms() + SERVER_VISITS_SAVE_MS;
+	o = ops_set(ops_ok(r), "root", json_string(root));
+	o = ops_set(o, "path", json_stringn(path, len));
+	o = ops_set(o, "frecency", json_real(visits_score(s->visits, root,
+	    path, len, now)));
 	server_send(s, r->c, o);
 	return 0;
 }
@@ -722,6 +825,7 @@ static const struct {
 	[OP_REINDEX] = { "reindex", op_reindex },
 	[OP_STATS] = { "stats", op_stats },
 	[OP_SHUTDOWN] = { "shutdown", op_shutdown },
+	[OP_VISIT] = { "visit", op_visit },
 };
 
 void
@@ -755,7 +859,7 @@ ops_request(struct server *s, struct client *c, const char *line,
 		}
 	}
 	ops_fail(&r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: ping, add, "
-	    "remove, projects, query, reindex, stats, shutdown)", op);
+	    "remove, projects, query, reindex, visit, stats, shutdown)", op);
 out:
 	json_decref(r.req);
 }

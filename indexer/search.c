@@ -45,6 +45,7 @@ struct search_pool {
 	/* This round; written before it starts, read-only during it. */
 	const struct query *q;
 	const struct index_snapshot *s;
+	const struct search_bonus *bonus;
 	size_t chunk, nchunks;
 	atomic_size_t next;		/* next chunk to claim */
 	atomic_int busy;		/* helpers inside a claimed chunk */
@@ -63,6 +64,8 @@ search_part_bind(struct search_pool *p, struct search_part *pt)
 		return -1;
 	}
 	query_scratch_share_floor(pt->sc, p->nchunks > 1 ? &p->floor : NULL);
+	query_scratch_set_bonus(pt->sc, p->bonus ? p->bonus->fn : NULL,
+	    p->bonus ? p->bonus->arg : NULL, p->bonus ? p->bonus->max : 0);
 	return 0;
 }
 
@@ -213,7 +216,8 @@ search_pool_threads(const struct search_pool *p)
 
 ssize_t
 search_run(struct search_pool *p, const struct query *q,
-    const struct index_snapshot *s, struct topk *top)
+    const struct index_snapshot *s, struct topk *top,
+    const struct search_bonus *bonus)
 {
 	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
 	ssize_t matched = 0;
@@ -241,6 +245,7 @@ search_run(struct search_pool *p, const struct query *q,
 	}
 	p->q = q;
 	p->s = s;
+	p->bonus = bonus;
 	/* Eight chunks a thread: small enough to balance a late start. */
 	p->nchunks = n > 1 ? (size_t)n * 8 : 1;
 	p->chunk = (s->n + p->nchunks - 1) / p->nchunks;

@@ -29,6 +29,13 @@
 
 struct search_pool;
 
+/* A bonus added to each match (query_scratch_set_bonus), or none. */
+struct search_bonus {
+	query_bonus_fn *fn;	/* called from every scoring thread */
+	void *arg;
+	int32_t max;
+};
+
 /* threads in 1..SEARCH_MAX_THREADS, the caller counting as one. */
 struct search_pool *search_pool_new(int threads, struct fidx_err *err);
 void search_pool_free(struct search_pool *p);
@@ -36,10 +43,11 @@ int search_pool_threads(const struct search_pool *p);
 
 /*
  * Scores every entry of s into top (initialised by the caller with its
- * k). Returns the number of entries that matched, or -1 when out of
+ * k), each match's score plus bonus (may be NULL). Returns the number of entries that matched, or -1 when out of
  * memory (top is then left empty).
  */
 ssize_t search_run(struct search_pool *p, const struct query *q,
-    const struct index_snapshot *s, struct topk *top);
+    const struct index_snapshot *s, struct topk *top,
+    const struct search_bonus *bonus);
 
 #endif

@@ -1,6 +1,7 @@
 /* server.c - see server.h. */
 #include "server.h"
 #include "ops.h"
+#include "visits.h"
 #include "../common/alloc.h"
 #include "../common/proto.h"
 
@@ -518,12 +519,27 @@ server_resume_waits(struct server *s, bool walks_done)
 	}
 }
 
+void
+server_visits_save(struct server *s)
+{
+	struct fidx_err err = { "" };
+
+	s->visits_save_ms = 0;
+	if (s->visits == NULL || s->visits_file[0] == '\0' ||
+	    !visits_dirty(s->visits))
+		return;
+	if (visits_save(s->visits, s->visits_file, &err) == -1)
+		log_warnx("%s", err.msg);
+}
+
 /* epoll_wait's timeout: 0 with work pending, else the nearest deadline. */
 static int
 server_timeout(struct server *s)
 {
 	int64_t now = server_now_ms(), best = INT64_MAX;
 
+	if (s->visits_save_ms != 0)
+		best = s->visits_save_ms - now;
 	for (size_t i = 0; i < s->nclients; i++) {
 		struct client *c = s->clients[i];
 
@@ -587,7 +603,11 @@ server_run(struct server *s)
 		server_resume_waits(s, walks_done || s->wake);
 		s->wake = false;
 		server_reap(s);
+		if (s->visits_save_ms != 0 &&
+		    server_now_ms() >= s->visits_save_ms)
+			server_visits_save(s);
 	}
+	server_visits_save(s);
 	/* Parked requests hear why; everyone gets what fits in the socket. */
 	server_resume_waits(s, false);
 	for (size_t i = 0; i < s->nclients; i++)

@@ -29,6 +29,8 @@
 #include "project.h"
 #include "search.h"
 
+struct visits;
+
 struct server_limits {
 	size_t max_clients;
 	size_t max_line;		/* bytes in a request line, '\n' excluded */
@@ -94,7 +96,18 @@ struct server {
 	struct timespec started;
 	const char *sock_path;
 	uint64_t request_us_max;
+
+	/* The frecency store, its file ("" if none), its next save. */
+	struct visits *visits;
+	char visits_file[4096];
+	int64_t visits_save_ms;		/* 0: nothing to save */
 };
+
+/* Visits are saved this long after the first unsaved one (and at exit). */
+#define SERVER_VISITS_SAVE_MS 2000
+
+/* Saves the frecency store now if it changed; failures are logged. */
+void server_visits_save(struct server *s);
 
 /* listen_fd and sig_fd are the server's to close from here on. */
 int server_init(struct server *s, const struct server_limits *lim,

@@ -21,6 +21,9 @@ T=$(cd "$T" && pwd -P)
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_COMMON_DIR
 GIT_CEILING_DIRECTORIES=$T
 export GIT_CEILING_DIRECTORIES
+# Visit stores go here, never into the user's own.
+XDG_STATE_HOME=$T/state
+export XDG_STATE_HOME
 S="$T/sock"
 DAEMON_PID=
 failures=0
@@ -233,6 +236,29 @@ py "-0 ends each path with NUL" "assert d.endswith(b'\0') and b'\n' not in d, d
 assert len(d.split(b'\0')) == 4, d"
 expect 0 "non-UTF-8 name" "$FIDX" --socket "$S" --root "$P" -0 badname
 py "non-UTF-8 name prints its exact bytes" "assert d == b'proj/bad\xffname.c\0', d"
+# Typos and visits.
+expect 0 "a typo still finds the file" "$FIDX" --socket "$S" --root "$P" gudie.txt
+out_is "gudie.txt finds guide.txt" "proj/docs/guide.txt"
+expect 1 "--typos 0 turns typo matching off" "$FIDX" --socket "$S" --root "$P" --typos 0 gudie.txt
+mkdir -p "$P/ext" && : >"$P/ext/util.c"
+expect 0 "reindex for the new file" "$FIDX" --socket "$S" reindex "$P" --wait
+expect 0 "two util.c, by bytes" "$FIDX" --socket "$S" --root "$P" util.c
+out_is "ext/util.c first before any visit" "proj/ext/util.c
+proj/src/util.c"
+(cd "$P" && "$FIDX" --socket "$S" visit src/util.c) >"$T/out" 2>"$T/err"
+if [ $? -eq 0 ]; then pass "visit src/util.c"; else fail "visit: $(cat "$T/err")"; fi
+checks=$((checks + 1))
+expect 0 "query after the visit" "$FIDX" --socket "$S" --root "$P" util.c
+out_is "the visited util.c ranks first" "proj/src/util.c
+proj/ext/util.c"
+(cd "$P" && "$FIDX" --socket "$S" visit /etc/passwd) >"$T/out" 2>"$T/err"
+if [ $? -eq 2 ] && grep -q 'is not under the project' "$T/err"; then
+	pass "visit outside the project is refused"
+else
+	fail "visit outside the project: $(cat "$T/err")"
+fi
+checks=$((checks + 1))
+
 expect 0 "--limit" "$FIDX" --socket "$S" --root "$P" --limit 1 c
 py "--limit 1 prints one" "assert d.count(b'\n') == 1, d"
 

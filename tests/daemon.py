@@ -1037,6 +1037,98 @@ def t_stats(d, c):
           lim.get("query_bytes") == 1024, short(lim))
 
 
+def t_visits(tmp):
+    """visit ranks a file higher at equal quality; a restart keeps it; a
+    corrupt store is reported and ignored."""
+    R = mkdir_fixture(tmp, "visits-tree", ["lib/main.c", "src/main.c",
+                                           "docs/readme.txt"])
+    store = os.path.join(os.environ["XDG_STATE_HOME"], "fidx",
+                         "visits.json")
+    d = Daemon(tmp, "visits")
+    check("visits: daemon up", d.wait_ready())
+    c = Conn(d.sock)
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("visits: add", r.get("ok") is True and r.get("files") == 3,
+          short(r))
+    before = result_paths(c.req({"op": "query", "root": R, "q": "main.c"}))
+    check("visits: equal matches tie-break by bytes first",
+          before == ["lib/main.c", "src/main.c"], before)
+    r = c.req({"op": "visit", "root": R, "path": "src/main.c"})
+    check("visits: visit ok with its frecency",
+          r.get("ok") is True and abs(r.get("frecency", 0) - 1.0) < 1e-6,
+          short(r))
+    q = c.req({"op": "query", "root": R, "q": "main.c"})
+    after = result_paths(q)
+    check("visits: the visited file now ranks first",
+          after == ["src/main.c", "lib/main.c"], after)
+    sc = [x["score"] for x in q.get("results", [])]
+    check("visits: the bonus is small (at most 16)",
+          len(sc) == 2 and 0 < sc[0] - sc[1] <= 16, sc)
+    off = result_paths(c.req({"op": "query", "root": R, "q": "main.c",
+                              "frecency": False}))
+    check("visits: frecency:false keeps the plain order", off == before, off)
+    r = c.req({"op": "visit", "root": R,
+               "path": os.path.join(R, "lib/main.c")})
+    check("visits: an absolute path under the root is accepted",
+          r.get("ok") is True and r.get("path") == "lib/main.c", short(r))
+    for req, code in (({"op": "visit", "root": R}, "bad_request"),
+                      ({"op": "visit", "root": R, "path": "/etc/passwd"},
+                       "bad_request"),
+                      ({"op": "visit", "root": R, "path": 5}, "bad_request"),
+                      ({"op": "visit", "root": "rel", "path": "x"},
+                       "bad_root"),
+                      ({"op": "query", "root": R, "q": "x", "frecency": 1},
+                       "bad_request")):
+        r = c.req(req)
+        check("visits: %s -> %s" % (short(req, 60), code),
+              err_code(r) == code, short(r))
+    s = stats(c)
+    v = s.get("visits", {})
+    check("visits: stats has the store's use and limits",
+          v.get("usage", {}).get("entries") == 2 and
+          v.get("limits", {}).get("total") == 20000 and
+          v.get("file") == store, short(v))
+    r = c.req({"op": "shutdown"})
+    check("visits: shutdown", r.get("ok") is True, short(r))
+    check("visits: daemon exits 0", d.wait_exit() == 0)
+    check("visits: the store was saved", os.path.isfile(store))
+    check_clean_stderr(d, "visits daemon")
+    c.close()
+
+    # A restart loads it: the last visit (lib/main.c) leads now.
+    d = Daemon(tmp, "visits2")
+    check("visits: restarted", d.wait_ready())
+    c = Conn(d.sock)
+    again = result_paths(c.req({"op": "query", "root": R, "q": "main.c"}))
+    check("visits: the order survives a restart",
+          again == ["lib/main.c", "src/main.c"], again)
+    c.req({"op": "shutdown"})
+    d.wait_exit()
+    check_clean_stderr(d, "visits2 daemon")
+    c.close()
+
+    # A corrupt store: reported, ignored, never a crash.
+    with open(store, "wb") as f:
+        f.write(b'{"fidx_visits":1}\n{"root": 5}\nnot json\n')
+    d = Daemon(tmp, "visits3")
+    check("visits: starts over a corrupt store", d.wait_ready())
+    c = Conn(d.sock)
+    s = stats(c)
+    check("visits: the corrupt store is counted as a load error",
+          s.get("visits", {}).get("counters", {}).get("load_errors") == 1 and
+          s.get("visits", {}).get("usage", {}).get("entries") == 0,
+          short(s.get("visits")))
+    plain = result_paths(c.req({"op": "query", "root": R, "q": "main.c"}))
+    check("visits: with the store ignored, the plain order",
+          plain == before, plain)
+    c.req({"op": "shutdown"})
+    d.wait_exit()
+    check("visits: the corrupt store is named on stderr",
+          "visits.json" in d.stderr(), d.stderr()[-500:])
+    check_clean_stderr(d, "visits3 daemon")
+    c.close()
+
+
 def section(name, fn, *args):
     """Runs one section; an exception is a failed check, not an abort."""
     try:
@@ -1394,10 +1486,13 @@ def main():
     t_start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="fidx-daemon.")
     os.chmod(tmp, 0o700)
+    # Visit stores go here, never into the user's own.
+    os.environ["XDG_STATE_HOME"] = os.path.join(tmp, "state")
     try:
         for name, fn in (("main daemon", main_daemon),
                          ("slow reader", t_slow_reader),
                          ("caps", t_caps),
+                         ("visits", t_visits),
                          ("stale socket", t_stale_socket)):
             t0 = time.monotonic()
             section(name, fn, tmp)
