@@ -47,6 +47,7 @@ struct fidxd_opts {
 	struct project_limits proj;
 	struct server_limits srv;
 	int threads;
+	struct visits_limits visits;
 };
 
 static void
@@ -68,11 +69,14 @@ fidxd_usage(FILE *f)
 "  --wait-ms N             how long a request waits for an index (default %d)\n"
 "  --walkers N             directory walks at once (default 2)\n"
 "  --threads N             threads per query and per walk (default: cores)\n"
+"  --max-visits N          files remembered as visited, in all (default %d)\n"
+"  --max-visits-per-project N   and per project (default %d)\n"
 "Sizes take a K, M or G suffix.\n",
 	    FIDX_MAX_PROJECTS_DEFAULT, FIDX_MAX_FILES_DEFAULT,
 	    FIDX_MAX_INDEX_BYTES_DEFAULT >> 20, FIDX_MAX_CLIENTS_DEFAULT,
 	    FIDX_MAX_LINE_DEFAULT, FIDX_MAX_OUTPUT_DEFAULT,
-	    FIDXD_WAIT_MS_DEFAULT);
+	    FIDXD_WAIT_MS_DEFAULT, VISITS_TOTAL_DEFAULT,
+	    VISITS_PER_PROJECT_DEFAULT);
 }
 
 /* A positive count or size (K/M/G suffixes) no larger than max. */
@@ -111,6 +115,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	enum {
 		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
+		O_VISITS, O_VISITS_PROJ,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -125,6 +130,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "wait-ms", required_argument, NULL, O_WAIT },
 		{ "walkers", required_argument, NULL, O_WALKERS },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "max-visits", required_argument, NULL, O_VISITS },
+		{ "max-visits-per-project", required_argument, NULL,
+		    O_VISITS_PROJ },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -142,6 +150,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->srv.max_line = FIDX_MAX_LINE_DEFAULT;
 	o->srv.max_output = FIDX_MAX_OUTPUT_DEFAULT;
 	o->srv.wait_ms = FIDXD_WAIT_MS_DEFAULT;
+	visits_limits_default(&o->visits);
 	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
 	    SEARCH_MAX_THREADS : (int)cores;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
@@ -219,6 +228,18 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    &v))
 				return -1;
 			o->threads = (int)v;
+			break;
+		case O_VISITS:
+			if (fidxd_num("--max-visits", optarg,
+			    VISITS_ENTRIES_CEILING, &v))
+				return -1;
+			o->visits.total = v;
+			break;
+		case O_VISITS_PROJ:
+			if (fidxd_num("--max-visits-per-project", optarg,
+			    VISITS_ENTRIES_CEILING, &v))
+				return -1;
+			o->visits.per_project = v;
 			break;
 		case O_HELP:
 			fidxd_usage(stdout);
@@ -383,7 +404,6 @@ main(int argc, char **argv)
 	struct fidx_err err = { "" };
 	struct project_registry reg;
 	struct search_pool *pool = NULL;
-	struct visits_limits vlim;
 	struct visits *visits = NULL;
 	struct server srv;
 	char pidpath[PATH_MAX], pidline[32];
@@ -434,8 +454,7 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		goto out;
 	}
-	visits_limits_default(&vlim);
-	if ((visits = visits_new(&vlim)) == NULL) {
+	if ((visits = visits_new(&o.visits)) == NULL) {
 		log_warn("the visit store");
 		goto out;
 	}

@@ -732,7 +732,7 @@ op_stats(struct ops_req *r)
 		struct visits_limits vl;
 
 		visits_counts(s->visits, &vc);
-		visits_limits_default(&vl);
+		visits_limits(s->visits, &vl);
 		o = ops_set(o, "visits", json_pack("{s:s,s:{s:I,s:I},"
 		    "s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I}}",
 		    "file", s->visits_file,

@@ -405,6 +405,12 @@ visits_limits_default(struct visits_limits *lim)
 	lim->max_file_bytes = VISITS_MAX_FILE_DEFAULT;
 }
 
+void
+visits_limits(const struct visits *v, struct visits_limits *lim)
+{
+	*lim = v->lim;
+}
+
 struct visits *
 visits_new(const struct visits_limits *lim)
 {

@@ -111,6 +111,9 @@ struct visits_project;		/* one project's entries; opaque */
 /* Fills lim with the defaults above. */
 void visits_limits_default(struct visits_limits *lim);
 
+/* The limits v was made with (for `stats`). */
+void visits_limits(const struct visits *v, struct visits_limits *lim);
+
 /* An empty store. NULL with errno ENOMEM, or EINVAL for limits out of range. */
 struct visits *visits_new(const struct visits_limits *lim);
 
