@@ -5,6 +5,7 @@
 #   make test     install missing packages, build with ASan+UBSan, run tests
 #   make bench-filter   fidx filter vs fzf and fzy (see bench/)
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
+#   make bench-rank     ranking on labelled queries vs fzf and fzy
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -40,7 +41,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test deps test-build bench-filter bench-daemon clean
+.PHONY: all run test deps test-build bench-filter bench-daemon bench-rank clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -112,6 +113,9 @@ bench-filter: all
 
 bench-daemon: all
 	bash bench/daemon.sh
+
+bench-rank: all
+	bash bench/rank.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -380,7 +380,7 @@ filter_print_json(const struct topk *top, uint32_t **allpos, int *npos,
 		    proto_path_set(r, it->path, it->len) == -1 ||
 		    json_object_set_new(r, "score",
 		    json_integer(proto_score(it->score))) == -1 ||
-		    (match_is_typo(it->score) && json_object_set_new(r,
+		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(r,
 		    "typo", json_true()) == -1))
 			goto out;
 		if (o->positions) {

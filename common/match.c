@@ -852,8 +852,13 @@ match_typo_init(struct match_typo *t, const struct match_pattern *p,
 	if (t->edits == 0)
 		return;
 	t->full = p->len == 64 ? ~0ull : (1ull << p->len) - 1;
-	for (size_t i = 0; i < p->len; i++) {
+	t->tier = MATCH_TYPO_TIER;
+	for (size_t i = 0, vowels = 0; i < p->len; i++) {
 		uint8_t c = (uint8_t)p->text[i];
+
+		vowels += strchr("aeiouAEIOU", c) != NULL && c != '\0';
+		if (vowels >= 2 && p->len >= 5)
+			t->tier = 0;	/* a word, not an abbreviation */
 
 		t->peq[c] |= 1ull << i;
 		if (p->icase && c >= 'a' && c <= 'z')
@@ -889,20 +894,30 @@ match_lcs(const struct match_typo *t, const uint8_t *s, size_t n)
  * one edit beats two.
  */
 static int32_t
-match_typo_scale(int32_t v, size_t m, size_t need)
+match_typo_scale(const struct match_typo *t, int32_t v, size_t m,
+    size_t need)
 {
 	int64_t x = (int64_t)v * (int64_t)m / (int64_t)(m - need);
 
 	x = x * (int64_t)(2 * m - need) / (int64_t)(2 * m);
 	return (int32_t)(x - (int64_t)(need - 1) * MATCH_TYPO_PENALTY) -
-	    MATCH_TYPO_TIER;
+	    t->tier;
+}
+
+/* The best a clean pattern of k bytes can score. */
+static int32_t
+match_best_possible(size_t k)
+{
+	return (int32_t)k * (MATCH_SCORE + MATCH_BONUS_BASENAME) +
+	    (int32_t)(MATCH_FIRST_MULTIPLIER + k - 1) * MATCH_BONUS_MAX;
 }
 
 /* The least v for which match_typo_scale(v) could reach low. */
 static int32_t
-match_typo_unscale(int32_t low, size_t m, size_t need)
+match_typo_unscale(const struct match_typo *t, int32_t low, size_t m,
+    size_t need)
 {
-	int64_t x = (int64_t)low + MATCH_TYPO_TIER +
+	int64_t x = (int64_t)low + t->tier +
 	    (int64_t)(need - 1) * MATCH_TYPO_PENALTY;
 
 	x = x * (int64_t)(2 * m) / (int64_t)(2 * m - need);
@@ -939,7 +954,7 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
     int32_t floor, uint32_t *pos, int *npos)
 {
 	size_t m = p->len, need, best_drop[2] = { 0, 0 }, off = base;
-	int32_t best = MATCH_NONE, ub;
+	int32_t best = MATCH_NONE, ub, qmin;
 
 	/*
 	 * A typo is forgiven in a file name only: that is what people type
@@ -957,31 +972,32 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 	 * The best a one-edit match could score: a floor above it (a list
 	 * already full of clean matches) ends here, before any work.
 	 */
-	ub = match_typo_scale((int32_t)(m - 1) * (MATCH_SCORE +
-	    MATCH_BONUS_BASENAME) + (int32_t)(MATCH_FIRST_MULTIPLIER + m -
-	    2) * MATCH_BONUS_MAX, m, 1);
+	ub = match_typo_scale(t, match_best_possible(m - 1), m, 1);
 	if (pos == NULL && floor > MATCH_NONE && ub < floor)
 		return MATCH_BELOW;
 	need = m - match_lcs(t, (const uint8_t *)s, n);
 	if (need == 0 || need > (size_t)t->edits)
 		return MATCH_NONE;
+	/* Only a good alignment of what is left is a typo match. */
+	qmin = (7 * match_best_possible(m - need) + 7) / 8;
 	/* Every way to leave out `need` bytes; repeats of a byte are one way. */
 	for (size_t i = 0; i < m; i++) {
 		if (i > 0 && p->text[i] == p->text[i - 1])
 			continue;
 		for (size_t j = need == 2 ? i + 1 : i; j < m; j++) {
 			size_t drop[2] = { i, j };
-			int32_t low = best > floor ? best : floor, v;
+			int32_t low = best > floor ? best : floor, v, f;
 
 			if (need == 2 && j > i + 1 &&
 			    p->text[j] == p->text[j - 1])
 				continue;
+			f = low > MATCH_NONE ? match_typo_unscale(t, low, m,
+			    need) : qmin;
 			v = match_dropped(p, drop, need, s, n, base, sc,
-			    low > MATCH_NONE ? match_typo_unscale(low, m, need) :
-			    MATCH_NONE, NULL);
-			if (v > MATCH_BELOW &&
-			    match_typo_scale(v, m, need) > best) {
-				best = match_typo_scale(v, m, need);
+			    f > qmin ? f : qmin, NULL);
+			if (v >= qmin &&
+			    match_typo_scale(t, v, m, need) > best) {
+				best = match_typo_scale(t, v, m, need);
 				best_drop[0] = i;
 				best_drop[1] = j;
 			}

@@ -141,11 +141,15 @@ void match_scratch_free(struct match_scratch *sc);
  * its bytes, in the file name, found as a longest common subsequence (bit-parallel, one
  * 64-bit word: patterns up to 64 bytes) and scored as the best alignment
  * of what is left, scaled to the whole pattern's length and discounted
- * for what was left out (see match_typo_scale), in a tier of its own:
- * MATCH_TYPO_TIER below every clean match. So typo matches fill a list
- * only where clean ones run out, and an abbreviation's clean matches
- * ("dkrfl") never give way to a typo reading of it ("drop-flags").
- * Typo matches are not counted as matched.
+ * for what was left out (see match_typo_scale). Only a good alignment
+ * counts (three quarters of the best a pattern that long can score: word
+ * starts, runs), so a random string finds no junk. A pattern that reads
+ * as a word (5 bytes or more, two vowels: "licnese") competes with clean
+ * matches: below one of similar quality, above a scattered one. Any other
+ * ("dkrfl", an abbreviation) keeps its typo matches in a tier of their
+ * own, MATCH_TYPO_TIER below every clean match, so its clean matches
+ * never give way to a typo reading of it ("drop-flags"). Typo matches are
+ * not counted as matched.
  */
 #define MATCH_TYPO_PENALTY MATCH_SCORE
 
@@ -155,6 +159,7 @@ struct match_typo {
 	uint64_t peq[256];	/* bit i set where p's byte i matches */
 	uint64_t full;		/* the low p->len bits */
 	int edits;		/* bytes that may be left out; 0: off */
+	int32_t tier;		/* 0 for a word, MATCH_TYPO_TIER otherwise */
 };
 
 /* Edits p may have: 0 up to 3 bytes, 1 up to 7, 2 beyond (64 at most). */

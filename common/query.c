@@ -368,6 +368,19 @@ query_has_typos(const struct query *q)
 	return q->typo != NULL;
 }
 
+bool
+query_is_typo(const struct query *q, const char *path, size_t len,
+    size_t base, struct query_scratch *sc)
+{
+	const struct query_term *t = query_typo_term(q);
+
+	if (q->typo == NULL || t == NULL)
+		return false;
+	return match_fuzzy(&t->pat, path, len, match_base(&t->pat, base),
+	    sc->ms, NULL) == MATCH_NONE && query_score(q, path, len, base,
+	    MATCH_MASK_ANY, sc) != MATCH_NONE;
+}
+
 struct query_scratch *
 query_scratch_new(const struct query *q)
 {
@@ -650,6 +663,8 @@ query_run_pass(const struct query *q, const char *arena,
 			/* A bonus to come may lift what scores a little less. */
 			if (floor > MATCH_NONE + sc->bonus_max)
 				floor -= sc->bonus_max;
+			bool typo_hit = false;
+
 			if (!single) {
 				v = query_score_above(q, path, e->len, e->base,
 				    e->mask, sc, floor);
@@ -661,12 +676,14 @@ query_run_pass(const struct query *q, const char *arena,
 				    match_fuzzy_above(p0, path, e->len, base,
 				    sc->ms, floor, NULL) : MATCH_NONE;
 				/* Typo matches fill the list, uncounted. */
-				if (v != MATCH_NONE)
+				if (v != MATCH_NONE) {
 					matched++;
-				else if (typo != NULL)
+				} else if (typo != NULL) {
 					v = match_fuzzy_typo(p0, typo, path,
 					    e->len, base, sc->ms, floor, NULL,
 					    NULL);
+					typo_hit = true;
+				}
 			}
 			if (v == MATCH_NONE || v == MATCH_BELOW)
 				continue;
@@ -678,7 +695,7 @@ query_run_pass(const struct query *q, const char *arena,
 			item.len = e->len;
 			item.index = (uint32_t)i;
 			item.score = v;
-			item.extra = 0;
+			item.extra = typo_hit ? QUERY_ITEM_TYPO : 0;
 			topk_push(top, &item);
 		}
 	}

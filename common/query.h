@@ -67,6 +67,13 @@ int query_set_typos(struct query *q, int edits);
 /* True if q matches with typos. */
 bool query_has_typos(const struct query *q);
 
+/* True if q matches path only with a typo forgiven. */
+bool query_is_typo(const struct query *q, const char *path, size_t len,
+    size_t base, struct query_scratch *sc);
+
+/* query_run() sets this in a topk_item's extra for a typo match. */
+#define QUERY_ITEM_TYPO 1u
+
 /* Per-thread working memory for q; NULL when out of memory. */
 struct query_scratch *query_scratch_new(const struct query *q);
 

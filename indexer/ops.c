@@ -396,7 +396,7 @@ ops_results(const struct query *q, const struct index_snapshot *sn,
 		    proto_path_set(o, it->path, it->len) == -1 ||
 		    json_object_set_new(o, "score",
 		    json_integer(proto_score(it->score))) == -1 ||
-		    (match_is_typo(it->score) && json_object_set_new(o,
+		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(o,
 		    "typo", json_true()) == -1))
 			goto fail;
 		if (positions) {

@@ -418,7 +418,19 @@ test_scratch_oom(void **state)
 	}
 }
 
-/* Typos: found, in a tier below clean matches, fewer edits first. */
+/* True if query finds path only with a typo forgiven. */
+static bool
+typo_only(const char *query, const char *path)
+{
+	return score(query, path) == MATCH_NONE &&
+	    score_typo(query, path) != MATCH_NONE;
+}
+
+/*
+ * Typos: found; below a clean match of similar quality; for a word,
+ * above a scattered clean match; for an abbreviation, below every clean
+ * match; fewer edits first; and never junk for a random string.
+ */
 static void
 test_typos(void **state)
 {
@@ -433,29 +445,34 @@ test_typos(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
-		const char *q = found[i][0], *p = found[i][1];
-
-		assert_int_equal(score(q, p), MATCH_NONE);
-		if (!match_is_typo(score_typo(q, p)))
-			fail_msg("%s should find %s with a typo", q, p);
-	}
+	for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++)
+		if (!typo_only(found[i][0], found[i][1]))
+			fail_msg("%s should find %s with a typo", found[i][0],
+			    found[i][1]);
 	/* A missing byte is a gap: a clean match, no typo needed. */
-	assert_false(match_is_typo(score_typo("makfile", "Makefile")));
 	assert_int_not_equal(score("makfile", "Makefile"), MATCH_NONE);
 	/* 3 bytes have no budget; 8 have two edits. */
 	assert_int_equal(score_typo("lcn", "lnc"), MATCH_NONE);
-	assert_true(match_is_typo(score_typo("abcdefgh", "xbcdefgx")));
-	assert_int_equal(score_typo("abcdefgh", "xbcdefxx"), MATCH_NONE);
-	/* A clean match, however scattered, is above every typo match. */
+	assert_true(typo_only("abcdefgh", "abcdefgx_y"));
+	assert_int_equal(score_typo("abcdefgh", "abcdexxx"), MATCH_NONE);
+	/* A clean match of the same quality is above the typo match. */
+	assert_true(score_typo("licnese", "doc/LICNESE.txt") >
+	    score_typo("licnese", "doc/LICENSE.txt"));
+	/* A word: a near-perfect typo beats a match smeared over words. */
+	assert_true(score_typo("licnese", "LICENSE") >
+	    score_typo("licnese", "man3/libssh2_channel_setenv.3"));
+	/* An abbreviation: every clean match is above every typo match. */
 	assert_true(score_typo("lcns", "lib/gconv/libCNS.so") >
 	    score_typo("lcns", "usr/bin/lnstat"));
-	assert_true(match_is_typo(score_typo("lcns", "usr/bin/lnstat")));
-	assert_true(score_typo("licnese", "man3/libssh2_channel_setenv.3") >
-	    score_typo("licnese", "LICENSE"));
+	assert_true(score_typo("dkrfl", "a/long/way/to/the/Dockerfile") >
+	    score_typo("dkrfl", "drop-flags.html"));
+	assert_true(typo_only("dkrfl", "drop-flags.html"));
 	/* Among typo matches, one edit beats two. */
 	assert_true(score_typo("conifg.h", "include/config.h") >
 	    score_typo("conifg.h", "include/conf.h"));
+	/* A poor alignment of what is left is no typo match: no junk. */
+	assert_int_equal(score_typo("zzqx", "x-zerosize.xml"), MATCH_NONE);
+	assert_int_equal(score_typo("qxjzv", "a/q/x/j/z/b.c"), MATCH_NONE);
 }
 
 int

@@ -791,7 +791,8 @@ check_run(struct fx *f, const char *arena, const struct match_entry *e,
 
 		if (v == MATCH_NONE)
 			continue;
-		typos += match_is_typo(v);
+		typos += query_is_typo(f->q, p, e[i].len,
+		    match_basename(p, e[i].len), f->sc);
 		all[nall].path = p;
 		all[nall].len = e[i].len;
 		all[nall].index = (uint32_t)i;
@@ -1068,8 +1069,12 @@ test_property_loop(void **state)
 				size_t n = strlen(p);
 				int32_t v = fx_score(&ft, p, n);
 
-				typo_hits += match_is_typo(v);
-				if (match_is_typo(v))
+				bool typo = query_is_typo(ft.q, p, n,
+				    match_basename(p, n), ft.sc);
+
+				typo_hits += typo;
+				(void)v;
+				if (typo)
 					check_positions(&ft, tt, p, n);
 			}
 			fx_free(&ft);

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench/rank.sh - ranking quality of `fidx filter` vs fzf and fzy, on labelled
+# queries: does the file the user meant come first?
+#
+# Why: speed alone says nothing about whether a fuzzy finder "finds what people
+# mean". bench/rank_queries.tsv holds queries an editor user types, in eight
+# classes (short, abbreviation, path-fragment, typo, exact-name, long,
+# no-match, multi-term), each labelled with the intended file(s) as a Python
+# regex on the path. This script runs every query through
+#     $FIDX filter --limit 100 Q     fzf --filter Q     fzy -e Q
+# (fzf with FZF_DEFAULT_OPTS empty) and scores the rank of the first intended
+# path in the first 100 output lines: MRR and hits@10 per class and overall,
+# side by side, plus median wall time per tool and query set. No-match
+# queries score 1 if the tool prints nothing, else 0. If `fidx filter --help`
+# mentions --typos, fidx also runs with --typos=0 and the report compares
+# time and scores with typo tolerance on and off; otherwise it says
+# "typos: not implemented yet". Details: bench/rank_compare.py.
+#
+# Two path lists (the query file's "list" column):
+#   fs   every regular file on the root filesystem of this machine, absolute
+#        paths (`find / -xdev -type f | LC_ALL=C sort`), shared with
+#        bench/filter.sh in build/bench/paths.txt (reused if present)
+#   src  a real source tree, paths relative to its root as an editor's file
+#        finder lists them (`.git` directories left out), cached in
+#        build/bench/rank-src-paths.txt. Default SRC_ROOT=/root/.pyenv: the
+#        pyenv git checkout (shell scripts, python-build definitions, tests)
+#        with its installed CPythons under versions/ (stdlib sources,
+#        site-packages, __pycache__), ~113,000 files. Without SRC_ROOT on the
+#        machine only the fs queries run. Another tree needs its own labels.
+# Queries whose intended regex matches nothing in their list are dropped and
+# listed in the report (and so are no-match queries that do match).
+#
+# Reproduce (from the repo root, after building build/fidx; 3.5-4.5 minutes on
+# 2 cores):
+#     bash bench/rank.sh [--regen]      # --regen: rebuild both path lists
+# Environment: FIDX (default ./build/fidx), REPS timing repetitions
+#              (default 3), TIMEOUT seconds per command (default 60),
+#              SRC_ROOT (default /root/.pyenv), QUERIES (default
+#              bench/rank_queries.tsv).
+# Output: a markdown report on stdout, also written to build/bench/rank.md.
+# Needs: fzf, fzy, python3 (Debian: apt-get install fzf fzy python3).
+set -euo pipefail
+
+regen=0
+for arg in "$@"; do
+    case $arg in
+        --regen) regen=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: bash bench/rank.sh [--regen]" >&2; exit 2 ;;
+    esac
+done
+
+# A FIDX given relative to the caller's directory still works after the cd.
+if [[ ${FIDX:-} == */* ]]; then FIDX=$(realpath -- "$FIDX"); fi
+cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repo root
+FIDX=${FIDX:-./build/fidx}
+REPS=${REPS:-3}
+TIMEOUT=${TIMEOUT:-60}
+SRC_ROOT=${SRC_ROOT:-/root/.pyenv}
+OUT=build/bench
+PATHS=$OUT/paths.txt
+SRC_PATHS=$OUT/rank-src-paths.txt
+QUERIES=${QUERIES:-bench/rank_queries.tsv}
+
+for tool in fzf fzy python3; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
+done
+if ! command -v "$FIDX" >/dev/null; then
+    echo "fidx not found at '$FIDX': build it first (make all) or set FIDX=..." >&2
+    exit 2
+fi
+
+# Make fzf ignore the user's defaults (e.g. --exact) so runs are comparable.
+unset FZF_DEFAULT_COMMAND
+export FZF_DEFAULT_OPTS=
+
+mkdir -p "$OUT"
+if [[ $regen == 1 || ! -s $PATHS ]]; then
+    echo "generating $PATHS (find / -xdev -type f) ..." >&2
+    # As bench/filter.sh: skip our output dir and names with a newline.
+    # find exits 1 on unreadable directories; that is expected here.
+    { find / -xdev -path "$(pwd -P)/$OUT" -prune -o -type f ! -name $'*\n*' -print \
+        2>/dev/null || true; } | LC_ALL=C sort > "$PATHS.tmp"
+    mv "$PATHS.tmp" "$PATHS"
+fi
+lists=(--list "fs=$PATHS")
+src_desc="(not run: $SRC_ROOT not found)"
+if [[ -d $SRC_ROOT ]]; then
+    SRC_ROOT=$(realpath -- "$SRC_ROOT")
+    # Regenerate when asked, when missing, or when SRC_ROOT changed.
+    if [[ $regen == 1 || ! -s $SRC_PATHS || $(cat "$SRC_PATHS.root" 2>/dev/null) != "$SRC_ROOT" ]]; then
+        echo "generating $SRC_PATHS (files under $SRC_ROOT) ..." >&2
+        { (cd "$SRC_ROOT" && find . -name .git -prune -o -type f ! -name $'*\n*' -printf '%P\n' \
+            2>/dev/null) || true; } | LC_ALL=C sort > "$SRC_PATHS.tmp"
+        mv "$SRC_PATHS.tmp" "$SRC_PATHS"
+        printf '%s\n' "$SRC_ROOT" > "$SRC_PATHS.root"
+    fi
+    lists+=(--list "src=$SRC_PATHS")
+    commit=$(git -C "$SRC_ROOT" log -1 --format='commit %h, %cs' 2>/dev/null || echo "not a git checkout")
+    top=$(cut -d/ -f1-2 "$SRC_PATHS" | sort | uniq -c | sort -rn | head -n4 \
+        | awk '{printf "%s%s %s", sep, $2, $1; sep=", "}')
+    src_desc="$(wc -l < "$SRC_PATHS") files under \`$SRC_ROOT\` ($commit), relative paths, \`.git\` directories left out; largest parts: $top"
+fi
+echo "$(wc -l < "$PATHS") paths in $PATHS; src: $src_desc" >&2
+
+# Benchmark a private copy, so a rebuild during the run cannot mix versions.
+cp -- "$(command -v "$FIDX")" "$OUT/rank-fidx"
+typos=()
+if "$OUT/rank-fidx" filter --help 2>&1 | grep -q -- '--typos'; then
+    typos=(--typos)
+fi
+fidx_version=$("$OUT/rank-fidx" --version 2>/dev/null | head -n1 | sed "s/^fidx //" || true)
+fidx_rev=$(git log -1 --format='%h' 2>/dev/null || true)
+header="## Ranking quality: fidx filter vs fzf vs fzy
+
+- Queries: $QUERIES, labelled with the intended file(s) per query; classes short, abbreviation, path-fragment, typo, exact-name, long, no-match, multi-term
+- \`fs\`: $(wc -l < "$PATHS") paths ($(du -h "$PATHS" | cut -f1)), every regular file of the root filesystem (\`find / -xdev -type f | LC_ALL=C sort\`, absolute paths)
+- \`src\`: $src_desc
+- Commands: \`fidx filter --limit 100 Q\`, \`fzf --filter Q\` (FZF_DEFAULT_OPTS empty), \`fzy -e Q\`; rank = position of the first output line the intended regex matches, within the first 100
+- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)
+- Versions: fidx ${fidx_version:-(no --version)} ($FIDX${fidx_rev:+, repo at $fidx_rev}), fzf $(fzf --version | head -n1), $(fzy --version | head -n1)
+- Date: $(date -u '+%Y-%m-%d %H:%M UTC')
+"
+
+python3 bench/rank_compare.py --queries "$QUERIES" "${lists[@]}" \
+    --fidx "./$OUT/rank-fidx" "${typos[@]}" --reps "$REPS" --timeout "$TIMEOUT" \
+    --out "$OUT/rank.md" --header "$header"
+echo "report written to $OUT/rank.md" >&2
