@@ -978,8 +978,13 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 	need = m - match_lcs(t, (const uint8_t *)s, n);
 	if (need == 0 || need > (size_t)t->edits)
 		return MATCH_NONE;
-	/* Only a good alignment of what is left is a typo match. */
-	qmin = (7 * match_best_possible(m - need) + 7) / 8;
+	/*
+	 * Only a good alignment of what is left is a typo match: 7/8 of the
+	 * best possible, and all of it for 3 bytes or fewer, which a random
+	 * string finds scattered over any long list.
+	 */
+	qmin = m - need <= 3 ? match_best_possible(m - need) :
+	    (7 * match_best_possible(m - need) + 7) / 8;
 	/* Every way to leave out `need` bytes; repeats of a byte are one way. */
 	for (size_t i = 0; i < m; i++) {
 		if (i > 0 && p->text[i] == p->text[i - 1])

@@ -300,6 +300,15 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 		query_term_init(q, &q->terms[q->nterms++], &tok[i], group);
 	}
 	q->ngroups = q->nterms ? group + 1 : 0;
+	/*
+	 * Several terms describe a path ("bin python", "man1 git"): each is
+	 * scored over the whole path, as a term with a '/' is. With the
+	 * file-name preference, a term meant for a directory would rather
+	 * match inside the file name ("bin" in python_bindings.md).
+	 */
+	if (q->ngroups > 1)
+		for (size_t i = 0; i < q->nterms; i++)
+			q->terms[i].pat.path = true;
 	q->all_required = q->nterms > 0;
 	/* Only a group of one positive term can demand its bytes. */
 	for (size_t i = 0; i < q->nterms; i++) {

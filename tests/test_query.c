@@ -317,10 +317,16 @@ test_and_terms(void **state)
 	MISSES("src main", "src/util.c");
 	MISSES("src main", "lib/main.c");
 	MATCHES("  src   main  ", "src/main.c");
-	/* The score is the sum of the terms' scores. */
-	assert_int_equal(qscore("src main", QUERY_FUZZY, "src/main.c"),
-	    qscore("src", QUERY_FUZZY, "src/main.c") +
-	    qscore("main", QUERY_FUZZY, "src/main.c"));
+	/*
+	 * The score is the sum of the terms' scores, each over the whole
+	 * path (with no directory, that is how one term alone scores too).
+	 */
+	assert_int_equal(qscore("src main", QUERY_FUZZY, "src_main.c"),
+	    qscore("src", QUERY_FUZZY, "src_main.c") +
+	    qscore("main", QUERY_FUZZY, "src_main.c"));
+	/* Several terms describe a path: "bin" names the directory here. */
+	assert_true(qscore("bin python", QUERY_FUZZY, "usr/bin/python3") >
+	    qscore("bin python", QUERY_FUZZY, "doc/bench/python_bindings.md"));
 }
 
 static void
@@ -720,9 +726,13 @@ test_positions_union(void **state)
 	static const struct {
 		const char *a, *b, *path;
 	} cases[] = {
-		{ "src", "main", "src/main.c" },
+		/*
+		 * No '/': several terms score the whole path, one alone its
+		 * file name, and here the two are the same.
+		 */
+		{ "src", "main", "src_main.c" },
 		{ "ab", "cd", "xabycd" },
-		{ "main", "ai", "src/main.c" },	/* overlapping terms */
+		{ "main", "ai", "src_main.c" },	/* overlapping terms */
 		/*
 		 * Regression (query.c, query_positions), fixed: terms overlap and their
 		 * positions together outnumber the path's bytes; the union
