@@ -92,6 +92,29 @@ struct match_scratch {
 
 #define FLAG_CONSEC 1	/* D came from the previous byte's D */
 #define FLAG_FROM_D 2	/* M equals this column's D */
+#define FLAG_VOWEL1 4	/* D came over one vowel (see match_vowel_gap) */
+#define FLAG_VOWEL2 8	/* ... over two */
+
+/*
+ * Abbreviations drop vowels: "mkfl" is Makefile's consonants, "lcns"
+ * LICENSE's, "rdme" README's. So the byte after a gap of one or two
+ * vowels earns at least MATCH_VOWEL_GAP_FLOOR instead of a gap's
+ * penalty: enough for Makefile to beat mkfifo on "mkfl", less than a word
+ * start after a short gap (foo_bar over fobbed on "fb").
+ */
+#define MATCH_VOWEL_GAP_FLOOR 2
+static const uint8_t match_vowel[256] = {
+	['a'] = 1, ['e'] = 1, ['i'] = 1, ['o'] = 1, ['u'] = 1,
+	['A'] = 1, ['E'] = 1, ['I'] = 1, ['O'] = 1, ['U'] = 1,
+};
+
+/* True if s[from, to) is one or two vowels. */
+static inline bool
+match_vowel_gap(const uint8_t *s, size_t from, size_t to)
+{
+	return (to == from + 1 && match_vowel[s[from]]) ||
+	    (to == from + 2 && match_vowel[s[from]] && match_vowel[s[from + 1]]);
+}
 #define ROW (FIDX_MAX_PATH_CEILING + 1)
 
 struct match_scratch *
@@ -242,6 +265,11 @@ match_score_positions(const char *s, size_t n, size_t base,
 		if (gap == 0) {
 			score += imax(imax(b, run), MATCH_BONUS_CONSECUTIVE);
 			run = imax(run, b);
+		} else if (match_vowel_gap((const uint8_t *)s, pos[i - 1] + 1,
+		    pos[i])) {
+			score += imax(b - MATCH_GAP_START,
+			    MATCH_VOWEL_GAP_FLOOR);
+			run = b;
 		} else {
 			score += b - MATCH_GAP_START -
 			    (int32_t)(gap - 1) * MATCH_GAP_EXTEND;
@@ -429,7 +457,10 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
 				dv = MATCH_FIRST_MULTIPLIER * b;
 				run = (uint8_t)b;
 			} else {
-				int32_t consec = NEG, gap = NEG;
+				int32_t consec = NEG, gap = NEG, vow = NEG;
+				int vb = imax(b - MATCH_GAP_START,
+				    MATCH_VOWEL_GAP_FLOOR);
+				uint8_t vf = 0;
 
 				if (pd[j - 1] > NEG) {
 					int rb = pr[j - 1];
@@ -439,10 +470,26 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
 				}
 				if (j >= plo + 2 && pm[j - 2] > NEG)
 					gap = pm[j - 2] - MATCH_GAP_START + b;
-				if (consec >= gap && consec > NEG) {
+				if (j >= plo + 2 && match_vowel[s[j - 1]] &&
+				    pd[j - 2] > NEG) {
+					vow = pd[j - 2] + vb;
+					vf = FLAG_VOWEL1;
+				}
+				if (j >= plo + 3 && match_vowel[s[j - 1]] &&
+				    match_vowel[s[j - 2]] && pd[j - 3] > NEG &&
+				    pd[j - 3] + vb > vow) {
+					vow = pd[j - 3] + vb;
+					vf = FLAG_VOWEL2;
+				}
+				if (consec >= gap && consec >= vow &&
+				    consec > NEG) {
 					dv = consec;
 					f = FLAG_CONSEC;
 					run = (uint8_t)imax(pr[j - 1], b);
+				} else if (vow >= gap && vow > NEG) {
+					dv = vow;
+					f = vf;
+					run = (uint8_t)b;
 				} else if (gap > NEG) {
 					dv = gap;
 					run = (uint8_t)b;
@@ -553,8 +600,20 @@ match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t base,
 			    imax(imax(b, rb), MATCH_BONUS_CONSECUTIVE);
 			int32_t gap = pm[(ptrdiff_t)j - 2] - MATCH_GAP_START + b;
 			int32_t dv = NEG;
-			bool isc = consec >= gap;
+			bool isc;
 
+			/* Over one or two vowels (match_vowel_gap). */
+			if (match_vowel[s[j - 1]]) {
+				int vb = imax(b - MATCH_GAP_START,
+				    MATCH_VOWEL_GAP_FLOOR);
+
+				if ((ptrdiff_t)j - 2 >= (ptrdiff_t)lo[i - 1])
+					gap = imax(gap, pd[j - 2] + vb);
+				if ((ptrdiff_t)j - 3 >= (ptrdiff_t)lo[i - 1] &&
+				    match_vowel[s[j - 2]])
+					gap = imax(gap, pd[j - 3] + vb);
+			}
+			isc = consec >= gap;
 			if (fold[s[j]] == qc)
 				dv = (isc ? consec : gap) + match_at(j, base);
 			cd[j] = dv;
@@ -741,8 +800,14 @@ match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
 		pos[i] = j;
 		if (i == 0)
 			break;
-		if (sc->fflag[rowbase[i] + j] & FLAG_CONSEC) {
+		uint8_t fl = sc->fflag[rowbase[i] + j];
+
+		if (fl & FLAG_CONSEC) {
 			j--;
+		} else if (fl & FLAG_VOWEL1) {
+			j -= 2;
+		} else if (fl & FLAG_VOWEL2) {
+			j -= 3;
 		} else {
 			/* Walk M of the row above back to the D it carried. */
 			j -= 2;

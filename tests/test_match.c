@@ -98,6 +98,10 @@ static const char *const ranking_pairs[][3] = {
 	{ "mkfl", "Makefile", "docs/markdown/flags.txt" },
 	{ "mkfl", "src/Makefile", "mk/fool.c" },
 	{ "rdme", "README.md", "src/readers/meta.c" },
+	/* Abbreviations drop vowels: a vowel gap is nearly free. */
+	{ "mkfl", "Makefile", "doc/fn.mkfifo.html" },
+	{ "lcns", "LICENSE", "lib/cons.c" },
+	{ "sbprc", "lib/subprocess.py", "sub/prc/x.c" },
 	/* Path fragments. */
 	{ "src/mai", "src/main.c", "src/domain.c" },
 	{ "src/mai", "src/main.c", "test/src/lib/mail.c" },
