@@ -898,37 +898,23 @@ match_literal(const struct match_pattern *p, enum match_anchor anchor,
 	return best;
 }
 
+/* The bitmap slot of the gram at s (g bytes, folded as t's pattern is). */
+static inline uint32_t
+match_gram_hash(const uint8_t *s, size_t g, const uint8_t *fold)
+{
+	uint32_t h = 0;
+
+	for (size_t i = 0; i < g; i++)
+		h = (h << 8) | fold[s[i]];
+	return (h * 2654435761u) >> 16;
+}
+
 int
 match_typo_budget(size_t len)
 {
 	if (len <= 3 || len > MATCH_TYPO_MAX_LEN)
 		return 0;
 	return len <= 7 ? 1 : 2;
-}
-
-void
-match_typo_init(struct match_typo *t, const struct match_pattern *p,
-    int edits)
-{
-	int budget = match_typo_budget(p->len);
-
-	memset(t, 0, sizeof(*t));
-	t->edits = edits < budget ? edits : budget;
-	if (t->edits == 0)
-		return;
-	t->full = p->len == 64 ? ~0ull : (1ull << p->len) - 1;
-	t->tier = MATCH_TYPO_TIER;
-	for (size_t i = 0, vowels = 0; i < p->len; i++) {
-		uint8_t c = (uint8_t)p->text[i];
-
-		vowels += strchr("aeiouAEIOU", c) != NULL && c != '\0';
-		if (vowels >= 2 && p->len >= 5)
-			t->tier = 0;	/* a word, not an abbreviation */
-
-		t->peq[c] |= 1ull << i;
-		if (p->icase && c >= 'a' && c <= 'z')
-			t->peq[c - 32] |= 1ull << i;
-	}
 }
 
 /*
@@ -989,6 +975,63 @@ match_typo_unscale(const struct match_typo *t, int32_t low, size_t m,
 	return (int32_t)(x * (int64_t)(m - need) / (int64_t)m) - 1;
 }
 
+void
+match_typo_init(struct match_typo *t, const struct match_pattern *p,
+    int edits)
+{
+	int budget = match_typo_budget(p->len);
+
+	memset(t, 0, sizeof(*t));
+	t->edits = edits < budget ? edits : budget;
+	if (t->edits == 0)
+		return;
+	t->full = p->len == 64 ? ~0ull : (1ull << p->len) - 1;
+	t->tier = MATCH_TYPO_TIER;
+	for (size_t i = 0, vowels = 0; i < p->len; i++) {
+		uint8_t c = (uint8_t)p->text[i];
+
+		vowels += strchr("aeiouAEIOU", c) != NULL && c != '\0';
+		if (vowels >= 2 && p->len >= 5)
+			t->tier = 0;	/* a word, not an abbreviation */
+
+		t->peq[c] |= 1ull << i;
+		if (p->icase && c >= 'a' && c <= 'z')
+			t->peq[c - 32] |= 1ull << i;
+	}
+	t->ub = match_typo_scale(t, match_best_possible(p->len - 1), p->len, 1);
+	/* What is left in edits + 1 pieces: one is at least this long. */
+	t->gram = (p->len - (size_t)t->edits + (size_t)t->edits) /
+	    (size_t)(t->edits + 1);
+	if (t->gram > 3)
+		t->gram = 3;
+	if (t->gram < 2) {
+		t->gram = 0;
+		return;
+	}
+	for (size_t i = 0; i + t->gram <= p->len; i++) {
+		uint32_t h = match_gram_hash((const uint8_t *)p->text + i,
+		    t->gram, p->icase ? match_lower : match_ident);
+
+		t->grams[h >> 6] |= 1ull << (h & 63);
+	}
+}
+
+/* True if s (n bytes) holds one of t's grams. */
+static bool
+match_shares_gram(const struct match_typo *t, const uint8_t *s, size_t n,
+    const uint8_t *fold)
+{
+	if (t->gram == 0)
+		return true;
+	for (size_t j = 0; j + t->gram <= n; j++) {
+		uint32_t h = match_gram_hash(s + j, t->gram, fold);
+
+		if (t->grams[h >> 6] & (1ull << (h & 63)))
+			return true;
+	}
+	return false;
+}
+
 /* Scores p without the bytes at drop[0..nd) (sorted), as a clean match. */
 static int32_t
 match_dropped(const struct match_pattern *p, const size_t *drop, size_t nd,
@@ -1019,7 +1062,7 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
     int32_t floor, uint32_t *pos, int *npos)
 {
 	size_t m = p->len, need, best_drop[2] = { 0, 0 }, off = base;
-	int32_t best = MATCH_NONE, ub, qmin;
+	int32_t best = MATCH_NONE, qmin;
 
 	/*
 	 * A typo is forgiven in a file name only: that is what people type
@@ -1037,11 +1080,32 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 	 * The best a one-edit match could score: a floor above it (a list
 	 * already full of clean matches) ends here, before any work.
 	 */
-	ub = match_typo_scale(t, match_best_possible(m - 1), m, 1);
-	if (pos == NULL && floor > MATCH_NONE && ub < floor)
+	if (pos == NULL && floor > MATCH_NONE && t->ub < floor)
 		return MATCH_BELOW;
+	/*
+	 * People rarely mistype the first letter of a word: a typo match
+	 * begins where a word of the file name does, with the pattern's
+	 * first byte. One pass over the name's bytes rejects most paths.
+	 */
+	{
+		const uint8_t *u = (const uint8_t *)s, *fold = p->icase ?
+		    match_lower : match_ident;
+		uint8_t c0 = (uint8_t)p->text[0];
+		size_t j = 0;
+
+		for (; j < n; j++)
+			if (fold[u[j]] == c0 &&
+			    match_bonus_at(s, j, 0) > 0)
+				break;
+		if (j == n)
+			return MATCH_NONE;
+	}
+	/* Then the subsequence test, with no lookups. */
 	need = m - match_lcs(t, (const uint8_t *)s, n);
 	if (need == 0 || need > (size_t)t->edits)
+		return MATCH_NONE;
+	if (!match_shares_gram(t, (const uint8_t *)s, n,
+	    p->icase ? match_lower : match_ident))
 		return MATCH_NONE;
 	/*
 	 * Only a good alignment of what is left is a typo match: 7/8 of the

@@ -148,8 +148,11 @@ void match_scratch_free(struct match_scratch *sc);
  * matches: below one of similar quality, above a scattered one. Any other
  * ("dkrfl", an abbreviation) keeps its typo matches in a tier of their
  * own, MATCH_TYPO_TIER below every clean match, so its clean matches
- * never give way to a typo reading of it ("drop-flags"). Typo matches are
- * not counted as matched.
+ * never give way to a typo reading of it ("drop-flags"). The pattern's
+ * first byte must start a word of the file name (people rarely mistype
+ * a word's first letter), and the file name must share a piece of it as long as what is left split
+ * in edits + 1 pieces (see struct match_typo). Typo matches are not
+ * counted as matched.
  */
 #define MATCH_TYPO_PENALTY MATCH_SCORE
 
@@ -160,6 +163,14 @@ struct match_typo {
 	uint64_t full;		/* the low p->len bits */
 	int edits;		/* bytes that may be left out; 0: off */
 	int32_t tier;		/* 0 for a word, MATCH_TYPO_TIER otherwise */
+	int32_t ub;		/* the best a one-edit typo match can score */
+	/*
+	 * The pattern's substrings of `gram` bytes, hashed into a bitmap: a
+	 * typo leaves a word in at most edits + 1 pieces, so a file name
+	 * sharing none of them is no typo match (0: no such check).
+	 */
+	size_t gram;
+	uint64_t grams[1024];
 };
 
 /* Edits p may have: 0 up to 3 bytes, 1 up to 7, 2 beyond (64 at most). */

@@ -40,6 +40,7 @@ struct query_scratch {
 	struct match_scratch *ms;
 	pcre2_match_data *md;
 	_Atomic int32_t *shared_floor;	/* see query_scratch_share_floor */
+	enum query_phase phase;		/* see query_scratch_set_phase */
 	query_bonus_fn *bonus;		/* see query_scratch_set_bonus */
 	void *bonus_arg;
 	int32_t bonus_max;
@@ -50,6 +51,12 @@ void
 query_scratch_share_floor(struct query_scratch *sc, _Atomic int32_t *floor)
 {
 	sc->shared_floor = floor;
+}
+
+void
+query_scratch_set_phase(struct query_scratch *sc, enum query_phase phase)
+{
+	sc->phase = phase;
 }
 
 void
@@ -356,6 +363,15 @@ query_typo_term(const struct query *q)
 	return t;
 }
 
+bool
+query_typos_needed(const struct query *q, const struct topk *top,
+    int32_t bonus_max)
+{
+	return query_typo_term(q) != NULL && q->typo != NULL && top->k > 0 &&
+	    !(top->n == top->k && top->items[0].score - bonus_max >
+	    q->typo->ub);
+}
+
 int
 query_set_typos(struct query *q, int edits)
 {
@@ -623,6 +639,7 @@ enum query_pass {
 	QUERY_PASS_ALL,
 	QUERY_PASS_SEED,	/* file name starts with the query's first byte */
 	QUERY_PASS_REST,	/* the others */
+	QUERY_PASS_TYPO,	/* typo matches of those with no clean one */
 };
 
 static size_t
@@ -636,7 +653,7 @@ query_run_pass(const struct query *q, const char *arena,
 	uint8_t c0 = p0 != NULL && p0->len ? (uint8_t)p0->text[0] : 0;
 	int32_t shared = MATCH_NONE, floor;
 	uint64_t need = q->need;
-	const struct match_typo *typo = single ? q->typo : NULL;
+	const struct match_typo *typo = pass == QUERY_PASS_TYPO ? q->typo : NULL;
 	size_t matched = 0;
 
 	for (size_t blk = from; blk < to; blk += QUERY_FLOOR_EVERY) {
@@ -657,7 +674,12 @@ query_run_pass(const struct query *q, const char *arena,
 			    typo->edits))
 				continue;
 			path = arena + e->off;
-			if (pass != QUERY_PASS_ALL) {
+			if (pass == QUERY_PASS_TYPO) {
+				/* Clean matches were scored in the passes before. */
+				if ((e->mask & need) == need &&
+				    match_fuzzy_possible(p0, path, e->len))
+					continue;
+			} else if (pass != QUERY_PASS_ALL) {
 				uint8_t b = (uint8_t)path[e->base];
 				bool seed = (p0->icase ? match_lower[b] : b) ==
 				    c0;
@@ -681,17 +703,16 @@ query_run_pass(const struct query *q, const char *arena,
 			} else {
 				size_t base = match_base(p0, e->base);
 
-				v = (e->mask & need) == need ?
-				    match_fuzzy_above(p0, path, e->len, base,
-				    sc->ms, floor, NULL) : MATCH_NONE;
-				/* Typo matches fill the list, uncounted. */
-				if (v != MATCH_NONE) {
-					matched++;
-				} else if (typo != NULL) {
+				if (typo != NULL) {
+					/* Typo matches fill the list, uncounted. */
 					v = match_fuzzy_typo(p0, typo, path,
 					    e->len, base, sc->ms, floor, NULL,
 					    NULL);
 					typo_hit = true;
+				} else {
+					v = match_fuzzy_above(p0, path, e->len,
+					    base, sc->ms, floor, NULL);
+					matched += v != MATCH_NONE;
 				}
 			}
 			if (v == MATCH_NONE || v == MATCH_BELOW)
@@ -728,12 +749,29 @@ query_run(const struct query *q, const char *arena,
 	 * order the walk left the entries in; the result is the same either
 	 * way. A '/' asks for a path match: no such shortcut.
 	 */
+	size_t matched = 0;
+
+	if (sc->phase == QUERY_PHASE_TYPO)
+		goto typos;
 	if (single && q->terms[0].pat.len > 1 &&
 	    memchr(q->terms[0].pat.text, '/', q->terms[0].pat.len) == NULL)
-		return query_run_pass(q, arena, entries, from, to, top, sc,
+		matched = query_run_pass(q, arena, entries, from, to, top, sc,
 		    true, QUERY_PASS_SEED) +
 		    query_run_pass(q, arena, entries, from, to, top, sc, true,
 		    QUERY_PASS_REST);
-	return query_run_pass(q, arena, entries, from, to, top, sc, single,
-	    QUERY_PASS_ALL);
+	else
+		matched = query_run_pass(q, arena, entries, from, to, top, sc,
+		    single, QUERY_PASS_ALL);
+	/*
+	 * Typo matches last, so clean ones set the floor first: with a list
+	 * already full of clean matches better than any typo match could
+	 * be, the pass is skipped whole.
+	 */
+	if (sc->phase == QUERY_PHASE_CLEAN)
+		return matched;
+typos:
+	if (single && query_typos_needed(q, top, sc->bonus_max))
+		query_run_pass(q, arena, entries, from, to, top, sc, true,
+		    QUERY_PASS_TYPO);
+	return matched;
 }

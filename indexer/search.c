@@ -46,6 +46,7 @@ struct search_pool {
 	const struct query *q;
 	const struct index_snapshot *s;
 	const struct search_bonus *bonus;
+	enum query_phase phase;
 	size_t chunk, nchunks;
 	atomic_size_t next;		/* next chunk to claim */
 	atomic_int busy;		/* helpers inside a claimed chunk */
@@ -66,6 +67,7 @@ search_part_bind(struct search_pool *p, struct search_part *pt)
 	query_scratch_share_floor(pt->sc, p->nchunks > 1 ? &p->floor : NULL);
 	query_scratch_set_bonus(pt->sc, p->bonus ? p->bonus->fn : NULL,
 	    p->bonus ? p->bonus->arg : NULL, p->bonus ? p->bonus->max : 0);
+	query_scratch_set_phase(pt->sc, p->phase);
 	return 0;
 }
 
@@ -214,12 +216,16 @@ search_pool_threads(const struct search_pool *p)
 	return p->threads;
 }
 
-ssize_t
-search_run(struct search_pool *p, const struct query *q,
+/*
+ * One round: every chunk of s scored in phase into the parts' heaps,
+ * which are merged into top. floor0 starts the parts' shared floor.
+ */
+static ssize_t
+search_round(struct search_pool *p, int n, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus)
+    const struct search_bonus *bonus, enum query_phase phase,
+    int32_t floor0)
 {
-	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
 	ssize_t matched = 0;
 	bool failed = false;
 	int ready = 0;
@@ -246,13 +252,14 @@ search_run(struct search_pool *p, const struct query *q,
 	p->q = q;
 	p->s = s;
 	p->bonus = bonus;
+	p->phase = phase;
 	/* Eight chunks a thread: small enough to balance a late start. */
 	p->nchunks = n > 1 ? (size_t)n * 8 : 1;
 	p->chunk = (s->n + p->nchunks - 1) / p->nchunks;
 	if (p->chunk == 0)
 		p->chunk = 1;
 	atomic_store(&p->next, 0);
-	atomic_store(&p->floor, MATCH_NONE);
+	atomic_store(&p->floor, floor0);
 	if (n > 1) {
 		pthread_mutex_lock(&p->mu);
 		p->seen_all = 0;
@@ -286,5 +293,33 @@ out:
 		errno = ENOMEM;
 		return -1;
 	}
+	return matched;
+}
+
+ssize_t
+search_run(struct search_pool *p, const struct query *q,
+    const struct index_snapshot *s, struct topk *top,
+    const struct search_bonus *bonus)
+{
+	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
+	int32_t bmax = bonus != NULL ? bonus->max : 0;
+	ssize_t matched;
+
+	/* One thread holds the whole list: query_run sees it all at once. */
+	if (n == 1)
+		return search_round(p, 1, q, s, top, bonus, QUERY_PHASE_ALL,
+		    MATCH_NONE);
+	/*
+	 * Split: clean matches first on every part, so that the typo round
+	 * runs only when the merged list leaves typo matches room, and with
+	 * its k-th best as the floor.
+	 */
+	matched = search_round(p, n, q, s, top, bonus, QUERY_PHASE_CLEAN,
+	    MATCH_NONE);
+	if (matched == -1 || !query_typos_needed(q, top, bmax))
+		return matched;
+	if (search_round(p, n, q, s, top, bonus, QUERY_PHASE_TYPO,
+	    top->n == top->k ? top->items[0].score : MATCH_NONE) == -1)
+		return -1;
 	return matched;
 }
