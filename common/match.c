@@ -1083,23 +1083,13 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 	if (pos == NULL && floor > MATCH_NONE && t->ub < floor)
 		return MATCH_BELOW;
 	/*
-	 * People rarely mistype the first letter of a word: a typo match
-	 * begins where a word of the file name does, with the pattern's
-	 * first byte. One pass over the name's bytes rejects most paths.
+	 * People rarely mistype the first letter of a name: a typo match
+	 * begins the file name with the pattern's first byte. One byte
+	 * rejects most paths before any work.
 	 */
-	{
-		const uint8_t *u = (const uint8_t *)s, *fold = p->icase ?
-		    match_lower : match_ident;
-		uint8_t c0 = (uint8_t)p->text[0];
-		size_t j = 0;
-
-		for (; j < n; j++)
-			if (fold[u[j]] == c0 &&
-			    match_bonus_at(s, j, 0) > 0)
-				break;
-		if (j == n)
-			return MATCH_NONE;
-	}
+	if ((p->icase ? match_lower[(uint8_t)s[0]] : (uint8_t)s[0]) !=
+	    (uint8_t)p->text[0])
+		return MATCH_NONE;
 	/* Then the subsequence test, with no lookups. */
 	need = m - match_lcs(t, (const uint8_t *)s, n);
 	if (need == 0 || need > (size_t)t->edits)

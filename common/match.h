@@ -148,9 +148,9 @@ void match_scratch_free(struct match_scratch *sc);
  * matches: below one of similar quality, above a scattered one. Any other
  * ("dkrfl", an abbreviation) keeps its typo matches in a tier of their
  * own, MATCH_TYPO_TIER below every clean match, so its clean matches
- * never give way to a typo reading of it ("drop-flags"). The pattern's
- * first byte must start a word of the file name (people rarely mistype
- * a word's first letter), and the file name must share a piece of it as long as what is left split
+ * never give way to a typo reading of it ("drop-flags"). The file name
+ * must begin with the pattern's first byte (people rarely mistype a
+ * name's first letter), and share a piece of it as long as what is left split
  * in edits + 1 pieces (see struct match_typo). Typo matches are not
  * counted as matched.
  */
