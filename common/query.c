@@ -379,7 +379,9 @@ query_set_typos(struct query *q, int edits)
 
 	free(q->typo);
 	q->typo = NULL;
-	if (t == NULL || edits <= 0 || match_typo_budget(t->pat.len) == 0)
+	/* A '/' asks for a path: typos are forgiven in file names only. */
+	if (t == NULL || edits <= 0 || t->pat.path ||
+	    match_typo_budget(t->pat.len) == 0)
 		return 0;
 	if ((q->typo = fidx_malloc(sizeof(*q->typo))) == NULL)
 		return -1;

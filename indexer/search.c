@@ -318,8 +318,19 @@ search_run(struct search_pool *p, const struct query *q,
 	    MATCH_NONE);
 	if (matched == -1 || !query_typos_needed(q, top, bmax))
 		return matched;
-	if (search_round(p, n, q, s, top, bonus, QUERY_PHASE_TYPO,
-	    top->n == top->k ? top->items[0].score : MATCH_NONE) == -1)
+	/*
+	 * The typo round, on this thread alone and straight into the merged
+	 * list: one byte rejects most paths there, so a second round of the
+	 * pool would cost more in waking it than it saves. Part 0's scratch
+	 * is the caller's; no helper touches it.
+	 */
+	if (search_part_bind(p, &p->part[0]) == -1) {
+		top->n = 0;
+		errno = ENOMEM;
 		return -1;
+	}
+	query_scratch_share_floor(p->part[0].sc, NULL);
+	query_scratch_set_phase(p->part[0].sc, QUERY_PHASE_TYPO);
+	query_run(q, s->arena, s->entries, 0, s->n, top, p->part[0].sc);
 	return matched;
 }

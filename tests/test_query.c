@@ -1068,7 +1068,8 @@ test_property_loop(void **state)
 			char tt[16];
 			struct fx ft;
 
-			random_string(&seed, query_abc, 4, 9, tt);
+			/* No '/': a path query has no typo reading. */
+			random_string(&seed, "abcdAB_.", 4, 9, tt);
 			ft = fx_new(tt, QUERY_FUZZY);
 			assert_int_equal(query_set_typos(ft.q, 2), 0);
 			assert_true(query_has_typos(ft.q));
