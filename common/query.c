@@ -40,7 +40,6 @@ struct query_scratch {
 	struct match_scratch *ms;
 	pcre2_match_data *md;
 	_Atomic int32_t *shared_floor;	/* see query_scratch_share_floor */
-	enum query_phase phase;		/* see query_scratch_set_phase */
 	query_bonus_fn *bonus;		/* see query_scratch_set_bonus */
 	void *bonus_arg;
 	int32_t bonus_max;
@@ -51,12 +50,6 @@ void
 query_scratch_share_floor(struct query_scratch *sc, _Atomic int32_t *floor)
 {
 	sc->shared_floor = floor;
-}
-
-void
-query_scratch_set_phase(struct query_scratch *sc, enum query_phase phase)
-{
-	sc->phase = phase;
 }
 
 void
@@ -446,6 +439,15 @@ query_scratch_free(struct query_scratch *sc)
 	free(sc);
 }
 
+/* True if x has at most n bits set (n <= 2): no popcount instruction. */
+static inline bool
+query_few_bits(uint64_t x, int n)
+{
+	for (int i = 0; i < n && x != 0; i++)
+		x &= x - 1;
+	return x == 0;
+}
+
 /*
  * t's score (positions into pos). typo, for the one term of a query that
  * has them, tries a typo match where the clean one fails; *npos is then
@@ -510,7 +512,7 @@ query_score_above(const struct query *q, const char *path, size_t len,
 		return query_regex_score(q, path, len, base, sc, &start, &end);
 	/* A typo may leave out up to `edits` bytes' worth of the mask. */
 	if ((mask & q->need) != q->need && (q->typo == NULL ||
-	    __builtin_popcountll(q->need & ~mask) > q->typo->edits))
+	    !query_few_bits(q->need & ~mask, q->typo->edits)))
 		return MATCH_NONE;
 	/*
 	 * With a floor, and every term a required fuzzy one, each term's
@@ -672,11 +674,15 @@ query_run_pass(const struct query *q, const char *arena,
 
 			/* A typo may leave out up to `edits` bytes' worth. */
 			if ((e->mask & need) != need && (typo == NULL ||
-			    __builtin_popcountll(need & ~e->mask) >
-			    typo->edits))
+			    !query_few_bits(need & ~e->mask, typo->edits)))
 				continue;
 			path = arena + e->off;
 			if (pass == QUERY_PASS_TYPO) {
+				uint8_t b = (uint8_t)path[e->base];
+
+				/* The file name must begin with it (match.h). */
+				if ((p0->icase ? match_lower[b] : b) != c0)
+					continue;
 				/* Clean matches were scored in the passes before. */
 				if ((e->mask & need) == need &&
 				    match_fuzzy_possible(p0, path, e->len))
@@ -753,8 +759,6 @@ query_run(const struct query *q, const char *arena,
 	 */
 	size_t matched = 0;
 
-	if (sc->phase == QUERY_PHASE_TYPO)
-		goto typos;
 	if (single && q->terms[0].pat.len > 1 &&
 	    memchr(q->terms[0].pat.text, '/', q->terms[0].pat.len) == NULL)
 		matched = query_run_pass(q, arena, entries, from, to, top, sc,
@@ -769,9 +773,6 @@ query_run(const struct query *q, const char *arena,
 	 * already full of clean matches better than any typo match could
 	 * be, the pass is skipped whole.
 	 */
-	if (sc->phase == QUERY_PHASE_CLEAN)
-		return matched;
-typos:
 	if (single && query_typos_needed(q, top, sc->bonus_max))
 		query_run_pass(q, arena, entries, from, to, top, sc, true,
 		    QUERY_PASS_TYPO);

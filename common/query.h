@@ -72,21 +72,6 @@ bool query_is_typo(const struct query *q, const char *path, size_t len,
     size_t base, struct query_scratch *sc);
 
 /*
- * What query_run() scores: clean matches then typo matches (ALL), or one
- * of the two. A caller splitting a list among threads runs CLEAN on every
- * part, merges, and runs TYPO only if query_typos_needed() says the
- * merged list leaves room, with its k-th best as the shared floor.
- */
-enum query_phase {
-	QUERY_PHASE_ALL,
-	QUERY_PHASE_CLEAN,
-	QUERY_PHASE_TYPO,
-};
-
-void query_scratch_set_phase(struct query_scratch *sc,
-    enum query_phase phase);
-
-/*
  * True if typo matches could enter top: it is not full, or its worst is
  * no better than the best a typo match (plus bonus_max) can score.
  */

@@ -46,7 +46,6 @@ struct search_pool {
 	const struct query *q;
 	const struct index_snapshot *s;
 	const struct search_bonus *bonus;
-	enum query_phase phase;
 	size_t chunk, nchunks;
 	atomic_size_t next;		/* next chunk to claim */
 	atomic_int busy;		/* helpers inside a claimed chunk */
@@ -67,7 +66,6 @@ search_part_bind(struct search_pool *p, struct search_part *pt)
 	query_scratch_share_floor(pt->sc, p->nchunks > 1 ? &p->floor : NULL);
 	query_scratch_set_bonus(pt->sc, p->bonus ? p->bonus->fn : NULL,
 	    p->bonus ? p->bonus->arg : NULL, p->bonus ? p->bonus->max : 0);
-	query_scratch_set_phase(pt->sc, p->phase);
 	return 0;
 }
 
@@ -217,14 +215,13 @@ search_pool_threads(const struct search_pool *p)
 }
 
 /*
- * One round: every chunk of s scored in phase into the parts' heaps,
- * which are merged into top. floor0 starts the parts' shared floor.
+ * One round: every chunk of s scored into the parts' heaps, which are
+ * merged into top. floor0 starts the parts' shared floor.
  */
 static ssize_t
 search_round(struct search_pool *p, int n, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus, enum query_phase phase,
-    int32_t floor0)
+    const struct search_bonus *bonus, int32_t floor0)
 {
 	ssize_t matched = 0;
 	bool failed = false;
@@ -252,7 +249,6 @@ search_round(struct search_pool *p, int n, const struct query *q,
 	p->q = q;
 	p->s = s;
 	p->bonus = bonus;
-	p->phase = phase;
 	/* Eight chunks a thread: small enough to balance a late start. */
 	p->nchunks = n > 1 ? (size_t)n * 8 : 1;
 	p->chunk = (s->n + p->nchunks - 1) / p->nchunks;
@@ -302,35 +298,12 @@ search_run(struct search_pool *p, const struct query *q,
     const struct search_bonus *bonus)
 {
 	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
-	int32_t bmax = bonus != NULL ? bonus->max : 0;
-	ssize_t matched;
 
-	/* One thread holds the whole list: query_run sees it all at once. */
-	if (n == 1)
-		return search_round(p, 1, q, s, top, bonus, QUERY_PHASE_ALL,
-		    MATCH_NONE);
 	/*
-	 * Split: clean matches first on every part, so that the typo round
-	 * runs only when the merged list leaves typo matches room, and with
-	 * its k-th best as the floor.
+	 * Clean and typo matches in one round on every part: a part scores
+	 * typo matches only when its own list leaves them room, and one byte
+	 * rejects most paths there, so this costs less than a second round
+	 * would in waking the pool again.
 	 */
-	matched = search_round(p, n, q, s, top, bonus, QUERY_PHASE_CLEAN,
-	    MATCH_NONE);
-	if (matched == -1 || !query_typos_needed(q, top, bmax))
-		return matched;
-	/*
-	 * The typo round, on this thread alone and straight into the merged
-	 * list: one byte rejects most paths there, so a second round of the
-	 * pool would cost more in waking it than it saves. Part 0's scratch
-	 * is the caller's; no helper touches it.
-	 */
-	if (search_part_bind(p, &p->part[0]) == -1) {
-		top->n = 0;
-		errno = ENOMEM;
-		return -1;
-	}
-	query_scratch_share_floor(p->part[0].sc, NULL);
-	query_scratch_set_phase(p->part[0].sc, QUERY_PHASE_TYPO);
-	query_run(q, s->arena, s->entries, 0, s->n, top, p->part[0].sc);
-	return matched;
+	return search_round(p, n, q, s, top, bonus, MATCH_NONE);
 }
