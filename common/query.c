@@ -773,6 +773,15 @@ query_run(const struct query *q, const char *arena,
 	 * already full of clean matches better than any typo match could
 	 * be, the pass is skipped whole.
 	 */
+	/* Another part's list may already leave typo matches no room. */
+	if (single && q->typo != NULL && sc->shared_floor != NULL) {
+		int32_t f = atomic_load_explicit(sc->shared_floor,
+		    memory_order_relaxed);
+
+		if (f > MATCH_NONE + sc->bonus_max &&
+		    f - sc->bonus_max > q->typo->ub)
+			return matched;
+	}
 	if (single && query_typos_needed(q, top, sc->bonus_max))
 		query_run_pass(q, arena, entries, from, to, top, sc, true,
 		    QUERY_PASS_TYPO);
