@@ -22,6 +22,9 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DFIDX_VERSION='"$(VERSION)"' $(WARN) \
            -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# fidx loads libgit2 only when it must find a root (cli/client.c).
+CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null) \
+           -lpthread -ldl
 
 COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
               common/sockpath.c \
@@ -53,10 +56,10 @@ $(BUILD)/asan/obj/%.o: %.c
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
 $(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS))
-	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 $(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS))
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 $(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
