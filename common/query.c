@@ -41,6 +41,14 @@ struct query_scratch {
 	pcre2_match_data *md;
 	_Atomic int32_t *shared_floor;	/* see query_scratch_share_floor */
 	query_bonus_fn *bonus;		/* see query_scratch_set_bonus */
+	/*
+	 * Typo candidates the seed pass met (file name begins with the
+	 * query's first byte, no clean match), so the typo pass need not
+	 * sweep the list again; past QUERY_TYPO_CANDIDATES it does.
+	 */
+	uint32_t *cand;
+	size_t ncand;
+	bool cand_over;
 	void *bonus_arg;
 	int32_t bonus_max;
 	uint32_t tmp[FIDX_MAX_QUERY];
@@ -436,6 +444,7 @@ query_scratch_free(struct query_scratch *sc)
 		return;
 	match_scratch_free(sc->ms);
 	pcre2_match_data_free(sc->md);
+	free(sc->cand);
 	free(sc);
 }
 
@@ -638,6 +647,27 @@ query_positions(const struct query *q, const char *path, size_t len,
 /* Entries between two looks at the shared floor. */
 #define QUERY_FLOOR_EVERY 1024
 
+/* Typo candidates remembered per query_run() (64 KiB of indices). */
+#define QUERY_TYPO_CANDIDATES 16384
+
+/* Remembers entry i for the typo pass; on overflow the pass sweeps. */
+static void
+query_cand_add(struct query_scratch *sc, size_t i)
+{
+	if (sc->cand_over)
+		return;
+	if (sc->cand == NULL && (sc->cand = fidx_reallocarray(NULL,
+	    QUERY_TYPO_CANDIDATES, sizeof(*sc->cand))) == NULL) {
+		sc->cand_over = true;
+		return;
+	}
+	if (sc->ncand == QUERY_TYPO_CANDIDATES) {
+		sc->cand_over = true;
+		return;
+	}
+	sc->cand[sc->ncand++] = (uint32_t)i;
+}
+
 /* Which entries one pass of query_run() takes. */
 enum query_pass {
 	QUERY_PASS_ALL,
@@ -673,9 +703,25 @@ query_run_pass(const struct query *q, const char *arena,
 			int32_t v;
 
 			/* A typo may leave out up to `edits` bytes' worth. */
-			if ((e->mask & need) != need && (typo == NULL ||
-			    !query_few_bits(need & ~e->mask, typo->edits)))
-				continue;
+			if ((e->mask & need) != need) {
+				const struct match_typo *t = typo != NULL ?
+				    typo : pass == QUERY_PASS_SEED ? q->typo :
+				    NULL;
+
+				if (t == NULL ||
+				    !query_few_bits(need & ~e->mask, t->edits))
+					continue;
+				if (typo == NULL) {
+					/* Seed pass: not a clean match. */
+					uint8_t b = (uint8_t)arena[e->off +
+					    e->base];
+
+					if ((p0->icase ? match_lower[b] : b) ==
+					    c0)
+						query_cand_add(sc, i);
+					continue;
+				}
+			}
 			path = arena + e->off;
 			if (pass == QUERY_PASS_TYPO) {
 				uint8_t b = (uint8_t)path[e->base];
@@ -721,6 +767,10 @@ query_run_pass(const struct query *q, const char *arena,
 					v = match_fuzzy_above(p0, path, e->len,
 					    base, sc->ms, floor, NULL);
 					matched += v != MATCH_NONE;
+					if (v == MATCH_NONE &&
+					    pass == QUERY_PASS_SEED &&
+					    q->typo != NULL)
+						query_cand_add(sc, i);
 				}
 			}
 			if (v == MATCH_NONE || v == MATCH_BELOW)
@@ -738,6 +788,46 @@ query_run_pass(const struct query *q, const char *arena,
 		}
 	}
 	return matched;
+}
+
+/* The typo pass over the candidates the seed pass met (query_cand_add). */
+static void
+query_run_typo_list(const struct query *q, const char *arena,
+    const struct match_entry *entries, struct topk *top,
+    struct query_scratch *sc)
+{
+	const struct match_pattern *p0 = &q->terms[0].pat;
+	int32_t shared = MATCH_NONE;
+
+	if (sc->shared_floor != NULL)
+		shared = query_floor_exchange(sc->shared_floor, top);
+	for (size_t c = 0; c < sc->ncand; c++) {
+		size_t i = sc->cand[c];
+		const struct match_entry *e = &entries[i];
+		const char *path = arena + e->off;
+		struct topk_item item;
+		int32_t v, floor = top->n == top->k ? top->items[0].score :
+		    MATCH_NONE;
+
+		if (shared > floor)
+			floor = shared;
+		if (floor > MATCH_NONE + sc->bonus_max)
+			floor -= sc->bonus_max;
+		v = match_fuzzy_typo(p0, q->typo, path, e->len,
+		    match_base(p0, e->base), sc->ms, floor, NULL, NULL);
+		if (v == MATCH_NONE || v == MATCH_BELOW)
+			continue;
+		if (sc->bonus != NULL)
+			v += sc->bonus(sc->bonus_arg, path, e->len);
+		if (!topk_wants(top, v))
+			continue;
+		item.path = path;
+		item.len = e->len;
+		item.index = (uint32_t)i;
+		item.score = v;
+		item.extra = QUERY_ITEM_TYPO;
+		topk_push(top, &item);
+	}
 }
 
 size_t
@@ -758,9 +848,12 @@ query_run(const struct query *q, const char *arena,
 	 * way. A '/' asks for a path match: no such shortcut.
 	 */
 	size_t matched = 0;
+	bool seeded = single && q->terms[0].pat.len > 1 &&
+	    memchr(q->terms[0].pat.text, '/', q->terms[0].pat.len) == NULL;
 
-	if (single && q->terms[0].pat.len > 1 &&
-	    memchr(q->terms[0].pat.text, '/', q->terms[0].pat.len) == NULL)
+	sc->ncand = 0;
+	sc->cand_over = false;
+	if (seeded)
 		matched = query_run_pass(q, arena, entries, from, to, top, sc,
 		    true, QUERY_PASS_SEED) +
 		    query_run_pass(q, arena, entries, from, to, top, sc, true,
@@ -782,8 +875,12 @@ query_run(const struct query *q, const char *arena,
 		    f - sc->bonus_max > q->typo->ub)
 			return matched;
 	}
-	if (single && query_typos_needed(q, top, sc->bonus_max))
-		query_run_pass(q, arena, entries, from, to, top, sc, true,
-		    QUERY_PASS_TYPO);
+	if (single && query_typos_needed(q, top, sc->bonus_max)) {
+		if (seeded && !sc->cand_over)
+			query_run_typo_list(q, arena, entries, top, sc);
+		else
+			query_run_pass(q, arena, entries, from, to, top, sc,
+			    true, QUERY_PASS_TYPO);
+	}
 	return matched;
 }
