@@ -1037,6 +1037,40 @@ def t_stats(d, c):
           lim.get("query_bytes") == 1024, short(lim))
 
 
+def t_typos(d, c, tmp):
+    """Typo matching over the socket: found, flagged, uncounted, off."""
+    R = mkdir_fixture(tmp, "typo-tree", ["LICENSE", "Dockerfile",
+                                         "src/config.h", "src/conf.h"])
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("typos: add", r.get("ok") is True and r.get("files") == 4,
+          short(r))
+    r = c.req({"op": "query", "root": R, "q": "licnese", "positions": True})
+    res = r.get("results", [])
+    check("typos: licnese finds LICENSE, flagged as a typo",
+          res and res[0].get("path") == "LICENSE" and
+          res[0].get("typo") is True, short(r))
+    check("typos: typo matches are not counted as matched",
+          r.get("matched") == 0, short(r))
+    check("typos: positions point into LICENSE",
+          res and all(0 <= p < 7 for p in res[0].get("positions", [99])) and
+          len(res[0].get("positions", [])) == 6, short(res))
+    r = c.req({"op": "query", "root": R, "q": "conifg.h"})
+    check("typos: one edit (config.h) above two (conf.h)",
+          result_paths(r)[:2] == ["src/config.h", "src/conf.h"], short(r))
+    r = c.req({"op": "query", "root": R, "q": "licnese", "typos": 0})
+    check("typos: \"typos\":0 turns them off",
+          r.get("ok") is True and r.get("results") == [], short(r))
+    r = c.req({"op": "query", "root": R, "q": "licnese", "typos": 3})
+    check("typos: typos out of range is bad_request",
+          err_code(r) == "bad_request", short(r))
+    r = c.req({"op": "query", "root": R, "q": "Dockerfile"})
+    res = r.get("results", [])
+    check("typos: a clean match carries no typo flag",
+          res and res[0].get("path") == "Dockerfile" and
+          "typo" not in res[0] and r.get("matched") == 1, short(r))
+    c.req({"op": "remove", "root": R})
+
+
 def t_visits(tmp):
     """visit ranks a file higher at equal quality; a restart keeps it; a
     corrupt store is reported and ignored."""
@@ -1155,6 +1189,7 @@ def main_daemon(tmp):
     section("two clients", t_two_clients, d, R)
     section("tree kinds", t_tree_kinds, d, c, tmp)
     section("gone", t_gone, d, c, tmp)
+    section("typos", t_typos, d, c, tmp)
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)
     section("min_generation", t_min_generation, d, c, R)
