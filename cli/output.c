@@ -11,6 +11,7 @@
 
 #include "../common/alloc.h"
 #include "../common/log.h"
+#include "../common/proto.h"
 
 /* Scratch reused from one result to the next, grown as needed. */
 struct output_scratch {
@@ -33,31 +34,6 @@ output_grow(void *pp, size_t *cap, size_t need, size_t elem)
 	}
 	*p = np;
 	*cap = need;
-	return 0;
-}
-
-int
-output_base64_decode(const char *s, size_t n, char *out, size_t *outlen)
-{
-	uint32_t acc = 0;
-	size_t o = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < n && s[i] != '='; i++) {
-		const char *tab =
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789+/";
-		const char *at = s[i] ? strchr(tab, s[i]) : NULL;
-
-		if (at == NULL)
-			return -1;
-		acc = acc << 6 | (uint32_t)(at - tab);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			out[o++] = (char)(acc >> bits & 0xff);
-		}
-	}
-	*outlen = o;
 	return 0;
 }
 
@@ -96,7 +72,7 @@ output_result_path(json_t *r, struct output_scratch *s, const char **path,
 
 		if (output_grow(&s->raw, &s->raw_cap, n / 4 * 3 + 3, 1) == -1)
 			return -1;
-		if (output_base64_decode(json_string_value(b64), n, s->raw,
+		if (proto_base64_decode(json_string_value(b64), n, s->raw,
 		    len) == -1) {
 			log_warnx("fidxd sent a path_b64 that is not base64");
 			return -1;

@@ -33,10 +33,6 @@ struct output_opts {
  */
 long output_results(json_t *results, const struct output_opts *o);
 
-/* Decodes base64 s (n bytes) into out (at least n / 4 * 3 bytes). */
-int output_base64_decode(const char *s, size_t n, char *out,
-    size_t *outlen);
-
 /* Prints the `projects` array as a table, one project a line. */
 void output_projects(json_t *projects);
 

@@ -116,11 +116,12 @@ proto_utf8_lossy(const char *s, size_t n, size_t *outlen)
 	return out;
 }
 
-static char *
-proto_base64(const char *s, size_t n, size_t *outlen)
+static const char proto_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+proto_base64_encode(const char *s, size_t n, size_t *outlen)
 {
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const uint8_t *u = (const uint8_t *)s;
 	char *out, *o;
 
@@ -134,13 +135,48 @@ proto_base64(const char *s, size_t n, size_t *outlen)
 			v |= (uint32_t)u[i + 1] << 8;
 		if (i + 2 < n)
 			v |= u[i + 2];
-		*o++ = tab[v >> 18 & 63];
-		*o++ = tab[v >> 12 & 63];
-		*o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? tab[v & 63] : '=';
+		*o++ = proto_b64[v >> 18 & 63];
+		*o++ = proto_b64[v >> 12 & 63];
+		*o++ = i + 1 < n ? proto_b64[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? proto_b64[v & 63] : '=';
 	}
+	*o = '\0';
 	*outlen = (size_t)(o - out);
 	return out;
+}
+
+int
+proto_base64_decode(const char *s, size_t n, char *out, size_t *outlen)
+{
+	size_t o = 0, pad = 0;
+
+	if (n == 0 || n % 4 != 0)
+		return -1;
+	if (s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t x = 0;
+
+		for (size_t k = 0; k < 4; k++) {
+			const char *at;
+
+			if (i + k >= n - pad) {
+				x <<= 6;
+				continue;
+			}
+			if (s[i + k] == '\0' ||
+			    (at = strchr(proto_b64, s[i + k])) == NULL)
+				return -1;
+			x = x << 6 | (uint32_t)(at - proto_b64);
+		}
+		out[o++] = (char)(x >> 16);
+		if (i + 4 < n || pad < 2)
+			out[o++] = (char)(x >> 8 & 0xff);
+		if (i + 4 < n || pad < 1)
+			out[o++] = (char)(x & 0xff);
+	}
+	*outlen = o;
+	return 0;
 }
 
 int
@@ -154,7 +190,7 @@ proto_path_set(json_t *obj, const char *path, size_t len)
 		return json_object_set_new(obj, "path",
 		    json_stringn_nocheck(path, len));
 	if ((lossy = proto_utf8_lossy(path, len, &llen)) == NULL ||
-	    (b64 = proto_base64(path, len, &blen)) == NULL)
+	    (b64 = proto_base64_encode(path, len, &blen)) == NULL)
 		goto out;
 	if (json_object_set_new(obj, "path",
 	    json_stringn_nocheck(lossy, llen)) == -1 ||

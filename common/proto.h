@@ -59,6 +59,16 @@ json_t *proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
  */
 int32_t proto_score(int32_t score);
 
+/* s (n bytes) in base64, NUL-terminated (length in *outlen); NULL on OOM. */
+char *proto_base64_encode(const char *s, size_t n, size_t *outlen);
+
+/*
+ * Decodes strict base64 (a multiple of 4 characters, '=' only as the
+ * last one or two) into out, which has room for n / 4 * 3 bytes.
+ * -1 for anything else.
+ */
+int proto_base64_decode(const char *s, size_t n, char *out, size_t *outlen);
+
 /* True if s (n bytes) is valid UTF-8 without NUL bytes. */
 bool proto_utf8_valid(const char *s, size_t n);
 

@@ -448,6 +448,25 @@ query_scratch_free(struct query_scratch *sc)
 	free(sc);
 }
 
+/* Adds the bonus to a match's score v and offers it to top. */
+static void
+query_offer(struct topk *top, struct query_scratch *sc, const char *path,
+    uint32_t len, size_t i, int32_t v, uint32_t extra)
+{
+	struct topk_item item;
+
+	if (sc->bonus != NULL)
+		v += sc->bonus(sc->bonus_arg, path, len);
+	if (!topk_wants(top, v))
+		return;
+	item.path = path;
+	item.len = len;
+	item.index = (uint32_t)i;
+	item.score = v;
+	item.extra = extra;
+	topk_push(top, &item);
+}
+
 /* True if x has at most n bits set (n <= 2): no popcount instruction. */
 static inline bool
 query_few_bits(uint64_t x, int n)
@@ -699,7 +718,6 @@ query_run_pass(const struct query *q, const char *arena,
 		for (size_t i = blk; i < end; i++) {
 			const struct match_entry *e = &entries[i];
 			const char *path;
-			struct topk_item item;
 			int32_t v;
 
 			/* A typo may leave out up to `edits` bytes' worth. */
@@ -775,16 +793,8 @@ query_run_pass(const struct query *q, const char *arena,
 			}
 			if (v == MATCH_NONE || v == MATCH_BELOW)
 				continue;
-			if (sc->bonus != NULL)
-				v += sc->bonus(sc->bonus_arg, path, e->len);
-			if (!topk_wants(top, v))
-				continue;
-			item.path = path;
-			item.len = e->len;
-			item.index = (uint32_t)i;
-			item.score = v;
-			item.extra = typo_hit ? QUERY_ITEM_TYPO : 0;
-			topk_push(top, &item);
+			query_offer(top, sc, path, e->len, i, v,
+			    typo_hit ? QUERY_ITEM_TYPO : 0);
 		}
 	}
 	return matched;
@@ -805,7 +815,6 @@ query_run_typo_list(const struct query *q, const char *arena,
 		size_t i = sc->cand[c];
 		const struct match_entry *e = &entries[i];
 		const char *path = arena + e->off;
-		struct topk_item item;
 		int32_t v, floor = top->n == top->k ? top->items[0].score :
 		    MATCH_NONE;
 
@@ -817,16 +826,7 @@ query_run_typo_list(const struct query *q, const char *arena,
 		    match_base(p0, e->base), sc->ms, floor, NULL, NULL);
 		if (v == MATCH_NONE || v == MATCH_BELOW)
 			continue;
-		if (sc->bonus != NULL)
-			v += sc->bonus(sc->bonus_arg, path, e->len);
-		if (!topk_wants(top, v))
-			continue;
-		item.path = path;
-		item.len = e->len;
-		item.index = (uint32_t)i;
-		item.score = v;
-		item.extra = QUERY_ITEM_TYPO;
-		topk_push(top, &item);
+		query_offer(top, sc, path, e->len, i, v, QUERY_ITEM_TYPO);
 	}
 }
 

@@ -523,78 +523,6 @@ visits_dirty(const struct visits *v)
 	return v->dirty;
 }
 
-/*
- * Base64 (RFC 4648, with padding), as common/proto.c writes "path_b64"
- * on the wire; its encoder is private to proto.c and common/ is not this
- * module's to change, so the store has its own pair.
- */
-static const char visits_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *
-visits_b64_encode(const char *s, size_t n, size_t *outlen)
-{
-	const uint8_t *u = (const uint8_t *)s;
-	char *out, *o;
-
-	if ((out = fidx_malloc((n + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	o = out;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t x = (uint32_t)u[i] << 16;
-
-		if (i + 1 < n)
-			x |= (uint32_t)u[i + 1] << 8;
-		if (i + 2 < n)
-			x |= u[i + 2];
-		*o++ = visits_b64[x >> 18 & 63];
-		*o++ = visits_b64[x >> 12 & 63];
-		*o++ = i + 1 < n ? visits_b64[x >> 6 & 63] : '=';
-		*o++ = i + 2 < n ? visits_b64[x & 63] : '=';
-	}
-	*o = '\0';
-	*outlen = (size_t)(o - out);
-	return out;
-}
-
-/*
- * Decodes strict base64 (length a multiple of 4, '=' only as the last
- * one or two characters) into out (room for n / 4 * 3 bytes).
- */
-static int
-visits_b64_decode(const char *s, size_t n, char *out, size_t *outlen)
-{
-	size_t o = 0, pad = 0;
-
-	if (n == 0 || n % 4 != 0)
-		return -1;
-	if (s[n - 1] == '=')
-		pad = s[n - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t x = 0;
-
-		for (size_t k = 0; k < 4; k++) {
-			const char *at;
-
-			if (i + k >= n - pad) {
-				x <<= 6;
-				continue;
-			}
-			if (s[i + k] == '\0' ||
-			    (at = strchr(visits_b64, s[i + k])) == NULL)
-				return -1;
-			x = x << 6 | (uint32_t)(at - visits_b64);
-		}
-		out[o++] = (char)(x >> 16);
-		if (i + 4 < n || pad < 2)
-			out[o++] = (char)(x >> 8 & 0xff);
-		if (i + 4 < n || pad < 1)
-			out[o++] = (char)(x & 0xff);
-	}
-	*outlen = o;
-	return 0;
-}
-
 /* One entry as its line's object; NULL when out of memory. */
 static json_t *
 visits_entry_json(const struct visit *e)
@@ -614,7 +542,7 @@ visits_entry_json(const struct visit *e)
 		rc = json_object_set_new(o, "path",
 		    json_stringn_nocheck(e->path, e->len));
 	} else {
-		if ((b64 = visits_b64_encode(e->path, e->len, &blen)) == NULL)
+		if ((b64 = proto_base64_encode(e->path, e->len, &blen)) == NULL)
 			goto fail;
 		rc = json_object_set_new(o, "path_b64",
 		    json_stringn_nocheck(b64, blen));
@@ -841,7 +769,7 @@ visits_load_entry(struct visits *v, const char *file, size_t line,
 			LOAD_FAIL(EINVAL, "%s line %zu: \"path_b64\" is not a "
 			    "string", file, line);
 		if (json_string_length(jb64) > sizeof(buf) / 3 * 4 ||
-		    visits_b64_decode(json_string_value(jb64),
+		    proto_base64_decode(json_string_value(jb64),
 		    json_string_length(jb64), buf, &len) == -1)
 			LOAD_FAIL(EINVAL, "%s line %zu: \"path_b64\" is not "
 			    "base64 of at most %d bytes", file, line,
