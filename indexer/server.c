@@ -391,8 +391,14 @@ client_read(struct server *s, struct client *c)
 			if (ncap > max)
 				ncap = max;
 			if ((in = fidx_reallocarray(c->in, ncap, 1)) == NULL) {
-				/* Try again next turn; others may free some. */
+				/*
+				 * Its bytes stay unread, so level-triggered
+				 * epoll would wake us for them at once, for
+				 * ever: tell it and close it.
+				 */
 				log_warnx("out of memory for a client buffer");
+				server_send(s, c, NULL);
+				c->closing = true;
 				return;
 			}
 			c->in = in;
