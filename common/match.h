@@ -66,6 +66,9 @@ struct match_entry {
 /* A mask that passes every pattern: for lists scanned once. */
 #define MATCH_MASK_ANY UINT64_MAX
 
+/* The mask bit of the bytes >= 0x80 (UTF-8 beyond ASCII). */
+#define MATCH_MASK_HIGH (1ull << 63)
+
 /*
  * Fills e for the path at arena + off (len bytes). The mask pays off
  * when a list is queried many times (an index); a list scanned once (a

@@ -2,6 +2,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "query.h"
 #include "alloc.h"
+#include "fold.h"
 #include "limits.h"
 
 #include <pcre2.h>
@@ -20,6 +21,7 @@ struct query_term {
 	enum match_anchor anchor;	/* TERM_LITERAL only */
 	bool negate;
 	bool required;			/* a positive fuzzy term alone in its group */
+	bool fold;			/* ignores non-ASCII case (fold.h) */
 	unsigned group;			/* terms sharing a group are ORed */
 	struct match_pattern pat;	/* text points into query->buf */
 };
@@ -32,7 +34,9 @@ struct query {
 	uint64_t need;		/* mask every matching path must contain */
 	bool all_required;	/* every term is required (see query_term) */
 	struct match_typo *typo;	/* one-term fuzzy queries only, or NULL */
+	bool fold;		/* some term ignores non-ASCII case */
 	char *buf;		/* the terms' unescaped, folded bytes */
+	size_t buf_used, buf_size;
 	pcre2_code *re;
 };
 
@@ -48,6 +52,9 @@ struct query_scratch {
 	 */
 	uint32_t *cand;
 	size_t ncand;
+	/* The path with its non-ASCII lowered, for folding terms (fold.h). */
+	char *fpath;
+	uint32_t *fmap;
 	bool cand_over;
 	void *bonus_arg;
 	int32_t bonus_max;
@@ -129,7 +136,8 @@ query_regex_has_upper(const char *s, size_t n)
 			i++;
 			continue;
 		}
-		if (s[i] >= 'A' && s[i] <= 'Z')
+		if ((uint8_t)s[i] < 0x80 ? s[i] >= 'A' && s[i] <= 'Z' :
+		    fold_has_upper(s + i, n - i))
 			return true;
 	}
 	return false;
@@ -252,11 +260,72 @@ query_term_init(struct query *q, struct query_term *t, struct token *tok,
 	}
 done:
 	t->kind = literal ? TERM_LITERAL : TERM_FUZZY;
-	bool icase = !match_has_upper(s, n);
+	bool icase = !fold_has_upper(s, n);
 	if (icase)
 		for (size_t i = 0; i < n; i++)
 			s[i] = (char)match_lower[(uint8_t)s[i]];
+	/*
+	 * "ä" must match "Ä": the term's non-ASCII characters are lowered
+	 * (into the room after the tokens: a lowered character can be a
+	 * byte longer), and so are a path's when this term scores it.
+	 */
+	if (icase && fold_has_high(s, n)) {
+		char *out = q->buf + q->buf_used;
+		size_t m = fold_lower(s, n, out, q->buf_size - q->buf_used,
+		    NULL);
+
+		if (m != SIZE_MAX) {
+			s = out;
+			n = m;
+			q->buf_used += m;
+			t->fold = q->fold = true;
+		}
+	}
 	match_pattern_init(&t->pat, s, n, icase);
+}
+
+/*
+ * A path as one term sees it: as it is, or with its non-ASCII characters
+ * lowered for a term that folds them, map leading back (fold.h).
+ */
+struct query_view {
+	const char *s;
+	size_t n, base;
+	const uint32_t *map;	/* NULL: the path as it is */
+};
+
+static inline void
+query_view_raw(struct query_view *v, const char *path, size_t len,
+    size_t base)
+{
+	v->s = path;
+	v->n = len;
+	v->base = base;
+	v->map = NULL;
+}
+
+/* v: path folded for q's folding terms, or as it is if nothing folds. */
+static void
+query_view_fold(const struct query *q, struct query_scratch *sc,
+    const char *path, size_t len, size_t base, uint64_t mask,
+    struct query_view *v)
+{
+	size_t n, b;
+
+	query_view_raw(v, path, len, base);
+	if (!q->fold || sc->fpath == NULL || (mask & MATCH_MASK_HIGH) == 0 ||
+	    !fold_has_high(path, len))
+		return;
+	n = fold_lower(path, len, sc->fpath, FIDX_MAX_PATH_CEILING, sc->fmap);
+	if (n == SIZE_MAX)
+		return;	/* past the longest path scratch takes: bytewise */
+	/* base follows a '/', so it starts a character of its own. */
+	for (b = n; b > 0 && sc->fmap[b - 1] >= base; b--)
+		;
+	v->s = sc->fpath;
+	v->n = n;
+	v->base = b;
+	v->map = sc->fmap;
 }
 
 struct query *
@@ -283,7 +352,10 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 			goto fail;
 		return q;
 	}
-	if ((q->buf = fidx_malloc(len + 1)) == NULL ||
+	/* The tokens, then room for their Unicode-folded copies. */
+	q->buf_size = 3 * len + 1;
+	q->buf_used = len + 1;
+	if ((q->buf = fidx_malloc(q->buf_size)) == NULL ||
 	    (escbuf = fidx_malloc(len + 1)) == NULL)
 		goto oom;
 	if (query_tokenize(text, len, q->buf, escbuf, tok, &ntok, err) == -1)
@@ -401,10 +473,12 @@ query_is_typo(const struct query *q, const char *path, size_t len,
     size_t base, struct query_scratch *sc)
 {
 	const struct query_term *t = query_typo_term(q);
+	struct query_view v;
 
 	if (q->typo == NULL || t == NULL)
 		return false;
-	return match_fuzzy(&t->pat, path, len, match_base(&t->pat, base),
+	query_view_fold(q, sc, path, len, base, MATCH_MASK_ANY, &v);
+	return match_fuzzy(&t->pat, v.s, v.n, match_base(&t->pat, v.base),
 	    sc->ms, NULL) == MATCH_NONE && query_score(q, path, len, base,
 	    MATCH_MASK_ANY, sc) != MATCH_NONE;
 }
@@ -434,6 +508,18 @@ query_scratch_bind(struct query_scratch *sc, const struct query *q)
 	}
 	if (sc->ms == NULL && (sc->ms = match_scratch_new()) == NULL)
 		return -1;
+	if (q->fold && sc->fpath == NULL) {
+		sc->fpath = fidx_malloc(FIDX_MAX_PATH_CEILING);
+		sc->fmap = fidx_reallocarray(NULL, FIDX_MAX_PATH_CEILING + 1,
+		    sizeof(*sc->fmap));
+		if (sc->fpath == NULL || sc->fmap == NULL) {
+			free(sc->fpath);
+			free(sc->fmap);
+			sc->fpath = NULL;
+			sc->fmap = NULL;
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -445,6 +531,8 @@ query_scratch_free(struct query_scratch *sc)
 	match_scratch_free(sc->ms);
 	pcre2_match_data_free(sc->md);
 	free(sc->cand);
+	free(sc->fpath);
+	free(sc->fmap);
 	free(sc);
 }
 
@@ -483,20 +571,21 @@ query_few_bits(uint64_t x, int n)
  */
 static int32_t
 query_term_score(const struct query_term *t, const struct match_typo *typo,
-    const char *path, size_t len, size_t base, struct query_scratch *sc,
-    uint32_t *pos, int *npos)
+    const struct query_view *view, struct query_scratch *sc, uint32_t *pos,
+    int *npos)
 {
+	size_t base = match_base(&t->pat, view->base);
 	int32_t v;
 
-	base = match_base(&t->pat, base);
 	if (npos != NULL)
 		*npos = (int)t->pat.len;
 	if (t->kind != TERM_FUZZY)
-		return match_literal(&t->pat, t->anchor, path, len, base, pos);
-	v = match_fuzzy(&t->pat, path, len, base, sc->ms, pos);
+		return match_literal(&t->pat, t->anchor, view->s, view->n,
+		    base, pos);
+	v = match_fuzzy(&t->pat, view->s, view->n, base, sc->ms, pos);
 	if (v == MATCH_NONE && typo != NULL)
-		v = match_fuzzy_typo(&t->pat, typo, path, len, base, sc->ms,
-		    MATCH_NONE, pos, npos);
+		v = match_fuzzy_typo(&t->pat, typo, view->s, view->n, base,
+		    sc->ms, MATCH_NONE, pos, npos);
 	return v;
 }
 
@@ -534,6 +623,7 @@ query_score_above(const struct query *q, const char *path, size_t len,
     size_t base, uint64_t mask, struct query_scratch *sc, int32_t floor)
 {
 	int32_t total = 0, group_best = MATCH_NONE;
+	struct query_view raw, folded;
 	size_t start, end;
 
 	if (q->re != NULL)
@@ -542,6 +632,9 @@ query_score_above(const struct query *q, const char *path, size_t len,
 	if ((mask & q->need) != q->need && (q->typo == NULL ||
 	    !query_few_bits(q->need & ~mask, q->typo->edits)))
 		return MATCH_NONE;
+	query_view_raw(&raw, path, len, base);
+	query_view_fold(q, sc, path, len, base, mask, &folded);
+#define VIEW(t) ((t)->fold ? &folded : &raw)
 	/*
 	 * With a floor, and every term a required fuzzy one, each term's
 	 * bound is computed first; then each term is scored against what
@@ -552,8 +645,10 @@ query_score_above(const struct query *q, const char *path, size_t len,
 		int32_t ub[FIDX_MAX_TERMS], rest = 0;
 
 		for (size_t i = 0; i < q->nterms; i++) {
-			ub[i] = match_fuzzy_bound(&q->terms[i].pat, path, len,
-			    match_base(&q->terms[i].pat, base), sc->ms);
+			const struct query_view *v = VIEW(&q->terms[i]);
+
+			ub[i] = match_fuzzy_bound(&q->terms[i].pat, v->s, v->n,
+			    match_base(&q->terms[i].pat, v->base), sc->ms);
 			if (ub[i] == MATCH_NONE)
 				return MATCH_NONE;
 			rest += ub[i];
@@ -561,11 +656,12 @@ query_score_above(const struct query *q, const char *path, size_t len,
 		if (rest < floor)
 			return MATCH_BELOW;
 		for (size_t i = 0; i < q->nterms; i++) {
+			const struct query_view *w = VIEW(&q->terms[i]);
 			int32_t v;
 
 			rest -= ub[i];
-			v = match_fuzzy_above(&q->terms[i].pat, path, len,
-			    match_base(&q->terms[i].pat, base), sc->ms,
+			v = match_fuzzy_above(&q->terms[i].pat, w->s, w->n,
+			    match_base(&q->terms[i].pat, w->base), sc->ms,
 			    floor - total - rest, NULL);
 			if (v == MATCH_NONE || v == MATCH_BELOW)
 				return v;
@@ -577,12 +673,13 @@ query_score_above(const struct query *q, const char *path, size_t len,
 	if (q->nterms > 1)
 		for (size_t i = 0; i < q->nterms; i++)
 			if (q->terms[i].required &&
-			    !match_fuzzy_possible(&q->terms[i].pat, path, len))
+			    !match_fuzzy_possible(&q->terms[i].pat,
+			    VIEW(&q->terms[i])->s, VIEW(&q->terms[i])->n))
 				return MATCH_NONE;
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct query_term *t = &q->terms[i];
-		int32_t v = query_term_score(t, q->typo, path, len, base, sc,
-		    NULL, NULL);
+		int32_t v = query_term_score(t, q->typo, VIEW(t), sc, NULL,
+		    NULL);
 
 		if (t->negate)
 			v = v == MATCH_NONE ? 0 : MATCH_NONE;
@@ -596,6 +693,7 @@ query_score_above(const struct query *q, const char *path, size_t len,
 		}
 	}
 	return total;
+#undef VIEW
 }
 
 static int
@@ -610,6 +708,7 @@ int
 query_positions(const struct query *q, const char *path, size_t len,
     size_t base, struct query_scratch *sc, uint32_t *pos)
 {
+	struct query_view raw, folded;
 	size_t n = 0, start, end;
 
 	if (q->re != NULL) {
@@ -620,6 +719,8 @@ query_positions(const struct query *q, const char *path, size_t len,
 			pos[n++] = (uint32_t)j;
 		return (int)n;
 	}
+	query_view_raw(&raw, path, len, base);
+	query_view_fold(q, sc, path, len, base, MATCH_MASK_ANY, &folded);
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct query_term *t = &q->terms[i];
 		int32_t best = MATCH_NONE, v;
@@ -627,8 +728,8 @@ query_positions(const struct query *q, const char *path, size_t len,
 
 		/* Highlight the best alternative of each group. */
 		for (; g < q->nterms && q->terms[g].group == t->group; g++) {
-			v = query_term_score(&q->terms[g], q->typo, path, len,
-			    base, sc, NULL, NULL);
+			v = query_term_score(&q->terms[g], q->typo,
+			    q->terms[g].fold ? &folded : &raw, sc, NULL, NULL);
 			if (q->terms[g].negate)
 				v = v == MATCH_NONE ? 0 : MATCH_NONE;
 			if (v > best) {
@@ -641,22 +742,30 @@ query_positions(const struct query *q, const char *path, size_t len,
 			return -1;
 		if (q->terms[pick].negate || q->terms[pick].pat.len == 0)
 			continue;
+		const struct query_view *w = q->terms[pick].fold ? &folded :
+		    &raw;
 		int got;
 
-		query_term_score(&q->terms[pick], q->typo, path, len, base, sc,
-		    sc->tmp, &got);
+		query_term_score(&q->terms[pick], q->typo, w, sc, sc->tmp,
+		    &got);
 		/*
 		 * Terms may overlap: merge each one in, deduplicated, so pos
-		 * never needs more than len entries (one per byte).
+		 * never needs more than len entries (one per byte). A folded
+		 * position names every byte of its character in the path.
 		 */
 		for (size_t k = 0; k < (size_t)got; k++) {
-			uint32_t at = sc->tmp[k];
-			bool seen = false;
+			uint32_t at = sc->tmp[k], to = at + 1;
 
-			for (size_t e = 0; e < n && !seen; e++)
-				seen = pos[e] == at;
-			if (!seen && n < len)
-				pos[n++] = at;
+			if (w->map != NULL)
+				at = fold_source(w->map, at, &to);
+			for (; at < to; at++) {
+				bool seen = false;
+
+				for (size_t e = 0; e < n && !seen; e++)
+					seen = pos[e] == at;
+				if (!seen && n < len)
+					pos[n++] = at;
+			}
 		}
 	}
 	qsort(pos, n, sizeof(*pos), query_cmp_u32);
@@ -717,9 +826,16 @@ query_run_pass(const struct query *q, const char *arena,
 			shared = query_floor_exchange(sc->shared_floor, top);
 		for (size_t i = blk; i < end; i++) {
 			const struct match_entry *e = &entries[i];
-			const char *path;
+			const char *path = arena + e->off;
+			struct query_view w;
 			int32_t v;
 
+			/* The one term of a single query sees it folded. */
+			if (q->fold && single)
+				query_view_fold(q, sc, path, e->len, e->base,
+				    e->mask, &w);
+			else
+				query_view_raw(&w, path, e->len, e->base);
 			/* A typo may leave out up to `edits` bytes' worth. */
 			if ((e->mask & need) != need) {
 				const struct match_typo *t = typo != NULL ?
@@ -731,8 +847,7 @@ query_run_pass(const struct query *q, const char *arena,
 					continue;
 				if (typo == NULL) {
 					/* Seed pass: not a clean match. */
-					uint8_t b = (uint8_t)arena[e->off +
-					    e->base];
+					uint8_t b = (uint8_t)w.s[w.base];
 
 					if ((p0->icase ? match_lower[b] : b) ==
 					    c0)
@@ -740,19 +855,18 @@ query_run_pass(const struct query *q, const char *arena,
 					continue;
 				}
 			}
-			path = arena + e->off;
 			if (pass == QUERY_PASS_TYPO) {
-				uint8_t b = (uint8_t)path[e->base];
+				uint8_t b = (uint8_t)w.s[w.base];
 
 				/* The file name must begin with it (match.h). */
 				if ((p0->icase ? match_lower[b] : b) != c0)
 					continue;
 				/* Clean matches were scored in the passes before. */
 				if ((e->mask & need) == need &&
-				    match_fuzzy_possible(p0, path, e->len))
+				    match_fuzzy_possible(p0, w.s, w.n))
 					continue;
 			} else if (pass != QUERY_PASS_ALL) {
-				uint8_t b = (uint8_t)path[e->base];
+				uint8_t b = (uint8_t)w.s[w.base];
 				bool seed = (p0->icase ? match_lower[b] : b) ==
 				    c0;
 
@@ -773,16 +887,16 @@ query_run_pass(const struct query *q, const char *arena,
 				    e->mask, sc, floor);
 				matched += v != MATCH_NONE;
 			} else {
-				size_t base = match_base(p0, e->base);
+				size_t base = match_base(p0, w.base);
 
 				if (typo != NULL) {
 					/* Typo matches fill the list, uncounted. */
-					v = match_fuzzy_typo(p0, typo, path,
-					    e->len, base, sc->ms, floor, NULL,
+					v = match_fuzzy_typo(p0, typo, w.s,
+					    w.n, base, sc->ms, floor, NULL,
 					    NULL);
 					typo_hit = true;
 				} else {
-					v = match_fuzzy_above(p0, path, e->len,
+					v = match_fuzzy_above(p0, w.s, w.n,
 					    base, sc->ms, floor, NULL);
 					matched += v != MATCH_NONE;
 					if (v == MATCH_NONE &&
@@ -817,13 +931,15 @@ query_run_typo_list(const struct query *q, const char *arena,
 		const char *path = arena + e->off;
 		int32_t v, floor = top->n == top->k ? top->items[0].score :
 		    MATCH_NONE;
+		struct query_view w;
 
 		if (shared > floor)
 			floor = shared;
 		if (floor > MATCH_NONE + sc->bonus_max)
 			floor -= sc->bonus_max;
-		v = match_fuzzy_typo(p0, q->typo, path, e->len,
-		    match_base(p0, e->base), sc->ms, floor, NULL, NULL);
+		query_view_fold(q, sc, path, e->len, e->base, e->mask, &w);
+		v = match_fuzzy_typo(p0, q->typo, w.s, w.n,
+		    match_base(p0, w.base), sc->ms, floor, NULL, NULL);
 		if (v == MATCH_NONE || v == MATCH_BELOW)
 			continue;
 		query_offer(top, sc, path, e->len, i, v, QUERY_ITEM_TYPO);

@@ -804,6 +804,30 @@ def t_tree_kinds(d, c, tmp):
     check("UTF-8 name: no path_b64", res.get("path") == "plain.txt" and
           "path_b64" not in res, short(r))
 
+    # Unicode case: "ärger" finds Ärger, positions are the path's bytes.
+    U = mkdir_fixture(tmp, "unicode", ["Ärger.txt", "ДОКУМЕНТ.md",
+                                       "ärgerlich/x.c", "arger.txt"])
+    r = c.req({"op": "add", "root": U, "wait": True}, timeout=20)
+    check("unicode names: add ready, 4 files", r.get("files") == 4, short(r))
+    r = c.req({"op": "query", "root": U, "q": "ärger.txt",
+               "positions": True})
+    res = r.get("results") or [{}]
+    want = len("Ärger.txt".encode())
+    check("unicode case: ärger.txt finds Ärger.txt, all bytes lit",
+          res[0].get("path") == "Ärger.txt" and
+          res[0].get("positions") == list(range(want)) and
+          r.get("matched") == 1, short(r))
+    r = c.req({"op": "query", "root": U, "q": "документ"})
+    check("unicode case: документ finds ДОКУМЕНТ.md",
+          result_paths(r) == ["ДОКУМЕНТ.md"], short(r))
+    r = c.req({"op": "query", "root": U, "q": "Ärger"})
+    check("unicode smart case: Ärger misses ärgerlich/",
+          result_paths(r) == ["Ärger.txt"], short(r))
+    r = c.req({"op": "query", "root": U, "q": "ärger", "mode": "exact"})
+    check("unicode case, exact mode: both",
+          sorted(result_paths(r)) == ["Ärger.txt", "ärgerlich/x.c"],
+          short(r))
+
     # Hidden names are skipped unless "hidden"; "exclude" is a regex.
     H = mkdir_fixture(tmp, "hiddentree", [".env", ".config/x.txt",
                                           "visible.txt", "vendor/lib.js"])

@@ -376,6 +376,24 @@ expect_rc 0 "-m regex, smart case" -m regex 'readme' <"$T/list"
 check "-m regex readme finds README.md" grep -qx README.md "$T/out"
 must_fail 1 "-m regex, upper case is exact" -m regex 'ReadMe' <"$T/list"
 
+### Unicode case
+
+printf 'docs/\303\204rger.txt\nru/\320\224\320\236\320\232.md\nplain/arger.txt\n' \
+	>"$T/uni"
+expect_rc 0 "lower-case a-umlaut finds upper-case" "$(printf '\303\244rger')" \
+	<"$T/uni"
+check "ärger finds only docs/Ärger.txt" \
+	test "$(cat "$T/out")" = "$(printf 'docs/\303\204rger.txt')"
+expect_rc 0 "--positions name both bytes of the letter" --positions \
+	"$(printf '\303\244rg')" <"$T/uni"
+check "ärg lights bytes 5,6,7,8" grep -q '^5,6,7,8	' "$T/out"
+expect_rc 0 "Cyrillic folds" "$(printf '\320\264\320\276\320\272')" \
+	<"$T/uni"
+check "док finds ДОК" grep -q '^ru/' "$T/out"
+printf 'x/\303\244rger\n' >"$T/uni.lower"
+must_fail 1 "upper-case A-umlaut is exact" "$(printf '\303\204rger')" \
+	<"$T/uni.lower"
+
 ### --color
 
 esc=$(printf '\033')

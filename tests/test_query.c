@@ -832,6 +832,117 @@ check_run(struct fx *f, const char *arena, const struct match_entry *e,
 	free(all);
 }
 
+/*
+ * Unicode case (fold.h): a term without an upper-case letter ignores the
+ * case of non-ASCII letters too, positions name the path's own bytes, and
+ * bytes that are not UTF-8 still match as bytes.
+ */
+static void
+test_unicode_case(void **state)
+{
+	uint32_t pos[64];
+	int np;
+
+	(void)state;
+	MATCHES("ärger", "docs/Ärger.txt");
+	MATCHES("ärger", "docs/ärger.txt");
+	MATCHES("Ärger", "docs/Ärger.txt");
+	MISSES("Ärger", "docs/ärger.txt");	/* smart case, beyond ASCII */
+	MATCHES("café", "CAFÉ/menu");
+	MISSES("Café", "CAFÉ/menu");
+	MATCHES("документ", "ru/ДОКУМЕНТ.txt");
+	MISSES("Документ", "ru/документ.txt");
+	MATCHES("σοφία", "gr/Σοφία.txt");
+	MATCHES("ärger txt", "docs/ÄRGER.TXT");
+	MATCHES("'rgé", "x/ÄRGÉ");		/* substring */
+	MATCHES("^äp", "Äpfel/x");		/* prefix */
+	MATCHES("ärger$", "x/Ärger");		/* suffix */
+	MISSES("!ärger", "x/ÄRGER");		/* negation folds too */
+	MATCHES("äx | zz", "Äx");
+	RE_MATCHES("ärger", "x/ÄRGER");
+	RE_MISSES("Ärger", "x/ärger");
+
+	/* Folding changes no score: Ä is as good a match as ä. */
+	struct fx f = fx_new("ärger", QUERY_FUZZY);
+	assert_int_equal(fx_score(&f, "d/Ärger.txt", 12),
+	    fx_score(&f, "d/ärger.txt", 12));
+	/* ... and as good as a term that needs no folding. */
+	struct fx g = fx_new("Ärger", QUERY_FUZZY);
+	assert_int_equal(fx_score(&f, "Ärger", 6), fx_score(&g, "Ärger", 6));
+	assert_int_equal(fx_score(&f, "d/Ärger", 8),
+	    fx_score(&g, "d/Ärger", 8));
+	fx_free(&g);
+	/* Both bytes of Ä are highlighted, in the path as it is. */
+	np = fx_positions(&f, "d/Ärger.txt", 12, pos);
+	assert_int_equal(np, 6);
+	for (int k = 0; k < np; k++)
+		assert_int_equal(pos[k], 2 + (uint32_t)k);
+	/* Invalid bytes before it pass through; the map stays right. */
+	np = fx_positions(&f, "\xff\xfe/Ärger", 9, pos);
+	assert_int_equal(np, 6);
+	assert_int_equal(pos[0], 3);
+	assert_int_equal(pos[5], 8);
+	/* Latin-1 Ä (0xc4) is not UTF-8: no match for a UTF-8 ä. */
+	assert_int_equal(fx_score(&f, "d/\xc4rger", 7), MATCH_NONE);
+	fx_free(&f);
+
+	/*
+	 * A letter whose lower case is longer (U+023A, 2 bytes, lowers to
+	 * U+2C65, 3 bytes): positions still name the path's 2 bytes, and
+	 * the file name starts where the path's does.
+	 */
+	f = fx_new("\xe2\xb1\xa5x", QUERY_FUZZY);
+	np = fx_positions(&f, "\xc8\xba/a\xc8\xbax", 7, pos);
+	assert_int_equal(np, 3);
+	assert_int_equal(pos[0], 4);
+	assert_int_equal(pos[1], 5);
+	assert_int_equal(pos[2], 6);
+	assert_int_equal(fx_score(&f, "\xc8\xba/a\xc8\xbax", 7),
+	    fx_score(&f, "\xe2\xb1\xa5/a\xe2\xb1\xa5x", 9));
+	fx_free(&f);
+
+	/* A term that is not UTF-8 matches bytewise, folding nothing. */
+	f = fx_new("\xc4rg", QUERY_FUZZY);
+	np = fx_positions(&f, "l/\xc4rger", 7, pos);
+	assert_int_equal(np, 3);
+	assert_int_equal(pos[0], 2);
+	assert_int_equal(fx_score(&f, "l/\xe4rger", 7), MATCH_NONE);
+	fx_free(&f);
+
+	/* query_run() with and without masks, typos on, = scoring all. */
+	static const char *paths[] = {
+		"docs/Ärger.txt", "docs/ärger.md", "src/ÄRGERLICH/x.c",
+		"ärgre", "arger", "gr/Σοφία.txt", "\xff/Ärgr", "l/\xc4rger",
+	};
+	struct list *l = calloc(1, sizeof(*l));
+	struct list *nomask = calloc(1, sizeof(*nomask));
+	static const char *queries[] = { "ärger", "ärgr", "σοφ", "ärger c" };
+
+	assert_non_null(l);
+	assert_non_null(nomask);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
+		list_add(l, paths[i], true);
+		list_add(nomask, paths[i], false);
+	}
+	for (size_t w = 0; w < sizeof(queries) / sizeof(*queries); w++) {
+		f = fx_new(queries[w], QUERY_FUZZY);
+		assert_int_equal(query_set_typos(f.q, 2), 0);
+		for (size_t k = 1; k <= l->n; k++) {
+			check_run(&f, l->arena, l->e, l->n, k);
+			check_run(&f, nomask->arena, nomask->e, nomask->n, k);
+		}
+		fx_free(&f);
+	}
+	/* "ärgre" (a swap) still finds Ärger, as a typo. */
+	f = fx_new("ärgre", QUERY_FUZZY);
+	assert_int_equal(query_set_typos(f.q, 1), 0);
+	assert_true(fx_score(&f, "docs/Ärger.txt", 15) != MATCH_NONE);
+	assert_true(query_is_typo(f.q, "docs/Ärger.txt", 15, 5, f.sc));
+	fx_free(&f);
+	free(nomask);
+	free(l);
+}
+
 static void
 test_query_run_topk(void **state)
 {
@@ -1198,6 +1309,7 @@ main(void)
 		cmocka_unit_test(test_positions_union),
 		cmocka_unit_test(test_query_run_topk),
 		cmocka_unit_test(test_query_run_bonus),
+		cmocka_unit_test(test_unicode_case),
 		cmocka_unit_test(test_property_loop),
 		cmocka_unit_test(test_oom),
 		/* Last: while its bug stands it aborts the binary. */
