@@ -611,6 +611,42 @@ query_regex_score(const struct query *q, const char *path, size_t len,
 	return match_score_positions(path, len, base, &at, 1);
 }
 
+/*
+ * True if the terms' best alignments follow one another in the path in
+ * the order they were typed: each ends before the next begins. People
+ * name a path from its top down ("ssh config": /etc/ssh/ssh_config over
+ * config_ssh.py), so that reading earns QUERY_BONUS_ORDER.
+ */
+static bool
+query_in_order(const struct query *q, const struct query_view *raw,
+    const struct query_view *folded, struct query_scratch *sc)
+{
+	uint32_t last = 0;
+
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct query_term *t = &q->terms[i];
+		const struct query_view *w = t->fold ? folded : raw;
+		uint32_t first, end;
+		int n;
+
+		if (t->pat.len == 0)
+			continue;
+		if (query_term_score(t, NULL, w, sc, sc->tmp, &n) == MATCH_NONE ||
+		    n == 0)
+			return false;
+		first = sc->tmp[0];
+		end = sc->tmp[n - 1] + 1;
+		if (w->map != NULL) {
+			first = fold_source(w->map, first, &end);
+			(void)fold_source(w->map, sc->tmp[n - 1], &end);
+		}
+		if (i > 0 && first < last)
+			return false;
+		last = end;
+	}
+	return true;
+}
+
 int32_t
 query_score(const struct query *q, const char *path, size_t len, size_t base,
     uint64_t mask, struct query_scratch *sc)
@@ -623,6 +659,9 @@ query_score_above(const struct query *q, const char *path, size_t len,
     size_t base, uint64_t mask, struct query_scratch *sc, int32_t floor)
 {
 	int32_t total = 0, group_best = MATCH_NONE;
+	/* Every term required: their order counts (query_in_order). */
+	int32_t order = q->all_required && q->nterms > 1 ?
+	    QUERY_BONUS_ORDER : 0;
 	struct query_view raw, folded;
 	size_t start, end;
 
@@ -642,7 +681,7 @@ query_score_above(const struct query *q, const char *path, size_t len,
 	 * a hopeless candidate stops at its first weak term, DP unpaid.
 	 */
 	if (floor > MATCH_NONE && q->all_required) {
-		int32_t ub[FIDX_MAX_TERMS], rest = 0;
+		int32_t ub[FIDX_MAX_TERMS], rest = order;
 
 		for (size_t i = 0; i < q->nterms; i++) {
 			const struct query_view *v = VIEW(&q->terms[i]);
@@ -667,7 +706,9 @@ query_score_above(const struct query *q, const char *path, size_t len,
 				return v;
 			total += v;
 		}
-		return total;
+		if (order > 0 && query_in_order(q, &raw, &folded, sc))
+			total += order;
+		return total < floor ? MATCH_BELOW : total;
 	}
 	/* Reject on any required fuzzy term before paying for a DP. */
 	if (q->nterms > 1)
@@ -692,6 +733,8 @@ query_score_above(const struct query *q, const char *path, size_t len,
 			group_best = MATCH_NONE;
 		}
 	}
+	if (order > 0 && query_in_order(q, &raw, &folded, sc))
+		total += order;
 	return total;
 #undef VIEW
 }

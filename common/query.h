@@ -22,6 +22,8 @@
  *
  * The score of a path is the sum over the required terms of each term's
  * score (an OR group scores its best alternative); negated terms score 0.
+ * When every term is a plain fuzzy one and their best alignments follow
+ * one another in the order typed, the path earns QUERY_BONUS_ORDER more.
  */
 #ifndef FIDX_QUERY_H
 #define FIDX_QUERY_H
@@ -33,6 +35,9 @@
 #include "log.h"
 #include "match.h"
 #include "topk.h"
+
+/* Half a matched byte: breaks near-ties, never outweighs a word start. */
+#define QUERY_BONUS_ORDER (MATCH_SCORE / 2)
 
 enum query_mode {
 	QUERY_FUZZY,

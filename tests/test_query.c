@@ -319,11 +319,29 @@ test_and_terms(void **state)
 	MATCHES("  src   main  ", "src/main.c");
 	/*
 	 * The score is the sum of the terms' scores, each over the whole
-	 * path (with no directory, that is how one term alone scores too).
+	 * path (with no directory, that is how one term alone scores too),
+	 * and QUERY_BONUS_ORDER when they follow in the order typed.
 	 */
+	int32_t sum = qscore("src", QUERY_FUZZY, "src_main.c") +
+	    qscore("main", QUERY_FUZZY, "src_main.c");
 	assert_int_equal(qscore("src main", QUERY_FUZZY, "src_main.c"),
-	    qscore("src", QUERY_FUZZY, "src_main.c") +
-	    qscore("main", QUERY_FUZZY, "src_main.c"));
+	    sum + QUERY_BONUS_ORDER);
+	assert_int_equal(qscore("main src", QUERY_FUZZY, "src_main.c"), sum);
+	/* Overlapping alignments are no order. */
+	assert_int_equal(qscore("sr rc", QUERY_FUZZY, "src"),
+	    qscore("sr", QUERY_FUZZY, "src") + qscore("rc", QUERY_FUZZY, "src"));
+	/* Only when every term is a plain fuzzy one. */
+	assert_int_equal(qscore("src main !zz", QUERY_FUZZY, "src_main.c"),
+	    qscore("main src !zz", QUERY_FUZZY, "src_main.c"));
+	assert_int_equal(qscore("src 'main", QUERY_FUZZY, "src_main.c"),
+	    qscore("'main src", QUERY_FUZZY, "src_main.c"));
+	/* The order people name a path in: directory, then file. */
+	assert_true(qscore("ssh config", QUERY_FUZZY, "/etc/ssh/ssh_config") >
+	    qscore("ssh config", QUERY_FUZZY, "/usr/lib/compute/config_ssh.py"));
+	/* Folded terms are ordered by the path's own bytes. */
+	assert_int_equal(qscore("ärger txt", QUERY_FUZZY, "d/Ärger.txt"),
+	    qscore("txt ärger", QUERY_FUZZY, "d/Ärger.txt") +
+	    QUERY_BONUS_ORDER);
 	/* Several terms describe a path: "bin" names the directory here. */
 	assert_true(qscore("bin python", QUERY_FUZZY, "usr/bin/python3") >
 	    qscore("bin python", QUERY_FUZZY, "doc/bench/python_bindings.md"));
