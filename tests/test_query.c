@@ -961,6 +961,85 @@ test_unicode_case(void **state)
 	free(l);
 }
 
+/*
+ * Unicode folding over random paths made of ASCII, whole letters in both
+ * cases and stray bytes that are not UTF-8: a lower-case query scores a
+ * path exactly as it scores the path with its letters lowered, with the
+ * same positions; and query_run() agrees with scoring each path.
+ */
+static void
+test_unicode_property(void **state)
+{
+	/* Upper-case units, then each one's lower case at +UNI_LOWER. */
+	static const char *const units[] = {
+		"\xc3\x84", "\xce\xa3", "\xd0\x94",	/* Ä Σ Д */
+		"\xc3\xa4", "\xcf\x83", "\xd0\xb4",	/* ä σ д */
+		"a", "b", "/", "_", ".", "\xc3", "\xa4", "\xff",
+	};
+	enum { UNI_UPPER = 3, UNI_LOWER = 3, UNI_UNITS = 14, UNI_QUERY = 8 };
+	uint64_t seed = 20261123;
+	size_t hits = 0;
+	uint32_t pa[128], pb[128];
+
+	(void)state;
+	for (int round = 0; round < 40; round++) {
+		struct list *l = calloc(1, sizeof(*l));
+		char paths[64][64], lower[64][64], text[32] = "";
+		size_t np = 64;
+
+		assert_non_null(l);
+		/* A query of 1-4 units from the lower-case half and ASCII. */
+		for (size_t k = 0, nq = 1 + rnd(&seed) % 4; k < nq; k++)
+			strcat(text, units[UNI_LOWER + rnd(&seed) % UNI_QUERY]);
+		for (size_t i = 0; i < np; i++) {
+			paths[i][0] = lower[i][0] = '\0';
+			for (size_t k = 0, nu = 1 + rnd(&seed) % 12; k < nu;
+			    k++) {
+				size_t u = rnd(&seed) % UNI_UNITS;
+
+				strcat(paths[i], units[u]);
+				strcat(lower[i], units[u < UNI_UPPER ?
+				    u + UNI_LOWER : u]);
+			}
+			list_add(l, paths[i], i % 2 == 0);
+		}
+		struct fx f = fx_new(text, QUERY_FUZZY);
+
+		assert_int_equal(query_set_typos(f.q, 2), 0);
+		for (size_t i = 0; i < np; i++) {
+			size_t n = strlen(paths[i]);
+			int32_t v = fx_score(&f, paths[i], n);
+
+			assert_int_equal(strlen(lower[i]), n);
+			if (v != fx_score(&f, lower[i], n)) {
+				print_error("'%s' scores '%s' %d but its lower "
+				    "case '%s' %d\n", text, paths[i], v,
+				    lower[i], fx_score(&f, lower[i], n));
+				fail();
+			}
+			if (v == MATCH_NONE)
+				continue;
+			hits++;
+			int na = fx_positions(&f, paths[i], n, pa);
+			int nb = fx_positions(&f, lower[i], n, pb);
+
+			assert_int_equal(na, nb);
+			assert_true(na > 0 && (size_t)na <= n);
+			for (int k = 0; k < na; k++) {
+				assert_int_equal(pa[k], pb[k]);
+				assert_true(pa[k] < n);
+				assert_true(k == 0 || pa[k] > pa[k - 1]);
+			}
+		}
+		for (size_t k = 1; k <= np; k += 21)
+			check_run(&f, l->arena, l->e, l->n, k);
+		fx_free(&f);
+		free(l);
+	}
+	/* The loop found matches to compare, not only misses. */
+	assert_true(hits > 100);
+}
+
 static void
 test_query_run_topk(void **state)
 {
@@ -1328,6 +1407,7 @@ main(void)
 		cmocka_unit_test(test_query_run_topk),
 		cmocka_unit_test(test_query_run_bonus),
 		cmocka_unit_test(test_unicode_case),
+		cmocka_unit_test(test_unicode_property),
 		cmocka_unit_test(test_property_loop),
 		cmocka_unit_test(test_oom),
 		/* Last: while its bug stands it aborts the binary. */
