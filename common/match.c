@@ -986,6 +986,8 @@ match_typo_init(struct match_typo *t, const struct match_pattern *p,
 	if (t->edits == 0)
 		return;
 	t->full = p->len == 64 ? ~0ull : (1ull << p->len) - 1;
+	for (size_t i = 0; i < p->len; i++)
+		t->utf8 |= (uint8_t)p->text[i] >= 0x80;
 	t->tier = MATCH_TYPO_TIER;
 	for (size_t i = 0, vowels = 0; i < p->len; i++) {
 		uint8_t c = (uint8_t)p->text[i];
@@ -1014,6 +1016,42 @@ match_typo_init(struct match_typo *t, const struct match_pattern *p,
 
 		t->grams[h >> 6] |= 1ull << (h & 63);
 	}
+}
+
+/*
+ * True if the nd bytes of p at drop (increasing) are whole UTF-8
+ * characters: a lead byte goes with its continuation bytes, and a
+ * continuation byte with its lead. Bytes that are not UTF-8 stand alone.
+ */
+static bool
+match_drop_whole(const struct match_pattern *p, const size_t *drop,
+    size_t nd)
+{
+	const uint8_t *q = (const uint8_t *)p->text;
+
+	for (size_t d = 0; d < nd; d++) {
+		size_t i = drop[d], from = i, to;
+
+		/* The character around i: back to its lead, on past it. */
+		while (from > 0 && i - from < 3 && (q[from] & 0xc0) == 0x80)
+			from--;
+		if ((q[from] & 0xc0) != 0xc0)
+			from = i;	/* a stray continuation byte */
+		to = from + 1;
+		while (to < p->len && to - from < 4 && (q[to] & 0xc0) == 0x80)
+			to++;
+		if (q[from] < 0xc0 || to - from == 1)
+			continue;	/* one byte: ASCII or not UTF-8 */
+		for (size_t k = from; k < to; k++) {
+			bool dropped = false;
+
+			for (size_t e = 0; e < nd; e++)
+				dropped |= drop[e] == k;
+			if (!dropped)
+				return false;
+		}
+	}
+	return true;
 }
 
 /* True if s (n bytes) holds one of t's grams. */
@@ -1098,36 +1136,50 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 	    p->icase ? match_lower : match_ident))
 		return MATCH_NONE;
 	/*
-	 * Only a good alignment of what is left is a typo match: 7/8 of the
-	 * best possible, and all of it for 3 bytes or fewer, which a random
-	 * string finds scattered over any long list.
+	 * A character of several bytes is left out whole: "докуменп" keeps
+	 * no stray lead byte of its last letter to match another letter's.
+	 * When no whole-character way of leaving `need` bytes out leaves a
+	 * match (good or not: a floor must not change the answer), one more
+	 * byte may go.
 	 */
-	qmin = m - need <= 3 ? match_best_possible(m - need) :
-	    (7 * match_best_possible(m - need) + 7) / 8;
-	/* Every way to leave out `need` bytes; repeats of a byte are one way. */
-	for (size_t i = 0; i < m; i++) {
-		if (i > 0 && p->text[i] == p->text[i - 1])
-			continue;
-		for (size_t j = need == 2 ? i + 1 : i; j < m; j++) {
-			size_t drop[2] = { i, j };
-			int32_t low = best > floor ? best : floor, v, f;
-
-			if (need == 2 && j > i + 1 &&
-			    p->text[j] == p->text[j - 1])
+	for (bool found = false; !found && need <= (size_t)t->edits; need++) {
+		/*
+		 * Only a good alignment of what is left is a typo match: 7/8
+		 * of the best possible, and all of it for 3 bytes or fewer,
+		 * which a random string finds scattered over any long list.
+		 */
+		qmin = m - need <= 3 ? match_best_possible(m - need) :
+		    (7 * match_best_possible(m - need) + 7) / 8;
+		/* Every way to leave out `need` bytes; repeats are one way. */
+		for (size_t i = 0; i < m; i++) {
+			if (i > 0 && p->text[i] == p->text[i - 1])
 				continue;
-			f = low > MATCH_NONE ? match_typo_unscale(t, low, m,
-			    need) : qmin;
-			v = match_dropped(p, drop, need, s, n, base, sc,
-			    f > qmin ? f : qmin, NULL);
-			if (v >= qmin &&
-			    match_typo_scale(t, v, m, need) > best) {
-				best = match_typo_scale(t, v, m, need);
-				best_drop[0] = i;
-				best_drop[1] = j;
+			for (size_t j = need == 2 ? i + 1 : i; j < m; j++) {
+				size_t drop[2] = { i, j };
+				int32_t low = best > floor ? best : floor, v, f;
+
+				if (need == 2 && j > i + 1 &&
+				    p->text[j] == p->text[j - 1])
+					continue;
+				if (t->utf8 && !match_drop_whole(p, drop, need))
+					continue;
+				f = low > MATCH_NONE ? match_typo_unscale(t,
+				    low, m, need) : qmin;
+				v = match_dropped(p, drop, need, s, n, base, sc,
+				    f > qmin ? f : qmin, NULL);
+				found |= v != MATCH_NONE;
+				if (v >= qmin &&
+				    match_typo_scale(t, v, m, need) > best) {
+					best = match_typo_scale(t, v, m, need);
+					best_drop[0] = i;
+					best_drop[1] = j;
+				}
+				if (need == 1)
+					break;
 			}
-			if (need == 1)
-				break;
 		}
+		if (!t->utf8 || found)
+			break;
 	}
 	if (best == MATCH_NONE)
 		return floor > MATCH_NONE ? MATCH_BELOW : MATCH_NONE;

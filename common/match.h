@@ -165,6 +165,7 @@ struct match_typo {
 	uint64_t peq[256];	/* bit i set where p's byte i matches */
 	uint64_t full;		/* the low p->len bits */
 	int edits;		/* bytes that may be left out; 0: off */
+	bool utf8;		/* p has bytes >= 0x80: characters go whole */
 	int32_t tier;		/* 0 for a word, MATCH_TYPO_TIER otherwise */
 	int32_t ub;		/* the best a one-edit typo match can score */
 	/*

@@ -951,6 +951,23 @@ test_unicode_case(void **state)
 		}
 		fx_free(&f);
 	}
+	/*
+	 * A mistyped letter of two bytes goes whole: "докуменп" is
+	 * Документ with its last letter wrong, and no stray byte of it
+	 * makes Документация (whose а shares п's lead byte) a closer typo.
+	 */
+	f = fx_new("докуменп", QUERY_FUZZY);
+	assert_int_equal(query_set_typos(f.q, 2), 0);
+	const char *doc = "ru/Документ.txt", *docs = "x/Документация.txt";
+
+	assert_true(query_is_typo(f.q, doc, strlen(doc), 3, f.sc));
+	assert_true(fx_score(&f, doc, strlen(doc)) >=
+	    fx_score(&f, docs, strlen(docs)));
+	np = fx_positions(&f, doc, strlen(doc), pos);
+	assert_int_equal(np, 14);	/* Докумен, every byte */
+	assert_int_equal(pos[0], 3);
+	assert_int_equal(pos[13], 16);
+	fx_free(&f);
 	/* "ärgre" (a swap) still finds Ärger, as a typo. */
 	f = fx_new("ärgre", QUERY_FUZZY);
 	assert_int_equal(query_set_typos(f.q, 1), 0);
