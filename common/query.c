@@ -706,7 +706,9 @@ query_score_above(const struct query *q, const char *path, size_t len,
 				return v;
 			total += v;
 		}
-		if (order > 0 && query_in_order(q, &raw, &folded, sc))
+		/* The order is worth its DP only where it can count. */
+		if (order > 0 && total + order >= floor &&
+		    query_in_order(q, &raw, &folded, sc))
 			total += order;
 		return total < floor ? MATCH_BELOW : total;
 	}
