@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include "../common/log.h"
 #include "../common/proto.h"
 #include "../common/query.h"
+#include "../common/thread.h"
 
 /* Below this many candidates a second thread costs more than it saves. */
 #define FILTER_THREAD_MIN_BYTES (1 << 20)
@@ -285,27 +285,11 @@ static void
 filter_parallel(void *(*fn)(void *), struct filter_chunk *c, int n)
 {
 	pthread_t tids[FILTER_MAX_THREADS];
-	pthread_attr_t attr, *ap = NULL;
-	cpu_set_t cpus;
-	int spawned = 1, here = sched_getcpu();
+	pthread_attr_t attr;	/* helpers start off this CPU: thread.h */
+	pthread_attr_t *ap = n > 1 && thread_attr_elsewhere(&attr) ? &attr :
+	    NULL;
+	int spawned = 1;
 
-	/*
-	 * Helpers may not start on this CPU. Linux places a new thread
-	 * beside its creator; on a VM whose other vCPU is idle it often
-	 * waited there until this thread's chunk was done (measured: helpers
-	 * starting 1.5-3.7 ms late), so "parallel" chunks ran one after the
-	 * other.
-	 */
-	if (n > 1 && here >= 0 && sched_getaffinity(0, sizeof(cpus),
-	    &cpus) == 0 && CPU_COUNT(&cpus) > 1 && CPU_ISSET(here, &cpus) &&
-	    pthread_attr_init(&attr) == 0) {
-		CPU_CLR(here, &cpus);
-		ap = &attr;
-		if (pthread_attr_setaffinity_np(ap, sizeof(cpus), &cpus) != 0) {
-			pthread_attr_destroy(ap);
-			ap = NULL;
-		}
-	}
 	for (; spawned < n; spawned++)
 		if (pthread_create(&tids[spawned], ap, fn, &c[spawned]) != 0)
 			break;

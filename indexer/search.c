@@ -1,6 +1,7 @@
 /* search.c - see search.h. */
 #include "search.h"
 #include "../common/alloc.h"
+#include "../common/thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -170,13 +171,19 @@ search_pool_new(int threads, struct fidx_err *err)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
+	/* Not on the loop's CPU (thread.h): a query is one round of work. */
+	pthread_attr_t attr;
+	bool elsewhere = threads > 1 && thread_attr_elsewhere(&attr);
+
 	for (int i = 1; i < threads; i++) {
 		int e;
 
 		p->helpers[i].p = p;
 		p->helpers[i].slot = i;
-		if ((e = pthread_create(&p->tids[i], NULL, search_helper_main,
-		    &p->helpers[i])) != 0) {
+		if ((e = pthread_create(&p->tids[i], elsewhere ? &attr : NULL,
+		    search_helper_main, &p->helpers[i])) != 0) {
+			if (elsewhere)
+				pthread_attr_destroy(&attr);
 			errno = e;
 			fidx_error(err, "cannot start a search thread: %s",
 			    strerror(e));
@@ -185,6 +192,8 @@ search_pool_new(int threads, struct fidx_err *err)
 		}
 		p->started = i;
 	}
+	if (elsewhere)
+		pthread_attr_destroy(&attr);
 	p->seen_all = p->started;	/* no round yet: nobody to wait for */
 	return p;
 }

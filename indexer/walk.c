@@ -45,6 +45,7 @@
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/thread.h"
 #include "walk.h"
 
 #define WALK_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -973,6 +974,10 @@ walk_run(const char *root, const struct walk_opts *opts,
 	memset(h, 0, sizeof(h));
 	w.sh = &sh;
 	b->files = &sh.files;
+	/* Helpers start off this CPU (thread.h). */
+	pthread_attr_t attr;
+	bool elsewhere = nthreads > 1 && thread_attr_elsewhere(&attr);
+
 	for (int i = 1; i < nthreads; i++) {
 		struct walk_helper *hp = &h[i];
 
@@ -987,7 +992,8 @@ walk_run(const char *root, const struct walk_opts *opts,
 		pthread_mutex_lock(&sh.mu);
 		sh.threads++;
 		pthread_mutex_unlock(&sh.mu);
-		if (pthread_create(&hp->tid, NULL, walk_helper_main, hp) != 0) {
+		if (pthread_create(&hp->tid, elsewhere ? &attr : NULL,
+		    walk_helper_main, hp) != 0) {
 			pthread_mutex_lock(&sh.mu);
 			sh.threads--;
 			pthread_mutex_unlock(&sh.mu);
@@ -995,6 +1001,8 @@ walk_run(const char *root, const struct walk_opts *opts,
 		}
 		hp->started = true;
 	}
+	if (elsewhere)
+		pthread_attr_destroy(&attr);
 	r = walk_loop(&w);
 	if (r != 0)
 		walk_share_stop(&sh);
