@@ -956,7 +956,7 @@ match_typo_scale(const struct match_typo *t, int32_t v, size_t m,
 }
 
 /* The best a clean pattern of k bytes can score. */
-static int32_t
+int32_t
 match_best_possible(size_t k)
 {
 	return (int32_t)k * (MATCH_SCORE + MATCH_BONUS_BASENAME) +

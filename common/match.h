@@ -250,6 +250,9 @@ enum match_anchor {
 int32_t match_literal(const struct match_pattern *p, enum match_anchor anchor,
     const char *s, size_t n, size_t base, uint32_t *pos);
 
+/* The best score any pattern of k bytes can reach, anywhere. */
+int32_t match_best_possible(size_t k);
+
 /* Score of a given alignment (npos >= 1 strictly increasing positions). */
 int32_t match_score_positions(const char *s, size_t n, size_t base,
     const uint32_t *pos, size_t npos);

@@ -681,8 +681,11 @@ query_score_above(const struct query *q, const char *path, size_t len,
 	 * a hopeless candidate stops at its first weak term, DP unpaid.
 	 */
 	if (floor > MATCH_NONE && q->all_required) {
-		int32_t ub[FIDX_MAX_TERMS], rest = order;
+		int32_t ub[FIDX_MAX_TERMS], rest = order, unseen = 0;
 
+		/* Terms not bounded yet count as the best any could score. */
+		for (size_t i = 0; i < q->nterms; i++)
+			unseen += match_best_possible(q->terms[i].pat.len);
 		for (size_t i = 0; i < q->nterms; i++) {
 			const struct query_view *v = VIEW(&q->terms[i]);
 
@@ -691,9 +694,10 @@ query_score_above(const struct query *q, const char *path, size_t len,
 			if (ub[i] == MATCH_NONE)
 				return MATCH_NONE;
 			rest += ub[i];
+			unseen -= match_best_possible(q->terms[i].pat.len);
+			if (rest + unseen < floor)
+				return MATCH_BELOW;
 		}
-		if (rest < floor)
-			return MATCH_BELOW;
 		for (size_t i = 0; i < q->nterms; i++) {
 			const struct query_view *w = VIEW(&q->terms[i]);
 			int32_t v;
