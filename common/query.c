@@ -695,8 +695,16 @@ query_score_above(const struct query *q, const char *path, size_t len,
 				return MATCH_NONE;
 			rest += ub[i];
 			unseen -= match_best_possible(q->terms[i].pat.len);
-			if (rest + unseen < floor)
+			if (rest + unseen < floor) {
+				/* Below, if a match at all: count it right. */
+				for (size_t k = i + 1; k < q->nterms; k++)
+					if (!match_fuzzy_possible(
+					    &q->terms[k].pat,
+					    VIEW(&q->terms[k])->s,
+					    VIEW(&q->terms[k])->n))
+						return MATCH_NONE;
 				return MATCH_BELOW;
+			}
 		}
 		for (size_t i = 0; i < q->nterms; i++) {
 			const struct query_view *w = VIEW(&q->terms[i]);
