@@ -269,6 +269,7 @@ filter_chunk_search(struct filter_chunk *c)
 static void *
 filter_chunk_split_thread(void *arg)
 {
+	thread_settle();
 	filter_chunk_split(arg);
 	return NULL;
 }
@@ -276,6 +277,7 @@ filter_chunk_split_thread(void *arg)
 static void *
 filter_chunk_search_thread(void *arg)
 {
+	thread_settle();
 	filter_chunk_search(arg);
 	return NULL;
 }

@@ -37,13 +37,23 @@ fold_next(const char *s, size_t n, size_t i, utf8proc_int32_t *cp)
 }
 
 bool
-fold_has_upper(const char *s, size_t n)
+fold_upper_at(const char *s, size_t n, size_t *len)
 {
 	utf8proc_int32_t cp;
 
-	for (size_t i = 0; i < n; i += fold_next(s, n, i, &cp))
-		if ((uint8_t)s[i] < 0x80 ? s[i] >= 'A' && s[i] <= 'Z' :
-		    fold_next(s, n, i, &cp) > 1 && utf8proc_isupper(cp))
+	*len = fold_next(s, n, 0, &cp);
+	if (cp < 0x80)
+		return cp >= 'A' && cp <= 'Z';
+	return utf8proc_isupper(cp);
+}
+
+bool
+fold_has_upper(const char *s, size_t n)
+{
+	size_t len;
+
+	for (size_t i = 0; i < n; i += len)
+		if (fold_upper_at(s + i, n - i, &len))
 			return true;
 	return false;
 }

@@ -32,6 +32,13 @@ bool fold_has_high(const char *s, size_t n);
 bool fold_has_upper(const char *s, size_t n);
 
 /*
+ * True if the character at s (n > 0 bytes left) is upper case, as
+ * fold_has_upper() asks; its length in bytes goes to *len (1 for a byte
+ * that is not UTF-8).
+ */
+bool fold_upper_at(const char *s, size_t n, size_t *len);
+
+/*
  * Writes s (n bytes) into out (cap bytes) with every valid non-ASCII
  * character lowered (utf8proc_tolower); ASCII and invalid bytes are
  * copied as they are. With map (cap + 1 entries), map[k] is the offset in

@@ -1030,19 +1030,22 @@ match_drop_whole(const struct match_pattern *p, const size_t *drop,
 	const uint8_t *q = (const uint8_t *)p->text;
 
 	for (size_t d = 0; d < nd; d++) {
-		size_t i = drop[d], from = i, to;
+		size_t i = drop[d], from = i, len = 1;
 
-		/* The character around i: back to its lead, on past it. */
+		/* Back to the lead byte whose declared length covers i. */
 		while (from > 0 && i - from < 3 && (q[from] & 0xc0) == 0x80)
 			from--;
-		if ((q[from] & 0xc0) != 0xc0)
-			from = i;	/* a stray continuation byte */
-		to = from + 1;
-		while (to < p->len && to - from < 4 && (q[to] & 0xc0) == 0x80)
-			to++;
-		if (q[from] < 0xc0 || to - from == 1)
-			continue;	/* one byte: ASCII or not UTF-8 */
-		for (size_t k = from; k < to; k++) {
+		len = q[from] >= 0xf0 && q[from] < 0xf8 ? 4 :
+		    q[from] >= 0xe0 && q[from] < 0xf0 ? 3 :
+		    q[from] >= 0xc0 && q[from] < 0xe0 ? 2 : 1;
+		if (from + len <= i || from + len > p->len)
+			continue;	/* a stray byte: it stands alone */
+		for (size_t k = from + 1; k < from + len; k++)
+			if ((q[k] & 0xc0) != 0x80)
+				len = 1;	/* a cut sequence: not UTF-8 */
+		if (len == 1)
+			continue;
+		for (size_t k = from; k < from + len; k++) {
 			bool dropped = false;
 
 			for (size_t e = 0; e < nd; e++)
@@ -1161,8 +1164,11 @@ match_fuzzy_typo(const struct match_pattern *p, const struct match_typo *t,
 				if (need == 2 && j > i + 1 &&
 				    p->text[j] == p->text[j - 1])
 					continue;
-				if (t->utf8 && !match_drop_whole(p, drop, need))
+				if (t->utf8 && !match_drop_whole(p, drop, need)) {
+					if (need == 1)
+						break;
 					continue;
+				}
 				f = low > MATCH_NONE ? match_typo_unscale(t,
 				    low, m, need) : qmin;
 				v = match_dropped(p, drop, need, s, n, base, sc,

@@ -131,13 +131,14 @@ query_mode_name(enum query_mode mode)
 static bool
 query_regex_has_upper(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	size_t len;
+
+	for (size_t i = 0; i < n; i += len) {
 		if (s[i] == '\\') {
-			i++;
+			len = 2;	/* the escape and the byte it escapes */
 			continue;
 		}
-		if ((uint8_t)s[i] < 0x80 ? s[i] >= 'A' && s[i] <= 'Z' :
-		    fold_has_upper(s + i, n - i))
+		if (fold_upper_at(s + i, n - i, &len))
 			return true;
 	}
 	return false;
@@ -390,6 +391,13 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 		for (size_t i = 0; i < q->nterms; i++)
 			q->terms[i].pat.path = true;
 	q->all_required = q->nterms > 0;
+	/*
+	 * Lowering turns two characters into ASCII (U+0130 into i, the
+	 * Kelvin sign into k): a folding term cannot demand those bits of a
+	 * path's mask, which was taken of its raw bytes.
+	 */
+	const uint64_t fold_ascii = match_mask("ik", 2);
+
 	/* Only a group of one positive term can demand its bytes. */
 	for (size_t i = 0; i < q->nterms; i++) {
 		struct query_term *t = &q->terms[i];
@@ -397,7 +405,7 @@ query_compile(const char *text, size_t len, enum query_mode mode,
 		    (i + 1 == q->nterms || q->terms[i + 1].group != t->group);
 
 		if (alone && !t->negate) {
-			q->need |= t->pat.mask;
+			q->need |= t->pat.mask & ~(t->fold ? fold_ascii : 0);
 			t->required = t->kind == TERM_FUZZY;
 		}
 		if (!t->required)

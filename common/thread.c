@@ -2,6 +2,7 @@
 #include "thread.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 bool
 thread_attr_elsewhere(pthread_attr_t *attr)
@@ -20,4 +21,15 @@ thread_attr_elsewhere(pthread_attr_t *attr)
 		return false;
 	}
 	return true;
+}
+
+void
+thread_settle(void)
+{
+	cpu_set_t cpus;
+
+	/* The main thread's id is the process id. */
+	if (sched_getaffinity(getpid(), sizeof(cpus), &cpus) == 0)
+		(void)pthread_setaffinity_np(pthread_self(), sizeof(cpus),
+		    &cpus);
 }

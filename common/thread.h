@@ -9,7 +9,10 @@
  * milliseconds: measured on this project's 2-vCPU machine, `fidx filter`'s
  * helper began its chunk 1.5-3.7 ms late, after the creator had finished
  * its own, so "parallel" work ran serially. Helpers made with this
- * attribute may run on any allowed CPU but the creator's.
+ * attribute start on any allowed CPU but the creator's, and call
+ * thread_settle() first thing, so that afterwards they may run anywhere
+ * again: with more helpers than CPUs, or in a cpuset, a mask kept for
+ * life would crowd them onto the CPUs left.
  */
 #ifndef FIDX_THREAD_H
 #define FIDX_THREAD_H
@@ -23,5 +26,11 @@
  * fails: then attr is not initialised and the caller passes NULL.
  */
 bool thread_attr_elsewhere(pthread_attr_t *attr);
+
+/*
+ * Gives the calling thread back every CPU the process's main thread may
+ * use. Harmless in a thread made without the attribute.
+ */
+void thread_settle(void);
 
 #endif

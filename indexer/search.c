@@ -125,6 +125,7 @@ search_helper_main(void *arg)
 	struct search_part *pt = &p->part[((struct search_helper *)arg)->slot];
 	uint64_t seen = 0;
 
+	thread_settle();
 	for (;;) {
 		search_spin(p, seen);
 		pthread_mutex_lock(&p->mu);

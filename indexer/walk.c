@@ -920,6 +920,7 @@ walk_helper_main(void *arg)
 {
 	struct walk_helper *h = arg;
 
+	thread_settle();
 	h->rc = walk_loop(&h->w);
 	h->saved_errno = errno;
 	if (h->rc != 0)

@@ -879,6 +879,14 @@ test_unicode_case(void **state)
 	MATCHES("äx | zz", "Äx");
 	RE_MATCHES("ärger", "x/ÄRGER");
 	RE_MISSES("Ärger", "x/ärger");
+	RE_MATCHES("ä\\S", "Äb");		/* an escape's letter is no case */
+	/*
+	 * İ lowers to ASCII i and the Kelvin sign to k: a path's mask,
+	 * taken of its raw bytes, lacks them, yet it matches (MATCHES
+	 * scores with the path's mask, as the daemon's index does).
+	 */
+	MATCHES("istanbul_ş", "İstanbul_ş.txt");
+	MATCHES("ş_k", "Ş_\xe2\x84\xaa");
 
 	/* Folding changes no score: Ä is as good a match as ä. */
 	struct fx f = fx_new("ärger", QUERY_FUZZY);
@@ -967,6 +975,11 @@ test_unicode_case(void **state)
 	assert_int_equal(np, 14);	/* Докумен, every byte */
 	assert_int_equal(pos[0], 3);
 	assert_int_equal(pos[13], 16);
+	fx_free(&f);
+	/* A stray byte after a letter is a byte of its own, left out alone. */
+	f = fx_new("abcde\xd0\xb6\x80", QUERY_FUZZY);
+	assert_int_equal(query_set_typos(f.q, 2), 0);
+	assert_true(query_is_typo(f.q, "abcde\x80", 6, 0, f.sc));
 	fx_free(&f);
 	/* "ärgre" (a swap) still finds Ärger, as a typo. */
 	f = fx_new("ärgre", QUERY_FUZZY);
