@@ -192,14 +192,16 @@ filter_input_release(struct filter_input *in)
 static size_t
 filter_estimate_lines(const char *s, size_t n, char sep)
 {
-	size_t sample = n < 65536 ? n : 65536, lines = 1;
+	size_t sample = n < 65536 ? n : 65536, lines = 1, est;
 	const char *p = s, *end = s + sample;
 
 	while ((p = memchr(p, sep, (size_t)(end - p))) != NULL) {
 		lines++;
 		p++;
 	}
-	return lines * n / sample / 4 * 5 + 64;
+	est = lines * n / sample / 4 * 5 + 64;
+	/* No more than the chunk can hold: a byte and a separator each. */
+	return est < n / 2 + 1 ? est : n / 2 + 1;
 }
 
 /* Splits a chunk into entries, skipping empty and over-long lines. */

@@ -208,15 +208,6 @@ match_bonus_at(const char *s, size_t j, size_t base)
 	return j >= base ? b : b / MATCH_DIR_BONUS_DIVISOR;
 }
 
-bool
-match_has_upper(const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (text[i] >= 'A' && text[i] <= 'Z')
-			return true;
-	return false;
-}
-
 void
 match_pattern_init(struct match_pattern *p, const char *text, size_t len,
     bool icase)

@@ -119,15 +119,11 @@ match_base(const struct match_pattern *p, size_t base)
 }
 
 /*
- * Prepares p over text, which the caller has already folded if icase.
- * smart_case decides icase the way fzf does: a pattern with no upper-case
- * ASCII letter ignores case.
+ * Prepares p over text, which the caller has already folded if icase
+ * (smart case is the query's to decide: fold_has_upper()).
  */
 void match_pattern_init(struct match_pattern *p, const char *text, size_t len,
     bool icase);
-
-/* True if text (len bytes) has an ASCII upper-case letter. */
-bool match_has_upper(const char *text, size_t len);
 
 
 /* Per-thread working memory of the scorer. */

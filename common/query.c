@@ -267,8 +267,8 @@ done:
 			s[i] = (char)match_lower[(uint8_t)s[i]];
 	/*
 	 * "ä" must match "Ä": the term's non-ASCII characters are lowered
-	 * (into the room after the tokens: a lowered character can be a
-	 * byte longer), and so are a path's when this term scores it.
+	 * (into the room after the tokens; fold_lower() stops short of
+	 * passing it), and so are a path's when this term scores it.
 	 */
 	if (icase && fold_has_high(s, n)) {
 		char *out = q->buf + q->buf_used;
@@ -645,7 +645,10 @@ query_in_order(const struct query *q, const struct query_view *raw,
 		first = sc->tmp[0];
 		end = sc->tmp[n - 1] + 1;
 		if (w->map != NULL) {
-			first = fold_source(w->map, first, &end);
+			uint32_t unused;
+
+			/* In the path's own bytes: where each character is. */
+			first = fold_source(w->map, first, &unused);
 			(void)fold_source(w->map, sc->tmp[n - 1], &end);
 		}
 		if (i > 0 && first < last)

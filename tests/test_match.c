@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../common/alloc.h"
+#include "../common/fold.h"
 #include "../common/limits.h"
 #include "../common/match.h"
 #include "../common/query.h"
@@ -361,7 +362,7 @@ test_property_scores_agree(void **state)
 			path[i] = alpha[rand_r(&seed) % (sizeof(alpha) - 1)];
 		for (size_t i = 0; i < m; i++)
 			qbuf[i] = alpha[rand_r(&seed) % 6];
-		icase = !match_has_upper(qbuf, m);
+		icase = !fold_has_upper(qbuf, m);
 		match_pattern_init(&p, qbuf, m, icase);
 
 		size_t base = match_basename(path, n);
