@@ -35,7 +35,7 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/visits.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
 OPT_CFLAGS  = -O2 -g

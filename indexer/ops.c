@@ -828,6 +828,27 @@ static const struct {
 	[OP_VISIT] = { "visit", op_visit },
 };
 
+/* The list of ops comes from the table, so it cannot go stale. */
+static void
+ops_unknown(struct ops_req *r, const char *op)
+{
+	char names[256];
+	size_t off = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; i < sizeof(ops_table) / sizeof(ops_table[0]);
+	    i++) {
+		int n = snprintf(names + off, sizeof(names) - off, "%s%s",
+		    i ? ", " : "", ops_table[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(names) - off)
+			break;
+		off += (size_t)n;
+	}
+	ops_fail(r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: %s)", op,
+	    names);
+}
+
 void
 ops_request(struct server *s, struct client *c, const char *line,
     size_t len)
@@ -858,8 +879,7 @@ ops_request(struct server *s, struct client *c, const char *line,
 			goto out;
 		}
 	}
-	ops_fail(&r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: ping, add, "
-	    "remove, projects, query, reindex, visit, stats, shutdown)", op);
+	ops_unknown(&r, op);
 out:
 	json_decref(r.req);
 }
