@@ -769,32 +769,35 @@ static int
 op_visit(struct ops_req *r)
 {
 	struct server *s = r->s;
-	char root[PATH_MAX];
+	char root[PATH_MAX], clean[VISITS_MAX_PATH];
+	struct fidx_err err;
 	struct project *p;
 	const char *path;
-	size_t len, rlen;
+	size_t len;
 	int64_t now = time(NULL);
 	json_t *o;
 
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_string(r, "path", true, &path, &len) == -1)
 		return -1;
-	rlen = strlen(root);
-	/* An absolute path under the root is taken relative to it. */
-	if (path[0] == '/' && len > rlen + 1 &&
-	    strncmp(path, root, rlen) == 0 && path[rlen] == '/') {
-		path += rlen + 1;
-		len -= rlen + 1;
-	}
-	if (len == 0 || path[0] == '/')
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must be "
-		    "relative to the root, or under it: %s", path);
+	/*
+	 * One lexical rule for every path the store takes: "../x" would
+	 * remember a file outside the project, "a/./b" a second entry for
+	 * "a/b". An absolute path under the root is taken relative to it.
+	 */
+	if (len > sizeof(clean))
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" is longer "
+		    "than %zu bytes", sizeof(clean));
+	if (visits_path_clean(root, path, len, clean, &len, &err) == -1)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must name "
+		    "a file under the root: %s", err.msg);
+	path = clean;
 	if (s->visits == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
 	if (visits_add(s->visits, root, path, len, now) == -1)
 		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
-		    PROTO_E_BAD_REQUEST, "cannot record the visit of %s: %s",
-		    path, strerror(errno));
+		    PROTO_E_BAD_REQUEST, "cannot record the visit of %.*s: %s",
+		    (int)len, path, strerror(errno));
 	if (s->visits_save_ms == 0)
 		s->visits_save_ms = server_now_ms() + SERVER_VISITS_SAVE_MS;
 	o = ops_set(ops_ok(r), "root", json_string(root));

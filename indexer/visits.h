@@ -120,8 +120,29 @@ struct visits *visits_new(const struct visits_limits *lim);
 void visits_free(struct visits *v);
 
 /*
+ * Puts path (len bytes) in the one form the store keeps, lexically (no
+ * symlink is followed: the file need not exist, and the index lists the
+ * tree as walked, symlinks unresolved): "." and empty components go, each
+ * ".." takes back the component before it, a trailing slash goes.
+ *   "a/../b" -> "b", "./a" -> "a", "a//b/" -> "a/b"
+ * A relative path is taken from root, and refused when a ".." would leave
+ * it ("..", "a/../../b"). An absolute path is cleaned whole first, then
+ * must lie under root (root, absolute, is its prefix; "/.." is "/"), and
+ * is made relative to it: "/r/x/../y" under "/r" -> "y", "/r/../etc" is
+ * refused. A path that names root itself ("." or "a/.."), an empty one
+ * and one holding a NUL are refused. Writes the result to out (room for
+ * len bytes; no NUL is added) and its length to *outlen. Returns 0, or -1
+ * with errno EINVAL and err saying why. Both visits_add's callers and the
+ * store's loader use it, so what a client sends and what a hand-edited
+ * file holds obey one rule.
+ */
+int visits_path_clean(const char *root, const char *path, size_t len,
+    char *out, size_t *outlen, struct fidx_err *err);
+
+/*
  * Records a visit of path (len bytes relative to root: any bytes but NUL,
- * 1..VISITS_MAX_PATH) in the project root (absolute, valid UTF-8, at most
+ * 1..VISITS_MAX_PATH, in the form visits_path_clean() gives, so "../x"
+ * and "a/./b" are refused) in the project root (absolute, valid UTF-8, at most
  * VISITS_MAX_PATH bytes: a root that could not be saved is refused here,
  * not lost later) at time now, in seconds. When the project is full its
  * least recently visited entry goes; when the store is full, the least

@@ -191,15 +191,18 @@ def daemon_env():
 
 
 class Daemon:
-    def __init__(self, tmp, name, args=(), sock=None):
+    def __init__(self, tmp, name, args=(), sock=None, state=None):
         self.name = name
+        env = daemon_env()
+        if state is not None:
+            env["XDG_STATE_HOME"] = state
         self.sock = sock or os.path.join(tmp, name + ".sock")
         self.errpath = os.path.join(tmp, name + ".stderr")
         self.errf = open(self.errpath, "wb")
         self.p = subprocess.Popen(
             [FIDXD, "--foreground", "--socket", self.sock] + list(args),
             stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
-            env=daemon_env())
+            env=env)
         running.append(self)
 
     def ping(self):
@@ -1185,6 +1188,51 @@ def t_visits(tmp):
     c.close()
 
 
+def t_visit_paths(tmp):
+    """visit cleans "." "//" ".." lexically and refuses any path that
+    leaves the root, however it is spelled; the store never holds one."""
+    R = mkdir_fixture(tmp, "vpaths-tree", ["src/main.c", "lib/util.c"])
+    state = os.path.join(tmp, "vpaths-state")
+    d = Daemon(tmp, "vpaths", state=state)
+    if not check("visit paths: daemon up", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    outside = ["../../etc/passwd", "..", "../vpaths-tree/src/main.c",
+               "src/../../x", "src/../..", "/etc/passwd",
+               R + "/../etc/passwd", R + "/src/../../x",
+               R + "x/main.c", "", ".", "src/..", R, R + "/"]
+    for path in outside:
+        r = c.req({"op": "visit", "root": R, "path": path})
+        check("visit paths: %r refused as bad_request" % path,
+              err_code(r) == "bad_request" and "root" in err_msg(r),
+              short(r))
+    for path, want in (("src/main.c", "src/main.c"),
+                       ("./src//main.c", "src/main.c"),
+                       ("lib/../src/./main.c", "src/main.c"),
+                       ("src/main.c/", "src/main.c"),
+                       (R + "/lib/../lib//util.c", "lib/util.c"),
+                       (R + "//src/x/../main.c", "src/main.c")):
+        r = c.req({"op": "visit", "root": R, "path": path})
+        check("visit paths: %r is recorded as %r" % (path, want),
+              r.get("ok") is True and r.get("path") == want, short(r))
+    s = stats(c).get("visits", {})
+    check("visit paths: one entry per file, none outside",
+          s.get("usage", {}).get("entries") == 2, short(s))
+    q = c.req({"op": "query", "root": R, "q": "main"})
+    check("visit paths: the spellings added up to one file's visits",
+          r.get("frecency", 0) > 4.9 and
+          result_paths(q)[:1] == ["src/main.c"], short(r))
+    c.req({"op": "shutdown"})
+    check("visit paths: daemon exits 0", d.wait_exit() == 0)
+    c.close()
+    with open(os.path.join(state, "fidx", "visits.json"), "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    check("visit paths: the saved store holds no '..' and no '//'",
+          "\"path\":\"src/main.c\"" in text and ".." not in text and
+          "//" not in text.replace("\\/", "/"), text[-600:])
+    check_clean_stderr(d, "visit paths daemon")
+
+
 def section(name, fn, *args):
     """Runs one section; an exception is a failed check, not an abort."""
     try:
@@ -1553,6 +1601,7 @@ def main():
                          ("slow reader", t_slow_reader),
                          ("caps", t_caps),
                          ("visits", t_visits),
+                         ("visit paths", t_visit_paths),
                          ("stale socket", t_stale_socket)):
             t0 = time.monotonic()
             section(name, fn, tmp)

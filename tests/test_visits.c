@@ -487,13 +487,131 @@ test_refused(void **state)
 	assert_int_equal(counts(f->v).refused, 7);
 	assert_int_equal(counts(f->v).entries, 0);
 	assert_false(visits_dirty(f->v));
+	/* Only the form visits_path_clean() gives is stored. */
+	assert_int_equal(add(f->v, "/r", "../x", T0), -1);
+	assert_int_equal(add(f->v, "/r", "a/../../x", T0), -1);
+	assert_int_equal(add(f->v, "/r", "./a", T0), -1);
+	assert_int_equal(add(f->v, "/r", "a//b", T0), -1);
+	assert_int_equal(add(f->v, "/r", "a/", T0), -1);
+	assert_int_equal(add(f->v, "/r", "/etc/passwd", T0), -1);
+	assert_int_equal(add(f->v, "/r", "..", T0), -1);
+	assert_int_equal(counts(f->v).refused, 14);
+	assert_int_equal(counts(f->v).entries, 0);
 	/* The longest path and root allowed are fine. */
 	longp[VISITS_MAX_PATH] = '\0';
+	assert_int_equal(add(f->v, longp, "a", T0), 0);
+	longp[0] = 'x';
 	assert_int_equal(visits_add(f->v, "/r", longp, VISITS_MAX_PATH, T0),
 	    0);
-	assert_int_equal(add(f->v, longp, "a", T0), 0);
-	assert_int_equal(counts(f->v).entries, 2);
-	assert_int_equal(counts(f->v).refused, 7);
+	/* Names with dots are names: only "." and ".." are special. */
+	assert_int_equal(add(f->v, "/r", "...", T0), 0);
+	assert_int_equal(add(f->v, "/r", ".a/..b/c..", T0), 0);
+	assert_int_equal(counts(f->v).entries, 4);
+	assert_int_equal(counts(f->v).refused, 14);
+}
+
+struct clean_case {
+	const char *root;
+	const char *in;
+	const char *out;	/* NULL: refused */
+	const char *why;	/* a phrase the refusal says */
+};
+
+static const struct clean_case clean_cases[] = {
+	{ "/r", "a", "a", NULL },
+	{ "/r", "a/b/c.txt", "a/b/c.txt", NULL },
+	{ "/r", "a/../b", "b", NULL },
+	{ "/r", "./a", "a", NULL },
+	{ "/r", "a/.", "a", NULL },
+	{ "/r", "a//b", "a/b", NULL },
+	{ "/r", "a/b/", "a/b", NULL },
+	{ "/r", "a/b//", "a/b", NULL },
+	{ "/r", "a/./b/../c", "a/c", NULL },
+	{ "/r", "a/b/../../c", "c", NULL },
+	{ "/r", "...", "...", NULL },
+	{ "/r", "..a/b..", "..a/b..", NULL },
+	{ "/r", ".hidden", ".hidden", NULL },
+	{ "/r", "..", NULL, "leaves the root" },
+	{ "/r", "../x", NULL, "leaves the root" },
+	{ "/r", "../../etc/passwd", NULL, "leaves the root" },
+	{ "/r", "a/../../b", NULL, "leaves the root" },
+	{ "/r", "a/../..", NULL, "leaves the root" },
+	{ "/r", "./../r/a", NULL, "leaves the root" },
+	{ "/r", "", NULL, "empty" },
+	{ "/r", ".", NULL, "names the root itself" },
+	{ "/r", "./", NULL, "names the root itself" },
+	{ "/r", "a/..", NULL, "names the root itself" },
+	{ "/r", "./.", NULL, "names the root itself" },
+	{ "/r", "//", NULL, "not under the root" },
+	/* Absolute: cleaned whole, then it must be under the root. */
+	{ "/r", "/r/a", "a", NULL },
+	{ "/r", "/r//a/./b/", "a/b", NULL },
+	{ "/r", "/r/x/../y", "y", NULL },
+	{ "/r", "//r/a", "a", NULL },
+	{ "/r", "/r/../r/a", "a", NULL },
+	{ "/r", "/../r/a", "a", NULL },
+	{ "/r", "/r", NULL, "names the root itself" },
+	{ "/r", "/r/", NULL, "names the root itself" },
+	{ "/r", "/r/a/..", NULL, "names the root itself" },
+	{ "/r", "/etc/passwd", NULL, "not under the root" },
+	{ "/r", "/r/../etc/passwd", NULL, "not under the root" },
+	{ "/r", "/rx/a", NULL, "not under the root" },
+	{ "/r", "/", NULL, "not under the root" },
+	{ "/home/u/p", "/home/u/p/src/m.c", "src/m.c", NULL },
+	{ "/home/u/p", "/home/u/pp/m.c", NULL, "not under the root" },
+	{ "/home/u/p", "/home/u/m.c", NULL, "not under the root" },
+	{ "/home/u/p/", "/home/u/p/m.c", "m.c", NULL },
+	{ "/", "/etc/passwd", "etc/passwd", NULL },
+	{ "/", "/../etc", "etc", NULL },
+	{ "/", "..", NULL, "leaves the root" },
+	{ "/", "/", NULL, "names the root itself" },
+};
+
+static void
+test_path_clean(void **state)
+{
+	const size_t n = sizeof(clean_cases) / sizeof(clean_cases[0]);
+	struct fidx_err err;
+	char out[64];
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		const struct clean_case *c = &clean_cases[i];
+		int rc;
+
+		memset(out, '#', sizeof(out));
+		err.msg[0] = '\0';
+		errno = 0;
+		rc = visits_path_clean(c->root, c->in, strlen(c->in), out,
+		    &len, &err);
+		if (c->out == NULL) {
+			if (rc != -1)
+				fail_msg("case %zu: %s in %s gave %.*s", i,
+				    c->in, c->root, (int)len, out);
+			assert_int_equal(errno, EINVAL);
+			if (strstr(err.msg, c->why) == NULL)
+				fail_msg("case %zu: %s: '%s' lacks '%s'", i,
+				    c->in, err.msg, c->why);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("case %zu: %s in %s refused: %s", i, c->in,
+			    c->root, err.msg);
+		if (len != strlen(c->out) || memcmp(out, c->out, len) != 0)
+			fail_msg("case %zu: %s in %s gave %.*s, want %s", i,
+			    c->in, c->root, (int)len, out, c->out);
+		/* Never past the input's length: callers size out by it. */
+		assert_true(len <= strlen(c->in));
+		/* What it gives, it gives again (and visits_add takes). */
+		rc = visits_path_clean(c->root, out, len, out, &len, &err);
+		assert_int_equal(rc, 0);
+		assert_memory_equal(out, c->out, len);
+	}
+	/* A NUL inside is refused, not cut short. */
+	assert_int_equal(visits_path_clean("/r", "a\0b", 3, out, &len, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "NUL"));
 }
 
 static void
@@ -811,6 +929,17 @@ static const struct corrupt_case corrupt_cases[] = {
 	    "\"seen\":5}\n", "line 2", "not base64", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path_b64\":\"YQ=\",\"w\":1,\"t\":5,"
 	    "\"seen\":5}\n", "line 2", "not base64", EINVAL },
+	/* Hand-edited paths obey the rule visits_add does. */
+	{ HDR "{\"root\":\"/r\",\"path\":\"../x\",\"w\":1,\"t\":5,\"seen\":5}\n",
+	    "line 2", "leaves the root", EINVAL },
+	{ HDR "{\"root\":\"/r\",\"path\":\"a/../../etc/passwd\",\"w\":1,"
+	    "\"t\":5,\"seen\":5}\n", "line 2", "leaves the root", EINVAL },
+	{ HDR "{\"root\":\"/r\",\"path\":\"/etc/passwd\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 2", "not under the root", EINVAL },
+	{ HDR "{\"root\":\"/r\",\"path_b64\":\"Li4veA==\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 2", "leaves the root", EINVAL },
+	{ HDR GOOD "{\"root\":\"/r\",\"path\":\"./a\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 3", "second entry", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path_b64\":\"YQBi\",\"w\":1,\"t\":5,"
 	    "\"seen\":5}\n", "line 2", "holds a NUL", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path\":\"a\\u0000b\",\"w\":1,\"t\":5,"
@@ -1158,6 +1287,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test(test_path_clean),
 		cmocka_unit_test_setup_teardown(test_dirty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup,
 		    teardown),
