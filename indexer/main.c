@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Parked requests (add --wait, a first query) give up after this. */
@@ -470,8 +471,15 @@ main(int argc, char **argv)
 	    &err) == -1) {
 		log_warnx("visits will not be kept: %s", err.msg);
 		srv.visits_file[0] = '\0';
-	} else if (visits_load(visits, srv.visits_file, &err) == -1) {
-		log_warnx("%s; starting with no visits", err.msg);
+	} else if (visits_load(visits, srv.visits_file, time(NULL),
+	    &err) == -1) {
+		struct visits_counts vc;
+		bool done;
+
+		visits_counts(visits, &vc);
+		log_warnx("%s; %zu visits loaded; the file will be kept as %s "
+		    "before the next save", err.msg, vc.loaded,
+		    visits_aside(visits, &done));
 	}
 	srv.sock_path = o.sock;
 	log_info("listening on %s", o.sock);

@@ -83,6 +83,20 @@ ops_set(json_t *o, const char *key, json_t *v)
 	return o;
 }
 
+/* Sets o[obj][key]; on failure frees o and returns NULL. */
+static json_t *
+ops_set_in(json_t *o, const char *obj, const char *key, json_t *v)
+{
+	json_t *in = o != NULL ? json_object_get(o, obj) : NULL;
+
+	if (in == NULL || v == NULL || json_object_set_new(in, key, v) == -1) {
+		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 /* Field readers: absent gives def; the wrong type is a bad_request. */
 static int
 ops_bool(struct ops_req *r, const char *key, bool def, bool *out)
@@ -730,6 +744,8 @@ op_stats(struct ops_req *r)
 	if (s->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;
+		const char *aside;
+		bool aside_done;
 
 		visits_counts(s->visits, &vc);
 		visits_limits(s->visits, &vl);
@@ -749,6 +765,15 @@ op_stats(struct ops_req *r)
 		    "load_errors", (json_int_t)vc.load_errors,
 		    "saves", (json_int_t)vc.saves,
 		    "save_errors", (json_int_t)vc.save_errors));
+		/* What the last load skipped, and where the file is kept. */
+		aside = visits_aside(s->visits, &aside_done);
+		o = ops_set_in(o, "visits", "load", json_pack("{s:I,s:I,s:o,"
+		    "s:b}",
+		    "loaded", (json_int_t)vc.loaded,
+		    "bad_entries", (json_int_t)vc.bad_entries,
+		    "moved_aside_to", aside != NULL ? json_string(aside) :
+		    json_null(),
+		    "moved_aside", aside_done));
 	}
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -62,7 +63,11 @@ struct visits {
 	size_t n;
 	size_t bytes;
 	uint64_t evicted, refused, load_errors, saves, save_errors;
+	size_t loaded, bad_entries;	/* by the last load */
 	bool dirty;
+	bool aside_pending;		/* the loaded file goes to aside first */
+	bool aside_done;		/* the last load's file is at aside now */
+	char aside[PATH_MAX + 32];
 };
 
 static const char visits_header[] = "{\"fidx_visits\":1}\n";
@@ -617,6 +622,15 @@ visits_counts(const struct visits *v, struct visits_counts *c)
 	c->load_errors = v->load_errors;
 	c->saves = v->saves;
 	c->save_errors = v->save_errors;
+	c->loaded = v->loaded;
+	c->bad_entries = v->bad_entries;
+}
+
+const char *
+visits_aside(const struct visits *v, bool *done)
+{
+	*done = v->aside_done;
+	return v->aside_pending || v->aside_done ? v->aside : NULL;
 }
 
 bool
@@ -714,6 +728,48 @@ visits_sync_dir(const char *file)
 	close(fd);
 }
 
+/*
+ * Keeps the file the last load could not take whole under v->aside (a
+ * free name: ".N" is added when it is taken) before a save replaces it.
+ * A hard link, so a crash before the rename still leaves the file where
+ * it was; a rename that never replaces where links are refused. A file
+ * already gone has nothing to keep. Returns 0, or -1 with err: then the
+ * save must not go on.
+ */
+static int
+visits_set_aside(struct visits *v, const char *file, struct fidx_err *err)
+{
+	char name[sizeof(v->aside)];
+	int rc = -1, n;
+
+	for (int i = 1; i <= 100; i++) {
+		n = i == 1 ? snprintf(name, sizeof(name), "%s", v->aside) :
+		    snprintf(name, sizeof(name), "%s.%d", v->aside, i);
+		if (n < 0 || (size_t)n >= sizeof(name)) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		if ((rc = link(file, name)) == -1 && errno != EEXIST &&
+		    errno != ENOENT)
+			rc = renameat2(AT_FDCWD, file, AT_FDCWD, name,
+			    RENAME_NOREPLACE);
+		if (rc == 0 || errno != EEXIST)
+			break;
+	}
+	if (rc == -1 && errno == ENOENT) {
+		v->aside_pending = false;
+		return 0;
+	}
+	if (rc == -1)
+		return fidx_error(err, "cannot save visits to %s: the file "
+		    "that did not load could not be kept as %s, so it is "
+		    "left as it is: %s", file, v->aside, strerror(errno));
+	memcpy(v->aside, name, (size_t)n + 1);
+	v->aside_pending = false;
+	v->aside_done = true;
+	return 0;
+}
+
 int
 visits_save(struct visits *v, const char *file, struct fidx_err *err)
 {
@@ -777,6 +833,8 @@ visits_save(struct visits *v, const char *file, struct fidx_err *err)
 	fd = -1;
 	if (n == EOF)
 		goto fail_write;
+	if (v->aside_pending && visits_set_aside(v, file, err) == -1)
+		goto fail;
 	if (rename(tmp, file) == -1) {
 		fidx_error(err, "cannot save visits to %s: rename: %s", file,
 		    strerror(errno));
@@ -946,17 +1004,40 @@ fail:
 	return -1;
 }
 
+/*
+ * Names where a file that did not load whole will be kept:
+ * "<file>.corrupt-<UTC time of the load>", into v->aside.
+ */
+static void
+visits_name_aside(struct visits *v, const char *file, int64_t now)
+{
+	time_t t = (time_t)now;
+	char stamp[32] = "unknown";
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(v->aside, sizeof(v->aside), "%s.corrupt-%s", file, stamp);
+	v->aside_pending = true;
+	v->aside_done = false;
+}
+
 int
-visits_load(struct visits *v, const char *file, struct fidx_err *err)
+visits_load(struct visits *v, const char *file, int64_t now,
+    struct fidx_err *err)
 {
 	char *buf = NULL, *s, *end;
 	size_t len, line = 0;
 	uint64_t evicted = v->evicted;
+	struct fidx_err first = { "" };
 	struct stat st;
-	int fd, saved;
+	int fd, saved, first_errno = 0;
 
 	visits_clear(v);
 	v->dirty = false;
+	v->loaded = v->bad_entries = 0;
+	v->aside_pending = v->aside_done = false;
+	v->aside[0] = '\0';
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
@@ -979,34 +1060,61 @@ visits_load(struct visits *v, const char *file, struct fidx_err *err)
 	for (s = buf, end = buf + len; s < end;) {
 		char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
+		struct fidx_err lerr;
 		json_error_t jerr;
 		json_t *o;
 		int rc;
 
+		const char *ls = s;
+
 		line++;
-		if ((o = json_loadb(s, n, JSON_REJECT_DUPLICATES,
+		s = nl != NULL ? nl + 1 : end;
+		if ((o = json_loadb(ls, n, JSON_REJECT_DUPLICATES,
 		    &jerr)) == NULL) {
 			if (json_error_code(&jerr) == json_error_out_of_memory)
 				LOAD_FAIL(ENOMEM, "%s line %zu: out of memory",
 				    file, line);
-			LOAD_FAIL(EINVAL, "%s line %zu: bad JSON: %s", file,
+			errno = EINVAL;
+			fidx_error(&lerr, "%s line %zu: bad JSON: %s", file,
 			    line, jerr.text);
+			rc = -1;
+		} else {
+			rc = line == 1 ? visits_load_header(file, o, &lerr) :
+			    visits_load_entry(v, file, line, o, &lerr);
+			json_decref(o);
 		}
-		rc = line == 1 ? visits_load_header(file, o, err) :
-		    visits_load_entry(v, file, line, o, err);
-		json_decref(o);
-		if (rc == -1)
+		if (rc == 0)
+			continue;
+		/*
+		 * A bad header: maybe not ours, maybe a later version's;
+		 * nothing in it can be trusted. A bad entry is one line:
+		 * the rest is kept (the format is a line per entry).
+		 */
+		if (errno == ENOMEM || line == 1) {
+			fidx_error(err, "%s", lerr.msg);
 			goto fail;
-		s = nl != NULL ? nl + 1 : end;
+		}
+		if (v->bad_entries++ == 0) {
+			first = lerr;
+			first_errno = errno;
+		}
 	}
 	if (line == 0)
 		LOAD_FAIL(EINVAL, "%s line 1: empty file, not a fidx visits "
 		    "file", file);
 	free(buf);
 	close(fd);
+	v->loaded = v->n;
 	/* Trimmed to the bounds: the file should be too. */
 	v->dirty = v->evicted != evicted;
-	return 0;
+	if (v->bad_entries == 0)
+		return 0;
+	visits_name_aside(v, file, now);
+	fidx_error(err, "%s; %zu bad line%s skipped", first.msg,
+	    v->bad_entries, v->bad_entries == 1 ? "" : "s");
+	v->load_errors++;
+	errno = first_errno;
+	return -1;
 fail:
 	saved = errno;
 	free(buf);
@@ -1014,7 +1122,10 @@ fail:
 		close(fd);
 	visits_clear(v);
 	v->dirty = false;
+	v->loaded = v->bad_entries = 0;
 	v->load_errors++;
+	/* What is there may be worth keeping; unreadable, it is not ours. */
+	visits_name_aside(v, file, now);
 	errno = saved;
 	return -1;
 }

@@ -35,8 +35,11 @@
  * valid UTF-8 is written as "path_b64" (its bytes in base64) instead of
  * "path". A save writes a temporary file in the same directory, fsyncs
  * it, renames it over the old one and fsyncs the directory, so a crash
- * leaves the old file or the new one, never half of either. A load that
- * meets anything wrong leaves the store empty and says which line.
+ * leaves the old file or the new one, never half of either. A load keeps
+ * every good entry and skips (and counts) a bad line; a file it could not
+ * take whole (a bad line, a bad header, too big, unreadable) is never
+ * saved over: the next save first keeps it as
+ * "visits.json.corrupt-<UTC time of the load>", and `stats` says where.
  *
  * Threads: none of its own and no locks. Calls that change the store
  * (add, load, save, free) need the caller's exclusion; between them,
@@ -177,12 +180,21 @@ struct visits_counts {
 	size_t bytes;		/* heap the store holds (entries, tables) */
 	uint64_t evicted;	/* entries dropped for a bound (add, load, save) */
 	uint64_t refused;	/* visits_add calls refused (EINVAL) */
-	uint64_t load_errors;	/* loads that failed: the store was emptied */
+	uint64_t load_errors;	/* loads that did not take the file whole */
 	uint64_t saves;		/* saves that replaced the file */
 	uint64_t save_errors;	/* saves that failed: the old file stays */
+	size_t loaded;		/* entries the last load kept */
+	size_t bad_entries;	/* lines the last load skipped */
 };
 
 void visits_counts(const struct visits *v, struct visits_counts *c);
+
+/*
+ * Where the file the last load could not take whole is kept: NULL when
+ * it loaded whole (or was missing). *done is false while that is still
+ * to happen (at the next save), true once the file is there.
+ */
+const char *visits_aside(const struct visits *v, bool *done);
 
 /* True when the store changed since the last load or save. */
 bool visits_dirty(const struct visits *v);
@@ -199,9 +211,12 @@ int visits_default_file(char *buf, size_t size, struct fidx_err *err);
  * Writes the store to file atomically (temporary file in the same
  * directory, fsync, rename, fsync of the directory) and clears dirty.
  * Entries that would take the file past max_file_bytes, the least
- * recently visited, are left out and evicted. Returns 0, or -1 with err
- * and errno: the old file is intact, no temporary file is left, the store
- * stays dirty, save_errors++.
+ * recently visited, are left out and evicted. When the last load could
+ * not take the file whole, the file is first kept under visits_aside()'s
+ * name (a hard link, else a rename that replaces nothing; ".N" is added
+ * when the name is taken); if that fails the save fails. Returns 0, or -1
+ * with err and errno: the old file is intact, no temporary file is left,
+ * the store stays dirty, save_errors++.
  */
 int visits_save(struct visits *v, const char *file, struct fidx_err *err);
 
@@ -209,13 +224,20 @@ int visits_save(struct visits *v, const char *file, struct fidx_err *err);
  * Replaces the store's contents with the file's, applying the bounds as
  * visits would (entries past them are evicted, oldest first, and the
  * store is left dirty so the next save writes the trimmed set). A missing
- * file is an empty store: 0. A file over max_file_bytes, a bad header, a
- * line that is not JSON or not a valid entry, a duplicate entry: -1 with
- * err naming the file and the line, errno EFBIG or EINVAL (ENOMEM, or the
- * errno of open or read, for those failures), the store left EMPTY, never
- * half-loaded, and not dirty (so the bad file stays until the next visit
- * is saved over it), load_errors++.
+ * file is an empty store: 0; so is a file that loads whole.
+ * A bad entry line (not JSON, not a valid entry, a path that leaves its
+ * root, a duplicate) is skipped and counted (bad_entries); the others
+ * load: -1 with errno EINVAL and err naming the file, the first bad line
+ * and why, and how many were skipped.
+ * A file that cannot be read as a whole (over max_file_bytes, not a
+ * regular file, a bad header or version, empty, open or read failing,
+ * out of memory): -1 with err naming the file (and line), errno EFBIG,
+ * EINVAL, ENOMEM or open's or read's, and the store EMPTY.
+ * Either way load_errors++, the store is not dirty, and the file is kept
+ * under visits_aside()'s name (now is the time in it) before the next
+ * save replaces it, so nothing that did not load is lost.
  */
-int visits_load(struct visits *v, const char *file, struct fidx_err *err);
+int visits_load(struct visits *v, const char *file, int64_t now,
+    struct fidx_err *err);
 
 #endif

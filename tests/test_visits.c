@@ -8,8 +8,10 @@
  * deletions). The store file is written to a mkdtemp directory per test,
  * removed by the teardown even when a test fails: round trips must give
  * the same scores and the same LRU order, a failed save must leave the
- * old file and no temporary one, and every kind of bad file must leave
- * the store empty with a message naming the line. Allocation failures are
+ * old file and no temporary one, every kind of bad line must be skipped
+ * and counted (a bad header or size refuses the whole file) with a message
+ * naming the line, and a file that did not load whole must be kept, byte
+ * for byte, before a save replaces it. Allocation failures are
  * injected one by one (alloc_fail_at) into add and load.
  */
 #include <setjmp.h>
@@ -627,7 +629,7 @@ test_dirty(void **state)
 	assert_false(visits_dirty(f->v));
 	assert_int_equal(add(f->v, "/r", "a", T0 + 1), 0);
 	assert_true(visits_dirty(f->v));
-	assert_int_equal(visits_load(f->v, f->file, &f->err), 0);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
 	assert_false(visits_dirty(f->v));
 	assert_int_equal(counts(f->v).saves, 1);
 }
@@ -684,7 +686,7 @@ test_round_trip(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 
 	assert_int_equal(add(w, "/stale", "gone", T0), 0);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, counts(f->v).entries);
 	assert_int_equal(counts(w).projects, 3);
 	assert_int_equal(counts(w).load_errors, 0);
@@ -733,7 +735,7 @@ test_load_trims(void **state)
 	f->v = store(100, 100);
 	fill_mixed(f->v);
 	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, 3);
 	assert_int_equal(counts(w).evicted, 3);
 	/* The newest three: "x", the é project's note, match.c. */
@@ -776,7 +778,7 @@ test_save_file_bound(void **state)
 	assert_false(visits_dirty(f->v));
 	w = visits_new(&lim);
 	assert_non_null(w);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, 2);
 	assert_true(score(w, "/r", "some/longer/path/file9.c", T0 + 9) == 1);
 	visits_free(w);
@@ -872,7 +874,7 @@ test_missing_file(void **state)
 
 	f->v = store(10, 10);
 	assert_int_equal(add(f->v, "/r", "a", T0), 0);
-	assert_int_equal(visits_load(f->v, f->file, &f->err), 0);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(f->v).entries, 0);
 	assert_int_equal(counts(f->v).projects, 0);
 	assert_int_equal(counts(f->v).load_errors, 0);
@@ -964,7 +966,17 @@ test_corrupt(void **state)
 		put_file(f->file, c->text, strlen(c->text));
 		errno = 0;
 		memset(f->err.msg, 0, sizeof(f->err.msg));
-		if (visits_load(f->v, f->file, &f->err) != -1)
+		/*
+		 * A fault on line 1 (or an empty file) refuses the file; a
+		 * bad entry line is skipped and the GOOD one before it kept.
+		 */
+		bool whole = strcmp(c->where, "line 1") == 0;
+		size_t kept = !whole && strncmp(c->text, HDR GOOD,
+		    strlen(HDR GOOD)) == 0 ? 1 : 0;
+		const char *aside;
+		bool done = true;
+
+		if (visits_load(f->v, f->file, T0, &f->err) != -1)
 			fail_msg("case %zu loaded: %s", i, c->text);
 		print_message("case %zu: %s\n", i, f->err.msg);
 		assert_int_equal(errno, c->err);
@@ -972,19 +984,166 @@ test_corrupt(void **state)
 		if (c->where != NULL)
 			assert_non_null(strstr(f->err.msg, c->where));
 		assert_non_null(strstr(f->err.msg, c->why));
-		/* Empty, never half-loaded; nothing to save over the file. */
-		assert_int_equal(counts(f->v).entries, 0);
-		assert_int_equal(counts(f->v).projects, 0);
-		assert_null(visits_project(f->v, "/r"));
+		if (!whole)
+			assert_non_null(strstr(f->err.msg,
+			    "1 bad line skipped"));
+		assert_int_equal(counts(f->v).entries, kept);
+		assert_int_equal(counts(f->v).loaded, kept);
+		assert_int_equal(counts(f->v).bad_entries, whole ? 0 : 1);
+		assert_int_equal(counts(f->v).projects, kept);
+		assert_true(kept == 0 || score(f->v, "/r", "a", 5) == 1.5);
 		assert_null(visits_project(f->v, "/before"));
 		assert_false(visits_dirty(f->v));
 		assert_int_equal(counts(f->v).load_errors, i + 1);
+		/* Named to be kept, not yet moved: no save has run. */
+		aside = visits_aside(f->v, &done);
+		assert_non_null(aside);
+		assert_false(done);
+		assert_non_null(strstr(aside, "/visits.json.corrupt-"));
 	}
 	/* The same two-line file without the fault loads. */
 	put_file(f->file, HDR GOOD, strlen(HDR GOOD));
-	assert_int_equal(visits_load(f->v, f->file, &f->err), 0);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
 	assert_true(score(f->v, "/r", "a", 5) == 1.5);
 	assert_int_equal(counts(f->v).load_errors, n);
+	{
+		bool done = true;
+
+		assert_null(visits_aside(f->v, &done));
+		assert_false(done);
+	}
+}
+
+static size_t
+count_names(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The issue's case: one good entry and a GARBAGE line. The entry is
+ * kept, and the save that follows a new visit first keeps the damaged
+ * file under its aside name, byte for byte; the next save and a clean
+ * reload leave no second copy.
+ */
+static void
+test_corrupt_kept(void **state)
+{
+	static const char text[] = HDR GOOD "GARBAGE\n"
+	    "{\"root\":\"/r\",\"path\":\"b\",\"w\":1,\"t\":6,\"seen\":6}\n";
+	struct fixture *f = *state;
+	char want[PATH_MAX + 64], *kept, *now;
+	const char *aside;
+	bool done;
+
+	f->v = store(10, 10);
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_non_null(strstr(f->err.msg, "line 3: bad JSON"));
+	assert_non_null(strstr(f->err.msg, "1 bad line skipped"));
+	assert_int_equal(counts(f->v).loaded, 2);
+	assert_int_equal(counts(f->v).bad_entries, 1);
+	assert_true(score(f->v, "/r", "a", 5) == 1.5);
+	assert_true(score(f->v, "/r", "b", 6) == 1);
+	/* T0 is 2026-11-18 11:06:40 UTC. */
+	snprintf(want, sizeof(want), "%s.corrupt-20261118T110640Z", f->file);
+	aside = visits_aside(f->v, &done);
+	assert_string_equal(aside, want);
+	assert_false(done);
+
+	assert_int_equal(add(f->v, "/r", "x", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	aside = visits_aside(f->v, &done);
+	assert_string_equal(aside, want);
+	assert_true(done);
+	kept = slurp(want, NULL);
+	assert_string_equal(kept, text);
+	free(kept);
+	/* The new file has every entry that loaded, and the new one. */
+	now = slurp(f->file, NULL);
+	assert_non_null(strstr(now, "\"path\":\"a\""));
+	assert_non_null(strstr(now, "\"path\":\"b\""));
+	assert_non_null(strstr(now, "\"path\":\"x\""));
+	assert_null(strstr(now, "GARBAGE"));
+	free(now);
+
+	/* Saved again: the copy is not made twice, nor overwritten. */
+	assert_int_equal(add(f->v, "/r", "y", T0 + 1), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	assert_int_equal(count_names(f->dir, "visits.json.corrupt-"), 1);
+	kept = slurp(want, NULL);
+	assert_string_equal(kept, text);
+	free(kept);
+	assert_int_equal(visits_load(f->v, f->file, T0 + 2, &f->err), 0);
+	assert_int_equal(counts(f->v).entries, 4);
+	assert_int_equal(counts(f->v).bad_entries, 0);
+	assert_null(visits_aside(f->v, &done));
+
+	/*
+	 * Damaged again within the same second: the name is taken, so the
+	 * second copy gets ".2", and the first is untouched.
+	 */
+	put_file(f->file, text, strlen(text) - 1);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_int_equal(counts(f->v).loaded, 2);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	snprintf(want + strlen(want), 8, ".2");
+	assert_string_equal(visits_aside(f->v, &done), want);
+	assert_true(done);
+	kept = slurp(want, NULL);
+	assert_int_equal(strlen(kept), strlen(text) - 1);
+	free(kept);
+	assert_int_equal(count_names(f->dir, "visits.json.corrupt-"), 2);
+}
+
+/*
+ * A file refused whole (here a later version's) is kept too: the store
+ * starts empty, and the first save moves nothing it could not read.
+ */
+static void
+test_corrupt_whole_kept(void **state)
+{
+	static const char text[] = "{\"fidx_visits\":2}\n{\"new\":\"format\"}\n";
+	struct fixture *f = *state;
+	const char *aside;
+	char *kept;
+	bool done;
+
+	f->v = store(10, 10);
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_int_equal(counts(f->v).entries, 0);
+	assert_int_equal(counts(f->v).loaded, 0);
+	/* Nothing visited: nothing saved, the file stays where it is. */
+	assert_false(visits_dirty(f->v));
+	assert_int_equal(add(f->v, "/r", "x", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	aside = visits_aside(f->v, &done);
+	assert_non_null(aside);
+	assert_true(done);
+	kept = slurp(aside, NULL);
+	assert_string_equal(kept, text);
+	free(kept);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
+	assert_true(has(f->v, "/r", "x"));
+
+	/* A file removed before the save: nothing to keep, the save goes on. */
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0 + 5, &f->err), -1);
+	assert_int_equal(unlink(f->file), 0);
+	assert_int_equal(add(f->v, "/r", "y", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	assert_null(visits_aside(f->v, &done));
+	assert_int_equal(count_names(f->dir, "visits.json.corrupt-"), 1);
 }
 
 /* A file over max_file_bytes is refused before it is read; so is a directory. */
@@ -1018,14 +1177,14 @@ test_corrupt_size(void **state)
 		errno = 0;
 		memset(f->err.msg, 0, sizeof(f->err.msg));
 		if (extra == 0) {
-			assert_int_equal(visits_load(f->v, f->file, &f->err),
+			assert_int_equal(visits_load(f->v, f->file, T0, &f->err),
 			    0);
 			assert_int_equal(counts(f->v).entries, 1);
 			assert_true(visits_score(f->v, "/r", path, plen, 5) ==
 			    1);
 			continue;
 		}
-		assert_int_equal(visits_load(f->v, f->file, &f->err), -1);
+		assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
 		print_message("over the limit: %s\n", f->err.msg);
 		assert_int_equal(errno, EFBIG);
 		assert_non_null(strstr(f->err.msg, f->file));
@@ -1038,7 +1197,7 @@ test_corrupt_size(void **state)
 	/* A directory where the file should be. */
 	assert_int_equal(unlink(f->file), 0);
 	assert_int_equal(mkdir(f->file, 0700), 0);
-	assert_int_equal(visits_load(f->v, f->file, &f->err), -1);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
 	assert_non_null(strstr(f->err.msg, "not a regular file"));
 	assert_int_equal(rmdir(f->file), 0);
 }
@@ -1070,7 +1229,7 @@ test_non_utf8(void **state)
 	assert_non_null(strstr(text, "\"path\":\"ok/\xc3\xa9.txt\""));
 	assert_null(strchr(text, '\xff'));
 	free(text);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, n);
 	for (size_t i = 0; i < n; i++) {
 		double x = score(f->v, "/r", paths[i], T0 + 10 * DAY);
@@ -1154,7 +1313,7 @@ test_oom_load(void **state)
 	for (n = 1; n < 100; n++) {
 		alloc_fail_at(n);
 		errno = 0;
-		r = visits_load(w, f->file, &f->err);
+		r = visits_load(w, f->file, T0, &f->err);
 		if (!alloc_failed())
 			break;
 		assert_int_equal(r, -1);
@@ -1300,6 +1459,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing_file, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_kept, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_whole_kept, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_size, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8, setup, teardown),
