@@ -687,6 +687,7 @@ op_stats(struct ops_req *r)
 	struct mallinfo2 mi = mallinfo2();
 	size_t out_max, out = server_output_bytes(s, &out_max), in = 0;
 	size_t index_bytes = atomic_load(&reg->budget.used);
+	struct log_file_counts lc;
 	struct timespec now;
 	json_t *o;
 
@@ -775,6 +776,16 @@ op_stats(struct ops_req *r)
 		    json_null(),
 		    "moved_aside", aside_done));
 	}
+	/* Where a detached daemon's messages went (else: its stderr). */
+	if (log_file_counts(&lc))
+		o = ops_set(o, "log", json_pack("{s:s,s:I,s:I,s:I,s:I}",
+		    "file", lc.file,
+		    "bytes", (json_int_t)lc.bytes,
+		    "max_bytes", (json_int_t)lc.max_bytes,
+		    "rotations", (json_int_t)lc.rotations,
+		    "rotate_errors", (json_int_t)lc.rotate_errors));
+	else
+		o = ops_set(o, "log", json_pack("{s:s}", "file", "stderr"));
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),

@@ -1301,6 +1301,81 @@ def t_visits_corrupt_kept(tmp):
     check_clean_stderr(d, "visits kept daemon 2")
 
 
+def t_detached_log(tmp):
+    """A detached fidxd logs to $XDG_STATE_HOME/fidx/fidxd.log, which moves
+    to fidxd.log.1 at --max-log-bytes, so the log stays under twice that;
+    stats names the file and counts the moves."""
+    state = os.path.join(tmp, "dlog-state")
+    sock = os.path.join(tmp, "dlog.sock")
+    # A .ignore that is a symlink is refused (O_NOFOLLOW) and logged on
+    # every walk: a line per reindex, with this long root in it.
+    R = mkdir_fixture(tmp, "dlog-" + "r" * 120, ["a.txt"])
+    os.symlink("a.txt", os.path.join(R, ".ignore"))
+    env = daemon_env()
+    env["XDG_STATE_HOME"] = state
+    try:
+        p = subprocess.run([FIDXD, "--socket", sock, "--max-log-bytes",
+                            "4K"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           env=env, timeout=15)
+        rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        rc, err = None, "did not exit within 15s"
+    if not check("detached log: fidxd starts detached", rc == 0,
+                 "exit %r; %s" % (rc, err[-500:])):
+        return
+    c = Conn(sock)
+    r = c.req({"op": "ping"})
+    bg = r.get("pid")
+    if isinstance(bg, int):
+        background_pids.append(bg)
+    log = os.path.join(state, "fidx", "fidxd.log")
+    lg = stats(c).get("log", {})
+    check("detached log: stats names the log file and its bound",
+          lg.get("file") == log and lg.get("max_bytes") == 4096 and
+          lg.get("rotations") == 0 and 0 < lg.get("bytes", 0) <= 4096,
+          short(lg))
+    with open(log, "rb") as f:
+        first = f.read().decode("utf-8", "replace")
+    check("detached log: it says when and which fidxd started",
+          ("fidxd: fidxd " in first) and ("(pid %s)" % bg) in first and
+          first[:2] == "20", first[-500:])
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("detached log: add", r.get("ok") is True, short(r))
+
+    def rotated(n):
+        c.req({"op": "reindex", "root": R, "wait": True})
+        return stats(c).get("log", {}).get("rotations", 0) >= n
+    check("detached log: walks that log move it to fidxd.log.1",
+          wait_until(lambda: rotated(1), 60, 0), short(stats(c).get("log")))
+    check("detached log: and again, the log staying bounded",
+          wait_until(lambda: rotated(2), 60, 0), short(stats(c).get("log")))
+    sizes = [os.path.getsize(x) for x in (log, log + ".1")]
+    check("detached log: each file at most --max-log-bytes",
+          all(0 < n <= 4096 for n in sizes) and
+          not os.path.exists(log + ".2"), sizes)
+    with open(log + ".1", "rb") as f:
+        old = f.read().decode("utf-8", "replace")
+    check("detached log: the moved file holds the walks' warnings",
+          ".ignore" in old, old[-400:])
+    lg = stats(c).get("log", {})
+    check("detached log: stats bytes is the file's size",
+          lg.get("bytes") == os.path.getsize(log) and
+          lg.get("rotate_errors") == 0, short(lg))
+    r = c.req({"op": "shutdown"})
+    check("detached log: shutdown answered", r.get("ok") is True, short(r))
+    c.close()
+    check("detached log: the daemon exits",
+          isinstance(bg, int) and wait_until(lambda: not pid_alive(bg), 15))
+    text = ""
+    for x in (log, log + ".1"):
+        with open(x, "rb") as f:
+            text += f.read().decode("utf-8", "replace")
+    bad = [m for m in SANITIZER_MARKS if m in text]
+    check("detached log: no sanitizer report in the log", not bad,
+          text[-3000:])
+
+
 def section(name, fn, *args):
     """Runs one section; an exception is a failed check, not an abort."""
     try:
@@ -1671,6 +1746,7 @@ def main():
                          ("visits", t_visits),
                          ("visit paths", t_visit_paths),
                          ("visits kept", t_visits_corrupt_kept),
+                         ("detached log", t_detached_log),
                          ("stale socket", t_stale_socket)):
             t0 = time.monotonic()
             section(name, fn, tmp)
