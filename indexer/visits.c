@@ -387,13 +387,6 @@ visits_clear(struct visits *v)
 	v->bytes = sizeof(*v);
 }
 
-static bool
-visits_root_ok(const char *root, size_t len)
-{
-	return len > 0 && len <= VISITS_MAX_PATH && root[0] == '/' &&
-	    proto_utf8_valid(root, len);
-}
-
 /*
  * True when path is in the form visits_path_clean() gives: no empty, "."
  * or ".." component, no leading or trailing slash. The store holds only
@@ -417,6 +410,15 @@ visits_path_canonical(const char *path, size_t len)
 		i = j + 1;
 	}
 	return true;
+}
+
+static bool
+visits_root_ok(const char *root, size_t len)
+{
+	/* Lexically clean too, as a realpath() is: "/a/../b" is no root. */
+	return len > 0 && len <= VISITS_MAX_PATH && root[0] == '/' &&
+	    (len == 1 || visits_path_canonical(root + 1, len - 1)) &&
+	    proto_utf8_valid(root, len);
 }
 
 static bool
@@ -914,8 +916,9 @@ visits_load_entry(struct visits *v, const char *file, size_t line,
 	rlen = json_string_length(jroot);
 	/* jansson's strings are UTF-8 and, without JSON_ALLOW_NUL, NUL-free. */
 	if (!visits_root_ok(root, rlen))
-		LOAD_FAIL(EINVAL, "%s line %zu: \"root\" is not an absolute "
-		    "path of 1 to %d bytes", file, line, VISITS_MAX_PATH);
+		LOAD_FAIL(EINVAL, "%s line %zu: \"root\" is not a clean "
+		    "absolute path of 1 to %d bytes", file, line,
+		    VISITS_MAX_PATH);
 	if ((jpath != NULL) == (jb64 != NULL))
 		LOAD_FAIL(EINVAL, "%s line %zu: want one of \"path\" and "
 		    "\"path_b64\"", file, line);

@@ -145,7 +145,8 @@ int visits_path_clean(const char *root, const char *path, size_t len,
 /*
  * Records a visit of path (len bytes relative to root: any bytes but NUL,
  * 1..VISITS_MAX_PATH, in the form visits_path_clean() gives, so "../x"
- * and "a/./b" are refused) in the project root (absolute, valid UTF-8, at most
+ * and "a/./b" are refused) in the project root (absolute and as clean, so
+ * "/r/../s" and "/r/" are refused; valid UTF-8; at most
  * VISITS_MAX_PATH bytes: a root that could not be saved is refused here,
  * not lost later) at time now, in seconds. When the project is full its
  * least recently visited entry goes; when the store is full, the least
