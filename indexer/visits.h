@@ -4,7 +4,9 @@
  *
  * Owns: every visit entry (root, path bytes, decayed weight, times), the
  * per-project hash tables and the two LRU lists, the store file's format
- * (JSON lines, through jansson) and its atomic replacement.
+ * (JSON lines, through jansson), its atomic replacement and the copy kept
+ * of a file that did not load whole, and the one lexical form of a path
+ * (visits_path_clean).
  * Never touches: sockets, threads, the project registry, the index (a
  * visit need not name a file the index holds: files come and go, the
  * memory of using them fades on its own), the wall clock (every call that
