@@ -456,7 +456,7 @@ visits_path_fold(const char *path, size_t len, bool at_top, char *out,
 		} else {
 			if (*n > 0)
 				out[(*n)++] = '/';
-			memcpy(out + *n, path + i, j - i);
+			memmove(out + *n, path + i, j - i);
 			*n += j - i;
 		}
 		i = j + 1;
@@ -1063,12 +1063,11 @@ visits_load(struct visits *v, const char *file, int64_t now,
 	for (s = buf, end = buf + len; s < end;) {
 		char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
+		const char *ls = s;
 		struct fidx_err lerr;
 		json_error_t jerr;
 		json_t *o;
-		int rc;
-
-		const char *ls = s;
+		int rc, e;
 
 		line++;
 		s = nl != NULL ? nl + 1 : end;
@@ -1077,13 +1076,14 @@ visits_load(struct visits *v, const char *file, int64_t now,
 			if (json_error_code(&jerr) == json_error_out_of_memory)
 				LOAD_FAIL(ENOMEM, "%s line %zu: out of memory",
 				    file, line);
-			errno = EINVAL;
 			fidx_error(&lerr, "%s line %zu: bad JSON: %s", file,
 			    line, jerr.text);
 			rc = -1;
+			e = EINVAL;
 		} else {
 			rc = line == 1 ? visits_load_header(file, o, &lerr) :
 			    visits_load_entry(v, file, line, o, &lerr);
+			e = errno;
 			json_decref(o);
 		}
 		if (rc == 0)
@@ -1093,13 +1093,14 @@ visits_load(struct visits *v, const char *file, int64_t now,
 		 * nothing in it can be trusted. A bad entry is one line:
 		 * the rest is kept (the format is a line per entry).
 		 */
-		if (errno == ENOMEM || line == 1) {
+		if (e == ENOMEM || line == 1) {
 			fidx_error(err, "%s", lerr.msg);
+			errno = e;
 			goto fail;
 		}
 		if (v->bad_entries++ == 0) {
 			first = lerr;
-			first_errno = errno;
+			first_errno = e;
 		}
 	}
 	if (line == 0)
@@ -1127,7 +1128,7 @@ fail:
 	v->dirty = false;
 	v->loaded = v->bad_entries = 0;
 	v->load_errors++;
-	/* What is there may be worth keeping; unreadable, it is not ours. */
+	/* Whatever is there did not load: kept before a save replaces it. */
 	visits_name_aside(v, file, now);
 	errno = saved;
 	return -1;

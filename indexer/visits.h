@@ -136,7 +136,8 @@ void visits_free(struct visits *v);
  * is made relative to it: "/r/x/../y" under "/r" -> "y", "/r/../etc" is
  * refused. A path that names root itself ("." or "a/.."), an empty one
  * and one holding a NUL are refused. Writes the result to out (room for
- * len bytes; no NUL is added) and its length to *outlen. Returns 0, or -1
+ * len bytes; no NUL is added; out may be path itself) and its length to
+ * *outlen. Returns 0, or -1
  * with errno EINVAL and err saying why. Both visits_add's callers and the
  * store's loader use it, so what a client sends and what a hand-edited
  * file holds obey one rule.
