@@ -34,6 +34,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -372,9 +373,57 @@ walk_root_ignored(git_repository *repo, const char *gpath, size_t gpfx)
 }
 
 /*
+ * Records in w->st why the repository the root lies in was not opened,
+ * if there is one. libgit2 1.5 refuses a repository owned by another
+ * user (git's safe.directory check) with GIT_ENOTFOUND, the code for "no
+ * repository" (later ones say GIT_EOWNER), so that case is told apart by
+ * discovering the repository, which checks no owner. Either way git's
+ * ignore rules, and the root, change without a word unless we say so.
+ */
+static void
+walk_repo_refused(struct walk *w, int e)
+{
+	char why[160], top[PATH_MAX];
+	git_buf gitdir = { 0 };
+	struct stat sb;
+	size_t len;
+
+	snprintf(why, sizeof(why), "%s", walk_git_msg());
+	if (git_repository_discover(&gitdir, w->root, 0, NULL) < 0 ||
+	    gitdir.ptr == NULL) {
+		if (e != GIT_ENOTFOUND)
+			log_info("%s: git: %s", w->root, why);
+		git_buf_dispose(&gitdir);
+		return;
+	}
+	/* ".../top/.git/": safe.directory names the work tree, top. */
+	len = strlen(gitdir.ptr);
+	while (len > 1 && gitdir.ptr[len - 1] == '/')
+		len--;
+	if (len >= 5 && memcmp(gitdir.ptr + len - 5, "/.git", 5) == 0)
+		len -= 5;
+	snprintf(top, sizeof(top), "%.*s", (int)len, gitdir.ptr);
+	w->st->git_refused = true;
+	if (e == GIT_EOWNER || (stat(top, &sb) == 0 && sb.st_uid !=
+	    geteuid()) || (stat(gitdir.ptr, &sb) == 0 && sb.st_uid !=
+	    geteuid()))
+		snprintf(w->st->git_warning, sizeof(w->st->git_warning),
+		    "the git repository %s is owned by another user, so, as "
+		    "git does, fidx does not use it: its ignore rules are not "
+		    "applied (to trust it: git config --global --add "
+		    "safe.directory %s)", top, top);
+	else
+		snprintf(w->st->git_warning, sizeof(w->st->git_warning),
+		    "the git repository %s cannot be opened (%s): its ignore "
+		    "rules are not applied", top, why);
+	git_buf_dispose(&gitdir);
+}
+
+/*
  * Opens the work tree the root lies in, if any, into w->repo and makes
  * gpath. Not being in one is not an error, nor is a repository libgit2
- * refuses (not owned by us, corrupt): both mean no .gitignore rules.
+ * refuses (not owned by us, corrupt): both mean no .gitignore rules, and
+ * the second is recorded for the user (walk_repo_refused).
  */
 static int
 walk_repo_open(struct walk *w)
@@ -385,8 +434,7 @@ walk_repo_open(struct walk *w)
 	int e, rc = 0;
 
 	if ((e = git_repository_open_ext(&repo, w->root, 0, NULL)) < 0) {
-		if (e != GIT_ENOTFOUND)
-			log_info("%s: git: %s", w->root, walk_git_msg());
+		walk_repo_refused(w, e);
 		return 0;
 	}
 	if ((wd = git_repository_workdir(repo)) == NULL)
@@ -938,6 +986,7 @@ walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->vanished += from->vanished;
 	to->too_long += from->too_long;
 	to->symlinks_skipped += from->symlinks_skipped;
+	/* Every thread opens the same repository: one warning is enough. */
 }
 
 int

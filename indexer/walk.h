@@ -29,6 +29,7 @@
 #ifndef FIDX_WALK_H
 #define FIDX_WALK_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -67,6 +68,13 @@ struct walk_stats {
 	size_t too_long;	/* paths over FIDX_MAX_PATH_DEFAULT; a directory too
 				   deep for any child to fit counts once */
 	size_t symlinks_skipped;	/* to directories or devices, dangling, loops */
+	/*
+	 * The root is in a git repository that libgit2 would not open (not
+	 * owned by us, corrupt), so git's ignore rules were not applied;
+	 * git_warning says why and what to do, for the user.
+	 */
+	bool git_refused;
+	char git_warning[2 * PATH_MAX + 256];
 };
 
 /*

@@ -318,6 +318,51 @@ test_gitignore(void **state)
 	assert_int_equal(f->st.ignored, 0);
 }
 
+/*
+ * A repository owned by another user: libgit2 refuses it as git does, so
+ * its rules do not apply, and the walk says so, naming safe.directory.
+ * Only root can give a directory away; others skip.
+ */
+static void
+test_git_not_owned(void **state)
+{
+	struct fixture *f = *state;
+	struct walk_opts o = { .gitignore = true };
+	const char *all[] = { "a.c", "x.log", "sub/b.c", NULL };
+	const char *ours[] = { "a.c", "sub/b.c", NULL };
+
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	sh("git init -q '%s'", f->dir);
+	put_data(f, ".gitignore", "*.log\n");
+	put(f, "a.c");
+	put(f, "x.log");
+	put(f, "sub/b.c");
+	sh("chown -R 65534:65534 '%s'", f->dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, all);
+	assert_true(f->st.git_refused);
+	assert_non_null(strstr(f->st.git_warning, "owned by another user"));
+	assert_non_null(strstr(f->st.git_warning, "safe.directory"));
+	assert_non_null(strstr(f->st.git_warning, f->dir));
+	/* From below the top, the same. */
+	assert_int_equal(run(f, "sub", &o), 0);
+	assert_true(f->st.git_refused);
+
+	sh("chown -R 0:0 '%s'", f->dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, ours);
+	assert_false(f->st.git_refused);
+	assert_string_equal(f->st.git_warning, "");
+
+	/* Outside any repository: nothing to say. */
+	sh("rm -rf '%s/.git'", f->dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_false(f->st.git_refused);
+}
+
 static void
 test_subdir_root(void **state)
 {
@@ -812,6 +857,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plain_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gitignore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_git_not_owned, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_subdir_root, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ignore_file, setup,
