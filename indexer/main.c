@@ -179,22 +179,26 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			o->explicit_sock = true;
 			break;
 		case O_PROJ:
-			if (fidxd_num("--max-projects", optarg, 100000, &v))
+			if (fidxd_num("--max-projects", optarg,
+			    FIDX_MAX_PROJECTS_CEILING, &v))
 				return -1;
 			o->proj.max_projects = v;
 			break;
 		case O_FILES:
-			if (fidxd_num("--max-files", optarg, UINT32_MAX, &v))
+			if (fidxd_num("--max-files", optarg,
+			    FIDX_MAX_FILES_CEILING, &v))
 				return -1;
 			o->proj.max_files = v;
 			break;
 		case O_IBYTES:
-			if (fidxd_num("--max-index-bytes", optarg, SIZE_MAX, &v))
+			if (fidxd_num("--max-index-bytes", optarg,
+			    FIDX_MAX_INDEX_BYTES_CEILING, &v))
 				return -1;
 			o->proj.max_index_bytes = v;
 			break;
 		case O_CLIENTS:
-			if (fidxd_num("--max-clients", optarg, 100000, &v))
+			if (fidxd_num("--max-clients", optarg,
+			    FIDX_MAX_CLIENTS_CEILING, &v))
 				return -1;
 			o->srv.max_clients = v;
 			break;

@@ -951,10 +951,11 @@ def t_min_generation(d, c, R):
           "before %d: %s" % (gen, short(r)))
     check("min_generation: still finds src/main.c",
           "src/main.c" in result_paths(r), short(r))
+    # Nothing is walking and no watcher starts a walk: it cannot come.
     r = c.req({"op": "query", "root": R, "q": "mai",
                "min_generation": gen + 1000, "timeout_ms": 300}, timeout=10)
-    check("min_generation never reached: timeout error",
-          err_code(r) == "timeout", short(r))
+    check("min_generation never reached: bad_request at once",
+          err_code(r) == "bad_request", short(r))
     r = c.req({"op": "query", "root": R, "q": "mai", "min_generation": -1})
     check("min_generation -1: bad_request", err_code(r) == "bad_request",
           short(r))
@@ -1003,24 +1004,33 @@ def t_lifecycle(d, c, R, tmp):
           "%s %s" % (how, ids))
     x.close()
 
-    # A parked query whose project is removed hears no_project.
+    # A query parked on a walk whose project is removed hears no_project.
+    # Both requests reach a stopped daemon (so no walk ends), which takes
+    # them in one turn: the query parks on the reindex's walk, then the
+    # remove comes.
     gen = (find_project(c, P) or {}).get("generation", 0)
     y = Conn(d.sock)
     waits = stats(c).get("counters", {}).get("waits", 0)
+    d.p.send_signal(signal.SIGSTOP)
+    check("SIGSTOP: every thread of the daemon stopped",
+          wait_until(lambda: threads_stopped(d.p.pid), 5))
+    y.send({"op": "reindex", "root": P, "id": "rx"})
     y.send({"op": "query", "root": P, "q": "one", "id": "rm",
-            "min_generation": gen + 1000, "timeout_ms": 60000})
-    check("the query is parked", wait_until(
-        lambda: stats(c).get("counters", {}).get("waits", 0) == waits + 1,
-        5))
-    r = c.req({"op": "remove", "root": P})
+            "min_generation": gen + 1, "timeout_ms": 60000})
+    c.send({"op": "remove", "root": P, "id": "rmp"})
+    d.p.send_signal(signal.SIGCONT)
+    r = c.read(10)
     check("remove of a project with a parked query: removed",
           r.get("removed") is True, short(r))
     try:
-        r = y.read(5)
+        rs = [y.read(5), y.read(5)]
     except (Closed, TimeoutError) as e:
-        r = {"exception": str(e)}
+        rs = [{"exception": str(e)}] * 2
     check("the parked query hears no_project at once",
-          err_code(r) == "no_project" and r.get("id") == "rm", short(r))
+          rs[0].get("ok") is True and err_code(rs[1]) == "no_project" and
+          rs[1].get("id") == "rm", short(rs))
+    check("the query was parked", stats(c).get("counters", {}).get(
+        "waits", 0) == waits + 1)
     r = y.req({"op": "ping"})
     check("that connection still answers", r.get("ok") is True, short(r))
 
@@ -1406,6 +1416,9 @@ def main_daemon(tmp):
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)
     section("min_generation", t_min_generation, d, c, R)
+    section("gone and added again", t_gone_readd, d, c, tmp)
+    section("add options", t_add_options, d, c, tmp)
+    section("messages", t_messages, d, c, R, tmp)
     section("lifecycle", t_lifecycle, d, c, R, tmp)
     section("stats", t_stats, d, c)
     check("every response echoed its request's id (%d requests)" %
@@ -1563,6 +1576,7 @@ def t_caps(tmp):
     check("--max-files 10: projects capped with a message",
           p.get("capped") is True and p.get("state") == "capped" and
           p.get("message"), short(p))
+    section("cap messages", t_cap_messages, c, C)
 
     S = mkdir_fixture(tmp, "second", ["s.txt"])
     T = mkdir_fixture(tmp, "third", ["t.txt"])
@@ -1610,16 +1624,17 @@ def t_caps(tmp):
     check("--max-clients 3: a slot frees when a client leaves",
           wait_until(fifth, 5, 0.05))
 
-    # A request parked on a generation that never comes, then SIGTERM:
-    # it hears shutting_down.
-    gen = (find_project(c, S) or {}).get("generation", 0)
-    waits = stats(c).get("counters", {}).get("waits", 0)
-    c2.send({"op": "query", "root": S, "q": "s", "id": "parked",
-             "min_generation": gen + 1000, "timeout_ms": 60000})
-    check("a parked request is counted in stats.counters.waits",
-          wait_until(lambda: stats(c).get("counters", {}).get("waits", 0)
-                     == waits + 1, 5))
+    # A request parked on a walk, then SIGTERM: it hears shutting_down.
+    # The daemon is stopped (every thread, so no walk ends) while both
+    # arrive, so it parks the request and sees the signal in one turn,
+    # before any walk can end.
+    d.p.send_signal(signal.SIGSTOP)
+    check("SIGSTOP: every thread of the daemon stopped",
+          wait_until(lambda: threads_stopped(d.p.pid), 5))
+    c2.send({"op": "reindex", "root": S, "wait": True, "id": "parked",
+             "timeout_ms": 60000})
     d.p.send_signal(signal.SIGTERM)
+    d.p.send_signal(signal.SIGCONT)
     try:
         r = c2.read(10)
     except (Closed, TimeoutError) as e:
@@ -1721,6 +1736,244 @@ def t_stale_socket(tmp):
         c.close()
 
 
+# ------------------------------------------- issue 10: the daemon's answers
+
+def t_gone_readd(d, c, tmp):
+    """A root deleted and made again: add (and a query) walk it again."""
+    G = mkdir_fixture(tmp, "reborn", ["old.txt"])
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: first add ready, 1 file", r.get("files") == 1, short(r))
+    shutil.rmtree(G)
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("re-add: deleted root is gone", r.get("state") == "gone", short(r))
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: add of a gone root still missing walks it and says gone",
+          r.get("ok") is True and r.get("state") == "gone" and
+          r.get("reindexing") is True and r.get("message"), short(r))
+    mkfiles(G, ["new_one.txt", "new_two.txt"])
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: add of a re-created root walks it: ready, 2 files",
+          r.get("state") == "ready" and r.get("files") == 2 and
+          r.get("added") is False and r.get("reindexing") is True and
+          "message" not in r, short(r))
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: add of a ready project starts no walk",
+          r.get("state") == "ready" and "reindexing" not in r, short(r))
+    shutil.rmtree(G)
+    c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    mkfiles(G, ["third_life.txt"])
+    r = c.req({"op": "query", "root": G, "q": "thirdlife"}, timeout=20)
+    check("re-add: a query on a gone root that is back walks it first",
+          r.get("state") == "ready" and
+          result_paths(r) == ["third_life.txt"], short(r))
+    c.req({"op": "remove", "root": G})
+
+
+def t_add_options(d, c, tmp):
+    """add on an existing project applies new hidden/exclude, validated."""
+    O = mkdir_fixture(tmp, "opts", ["a.txt", ".dot/h.txt", "build/out.o"])
+    r = c.req({"op": "add", "root": O, "wait": True}, timeout=20)
+    check("add options: defaults: 2 files (no dot-files)",
+          r.get("files") == 2 and "options_changed" not in r, short(r))
+    r = c.req({"op": "add", "root": O, "hidden": True, "wait": True},
+              timeout=20)
+    check("add options: hidden true on an existing project: changed, "
+          "rebuilt, 3 files", r.get("options_changed") is True and
+          r.get("reindexing") is True and r.get("files") == 3, short(r))
+    r = c.req({"op": "add", "root": O, "exclude": "^build/", "wait": True},
+              timeout=20)
+    check("add options: exclude added, hidden kept: 2 files",
+          r.get("options_changed") is True and r.get("files") == 2,
+          short(r))
+    p = find_project(c, O) or {}
+    check("add options: projects shows both options",
+          p.get("hidden") is True and p.get("exclude") == "^build/",
+          short(p))
+    r = c.req({"op": "add", "root": O, "exclude": "(", "wait": True})
+    check("add options: a bad exclude on an existing project: bad_request",
+          err_code(r) == "bad_request" and "exclude" in err_msg(r),
+          short(r))
+    p = find_project(c, O) or {}
+    check("add options: the bad exclude changed nothing",
+          p.get("exclude") == "^build/" and p.get("files") == 2, short(p))
+    r = c.req({"op": "add", "root": O, "wait": True}, timeout=20)
+    check("add options: add without options changes none",
+          "options_changed" not in r and r.get("files") == 2, short(r))
+    # Asked for while a walk is queued or running: the next walk has them.
+    c.send({"op": "reindex", "root": O, "id": "o1"})
+    c.send({"op": "add", "root": O, "exclude": None, "hidden": False,
+            "wait": True, "id": "o2"})
+    a1, a2 = c.read(20), c.read(20)
+    check("add options during a walk: the wait sees the new options",
+          a1.get("ok") is True and a2.get("options_changed") is True and
+          a2.get("files") == 2, short([a1, a2]))
+    p = find_project(c, O) or {}
+    check("add options: exclude null clears it",
+          "exclude" not in p and p.get("hidden") is False, short(p))
+    c.req({"op": "remove", "root": O})
+
+
+def t_messages(d, c, R, tmp):
+    """Messages that say what happened, and blank lines."""
+    N = mkdir_fixture(tmp, "never_gen5", ["n.txt"])
+    r = c.req({"op": "query", "root": N, "q": "n", "min_generation": 5})
+    check("min_generation 5 on a new root: refused, and no project added",
+          err_code(r) == "bad_request" and "cannot come" in err_msg(r) and
+          find_project(c, N) is None, short(r))
+    p = find_project(c, R) or {}
+    gen = p.get("generation", 0)
+    t0 = time.monotonic()
+    r = c.req({"op": "query", "root": R, "q": "mai",
+               "min_generation": gen + 5, "timeout_ms": 60000}, timeout=30)
+    check("min_generation ahead of every walk: refused at once",
+          err_code(r) == "bad_request" and "cannot come" in err_msg(r) and
+          "nothing is being built" in err_msg(r) and
+          time.monotonic() - t0 < 20, short(r))
+    waits = stats(c).get("counters", {}).get("waits", 0)
+    c.req({"op": "reindex", "root": R, "wait": True}, timeout=20)
+    check("a parked request is counted in stats.counters.waits",
+          stats(c).get("counters", {}).get("waits", 0) == waits + 1)
+    c.send_raw(b"   \n\t \r\n")
+    r = c.req({"op": "ping"})
+    check("whitespace-only lines are blank too (next answer is the ping's)",
+          r.get("ok") is True, short(r))
+    c.send_raw(b'{"op":"ping","x":"a\\u0000b"}\n')
+    r = c.read()
+    check("a NUL in a string: bad_json in plain words",
+          err_code(r) == "bad_json" and "NUL" in err_msg(r) and
+          "JSON_" not in err_msg(r), short(r))
+
+
+def t_cap_messages(c, C):
+    """The files cap: the message names --max-files alone."""
+    r = c.req({"op": "reindex", "root": C, "wait": True}, timeout=20)
+    check("files cap: reindex answer says capped, cap files",
+          r.get("capped") is True and r.get("cap") == "files" and
+          r.get("state") == "capped", short(r))
+    m = r.get("message", "")
+    check("files cap: the message names --max-files and not "
+          "--max-index-bytes", "--max-files" in m and
+          "--max-index-bytes" not in m, m)
+
+
+def t_byte_cap(tmp):
+    """--max-index-bytes: a rebuild cut only because the live index is
+    counted keeps the live one (issue 10, item 1), and a repository owned
+    by another user is reported (item 12)."""
+    home = os.path.join(tmp, "bytecap-home")
+    os.makedirs(home)
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = home	# no one's safe.directory applies
+    try:
+        d = Daemon(tmp, "bytecap", ["--max-index-bytes", "64K"])
+    finally:
+        if saved is None:
+            del os.environ["HOME"]
+        else:
+            os.environ["HOME"] = saved
+    if not check("bytecap daemon: answers a ping", d.wait_ready()):
+        print(d.stderr())
+        return
+    c = Conn(d.sock)
+    B = mkdir_fixture(tmp, "bytes800", ["some_fairly_long_file_name_%d.txt" %
+                                        i for i in range(800)])
+    r = c.req({"op": "add", "root": B, "wait": True}, timeout=30)
+    check("byte cap: 800 files fit once: add gives 800, ready",
+          r.get("files") == 800 and r.get("state") == "ready" and
+          r.get("capped") is False, short(r))
+    gen = r.get("generation")
+    got = []
+    for _ in range(4):
+        r = c.req({"op": "reindex", "root": B, "wait": True}, timeout=30)
+        got.append(r)
+    check("byte cap: four reindexes keep all 800 files, ready",
+          [g.get("files") for g in got] == [800] * 4 and
+          all(g.get("state") == "ready" for g in got), short(got))
+    check("byte cap: each says the old index was kept and names "
+          "--max-index-bytes alone",
+          all(g.get("kept_old") is True and
+              "--max-index-bytes" in g.get("message", "") and
+              "--max-files" not in g.get("message", "") for g in got),
+          short(got))
+    check("byte cap: the kept index is the first one",
+          all(g.get("generation") == gen for g in got), short(got))
+    r = c.req({"op": "query", "root": B, "q": "txt", "limit": 1})
+    check("byte cap: a query matches all 800 and carries the message",
+          r.get("matched") == 800 and r.get("kept_old") is True and
+          "--max-index-bytes" in r.get("message", ""), short(r))
+    s = stats(c).get("counters", {})
+    check("byte cap: stats counts rebuilds_kept_old",
+          s.get("rebuilds_kept_old") == 4, short(s))
+    # A first index cut by the byte cap: a rebuild never swaps in fewer.
+    P = mkdir_fixture(tmp, "bytes1500", ["another_fairly_long_name_%d.txt" %
+                                         i for i in range(1500)])
+    c.req({"op": "remove", "root": B})
+    r = c.req({"op": "add", "root": P, "wait": True}, timeout=30)
+    n0 = r.get("files", 0)
+    check("byte cap: 1500 files do not fit: capped, cap bytes",
+          r.get("state") == "capped" and r.get("cap") == "bytes" and
+          0 < n0 < 1500 and "--max-index-bytes" in r.get("message", "") and
+          "--max-files" not in r.get("message", ""), short(r))
+    r = c.req({"op": "reindex", "root": P, "wait": True}, timeout=30)
+    check("byte cap: a partial index is not replaced by a smaller one",
+          r.get("files") == n0 and r.get("kept_old") is True and
+          r.get("state") == "capped", short(r))
+    c.req({"op": "remove", "root": P})
+    t_git_not_owned(d, c, tmp)
+    r = c.req({"op": "shutdown"})
+    check("bytecap daemon: shutdown", r.get("ok") is True, short(r))
+    check("bytecap daemon exits 0", d.wait_exit(20) == 0)
+    c.close()
+    check_clean_stderr(d, "bytecap daemon")
+
+
+def t_git_not_owned(d, c, tmp):
+    name = "git repository owned by another user is reported"
+    if os.getuid() != 0:
+        skip(name, "making a repository owned by another user needs root")
+        return
+    G = mkdir_fixture(tmp, "notmine", ["kept.txt", "ignored.txt"])
+    with open(os.path.join(G, ".gitignore"), "w") as f:
+        f.write("ignored.txt\n")
+    subprocess.run(["git", "init", "-q", G], check=True,
+                   stdout=subprocess.DEVNULL)
+    for dirpath, dirnames, filenames in os.walk(G):
+        for n in dirnames + filenames + ["."]:
+            os.lchown(os.path.join(dirpath, n), 65534, 65534)
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    m = r.get("message", "")
+    check("%s: in the add answer, naming safe.directory" % name,
+          r.get("ok") is True and "safe.directory" in m and
+          "owned by another user" in m, short(r))
+    check("%s: its ignore rules are not applied, as git refuses it" % name,
+          r.get("files") == 2, short(r))
+    s = stats(c).get("counters", {})
+    check("%s: stats counts walk_git_refused" % name,
+          s.get("walk_git_refused", 0) >= 1, short(s))
+    check("%s: in the log" % name, wait_until(
+        lambda: "safe.directory" in d.stderr(), 5))
+    os.chown(G, 0, 0)
+    for dirpath, dirnames, filenames in os.walk(G):
+        for n in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, n), 0, 0)
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("%s: once it is ours the rules apply and the message goes" % name,
+          r.get("files") == 1 and "message" not in r, short(r))
+
+
+def threads_stopped(pid):
+    """True when every thread of pid is stopped (state T)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+        for t in tids:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                if f.read().split(") ")[-1][:1] != "T":
+                    return False
+        return bool(tids)
+    except OSError:
+        return False
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -1743,6 +1996,7 @@ def main():
         for name, fn in (("main daemon", main_daemon),
                          ("slow reader", t_slow_reader),
                          ("caps", t_caps),
+                         ("byte cap", t_byte_cap),
                          ("visits", t_visits),
                          ("visit paths", t_visit_paths),
                          ("visits kept", t_visits_corrupt_kept),
