@@ -561,11 +561,12 @@ project_apply(struct project_registry *r, struct project *p)
 		snprintf(p->message, sizeof(p->message), "%s", p->result_msg);
 		return;
 	}
-	/* A repository that libgit2 refused changes what is ignored. */
-	if (p->wstats.git_refused) {
+	/* Rules not applied (a refused repository) change what is listed. */
+	if (p->wstats.git_refused)
 		c->walk_git_refused++;
-		log_warnx("%s: %s", p->root, p->wstats.git_warning);
-		project_message_add(p, p->wstats.git_warning);
+	if (p->wstats.warning[0] != '\0') {
+		log_warnx("%s: %s", p->root, p->wstats.warning);
+		project_message_add(p, p->wstats.warning);
 	}
 }
 

@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,30 @@ walk_git_msg(void)
 	return e != NULL && e->message != NULL ? e->message : "unknown error";
 }
 
+/*
+ * Adds a sentence for the user to w->st->warning (the project's message
+ * and the log, both once per walk: every thread of a walk reads the same
+ * root, and only the first thread's counters keep their warning).
+ */
+__attribute__((format(printf, 2, 3)))
+static void
+walk_warn(struct walk *w, const char *fmt, ...)
+{
+	char *buf = w->st->warning;
+	size_t len = strlen(buf), size = sizeof(w->st->warning);
+	va_list ap;
+
+	if (len + 3 >= size)
+		return;
+	if (len > 0) {
+		memcpy(buf + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
 static int
 walk_nomem(struct walk *w)
 {
@@ -205,7 +230,8 @@ walk_ignore_read(struct walk *w, char **out)
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1) {
 		if (errno != ENOENT)
-			log_warn("%s/.ignore", w->root);
+			walk_warn(w, "%s/.ignore is not applied: %s", w->root,
+			    strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode))
@@ -219,7 +245,7 @@ walk_ignore_read(struct walk *w, char **out)
 	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
 		len += (size_t)n;
 	if (sb.st_size > WALK_IGNORE_FILE_MAX) {
-		log_warnx("%s/.ignore: only the first %d bytes are used",
+		walk_warn(w, "%s/.ignore: only the first %d bytes are used",
 		    w->root, WALK_IGNORE_FILE_MAX);
 		nl = memrchr(buf, '\n', len);
 		len = nl != NULL ? (size_t)(nl - buf) : 0;
@@ -307,8 +333,8 @@ walk_ignore_add(struct walk *w, char *text)
 		} else
 			walk_ignore_anchor(rule, w->gpath, w->gpfx, line, len);
 		if (git_ignore_add_rule(w->repo, rule) < 0)
-			log_warnx("%s/.ignore: %s: %s", w->root, rule,
-			    walk_git_msg());
+			walk_warn(w, "%s/.ignore: the rule %s is not applied: "
+			    "%s", w->root, rule, walk_git_msg());
 	}
 	free(rule);
 	return 0;
@@ -407,15 +433,13 @@ walk_repo_refused(struct walk *w, int e)
 	if (e == GIT_EOWNER || (stat(top, &sb) == 0 && sb.st_uid !=
 	    geteuid()) || (stat(gitdir.ptr, &sb) == 0 && sb.st_uid !=
 	    geteuid()))
-		snprintf(w->st->git_warning, sizeof(w->st->git_warning),
-		    "the git repository %s is owned by another user, so, as "
-		    "git does, fidx does not use it: its ignore rules are not "
-		    "applied (to trust it: git config --global --add "
-		    "safe.directory %s)", top, top);
+		walk_warn(w, "the git repository %s is owned by another "
+		    "user, so, as git does, fidx does not use it: its ignore "
+		    "rules are not applied (to trust it: git config --global "
+		    "--add safe.directory %s)", top, top);
 	else
-		snprintf(w->st->git_warning, sizeof(w->st->git_warning),
-		    "the git repository %s cannot be opened (%s): its ignore "
-		    "rules are not applied", top, why);
+		walk_warn(w, "the git repository %s cannot be opened (%s): "
+		    "its ignore rules are not applied", top, why);
 	git_buf_dispose(&gitdir);
 }
 
@@ -475,7 +499,7 @@ walk_repo_memory(struct walk *w)
 	git_config *cfg = NULL;
 
 	if (git_repository_new(&w->repo) < 0 || git_config_new(&cfg) < 0) {
-		log_warnx("%s/.ignore not applied: %s", w->root,
+		walk_warn(w, "%s/.ignore is not applied: %s", w->root,
 		    walk_git_msg());
 		git_repository_free(w->repo);
 		w->repo = NULL;

@@ -70,11 +70,16 @@ struct walk_stats {
 	size_t symlinks_skipped;	/* to directories or devices, dangling, loops */
 	/*
 	 * The root is in a git repository that libgit2 would not open (not
-	 * owned by us, corrupt), so git's ignore rules were not applied;
-	 * git_warning says why and what to do, for the user.
+	 * owned by us, corrupt), so git's ignore rules were not applied.
 	 */
 	bool git_refused;
-	char git_warning[2 * PATH_MAX + 256];
+	/*
+	 * For the user, "" when all went as asked: why ignore rules were not
+	 * (all) applied and what to do (a refused repository, a bad or
+	 * oversized .ignore). walk_run() logs nothing of it: the caller says
+	 * it once, where the user sees it.
+	 */
+	char warning[2 * PATH_MAX + 512];
 };
 
 /*

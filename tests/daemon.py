@@ -1833,6 +1833,17 @@ def t_messages(d, c, R, tmp):
     c.req({"op": "reindex", "root": R, "wait": True}, timeout=20)
     check("a parked request is counted in stats.counters.waits",
           stats(c).get("counters", {}).get("waits", 0) == waits + 1)
+    I = mkdir_fixture(tmp, "bigignore", ["a.c", "t.tmp"])
+    with open(os.path.join(I, ".ignore"), "w") as f:
+        f.write("*.tmp\n" + "# padding\n" * 120000 + "a.c\n")
+    r = c.req({"op": "add", "root": I, "wait": True}, timeout=20)
+    check("an .ignore cut at its cap: the add answer says so",
+          r.get("files") == 1 and "only the first" in r.get("message", ""),
+          short(r))
+    check("an .ignore cut at its cap: and the log, once",
+          wait_until(lambda: d.stderr().count("only the first") == 1, 5),
+          d.stderr()[-500:])
+    c.req({"op": "remove", "root": I})
     c.send_raw(b"   \n\t \r\n")
     r = c.req({"op": "ping"})
     check("whitespace-only lines are blank too (next answer is the ping's)",

@@ -147,6 +147,15 @@ put(struct fixture *f, const char *rel)
 }
 
 static void
+unlink_at(struct fixture *f, const char *rel)
+{
+	char path[2 * PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+	assert_int_equal(unlink(path), 0);
+}
+
+static void
 link_at(struct fixture *f, const char *target, const char *rel)
 {
 	char path[2 * PATH_MAX];
@@ -344,9 +353,9 @@ test_git_not_owned(void **state)
 	assert_int_equal(run(f, "", &o), 0);
 	assert_listing(&f->b, all);
 	assert_true(f->st.git_refused);
-	assert_non_null(strstr(f->st.git_warning, "owned by another user"));
-	assert_non_null(strstr(f->st.git_warning, "safe.directory"));
-	assert_non_null(strstr(f->st.git_warning, f->dir));
+	assert_non_null(strstr(f->st.warning, "owned by another user"));
+	assert_non_null(strstr(f->st.warning, "safe.directory"));
+	assert_non_null(strstr(f->st.warning, f->dir));
 	/* From below the top, the same. */
 	assert_int_equal(run(f, "sub", &o), 0);
 	assert_true(f->st.git_refused);
@@ -355,7 +364,7 @@ test_git_not_owned(void **state)
 	assert_int_equal(run(f, "", &o), 0);
 	assert_listing(&f->b, ours);
 	assert_false(f->st.git_refused);
-	assert_string_equal(f->st.git_warning, "");
+	assert_string_equal(f->st.warning, "");
 
 	/* Outside any repository: nothing to say. */
 	sh("rm -rf '%s/.git'", f->dir);
@@ -428,6 +437,40 @@ test_ignore_file(void **state)
 	assert_int_equal(run(f, "", &o), 0);
 	assert_listing(&f->b, repo);
 	assert_int_equal(f->st.ignored, 4);
+}
+
+/* An .ignore cut at its cap says so in the walk's warning, once. */
+static void
+test_ignore_file_cut(void **state)
+{
+	struct fixture *f = *state;
+	struct walk_opts o = { .gitignore = true };
+	const char *want[] = { "a.c", "keep.c", NULL };
+	size_t len = 0, cap = 1100 * 1024;
+	char *text = malloc(cap + 1);
+	const char *w;
+
+	assert_non_null(text);
+	len += (size_t)sprintf(text, "*.tmp\n");
+	while (len < cap - 100)
+		len += (size_t)sprintf(text + len, "# padding line %zu\n", len);
+	/* Past the first MiB: dropped. */
+	sprintf(text + len, "a.c\n");
+	put_data(f, ".ignore", text);
+	free(text);
+	put(f, "a.c");
+	put(f, "keep.c");
+	put(f, "t.tmp");
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, want);
+	w = f->st.warning;
+	assert_non_null(strstr(w, "only the first"));
+	assert_null(strstr(strstr(w, "only the first") + 1, "only the first"));
+	assert_false(f->st.git_refused);
+
+	unlink_at(f, ".ignore");
+	assert_int_equal(run(f, "", &o), 0);
+	assert_string_equal(f->st.warning, "");
 }
 
 static void
@@ -862,6 +905,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_subdir_root, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ignore_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ignore_file_cut, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ignored_root, setup,
 		    teardown),
