@@ -1006,11 +1006,16 @@ def t_lifecycle(d, c, R, tmp):
 
     # A query parked on a walk whose project is removed hears no_project.
     # Both requests reach a stopped daemon (so no walk ends), which takes
-    # them in one turn: the query parks on the reindex's walk, then the
-    # remove comes.
+    # them in one turn, in epoll's ready-list order: the query parks on
+    # the reindex's walk, then the remove comes. That order holds when y
+    # is accepted before the stop and is the connection answered last:
+    # level-triggered epoll keeps the last one reported on its ready list
+    # until the next epoll_wait, ahead of any that become readable.
     gen = (find_project(c, P) or {}).get("generation", 0)
-    y = Conn(d.sock)
     waits = stats(c).get("counters", {}).get("waits", 0)
+    y = Conn(d.sock)
+    check("the parking connection is accepted",
+          y.req({"op": "ping"}).get("ok") is True)
     d.p.send_signal(signal.SIGSTOP)
     check("SIGSTOP: every thread of the daemon stopped",
           wait_until(lambda: threads_stopped(d.p.pid), 5))
