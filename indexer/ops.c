@@ -656,8 +656,8 @@ op_query(struct ops_req *r)
 	if (want > (p == NULL ? 1 : rewalk ? p->last_gen + 1 :
 	    project_reachable_gen(p)))
 		return ops_fail(r, PROTO_E_BAD_REQUEST, "min_generation "
-		    "%llu cannot come: the index of %s is at generation %llu "
-		    "and %s (a reindex makes a new one)",
+		    "%llu cannot come: the walks of %s have reached generation "
+		    "%llu and %s (a reindex starts a new one)",
 		    (unsigned long long)want, p ? p->root : root,
 		    (unsigned long long)(p ? p->done_gen : 0),
 		    p == NULL || rewalk || p->walking ?
