@@ -403,8 +403,9 @@ walk_root_ignored(git_repository *repo, const char *gpath, size_t gpfx)
  * if there is one. libgit2 1.5 refuses a repository owned by another
  * user (git's safe.directory check) with GIT_ENOTFOUND, the code for "no
  * repository" (later ones say GIT_EOWNER), so that case is told apart by
- * discovering the repository, which checks no owner. Either way git's
- * ignore rules, and the root, change without a word unless we say so.
+ * discovering the repository, which checks no owner. Either way what
+ * is listed changes (git's ignore rules are not applied) without a word
+ * unless we say so.
  */
 static void
 walk_repo_refused(struct walk *w, int e)
