@@ -702,8 +702,16 @@ query_score_above(const struct query *q, const char *path, size_t len,
 
 			ub[i] = match_fuzzy_bound(&q->terms[i].pat, v->s, v->n,
 			    match_base(&q->terms[i].pat, v->base), sc->ms);
+			/*
+			 * No clean match: the typo reading query_score()
+			 * tries (only a one-term query has typos, so it is
+			 * the whole score), pruned by the same floor.
+			 */
 			if (ub[i] == MATCH_NONE)
-				return MATCH_NONE;
+				return q->typo == NULL ? MATCH_NONE :
+				    match_fuzzy_typo(&q->terms[i].pat, q->typo,
+				    v->s, v->n, match_base(&q->terms[i].pat,
+				    v->base), sc->ms, floor, NULL, NULL);
 			rest += ub[i];
 			unseen -= match_best_possible(q->terms[i].pat.len);
 			if (rest + unseen < floor) {
@@ -1021,8 +1029,7 @@ query_run(const struct query *q, const char *arena,
 {
 	/* One fuzzy term, the common case, can skip hopeless candidates. */
 	bool single = q->re == NULL && q->nterms == 1 &&
-	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate &&
-	    top->k > 0;
+	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate;
 
 	/*
 	 * Pruning is only as good as the floor, the k-th best so far. File

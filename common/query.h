@@ -122,7 +122,10 @@ int32_t query_score(const struct query *q, const char *path, size_t len,
 
 /*
  * query_score() for a caller keeping only scores >= floor: a match that
- * provably scores less may return MATCH_BELOW without being scored.
+ * provably scores less may return MATCH_BELOW without being scored;
+ * any other path gets what query_score() gives it, typo matches included.
+ * With typos on, MATCH_BELOW may also stand for no match at all (no
+ * reading of the path reaches floor: which one failed is not worked out).
  */
 int32_t query_score_above(const struct query *q, const char *path,
     size_t len, size_t base, uint64_t mask, struct query_scratch *sc,
