@@ -234,6 +234,11 @@ fidx_warn_state(json_t *resp, const char *root)
 		    "(see fidx stats)", root);
 	else if (state != NULL && strcmp(state, "ready") != 0)
 		log_warnx("project %s is %s (see fidx ls)", root, state);
+	if (json_integer_value(json_object_get(resp, "regex_errors")) > 0)
+		log_warnx("the regex could not be decided on %lld files (PCRE2 "
+		    "hit its match, depth or heap limit: simplify the "
+		    "pattern); they count as no match", (long long)
+		    json_integer_value(json_object_get(resp, "regex_errors")));
 }
 
 /* Prints the answer; returns the exit status. */
@@ -268,7 +273,10 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 		log_warn("stdout");
 		return 2;
 	}
-	return json_array_size(results) > 0 ? 0 : 1;
+	/* As fidx filter: no match is not known when files were undecided. */
+	return json_array_size(results) > 0 ? 0 :
+	    json_integer_value(json_object_get(resp, "regex_errors")) > 0 ?
+	    2 : 1;
 }
 
 static int

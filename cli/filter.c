@@ -5,7 +5,8 @@
  * --max-lines), builds 16-byte entries, scores them on all cores into one
  * top-k heap per thread, merges, and prints the best first. Lines longer
  * than --max-line-bytes are skipped and counted; every cut is reported on
- * stderr, and the exit status stays grep's: 0 matches, 1 none, 2 error.
+ * stderr, and the exit status stays grep's: 0 matches, 1 none, 2 error
+ * (a line the regex engine gave up on is an error unless a line matched).
  */
 #include "cli.h"
 
@@ -52,6 +53,7 @@ struct filter_input {
 	size_t skew;		/* arena - start of the mapping */
 	size_t lines;		/* candidate lines kept, over all chunks */
 	size_t skipped_long;	/* lines over max_line_bytes */
+	size_t regex_errors;	/* lines PCRE2 gave up on (query.h) */
 	bool cut_bytes;		/* stopped at max_input */
 	bool cut_lines;		/* stopped at max_lines */
 };
@@ -74,6 +76,7 @@ struct filter_chunk {
 	struct topk top;
 	_Atomic int32_t *floor;	/* shared by the chunks of one search */
 	size_t matched;
+	size_t regex_errors;
 	int failed;
 };
 
@@ -97,7 +100,10 @@ filter_usage(FILE *f)
 	    "      --typos N           bytes a one-term query may have wrong,\n"
 	    "                          0 to 2 (default 2: 1 for 4-7 bytes, 2\n"
 	    "                          beyond; 0 turns typo matching off)\n"
-	    "Exit status: 0 if something matched, 1 if nothing, 2 on error.\n",
+	    "Exit status: 0 if something matched or was printed, 1 if "
+	    "nothing, 2 on\n"
+	    "error or when nothing matched and the regex could not be "
+	    "decided on a line.\n",
 	    FIDX_RESULTS_DEFAULT, FIDX_RESULTS_CEILING,
 	    FIDX_FILTER_MAX_LINES_DEFAULT, FIDX_MAX_PATH_DEFAULT,
 	    FIDX_FILTER_MAX_INPUT_DEFAULT);
@@ -262,6 +268,7 @@ filter_chunk_search(struct filter_chunk *c)
 	query_scratch_share_floor(sc, c->floor);
 	c->matched = query_run(c->q, c->in->arena, c->ents, 0, c->n, &c->top,
 	    sc);
+	c->regex_errors = query_scratch_regex_errors(sc);
 	/* Heap order is unchanged by adding one constant to every index. */
 	for (size_t i = 0; i < c->top.n; i++)
 		c->top.items[i].index += (uint32_t)c->first;
@@ -376,6 +383,7 @@ filter_search(const struct query *q, struct filter_input *in,
 	for (int t = 0; t < n; t++) {
 		failed |= c[t].failed;
 		matched += (ssize_t)c[t].matched;
+		in->regex_errors += c[t].regex_errors;
 		topk_merge(top, &c[t].top);
 	}
 out:
@@ -441,6 +449,8 @@ filter_print_json(const struct topk *top, uint32_t **allpos, int *npos,
 	    (json_int_t)in->lines)) == -1 ||
 	    json_object_set_new(root, "skipped_long", json_integer(
 	    (json_int_t)in->skipped_long)) == -1 ||
+	    json_object_set_new(root, "regex_errors", json_integer(
+	    (json_int_t)in->regex_errors)) == -1 ||
 	    json_object_set_new(root, "truncated",
 	    json_boolean(in->cut_bytes || in->cut_lines)) == -1)
 		goto out;
@@ -656,6 +666,11 @@ filter_main(int argc, char **argv)
 	if (in.cut_lines)
 		log_warnx("input cut at %zu lines (raise --max-lines)",
 		    o.max_lines);
+	if (in.regex_errors > 0)
+		log_warnx("the regex could not be decided on %zu of %zu lines "
+		    "(PCRE2 hit its match, depth or heap limit: simplify the "
+		    "pattern); they count as no match", in.regex_errors,
+		    in.lines);
 	topk_sort(&top);
 	if (filter_output(q, &top, (size_t)matched, &in, &o) == -1) {
 		log_warn("writing results");
@@ -665,7 +680,12 @@ filter_main(int argc, char **argv)
 		log_warn("stdout");
 		goto out;
 	}
-	rc = matched > 0 ? 0 : 1;
+	/*
+	 * grep's status: 0 when a line matched or was printed (typo matches
+	 * are printed but not counted as matched), else 2 if some line could
+	 * not be decided (its "no match" is not known), else 1.
+	 */
+	rc = matched > 0 || top.n > 0 ? 0 : in.regex_errors > 0 ? 2 : 1;
 out:
 	topk_release(&top);
 	filter_input_release(&in);

@@ -56,6 +56,7 @@ struct query_scratch {
 	char *fpath;
 	uint32_t *fmap;
 	bool cand_over;
+	size_t regex_errors;		/* see query_scratch_regex_errors */
 	void *bonus_arg;
 	int32_t bonus_max;
 	uint32_t tmp[FIDX_MAX_QUERY];
@@ -510,6 +511,7 @@ query_scratch_bind(struct query_scratch *sc, const struct query *q)
 {
 	pcre2_match_data_free(sc->md);
 	sc->md = NULL;
+	sc->regex_errors = 0;
 	if (q->re != NULL) {
 		sc->md = pcre2_match_data_create_from_pattern(q->re, NULL);
 		return sc->md != NULL ? 0 : -1;
@@ -529,6 +531,12 @@ query_scratch_bind(struct query_scratch *sc, const struct query *q)
 		}
 	}
 	return 0;
+}
+
+size_t
+query_scratch_regex_errors(const struct query_scratch *sc)
+{
+	return sc->regex_errors;
 }
 
 void
@@ -607,8 +615,16 @@ query_regex_score(const struct query *q, const char *path, size_t len,
 	int rc;
 
 	rc = pcre2_match(q->re, (PCRE2_SPTR)path, len, 0, 0, sc->md, NULL);
-	if (rc < 0)
+	if (rc < 0) {
+		/*
+		 * Anything but "no match" (a match, depth or heap limit) is
+		 * PCRE2 giving up: not known to be a miss, so it is counted
+		 * for the caller to report.
+		 */
+		if (rc != PCRE2_ERROR_NOMATCH)
+			sc->regex_errors++;
 		return MATCH_NONE;
+	}
 	ov = pcre2_get_ovector_pointer(sc->md);
 	*start = ov[0];
 	*end = ov[1] >= ov[0] ? ov[1] : ov[0];

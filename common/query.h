@@ -116,6 +116,13 @@ void query_scratch_set_bonus(struct query_scratch *sc, query_bonus_fn *fn,
     void *arg, int32_t max);
 void query_scratch_free(struct query_scratch *sc);
 
+/*
+ * Paths a regex query could not decide since sc was made or last bound:
+ * pcre2_match() gave up (match, depth or heap limit) and the path was
+ * taken as no match. Never silent: callers report a count above 0.
+ */
+size_t query_scratch_regex_errors(const struct query_scratch *sc);
+
 /* Score of one path, or MATCH_NONE. mask is match_mask() of the path. */
 int32_t query_score(const struct query *q, const char *path, size_t len,
     size_t base, uint64_t mask, struct query_scratch *sc);

@@ -376,6 +376,50 @@ expect_rc 0 "-m regex, smart case" -m regex 'readme' <"$T/list"
 check "-m regex readme finds README.md" grep -qx README.md "$T/out"
 must_fail 1 "-m regex, upper case is exact" -m regex 'ReadMe' <"$T/list"
 
+### regex errors: a line PCRE2 gives up on is counted, never a silent miss
+
+awk 'BEGIN { for (i = 0; i < 30; i++) printf "a"; print "!" }' >"$T/hard"
+cp "$T/hard" "$T/hard2"
+echo 'b!' >>"$T/hard2"
+must_fail 2 "regex: every line undecided is an error" \
+	-m regex '^(a|a)*b|!' <"$T/hard"
+check "regex: undecided lines are reported" \
+	grep -q 'could not be decided on 1 of 1 lines' "$T/err"
+expect_rc 0 "regex: a match among undecided lines" \
+	-m regex '^(a|a)*b|!' <"$T/hard2"
+check "regex: the decidable line is printed" test "$(cat "$T/out")" = 'b!'
+check "regex: and the undecided one reported" \
+	grep -q 'could not be decided on 1 of 2 lines' "$T/err"
+fx --json -m regex '^(a|a)*b|!' <"$T/hard2"
+check "regex: --json counts regex_errors" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["regex_errors"] == 1 and d["matched"] == 1, d
+' "$T/out"
+fx --json -m regex 'a' <"$T/list"
+check "regex: regex_errors is 0 when every line is decided" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["regex_errors"] == 0, d
+' "$T/out"
+check "regex: no warning when every line is decided" test ! -s "$T/err"
+
+### typo matches: printed, so exit 0, and never counted as matched
+
+printf 'LICENSE\n' >"$T/license"
+expect_rc 0 "a typo match printed exits 0" licnese <"$T/license"
+check "the typo match is printed" grep -qx LICENSE "$T/out"
+expect_rc 0 "a typo match with --json exits 0" --json licnese <"$T/license"
+for n in 0 1; do
+	fx --json --limit $n licnese <"$T/license"
+	check "typo matches are not counted as matched (--limit $n)" \
+	    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["matched"] == 0, d
+' "$T/out"
+done
+
 ### Unicode case
 
 printf 'docs/\303\204rger.txt\nru/\320\224\320\236\320\232.md\nplain/arger.txt\n' \
