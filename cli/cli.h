@@ -27,6 +27,13 @@ int cli_parse_mode(const char *s, enum query_mode *mode);
 void cli_print_highlighted(FILE *f, const char *path, size_t len,
     const uint32_t *pos, int npos);
 
+/*
+ * The words of argv joined by single spaces, as a shell user means
+ * `fidx a b` (and `fidx filter a b`); the caller frees it. NULL
+ * (reported) when out of memory.
+ */
+char *cli_join(int argc, char **argv);
+
 int filter_main(int argc, char **argv);
 
 #endif

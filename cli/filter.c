@@ -84,8 +84,9 @@ static void
 filter_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: fidx filter [options] QUERY < candidates\n"
-	    "Ranks lines from stdin by QUERY, best first.\n"
+	    "usage: fidx filter [options] QUERY... < candidates\n"
+	    "Ranks lines from stdin by QUERY (its words joined by spaces), "
+	    "best first.\n"
 	    "  -n, --limit N           results to print (default %d, at most "
 	    "%d)\n"
 	    "  -m, --mode MODE         fuzzy (default), exact or regex\n"
@@ -232,7 +233,15 @@ filter_chunk_split(struct filter_chunk *c)
 	while (pos < c->to) {
 		const char *nl = memchr(arena + pos, sep, c->to - pos);
 		size_t len = (nl ? (size_t)(nl - arena) : c->to) - pos;
+		size_t next = pos + len + 1;
 
+		/*
+		 * A list written on Windows ends its lines in CRLF: the '\r'
+		 * is not part of the name. (A name that truly ends in '\r'
+		 * comes through -0, which keeps every byte.)
+		 */
+		if (sep == '\n' && len > 0 && arena[pos + len - 1] == '\r')
+			len--;
 		if (len > c->o->max_line_bytes) {
 			c->skipped_long++;
 		} else if (len > 0 && c->lines++ < c->o->max_lines) {
@@ -252,7 +261,7 @@ filter_chunk_split(struct filter_chunk *c)
 			match_entry_init(&c->ents[c->n++], arena,
 			    (uint32_t)pos, (uint16_t)len, false);
 		}
-		pos += len + 1;
+		pos = next;
 	}
 }
 
@@ -511,8 +520,9 @@ out:
 	return rc;
 }
 
+/* Parses argv into o; *query is the words joined (the caller frees it). */
 static int
-filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
+filter_parse(int argc, char **argv, struct filter_opts *o, char **query)
 {
 	enum { OPT_COLOR = 256, OPT_MAX_LINES, OPT_MAX_LINE_BYTES,
 	    OPT_MAX_INPUT, OPT_THREADS, OPT_TYPOS };
@@ -598,12 +608,13 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 			return -1;
 		}
 	}
-	if (optind + 1 != argc) {
-		log_warnx("filter takes exactly one QUERY (quote it if it has "
-		    "spaces); see fidx filter --help");
+	if (optind == argc) {
+		log_warnx("no query; see fidx filter --help");
 		return -1;
 	}
-	*query = argv[optind];
+	/* Words join as `fidx a b` joins them: one query of two terms. */
+	if ((*query = cli_join(argc - optind, argv + optind)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -623,12 +634,12 @@ filter_main(int argc, char **argv)
 	struct topk top = { 0 };
 	struct query *q = NULL;
 	struct fidx_err err;
-	const char *text;
+	char *text = NULL;
 	ssize_t matched;
 	int rc = 2;
 
 	if (filter_parse(argc, argv, &o, &text) == -1)
-		return 2;
+		goto out;
 	if (o.color == -1)
 		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
 	if (o.json)
@@ -641,12 +652,11 @@ filter_main(int argc, char **argv)
 	}
 	if ((q = query_compile(text, strlen(text), o.mode, &err)) == NULL) {
 		log_warnx("%s", err.msg);
-		return 2;
+		goto out;
 	}
 	if (query_set_typos(q, o.typos) == -1) {
 		log_warn("compiling the query");
-		query_free(q);
-		return 2;
+		goto out;
 	}
 	if (filter_read_all(STDIN_FILENO, o.max_input, &in) == -1) {
 		log_warn("reading stdin");
@@ -690,5 +700,6 @@ out:
 	topk_release(&top);
 	filter_input_release(&in);
 	query_free(q);
+	free(text);
 	return rc;
 }

@@ -131,7 +131,13 @@ check "bad regex names the offset" grep -q offset "$T/err"
 must_fail 2 "bad --mode" --mode fuzzyy x <"$T/list"
 check "bad --mode is named" grep -q -e '--mode' "$T/err"
 must_fail 2 "missing query" <"$T/list"
-must_fail 2 "two queries" a b <"$T/list"
+expect_rc 0 "two words are one query of two terms, as fidx a b" src ma <"$T/list"
+check "two words: both terms must match" \
+	test "$(sort "$T/out" | tr '\n' ,)" = "src/main.c,src/match.c,"
+printf 'test -n\ntests/x\n' >"$T/words"
+expect_rc 0 "two words: an option after the query is a word" test -n <"$T/words"
+check "two words: test -n finds the line with both" \
+	test "$(cat "$T/out")" = "test -n"
 must_fail 2 "query over the length limit" \
 	"$(awk 'BEGIN { for (i = 0; i < 1025; i++) printf "a" }')" <"$T/list"
 awk 'BEGIN { for (i = 0; i < 1024; i++) printf "a"; printf "\n" }' >"$T/a1024"
@@ -268,6 +274,31 @@ assert r["path"] == "caf\ufffd", r
 ' "$T/out"
 expect_rc 0 "regex on a Latin-1 line" --mode regex 'af' <"$T/latin1"
 check "regex on a Latin-1 line prints it" cmp -s "$T/out" "$T/latin1"
+# PCRE2's UTF mode never matches an invalid byte: such a line runs in
+# byte mode, where the Latin-1 byte is one character.
+for re in 'caf.' 'caf[^e]' '^caf.$' 'caf\x{e9}'; do
+	expect_rc 0 "regex $re on a Latin-1 line" --mode regex "$re" <"$T/latin1"
+	check "regex $re prints the Latin-1 line" cmp -s "$T/out" "$T/latin1"
+done
+printf 'caf\303\251\n' >"$T/utf8"
+expect_rc 0 "regex ^caf.\$ on UTF-8: one character" -m regex '^caf.$' <"$T/utf8"
+expect_rc 0 "a Latin-1 regex byte" --mode regex "$(cat "$T/e9")\$" <"$T/latin1"
+check "a Latin-1 regex byte finds its line" cmp -s "$T/out" "$T/latin1"
+
+### CRLF lists: the '\r' is not part of the name
+
+printf 'src/main.c\r\nMakefile\r\nREADME\r\n' >"$T/crlf"
+expect_rc 0 "a CRLF list" -p mkfl <"$T/crlf"
+check "a CRLF list prints the name without its CR" \
+	test "$(cat "$T/out")" = "$(printf '0,2,4,6\tMakefile')"
+expect_rc 0 "a CRLF list, anchored at the end" 'README$' <"$T/crlf"
+check "a CRLF list: README\$ finds README" test "$(cat "$T/out")" = README
+expect_rc 0 "a CRLF list, regex" -m regex 'E$' <"$T/crlf"
+check "a CRLF list: regex E\$ finds README" test "$(cat "$T/out")" = README
+printf 'a\r\0b\0' >"$T/crnul"
+expect_rc 0 "-0 keeps a trailing CR" -0 a <"$T/crnul"
+check "-0 keeps a trailing CR: printed as it was" \
+	test "$(od -An -c "$T/out" | tr -d ' ')" = 'a\r\0'
 
 ### --max-line-bytes
 

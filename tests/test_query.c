@@ -471,6 +471,37 @@ test_regex_mode(void **state)
 	RE_MATCHES("\\\\Sx", "\\Sx");
 }
 
+/*
+ * A path that is not valid UTF-8 is matched a byte at a time: "." and
+ * "[^e]" take a Latin-1 byte as one character (in PCRE2's UTF mode no
+ * item matches an invalid byte, so these missed), while a valid path
+ * keeps UTF mode ("." is one whole "é").
+ */
+static void
+test_regex_invalid_utf8(void **state)
+{
+	(void)state;
+	RE_MATCHES("caf.", "caf\xe9");
+	RE_MATCHES("caf[^e]", "caf\xe9");
+	RE_MATCHES("^caf.$", "caf\xe9");
+	RE_MATCHES("caf\\x{e9}", "caf\xe9");
+	RE_MATCHES("^.{4}$", "caf\xe9");
+	/* Valid UTF-8 stays character-wise: é is one ".". */
+	RE_MATCHES("^caf.$", "caf\xc3\xa9");
+	RE_MATCHES("caf\\x{e9}", "caf\xc3\xa9");
+	RE_MISSES("^.{5}$", "caf\xc3\xa9");
+	/* A pattern only UTF mode can read still runs everywhere. */
+	RE_MATCHES("\\x{100}|f", "caf\xe9");
+	RE_MISSES("\\x{100}", "caf\xe9");
+	RE_MATCHES("\\x{100}", "\xc4\x80");
+	/* A Latin-1 byte in the pattern is a byte, not a bad regex. */
+	RE_MATCHES("caf\xe9$", "caf\xe9");
+	RE_MISSES("caf\xe9$", "cafe");
+	/* Smart case as before; an upper-case byte stays exact. */
+	RE_MATCHES("CAF.", "x/CAF\xe9");
+	RE_MISSES("CAF.", "caf\xe9");
+}
+
 static void
 test_regex_error(void **state)
 {
@@ -657,6 +688,7 @@ test_non_utf8(void **state)
 		{ "/x$", QUERY_REGEX, true },
 		{ "^caf", QUERY_REGEX, true },
 		{ "^caf/", QUERY_REGEX, false },
+		{ "^caf./x$", QUERY_REGEX, true },
 		{ "zz", QUERY_REGEX, false },
 	};
 	uint32_t pos[16];
@@ -686,8 +718,14 @@ test_non_utf8(void **state)
 	assert_int_equal(pos[0], 0);
 	assert_int_equal(pos[2], 2);
 	fx_free(&f);
-	/* A regex that is itself invalid UTF-8 is an error, not a crash. */
-	expect_error("\xe9", 1, QUERY_REGEX, "offset");
+	/*
+	 * A regex that is itself invalid UTF-8 is read as bytes (as a
+	 * fuzzy query is); one bad as bytes too is an error naming why.
+	 */
+	f = fx_new("\xe9/", QUERY_REGEX);
+	assert_int_not_equal(fx_score(&f, path, n), MATCH_NONE);
+	fx_free(&f);
+	expect_error("\xe9(", 2, QUERY_REGEX, "missing closing parenthesis");
 	/* Regex over paths made only of invalid bytes: no crash. */
 	f = fx_new("x", QUERY_REGEX);
 	assert_int_equal(fx_score(&f, "\xff\xfe\xc3", 3), MATCH_NONE);
@@ -1514,6 +1552,7 @@ main(void)
 		cmocka_unit_test(test_operator_only_terms),
 		cmocka_unit_test(test_exact_mode),
 		cmocka_unit_test(test_regex_mode),
+		cmocka_unit_test(test_regex_invalid_utf8),
 		cmocka_unit_test(test_regex_error),
 		cmocka_unit_test(test_smart_case_per_term),
 		cmocka_unit_test(test_query_length_limit),
