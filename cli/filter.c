@@ -112,7 +112,9 @@ filter_usage(FILE *f)
 
 /*
  * Maps a regular file (no copy, no growth); reads anything else (a pipe)
- * into one buffer of at most max bytes.
+ * into one buffer of at most max bytes. Either way QUERY_PAD readable,
+ * defined bytes follow the input, for PCRE2's JIT (query.h): a file
+ * whose mapping would leave fewer is read instead.
  */
 static int
 filter_read_all(int fd, size_t max, struct filter_input *in)
@@ -126,19 +128,27 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 	if (at >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size > at) {
 		size_t want = (size_t)(st.st_size - at);
-		size_t skew = (size_t)at % (size_t)sysconf(_SC_PAGESIZE);
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		size_t skew = (size_t)at % page, after, mlen;
 
 		if (want > max) {
 			want = max;
 			in->cut_bytes = true;
 		}
-		buf = mmap(NULL, want + skew, PROT_READ,
-		    MAP_PRIVATE | MAP_POPULATE, fd, at - (off_t)skew);
+		/*
+		 * Past the data the mapping holds the file's next bytes (up
+		 * to QUERY_PAD of them), then zeros to the end of its page.
+		 */
+		after = (size_t)(st.st_size - at) - want;
+		mlen = skew + want + (after < QUERY_PAD ? after : QUERY_PAD);
+		buf = (mlen + page - 1) / page * page - (skew + want) >=
+		    QUERY_PAD ? mmap(NULL, mlen, PROT_READ, MAP_PRIVATE |
+		    MAP_POPULATE, fd, at - (off_t)skew) : MAP_FAILED;
 		if (buf != MAP_FAILED) {
 			(void)lseek(fd, at + (off_t)want, SEEK_SET);
 			in->arena = buf + skew;
 			in->size = want;
-			in->mapped = want + skew;
+			in->mapped = mlen;
 			in->skew = skew;
 			return 0;
 		}
@@ -146,7 +156,8 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 	}
 	if (cap > max + 1)
 		cap = max + 1;
-	if ((buf = fidx_malloc(cap)) == NULL)
+	/* cap counts the data; QUERY_PAD more bytes follow it, zeroed at the end. */
+	if ((buf = fidx_malloc(cap + QUERY_PAD)) == NULL)
 		return -1;
 	for (;;) {
 		ssize_t r;
@@ -159,7 +170,8 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 				break;
 			}
 			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			if ((nbuf = fidx_reallocarray(buf, ncap, 1)) == NULL)
+			if ((nbuf = fidx_reallocarray(buf, ncap + QUERY_PAD,
+			    1)) == NULL)
 				goto fail;
 			buf = nbuf;
 			cap = ncap;
@@ -174,6 +186,7 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 			break;
 		len += (size_t)r;
 	}
+	memset(buf + len, 0, QUERY_PAD);
 	in->arena = buf;
 	in->size = len;
 	return 0;
