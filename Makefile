@@ -33,9 +33,10 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
-               indexer/walk.c indexer/visits.c
+               indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/valgrind.sh
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
+               tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
 OPT_CFLAGS  = -O2 -g
@@ -80,6 +81,12 @@ $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/in
 
 $(BUILD)/asan/test_visits: $(call obj,$(BUILD)/asan,tests/test_visits.c indexer/visits.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_loop: $(call obj,$(BUILD)/asan,tests/test_loop.c indexer/loop.c)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -lcmocka
+
+$(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work.c indexer/loop.c common/log.c)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -lpthread -lcmocka
 
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka

@@ -83,6 +83,20 @@ ops_set(json_t *o, const char *key, json_t *v)
 	return o;
 }
 
+/* Sets o[obj][key]; on failure frees o and returns NULL. */
+static json_t *
+ops_set_in(json_t *o, const char *obj, const char *key, json_t *v)
+{
+	json_t *in = o != NULL ? json_object_get(o, obj) : NULL;
+
+	if (in == NULL || v == NULL || json_object_set_new(in, key, v) == -1) {
+		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 /* Field readers: absent gives def; the wrong type is a bad_request. */
 static int
 ops_bool(struct ops_req *r, const char *key, bool def, bool *out)
@@ -676,6 +690,7 @@ op_stats(struct ops_req *r)
 	struct mallinfo2 mi = mallinfo2();
 	size_t out_max, out = server_output_bytes(s, &out_max), in = 0;
 	size_t index_bytes = atomic_load(&reg->budget.used);
+	struct log_file_counts lc;
 	struct timespec now;
 	json_t *o;
 
@@ -733,6 +748,8 @@ op_stats(struct ops_req *r)
 	if (s->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;
+		const char *aside;
+		bool aside_done;
 
 		visits_counts(s->visits, &vc);
 		visits_limits(s->visits, &vl);
@@ -752,7 +769,26 @@ op_stats(struct ops_req *r)
 		    "load_errors", (json_int_t)vc.load_errors,
 		    "saves", (json_int_t)vc.saves,
 		    "save_errors", (json_int_t)vc.save_errors));
+		/* What the last load skipped, and where the file is kept. */
+		aside = visits_aside(s->visits, &aside_done);
+		o = ops_set_in(o, "visits", "load", json_pack("{s:I,s:I,s:o,"
+		    "s:b}",
+		    "loaded", (json_int_t)vc.loaded,
+		    "bad_entries", (json_int_t)vc.bad_entries,
+		    "moved_aside_to", aside != NULL ? json_string(aside) :
+		    json_null(),
+		    "moved_aside", aside_done));
 	}
+	/* Where a detached daemon's messages went (else: its stderr). */
+	if (log_file_counts(&lc))
+		o = ops_set(o, "log", json_pack("{s:s,s:I,s:I,s:I,s:I}",
+		    "file", lc.file,
+		    "bytes", (json_int_t)lc.bytes,
+		    "max_bytes", (json_int_t)lc.max_bytes,
+		    "rotations", (json_int_t)lc.rotations,
+		    "rotate_errors", (json_int_t)lc.rotate_errors));
+	else
+		o = ops_set(o, "log", json_pack("{s:s}", "file", "stderr"));
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
@@ -772,32 +808,35 @@ static int
 op_visit(struct ops_req *r)
 {
 	struct server *s = r->s;
-	char root[PATH_MAX];
+	char root[PATH_MAX], clean[VISITS_MAX_PATH];
+	struct fidx_err err;
 	struct project *p;
 	const char *path;
-	size_t len, rlen;
+	size_t len;
 	int64_t now = time(NULL);
 	json_t *o;
 
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_string(r, "path", true, &path, &len) == -1)
 		return -1;
-	rlen = strlen(root);
-	/* An absolute path under the root is taken relative to it. */
-	if (path[0] == '/' && len > rlen + 1 &&
-	    strncmp(path, root, rlen) == 0 && path[rlen] == '/') {
-		path += rlen + 1;
-		len -= rlen + 1;
-	}
-	if (len == 0 || path[0] == '/')
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must be "
-		    "relative to the root, or under it: %s", path);
+	/*
+	 * One lexical rule for every path the store takes: "../x" would
+	 * remember a file outside the project, "a/./b" a second entry for
+	 * "a/b". An absolute path under the root is taken relative to it.
+	 */
+	if (len > sizeof(clean))
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" is longer "
+		    "than %zu bytes", sizeof(clean));
+	if (visits_path_clean(root, path, len, clean, &len, &err) == -1)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must name "
+		    "a file under the root: %s", err.msg);
+	path = clean;
 	if (s->visits == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
 	if (visits_add(s->visits, root, path, len, now) == -1)
 		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
-		    PROTO_E_BAD_REQUEST, "cannot record the visit of %s: %s",
-		    path, strerror(errno));
+		    PROTO_E_BAD_REQUEST, "cannot record the visit of %.*s: %s",
+		    (int)len, path, strerror(errno));
 	if (s->visits_save_ms == 0)
 		s->visits_save_ms = server_now_ms() + SERVER_VISITS_SAVE_MS;
 	o = ops_set(ops_ok(r), "root", json_string(root));
@@ -831,6 +870,27 @@ static const struct {
 	[OP_VISIT] = { "visit", op_visit },
 };
 
+/* The list of ops comes from the table, so it cannot go stale. */
+static void
+ops_unknown(struct ops_req *r, const char *op)
+{
+	char names[256];
+	size_t off = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; i < sizeof(ops_table) / sizeof(ops_table[0]);
+	    i++) {
+		int n = snprintf(names + off, sizeof(names) - off, "%s%s",
+		    i ? ", " : "", ops_table[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(names) - off)
+			break;
+		off += (size_t)n;
+	}
+	ops_fail(r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: %s)", op,
+	    names);
+}
+
 void
 ops_request(struct server *s, struct client *c, const char *line,
     size_t len)
@@ -861,8 +921,7 @@ ops_request(struct server *s, struct client *c, const char *line,
 			goto out;
 		}
 	}
-	ops_fail(&r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: ping, add, "
-	    "remove, projects, query, reindex, visit, stats, shutdown)", op);
+	ops_unknown(&r, op);
 out:
 	json_decref(r.req);
 }

@@ -191,15 +191,18 @@ def daemon_env():
 
 
 class Daemon:
-    def __init__(self, tmp, name, args=(), sock=None):
+    def __init__(self, tmp, name, args=(), sock=None, state=None):
         self.name = name
+        env = daemon_env()
+        if state is not None:
+            env["XDG_STATE_HOME"] = state
         self.sock = sock or os.path.join(tmp, name + ".sock")
         self.errpath = os.path.join(tmp, name + ".stderr")
         self.errf = open(self.errpath, "wb")
         self.p = subprocess.Popen(
             [FIDXD, "--foreground", "--socket", self.sock] + list(args),
             stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
-            env=daemon_env())
+            env=env)
         running.append(self)
 
     def ping(self):
@@ -1228,6 +1231,194 @@ def t_visits(tmp):
     c.close()
 
 
+def t_visit_paths(tmp):
+    """visit cleans "." "//" ".." lexically and refuses any path that
+    leaves the root, however it is spelled; the store never holds one."""
+    R = mkdir_fixture(tmp, "vpaths-tree", ["src/main.c", "lib/util.c"])
+    state = os.path.join(tmp, "vpaths-state")
+    d = Daemon(tmp, "vpaths", state=state)
+    if not check("visit paths: daemon up", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    outside = ["../../etc/passwd", "..", "../vpaths-tree/src/main.c",
+               "src/../../x", "src/../..", "/etc/passwd",
+               R + "/../etc/passwd", R + "/src/../../x",
+               R + "x/main.c", "", ".", "src/..", R, R + "/"]
+    for path in outside:
+        r = c.req({"op": "visit", "root": R, "path": path})
+        check("visit paths: %r refused as bad_request" % path,
+              err_code(r) == "bad_request" and "root" in err_msg(r),
+              short(r))
+    for path, want in (("src/main.c", "src/main.c"),
+                       ("./src//main.c", "src/main.c"),
+                       ("lib/../src/./main.c", "src/main.c"),
+                       ("src/main.c/", "src/main.c"),
+                       (R + "/lib/../lib//util.c", "lib/util.c"),
+                       (R + "//src/x/../main.c", "src/main.c")):
+        r = c.req({"op": "visit", "root": R, "path": path})
+        check("visit paths: %r is recorded as %r" % (path, want),
+              r.get("ok") is True and r.get("path") == want, short(r))
+    s = stats(c).get("visits", {})
+    check("visit paths: one entry per file, none outside",
+          s.get("usage", {}).get("entries") == 2, short(s))
+    q = c.req({"op": "query", "root": R, "q": "main"})
+    check("visit paths: the spellings added up to one file's visits",
+          r.get("frecency", 0) > 4.9 and
+          result_paths(q)[:1] == ["src/main.c"], short(r))
+    c.req({"op": "shutdown"})
+    check("visit paths: daemon exits 0", d.wait_exit() == 0)
+    c.close()
+    with open(os.path.join(state, "fidx", "visits.json"), "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    check("visit paths: the saved store holds no '..' and no '//'",
+          "\"path\":\"src/main.c\"" in text and ".." not in text and
+          "//" not in text.replace("\\/", "/"), text[-600:])
+    check_clean_stderr(d, "visit paths daemon")
+
+
+def t_visits_corrupt_kept(tmp):
+    """A store with one bad line keeps its good entries, and the damaged
+    file is kept aside, byte for byte, before the next save replaces it;
+    stats and the log say so."""
+    R = mkdir_fixture(tmp, "vkept-tree", ["src/main.c", "lib/main.c"])
+    state = os.path.join(tmp, "vkept-state")
+    os.makedirs(os.path.join(state, "fidx"))
+    store = os.path.join(state, "fidx", "visits.json")
+    good = json.dumps({"root": R, "path": "src/main.c", "w": 3.0,
+                       "t": int(time.time()), "seen": int(time.time())})
+    text = ('{"fidx_visits":1}\n' + good + '\nGARBAGE\n').encode()
+    with open(store, "wb") as f:
+        f.write(text)
+    d = Daemon(tmp, "vkept", state=state)
+    if not check("visits kept: daemon up", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    v = stats(c).get("visits", {})
+    load = v.get("load", {})
+    aside = load.get("moved_aside_to") or ""
+    check("visits kept: stats: 1 loaded, 1 bad entry, to be moved aside",
+          load.get("loaded") == 1 and load.get("bad_entries") == 1 and
+          load.get("moved_aside") is False and
+          aside.startswith(store + ".corrupt-") and
+          v.get("usage", {}).get("entries") == 1 and
+          v.get("counters", {}).get("load_errors") == 1, short(v))
+    r = c.req({"op": "visit", "root": R, "path": "lib/main.c"})
+    check("visits kept: visit ok", r.get("ok") is True, short(r))
+    c.req({"op": "shutdown"})
+    check("visits kept: daemon exits 0", d.wait_exit() == 0)
+    c.close()
+    with open(store, "rb") as f:
+        now = f.read().decode()
+    check("visits kept: the saved store has the old entry and the new",
+          '"path":"src/main.c"' in now and '"path":"lib/main.c"' in now and
+          "GARBAGE" not in now, now)
+    try:
+        with open(aside, "rb") as f:
+            kept = f.read()
+    except OSError as e:
+        kept = str(e).encode()
+    check("visits kept: the damaged file is kept aside, byte for byte",
+          kept == text, kept[:300])
+    err = d.stderr()
+    check("visits kept: the log names the line, the count and the copy",
+          "line 3" in err and "1 bad line skipped" in err and
+          os.path.basename(aside) in err, err[-800:])
+    check_clean_stderr(d, "visits kept daemon")
+
+    # Restarted over the clean file: nothing skipped, nothing to move.
+    d = Daemon(tmp, "vkept2", state=state)
+    if not check("visits kept: restarted", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    v = stats(c).get("visits", {})
+    check("visits kept: after a clean load, stats shows no damage",
+          v.get("load") == {"loaded": 2, "bad_entries": 0,
+                            "moved_aside_to": None, "moved_aside": False},
+          short(v))
+    c.req({"op": "shutdown"})
+    d.wait_exit()
+    c.close()
+    check("visits kept: one copy, not one per save",
+          len([n for n in os.listdir(os.path.dirname(store))
+               if ".corrupt-" in n]) == 1, os.listdir(os.path.dirname(store)))
+    check_clean_stderr(d, "visits kept daemon 2")
+
+
+def t_detached_log(tmp):
+    """A detached fidxd logs to $XDG_STATE_HOME/fidx/fidxd.log, which moves
+    to fidxd.log.1 at --max-log-bytes, so the log stays under twice that;
+    stats names the file and counts the moves."""
+    state = os.path.join(tmp, "dlog-state")
+    sock = os.path.join(tmp, "dlog.sock")
+    # A .ignore that is a symlink is refused (O_NOFOLLOW) and logged on
+    # every walk: a line per reindex, with this long root in it.
+    R = mkdir_fixture(tmp, "dlog-" + "r" * 120, ["a.txt"])
+    os.symlink("a.txt", os.path.join(R, ".ignore"))
+    env = daemon_env()
+    env["XDG_STATE_HOME"] = state
+    try:
+        p = subprocess.run([FIDXD, "--socket", sock, "--max-log-bytes",
+                            "4K"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           env=env, timeout=15)
+        rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        rc, err = None, "did not exit within 15s"
+    if not check("detached log: fidxd starts detached", rc == 0,
+                 "exit %r; %s" % (rc, err[-500:])):
+        return
+    c = Conn(sock)
+    r = c.req({"op": "ping"})
+    bg = r.get("pid")
+    if isinstance(bg, int):
+        background_pids.append(bg)
+    log = os.path.join(state, "fidx", "fidxd.log")
+    lg = stats(c).get("log", {})
+    check("detached log: stats names the log file and its bound",
+          lg.get("file") == log and lg.get("max_bytes") == 4096 and
+          lg.get("rotations") == 0 and 0 < lg.get("bytes", 0) <= 4096,
+          short(lg))
+    with open(log, "rb") as f:
+        first = f.read().decode("utf-8", "replace")
+    check("detached log: it says when and which fidxd started",
+          ("fidxd: fidxd " in first) and ("(pid %s)" % bg) in first and
+          first[:2] == "20", first[-500:])
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("detached log: add", r.get("ok") is True, short(r))
+
+    def rotated(n):
+        c.req({"op": "reindex", "root": R, "wait": True})
+        return stats(c).get("log", {}).get("rotations", 0) >= n
+    check("detached log: walks that log move it to fidxd.log.1",
+          wait_until(lambda: rotated(1), 60, 0), short(stats(c).get("log")))
+    check("detached log: and again, the log staying bounded",
+          wait_until(lambda: rotated(2), 60, 0), short(stats(c).get("log")))
+    sizes = [os.path.getsize(x) for x in (log, log + ".1")]
+    check("detached log: each file at most --max-log-bytes",
+          all(0 < n <= 4096 for n in sizes) and
+          not os.path.exists(log + ".2"), sizes)
+    with open(log + ".1", "rb") as f:
+        old = f.read().decode("utf-8", "replace")
+    check("detached log: the moved file holds the walks' warnings",
+          ".ignore" in old, old[-400:])
+    lg = stats(c).get("log", {})
+    check("detached log: stats bytes is the file's size",
+          lg.get("bytes") == os.path.getsize(log) and
+          lg.get("rotate_errors") == 0, short(lg))
+    r = c.req({"op": "shutdown"})
+    check("detached log: shutdown answered", r.get("ok") is True, short(r))
+    c.close()
+    check("detached log: the daemon exits",
+          isinstance(bg, int) and wait_until(lambda: not pid_alive(bg), 15))
+    text = ""
+    for x in (log, log + ".1"):
+        with open(x, "rb") as f:
+            text += f.read().decode("utf-8", "replace")
+    bad = [m for m in SANITIZER_MARKS if m in text]
+    check("detached log: no sanitizer report in the log", not bad,
+          text[-3000:])
+
+
 def section(name, fn, *args):
     """Runs one section; an exception is a failed check, not an abort."""
     try:
@@ -1597,6 +1788,9 @@ def main():
                          ("slow reader", t_slow_reader),
                          ("caps", t_caps),
                          ("visits", t_visits),
+                         ("visit paths", t_visit_paths),
+                         ("visits kept", t_visits_corrupt_kept),
+                         ("detached log", t_detached_log),
                          ("stale socket", t_stale_socket)):
             t0 = time.monotonic()
             section(name, fn, tmp)
