@@ -100,3 +100,18 @@ cli_join(int argc, char **argv)
 	q[at] = '\0';
 	return q;
 }
+
+bool
+cli_warn_regex_errors(size_t n, size_t total, const char *what)
+{
+	char of[32] = "";
+
+	if (n == 0)
+		return false;
+	if (total > 0)
+		snprintf(of, sizeof(of), " of %zu", total);
+	log_warnx("the regex could not be decided on %zu%s %s (PCRE2 hit its "
+	    "match, depth or heap limit: simplify the pattern); they count as "
+	    "no match", n, of, what);
+	return true;
+}

@@ -7,6 +7,7 @@
 #ifndef FIDX_CLI_H
 #define FIDX_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,13 @@ void cli_print_highlighted(FILE *f, const char *path, size_t len,
  * (reported) when out of memory.
  */
 char *cli_join(int argc, char **argv);
+
+/*
+ * Warns that the regex could not be decided on n candidates ("lines",
+ * "files"; of total, 0 if unknown): PCRE2 gave up on them, and they count
+ * as no match. Returns true if n > 0: "nothing found" then exits 2.
+ */
+bool cli_warn_regex_errors(size_t n, size_t total, const char *what);
 
 int filter_main(int argc, char **argv);
 

@@ -209,11 +209,6 @@ fidx_warn_state(json_t *resp, const char *root)
 		    "(see fidx stats)", root);
 	else if (state != NULL && strcmp(state, "ready") != 0)
 		log_warnx("project %s is %s (see fidx ls)", root, state);
-	if (json_integer_value(json_object_get(resp, "regex_errors")) > 0)
-		log_warnx("the regex could not be decided on %lld files (PCRE2 "
-		    "hit its match, depth or heap limit: simplify the "
-		    "pattern); they count as no match", (long long)
-		    json_integer_value(json_object_get(resp, "regex_errors")));
 }
 
 /* Prints the answer; returns the exit status. */
@@ -248,10 +243,7 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 		log_warn("stdout");
 		return 2;
 	}
-	/* As fidx filter: no match is not known when files were undecided. */
-	return json_array_size(results) > 0 ? 0 :
-	    json_integer_value(json_object_get(resp, "regex_errors")) > 0 ?
-	    2 : 1;
+	return json_array_size(results) > 0 ? 0 : 1;
 }
 
 static int
@@ -285,6 +277,10 @@ fidx_query(int argc, char **argv)
 	if (client_request(&c, req, &resp) == -1)
 		goto out;
 	rc = fidx_print(&c, resp, &o, root);
+	/* As fidx filter: "nothing found" is not known of undecided files. */
+	if (cli_warn_regex_errors((size_t)json_integer_value(json_object_get(
+	    resp, "regex_errors")), 0, "files") && rc == 1)
+		rc = 2;
 out:
 	json_decref(resp);
 	json_decref(req);

@@ -689,11 +689,7 @@ filter_main(int argc, char **argv)
 	if (in.cut_lines)
 		log_warnx("input cut at %zu lines (raise --max-lines)",
 		    o.max_lines);
-	if (in.regex_errors > 0)
-		log_warnx("the regex could not be decided on %zu of %zu lines "
-		    "(PCRE2 hit its match, depth or heap limit: simplify the "
-		    "pattern); they count as no match", in.regex_errors,
-		    in.lines);
+	cli_warn_regex_errors(in.regex_errors, in.lines, "lines");
 	topk_sort(&top);
 	if (filter_output(q, &top, (size_t)matched, &in, &o) == -1) {
 		log_warn("writing results");
