@@ -15,7 +15,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev
+           libutf8proc-dev valgrind
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -35,7 +35,8 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
+               tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
 OPT_CFLAGS  = -O2 -g
@@ -66,6 +67,11 @@ $(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
 
 $(BUILD)/asan/fidxd: $(call obj,$(BUILD)/asan,$(INDEXER_SRCS) $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+# Unsanitized, for tests/valgrind.sh (valgrind and ASan do not mix).
+$(BUILD)/vg/test_match: $(call obj,$(BUILD),tests/test_match.c $(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/index.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
@@ -102,11 +108,12 @@ deps:
 	  fi; \
 	fi
 
-test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
+test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) \
+            $(BUILD)/fidx $(BUILD)/vg/test_match
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
-	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
+	@FIDX_BUILD=$(BUILD)/asan FIDX_VG_BUILD=$(BUILD) sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
 
 # Starts fidxd if it is not running, indexes this directory, queries it.
 RUN_QUERY ?= mkfl

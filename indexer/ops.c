@@ -553,6 +553,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	struct search_bonus bonus = { ops_frecency_bonus, &fr,
 	    OPS_FRECENCY_MAX };
 	ssize_t matched = 0;
+	size_t regex_errors = 0;
 	json_t *o;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -584,7 +585,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	if (p->snap != NULL) {
 		sn = index_snapshot_ref(p->snap);
 		if ((matched = search_run(r->s->pool, q, sn, &top,
-		    fr.vp != NULL ? &bonus : NULL)) == -1)
+		    fr.vp != NULL ? &bonus : NULL, &regex_errors)) == -1)
 			goto nomem;
 		topk_sort(&top);
 	}
@@ -592,6 +593,8 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	o = ops_set(o, "results", sn ? ops_results(q, sn, &top, positions) :
 	    json_array());
 	o = ops_set(o, "matched", json_integer(matched));
+	/* Paths PCRE2 gave up on: counted as no match, never silently. */
+	o = ops_set(o, "regex_errors", json_integer((json_int_t)regex_errors));
 	o = ops_set(o, "generation", json_integer(sn ?
 	    (json_int_t)sn->generation : 0));
 	o = ops_set(o, "state", json_string(project_state_name(p->state)));

@@ -47,6 +47,7 @@
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/query.h"
 #include "../common/thread.h"
 #include "walk.h"
 
@@ -106,8 +107,12 @@ struct walk {
 	char *gpath;
 	size_t gpfx;
 
-	/* The directory being read, then "dir/name" for each entry. */
-	char path[WALK_PATH_MAX + 1];
+	/*
+	 * The directory being read, then "dir/name" for each entry; the
+	 * exclude regex reads up to QUERY_PAD bytes past it (query.h), which
+	 * walk_open() zeroes with the rest.
+	 */
+	char path[WALK_PATH_MAX + 1 + QUERY_PAD];
 	size_t len;
 
 	/* getdents64 records (struct dirent's layout on Linux, 64-bit). */

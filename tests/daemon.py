@@ -1111,6 +1111,49 @@ def t_typos(d, c, tmp):
     c.req({"op": "remove", "root": R})
 
 
+def t_regex_errors(d, c, tmp):
+    """A path PCRE2 gives up on (match limit) is counted, not a silent
+    miss: "regex_errors" in the answer, and the CLI's exit status 2."""
+    hard = "a" * 30 + "!"
+    R = mkdir_fixture(tmp, "regex-err-tree", [hard, "b!", "plain.txt"])
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("regex errors: add", r.get("ok") is True and r.get("files") == 3,
+          short(r))
+    q = "^(a|a)*b|!"
+    r = c.req({"op": "query", "root": R, "q": q, "mode": "regex"})
+    check("regex errors: the decidable path still matches",
+          result_paths(r) == ["b!"] and r.get("matched") == 1, short(r))
+    check("regex errors: the undecidable one is counted",
+          r.get("regex_errors") == 1, short(r))
+    r = c.req({"op": "query", "root": R, "q": r"\.txt$", "mode": "regex"})
+    check("regex errors: 0 for a pattern that decides every path",
+          r.get("regex_errors") == 0 and r.get("matched") == 1, short(r))
+    r = c.req({"op": "query", "root": R, "q": "plain"})
+    check("regex errors: 0 in fuzzy mode", r.get("regex_errors") == 0,
+          short(r))
+    # The CLI: a warning, and 2 (not 1, "no match") when nothing matched.
+    fidx = os.path.abspath(os.path.join(BUILD, "fidx"))
+    only = mkdir_fixture(tmp, "regex-err-only", [hard])
+    r = c.req({"op": "add", "root": only, "wait": True})
+    p = subprocess.run([fidx, "--socket", d.sock, "--root", only,
+                        "--mode", "regex", q], capture_output=True,
+                       timeout=60, env=daemon_env())
+    check("regex errors: fidx exits 2 when every path was undecided",
+          p.returncode == 2, "exit %d, stderr %r" % (p.returncode,
+                                                     p.stderr[:300]))
+    check("regex errors: fidx says so on stderr",
+          b"could not be decided on 1 file" in p.stderr, p.stderr[:300])
+    p = subprocess.run([fidx, "--socket", d.sock, "--root", R,
+                        "--mode", "regex", q], capture_output=True,
+                       timeout=60, env=daemon_env())
+    check("regex errors: fidx exits 0 when something matched, and warns",
+          p.returncode == 0 and b"b!" in p.stdout and
+          b"could not be decided" in p.stderr,
+          "exit %d, %r %r" % (p.returncode, p.stdout, p.stderr[:300]))
+    c.req({"op": "remove", "root": R})
+    c.req({"op": "remove", "root": only})
+
+
 def t_visits(tmp):
     """visit ranks a file higher at equal quality; a restart keeps it; a
     corrupt store is reported and ignored."""
@@ -1418,6 +1461,7 @@ def main_daemon(tmp):
     section("tree kinds", t_tree_kinds, d, c, tmp)
     section("gone", t_gone, d, c, tmp)
     section("typos", t_typos, d, c, tmp)
+    section("regex errors", t_regex_errors, d, c, tmp)
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)
     section("min_generation", t_min_generation, d, c, R)

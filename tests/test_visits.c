@@ -954,6 +954,11 @@ static const struct corrupt_case corrupt_cases[] = {
 	    "\"seen\":5}\n", "line 2", "leaves the root", EINVAL },
 	{ HDR GOOD "{\"root\":\"/r\",\"path\":\"./a\",\"w\":1,\"t\":5,"
 	    "\"seen\":5}\n", "line 3", "second entry", EINVAL },
+	/* "YR==" spells GOOD's "a" too, but not as the encoder does. */
+	{ HDR GOOD "{\"root\":\"/r\",\"path_b64\":\"YR==\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 3", "\"path_b64\" is not base64", EINVAL },
+	{ HDR GOOD "{\"root\":\"/r\",\"path_b64\":\"YQ==\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 3", "second entry", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path_b64\":\"YQBi\",\"w\":1,\"t\":5,"
 	    "\"seen\":5}\n", "line 2", "holds a NUL", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path\":\"a\\u0000b\",\"w\":1,\"t\":5,"
