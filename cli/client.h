@@ -42,6 +42,8 @@ struct client {
 	int fd;				/* -1 while not connected */
 	char path[SOCKPATH_MAX + 1];
 	bool explicit_path;		/* from --socket: passed on to fidxd */
+	/* "fidx", or "fidx --socket PATH": how hints name a command. */
+	char cmd[SOCKPATH_MAX + 32];
 	char *buf;			/* bytes read, not yet consumed */
 	size_t len, cap;
 	size_t line_len;		/* the last response line, at buf */
@@ -63,6 +65,29 @@ int client_connect(struct client *c, struct fidx_err *err);
 
 /* True if the errno left by a failed client_connect() means "no daemon". */
 bool client_not_running(int saved_errno);
+
+/* True while pid runs; a zombie (not yet reaped by its parent) has exited. */
+bool client_pid_alive(long pid);
+
+/*
+ * The pid of a live fidxd that holds this socket's pid file (the
+ * daemon's lock), or 0. It may run while its socket file is gone.
+ */
+long client_daemon_pid(const struct client *c);
+
+/*
+ * How long a daemon whose socket file was deleted may take to bind it
+ * again: fidxd checks every 2 s (SERVER_SOCKET_CHECK_MS).
+ */
+#define CLIENT_REBIND_TRIES 150
+
+/*
+ * client_connect(), and when nothing listens but a live fidxd holds the
+ * pid file, a bounded wait for it to bind its socket again. Still
+ * unreachable: -1 with errno ENOTCONN, *pid set and err naming the stop
+ * command. pid may be NULL.
+ */
+int client_connect_live(struct client *c, long *pid, struct fidx_err *err);
 
 /*
  * Connects, starting fidxd first if nothing listens. *started tells

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,13 +104,13 @@ cmd_connect(struct client *c, const char *sock, bool start)
 		return -1;
 	}
 	rc = start ? client_connect_or_start(c, NULL, &err) :
-	    client_connect(c, &err);
+	    client_connect_live(c, NULL, &err);
 	saved = errno;
 	if (rc == 0)
 		return 0;
 	if (!start && client_not_running(saved))
-		log_warnx("fidxd is not running on %s (fidx daemon start "
-		    "starts it)", c->path);
+		log_warnx("fidxd is not running on %s (`%s daemon start` "
+		    "starts it)", c->path, c->cmd);
 	else
 		log_warnx("%s", err.msg);
 	client_release(c);
@@ -263,7 +264,7 @@ cmd_rm(int argc, char **argv, const char *sock)
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
 	if (json_is_false(json_object_get(resp, "removed"))) {
-		log_warnx("%s is not a project (see fidx ls)", root);
+		log_warnx("%s is not a project (see `%s ls`)", root, c.cmd);
 		rc = 1;
 	} else {
 		printf("removed %s\n", root);
@@ -304,7 +305,7 @@ cmd_visit(int argc, char **argv, const char *sock)
 	rlen = strlen(root);
 	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/' ||
 	    !proto_utf8_valid(file, strlen(file))) {
-		log_warnx("%s is not under the project %s (run fidx visit "
+		log_warnx("%s is not under the project %s (run `fidx visit` "
 		    "from the project's directory)", file, root);
 		return 2;
 	}
@@ -333,7 +334,7 @@ cmd_ls(int argc, char **argv, const char *sock)
 	    (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
-	output_projects(json_object_get(resp, "projects"));
+	output_projects(json_object_get(resp, "projects"), c.cmd);
 	json_decref(resp);
 	client_release(&c);
 	return cmd_done(0);
@@ -480,29 +481,6 @@ cmd_daemon_start(struct client *c)
 	return 0;
 }
 
-/* True while pid runs; a zombie (not yet reaped by its parent) has exited. */
-static bool
-cmd_pid_alive(json_int_t pid)
-{
-	char path[64], buf[512], *paren;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%" JSON_INTEGER_FORMAT "/stat",
-	    pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	/* "pid (comm) S ...": the state follows the last ')'. */
-	if ((paren = strrchr(buf, ')')) == NULL || paren[1] == '\0')
-		return true;
-	return paren[2] != 'Z' && paren[2] != 'X';
-}
-
 /*
  * Asks fidxd to shut down, then waits, bounded, until its socket refuses
  * connections and its process has exited, so that a start right after
@@ -535,7 +513,7 @@ cmd_daemon_stop(struct client *c)
 			break;
 		client_pause();
 	}
-	for (; i < CLIENT_STOP_TRIES && pid > 0 && cmd_pid_alive(pid); i++)
+	for (; i < CLIENT_STOP_TRIES && pid > 0 && client_pid_alive((long)pid); i++)
 		client_pause();
 	if (i == CLIENT_STOP_TRIES) {
 		log_warnx("fidxd (pid %" JSON_INTEGER_FORMAT ") has not "
@@ -544,6 +522,32 @@ cmd_daemon_stop(struct client *c)
 		return 2;
 	}
 	printf("stopped (pid %" JSON_INTEGER_FORMAT ")\n", pid);
+	return 0;
+}
+
+/*
+ * Stops a fidxd that holds the pid file but cannot be reached on its
+ * socket (deleted, not bound again): by SIGTERM, the same clean exit
+ * as a shutdown request, then a bounded wait for the process to go.
+ */
+static int
+cmd_daemon_kill(struct client *c, long pid)
+{
+	int i;
+
+	if (kill((pid_t)pid, SIGTERM) == -1) {
+		log_warn("cannot stop fidxd (pid %ld)", pid);
+		return 2;
+	}
+	for (i = 0; i < CLIENT_STOP_TRIES && client_pid_alive(pid); i++)
+		client_pause();
+	if (i == CLIENT_STOP_TRIES) {
+		log_warnx("fidxd (pid %ld) has not stopped %d ms after "
+		    "SIGTERM", pid, CLIENT_STOP_TRIES *
+		    CLIENT_CONNECT_PAUSE_MS);
+		return 2;
+	}
+	printf("stopped (pid %ld; it did not answer on %s)\n", pid, c->path);
 	return 0;
 }
 
@@ -557,6 +561,7 @@ cmd_daemon(int argc, char **argv, const char *sock)
 	struct client c;
 	json_t *resp;
 	json_int_t pid;
+	long lost;
 	int rc;
 
 	if ((rc = cmd_parse(argc, argv, 0, 1, usage, &o)) != 0)
@@ -572,10 +577,12 @@ cmd_daemon(int argc, char **argv, const char *sock)
 	}
 	if (strcmp(o.arg, "start") == 0) {
 		rc = cmd_daemon_start(&c);
-	} else if (client_connect(&c, &err) == -1) {
+	} else if (client_connect_live(&c, &lost, &err) == -1) {
 		if (client_not_running(errno)) {
 			printf("not running\n");
 			rc = 1;
+		} else if (errno == ENOTCONN && strcmp(o.arg, "stop") == 0) {
+			rc = cmd_daemon_kill(&c, lost);
 		} else {
 			log_warnx("%s", err.msg);
 			rc = 2;

@@ -224,16 +224,16 @@ oom:
 
 /* Says on stderr when the answer covers less than the whole project. */
 static void
-fidx_warn_state(json_t *resp, const char *root)
+fidx_warn_state(json_t *resp, const char *root, const char *cmd)
 {
 	const char *state = json_string_value(json_object_get(resp,
 	    "state"));
 
 	if (json_is_true(json_object_get(resp, "capped")))
 		log_warnx("the index of %s is partial: a cap cut its walk "
-		    "(see fidx stats)", root);
+		    "(see `%s stats`)", root, cmd);
 	else if (state != NULL && strcmp(state, "ready") != 0)
-		log_warnx("project %s is %s (see fidx ls)", root, state);
+		log_warnx("project %s is %s (see `%s ls`)", root, state, cmd);
 }
 
 /* Prints the answer; returns the exit status. */
@@ -250,7 +250,7 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 	const char *line;
 	size_t len;
 
-	fidx_warn_state(resp, root);
+	fidx_warn_state(resp, root, c->cmd);
 	if (o->json) {
 		line = client_response_line(c, &len);
 		fwrite(line, 1, len, stdout);

@@ -230,14 +230,14 @@ output_count(json_t *v, char *buf, size_t size)
 }
 
 void
-output_projects(json_t *projects)
+output_projects(json_t *projects, const char *cmd)
 {
 	char files[24], gen[24], when[64], took[32];
 	size_t i;
 	json_t *p;
 
 	if (json_array_size(projects) == 0) {
-		printf("no projects (fidx add DIR adds one)\n");
+		printf("no projects (`%s add DIR` adds one)\n", cmd);
 		return;
 	}
 	printf("%-8s %9s %5s %-19s %8s  %s\n", "STATE", "FILES", "GEN",

@@ -33,8 +33,11 @@ struct output_opts {
  */
 long output_results(json_t *results, const struct output_opts *o);
 
-/* Prints the `projects` array as a table, one project a line. */
-void output_projects(json_t *projects);
+/*
+ * Prints the `projects` array as a table, one project a line; cmd is
+ * how a hint names fidx ("fidx --socket S" for a non-default socket).
+ */
+void output_projects(json_t *projects, const char *cmd);
 
 /* Prints an object as "key: value" lines, nested objects indented. */
 void output_tree(json_t *obj, int indent);

@@ -19,6 +19,7 @@
 #include "server.h"
 #include "visits.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -268,7 +269,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
  * another fidxd holds it or it cannot be had.
  */
 static int
-fidxd_lock(const char *sock, char *pidpath, size_t size)
+fidxd_lock(const char *sock, bool explicit_sock, char *pidpath, size_t size)
 {
 	char buf[32] = "";
 	ssize_t n;
@@ -289,8 +290,10 @@ fidxd_lock(const char *sock, char *pidpath, size_t size)
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		log_warnx("already running on %s (pid %s); `fidx daemon stop` "
-		    "stops it", sock, buf[0] ? buf : "unknown");
+		log_warnx("already running on %s (pid %s); `fidx%s%s daemon "
+		    "stop` stops it", sock, buf[0] ? buf : "unknown",
+		    explicit_sock ? " --socket " : "",
+		    explicit_sock ? sock : "");
 	} else {
 		log_warn("flock %s", pidpath);
 	}
@@ -302,11 +305,10 @@ fidxd_lock(const char *sock, char *pidpath, size_t size)
 static int
 fidxd_listen(const char *sock)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fidx_err err = { "" };
 	struct stat st;
 	int fd;
 
-	strcpy(sa.sun_path, sock);
 	/* We hold the lock, so whatever is there belongs to no live fidxd. */
 	if (lstat(sock, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -320,17 +322,8 @@ fidxd_listen(const char *sock)
 			return -1;
 		}
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1) {
-		log_warn("socket");
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    chmod(sock, 0600) == -1 || listen(fd, 128) == -1) {
-		log_warn("%s", sock);
-		close(fd);
-		return -1;
-	}
+	if ((fd = server_bind(sock, &err)) == -1)
+		log_warnx("%s", err.msg);
 	return fd;
 }
 
@@ -367,12 +360,76 @@ fidxd_rlimit(void)
 	}
 }
 
+/* Closes each descriptor in [lo, hi] (hi may be ~0U: all the rest). */
+static void
+fidxd_close_range(unsigned lo, unsigned hi)
+{
+	DIR *d;
+	struct dirent *de;
+	long max;
+
+	if (lo > hi)
+		return;
+	/* Linux 5.9+; older kernels say ENOSYS. */
+	if (close_range(lo, hi, 0) == 0)
+		return;
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char *end;
+			unsigned long fd = strtoul(de->d_name, &end, 10);
+
+			if (*end == '\0' && end != de->d_name && fd >= lo &&
+			    fd <= hi && (int)fd != dirfd(d))
+				close((int)fd);
+		}
+		closedir(d);
+		return;
+	}
+	/* No /proc either: every number the fd limit allows. */
+	max = sysconf(_SC_OPEN_MAX);
+	for (long fd = lo; fd < (max > 0 ? max : 1024) && fd <= hi; fd++)
+		close((int)fd);
+}
+
+/*
+ * Closes every descriptor above stderr but the keep[n] ones (ours: the
+ * lock and the listening socket). A daemon started from a pipeline
+ * inherits its caller's other descriptors (bats runs tests with a pipe
+ * on fd 3; `{ fidx x; } 3>&1 | cat`): held open, the reader never sees
+ * EOF, and waits for as long as fidxd lives.
+ */
+static void
+fidxd_close_inherited(const int *keep, size_t n)
+{
+	int sorted[8];
+	unsigned lo = STDERR_FILENO + 1;
+
+	if (n > sizeof(sorted) / sizeof(sorted[0]))
+		fatalx("fidxd_close_inherited: too many descriptors to keep");
+	memcpy(sorted, keep, n * sizeof(*keep));
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && sorted[k - 1] > sorted[k]; k--) {
+			int t = sorted[k];
+
+			sorted[k] = sorted[k - 1];
+			sorted[k - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (sorted[i] < (int)lo)
+			continue;
+		fidxd_close_range(lo, (unsigned)sorted[i] - 1);
+		lo = (unsigned)sorted[i] + 1;
+	}
+	fidxd_close_range(lo, ~0U);
+}
+
 /*
  * Forks; the first process exits 0 (the socket already listens). The
- * daemon leaves the session and the terminal.
+ * daemon closes what it inherited but keep[n], and leaves the session
+ * and the terminal.
  */
 static int
-fidxd_daemonize(void)
+fidxd_daemonize(const int *keep, size_t n)
 {
 	pid_t pid;
 	int null;
@@ -384,6 +441,8 @@ fidxd_daemonize(void)
 	}
 	if (pid > 0)
 		_exit(0);
+	/* First, before anything of the daemon's own is opened. */
+	fidxd_close_inherited(keep, n);
 	setsid();
 	if (chdir("/") == -1)
 		log_debug("chdir /: %s", strerror(errno));
@@ -394,6 +453,39 @@ fidxd_daemonize(void)
 		if (null > STDERR_FILENO)
 			close(null);
 	}
+	return 0;
+}
+
+/* True if sock still names the socket file the server bound. */
+static bool
+fidxd_still_ours(const struct server *srv, const char *sock)
+{
+	struct stat st;
+
+	if (!srv->sock_known || lstat(sock, &st) == -1)
+		return true;
+	return st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino;
+}
+
+/*
+ * A relative --socket made absolute: the daemon works from "/", and
+ * binds the path again if it is deleted.
+ */
+static int
+fidxd_absolute_sock(struct fidxd_opts *o)
+{
+	char cwd[PATH_MAX], abs[PATH_MAX + SOCKPATH_MAX + 2];
+
+	if (o->sock[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, o->sock) >
+	    SOCKPATH_MAX) {
+		log_warnx("--socket %s: give an absolute path of at most %d "
+		    "bytes", o->sock, SOCKPATH_MAX);
+		return -1;
+	}
+	strcpy(o->sock, abs);
 	return 0;
 }
 
@@ -428,15 +520,19 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return 2;
 	}
+	if (fidxd_absolute_sock(&o) == -1)
+		return 2;
 	if (sockpath_check_dir(o.sock, !o.explicit_sock, &err) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}
-	if ((lockfd = fidxd_lock(o.sock, pidpath, sizeof(pidpath))) == -1 ||
+	if ((lockfd = fidxd_lock(o.sock, o.explicit_sock, pidpath,
+	    sizeof(pidpath))) == -1 ||
 	    (lfd = fidxd_listen(o.sock)) == -1)
 		goto out;
 	bound = true;
-	if (!o.foreground && fidxd_daemonize() == -1)
+	if (!o.foreground && fidxd_daemonize((int[]){ lockfd, lfd },
+	    2) == -1)
 		goto out;
 	n = snprintf(pidline, sizeof(pidline), "%ld\n", (long)getpid());
 	if (ftruncate(lockfd, 0) == -1 || pwrite(lockfd, pidline, (size_t)n,
@@ -474,6 +570,7 @@ main(int argc, char **argv)
 		log_warnx("%s; starting with no visits", err.msg);
 	}
 	srv.sock_path = o.sock;
+	srv.sock_make_dir = !o.explicit_sock;
 	log_info("listening on %s", o.sock);
 	rc = server_run(&srv) == 0 ? 0 : 1;
 out:
@@ -489,7 +586,8 @@ out:
 	visits_free(visits);
 	if (reg_ok)
 		project_registry_release(&reg);
-	if (bound)
+	/* Not a socket someone else put there after ours was deleted. */
+	if (bound && (!srv_ok || fidxd_still_ours(&srv, o.sock)))
 		unlink(o.sock);
 	if (lockfd != -1) {
 		/* Empty, not removed: removing a locked file races a starter. */

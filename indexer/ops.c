@@ -655,7 +655,7 @@ static size_t
 ops_rss_bytes(void)
 {
 	unsigned long size, resident;
-	FILE *f = fopen("/proc/self/statm", "r");
+	FILE *f = fopen("/proc/self/statm", "re");
 	int n;
 
 	if (f == NULL)
@@ -727,6 +727,12 @@ op_stats(struct ops_req *r)
 	    "walk_symlinks_skipped",
 	    (json_int_t)reg->count.walk_symlinks_skipped,
 	    "walk_too_long", (json_int_t)reg->count.walk_too_long));
+	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
+	    "socket_rebinds", json_integer((json_int_t)
+	    s->count.socket_rebinds)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (s->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;

@@ -43,6 +43,11 @@ cleanup() {
 	fi
 	kill_socket_daemon "$T/s2"
 	kill_socket_daemon "$T/s3"
+	kill_socket_daemon "$T/s4"
+	# A daemon whose socket is not its own: by its pid file.
+	for f in "$T"/*.pid; do
+		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -393,6 +398,57 @@ else
 	pass "racing starts were quiet"
 fi
 expect 0 "stop after the race" "$FIDX" --socket "$S3" daemon stop
+
+# An auto-started daemon holds none of its caller's descriptors: the
+# reader of a pipe on fd 3 sees EOF once fidx exits (bats keeps fd 3).
+S4="$T/s4"
+cd "$P" || exit 1
+run timeout $((10 * TIMEOUT_MULTIPLIER)) sh -c \
+    '{ "$1" --socket "$2" --root "$3" -n1 lib/x; } 3>&1 | cat' \
+    sh "$FIDX" "$S4" "$P"
+if [ "$rc" -eq 0 ] && [ "$(cat "$T/out")" = "lib/x.c" ]; then
+	pass "a pipe on fd 3 reaches EOF after an auto-start"
+else
+	fail "auto-start with a pipe on fd 3: exit $rc (124: the daemon held it)"
+fi
+if [ -r "/proc/$(cat "$S4.pid")/fd" ]; then
+	n=$(ls -l "/proc/$(cat "$S4.pid")/fd" | grep -c 'pipe:')
+	checks=$((checks + 1))
+	if [ "$n" -eq 0 ]; then
+		pass "the daemon holds no pipe"
+	else
+		fail "the daemon holds $n pipes"
+	fi
+fi
+
+# Its socket file deleted, the daemon binds it again; meanwhile the CLI
+# waits for it (bounded), and hints name the socket in use.
+rm -f "$S4"
+expect 0 "a query after the socket was deleted" "$FIDX" --socket "$S4" --root "$P" -n1 lib/x
+out_is "the daemon answers on its socket again" "lib/x.c"
+i=0
+while [ ! -S "$S4" ] && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+if [ -S "$S4" ]; then pass "the socket file is back"; else fail "no socket file"; fi
+expect 0 "stats counts the rebind" "$FIDX" --socket "$S4" stats --json
+py "socket_rebinds is 1" "o = json.loads(d)
+assert o['counters']['socket_rebinds'] == 1, o['counters']"
+must_fail "rm of a non-project" "$FIDX" --socket "$S4" rm "$T"
+err_has "the daemon's hint names the socket" "fidx --socket $S4 ls"
+expect 2 "a second fidxd on the same socket" "$FIDXD" --socket "$S4"
+err_has "already running names --socket" "\`fidx --socket $S4 daemon stop\`"
+# Replaced by a file that is not ours: fidxd leaves it; stop goes by pid.
+pid4=$(cat "$S4.pid")
+rm -f "$S4" && : >"$S4"
+expect 0 "stop a daemon whose socket is not its own" "$FIDX" --socket "$S4" daemon stop
+out_has "stopped by its pid" "stopped (pid $pid4"
+expect 1 "status after that stop" "$FIDX" --socket "$S4" daemon status
+expect 2 "ls when stopped" "$FIDX" --socket "$S4" ls
+err_has "the CLI's hint names the socket" "\`fidx --socket $S4 daemon start\`"
+rm -f "$S4"
+cd "$T" || exit 1
 
 echo
 echo "cli.sh: $checks commands, $failures failures"
