@@ -406,6 +406,7 @@ out:
 	return rc;
 }
 
+/* Sends all of p; -1 with errno set (not reported) if the socket fails. */
 static int
 client_write_all(struct client *c, const char *p, size_t n)
 {
@@ -414,19 +415,20 @@ client_write_all(struct client *c, const char *p, size_t n)
 
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w == -1) {
-			log_warn("writing to fidxd on %s", c->path);
+		if (w == -1)
 			return -1;
-		}
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
-/* Reads until buf holds a whole line; sets line_len. */
+/*
+ * Reads until buf holds a whole line; sets line_len. quiet: failures
+ * are not reported (the caller has a better message).
+ */
 static int
-client_read_line(struct client *c)
+client_read_line(struct client *c, bool quiet)
 {
 	size_t scanned = 0;
 	char *nl, *nbuf;
@@ -465,12 +467,14 @@ client_read_line(struct client *c)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			log_warn("reading from fidxd on %s", c->path);
+			if (!quiet)
+				log_warn("reading from fidxd on %s", c->path);
 			return -1;
 		}
 		if (r == 0) {
-			log_warnx("fidxd closed the connection without an "
-			    "answer");
+			if (!quiet)
+				log_warnx("fidxd closed the connection "
+				    "without an answer");
 			return -1;
 		}
 		c->len += (size_t)r;
@@ -552,9 +556,25 @@ client_request(struct client *c, json_t *req, json_t **resp)
 	}
 	rc = client_write_all(c, text, strlen(text));
 	free(text);
-	if (rc == -1 || client_write_all(c, "\n", 1) == -1 ||
-	    client_read_line(c) == -1)
+	if (rc == 0)
+		rc = client_write_all(c, "\n", 1);
+	if (rc == -1) {
+		int saved = errno;
+
+		/*
+		 * A daemon that refuses a client (over --max-clients, or
+		 * stopping) writes why and closes, often before our request
+		 * is sent: its line is waiting, and says more than EPIPE.
+		 */
+		if ((saved != EPIPE && saved != ECONNRESET) ||
+		    client_read_line(c, true) == -1) {
+			errno = saved;
+			log_warn("writing to fidxd on %s", c->path);
+			return -1;
+		}
+	} else if (client_read_line(c, false) == -1) {
 		return -1;
+	}
 	r = json_loadb(c->buf, c->line_len, 0, &jerr);
 	if (!json_is_object(r)) {
 		log_warnx("fidxd answered with a line that is not a JSON "

@@ -44,6 +44,7 @@ cleanup() {
 	kill_socket_daemon "$T/s2"
 	kill_socket_daemon "$T/s3"
 	kill_socket_daemon "$T/s4"
+	kill_socket_daemon "$T/s5"
 	# A daemon whose socket is not its own: by its pid file.
 	for f in "$T"/*.pid; do
 		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
@@ -449,6 +450,46 @@ expect 2 "ls when stopped" "$FIDX" --socket "$S4" ls
 err_has "the CLI's hint names the socket" "\`fidx --socket $S4 daemon start\`"
 rm -f "$S4"
 cd "$T" || exit 1
+
+# At the client cap the CLI shows the daemon's refusal, not EPIPE: the
+# refusal is often written and the connection closed before the request
+# is sent. One client holds the only slot until its fifo closes.
+S5="$T/s5"
+"$FIDXD" --foreground --socket "$S5" --max-clients 1 >"$T/fidxd5.log" 2>&1 &
+PID5=$!
+wait_running "$S5" || fail "fidxd --max-clients 1 did not answer"
+mkfifo "$T/hold"
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"{\"op\":\"ping\"}\n")
+s.recv(4096)
+print("held", flush=True)
+sys.stdin.read()' "$S5" <"$T/hold" >"$T/held" &
+HOLDER=$!
+exec 7>"$T/hold"
+i=0
+while ! grep -q held "$T/held" && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+refused=0
+for n in 1 2 3 4 5 6 7 8 9 10; do
+	run "$FIDX" --socket "$S5" ls
+	if [ "$rc" -eq 2 ] && grep -q 'too many clients' "$T/err" &&
+	    ! grep -q 'Broken pipe' "$T/err"; then
+		refused=$((refused + 1))
+	fi
+done
+if [ "$refused" -eq 10 ]; then
+	pass "at the client cap, the daemon's refusal is shown (10 of 10)"
+else
+	fail "at the client cap: 'too many clients' $refused times of 10"
+fi
+exec 7>&-
+wait "$HOLDER"
+kill "$PID5" 2>/dev/null
+wait "$PID5"
 
 echo
 echo "cli.sh: $checks commands, $failures failures"
