@@ -677,6 +677,76 @@ client_git_root(char *buf, size_t size)
 	return rc;
 }
 
+/* Appends the path's components to buf (absolute), "." and ".." applied. */
+static int
+client_lexical_join(char *buf, size_t size, const char *path)
+{
+	size_t len = strlen(buf);
+
+	while (*path != '\0') {
+		size_t n = strcspn(path, "/");
+
+		if (n == 0 || (n == 1 && path[0] == '.')) {
+			/* nothing */
+		} else if (n == 2 && path[0] == '.' && path[1] == '.') {
+			while (len > 1 && buf[len - 1] != '/')
+				len--;
+			if (len > 1)
+				len--;
+			buf[len] = '\0';
+		} else {
+			if (len + (len > 1) + n + 1 > size)
+				return -1;
+			if (len > 1)
+				buf[len++] = '/';
+			memcpy(buf + len, path, n);
+			len += n;
+			buf[len] = '\0';
+		}
+		path += n;
+		if (*path == '/')
+			path++;
+	}
+	return 0;
+}
+
+int
+client_named_root(const char *dir, char *buf, size_t size,
+    struct fidx_err *err)
+{
+	char abs[PATH_MAX], head[PATH_MAX];
+	size_t cut;
+
+	if (size < PATH_MAX)
+		fatalx("client_named_root: buffer under PATH_MAX");
+	if (realpath(dir, buf) != NULL)
+		return client_root_check(buf, err);
+	if (errno != ENOENT && errno != ENOTDIR)
+		return fidx_error(err, "%s: %s", dir, strerror(errno));
+	strcpy(abs, "/");
+	if (dir[0] != '/' && (getcwd(abs, sizeof(abs)) == NULL ||
+	    abs[0] != '/'))
+		return fidx_error(err, "%s: the current directory: %s", dir,
+		    strerror(errno));
+	if (client_lexical_join(abs, sizeof(abs), dir) == -1)
+		return fidx_error(err, "%s: path too long", dir);
+	/* The deepest parent that exists, resolved; the rest as written. */
+	for (cut = strlen(abs); cut > 0; ) {
+		while (cut > 0 && abs[cut] != '/')
+			cut--;
+		memcpy(head, abs, cut);
+		head[cut] = '\0';
+		if (realpath(cut == 0 ? "/" : head, buf) != NULL)
+			break;
+		if (cut == 0)
+			return fidx_error(err, "%s: %s", dir, strerror(errno));
+		cut--;
+	}
+	if (client_lexical_join(buf, size, abs + cut) == -1)
+		return fidx_error(err, "%s: path too long", dir);
+	return client_root_check(buf, err);
+}
+
 int
 client_project_root(const char *dir, char *buf, size_t size,
     struct fidx_err *err)

@@ -119,6 +119,15 @@ const char *client_response_line(const struct client *c, size_t *len);
 int client_project_root(const char *dir, char *buf, size_t size,
     struct fidx_err *err);
 
+/*
+ * A root the daemon may know though it is gone from the disk (rm,
+ * reindex, a query's --root): its realpath when it exists, else the
+ * realpath of its deepest existing parent and the rest of it, "." and
+ * ".." applied, so that the daemon, not the CLI, says what it is.
+ */
+int client_named_root(const char *dir, char *buf, size_t size,
+    struct fidx_err *err);
+
 /* Fails unless root can travel in a JSON string (valid UTF-8). */
 int client_root_check(const char *root, struct fidx_err *err);
 

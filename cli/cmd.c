@@ -195,6 +195,9 @@ cmd_add(int argc, char **argv, const char *sock)
 	    (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
+	/* A walk that failed, or a root that is gone, is not an add. */
+	rc = output_project_verdict(resp, root, c.cmd) == OUTPUT_FAILED ?
+	    2 : 0;
 	printf("%s %s (%s", json_is_false(json_object_get(resp, "added")) ?
 	    "already a project:" : "added", root,
 	    cmd_str(json_object_get(resp, "state")));
@@ -206,43 +209,7 @@ cmd_add(int argc, char **argv, const char *sock)
 	printf(")\n");
 	json_decref(resp);
 	client_release(&c);
-	return cmd_done(0);
-}
-
-/*
- * A root to remove: its realpath, or, when it is gone from the disk,
- * the absolute spelling of what was typed.
- */
-static int
-cmd_rm_root(const char *dir, char *buf, size_t size)
-{
-	char cwd[PATH_MAX];
-	struct fidx_err err;
-	size_t n;
-
-	if (realpath(dir, buf) == NULL) {
-		if (errno != ENOENT) {
-			log_warn("%s", dir);
-			return -1;
-		}
-		if (dir[0] == '/')
-			n = (size_t)snprintf(buf, size, "%s", dir);
-		else if (getcwd(cwd, sizeof(cwd)) != NULL)
-			n = (size_t)snprintf(buf, size, "%s/%s", cwd, dir);
-		else
-			n = size;
-		if (n >= size) {
-			log_warnx("%s: path too long", dir);
-			return -1;
-		}
-		while (n > 1 && buf[n - 1] == '/')
-			buf[--n] = '\0';
-	}
-	if (client_root_check(buf, &err) == -1) {
-		log_warnx("%s", err.msg);
-		return -1;
-	}
-	return 0;
+	return cmd_done(rc);
 }
 
 int
@@ -250,6 +217,7 @@ cmd_rm(int argc, char **argv, const char *sock)
 {
 	const char *usage = "rm DIR [--json]";
 	struct cmd_opts o = { .sock = sock };
+	struct fidx_err err;
 	char root[PATH_MAX];
 	struct client c;
 	json_t *resp;
@@ -257,8 +225,10 @@ cmd_rm(int argc, char **argv, const char *sock)
 
 	if ((rc = cmd_parse(argc, argv, CMD_JSON, 1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
-	if (cmd_rm_root(o.arg, root, sizeof(root)) == -1)
+	if (client_named_root(o.arg, root, sizeof(root), &err) == -1) {
+		log_warnx("%s", err.msg);
 		return 2;
+	}
 	rc = cmd_call(&c, o.sock, false, json_pack("{s:s, s:s}", "op",
 	    "remove", "root", root), (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
@@ -340,36 +310,61 @@ cmd_ls(int argc, char **argv, const char *sock)
 	return cmd_done(0);
 }
 
+/* "N files, generation G", and the state when it is not ready. */
 static void
-cmd_reindex_report(json_t *resp, const char *root, bool wait)
+cmd_print_counts(json_t *p)
+{
+	const char *state = json_string_value(json_object_get(p, "state"));
+
+	printf("%" JSON_INTEGER_FORMAT " files, generation %"
+	    JSON_INTEGER_FORMAT, json_integer_value(json_object_get(p,
+	    "files")), json_integer_value(json_object_get(p, "generation")));
+	if (state != NULL && strcmp(state, "ready") != 0)
+		printf(" (%s)", state);
+}
+
+/*
+ * Reports a reindex; returns the exit status: 0 when every walk was
+ * done (a capped one is warned about on stderr, as its index is still
+ * usable), 2 when one failed or its root is gone.
+ */
+static int
+cmd_reindex_report(json_t *resp, const char *root, bool wait,
+    const char *cmd)
 {
 	json_t *projects = json_object_get(resp, "projects"), *p;
 	json_int_t n = json_integer_value(json_object_get(resp,
 	    "reindexing"));
+	int rc = 0;
 	size_t i;
 
-	if (root == NULL && !wait) {
-		printf("reindexing %" JSON_INTEGER_FORMAT " projects\n", n);
-		return;
-	}
-	if (root == NULL) {
-		printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
-		json_array_foreach(projects, i, p)
-			printf("  %s: %" JSON_INTEGER_FORMAT " files, "
-			    "generation %" JSON_INTEGER_FORMAT "\n",
-			    cmd_str(json_object_get(p, "root")), json_integer_value(json_object_get(p,
-			    "files")), json_integer_value(json_object_get(p,
-			    "generation")));
-		return;
-	}
 	if (!wait) {
-		printf("reindexing %s\n", root);
-		return;
+		if (root == NULL)
+			printf("reindexing %" JSON_INTEGER_FORMAT " projects\n",
+			    n);
+		else
+			printf("reindexing %s\n", root);
+		return 0;
 	}
-	printf("reindexed %s: %" JSON_INTEGER_FORMAT " files, generation %"
-	    JSON_INTEGER_FORMAT "\n", root, json_integer_value(
-	    json_object_get(resp, "files")), json_integer_value(
-	    json_object_get(resp, "generation")));
+	if (root != NULL) {
+		if (output_project_verdict(resp, root, cmd) == OUTPUT_FAILED)
+			return 2;
+		printf("reindexed %s: ", root);
+		cmd_print_counts(resp);
+		putchar('\n');
+		return 0;
+	}
+	printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
+	json_array_foreach(projects, i, p) {
+		const char *r = cmd_str(json_object_get(p, "root"));
+
+		if (output_project_verdict(p, r, cmd) == OUTPUT_FAILED)
+			rc = 2;
+		printf("  %s: ", r);
+		cmd_print_counts(p);
+		putchar('\n');
+	}
+	return rc;
 }
 
 int
@@ -393,8 +388,10 @@ cmd_reindex(int argc, char **argv, const char *sock)
 		log_warnx("usage: fidx %s", usage);
 		return 2;
 	}
-	if (!all && client_project_root(o.arg, root, sizeof(root),
-	    &err) == -1) {
+	/* A root named here may be gone: the daemon knows what it was. */
+	if (!all && (o.arg != NULL ? client_named_root(o.arg, root,
+	    sizeof(root), &err) : client_project_root(NULL, root,
+	    sizeof(root), &err)) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}
@@ -408,10 +405,10 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	    &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
-	cmd_reindex_report(resp, all ? NULL : root, wait);
+	rc = cmd_reindex_report(resp, all ? NULL : root, wait, c.cmd);
 	json_decref(resp);
 	client_release(&c);
-	return cmd_done(0);
+	return cmd_done(rc);
 }
 
 int

@@ -222,20 +222,6 @@ oom:
 	return NULL;
 }
 
-/* Says on stderr when the answer covers less than the whole project. */
-static void
-fidx_warn_state(json_t *resp, const char *root, const char *cmd)
-{
-	const char *state = json_string_value(json_object_get(resp,
-	    "state"));
-
-	if (json_is_true(json_object_get(resp, "capped")))
-		log_warnx("the index of %s is partial: a cap cut its walk "
-		    "(see `%s stats`)", root, cmd);
-	else if (state != NULL && strcmp(state, "ready") != 0)
-		log_warnx("project %s is %s (see `%s ls`)", root, state, cmd);
-}
-
 /* Prints the answer; returns the exit status. */
 static int
 fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
@@ -246,11 +232,13 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 		.root = root, .nul = o->nul, .color = o->color == 1,
 		.positions = o->positions,
 	};
+	enum output_verdict verdict;
 	char cwd[PATH_MAX];
 	const char *line;
 	size_t len;
 
-	fidx_warn_state(resp, root, c->cmd);
+	/* Says on stderr when the answer covers less than the project. */
+	verdict = output_project_verdict(resp, root, c->cmd);
 	if (o->json) {
 		line = client_response_line(c, &len);
 		fwrite(line, 1, len, stdout);
@@ -268,7 +256,10 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 		log_warn("stdout");
 		return 2;
 	}
-	return json_array_size(results) > 0 ? 0 : 1;
+	if (json_array_size(results) > 0)
+		return 0;
+	/* Nothing found because there is no index (gone, failed): an error. */
+	return verdict == OUTPUT_FAILED ? 2 : 1;
 }
 
 static int
@@ -287,7 +278,9 @@ fidx_query(int argc, char **argv)
 		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
 	if (o.json)
 		o.color = 0;
-	if (client_project_root(o.root, root, sizeof(root), &err) == -1) {
+	if ((o.root != NULL ? client_named_root(o.root, root, sizeof(root),
+	    &err) : client_project_root(NULL, root, sizeof(root),
+	    &err)) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}

@@ -266,6 +266,49 @@ output_projects(json_t *projects, const char *cmd)
 	}
 }
 
+enum output_verdict
+output_project_verdict(json_t *p, const char *root, const char *cmd)
+{
+	const char *state = json_string_value(json_object_get(p, "state"));
+	const char *msg = json_string_value(json_object_get(p, "message"));
+	json_t *capped = json_object_get(p, "capped");
+	const char *cap = json_string_value(capped);
+
+	if (state == NULL)
+		state = "?";
+	if (strcmp(state, "error") == 0) {
+		log_warnx("indexing %s failed: %s (it keeps its last index; "
+		    "`%s ls` shows it)", root, msg ? msg : "no reason given",
+		    cmd);
+		return OUTPUT_FAILED;
+	}
+	if (strcmp(state, "gone") == 0) {
+		log_warnx("%s is gone: %s (`%s rm %s` forgets it)", root,
+		    msg ? msg : "its root cannot be opened", cmd, root);
+		return OUTPUT_FAILED;
+	}
+	if (cap != NULL) {
+		log_warnx("the index of %s is partial: the walk stopped at the "
+		    "%s cap (fidxd %s raises it)%s%s", root, cap,
+		    strcmp(cap, "files") == 0 ? "--max-files" :
+		    strcmp(cap, "bytes") == 0 ? "--max-index-bytes" :
+		    "--max-files or --max-index-bytes", msg ? "; " : "",
+		    msg ? msg : "");
+		return OUTPUT_PARTIAL;
+	}
+	if (json_is_true(capped) || strcmp(state, "capped") == 0) {
+		log_warnx("the index of %s is partial: %s", root, msg ? msg :
+		    "a cap cut its walk");
+		return OUTPUT_PARTIAL;
+	}
+	if (strcmp(state, "ready") != 0 && strcmp(state, "indexing") != 0) {
+		log_warnx("project %s is in state %s%s%s (see `%s ls`)", root,
+		    state, msg ? ": " : "", msg ? msg : "", cmd);
+		return OUTPUT_FAILED;
+	}
+	return OUTPUT_COMPLETE;
+}
+
 static void
 output_scalar(const char *key, json_t *v)
 {

@@ -26,6 +26,7 @@ XDG_STATE_HOME=$T/state
 export XDG_STATE_HOME
 S="$T/sock"
 DAEMON_PID=
+FAKE=
 failures=0
 checks=0
 
@@ -45,6 +46,8 @@ cleanup() {
 	kill_socket_daemon "$T/s3"
 	kill_socket_daemon "$T/s4"
 	kill_socket_daemon "$T/s5"
+	kill_socket_daemon "$T/s6"
+	[ -n "$FAKE" ] && kill "$FAKE" 2>/dev/null
 	# A daemon whose socket is not its own: by its pid file.
 	for f in "$T"/*.pid; do
 		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
@@ -490,6 +493,71 @@ exec 7>&-
 wait "$HOLDER"
 kill "$PID5" 2>/dev/null
 wait "$PID5"
+
+# reindex --wait (and add --wait) say what the walk did: capped is
+# warned about (exit 0: the index works), a deleted root fails (exit 2),
+# and a root gone from the disk is still the daemon's to judge.
+S6="$T/s6"
+"$FIDXD" --foreground --socket "$S6" --max-files 3 >"$T/fidxd6.log" 2>&1 &
+PID6=$!
+wait_running "$S6" || fail "fidxd --max-files 3 did not answer"
+CP="$T/capme"
+mkdir -p "$CP"
+for n in 1 2 3 4 5; do : >"$CP/f$n.txt"; done
+expect 0 "add --wait of a tree over the file cap" "$FIDX" --socket "$S6" add "$CP" --wait
+err_has "add --wait warns that the index is partial" "the index of $CP is partial"
+expect 0 "reindex --wait of a capped project" "$FIDX" --socket "$S6" reindex "$CP" --wait
+out_has "reindex --wait names the state" "3 files, generation 2 (capped)"
+err_has "reindex --wait warns that it is partial" "the index of $CP is partial"
+GP="$T/goner"
+mkdir -p "$GP/sub"
+: >"$GP/sub/a.txt"
+expect 0 "add a root that will go" "$FIDX" --socket "$S6" add "$GP" --wait
+rm -rf "$GP"
+expect 2 "reindex --wait of a deleted root" "$FIDX" --socket "$S6" reindex "$GP" --wait
+err_has "reindex --wait says it is gone" "$GP is gone"
+if grep -q '^reindexed' "$T/out"; then fail "a gone root was reported reindexed"; else pass "a gone root is not reported reindexed"; fi
+expect 2 "reindex --all --wait with a gone project" "$FIDX" --socket "$S6" reindex --all --wait
+err_has "--all names the gone one" "$GP is gone"
+expect 2 "a query in a gone project" "$FIDX" --socket "$S6" --root "$GP" a.txt
+err_has "the query says it is gone" "$GP is gone"
+expect 2 "a query under a gone root, relative" sh -c 'cd "$1" && "$2" --socket "$3" --root goner/sub/.. a.txt' sh "$T" "$FIDX" "$S6"
+err_has "the daemon judged the gone root" "$GP is gone"
+expect 0 "rm of the gone root" "$FIDX" --socket "$S6" rm "$GP"
+must_fail "reindex of a never-known missing root" "$FIDX" --socket "$S6" reindex "$T/never"
+err_has "the daemon judges it" "(bad_root)"
+kill "$PID6" 2>/dev/null
+wait "$PID6"
+
+# Answers this daemon cannot give as root here (an unreadable root) and
+# the named cap: an independent server with canned answers.
+fake_daemon() {
+	python3 -c 'import socket, sys, os
+l = socket.socket(socket.AF_UNIX)
+l.bind(sys.argv[1])
+l.listen(8)
+print("up", flush=True)
+while True:
+    c, _ = l.accept()
+    f = c.makefile("rb")
+    for line in f:
+        c.sendall(sys.argv[2].encode() + b"\n")
+    c.close()' "$1" "$2" >"$T/fake.up" 2>"$T/fake.err" &
+	FAKE=$!
+	i=0
+	while ! grep -q up "$T/fake.up" 2>/dev/null && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+fake_daemon "$T/fake1" '{"ok":true,"root":"/w","state":"error","message":"cannot open /w: Permission denied","files":1,"generation":2,"capped":false,"reindexing":1}'
+expect 2 "reindex --wait of a root whose walk failed" "$FIDX" --socket "$T/fake1" reindex / --wait
+err_has "the failure and its reason are shown" "indexing / failed: cannot open /w: Permission denied"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+fake_daemon "$T/fake2" '{"ok":true,"root":"/","state":"capped","message":"m","files":100,"generation":2,"capped":"bytes","reindexing":1}'
+expect 0 "reindex --wait of a project at the byte cap" "$FIDX" --socket "$T/fake2" reindex / --wait
+err_has "the cap hit is named" "stopped at the bytes cap (fidxd --max-index-bytes raises it)"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
 
 echo
 echo "cli.sh: $checks commands, $failures failures"
