@@ -529,7 +529,12 @@ client_report_error(const struct client *c, json_t *resp)
 
 	client_hint_socket(c, msg ? msg : "fidxd reported an error", text,
 	    sizeof(text));
-	log_warnx("%s (%s)", text, code ? code : "no code");
+	/* The CLI's name for the protocol's "timeout_ms" is --timeout. */
+	if (code != NULL && strcmp(code, "timeout") == 0)
+		log_warnx("%s (%s); `%s --timeout SECONDS ...` waits longer",
+		    text, code, c->cmd);
+	else
+		log_warnx("%s (%s)", text, code ? code : "no code");
 }
 
 int

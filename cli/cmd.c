@@ -3,6 +3,7 @@
 #include "../common/proto.h"
 #include "client.h"
 #include "output.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,13 +22,31 @@ enum {
 	CMD_JSON = 1 << 0,
 	CMD_WAIT = 1 << 1,
 	CMD_ALL = 1 << 2,
+	CMD_TIMEOUT = 1 << 3,
+	CMD_HIDDEN = 1 << 4,
+	CMD_EXCLUDE = 1 << 5,
 };
 
 struct cmd_opts {
 	const char *sock;
 	unsigned flags;			/* CMD_* given */
 	const char *arg;		/* the one operand, if any */
+	long long timeout_ms;		/* --timeout, with CMD_TIMEOUT */
+	const char *exclude;		/* --exclude, with CMD_EXCLUDE */
 };
+
+/* req with "timeout_ms" when --timeout was given; NULL (freed) on OOM. */
+static json_t *
+cmd_with_timeout(json_t *req, const struct cmd_opts *o)
+{
+	if (req != NULL && (o->flags & CMD_TIMEOUT) &&
+	    json_object_set_new(req, "timeout_ms",
+	    json_integer(o->timeout_ms)) == -1) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
 
 /*
  * Parses a subcommand's options (those in allowed, --socket and --help)
@@ -38,8 +57,11 @@ static int
 cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
     const char *usage, struct cmd_opts *o)
 {
-	enum { OPT_SOCKET = 256 };
+	enum { OPT_SOCKET = 256, OPT_TIMEOUT, OPT_HIDDEN, OPT_EXCLUDE };
 	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "hidden", no_argument, NULL, OPT_HIDDEN },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 		{ "json", no_argument, NULL, 'j' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "all", no_argument, NULL, 'a' },
@@ -47,13 +69,12 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char prog[32];
+	static char prog[] = "fidx";
 	const char *name = argv[0];
 	unsigned flag;
 	int ch;
 
-	/* getopt's own messages then read "fidx add: ...". */
-	snprintf(prog, sizeof(prog), "fidx %s", name);
+	/* getopt's own messages read "fidx: ...", as all of ours do. */
 	argv[0] = prog;
 	while ((ch = getopt_long(argc, argv, "jwah", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -69,6 +90,30 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		case OPT_SOCKET:
 			o->sock = optarg;
 			continue;
+		case OPT_TIMEOUT:
+			if ((allowed & CMD_TIMEOUT) != 0 &&
+			    cli_parse_seconds("--timeout", optarg,
+			    CMD_TIMEOUT_CEILING_MS, &o->timeout_ms) == -1)
+				goto bad;
+			flag = CMD_TIMEOUT;
+			break;
+		case OPT_HIDDEN:
+			flag = CMD_HIDDEN;
+			break;
+		case OPT_EXCLUDE:
+			if (o->exclude != NULL) {
+				log_warnx("give --exclude once: one regex, "
+				    "'a|b' for several");
+				goto bad;
+			}
+			if (!proto_utf8_valid(optarg, strlen(optarg))) {
+				log_warnx("--exclude must be valid UTF-8 (it "
+				    "travels in a JSON string)");
+				goto bad;
+			}
+			o->exclude = optarg;
+			flag = CMD_EXCLUDE;
+			break;
 		case 'h':
 			printf("usage: fidx %s\n", usage);
 			return 1;
@@ -78,7 +123,9 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		if ((allowed & flag) == 0) {
 			log_warnx("%s takes no option --%s", name,
 			    flag == CMD_JSON ? "json" : flag == CMD_WAIT ?
-			    "wait" : "all");
+			    "wait" : flag == CMD_ALL ? "all" :
+			    flag == CMD_TIMEOUT ? "timeout" :
+			    flag == CMD_HIDDEN ? "hidden" : "exclude");
 			goto bad;
 		}
 		o->flags |= flag;
@@ -175,24 +222,38 @@ cmd_done(int rc)
 int
 cmd_add(int argc, char **argv, const char *sock)
 {
-	const char *usage = "add DIR [--wait] [--json]";
+	const char *usage = "add DIR [--wait [--timeout SECONDS]] [--hidden] "
+	    "[--exclude REGEX] [--json]";
 	struct cmd_opts o = { .sock = sock };
 	struct fidx_err err;
 	char root[PATH_MAX];
 	struct client c;
-	json_t *resp;
+	json_t *resp, *req;
 	int rc;
 
-	if ((rc = cmd_parse(argc, argv, CMD_WAIT | CMD_JSON, 1, usage,
-	    &o)) != 0)
+	if ((rc = cmd_parse(argc, argv, CMD_WAIT | CMD_JSON | CMD_TIMEOUT |
+	    CMD_HIDDEN | CMD_EXCLUDE, 1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
 	if (client_project_root(o.arg, root, sizeof(root), &err) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}
-	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s, s:b}", "op",
-	    "add", "root", root, "wait", (o.flags & CMD_WAIT) != 0),
-	    (o.flags & CMD_JSON) != 0, &resp);
+	req = cmd_with_timeout(json_pack("{s:s, s:s, s:b}", "op", "add",
+	    "root", root, "wait", (o.flags & CMD_WAIT) != 0), &o);
+	/* Sent only when given: fidxd keeps its defaults otherwise. */
+	if (req != NULL && (o.flags & CMD_HIDDEN) &&
+	    json_object_set_new(req, "hidden", json_true()) == -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	if (req != NULL && o.exclude != NULL &&
+	    json_object_set_new(req, "exclude", json_string(o.exclude)) ==
+	    -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	rc = cmd_call(&c, o.sock, true, req, (o.flags & CMD_JSON) != 0,
+	    &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
 	/* A walk that failed, or a root that is gone, is not an add. */
@@ -370,7 +431,8 @@ cmd_reindex_report(json_t *resp, const char *root, bool wait,
 int
 cmd_reindex(int argc, char **argv, const char *sock)
 {
-	const char *usage = "reindex [DIR | --all] [--wait] [--json]";
+	const char *usage = "reindex [DIR | --all] [--wait [--timeout "
+	    "SECONDS]] [--json]";
 	struct cmd_opts o = { .sock = sock };
 	struct fidx_err err;
 	char root[PATH_MAX];
@@ -379,8 +441,8 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	json_t *resp, *req;
 	int rc;
 
-	if ((rc = cmd_parse(argc, argv, CMD_ALL | CMD_WAIT | CMD_JSON, -1,
-	    usage, &o)) != 0)
+	if ((rc = cmd_parse(argc, argv, CMD_ALL | CMD_WAIT | CMD_JSON |
+	    CMD_TIMEOUT, -1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
 	all = (o.flags & CMD_ALL) != 0;
 	wait = (o.flags & CMD_WAIT) != 0;
@@ -401,8 +463,8 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	else
 		req = json_pack("{s:s, s:s, s:b}", "op", "reindex", "root",
 		    root, "wait", wait);
-	rc = cmd_call(&c, o.sock, false, req, (o.flags & CMD_JSON) != 0,
-	    &resp);
+	rc = cmd_call(&c, o.sock, false, cmd_with_timeout(req, &o),
+	    (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
 	rc = cmd_reindex_report(resp, all ? NULL : root, wait, c.cmd);

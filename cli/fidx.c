@@ -38,6 +38,7 @@ struct fidx_opts {
 	bool positions;
 	int color;			/* -1 until decided */
 	int typos;			/* -1: the daemon's default */
+	long long timeout_ms;		/* 0: the daemon's --wait-ms */
 };
 
 static const struct {
@@ -58,7 +59,8 @@ fidx_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: fidx [options] QUERY...      find files in this project\n"
-	    "       fidx add DIR [--wait]        index DIR\n"
+	    "       fidx add DIR [--wait] [--hidden] [--exclude REGEX]\n"
+	    "                                   index DIR\n"
 	    "       fidx rm DIR                  forget DIR\n"
 	    "       fidx ls [--json]             list projects\n"
 	    "       fidx visit FILE              rank FILE higher: it was "
@@ -80,6 +82,9 @@ fidx_usage(FILE *f)
 	    "else .)\n"
 	    "      --typos N        bytes a one-word query may have wrong, 0-2 "
 	    "(0: off)\n"
+	    "      --timeout SECONDS  how long to wait for an index being "
+	    "built\n"
+	    "                       (default: fidxd's --wait-ms, 10 s)\n"
 	    "Every command takes --socket PATH (default "
 	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
 	    "Words of the query are joined by spaces; start it with -- if\n"
@@ -91,7 +96,8 @@ fidx_usage(FILE *f)
 static int
 fidx_parse(int argc, char **argv, struct fidx_opts *o)
 {
-	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION, OPT_TYPOS };
+	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION, OPT_TYPOS,
+	    OPT_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "limit", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -101,6 +107,7 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 		{ "color", required_argument, NULL, OPT_COLOR },
 		{ "root", required_argument, NULL, OPT_ROOT },
 		{ "typos", required_argument, NULL, OPT_TYPOS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -147,6 +154,11 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 			o->typos = (int)v;
 			break;
 		}
+		case OPT_TIMEOUT:
+			if (cli_parse_seconds("--timeout", optarg,
+			    CMD_TIMEOUT_CEILING_MS, &o->timeout_ms) == -1)
+				return -1;
+			break;
 		case OPT_SOCKET:
 			o->sock = optarg;
 			break;
@@ -215,6 +227,9 @@ fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 	if (o->typos >= 0 && json_object_set_new(req, "typos",
 	    json_integer(o->typos)) == -1)
 		goto oom;
+	if (o->timeout_ms > 0 && json_object_set_new(req, "timeout_ms",
+	    json_integer(o->timeout_ms)) == -1)
+		goto oom;
 	return req;
 oom:
 	json_decref(req);
@@ -275,7 +290,7 @@ fidx_query(int argc, char **argv)
 	if (fidx_parse(argc, argv, &o) == -1)
 		return 2;
 	if (o.color == -1)
-		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
+		o.color = !o.json && !o.nul && cli_color_auto();
 	if (o.json)
 		o.color = 0;
 	if ((o.root != NULL ? client_named_root(o.root, root, sizeof(root),

@@ -522,9 +522,11 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char prog[] = "fidx";
 	unsigned long long v;
 	int ch;
 
+	argv[0] = prog;		/* getopt's messages: "fidx: ...", as ours */
 	while ((ch = getopt_long(argc, argv, "+n:m:p0jh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -584,7 +586,7 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 			filter_usage(stdout);
 			exit(0);
 		default:
-			filter_usage(stderr);
+			log_warnx("see fidx filter --help");
 			return -1;
 		}
 	}
@@ -620,7 +622,7 @@ filter_main(int argc, char **argv)
 	if (filter_parse(argc, argv, &o, &text) == -1)
 		return 2;
 	if (o.color == -1)
-		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
+		o.color = !o.json && !o.nul && cli_color_auto();
 	if (o.json)
 		o.color = 0;
 	if (o.threads == 0) {

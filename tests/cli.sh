@@ -21,6 +21,8 @@ T=$(cd "$T" && pwd -P)
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_COMMON_DIR
 GIT_CEILING_DIRECTORIES=$T
 export GIT_CEILING_DIRECTORIES
+# Colour is decided by the tests that want it.
+unset NO_COLOR
 # Visit stores go here, never into the user's own.
 XDG_STATE_HOME=$T/state
 export XDG_STATE_HOME
@@ -47,6 +49,7 @@ cleanup() {
 	kill_socket_daemon "$T/s4"
 	kill_socket_daemon "$T/s5"
 	kill_socket_daemon "$T/s6"
+	kill_socket_daemon "$T/s7"
 	[ -n "$FAKE" ] && kill "$FAKE" 2>/dev/null
 	# A daemon whose socket is not its own: by its pid file.
 	for f in "$T"/*.pid; do
@@ -532,7 +535,10 @@ wait "$PID6"
 # Answers this daemon cannot give as root here (an unreadable root) and
 # the named cap: an independent server with canned answers.
 fake_daemon() {
-	python3 -c 'import socket, sys, os
+	python3 -c 'import socket, sys, os, json
+def json_echo(line):
+    return json.dumps({"ok": True, "results": [], "state": "ready",
+                       "echo": json.loads(line)}).encode()
 l = socket.socket(socket.AF_UNIX)
 l.bind(sys.argv[1])
 l.listen(8)
@@ -541,7 +547,11 @@ while True:
     c, _ = l.accept()
     f = c.makefile("rb")
     for line in f:
-        c.sendall(sys.argv[2].encode() + b"\n")
+        if sys.argv[2] == "echo":
+            # The request back, inside an answer: what the CLI sent.
+            c.sendall(json_echo(line) + b"\n")
+        else:
+            c.sendall(sys.argv[2].encode() + b"\n")
     c.close()' "$1" "$2" >"$T/fake.up" 2>"$T/fake.err" &
 	FAKE=$!
 	i=0
@@ -558,6 +568,86 @@ fake_daemon "$T/fake2" '{"ok":true,"root":"/","state":"capped","message":"m","fi
 expect 0 "reindex --wait of a project at the byte cap" "$FIDX" --socket "$T/fake2" reindex / --wait
 err_has "the cap hit is named" "stopped at the bytes cap (fidxd --max-index-bytes raises it)"
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
+
+# --timeout (seconds) becomes "timeout_ms"; a timeout's hint names it.
+fake_daemon "$T/fake3" echo
+expect 1 "--timeout 2.5 on a query (no results)" "$FIDX" --socket "$T/fake3" --root "$P" --json --timeout 2.5 x
+py "the query carries timeout_ms 2500" "o = json.loads(d)
+assert o['echo']['timeout_ms'] == 2500, o"
+expect 0 "add --wait --timeout 0.0001 --hidden --exclude" "$FIDX" --socket "$T/fake3" add "$P" --wait --timeout 0.0001 --hidden --exclude '^build/' --json
+py "add carries timeout_ms (rounded up), hidden, exclude" "o = json.loads(d)['echo']
+assert o['timeout_ms'] == 1 and o['hidden'] is True and o['exclude'] == '^build/', o"
+expect 0 "add sends no hidden or exclude unless given" "$FIDX" --socket "$T/fake3" add "$P" --json
+py "no hidden, no exclude, no timeout_ms" "o = json.loads(d)['echo']
+assert 'hidden' not in o and 'exclude' not in o and 'timeout_ms' not in o, o"
+expect 0 "reindex --wait --timeout 1" "$FIDX" --socket "$T/fake3" reindex "$P" --wait --timeout 1 --json
+py "reindex carries timeout_ms" "o = json.loads(d)['echo']
+assert o['timeout_ms'] == 1000, o"
+expect 2 "--timeout 0" "$FIDX" --socket "$T/fake3" --timeout 0 x
+err_has "--timeout says what it wants" "--timeout must be seconds"
+expect 2 "--timeout inf" "$FIDX" --socket "$T/fake3" --timeout inf x
+expect 2 "--timeout over an hour" "$FIDX" --socket "$T/fake3" --timeout 3601 x
+expect 2 "ls takes no --timeout" "$FIDX" --socket "$T/fake3" ls --timeout 1
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+fake_daemon "$T/fake4" '{"ok":false,"error":{"code":"timeout","message":"the index of /x was not ready in time; it is still being built (try again, or raise \"timeout_ms\")"}}'
+expect 2 "a timeout answer" "$FIDX" --socket "$T/fake4" --root "$P" x
+err_has "the timeout hint names --timeout" "fidx --socket $T/fake4 --timeout SECONDS"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+
+# The real daemon applies add --hidden and --exclude.
+S7="$T/s7"
+HP="$T/hid"
+mkdir -p "$HP/.conf" "$HP/build" "$HP/src"
+: >"$HP/.conf/dotted.txt"
+: >"$HP/build/made.txt"
+: >"$HP/src/kept.txt"
+expect 0 "add --hidden --exclude" "$FIDX" --socket "$S7" add "$HP" --wait --hidden --exclude '^build(/|$)'
+expect 0 "query a project added with --hidden --exclude" "$FIDX" --socket "$S7" --root "$HP" -n 10 --mode regex txt
+py "dot-files listed, build/ left out" "assert sorted(d.decode().split()) == ['hid/.conf/dotted.txt', 'hid/src/kept.txt'], d"
+must_fail "add --exclude with a bad regex" "$FIDX" --socket "$S7" add "$T/s7dir-none" --exclude '('
+expect 0 "stop the daemon of --hidden" "$FIDX" --socket "$S7" daemon stop
+
+# NO_COLOR (no-color.org): set and not empty, no colour on a terminal
+# unless --color=always.
+tty_run() {
+	python3 -c 'import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+_, st = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(os.waitstatus_to_exitcode(st))' "$@"
+}
+expect 0 "filter on a terminal" tty_run sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "a terminal gets colour" "assert b'\x1b[' in d, d"
+expect 0 "NO_COLOR=1 on a terminal" tty_run env NO_COLOR=1 sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "NO_COLOR turns colour off" "assert b'\x1b' not in d and b'Makefile' in d, d"
+expect 0 "NO_COLOR= (empty) on a terminal" tty_run env NO_COLOR= sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "an empty NO_COLOR does not" "assert b'\x1b[' in d, d"
+expect 0 "NO_COLOR=1 --color=always" tty_run env NO_COLOR=1 sh -c '"$1" filter --color=always mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "--color=always wins over NO_COLOR" "assert b'\x1b[' in d, d"
+expect 0 "NO_COLOR=1 --color=auto" tty_run env NO_COLOR=1 sh -c '"$1" filter --color=auto mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "--color=auto honours NO_COLOR" "assert b'\x1b' not in d, d"
+
+# One prefix for every message of the CLI, getopt's included.
+for args in "filter --frob x" "add --frob" "--frob x" "ls --frob" "filter -n nope x" "filter a b"; do
+	# shellcheck disable=SC2086
+	run "$FIDX" --socket "$T/none" $args </dev/null
+	if [ "$rc" -eq 2 ] && [ -s "$T/err" ] && ! grep -qv '^fidx: ' "$T/err"; then
+		pass "fidx $args: every stderr line starts with 'fidx: '"
+	else
+		fail "fidx $args: exit $rc, a line without 'fidx: '"
+	fi
+done
 
 echo
 echo "cli.sh: $checks commands, $failures failures"
