@@ -334,8 +334,13 @@ cmd_visit(int argc, char **argv, const char *sock)
 		return 2;
 	}
 	rlen = strlen(root);
-	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/' ||
-	    !proto_utf8_valid(file, strlen(file))) {
+	/* NEEDSWORK: the visit op takes "path" only, so UTF-8 only. */
+	if (!proto_utf8_valid(file, strlen(file))) {
+		log_warnx("%s: the visit op names a file by a JSON string, so "
+		    "its path must be valid UTF-8", file);
+		return 2;
+	}
+	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/') {
 		log_warnx("%s is not under the project %s (run `fidx visit` "
 		    "from the project's directory)", file, root);
 		return 2;

@@ -208,16 +208,25 @@ fidx_join(int argc, char **argv)
 static json_t *
 fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 {
+	size_t n = strlen(q), elen;
+	char *b64 = NULL;
 	json_t *req;
 
-	if (!proto_utf8_valid(q, strlen(q))) {
-		log_warnx("the query is not valid UTF-8");
-		return NULL;
-	}
-	req = json_pack("{s:s, s:s, s:s, s:b}", "op", "query", "root", root,
-	    "q", q, "positions", o->color || o->positions || o->json);
+	req = json_pack("{s:s, s:s, s:b}", "op", "query", "root", root,
+	    "positions", o->color || o->positions || o->json);
 	if (req == NULL)
 		goto oom;
+	/* A JSON string is UTF-8: other bytes (Latin-1 names) go in base64. */
+	if (proto_utf8_valid(q, n)) {
+		if (json_object_set_new(req, "q", json_string(q)) == -1)
+			goto oom;
+	} else if ((b64 = proto_base64_encode(q, n, &elen)) == NULL ||
+	    json_object_set_new(req, "q_b64", json_stringn(b64, elen)) ==
+	    -1) {
+		goto oom;
+	}
+	free(b64);
+	b64 = NULL;
 	if (o->mode_set && json_object_set_new(req, "mode",
 	    json_string(query_mode_name(o->mode))) == -1)
 		goto oom;
@@ -232,6 +241,7 @@ fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 		goto oom;
 	return req;
 oom:
+	free(b64);
 	json_decref(req);
 	log_warnx("out of memory building the request");
 	return NULL;

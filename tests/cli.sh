@@ -50,6 +50,7 @@ cleanup() {
 	kill_socket_daemon "$T/s5"
 	kill_socket_daemon "$T/s6"
 	kill_socket_daemon "$T/s7"
+	kill_socket_daemon "$T/s8"
 	[ -n "$FAKE" ] && kill "$FAKE" 2>/dev/null
 	# A daemon whose socket is not its own: by its pid file.
 	for f in "$T"/*.pid; do
@@ -648,6 +649,16 @@ for args in "filter --frob x" "add --frob" "--frob x" "ls --frob" "filter -n nop
 		fail "fidx $args: exit $rc, a line without 'fidx: '"
 	fi
 done
+
+# A query that is not UTF-8 (a Latin-1 name) reaches the daemon as q_b64.
+S8="$T/s8"
+LP="$T/latin"
+mkdir -p "$LP"
+: >"$LP/$(printf 'caf\351.txt')"
+: >"$LP/cafe.txt"
+expect 0 "a Latin-1 query" "$FIDX" --socket "$S8" --root "$LP" --mode exact -0 "$(printf 'caf\351')"
+py "it finds the Latin-1 name, exact bytes" "assert d == b'latin/caf\xe9.txt\0', d"
+expect 0 "stop the daemon of the Latin-1 query" "$FIDX" --socket "$S8" daemon stop
 
 echo
 echo "cli.sh: $checks commands, $failures failures"
