@@ -7,23 +7,19 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/size.h"
 
 int
 cli_parse_num(const char *flag, const char *s, unsigned long long min,
     unsigned long long max, unsigned long long *out)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 ||
-	    v < min || v > max) {
-		log_warnx("%s must be a number from %llu to %llu, not '%s'",
-		    flag, min, max, s);
+	/* fidxd's syntax (size.h), so "64K" means the same to both. */
+	if (size_parse(s, min, max, out) == -1) {
+		log_warnx("%s must be a number from %llu to %llu (K, M or G "
+		    "multiplies by 1024, 1024^2, 1024^3), not '%s'", flag, min,
+		    max, s);
 		return -1;
 	}
-	*out = v;
 	return 0;
 }
 

@@ -13,7 +13,10 @@
 
 #include "../common/query.h"
 
-/* Parses a decimal in [min, max] for flag; logs and returns -1 if not. */
+/*
+ * Parses a number in [min, max] for flag, in fidxd's syntax (size.h:
+ * decimal, K/M/G suffix); logs and returns -1 if not.
+ */
 int cli_parse_num(const char *flag, const char *s, unsigned long long min,
     unsigned long long max, unsigned long long *out);
 

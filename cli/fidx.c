@@ -59,13 +59,13 @@ fidx_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: fidx [options] QUERY...      find files in this project\n"
-	    "       fidx add DIR [--wait] [--hidden] [--exclude REGEX]\n"
-	    "                                   index DIR\n"
+	    "       fidx add DIR [--wait] [--hidden] [--exclude REGEX]  index "
+	    "DIR\n"
 	    "       fidx rm DIR                  forget DIR\n"
 	    "       fidx ls [--json]             list projects\n"
 	    "       fidx visit FILE              rank FILE higher: it was "
 	    "opened\n"
-	    "       fidx reindex [DIR | --all] [--wait]\n"
+	    "       fidx reindex [DIR | --all] [--wait]   walk again\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
@@ -77,19 +77,24 @@ fidx_usage(FILE *f)
 	    "  -0, --null           end each path with NUL, not newline\n"
 	    "  -p, --positions      prefix each path with the matched byte "
 	    "offsets\n"
-	    "      --color=WHEN     highlight matches: auto, always, never\n"
+	    "      --color=WHEN     highlight matches: auto (a terminal and no "
+	    "NO_COLOR),\n"
+	    "                       always, never\n"
 	    "      --root DIR       project root (default: the git work tree, "
 	    "else .)\n"
 	    "      --typos N        bytes a one-word query may have wrong, 0-2 "
 	    "(0: off)\n"
-	    "      --timeout SECONDS  how long to wait for an index being "
-	    "built\n"
-	    "                       (default: fidxd's --wait-ms, 10 s)\n"
+	    "      --timeout SECS   wait at most this for an index being built "
+	    "(2.5: two\n"
+	    "                       and a half seconds; default fidxd's "
+	    "--wait-ms, 10 s);\n"
+	    "                       add --wait and reindex --wait take it too\n"
 	    "Every command takes --socket PATH (default "
 	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
 	    "Words of the query are joined by spaces; start it with -- if\n"
 	    "it begins with '-' or names a subcommand. Exit status: 0 found,\n"
-	    "1 nothing found, 2 error.\n",
+	    "1 nothing found, 2 error (a project whose root is gone, or whose\n"
+	    "walk failed, is an error for add/reindex --wait and queries).\n",
 	    FIDX_RESULTS_DEFAULT, FIDX_RESULTS_CEILING);
 }
 

@@ -649,9 +649,13 @@ filter_main(int argc, char **argv)
 		log_warn("indexing %zu bytes of input", in.size);
 		goto out;
 	}
-	if (in.skipped_long > 0)
+	if (in.skipped_long > 0 && o.max_line_bytes < FIDX_MAX_PATH_CEILING)
 		log_warnx("skipped %zu lines longer than %zu bytes (raise "
 		    "--max-line-bytes)", in.skipped_long, o.max_line_bytes);
+	else if (in.skipped_long > 0)
+		log_warnx("skipped %zu lines longer than %zu bytes, the most "
+		    "--max-line-bytes allows", in.skipped_long,
+		    o.max_line_bytes);
 	if (in.cut_bytes)
 		log_warnx("input cut at %zu bytes (raise --max-input-bytes)",
 		    o.max_input);

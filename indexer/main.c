@@ -12,6 +12,7 @@
  */
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/size.h"
 #include "../common/sockpath.h"
 #include "ops.h"
 #include "project.h"
@@ -80,33 +81,17 @@ fidxd_usage(FILE *f)
 	    VISITS_PER_PROJECT_DEFAULT);
 }
 
-/* A positive count or size (K/M/G suffixes) no larger than max. */
+/* A positive count or size (size.h: K/M/G suffixes) no larger than max. */
 static int
 fidxd_num(const char *flag, const char *s, unsigned long long max,
     unsigned long long *out)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end != s && *end != '\0' && end[1] == '\0') {
-		int shift = *end == 'K' || *end == 'k' ? 10 :
-		    *end == 'M' || *end == 'm' ? 20 :
-		    *end == 'G' || *end == 'g' ? 30 : -1;
-
-		if (shift > 0 && v <= (ULLONG_MAX >> shift)) {
-			v <<= shift;
-			end++;
-		}
-	}
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v == 0 ||
-	    v > max) {
-		log_warnx("%s wants a number from 1 to %llu, not '%s'", flag,
-		    max, s);
+	if (size_parse(s, 1, max, out) == -1) {
+		log_warnx("%s wants a number from 1 to %llu (K, M or G "
+		    "multiplies by 1024, 1024^2, 1024^3), not '%s'", flag, max,
+		    s);
 		return -1;
 	}
-	*out = v;
 	return 0;
 }
 

@@ -15,6 +15,7 @@ for b in "$FIDX" "$FIDXD"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built (run make)"; exit 1; }
 done
 
+REPO=$(pwd -P)
 T=$(mktemp -d) || exit 1
 T=$(cd "$T" && pwd -P)
 # Project roots come from git's rules: keep the caller's repository out.
@@ -659,6 +660,31 @@ mkdir -p "$LP"
 expect 0 "a Latin-1 query" "$FIDX" --socket "$S8" --root "$LP" --mode exact -0 "$(printf 'caf\351')"
 py "it finds the Latin-1 name, exact bytes" "assert d == b'latin/caf\xe9.txt\0', d"
 expect 0 "stop the daemon of the Latin-1 query" "$FIDX" --socket "$S8" daemon stop
+
+# fidx filter's numbers take fidxd's K/M/G suffixes (common/size.c).
+expect 0 "filter --max-input-bytes 1K" sh -c '"$1" filter --max-input-bytes 1K --max-line-bytes 4k --max-lines 1M mkfl <"$2"' sh "$FIDX" "$T/cands"
+out_is "filter with suffixed sizes" "a/Makefile"
+python3 -c 'print("x" * 2000 + "\nab")' >"$T/longline"
+expect 0 "filter --max-line-bytes 1K skips a 2000-byte line" sh -c '"$1" filter --max-line-bytes 1K ab <"$2"' sh "$FIDX" "$T/longline"
+err_has "it says what to raise" "skipped 1 lines longer than 1024 bytes (raise --max-line-bytes)"
+expect 2 "filter --max-line-bytes 64K is over its ceiling" sh -c '"$1" filter --max-line-bytes 64K ab <"$2"' sh "$FIDX" "$T/longline"
+err_has "the ceiling is named" "from 1 to 65535"
+python3 -c 'print("x" * 70000 + "\nab")' >"$T/longline"
+expect 0 "filter at the line ceiling" sh -c '"$1" filter --max-line-bytes 65535 ab <"$2"' sh "$FIDX" "$T/longline"
+err_has "at the ceiling it does not say raise" "the most --max-line-bytes allows"
+expect 2 "filter --max-lines 1.5K" sh -c '"$1" filter --max-lines 1.5K ab <"$2"' sh "$FIDX" "$T/longline"
+expect 2 "fidxd --max-files 1T" "$FIDXD" --foreground --socket "$T/s9" --max-files 1T
+err_has "fidxd names its syntax" "K, M or G multiplies by 1024"
+
+# make run passes RUN_QUERY through the environment: a quote in it is a
+# query character, not shell syntax. On a private runtime directory.
+if [ -f "$REPO/Makefile" ] && [ -x "$REPO/$FIDX_BUILD/fidx" ]; then
+	mkdir -m 700 "$T/rt"
+	expect 0 "make run RUN_QUERY=\"'ops\"" env XDG_RUNTIME_DIR="$T/rt" \
+	    make -s --no-print-directory -C "$REPO" run BUILD="$FIDX_BUILD" RUN_QUERY="'ops"
+	out_has "make run shows the query's best file" "indexer/"
+	expect 0 "stop the daemon of make run" env XDG_RUNTIME_DIR="$T/rt" "$FIDX" daemon stop
+fi
 
 echo
 echo "cli.sh: $checks commands, $failures failures"
