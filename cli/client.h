@@ -2,7 +2,9 @@
  * client.h - the CLI's side of the daemon protocol.
  *
  * Owns: one connection to fidxd (socket, read buffer), starting fidxd
- * when nothing listens, and how the CLI names a project (its root).
+ * when nothing listens, finding a running one by its pid file when its
+ * socket file is gone, how hints name the command ("fidx --socket S"),
+ * and how the CLI names a project (its root).
  * Never touches: the daemon's state except through requests; output
  * formatting (output.c).
  *

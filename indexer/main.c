@@ -8,7 +8,8 @@
  * process exits 2 with a message on stderr, or 0 once the socket accepts
  * connections. The pidfile `<socket>.pid` is also the lock: a live fidxd
  * holds flock() on it, and a crashed one's lock went with its process, so
- * a leftover socket file is known to be stale and is replaced.
+ * a leftover socket file is known to be stale and is replaced. The
+ * detached daemon closes every descriptor it inherited but its own.
  */
 #include "../common/limits.h"
 #include "../common/log.h"

@@ -596,7 +596,8 @@ server_socket_answers(const char *path)
 /*
  * Binds the socket path again when its file is gone (or is a socket
  * nobody listens on), and swaps the new listener in. Connections still
- * queued on the old one are taken first.
+ * queued on the old one are taken first. A path served by another
+ * process stops us; one that is not a socket is left alone.
  */
 static void
 server_socket_check(struct server *s)
@@ -611,12 +612,23 @@ server_socket_check(struct server *s)
 		if (s->sock_known && st.st_dev == s->sock_dev &&
 		    st.st_ino == s->sock_ino)
 			return;
-		if (!S_ISSOCK(st.st_mode) ||
+		if (S_ISSOCK(st.st_mode) &&
 		    server_socket_answers(s->sock_path)) {
+			/*
+			 * Another daemon serves the path now (its directory
+			 * was deleted with our pid file, and a client started
+			 * a new one): nobody new can reach us, so go.
+			 */
+			log_warnx("another process serves %s now; stopping",
+			    s->sock_path);
+			s->stopping = true;
+			return;
+		}
+		if (!S_ISSOCK(st.st_mode)) {
 			if (!s->sock_warned)
-				log_warnx("%s is no longer our socket; "
-				    "another process took it (our clients "
-				    "stay connected)", s->sock_path);
+				log_warnx("%s is no longer our socket but a "
+				    "file we leave alone; `fidx daemon stop` "
+				    "stops us by the pid file", s->sock_path);
 			s->sock_warned = true;
 			return;
 		}

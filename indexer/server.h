@@ -3,7 +3,9 @@
  * buffers, and waking requests that wait for an index.
  *
  * Owns: every struct client (its socket, input and output buffers, its
- * one parked request), the epoll set, the server counters.
+ * one parked request), the epoll set, the server counters, and the
+ * listening socket: binding it, and binding it again when its file is
+ * deleted.
  * Never touches: what a request means (ops.c), how projects are walked
  * (project.c), scoring (search.c).
  *

@@ -457,6 +457,26 @@ expect 1 "status after that stop" "$FIDX" --socket "$S4" daemon status
 expect 2 "ls when stopped" "$FIDX" --socket "$S4" ls
 err_has "the CLI's hint names the socket" "\`fidx --socket $S4 daemon start\`"
 rm -f "$S4"
+# The socket's whole directory deleted (pid file too): the next query
+# starts a new daemon, and the old one, unreachable, stops on its own.
+mkdir -m 700 "$T/rt2"
+expect 0 "a query on the default socket" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --root "$P" -n1 lib/x
+old_pid=$(cat "$T/rt2/fidx/sock.pid")
+rm -rf "$T/rt2/fidx"
+expect 0 "a query after the socket's directory was deleted" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --root "$P" -n1 lib/x
+i=0
+while kill -0 "$old_pid" 2>/dev/null && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+checks=$((checks + 1))
+if kill -0 "$old_pid" 2>/dev/null; then
+	fail "the orphaned daemon $old_pid still runs"
+	kill "$old_pid"
+else
+	pass "the orphaned daemon stopped once another served its path"
+fi
+expect 0 "stop the new default-socket daemon" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" daemon stop
 cd "$T" || exit 1
 
 # At the client cap the CLI shows the daemon's refusal, not EPIPE: the
