@@ -257,7 +257,7 @@ cmd_add(int argc, char **argv, const char *sock)
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
 	/* A walk that failed, or a root that is gone, is not an add. */
-	rc = output_project_verdict(resp, root, c.cmd) == OUTPUT_FAILED ?
+	rc = output_project_verdict(resp, root, c.cmd, true) == OUTPUT_FAILED ?
 	    2 : 0;
 	printf("%s %s (%s", json_is_false(json_object_get(resp, "added")) ?
 	    "already a project:" : "added", root,
@@ -413,7 +413,8 @@ cmd_reindex_report(json_t *resp, const char *root, bool wait,
 		return 0;
 	}
 	if (root != NULL) {
-		if (output_project_verdict(resp, root, cmd) == OUTPUT_FAILED)
+		if (output_project_verdict(resp, root, cmd, true) ==
+		    OUTPUT_FAILED)
 			return 2;
 		printf("reindexed %s: ", root);
 		cmd_print_counts(resp);
@@ -424,7 +425,7 @@ cmd_reindex_report(json_t *resp, const char *root, bool wait,
 	json_array_foreach(projects, i, p) {
 		const char *r = cmd_str(json_object_get(p, "root"));
 
-		if (output_project_verdict(p, r, cmd) == OUTPUT_FAILED)
+		if (output_project_verdict(p, r, cmd, true) == OUTPUT_FAILED)
 			rc = 2;
 		printf("  %s: ", r);
 		cmd_print_counts(p);
@@ -577,7 +578,7 @@ cmd_daemon_stop(struct client *c)
 			break;
 		client_pause();
 	}
-	for (; i < CLIENT_STOP_TRIES && pid > 0 && client_pid_alive((long)pid); i++)
+	for (; i < CLIENT_STOP_TRIES && client_pid_alive((long)pid); i++)
 		client_pause();
 	if (i == CLIENT_STOP_TRIES) {
 		log_warnx("fidxd (pid %" JSON_INTEGER_FORMAT ") has not "

@@ -268,7 +268,7 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 	size_t len;
 
 	/* Says on stderr when the answer covers less than the project. */
-	verdict = output_project_verdict(resp, root, c->cmd);
+	verdict = output_project_verdict(resp, root, c->cmd, false);
 	if (o->json) {
 		line = client_response_line(c, &len);
 		fwrite(line, 1, len, stdout);

@@ -267,7 +267,8 @@ output_projects(json_t *projects, const char *cmd)
 }
 
 enum output_verdict
-output_project_verdict(json_t *p, const char *root, const char *cmd)
+output_project_verdict(json_t *p, const char *root, const char *cmd,
+    bool notes)
 {
 	const char *state = json_string_value(json_object_get(p, "state"));
 	const char *msg = json_string_value(json_object_get(p, "message"));
@@ -306,6 +307,8 @@ output_project_verdict(json_t *p, const char *root, const char *cmd)
 		    state, msg ? ": " : "", msg ? msg : "", cmd);
 		return OUTPUT_FAILED;
 	}
+	if (notes && msg != NULL)
+		log_warnx("%s: %s", root, msg);
 	return OUTPUT_COMPLETE;
 }
 

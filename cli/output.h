@@ -49,10 +49,12 @@ enum output_verdict {
 /*
  * Says on stderr why the project p (an object with "state", and maybe
  * "message" and "capped": true or the name of the cap hit, "files" or
- * "bytes") is not complete; cmd names fidx in hints.
+ * "bytes") is not complete; cmd names fidx in hints. With notes, a
+ * message on a complete project is shown too (a rebuild that reindex
+ * waited for may have been cut, the live index kept).
  */
 enum output_verdict output_project_verdict(json_t *p, const char *root,
-    const char *cmd);
+    const char *cmd, bool notes);
 
 /* Prints an object as "key: value" lines, nested objects indented. */
 void output_tree(json_t *obj, int indent);

@@ -639,13 +639,14 @@ server_socket_check(struct server *s)
 	} else if (errno != ENOENT) {
 		return;
 	}
-	if (s->sock_make_dir &&
-	    sockpath_check_dir(s->sock_path, true, &err) == -1) {
-		log_warnx("cannot bind %s again: %s", s->sock_path, err.msg);
-		return;
-	}
-	if ((fd = server_bind(s->sock_path, &err)) == -1) {
-		log_warnx("cannot bind %s again: %s", s->sock_path, err.msg);
+	if ((s->sock_make_dir &&
+	    sockpath_check_dir(s->sock_path, true, &err) == -1) ||
+	    (fd = server_bind(s->sock_path, &err)) == -1) {
+		/* Tried again every check; said once. */
+		if (!s->sock_warned)
+			log_warnx("cannot bind %s again: %s", s->sock_path,
+			    err.msg);
+		s->sock_warned = true;
 		return;
 	}
 	server_accept(s);
