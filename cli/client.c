@@ -190,6 +190,7 @@ client_daemon_pid(const struct client *c)
 int
 client_connect_live(struct client *c, long *pid, struct fidx_err *err)
 {
+	struct stat st;
 	int saved;
 	long p;
 
@@ -202,7 +203,9 @@ client_connect_live(struct client *c, long *pid, struct fidx_err *err)
 		errno = saved;
 		return -1;
 	}
-	for (int i = 0; i < CLIENT_REBIND_TRIES; i++) {
+	/* fidxd leaves a file that is not a socket alone: no use waiting. */
+	for (int i = 0; i < CLIENT_REBIND_TRIES &&
+	    (lstat(c->path, &st) == -1 || S_ISSOCK(st.st_mode)); i++) {
 		client_pause();
 		if (client_connect(c, err) == 0)
 			return 0;

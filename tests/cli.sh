@@ -557,6 +557,8 @@ wait "$PID6"
 # Answers this daemon cannot give as root here (an unreadable root) and
 # the named cap: an independent server with canned answers.
 fake_daemon() {
+	# Removed first: the wait below must not see the last one's "up".
+	rm -f "$T/fake.up"
 	python3 -c 'import socket, sys, os, json
 def json_echo(line):
     return json.dumps({"ok": True, "results": [], "state": "ready",
