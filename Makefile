@@ -33,7 +33,8 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
-               indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c
+               indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c \
+               indexer/fidxd.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
                tests/valgrind.sh

@@ -15,11 +15,8 @@
 #include "../common/log.h"
 #include "../common/size.h"
 #include "../common/sockpath.h"
-#include "ops.h"
-#include "project.h"
+#include "fidxd.h"
 #include "search.h"
-#include "server.h"
-#include "visits.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,6 +47,7 @@ struct fidxd_opts {
 	bool explicit_sock;
 	struct project_limits proj;
 	struct server_limits srv;
+	uint32_t wait_ms;
 	int threads;
 	struct visits_limits visits;
 	size_t max_log;
@@ -143,7 +141,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->srv.max_clients = FIDX_MAX_CLIENTS_DEFAULT;
 	o->srv.max_line = FIDX_MAX_LINE_DEFAULT;
 	o->srv.max_output = FIDX_MAX_OUTPUT_DEFAULT;
-	o->srv.wait_ms = FIDXD_WAIT_MS_DEFAULT;
+	o->wait_ms = FIDXD_WAIT_MS_DEFAULT;
 	visits_limits_default(&o->visits);
 	o->max_log = LOG_FILE_MAX_DEFAULT;
 	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
@@ -215,7 +213,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		case O_WAIT:
 			if (fidxd_num("--wait-ms", optarg, 3600000, &v))
 				return -1;
-			o->srv.wait_ms = (uint32_t)v;
+			o->wait_ms = (uint32_t)v;
 			break;
 		case O_WALKERS:
 			if (fidxd_num("--walkers", optarg, 8, &v))
@@ -496,17 +494,6 @@ fidxd_daemonize(const int *keep, size_t n)
 	return 0;
 }
 
-/* True if sock still names the socket file the server bound. */
-static bool
-fidxd_still_ours(const struct server *srv, const char *sock)
-{
-	struct stat st;
-
-	if (!srv->sock_known || lstat(sock, &st) == -1)
-		return true;
-	return st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino;
-}
-
 /*
  * A relative --socket made absolute: the daemon works from "/", and
  * binds the path again if it is deleted.
@@ -534,14 +521,12 @@ main(int argc, char **argv)
 {
 	struct fidxd_opts o;
 	struct fidx_err err = { "" };
-	struct project_registry reg;
-	struct search_pool *pool = NULL;
-	struct visits *visits = NULL;
-	struct server srv;
+	struct fidxd_config cfg;
+	struct fidxd d;
 	char pidpath[PATH_MAX], pidline[32], vfile[PATH_MAX];
 	char logpath[PATH_MAX] = "";
 	int lockfd = -1, lfd = -1, sigfd = -1, rc = 2, n;
-	bool reg_ok = false, srv_ok = false, bound = false;
+	bool d_ok = false, bound = false;
 
 	log_init("fidxd", 0);
 	if (fidxd_parse(argc, argv, &o) == -1)
@@ -594,60 +579,32 @@ main(int argc, char **argv)
 	/* Threads start after the fork and inherit the blocked signals. */
 	if ((sigfd = fidxd_signals()) == -1)
 		goto out;
-	if (project_registry_init(&reg, &o.proj, &err) == -1) {
+	cfg = (struct fidxd_config){
+		.srv = o.srv, .proj = o.proj, .visits = o.visits,
+		.threads = o.threads, .wait_ms = o.wait_ms,
+		.sock_path = o.sock, .sock_make_dir = !o.explicit_sock,
+		.visits_file = vfile,
+	};
+	/* From here the daemon owns (and closes) lfd and sigfd. */
+	if (fidxd_init(&d, &cfg, lfd, sigfd, &err) == -1) {
+		lfd = sigfd = -1;
 		log_warnx("%s", err.msg);
 		goto out;
 	}
-	reg_ok = true;
-	if ((pool = search_pool_new(o.threads, &err)) == NULL) {
-		log_warnx("%s", err.msg);
-		goto out;
-	}
-	if ((visits = visits_new(&o.visits)) == NULL) {
-		log_warn("the visit store");
-		goto out;
-	}
-	/* From here the server owns (and closes) lfd and sigfd. */
-	srv_ok = true;
-	if (server_init(&srv, &o.srv, lfd, sigfd, &reg, pool, &err) == -1) {
-		log_warnx("%s", err.msg);
-		goto out;
-	}
-	/* A store that will not load is reported and starts empty. */
-	srv.visits = visits;
-	_Static_assert(sizeof(srv.visits_file) >= sizeof(vfile),
-	    "the visits file path fits the server's");
-	strcpy(srv.visits_file, vfile);
-	if (vfile[0] != '\0' && visits_load(visits, srv.visits_file,
-	    time(NULL), &err) == -1) {
-		struct visits_counts vc;
-		bool done;
-
-		visits_counts(visits, &vc);
-		log_warnx("%s; %zu visits loaded; the file will be kept as %s "
-		    "before the next save", err.msg, vc.loaded,
-		    visits_aside(visits, &done));
-	}
-	srv.sock_path = o.sock;
-	srv.sock_make_dir = !o.explicit_sock;
+	lfd = sigfd = -1;
+	d_ok = true;
 	log_info("listening on %s", o.sock);
-	rc = server_run(&srv) == 0 ? 0 : 1;
+	rc = fidxd_run(&d) == 0 ? 0 : 1;
 out:
-	if (srv_ok) {
-		server_release(&srv);
-	} else {
-		if (lfd != -1)
-			close(lfd);
-		if (sigfd != -1)
-			close(sigfd);
-	}
-	search_pool_free(pool);
-	visits_free(visits);
-	if (reg_ok)
-		project_registry_release(&reg);
+	if (lfd != -1)
+		close(lfd);
+	if (sigfd != -1)
+		close(sigfd);
 	/* Not a socket someone else put there after ours was deleted. */
-	if (bound && (!srv_ok || fidxd_still_ours(&srv, o.sock)))
+	if (bound && (!d_ok || server_socket_ours(d.server)))
 		unlink(o.sock);
+	if (d_ok)
+		fidxd_release(&d);
 	if (lockfd != -1) {
 		/* Empty, not removed: removing a locked file races a starter. */
 		if (ftruncate(lockfd, 0) == -1)

@@ -1,5 +1,6 @@
 /* ops.c - see ops.h. */
 #include "ops.h"
+#include "search.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/proto.h"
@@ -32,19 +33,67 @@ enum ops_id {
 	OP_STATS, OP_SHUTDOWN, OP_VISIT,
 };
 
-/* server_wait.flags: what a parked request's answer must say. */
+/* ops_wait.flags: what a parked request's answer must say. */
 #define OPS_ADD_NEW		0x1	/* add: the root was not a project */
 #define OPS_ADD_OPTIONS		0x2	/* add: its options changed */
 #define OPS_ADD_REINDEXING	0x4	/* add: a new walk was started */
 #define OPS_REINDEX_ALL		0x8	/* reindex: "all":true */
 
+struct ops {
+	struct fidxd *d;
+	struct project_registry *reg;
+	struct ops_wait *waits;		/* parked, one per client at most */
+	struct ops_counters count;
+};
+
 /* One request being handled: what every op needs to answer it. */
 struct ops_req {
-	struct server *s;
+	struct ops *o;
 	struct client *c;
-	json_t *req;			/* borrowed */
+	json_t *req;			/* borrowed; NULL once parked */
 	json_t *id;			/* borrowed, may be NULL */
 };
+
+/* A query as parsed, kept as such while it waits for an index. */
+struct ops_query_args {
+	char *text;			/* owned, len bytes and a NUL */
+	size_t len;
+	enum query_mode mode;
+	json_int_t limit, typos;
+	bool positions, frecency;
+};
+
+/* A project and the generation a parked request waits for. */
+struct ops_wait_target {
+	char *root;
+	uint64_t gen;
+};
+
+/* A request parked on its client until its projects are built. */
+struct ops_wait {
+	struct ops *o;
+	struct client *c;
+	json_t *id;			/* owned reference, may be NULL */
+	enum ops_id op;
+	struct ops_wait_target *t;	/* owned, n entries */
+	size_t n;
+	unsigned flags;
+	json_int_t ms;			/* its bound, for the timeout message */
+	struct ops_query_args q;	/* OP_QUERY */
+	struct loop_timer deadline;
+	struct ops_wait *prev, *next;
+};
+
+/* Why a parked request is looked at again. */
+enum ops_why { OPS_CHECK, OPS_EXPIRED, OPS_STOPPING };
+
+static void ops_resume(struct ops_wait *w, enum ops_why why);
+
+static void
+ops_send(struct ops_req *r, json_t *resp)
+{
+	server_send(r->o->d->server, r->c, resp);
+}
 
 /* Sends an error for r; returns -1 so handlers can `return ops_fail(...)`. */
 __attribute__((format(printf, 3, 4)))
@@ -57,7 +106,7 @@ ops_fail(struct ops_req *r, enum proto_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	server_send(r->s, r->c, proto_error(r->id, code, "%s", msg));
+	ops_send(r, proto_error(r->id, code, "%s", msg));
 	return -1;
 }
 
@@ -226,14 +275,14 @@ ops_root(struct ops_req *r, char *buf, struct project **p)
 		    "root must be an absolute path: %s", root);
 	if (len >= PATH_MAX || strlen(root) != len)
 		return ops_fail(r, PROTO_E_BAD_ROOT, "root is not a path");
-	if ((*p = project_find(r->s->reg, root)) != NULL) {
+	if ((*p = project_find(r->o->reg, root)) != NULL) {
 		memcpy(buf, root, len + 1);
 		return 0;
 	}
 	if (realpath(root, buf) == NULL)
 		return ops_fail(r, PROTO_E_BAD_ROOT, "cannot use root %s: %s",
 		    root, strerror(errno));
-	if ((*p = project_find(r->s->reg, buf)) != NULL)
+	if ((*p = project_find(r->o->reg, buf)) != NULL)
 		return 0;
 	if (stat(buf, &st) == -1)
 		return ops_fail(r, PROTO_E_BAD_ROOT, "cannot use root %s: %s",
@@ -294,30 +343,78 @@ ops_project_json(const struct project *p)
 	return ops_index_fields(o, p);
 }
 
+static void
+ops_wait_free(struct ops_wait *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		free(w->t[i].root);
+	free(w->t);
+	free(w->q.text);
+	json_decref(w->id);
+	free(w);
+}
+
+/* Takes w off its client and out of the list; its timer stops. */
+static void
+ops_wait_unlink(struct ops_wait *w)
+{
+	struct ops *o = w->o;
+
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		o->waits = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	loop_timer_stop(o->d->loop, &w->deadline);
+}
+
+static void
+ops_wait_expired(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	ops_resume(t->arg, OPS_EXPIRED);
+}
+
 /*
  * Parks r until every project in t reaches its generation; t (n entries,
- * roots owned) passes to the wait.
+ * roots owned) and, for a query, q->text pass to the wait.
  */
 static void
-ops_park(struct ops_req *r, int op, struct server_wait_target *t, size_t n,
-    unsigned flags, json_int_t ms)
+ops_park(struct ops_req *r, enum ops_id op, struct ops_wait_target *t,
+    size_t n, unsigned flags, json_int_t ms, struct ops_query_args *q)
 {
-	struct server_wait *w;
+	struct ops *o = r->o;
+	struct ops_wait *w;
 
 	if ((w = fidx_calloc(1, sizeof(*w))) == NULL) {
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		goto fail;
 	}
-	w->req = json_incref(r->req);
+	w->o = o;
+	w->c = r->c;
+	w->id = r->id != NULL ? json_incref(r->id) : NULL;
 	w->op = op;
 	w->t = t;
 	w->n = n;
 	w->flags = flags;
-	w->deadline_ms = server_now_ms() + ms;
-	r->c->wait = w;
-	r->s->count.waits++;
+	w->ms = ms;
+	if (q != NULL) {
+		w->q = *q;
+		q->text = NULL;
+	}
+	if ((w->next = o->waits) != NULL)
+		w->next->prev = w;
+	o->waits = w;
+	loop_timer_start(o->d->loop, &w->deadline, (uint64_t)ms, 0,
+	    ops_wait_expired, w);
+	server_park(o->d->server, r->c, w);
+	o->count.waits++;
 	/* It may already be satisfied (a walk that finished meanwhile). */
-	ops_resume(r->s, r->c, false);
+	ops_resume(w, OPS_CHECK);
 	return;
 fail:
 	for (size_t i = 0; i < n; i++)
@@ -330,15 +427,15 @@ static int
 ops_timeout(struct ops_req *r, json_int_t *ms)
 {
 	return ops_int(r, "timeout_ms", 1, OPS_WAIT_CEILING_MS,
-	    r->s->lim.wait_ms, ms);
+	    r->o->d->wait_ms, ms);
 }
 
 /* Parks r on one project reaching gen. */
 static void
-ops_park_one(struct ops_req *r, int op, const struct project *p,
-    uint64_t gen, unsigned flags, json_int_t ms)
+ops_park_one(struct ops_req *r, enum ops_id op, const struct project *p,
+    uint64_t gen, unsigned flags, json_int_t ms, struct ops_query_args *q)
 {
-	struct server_wait_target *t = fidx_calloc(1, sizeof(*t));
+	struct ops_wait_target *t = fidx_calloc(1, sizeof(*t));
 
 	if (t == NULL || (t->root = fidx_strdup(p->root)) == NULL) {
 		free(t);
@@ -346,19 +443,7 @@ ops_park_one(struct ops_req *r, int op, const struct project *p,
 		return;
 	}
 	t->gen = gen;
-	ops_park(r, op, t, 1, flags, ms);
-}
-
-void
-ops_wait_free(struct server_wait *w)
-{
-	if (w == NULL)
-		return;
-	for (size_t i = 0; i < w->n; i++)
-		free(w->t[i].root);
-	free(w->t);
-	json_decref(w->req);
-	free(w);
+	ops_park(r, op, t, 1, flags, ms, q);
 }
 
 static int
@@ -368,7 +453,7 @@ op_ping(struct ops_req *r)
 
 	o = ops_set(o, "version", json_string(FIDX_VERSION));
 	o = ops_set(o, "pid", json_integer(getpid()));
-	server_send(r->s, r->c, o);
+	ops_send(r, o);
 	return 0;
 }
 
@@ -395,7 +480,7 @@ ops_add_answer(struct ops_req *r, const struct project *p, unsigned flags,
 	} else if (p->message[0] != '\0') {
 		o = ops_set(o, "message", json_string(p->message));
 	}
-	server_send(r->s, r->c, o);
+	ops_send(r, o);
 }
 
 /*
@@ -437,7 +522,7 @@ op_add(struct ops_req *r)
 	    ops_add_opts(r, p, &opts) == -1)
 		return -1;
 	if (p == NULL) {
-		if ((p = project_add(r->s->reg, root, &opts, &added,
+		if ((p = project_add(r->o->reg, root, &opts, &added,
 		    &err)) == NULL)
 			return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
 			    errno == EINVAL ? PROTO_E_BAD_REQUEST :
@@ -445,7 +530,7 @@ op_add(struct ops_req *r)
 		gen = p->last_gen;
 		if (added)
 			flags |= OPS_ADD_NEW;
-	} else if ((changed = project_set_opts(r->s->reg, p, &opts, &gen,
+	} else if ((changed = project_set_opts(r->o->reg, p, &opts, &gen,
 	    &err)) == -1) {
 		/* Checked as for a new root: a bad exclude changes nothing. */
 		return ops_fail(r, errno == EINVAL ? PROTO_E_BAD_REQUEST :
@@ -459,7 +544,7 @@ op_add(struct ops_req *r)
 		 * deleted and made again, or fixed, is walked once more
 		 * (a walk already running will tell).
 		 */
-		gen = project_reindex(r->s->reg, p);
+		gen = project_reindex(r->o->reg, p);
 		flags |= OPS_ADD_REINDEXING;
 	} else {
 		/* Waits for the first walk, or the one running if it had none. */
@@ -469,7 +554,7 @@ op_add(struct ops_req *r)
 		ops_add_answer(r, p, flags, false);
 		return 0;
 	}
-	ops_park_one(r, OP_ADD, p, gen, flags, ms);
+	ops_park_one(r, OP_ADD, p, gen, flags, ms, NULL);
 	return 0;
 }
 
@@ -486,17 +571,17 @@ op_remove(struct ops_req *r)
 		return ops_fail(r, PROTO_E_NO_PROJECT,
 		    "%s is not a project (fidx ls lists them)", root);
 	o = ops_set(ops_ok(r), "root", json_string(p->root));
-	project_remove(r->s->reg, p);
+	project_remove(r->o->reg, p);
 	/* Requests parked on it hear at once. */
-	r->s->wake = true;
-	server_send(r->s, r->c, ops_set(o, "removed", json_true()));
+	ops_walks_done(r->o);
+	ops_send(r, ops_set(o, "removed", json_true()));
 	return 0;
 }
 
 static int
 op_projects(struct ops_req *r)
 {
-	struct project_registry *reg = r->s->reg;
+	struct project_registry *reg = r->o->reg;
 	json_t *a = json_array();
 
 	for (size_t i = 0; a != NULL && i < reg->n; i++)
@@ -505,7 +590,7 @@ op_projects(struct ops_req *r)
 			json_decref(a);
 			a = NULL;
 		}
-	server_send(r->s, r->c, ops_set(ops_ok(r), "projects", a));
+	ops_send(r, ops_set(ops_ok(r), "projects", a));
 	return 0;
 }
 
@@ -576,21 +661,16 @@ ops_frecency_bonus(void *arg, const char *path, size_t len)
 	return f > 0 ? (int32_t)lround(OPS_FRECENCY_MAX * (1 - exp2(-f))) : 0;
 }
 
-/* Runs r (a valid query request) on p's live snapshot and answers. */
+/* Runs the query qa on p's live snapshot and answers r. */
 static void
-ops_query_answer(struct ops_req *r, const struct project *p)
+ops_query_answer(struct ops_req *r, const struct project *p,
+    const struct ops_query_args *qa)
 {
 	struct timespec t0, t1;
 	struct fidx_err err = { "" };
 	struct index_snapshot *sn = NULL;
 	struct query *q = NULL;
 	struct topk top = { 0 };
-	enum query_mode mode = QUERY_FUZZY;
-	const char *text, *mname;
-	char qbuf[OPS_QUERY_BUF];
-	size_t len;
-	json_int_t limit, typos;
-	bool positions, frecency;
 	struct ops_frecency fr = { NULL, 0 };
 	struct search_bonus bonus = { ops_frecency_bonus, &fr,
 	    OPS_FRECENCY_MAX };
@@ -599,40 +679,31 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	json_t *o;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Validated before parking; read again without errors. */
-	ops_query_text(r, qbuf, &text, &len);
-	ops_string(r, "mode", false, &mname, NULL);
-	if (mname != NULL)
-		query_mode_parse(mname, &mode);
-	ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
-	    &limit);
-	ops_bool(r, "positions", false, &positions);
-	ops_int(r, "typos", 0, 2, 2, &typos);
-	ops_bool(r, "frecency", true, &frecency);
-	if (frecency && r->s->visits != NULL) {
-		fr.vp = visits_project(r->s->visits, p->root);
+	if (qa->frecency && r->o->d->visits != NULL) {
+		fr.vp = visits_project(r->o->d->visits, p->root);
 		fr.now = time(NULL);
 	}
 
-	if ((q = query_compile(text, len, mode, &err)) == NULL) {
+	if ((q = query_compile(qa->text, qa->len, qa->mode, &err)) == NULL) {
 		ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
 		    PROTO_E_BAD_QUERY, "%s", err.msg);
 		return;
 	}
-	if (query_set_typos(q, (int)typos) == -1)
+	if (query_set_typos(q, (int)qa->typos) == -1)
 		goto nomem;
-	if (topk_init(&top, (size_t)limit) == -1)
+	if (topk_init(&top, (size_t)qa->limit) == -1)
 		goto nomem;
-	r->s->count.queries++;
+	r->o->count.queries++;
 	if (p->snap != NULL) {
 		sn = index_snapshot_ref(p->snap);
-		if ((matched = search_run(r->s->pool, q, sn, &top,
+		if ((matched = search_run(r->o->d->pool, q, sn, &top,
 		    fr.vp != NULL ? &bonus : NULL, &regex_errors)) == -1)
 			goto nomem;
 		topk_sort(&top);
 	}
 	o = ops_ok(r);
-	o = ops_set(o, "results", sn ? ops_results(q, sn, &top, positions) :
+	o = ops_set(o, "results", sn ? ops_results(q, sn, &top,
+	    qa->positions) :
 	    json_array());
 	o = ops_set(o, "matched", json_integer(matched));
 	/* Paths PCRE2 gave up on: counted as no match, never silently. */
@@ -648,7 +719,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	index_snapshot_unref(sn);
 	topk_release(&top);
 	query_free(q);
-	server_send(r->s, r->c, o);
+	ops_send(r, o);
 	return;
 nomem:
 	index_snapshot_unref(sn);
@@ -662,34 +733,39 @@ op_query(struct ops_req *r)
 {
 	struct project_add_opts opts = { 0 };
 	struct fidx_err err = { "" };
-	enum query_mode mode;
+	struct ops_query_args qa = { .mode = QUERY_FUZZY };
 	char root[PATH_MAX];
 	struct project *p;
 	const char *text, *mname;
 	char qbuf[OPS_QUERY_BUF];
-	json_int_t limit, min_gen, ms, typos;
+	json_int_t min_gen, ms;
 	size_t len;
-	bool positions, added = false, frecency, rewalk;
+	bool added = false, rewalk;
 	uint64_t want;
+	int rc = -1;
 
 	/* Check everything before adding or parking anything. */
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_query_text(r, qbuf, &text, &len) == -1 ||
 	    ops_string(r, "mode", false, &mname, NULL) == -1 ||
 	    ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
-	    &limit) == -1 ||
-	    ops_bool(r, "positions", false, &positions) == -1 ||
+	    &qa.limit) == -1 ||
+	    ops_bool(r, "positions", false, &qa.positions) == -1 ||
 	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
-	    ops_int(r, "typos", 0, 2, 2, &typos) == -1 ||
-	    ops_bool(r, "frecency", true, &frecency) == -1 ||
+	    ops_int(r, "typos", 0, 2, 2, &qa.typos) == -1 ||
+	    ops_bool(r, "frecency", true, &qa.frecency) == -1 ||
 	    ops_timeout(r, &ms) == -1)
 		return -1;
-	if (mname != NULL && query_mode_parse(mname, &mode) == -1)
+	if (mname != NULL && query_mode_parse(mname, &qa.mode) == -1)
 		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"mode\" must be "
 		    "fuzzy, exact or regex, not '%s'", mname);
 	if (len > FIDX_MAX_QUERY)
 		return ops_fail(r, PROTO_E_QUERY_TOO_LONG, "the query is %zu "
 		    "bytes; the limit is %d", len, FIDX_MAX_QUERY);
+	/* Parsed once: a query that waits keeps these, not the JSON. */
+	if ((qa.text = fidx_strndup(text, len)) == NULL)
+		return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+	qa.len = len;
 	/* A gone root that is back is a root to index, as a new one is. */
 	rewalk = p != NULL && p->state == PROJECT_GONE && !p->walking &&
 	    ops_is_dir(p->root);
@@ -700,8 +776,8 @@ op_query(struct ops_req *r)
 	 */
 	want = (uint64_t)min_gen;
 	if (want > (p == NULL ? 1 : rewalk ? p->last_gen + 1 :
-	    project_reachable_gen(p)))
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "min_generation "
+	    project_reachable_gen(p))) {
+		ops_fail(r, PROTO_E_BAD_REQUEST, "min_generation "
 		    "%llu cannot come: the walks of %s have reached generation "
 		    "%llu and %s (a reindex starts a new one)",
 		    (unsigned long long)want, p ? p->root : root,
@@ -709,32 +785,38 @@ op_query(struct ops_req *r)
 		    p == NULL || rewalk || p->walking ?
 		    "the walk asked for makes only the next" :
 		    "nothing is being built");
-	if (p == NULL && (p = project_add(r->s->reg, root, &opts, &added,
-	    &err)) == NULL)
-		return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
+		goto out;
+	}
+	if (p == NULL && (p = project_add(r->o->reg, root, &opts, &added,
+	    &err)) == NULL) {
+		ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
 		    PROTO_E_NO_MEMORY, "%s", err.msg);
+		goto out;
+	}
 	if (rewalk)
-		project_reindex(r->s->reg, p);
+		project_reindex(r->o->reg, p);
 	if (p->snap == NULL && p->walking && want < p->last_gen)
 		want = p->last_gen;	/* no index yet: wait for the walk */
-	if (p->done_gen >= want) {
-		ops_query_answer(r, p);
-		return 0;
-	}
-	ops_park_one(r, OP_QUERY, p, want, 0, ms);
-	return 0;
+	rc = 0;
+	if (p->done_gen >= want)
+		ops_query_answer(r, p, &qa);
+	else
+		ops_park_one(r, OP_QUERY, p, want, 0, ms, &qa);
+out:
+	free(qa.text);
+	return rc;
 }
 
 /* reindex's answer: one project, or (all) every project in w. */
 static void
-ops_reindex_answer(struct ops_req *r, const struct server_wait *w, bool all)
+ops_reindex_answer(struct ops_req *r, const struct ops_wait *w, bool all)
 {
 	json_t *o = ops_ok(r), *a;
 	const struct project *p;
 
 	o = ops_set(o, "reindexing", json_integer((json_int_t)w->n));
 	if (!all) {
-		if ((p = project_find(r->s->reg, w->t[0].root)) == NULL) {
+		if ((p = project_find(r->o->reg, w->t[0].root)) == NULL) {
 			json_decref(o);
 			ops_fail(r, PROTO_E_NO_PROJECT, "%s was removed",
 			    w->t[0].root);
@@ -746,24 +828,24 @@ ops_reindex_answer(struct ops_req *r, const struct server_wait *w, bool all)
 			json_object_set(o, "id", r->id);
 		o = ops_set(o, "ok", json_true());
 		o = ops_set(o, "reindexing", json_integer(1));
-		server_send(r->s, r->c, o);
+		ops_send(r, o);
 		return;
 	}
 	a = json_array();
 	for (size_t i = 0; a != NULL && i < w->n; i++)
-		if ((p = project_find(r->s->reg, w->t[i].root)) != NULL &&
+		if ((p = project_find(r->o->reg, w->t[i].root)) != NULL &&
 		    json_array_append_new(a, ops_project_json(p)) == -1) {
 			json_decref(a);
 			a = NULL;
 		}
-	server_send(r->s, r->c, ops_set(o, "projects", a));
+	ops_send(r, ops_set(o, "projects", a));
 }
 
 static int
 op_reindex(struct ops_req *r)
 {
-	struct project_registry *reg = r->s->reg;
-	struct server_wait_target *t;
+	struct project_registry *reg = r->o->reg;
+	struct ops_wait_target *t;
 	char root[PATH_MAX];
 	struct project *p = NULL;
 	bool all, wait;
@@ -799,13 +881,14 @@ op_reindex(struct ops_req *r)
 		t[i].gen = project_reindex(reg, q);
 	}
 	if (wait) {
-		ops_park(r, OP_REINDEX, t, n, all ? OPS_REINDEX_ALL : 0, ms);
+		ops_park(r, OP_REINDEX, t, n, all ? OPS_REINDEX_ALL : 0, ms,
+		    NULL);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
 		free(t[i].root);
 	free(t);
-	server_send(r->s, r->c, ops_set(ops_ok(r), "reindexing",
+	ops_send(r, ops_set(ops_ok(r), "reindexing",
 	    json_integer((json_int_t)n)));
 	return 0;
 }
@@ -828,57 +911,57 @@ ops_rss_bytes(void)
 static int
 op_stats(struct ops_req *r)
 {
-	struct server *s = r->s;
-	struct project_registry *reg = s->reg;
+	struct fidxd *d = r->o->d;
+	struct project_registry *reg = r->o->reg;
 	struct mallinfo2 mi = mallinfo2();
-	size_t out_max, out = server_output_bytes(s, &out_max), in = 0;
+	struct server_stats ss;
+	const struct ops_counters *oc = &r->o->count;
 	size_t index_bytes = atomic_load(&reg->budget.used);
 	struct log_file_counts lc;
 	struct timespec now;
 	json_t *o;
 
-	for (size_t i = 0; i < s->nclients; i++)
-		in += s->clients[i]->in_cap;
+	server_get_stats(d->server, &ss);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	o = ops_ok(r);
 	o = ops_set(o, "version", json_string(FIDX_VERSION));
 	o = ops_set(o, "pid", json_integer(getpid()));
 	o = ops_set(o, "uptime_s", json_integer(now.tv_sec -
-	    s->started.tv_sec));
+	    d->started.tv_sec));
 	o = ops_set(o, "limits", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
 	    "s:I,s:i,s:i}",
 	    "projects", (json_int_t)reg->lim.max_projects,
 	    "files_per_project", (json_int_t)reg->lim.max_files,
 	    "index_bytes", (json_int_t)reg->lim.max_index_bytes,
-	    "clients", (json_int_t)s->lim.max_clients,
-	    "line_bytes", (json_int_t)s->lim.max_line,
-	    "output_bytes_per_client", (json_int_t)s->lim.max_output,
+	    "clients", (json_int_t)ss.lim.max_clients,
+	    "line_bytes", (json_int_t)ss.lim.max_line,
+	    "output_bytes_per_client", (json_int_t)ss.lim.max_output,
 	    "results", (json_int_t)FIDX_RESULTS_CEILING,
 	    "query_bytes", (json_int_t)FIDX_MAX_QUERY,
-	    "wait_ms", (json_int_t)s->lim.wait_ms,
+	    "wait_ms", (json_int_t)d->wait_ms,
 	    "walkers", reg->lim.walkers,
-	    "search_threads", search_pool_threads(s->pool)));
+	    "search_threads", search_pool_threads(d->pool)));
 	o = ops_set(o, "usage", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "projects", (json_int_t)reg->n,
 	    "index_bytes", (json_int_t)index_bytes,
-	    "clients", (json_int_t)s->nclients,
-	    "output_bytes", (json_int_t)out,
-	    "output_bytes_max_client", (json_int_t)out_max,
+	    "clients", (json_int_t)ss.clients,
+	    "output_bytes", (json_int_t)ss.output_bytes,
+	    "output_bytes_max_client", (json_int_t)ss.output_bytes_max,
 	    "walks", (json_int_t)project_walks(reg)));
 	o = ops_set(o, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
 	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-	    "requests", (json_int_t)s->count.requests,
-	    "errors", (json_int_t)s->count.errors,
-	    "queries", (json_int_t)s->count.queries,
-	    "clients_accepted", (json_int_t)s->count.clients_accepted,
-	    "clients_refused", (json_int_t)s->count.clients_refused,
-	    "clients_forbidden", (json_int_t)s->count.clients_forbidden,
-	    "clients_dropped", (json_int_t)s->count.clients_dropped,
-	    "lines_too_long", (json_int_t)s->count.lines_too_long,
-	    "responses_too_large", (json_int_t)s->count.responses_too_large,
-	    "waits", (json_int_t)s->count.waits,
-	    "waits_timed_out", (json_int_t)s->count.waits_timed_out,
-	    "accept_errors", (json_int_t)s->count.accept_errors,
+	    "requests", (json_int_t)ss.count.requests,
+	    "errors", (json_int_t)ss.count.errors,
+	    "queries", (json_int_t)oc->queries,
+	    "clients_accepted", (json_int_t)ss.count.clients_accepted,
+	    "clients_refused", (json_int_t)ss.count.clients_refused,
+	    "clients_forbidden", (json_int_t)ss.count.clients_forbidden,
+	    "clients_dropped", (json_int_t)ss.count.clients_dropped,
+	    "lines_too_long", (json_int_t)ss.count.lines_too_long,
+	    "responses_too_large", (json_int_t)ss.count.responses_too_large,
+	    "waits", (json_int_t)oc->waits,
+	    "waits_timed_out", (json_int_t)oc->waits_timed_out,
+	    "accept_errors", (json_int_t)ss.count.accept_errors,
 	    "rebuilds", (json_int_t)reg->count.rebuilds,
 	    "rebuilds_capped", (json_int_t)reg->count.rebuilds_capped,
 	    "rebuilds_failed", (json_int_t)reg->count.rebuilds_failed,
@@ -892,21 +975,21 @@ op_stats(struct ops_req *r)
 	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused));
 	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
 	    "socket_rebinds", json_integer((json_int_t)
-	    s->count.socket_rebinds)) == -1) {
+	    ss.count.socket_rebinds)) == -1) {
 		json_decref(o);
 		o = NULL;
 	}
-	if (s->visits != NULL) {
+	if (d->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;
 		const char *aside;
 		bool aside_done;
 
-		visits_counts(s->visits, &vc);
-		visits_limits(s->visits, &vl);
+		visits_counts(d->visits, &vc);
+		visits_limits(d->visits, &vl);
 		o = ops_set(o, "visits", json_pack("{s:s,s:{s:I,s:I},"
 		    "s:{s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I}}",
-		    "file", s->visits_file,
+		    "file", d->visits_file,
 		    "limits",
 		    "per_project", (json_int_t)vl.per_project,
 		    "total", (json_int_t)vl.total,
@@ -921,7 +1004,7 @@ op_stats(struct ops_req *r)
 		    "saves", (json_int_t)vc.saves,
 		    "save_errors", (json_int_t)vc.save_errors));
 		/* What the last load skipped, and where the file is kept. */
-		aside = visits_aside(s->visits, &aside_done);
+		aside = visits_aside(d->visits, &aside_done);
 		o = ops_set_in(o, "visits", "load", json_pack("{s:I,s:I,s:o,"
 		    "s:b}",
 		    "loaded", (json_int_t)vc.loaded,
@@ -944,9 +1027,9 @@ op_stats(struct ops_req *r)
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
 	    "index_bytes", (json_int_t)index_bytes,
-	    "client_input_bytes", (json_int_t)in,
-	    "client_output_bytes", (json_int_t)out));
-	server_send(s, r->c, o);
+	    "client_input_bytes", (json_int_t)ss.input_bytes,
+	    "client_output_bytes", (json_int_t)ss.output_bytes));
+	ops_send(r, o);
 	return 0;
 }
 
@@ -958,7 +1041,7 @@ op_stats(struct ops_req *r)
 static int
 op_visit(struct ops_req *r)
 {
-	struct server *s = r->s;
+	struct fidxd *d = r->o->d;
 	char root[PATH_MAX], clean[VISITS_MAX_PATH];
 	struct fidx_err err;
 	struct project *p;
@@ -982,27 +1065,26 @@ op_visit(struct ops_req *r)
 		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must name "
 		    "a file under the root: %s", err.msg);
 	path = clean;
-	if (s->visits == NULL)
+	if (d->visits == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
-	if (visits_add(s->visits, root, path, len, now) == -1)
+	if (visits_add(d->visits, root, path, len, now) == -1)
 		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
 		    PROTO_E_BAD_REQUEST, "cannot record the visit of %.*s: %s",
 		    (int)len, path, strerror(errno));
-	if (s->visits_save_ms == 0)
-		s->visits_save_ms = server_now_ms() + SERVER_VISITS_SAVE_MS;
+	fidxd_visits_touched(d);
 	o = ops_set(ops_ok(r), "root", json_string(root));
 	o = ops_set(o, "path", json_stringn(path, len));
-	o = ops_set(o, "frecency", json_real(visits_score(s->visits, root,
+	o = ops_set(o, "frecency", json_real(visits_score(d->visits, root,
 	    path, len, now)));
-	server_send(s, r->c, o);
+	ops_send(r, o);
 	return 0;
 }
 
 static int
 op_shutdown(struct ops_req *r)
 {
-	server_send(r->s, r->c, ops_set(ops_ok(r), "stopping", json_true()));
-	r->s->stopping = true;
+	ops_send(r, ops_set(ops_ok(r), "stopping", json_true()));
+	fidxd_stop(r->o->d);
 	return 0;
 }
 
@@ -1043,10 +1125,9 @@ ops_unknown(struct ops_req *r, const char *op)
 }
 
 void
-ops_request(struct server *s, struct client *c, const char *line,
-    size_t len)
+ops_line(void *arg, struct client *c, const char *line, size_t len)
 {
-	struct ops_req r = { .s = s, .c = c };
+	struct ops_req r = { .o = arg, .c = c };
 	json_error_t je;
 	const char *op;
 
@@ -1080,18 +1161,22 @@ out:
 	json_decref(r.req);
 }
 
-void
-ops_resume(struct server *s, struct client *c, bool expired)
+/*
+ * Answers w if its projects are ready, or with an error if it expired or
+ * the daemon stops; leaves it parked otherwise. An answered w is freed
+ * and its client's later lines go on.
+ */
+static void
+ops_resume(struct ops_wait *w, enum ops_why why)
 {
-	struct server_wait *w = c->wait;
-	struct ops_req r = { .s = s, .c = c, .req = w->req };
+	struct ops *o = w->o;
+	struct ops_req r = { .o = o, .c = w->c, .id = w->id };
 	const struct project *p = NULL;
 	const char *late = NULL;	/* the first root not ready */
 	bool done = true;
 
-	r.id = json_object_get(w->req, "id");
 	for (size_t i = 0; i < w->n; i++) {
-		const struct project *q = project_find(s->reg, w->t[i].root);
+		const struct project *q = project_find(o->reg, w->t[i].root);
 
 		if (q != NULL && q->done_gen < w->t[i].gen && done) {
 			done = false;
@@ -1100,20 +1185,18 @@ ops_resume(struct server *s, struct client *c, bool expired)
 		if (i == 0)
 			p = q;
 	}
-	if (!done && !expired && !s->stopping)
+	if (!done && why == OPS_CHECK)
 		return;
-	c->wait = NULL;
-	if (!done && s->stopping) {
+	ops_wait_unlink(w);
+	server_unpark(o->d->server, w->c);
+	if (!done && why == OPS_STOPPING) {
 		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
 	} else if (!done) {
-		json_int_t ms;
-
-		s->count.waits_timed_out++;
-		ops_timeout(&r, &ms);	/* valid: checked before parking */
+		o->count.waits_timed_out++;
 		ops_fail(&r, PROTO_E_TIMEOUT, "the index of %s was not ready "
 		    "in %lld ms; it is still being built (try again%s)",
-		    late, (long long)ms,
-		    ms < OPS_WAIT_CEILING_MS ? ", or raise \"timeout_ms\"" :
+		    late, (long long)w->ms,
+		    w->ms < OPS_WAIT_CEILING_MS ? ", or raise \"timeout_ms\"" :
 		    "");
 	} else if (w->op == OP_REINDEX) {
 		ops_reindex_answer(&r, w, w->flags & OPS_REINDEX_ALL);
@@ -1123,7 +1206,77 @@ ops_resume(struct server *s, struct client *c, bool expired)
 	} else if (w->op == OP_ADD) {
 		ops_add_answer(&r, p, w->flags, true);
 	} else {
-		ops_query_answer(&r, p);
+		ops_query_answer(&r, p, &w->q);
 	}
 	ops_wait_free(w);
+}
+
+/* Every parked request, looked at again for why. */
+static void
+ops_resume_all(struct ops *o, enum ops_why why)
+{
+	struct ops_wait *w, *next;
+
+	for (w = o->waits; w != NULL; w = next) {
+		next = w->next;
+		ops_resume(w, why);
+	}
+}
+
+void
+ops_walks_done(struct ops *o)
+{
+	ops_resume_all(o, OPS_CHECK);
+}
+
+void
+ops_stop(struct ops *o)
+{
+	ops_resume_all(o, OPS_STOPPING);
+}
+
+void
+ops_waiting(void *arg, struct client *c, void *parked, const char *line,
+    size_t len)
+{
+	(void)arg;
+	(void)c;
+	(void)parked;
+	(void)line;
+	(void)len;
+}
+
+void
+ops_gone(void *arg, struct client *c, void *parked)
+{
+	struct ops_wait *w = parked;
+
+	(void)arg;
+	(void)c;
+	ops_wait_unlink(w);
+	ops_wait_free(w);
+}
+
+struct ops *
+ops_new(struct fidxd *d)
+{
+	struct ops *o = fidx_calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	o->d = d;
+	o->reg = &d->reg;
+	return o;
+}
+
+void
+ops_free(struct ops *o)
+{
+	free(o);
+}
+
+void
+ops_get_counters(const struct ops *o, struct ops_counters *c)
+{
+	*c = o->count;
 }

@@ -1,30 +1,48 @@
 /*
  * ops.h - what each request means: parsing it, doing it, answering it.
  *
- * Owns: the op table, request validation, response shapes, and the
- * rules for parking a request until an index is built.
- * Never touches: sockets and buffers (it answers with server_send()),
- * walking, snapshot internals beyond reading them under a reference.
+ * Owns: the op table, request validation, response shapes, the parked
+ * requests (each parsed once, with its own deadline timer) and the rules
+ * for parking a request until an index is built; the request counters.
+ * Never touches: sockets and buffers (it answers with server_send() and
+ * parks with server_park()), walking, snapshot internals beyond reading
+ * them under a reference.
  */
 #ifndef FIDX_OPS_H
 #define FIDX_OPS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "server.h"
+#include "fidxd.h"
 
-/* Handles one request line (without its '\n'). */
-void ops_request(struct server *s, struct client *c, const char *line,
-    size_t len);
+struct ops;
+struct client;
 
-/*
- * Answers c's parked request if its projects are ready, or with an
- * error if expired (its deadline passed) or the server is stopping.
- * Leaves it parked otherwise.
- */
-void ops_resume(struct server *s, struct client *c, bool expired);
+struct ops_counters {
+	uint64_t queries;
+	uint64_t waits;			/* requests parked */
+	uint64_t waits_timed_out;
+};
 
-void ops_wait_free(struct server_wait *w);
+/* The requests of d; NULL when out of memory. */
+struct ops *ops_new(struct fidxd *d);
+/* Parked requests must be gone (ops_stop, or the server freed first). */
+void ops_free(struct ops *o);
+
+/* The server's handler: lines, lines behind a parked one, a client gone. */
+void ops_line(void *arg, struct client *c, const char *line, size_t len);
+void ops_waiting(void *arg, struct client *c, void *parked,
+    const char *line, size_t len);
+void ops_gone(void *arg, struct client *c, void *parked);
+
+/* Walks finished: answers the parked requests that are ready now. */
+void ops_walks_done(struct ops *o);
+
+/* The daemon stops: every parked request hears it. */
+void ops_stop(struct ops *o);
+
+void ops_get_counters(const struct ops *o, struct ops_counters *c);
 
 #endif

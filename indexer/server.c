@@ -1,7 +1,5 @@
 /* server.c - see server.h. */
 #include "server.h"
-#include "ops.h"
-#include "visits.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/proto.h"
@@ -9,13 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,119 +22,85 @@
 /* Output buffers larger than this are freed once drained. */
 #define SERVER_OUT_KEEP (64 * 1024)
 
-int64_t
-server_now_ms(void)
-{
-	struct timespec t;
+struct client {
+	struct server *s;
+	struct loop_io io;
+	int fd;
+	char *in;
+	size_t in_off, in_len, in_cap;	/* unread bytes are [in_off, in_len) */
+	size_t shown;			/* bytes of it shown to h.waiting */
+	char *out;
+	size_t out_off, out_len, out_cap;
+	void *parked;			/* the handler's, opaque */
+	bool eof;			/* the peer shut its write side */
+	bool closing;			/* close once the output is written */
+	bool dead;			/* close now */
+	bool backlog;			/* complete lines left unprocessed */
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
+struct server {
+	struct loop *loop;
+	struct server_limits lim;
+	struct server_handler h;
+	struct loop_io lio;
+	int lfd, spare_fd;
+	struct client **clients;	/* lim.max_clients slots */
+	size_t nclients;
+	struct server_counters count;
+	bool refuse_new;
 
-int
-server_init(struct server *s, const struct server_limits *lim,
-    int listen_fd, int sig_fd, struct project_registry *reg,
-    struct search_pool *pool, struct fidx_err *err)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
+	/* Clients with lines left over run again from this 0 ms timer. */
+	struct loop_timer backlog;
 
-	memset(s, 0, sizeof(*s));
-	s->lim = *lim;
-	s->lfd = listen_fd;
-	s->sigfd = sig_fd;
-	s->reg = reg;
-	s->pool = pool;
-	s->epfd = -1;
-	clock_gettime(CLOCK_MONOTONIC, &s->started);
-	/* Kept to be closed when accept() hits EMFILE: see server_accept. */
-	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if ((s->clients = fidx_calloc(lim->max_clients ? lim->max_clients : 1,
-	    sizeof(*s->clients))) == NULL)
-		return fidx_error(err, "out of memory");
-	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		return fidx_error(err, "epoll_create1: %s", strerror(errno));
-	ev.data.ptr = &s->lfd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) == -1)
-		return fidx_error(err, "epoll_ctl: %s", strerror(errno));
-	ev.data.ptr = &s->sigfd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) == -1)
-		return fidx_error(err, "epoll_ctl: %s", strerror(errno));
-	ev.data.ptr = s->reg;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, project_registry_fd(reg),
-	    &ev) == -1)
-		return fidx_error(err, "epoll_ctl: %s", strerror(errno));
-	return 0;
-}
+	/*
+	 * The socket file we bound (its dev and inode), checked every
+	 * SERVER_SOCKET_CHECK_MS: a temp cleaner that deletes it would
+	 * leave us running and unreachable, so we bind it again.
+	 */
+	char *sock_path;
+	bool sock_make_dir;		/* the default path: remake its dir */
+	bool sock_known;		/* sock_dev/sock_ino are set */
+	bool sock_warned;		/* a replacement was reported once */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	struct loop_timer sock_check;
+};
+
+static void server_accept(struct server *s);
+static void client_process(struct server *s, struct client *c);
+static void client_event(struct loop *l, struct loop_io *io, uint32_t events);
+static void server_backlog(struct loop *l, struct loop_timer *t);
 
 static void
-client_free(struct client *c)
+client_free(struct server *s, struct client *c)
 {
+	loop_io_stop(s->loop, &c->io);
 	if (c->fd != -1)
 		close(c->fd);
-	if (c->wait != NULL)
-		ops_wait_free(c->wait);
+	if (c->parked != NULL)
+		s->h.gone(s->h.arg, c, c->parked);
 	free(c->in);
 	free(c->out);
 	free(c);
 }
 
-void
-server_release(struct server *s)
-{
-	for (size_t i = 0; i < s->nclients; i++)
-		client_free(s->clients[i]);
-	free(s->clients);
-	s->clients = NULL;
-	s->nclients = 0;
-	if (s->epfd != -1)
-		close(s->epfd);
-	if (s->lfd != -1)
-		close(s->lfd);
-	if (s->sigfd != -1)
-		close(s->sigfd);
-	if (s->spare_fd != -1)
-		close(s->spare_fd);
-	s->epfd = s->lfd = s->sigfd = s->spare_fd = -1;
-}
-
-size_t
-server_output_bytes(const struct server *s, size_t *max_one)
-{
-	size_t sum = 0, max = 0;
-
-	for (size_t i = 0; i < s->nclients; i++) {
-		size_t q = s->clients[i]->out_len - s->clients[i]->out_off;
-
-		sum += q;
-		if (q > max)
-			max = q;
-	}
-	if (max_one != NULL)
-		*max_one = max;
-	return sum;
-}
-
-/* Registers what c can do now: read while it has room, write while queued. */
+/* Asks for what c can do now: read while it has room, write while queued. */
 static void
 client_update_events(struct server *s, struct client *c)
 {
-	struct epoll_event ev = { .data.ptr = c };
 	bool room = c->in_len - c->in_off < s->lim.max_line + 1;
+	uint32_t ev = 0;
 
 	if (c->dead)
 		return;
 	if (!c->eof && !c->closing && room)
-		ev.events |= EPOLLIN;
+		ev |= LOOP_READ;
 	if (c->out_len > c->out_off)
-		ev.events |= EPOLLOUT;
-	if (ev.events == c->events)
-		return;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		ev |= LOOP_WRITE;
+	if (loop_io_set(s->loop, &c->io, ev) == -1) {
 		log_warn("epoll_ctl");
 		c->dead = true;
-		return;
 	}
-	c->events = ev.events;
 }
 
 /* Writes what the socket takes. Marks c dead on a write error. */
@@ -297,83 +257,6 @@ server_refuse(int fd, enum proto_err code, const char *msg)
 	close(fd);
 }
 
-static void
-server_accept(struct server *s)
-{
-	for (;;) {
-		struct epoll_event ev = { .events = EPOLLIN };
-		struct ucred cred;
-		socklen_t clen = sizeof(cred);
-		struct client *c;
-		int fd = accept4(s->lfd, NULL, NULL,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			s->count.accept_errors++;
-			if ((errno == EMFILE || errno == ENFILE) &&
-			    s->spare_fd != -1) {
-				/*
-				 * Out of descriptors: the listen socket would
-				 * stay readable and spin the loop. Free one,
-				 * take the connection and close it, so the
-				 * peer sees a refusal, not a hang.
-				 */
-				close(s->spare_fd);
-				fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-				if (fd != -1)
-					server_refuse(fd, PROTO_E_CAPPED,
-					    "fidxd is out of file descriptors");
-				s->spare_fd = open("/dev/null",
-				    O_RDONLY | O_CLOEXEC);
-				continue;
-			}
-			log_warn("accept");
-			return;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-		    &clen) == -1 || cred.uid != geteuid()) {
-			s->count.clients_forbidden++;
-			server_refuse(fd, PROTO_E_FORBIDDEN,
-			    "fidxd serves only its own user");
-			continue;
-		}
-		if (s->stopping) {
-			server_refuse(fd, PROTO_E_SHUTTING_DOWN,
-			    "fidxd is stopping");
-			continue;
-		}
-		if (s->nclients >= s->lim.max_clients) {
-			char msg[160];
-
-			s->count.clients_refused++;
-			snprintf(msg, sizeof(msg), "too many clients (the "
-			    "limit is %zu%s)", s->lim.max_clients,
-			    s->lim.max_clients < FIDX_MAX_CLIENTS_CEILING ?
-			    "; fidxd --max-clients raises it" : "");
-			server_refuse(fd, PROTO_E_CAPPED, msg);
-			continue;
-		}
-		if ((c = fidx_calloc(1, sizeof(*c))) == NULL) {
-			server_refuse(fd, PROTO_E_NO_MEMORY, "out of memory");
-			continue;
-		}
-		c->fd = fd;
-		c->events = EPOLLIN;
-		ev.data.ptr = c;
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			log_warn("epoll_ctl");
-			client_free(c);
-			continue;
-		}
-		s->clients[s->nclients++] = c;
-		s->count.clients_accepted++;
-	}
-}
-
 /* Reads what is there, as far as the buffer has room. */
 static void
 client_read(struct server *s, struct client *c)
@@ -436,129 +319,6 @@ server_blank(const char *line, size_t len)
 	return true;
 }
 
-/* Handles c's complete lines, up to SERVER_LINES_PER_TURN. */
-static void
-client_process(struct server *s, struct client *c)
-{
-	int budget = SERVER_LINES_PER_TURN;
-
-	c->backlog = false;
-	while (!c->dead && !c->closing && c->wait == NULL &&
-	    c->in_len > c->in_off) {
-		char *line = c->in + c->in_off;
-		size_t avail = c->in_len - c->in_off;
-		char *nl = memchr(line, '\n', avail);
-		size_t len;
-
-		if (budget-- == 0) {
-			c->backlog = nl != NULL || c->eof;
-			break;
-		}
-		/*
-		 * The buffer holds max_line + 1 bytes, so a line that has its
-		 * '\n' in it is never too long; one that fills it without is.
-		 */
-		if (nl == NULL) {
-			if (avail > s->lim.max_line) {
-				s->count.lines_too_long++;
-				server_send(s, c, proto_error(NULL,
-				    PROTO_E_LINE_TOO_LONG, "a request line is "
-				    "longer than %zu bytes; closing the "
-				    "connection", s->lim.max_line));
-				c->closing = true;
-				c->in_off = c->in_len = 0;
-				break;
-			}
-			if (!c->eof)
-				break;
-			len = avail;	/* the last line, without its '\n' */
-			c->in_off = c->in_len;
-		} else {
-			len = (size_t)(nl - line);
-			c->in_off += len + 1;
-		}
-		if (len > 0 && line[len - 1] == '\r')
-			len--;
-		/*
-		 * Blank lines are keep-alives, as NDJSON readers may take
-		 * them: answering one would put an answer no request asked
-		 * for into a pipelined client's stream. A line of JSON
-		 * whitespace only is blank too, not bad JSON.
-		 */
-		if (server_blank(line, len))
-			continue;
-		s->count.requests++;
-		ops_request(s, c, line, len);
-	}
-	if (c->in_off == c->in_len)
-		c->in_off = c->in_len = 0;
-}
-
-static void
-client_event(struct server *s, struct client *c, uint32_t events)
-{
-	if (events & EPOLLIN)
-		client_read(s, c);
-	if (events & EPOLLOUT)
-		client_flush(c);
-	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
-		c->dead = true;
-	client_process(s, c);
-}
-
-/* Frees dead clients and those done closing; keeps the slot array dense. */
-static void
-server_reap(struct server *s)
-{
-	for (size_t i = 0; i < s->nclients;) {
-		struct client *c = s->clients[i];
-		bool drained = c->out_len == c->out_off;
-		bool idle = c->wait == NULL && c->in_len == c->in_off &&
-		    !c->backlog;
-
-		if (c->dead || (drained && (c->closing || (c->eof && idle)))) {
-			s->clients[i] = s->clients[--s->nclients];
-			client_free(c);
-			continue;
-		}
-		client_update_events(s, c);
-		if (c->dead)
-			continue;	/* reaped on the next pass */
-		i++;
-	}
-}
-
-/* Wakes parked requests: a walk finished, time passed, or we stop. */
-static void
-server_resume_waits(struct server *s, bool walks_done)
-{
-	int64_t now = server_now_ms();
-
-	for (size_t i = 0; i < s->nclients; i++) {
-		struct client *c = s->clients[i];
-
-		if (c->wait == NULL || c->dead)
-			continue;
-		if (walks_done || s->stopping || now >= c->wait->deadline_ms)
-			ops_resume(s, c, now >= c->wait->deadline_ms);
-		if (c->wait == NULL)
-			client_process(s, c);	/* its next lines */
-	}
-}
-
-void
-server_visits_save(struct server *s)
-{
-	struct fidx_err err = { "" };
-
-	s->visits_save_ms = 0;
-	if (s->visits == NULL || s->visits_file[0] == '\0' ||
-	    !visits_dirty(s->visits))
-		return;
-	if (visits_save(s->visits, s->visits_file, &err) == -1)
-		log_warnx("%s", err.msg);
-}
-
 int
 server_bind(const char *path, struct fidx_err *err)
 {
@@ -580,20 +340,6 @@ server_bind(const char *path, struct fidx_err *err)
 	return fd;
 }
 
-/* Remembers which file the socket path names now: the one we bound. */
-static void
-server_socket_note(struct server *s)
-{
-	struct stat st;
-
-	s->sock_known = s->sock_path != NULL && lstat(s->sock_path, &st) == 0;
-	if (s->sock_known) {
-		s->sock_dev = st.st_dev;
-		s->sock_ino = st.st_ino;
-	}
-	s->sock_check_ms = server_now_ms() + SERVER_SOCKET_CHECK_MS;
-}
-
 /* True if a process accepts connections on the socket file at path. */
 static bool
 server_socket_answers(const char *path)
@@ -611,6 +357,296 @@ server_socket_answers(const char *path)
 	return yes;
 }
 
+static void
+server_accept(struct server *s)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		struct client *c;
+		int fd = accept4(s->lfd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			s->count.accept_errors++;
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    s->spare_fd != -1) {
+				/*
+				 * Out of descriptors: the listen socket would
+				 * stay readable and spin the loop. Free one,
+				 * take the connection and close it, so the
+				 * peer sees a refusal, not a hang.
+				 */
+				close(s->spare_fd);
+				fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+				if (fd != -1)
+					server_refuse(fd, PROTO_E_CAPPED,
+					    "fidxd is out of file descriptors");
+				s->spare_fd = open("/dev/null",
+				    O_RDONLY | O_CLOEXEC);
+				continue;
+			}
+			log_warn("accept");
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+		    &clen) == -1 || cred.uid != geteuid()) {
+			s->count.clients_forbidden++;
+			server_refuse(fd, PROTO_E_FORBIDDEN,
+			    "fidxd serves only its own user");
+			continue;
+		}
+		if (s->refuse_new) {
+			server_refuse(fd, PROTO_E_SHUTTING_DOWN,
+			    "fidxd is stopping");
+			continue;
+		}
+		if (s->nclients >= s->lim.max_clients) {
+			char msg[160];
+
+			s->count.clients_refused++;
+			snprintf(msg, sizeof(msg), "too many clients (the "
+			    "limit is %zu%s)", s->lim.max_clients,
+			    s->lim.max_clients < FIDX_MAX_CLIENTS_CEILING ?
+			    "; fidxd --max-clients raises it" : "");
+			server_refuse(fd, PROTO_E_CAPPED, msg);
+			continue;
+		}
+		if ((c = fidx_calloc(1, sizeof(*c))) == NULL) {
+			server_refuse(fd, PROTO_E_NO_MEMORY, "out of memory");
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		if (loop_io_start(s->loop, &c->io, fd, LOOP_READ,
+		    client_event, c) == -1) {
+			log_warn("epoll_ctl");
+			client_free(s, c);
+			continue;
+		}
+		s->clients[s->nclients++] = c;
+		s->count.clients_accepted++;
+	}
+}
+
+/*
+ * The next complete line of c from off, or NULL: its length in *len
+ * (without '\n' or a '\r' before it), the bytes it takes in *used.
+ * A line without '\n' counts once the peer has shut its side.
+ */
+static const char *
+client_line(const struct client *c, size_t off, size_t *len, size_t *used)
+{
+	const char *line = c->in + off;
+	size_t avail = c->in_len - off;
+	const char *nl = memchr(line, '\n', avail);
+
+	if (avail == 0 || (nl == NULL && !c->eof))
+		return NULL;
+	*len = nl != NULL ? (size_t)(nl - line) : avail;
+	*used = nl != NULL ? *len + 1 : avail;
+	if (*len > 0 && line[*len - 1] == '\r')
+		(*len)--;
+	return line;
+}
+
+/* Shows the handler each line that came in behind c's parked request. */
+static void
+client_show_waiting(struct server *s, struct client *c)
+{
+	const char *line;
+	size_t len, used;
+
+	if (c->shown < c->in_off)
+		c->shown = c->in_off;
+	while (c->parked != NULL && !c->dead &&
+	    (line = client_line(c, c->shown, &len, &used)) != NULL) {
+		c->shown += used;
+		if (!server_blank(line, len))
+			s->h.waiting(s->h.arg, c, c->parked, line, len);
+	}
+}
+
+/* Handles c's complete lines, up to SERVER_LINES_PER_TURN. */
+static void
+client_process(struct server *s, struct client *c)
+{
+	int budget = SERVER_LINES_PER_TURN;
+
+	c->backlog = false;
+	while (!c->dead && !c->closing && c->parked == NULL &&
+	    c->in_len > c->in_off) {
+		const char *line;
+		size_t len, used;
+
+		/*
+		 * The buffer holds max_line + 1 bytes, so a line that has its
+		 * '\n' in it is never too long; one that fills it without is.
+		 */
+		if ((line = client_line(c, c->in_off, &len, &used)) == NULL) {
+			if (c->in_len - c->in_off > s->lim.max_line) {
+				s->count.lines_too_long++;
+				server_send(s, c, proto_error(NULL,
+				    PROTO_E_LINE_TOO_LONG, "a request line is "
+				    "longer than %zu bytes; closing the "
+				    "connection", s->lim.max_line));
+				c->closing = true;
+				c->in_off = c->in_len = 0;
+			}
+			break;
+		}
+		if (budget-- == 0) {
+			c->backlog = true;
+			break;
+		}
+		c->in_off += used;
+		/*
+		 * Blank lines are keep-alives, as NDJSON readers may take
+		 * them: answering one would put an answer no request asked
+		 * for into a pipelined client's stream. A line of JSON
+		 * whitespace only is blank too, not bad JSON.
+		 */
+		if (server_blank(line, len))
+			continue;
+		s->count.requests++;
+		s->h.line(s->h.arg, c, line, len);
+	}
+	client_show_waiting(s, c);
+	if (c->in_off == c->in_len) {
+		c->in_off = c->in_len = 0;
+		c->shown = 0;
+	}
+	if (c->backlog && !loop_timer_armed(&s->backlog))
+		loop_timer_start(s->loop, &s->backlog, 0, 0, server_backlog,
+		    s);
+}
+
+static void
+client_event(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct client *c = io->arg;
+	struct server *s = c->s;
+
+	(void)l;
+	if (events & LOOP_READ)
+		client_read(s, c);
+	if (events & LOOP_WRITE)
+		client_flush(c);
+	if ((events & (LOOP_ERR | LOOP_HUP)) && !(events & LOOP_READ))
+		c->dead = true;
+	client_process(s, c);
+}
+
+/* Lines left over from a busy client, or behind a request unparked. */
+static void
+server_backlog(struct loop *l, struct loop_timer *t)
+{
+	struct server *s = t->arg;
+
+	(void)l;
+	for (size_t i = 0; i < s->nclients; i++)
+		if (s->clients[i]->backlog)
+			client_process(s, s->clients[i]);
+}
+
+void
+server_reap(struct server *s)
+{
+	for (size_t i = 0; i < s->nclients;) {
+		struct client *c = s->clients[i];
+		bool drained = c->out_len == c->out_off;
+		bool idle = c->parked == NULL && c->in_len == c->in_off &&
+		    !c->backlog;
+
+		if (c->dead || (drained && (c->closing || (c->eof && idle)))) {
+			s->clients[i] = s->clients[--s->nclients];
+			client_free(s, c);
+			continue;
+		}
+		client_update_events(s, c);
+		if (c->dead)
+			continue;	/* reaped on the next pass */
+		i++;
+	}
+}
+
+void
+server_park(struct server *s, struct client *c, void *p)
+{
+	(void)s;
+	c->parked = p;
+	c->shown = c->in_off;
+}
+
+void *
+server_unpark(struct server *s, struct client *c)
+{
+	void *p = c->parked;
+
+	c->parked = NULL;
+	/* Not from here: the handler may be inside a line of c's. */
+	c->backlog = true;
+	if (!loop_timer_armed(&s->backlog))
+		loop_timer_start(s->loop, &s->backlog, 0, 0, server_backlog,
+		    s);
+	return p;
+}
+
+void *
+server_parked(const struct client *c)
+{
+	return c->parked;
+}
+
+void
+server_refuse_new(struct server *s)
+{
+	s->refuse_new = true;
+}
+
+void
+server_flush_all(struct server *s)
+{
+	for (size_t i = 0; i < s->nclients; i++)
+		client_flush(s->clients[i]);
+}
+
+/* Remembers which file the socket path names now: the one we bound. */
+static void
+server_socket_note(struct server *s)
+{
+	struct stat st;
+
+	s->sock_known = s->sock_path != NULL && lstat(s->sock_path, &st) == 0;
+	if (s->sock_known) {
+		s->sock_dev = st.st_dev;
+		s->sock_ino = st.st_ino;
+	}
+}
+
+bool
+server_socket_ours(const struct server *s)
+{
+	struct stat st;
+
+	if (s->sock_path == NULL || !s->sock_known ||
+	    lstat(s->sock_path, &st) == -1)
+		return true;
+	return st.st_dev == s->sock_dev && st.st_ino == s->sock_ino;
+}
+
+static void
+server_listen_event(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	(void)l;
+	(void)events;
+	server_accept(io->arg);
+}
+
 /*
  * Binds the socket path again when its file is gone (or is a socket
  * nobody listens on), and swaps the new listener in. Connections still
@@ -618,14 +654,13 @@ server_socket_answers(const char *path)
  * process stops us; one that is not a socket is left alone.
  */
 static void
-server_socket_check(struct server *s)
+server_socket_check(struct loop *l, struct loop_timer *t)
 {
+	struct server *s = t->arg;
 	struct fidx_err err = { "" };
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->lfd };
 	struct stat st;
 	int fd;
 
-	s->sock_check_ms = server_now_ms() + SERVER_SOCKET_CHECK_MS;
 	if (lstat(s->sock_path, &st) == 0) {
 		if (s->sock_known && st.st_dev == s->sock_dev &&
 		    st.st_ino == s->sock_ino)
@@ -639,7 +674,8 @@ server_socket_check(struct server *s)
 			 */
 			log_warnx("another process serves %s now; stopping",
 			    s->sock_path);
-			s->stopping = true;
+			loop_timer_stop(l, t);
+			s->h.lost(s->h.arg);
 			return;
 		}
 		if (!S_ISSOCK(st.st_mode)) {
@@ -668,10 +704,11 @@ server_socket_check(struct server *s)
 		return;
 	}
 	server_accept(s);
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+	loop_io_stop(l, &s->lio);
 	close(s->lfd);
 	s->lfd = fd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) == -1)
+	if (loop_io_start(l, &s->lio, s->lfd, LOOP_READ, server_listen_event,
+	    s) == -1)
 		log_warn("epoll_ctl");
 	s->count.socket_rebinds++;
 	s->sock_warned = false;
@@ -679,91 +716,84 @@ server_socket_check(struct server *s)
 	server_socket_note(s);
 }
 
-/* epoll_wait's timeout: 0 with work pending, else the nearest deadline. */
-static int
-server_timeout(struct server *s)
+struct server *
+server_new(struct loop *l, int lfd, const char *sock_path, bool make_dir,
+    const struct server_limits *lim, const struct server_handler *h,
+    struct fidx_err *err)
 {
-	int64_t now = server_now_ms(), best = INT64_MAX;
+	struct server *s;
 
-	if (s->visits_save_ms != 0)
-		best = s->visits_save_ms - now;
-	if (s->sock_path != NULL && s->sock_check_ms - now < best)
-		best = s->sock_check_ms - now;
-	for (size_t i = 0; i < s->nclients; i++) {
-		struct client *c = s->clients[i];
-
-		if (c->backlog)
-			return 0;
-		if (c->wait != NULL && c->wait->deadline_ms - now < best)
-			best = c->wait->deadline_ms - now;
+	if ((s = fidx_calloc(1, sizeof(*s))) == NULL) {
+		close(lfd);
+		fidx_error(err, "out of memory");
+		return NULL;
 	}
-	if (best == INT64_MAX)
-		return -1;
-	if (best <= 0)
-		return 0;
-	/* +1: epoll rounds down, and waking early only loops once more. */
-	return best > 60000 ? 60000 : (int)best + 1;
+	s->loop = l;
+	s->lim = *lim;
+	s->h = *h;
+	s->lfd = lfd;
+	/* Kept to be closed when accept() hits EMFILE: see server_accept. */
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if ((s->clients = fidx_calloc(lim->max_clients ? lim->max_clients : 1,
+	    sizeof(*s->clients))) == NULL) {
+		fidx_error(err, "out of memory");
+		goto fail;
+	}
+	if (sock_path != NULL &&
+	    (s->sock_path = fidx_strdup(sock_path)) == NULL) {
+		fidx_error(err, "out of memory");
+		goto fail;
+	}
+	s->sock_make_dir = make_dir;
+	if (loop_io_start(l, &s->lio, lfd, LOOP_READ, server_listen_event,
+	    s) == -1) {
+		fidx_error(err, "epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	if (s->sock_path != NULL) {
+		server_socket_note(s);
+		loop_timer_start(l, &s->sock_check, SERVER_SOCKET_CHECK_MS,
+		    SERVER_SOCKET_CHECK_MS, server_socket_check, s);
+	}
+	return s;
+fail:
+	server_free(s);
+	return NULL;
 }
 
-static void
-server_signal(struct server *s)
+void
+server_free(struct server *s)
 {
-	struct signalfd_siginfo si;
-
-	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		log_info("signal %u: shutting down", si.ssi_signo);
-		s->stopping = true;
-	}
-}
-
-int
-server_run(struct server *s)
-{
-	struct epoll_event evs[64];
-
-	server_socket_note(s);
-	while (!s->stopping) {
-		int n = epoll_wait(s->epfd, evs, 64, server_timeout(s));
-		bool walks_done = false;
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			log_warn("epoll_wait");
-			return -1;
-		}
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-
-			if (p == &s->lfd)
-				server_accept(s);
-			else if (p == &s->sigfd)
-				server_signal(s);
-			else if (p == s->reg)
-				walks_done = project_collect(s->reg) > 0;
-			else
-				client_event(s, p, evs[i].events);
-		}
-		for (size_t i = 0; i < s->nclients; i++)
-			if (s->clients[i]->backlog)
-				client_process(s, s->clients[i]);
-		/* An index was dropped: give its free pages back. */
-		if (walks_done)
-			malloc_trim(0);
-		server_resume_waits(s, walks_done || s->wake);
-		s->wake = false;
-		server_reap(s);
-		if (s->visits_save_ms != 0 &&
-		    server_now_ms() >= s->visits_save_ms)
-			server_visits_save(s);
-		if (s->sock_path != NULL &&
-		    server_now_ms() >= s->sock_check_ms)
-			server_socket_check(s);
-	}
-	server_visits_save(s);
-	/* Parked requests hear why; everyone gets what fits in the socket. */
-	server_resume_waits(s, false);
+	if (s == NULL)
+		return;
 	for (size_t i = 0; i < s->nclients; i++)
-		client_flush(s->clients[i]);
-	return 0;
+		client_free(s, s->clients[i]);
+	free(s->clients);
+	loop_timer_stop(s->loop, &s->backlog);
+	loop_timer_stop(s->loop, &s->sock_check);
+	loop_io_stop(s->loop, &s->lio);
+	if (s->lfd != -1)
+		close(s->lfd);
+	if (s->spare_fd != -1)
+		close(s->spare_fd);
+	free(s->sock_path);
+	free(s);
+}
+
+void
+server_get_stats(const struct server *s, struct server_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->clients = s->nclients;
+	for (size_t i = 0; i < s->nclients; i++) {
+		const struct client *c = s->clients[i];
+		size_t q = c->out_len - c->out_off;
+
+		st->output_bytes += q;
+		if (q > st->output_bytes_max)
+			st->output_bytes_max = q;
+		st->input_bytes += c->in_cap;
+	}
+	st->count = s->count;
+	st->lim = s->lim;
 }

@@ -1,0 +1,205 @@
+/* fidxd.c - see fidxd.h. */
+#include "fidxd.h"
+#include "ops.h"
+#include "search.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static void
+fidxd_visits_save(struct fidxd *d)
+{
+	struct fidx_err err = { "" };
+
+	loop_timer_stop(d->loop, &d->visits_save);
+	if (d->visits == NULL || d->visits_file[0] == '\0' ||
+	    !visits_dirty(d->visits))
+		return;
+	if (visits_save(d->visits, d->visits_file, &err) == -1)
+		log_warnx("%s", err.msg);
+}
+
+static void
+fidxd_visits_due(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	fidxd_visits_save(t->arg);
+}
+
+void
+fidxd_visits_touched(struct fidxd *d)
+{
+	/* The first unsaved visit sets the time; later ones ride along. */
+	if (!loop_timer_armed(&d->visits_save))
+		loop_timer_start(d->loop, &d->visits_save, FIDXD_VISITS_SAVE_MS,
+		    0, fidxd_visits_due, d);
+}
+
+void
+fidxd_stop(struct fidxd *d)
+{
+	d->stopping = true;
+	if (d->server != NULL)
+		server_refuse_new(d->server);
+	loop_stop(d->loop);
+}
+
+static void
+fidxd_signal(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct fidxd *d = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("signal %u: shutting down", si.ssi_signo);
+		fidxd_stop(d);
+	}
+}
+
+static void
+fidxd_walks_done(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct fidxd *d = io->arg;
+
+	(void)l;
+	(void)events;
+	if (project_collect(&d->reg) == 0)
+		return;
+	/* An index was dropped: give its free pages back. */
+	malloc_trim(0);
+	ops_walks_done(d->ops);
+}
+
+static void
+fidxd_lost(void *arg)
+{
+	fidxd_stop(arg);
+}
+
+/* The one step after every turn: dead clients go. */
+static void
+fidxd_before_sleep(struct loop *l, void *arg)
+{
+	struct fidxd *d = arg;
+
+	(void)l;
+	server_reap(d->server);
+}
+
+int
+fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
+    int sigfd, struct fidx_err *err)
+{
+	struct server_handler h = { ops_line, ops_waiting, ops_gone,
+	    fidxd_lost, NULL };
+
+	memset(d, 0, sizeof(*d));
+	d->sigfd = sigfd;
+	d->wait_ms = cfg->wait_ms;
+	clock_gettime(CLOCK_MONOTONIC, &d->started);
+	if ((d->loop = loop_new()) == NULL) {
+		fidx_error(err, "epoll: %s", strerror(errno));
+		goto fail;
+	}
+	if (project_registry_init(&d->reg, &cfg->proj, err) == -1)
+		goto fail;
+	d->reg_ok = true;
+	if ((d->pool = search_pool_new(cfg->threads, err)) == NULL)
+		goto fail;
+	if ((d->visits = visits_new(&cfg->visits)) == NULL) {
+		fidx_error(err, "the visit store: %s", strerror(errno));
+		goto fail;
+	}
+	if ((d->ops = ops_new(d)) == NULL) {
+		fidx_error(err, "out of memory");
+		goto fail;
+	}
+	if (loop_io_start(d->loop, &d->sig_io, sigfd, LOOP_READ,
+	    fidxd_signal, d) == -1 ||
+	    loop_io_start(d->loop, &d->walk_io, project_registry_fd(&d->reg),
+	    LOOP_READ, fidxd_walks_done, d) == -1) {
+		fidx_error(err, "epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	h.arg = d->ops;
+	/* lfd is the server's from here, even if it fails. */
+	d->server = server_new(d->loop, lfd, cfg->sock_path,
+	    cfg->sock_make_dir, &cfg->srv, &h, err);
+	lfd = -1;
+	if (d->server == NULL)
+		goto fail;
+	loop_before_sleep(d->loop, fidxd_before_sleep, d);
+
+	/* A store that will not load is reported and starts empty. */
+	if (cfg->visits_file != NULL && cfg->visits_file[0] != '\0') {
+		struct fidx_err lerr = { "" };
+
+		if (strlen(cfg->visits_file) >= sizeof(d->visits_file)) {
+			fidx_error(err, "the visits file path is too long");
+			goto fail;
+		}
+		strcpy(d->visits_file, cfg->visits_file);
+		if (visits_load(d->visits, d->visits_file, time(NULL),
+		    &lerr) == -1) {
+			struct visits_counts vc;
+			bool done;
+
+			visits_counts(d->visits, &vc);
+			log_warnx("%s; %zu visits loaded; the file will be kept "
+			    "as %s before the next save", lerr.msg, vc.loaded,
+			    visits_aside(d->visits, &done));
+		}
+	}
+	return 0;
+fail:
+	if (lfd != -1)
+		close(lfd);
+	fidxd_release(d);
+	return -1;
+}
+
+int
+fidxd_run(struct fidxd *d)
+{
+	int rc = loop_run(d->loop);
+
+	if (rc == -1)
+		log_warn("epoll_wait");
+	fidxd_visits_save(d);
+	/* Parked requests hear why; everyone gets what fits in the socket. */
+	ops_stop(d->ops);
+	server_flush_all(d->server);
+	return rc;
+}
+
+void
+fidxd_release(struct fidxd *d)
+{
+	/* Clients first: their parked requests belong to ops. */
+	server_free(d->server);
+	d->server = NULL;
+	ops_free(d->ops);
+	d->ops = NULL;
+	if (d->loop != NULL) {
+		loop_timer_stop(d->loop, &d->visits_save);
+		loop_io_stop(d->loop, &d->sig_io);
+		loop_io_stop(d->loop, &d->walk_io);
+	}
+	search_pool_free(d->pool);
+	d->pool = NULL;
+	visits_free(d->visits);
+	d->visits = NULL;
+	if (d->reg_ok)
+		project_registry_release(&d->reg);
+	d->reg_ok = false;
+	if (d->sigfd != -1)
+		close(d->sigfd);
+	d->sigfd = -1;
+	loop_free(d->loop);
+	d->loop = NULL;
+}

@@ -1,0 +1,81 @@
+/*
+ * fidxd.h - the daemon's context: what one running fidxd is made of.
+ *
+ * Owns: the loop, the server (transport), the ops (what requests mean),
+ * the project registry, the search pool, the visit store and its save
+ * timer, the signalfd; and the wiring between them: which fd wakes what,
+ * what runs before the loop sleeps, how the daemon stops.
+ * Never touches: flags, the lock or daemonising (main.c), a module's
+ * own fields (each is reached through its functions).
+ *
+ * Modules get the context, not each other: ops.c reads the registry,
+ * the pool and the visit store from here, and answers through the server.
+ */
+#ifndef FIDX_FIDXD_H
+#define FIDX_FIDXD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "loop.h"
+#include "project.h"
+#include "server.h"
+#include "visits.h"
+
+struct ops;
+struct search_pool;
+
+/* Visits are saved this long after the first unsaved one (and at exit). */
+#define FIDXD_VISITS_SAVE_MS 2000
+
+struct fidxd_config {
+	struct server_limits srv;
+	struct project_limits proj;
+	struct visits_limits visits;
+	int threads;			/* scoring threads */
+	uint32_t wait_ms;		/* default bound on a parked request */
+	const char *sock_path;		/* checked and bound again if deleted */
+	bool sock_make_dir;
+	const char *visits_file;	/* "" or NULL: not kept */
+};
+
+struct fidxd {
+	struct loop *loop;
+	struct server *server;
+	struct ops *ops;
+	struct project_registry reg;
+	struct search_pool *pool;
+	struct visits *visits;
+	char visits_file[4096];
+	struct loop_timer visits_save;
+	struct loop_io sig_io, walk_io;
+	int sigfd;
+	uint32_t wait_ms;
+	struct timespec started;	/* CLOCK_MONOTONIC */
+	bool stopping;
+	bool reg_ok;
+};
+
+/*
+ * Builds d on the listening socket lfd and the signalfd sigfd (both its
+ * own from here, even on failure). -1 with err on failure, leaving
+ * nothing to release.
+ */
+int fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
+    int sigfd, struct fidx_err *err);
+
+/* Runs until fidxd_stop(); then answers what waits and saves visits. */
+int fidxd_run(struct fidxd *d);
+
+/* Frees everything d holds. */
+void fidxd_release(struct fidxd *d);
+
+/* Ends fidxd_run() after this turn: a signal, `shutdown`, a lost socket. */
+void fidxd_stop(struct fidxd *d);
+
+/* A visit was recorded: the store is saved within FIDXD_VISITS_SAVE_MS. */
+void fidxd_visits_touched(struct fidxd *d);
+
+#endif
