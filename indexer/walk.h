@@ -1,18 +1,20 @@
 /*
  * walk.h - one walk of a project directory into an index builder.
  *
- * Owns: the walk's own state (directory stack, ignore lookups) for the
- * duration of walk_run(); nothing survives the call but its counters.
- * Never touches: snapshots once built, the project registry, sockets,
- * inotify (it reports each directory through on_dir so the watcher can
- * add it during this same walk, never by a second walk).
+ * Owns: the walk's own state (directory stack, one ignore handle from
+ * repo.h per walk thread) for the duration of walk_run(); nothing
+ * survives the call but its counters.
+ * Never touches: libgit2 (repo.c asks it), snapshots once built, the
+ * project registry, sockets, inotify (it reports each directory through
+ * on_dir so the watcher can add it during this same walk, never by a
+ * second walk).
  *
  * Rules: never follows a directory symlink (so no loops); a symlink to a
  * regular file is listed; `.git` is never entered; hidden names (leading
  * '.') are skipped unless opts.hidden; in a git work tree, paths ignored
  * by git (.gitignore files, .git/info/exclude, core.excludesFile) are
- * skipped, through libgit2, never a hand-written matcher; the root's
- * `.ignore` file (gitignore syntax) is added to those rules; paths matching
+ * skipped, and so are those the root's `.ignore` file (gitignore syntax)
+ * names, in or out of git (repo.h has the rules); paths matching
  * opts.exclude (PCRE2, against the relative path) are skipped, and a
  * matching directory is not entered (compile it with PCRE2_UTF also set
  * PCRE2_MATCH_INVALID_UTF, or non-UTF-8 names can never be excluded).
@@ -20,11 +22,13 @@
  * skipped, never fatal; running out of descriptors or memory is (-1), so
  * an index is never silently partial.
  * The root is opened with O_NOFOLLOW: it must be resolved (realpath).
- * NEEDSWORK: libgit2's git_ignore_path_is_ignored() re-checks every parent
- * directory's .gitignore per entry (~10 us each, 20x a plain walk);
- * O_NOFOLLOW guards only the last component against a directory swapped
+ * NEEDSWORK: the ignore query costs ~10 us an entry, 20x a plain walk
+ * (repo_ignored); O_NOFOLLOW guards only the last component against a directory swapped
  * for a symlink mid-walk (openat2 RESOLVE_BENEATH would close that).
- * Thread-safe: walks of different projects may run at once.
+ * Thread-safe: walks of different projects may run at once, and one walk
+ * may run on several threads (opts.threads): each has its own ignore
+ * handle, path buffer and counters, and only the pending directories are
+ * shared, under a lock.
  */
 #ifndef FIDX_WALK_H
 #define FIDX_WALK_H
