@@ -504,6 +504,7 @@ project_apply(struct project_registry *r, struct project *p)
 	c->walk_vanished += p->wstats.vanished;
 	c->walk_symlinks_skipped += p->wstats.symlinks_skipped;
 	c->walk_too_long += p->wstats.too_long;
+	c->walk_exclude_errors += p->wstats.exclude_errors;
 	p->kept_old = false;
 	p->message[0] = '\0';
 	if (p->result != NULL && project_keep_old(r, p)) {

@@ -111,6 +111,7 @@ struct project_counters {
 	uint64_t walk_vanished;
 	uint64_t walk_symlinks_skipped;
 	uint64_t walk_too_long;
+	uint64_t walk_exclude_errors;	/* paths the exclude regex gave up on */
 };
 
 struct project_registry {

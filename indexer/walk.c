@@ -235,17 +235,26 @@ walk_kind(struct walk *w, int dfd, const struct dirent *de)
 }
 
 /*
- * True when opts->exclude matches w->path. A match error (a non-UTF-8
- * name under a UTF pattern, a match limit) lists the path: better shown
- * than silently lost.
+ * True when opts->exclude matches w->path. When PCRE2 gives up instead
+ * (a match, depth or heap limit: a pattern that backtracks without end
+ * on this path) the path is listed and counted, and the walk's warning
+ * says so: better shown than silently lost, and a pattern that fails on
+ * a few paths must not hide them.
  */
 static bool
 walk_excluded(struct walk *w)
 {
+	int rc;
+
 	if (w->md == NULL)
 		return false;
-	return pcre2_match(w->opts->exclude, (PCRE2_SPTR)w->path, w->len, 0,
-	    0, w->md, NULL) >= 0;
+	rc = pcre2_match(w->opts->exclude, (PCRE2_SPTR)w->path, w->len, 0,
+	    0, w->md, NULL);
+	if (rc >= 0)
+		return true;
+	if (rc != PCRE2_ERROR_NOMATCH)
+		w->st->exclude_errors++;
+	return false;
 }
 
 /*
@@ -609,7 +618,24 @@ walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->vanished += from->vanished;
 	to->too_long += from->too_long;
 	to->symlinks_skipped += from->symlinks_skipped;
+	to->exclude_errors += from->exclude_errors;
 	/* Every thread opens the same repository: one warning is enough. */
+}
+
+/* Adds the warnings that sum every thread's counters, once per walk. */
+static void
+walk_warn_totals(struct walk_stats *st)
+{
+	size_t len = strlen(st->warning);
+
+	if (st->exclude_errors == 0)
+		return;
+	snprintf(st->warning + len, sizeof(st->warning) - len, "%sthe "
+	    "exclude regex gave up on %zu path%s (PCRE2's match, depth or "
+	    "heap limit), which %s listed: simplify the pattern",
+	    len > 0 ? "; " : "", st->exclude_errors,
+	    st->exclude_errors == 1 ? "" : "s",
+	    st->exclude_errors == 1 ? "is" : "are");
 }
 
 int
@@ -711,11 +737,13 @@ walk_run(const char *root, const struct walk_opts *opts,
 	pthread_cond_destroy(&sh.cv);
 	pthread_mutex_destroy(&sh.mu);
 	walk_release(&w);
+	walk_warn_totals(st);
 	errno = saved;
 	return rc;
 single_out:
 	saved = errno;
 	walk_release(&w);
+	walk_warn_totals(st);
 	errno = saved;
 	return rc;
 }

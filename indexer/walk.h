@@ -73,6 +73,12 @@ struct walk_stats {
 				   deep for any child to fit counts once */
 	size_t symlinks_skipped;	/* to directories or devices, dangling, loops */
 	/*
+	 * Paths the exclude regex could not decide (PCRE2 gave up: its
+	 * match, depth or heap limit). They are listed, and the warning
+	 * says how many: an extra path shown beats one silently lost.
+	 */
+	size_t exclude_errors;
+	/*
 	 * The root is in a git repository that libgit2 would not open (not
 	 * owned by us, corrupt), so git's ignore rules were not applied.
 	 */
@@ -80,8 +86,9 @@ struct walk_stats {
 	/*
 	 * For the user, "" when all went as asked: why ignore rules were not
 	 * (all) applied and what to do (a refused repository, a bad or
-	 * oversized .ignore). walk_run() logs nothing of it: the caller says
-	 * it once, where the user sees it.
+	 * oversized .ignore, paths the exclude regex could not decide).
+	 * walk_run() logs nothing of it: the caller says it once, where the
+	 * user sees it.
 	 */
 	char warning[2 * PATH_MAX + 512];
 };

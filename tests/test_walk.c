@@ -524,6 +524,47 @@ test_exclude(void **state)
 	pcre2_code_free(re);
 }
 
+/*
+ * A pattern PCRE2 gives up on (it backtracks past the match limit on a
+ * long run of a's that a 'b' follows too late) neither excludes nor silently keeps: each such path
+ * is listed and counted, and the warning says so once per walk.
+ */
+static void
+test_exclude_errors(void **state)
+{
+	struct fixture *f = *state;
+	pcre2_code *re = compile("^(a|a)*b", 0);
+	struct walk_opts o = { .gitignore = true, .exclude = re };
+	char file[64], dir[64], in_dir[80];
+	const char *want[] = { file, in_dir, "keep.c", NULL };
+	const char *w;
+
+	memset(file, 'a', 40);
+	strcpy(file + 40, "!b");	/* a 'b' after all, or PCRE2 sees */
+	memset(dir, 'a', 40);		/* at once that none can match */
+	strcpy(dir + 40, "#b/x.c");
+	snprintf(in_dir, sizeof(in_dir), "%s", dir);
+	put(f, file);
+	put(f, dir);
+	put(f, "keep.c");
+	put(f, "bx");		/* matched: excluded as ever */
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, want);
+	assert_int_equal(f->st.ignored, 1);
+	/* The file, the directory (still entered) and the file inside it. */
+	assert_int_equal(f->st.exclude_errors, 3);
+	w = f->st.warning;
+	assert_non_null(strstr(w, "exclude regex gave up on 3 paths"));
+	assert_null(strstr(strstr(w, "gave up") + 1, "gave up"));
+
+	unlink_at(f, file);
+	unlink_at(f, in_dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_int_equal(f->st.exclude_errors, 1);	/* the directory */
+	assert_non_null(strstr(f->st.warning, "gave up on 1 path ("));
+	pcre2_code_free(re);
+}
+
 static void
 test_symlinks(void **state)
 {
@@ -913,6 +954,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ignored_root, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclude_errors, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable, setup,
 		    teardown),
