@@ -39,6 +39,7 @@
 #include "../common/limits.h"
 #include "../common/log.h"
 #include "../common/query.h"
+#include "../common/regex.h"
 #include "../common/thread.h"
 #include "repo.h"
 #include "walk.h"
@@ -154,8 +155,8 @@ static int
 walk_init(struct walk *w)
 {
 	if (w->opts->exclude != NULL) {
-		w->md = pcre2_match_data_create_from_pattern(w->opts->exclude,
-		    NULL);
+		w->md = pcre2_match_data_create_from_pattern(
+		    regex_any(w->opts->exclude), NULL);
 		if (w->md == NULL)
 			return walk_nomem(w);
 	}
@@ -248,8 +249,8 @@ walk_excluded(struct walk *w)
 
 	if (w->md == NULL)
 		return false;
-	rc = pcre2_match(w->opts->exclude, (PCRE2_SPTR)w->path, w->len, 0,
-	    0, w->md, NULL);
+	rc = pcre2_match(regex_code(w->opts->exclude, w->path, w->len),
+	    (PCRE2_SPTR)w->path, w->len, 0, 0, w->md, NULL);
 	if (rc >= 0)
 		return true;
 	if (rc != PCRE2_ERROR_NOMATCH)

@@ -15,9 +15,9 @@
  * by git (.gitignore files, .git/info/exclude, core.excludesFile) are
  * skipped, and so are those the root's `.ignore` file (gitignore syntax)
  * names, in or out of git (repo.h has the rules); paths matching
- * opts.exclude (PCRE2, against the relative path) are skipped, and a
- * matching directory is not entered (compile it with PCRE2_UTF also set
- * PCRE2_MATCH_INVALID_UTF, or non-UTF-8 names can never be excluded).
+ * opts.exclude (a PCRE2 pattern, regex.h, against the relative path) are
+ * skipped, and a matching directory is not entered; a path that is not
+ * UTF-8 is matched in byte mode, so "caf." excludes a Latin-1 "caf\xe9".
  * Unreadable directories and entries that vanish mid-walk are counted and
  * skipped, never fatal; running out of descriptors or memory is (-1), so
  * an index is never silently partial.
@@ -40,10 +40,12 @@
 #include "../common/log.h"
 #include "index.h"
 
+struct regex;
+
 struct walk_opts {
 	bool hidden;		/* list names starting with '.' */
 	bool gitignore;		/* honour git's ignore rules (default on) */
-	const void *exclude;	/* a pcre2_code *, or NULL */
+	const struct regex *exclude;	/* or NULL; read only, shared */
 	/*
 	 * Called for each directory entered, the root ("", 0) first, with
 	 * its path relative to the root. A non-zero return stops the walk:

@@ -1181,6 +1181,26 @@ def t_exclude_errors(d, c, tmp):
     c.req({"op": "remove", "root": R})
 
 
+def t_exclude_latin1(d, c, tmp):
+    """An exclude pattern excludes a directory whose name is not UTF-8:
+    "caf." takes the Latin-1 byte of caf\\xe9 (matched in byte mode)."""
+    R = os.path.join(tmp, "exclude-latin1")
+    for rel in (b"caf\xe9/a.txt", b"caf\xe9/sub/b.txt", b"x.txt"):
+        path = os.path.join(os.fsencode(R), rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"x\n")
+    R = os.path.realpath(R)
+    r = c.req({"op": "add", "root": R, "wait": True, "exclude": "^caf.$"},
+              timeout=30)
+    check("exclude: caf. excludes a Latin-1 caf\\xe9 directory",
+          r.get("ok") is True and r.get("files") == 1, short(r))
+    q = c.req({"op": "query", "root": R, "q": "txt"})
+    check("exclude: only x.txt is listed", result_paths(q) == ["x.txt"],
+          short(q))
+    c.req({"op": "remove", "root": R})
+
+
 def t_visits(tmp):
     """visit ranks a file higher at equal quality; a restart keeps it; a
     corrupt store is reported and ignored."""
@@ -1490,6 +1510,7 @@ def main_daemon(tmp):
     section("typos", t_typos, d, c, tmp)
     section("regex errors", t_regex_errors, d, c, tmp)
     section("exclude errors", t_exclude_errors, d, c, tmp)
+    section("exclude, Latin-1", t_exclude_latin1, d, c, tmp)
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)
     section("min_generation", t_min_generation, d, c, R)
