@@ -41,10 +41,15 @@
  * come after every thread that used libgit2 has exited, or their state
  * leaks. Its globals stay reachable at exit, so leak checks pass.
  *
- * The git cache (issue 13) is meant to take its own handle the same way,
- * on its worker, and to run git_status_list_new() on the work tree this
- * module opened, with the root's offset in it as the pathspec: a handle
- * is the unit libgit2 lets one thread use.
+ * For the git cache (issue 13): libgit2 1.5's status, branch, ahead/
+ * behind, state and stash calls (git_status_list_new() with a pathspec,
+ * git_repository_head(), git_graph_ahead_behind(), git_repository_state(),
+ * git_stash_foreach()) all take a work tree's git_repository, used by one
+ * thread at a time. So the cache is to open a handle of its own on its
+ * worker, through this module's work-tree step (repo_worktree_open() in
+ * repo.c: discovery, the refusal note, the root's offset for the
+ * pathspec), not through repo_open(), which trades a root git ignores for
+ * an in-memory repository. Nothing is exported for it before it exists.
  */
 #ifndef FIDX_REPO_H
 #define FIDX_REPO_H
