@@ -21,6 +21,10 @@
  * which it checks before the .gitignore files, so .ignore wins, as in fd
  * and rg. Only the root's .ignore is read (a documented approximation of
  * rg's one per directory), at most REPO_IGNORE_FILE_MAX bytes of it.
+ * NEEDSWORK: libgit2 1.5 opens each .gitignore with a blocking open(), so
+ * a fifo of that name in the tree blocks the thread asking for good
+ * (checked: `git status` hangs on it too); the root's .ignore is read by
+ * us, with O_NONBLOCK and regular files only, and cannot.
  *
  * Threads: libgit2 lets threads share a git_repository only to read
  * objects; an ignore query goes through the repository's attribute cache
