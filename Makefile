@@ -26,8 +26,8 @@ LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null) \
            -lpthread -ldl
 
-COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
-              common/sockpath.c \
+COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
+              common/topk.c common/sockpath.c \
               common/query.c common/proto.c common/fold.c common/thread.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c

@@ -1,7 +1,7 @@
 /* proto.c - see proto.h. */
 #include "proto.h"
 #include "alloc.h"
-#include "match.h"
+#include "typo.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -63,7 +63,7 @@ proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
 int32_t
 proto_score(int32_t score)
 {
-	return match_is_typo(score) ? score + MATCH_TYPO_TIER : score;
+	return typo_in_tier(score) ? score + TYPO_TIER : score;
 }
 
 bool

@@ -3,6 +3,7 @@
 #include "query.h"
 #include "alloc.h"
 #include "fold.h"
+#include "typo.h"
 #include "limits.h"
 
 #include <pcre2.h>
@@ -34,7 +35,7 @@ struct query {
 	unsigned ngroups;
 	uint64_t need;		/* mask every matching path must contain */
 	bool all_required;	/* every term is required (see query_term) */
-	struct match_typo *typo;	/* one-term fuzzy queries only, or NULL */
+	struct typo *typo;	/* one-term fuzzy queries only, or NULL */
 	bool fold;		/* some term ignores non-ASCII case */
 	char *buf;		/* the terms' unescaped, folded bytes */
 	size_t buf_used, buf_size;
@@ -534,11 +535,11 @@ query_set_typos(struct query *q, int edits)
 	q->typo = NULL;
 	/* A '/' asks for a path: typos are forgiven in file names only. */
 	if (t == NULL || edits <= 0 || t->pat.path ||
-	    match_typo_budget(t->pat.len) == 0)
+	    typo_budget(t->pat.len) == 0)
 		return 0;
 	if ((q->typo = fidx_malloc(sizeof(*q->typo))) == NULL)
 		return -1;
-	match_typo_init(q->typo, &t->pat, edits);
+	typo_init(q->typo, &t->pat, edits);
 	return 0;
 }
 
@@ -657,7 +658,7 @@ query_few_bits(uint64_t x, int n)
  * set to the positions' count (when pos), which is shorter than t's.
  */
 static int32_t
-query_term_score(const struct query_term *t, const struct match_typo *typo,
+query_term_score(const struct query_term *t, const struct typo *typo,
     const struct query_view *view, struct query_scratch *sc, uint32_t *pos,
     int *npos)
 {
@@ -671,7 +672,7 @@ query_term_score(const struct query_term *t, const struct match_typo *typo,
 		    base, pos);
 	v = match_fuzzy(&t->pat, view->s, view->n, base, sc->ms, pos);
 	if (v == MATCH_NONE && typo != NULL)
-		v = match_fuzzy_typo(&t->pat, typo, view->s, view->n, base,
+		v = typo_match(&t->pat, typo, view->s, view->n, base,
 		    sc->ms, MATCH_NONE, pos, npos);
 	return v;
 }
@@ -797,7 +798,7 @@ query_score_above(const struct query *q, const char *path, size_t len,
 			 */
 			if (ub[i] == MATCH_NONE)
 				return q->typo == NULL ? MATCH_NONE :
-				    match_fuzzy_typo(&q->terms[i].pat, q->typo,
+				    typo_match(&q->terms[i].pat, q->typo,
 				    v->s, v->n, match_base(&q->terms[i].pat,
 				    v->base), sc->ms, floor, NULL, NULL);
 			rest += ub[i];
@@ -979,7 +980,7 @@ query_run_pass(const struct query *q, const char *arena,
 	uint8_t c0 = p0 != NULL && p0->len ? (uint8_t)p0->text[0] : 0;
 	int32_t shared = MATCH_NONE, floor;
 	uint64_t need = q->need;
-	const struct match_typo *typo = pass == QUERY_PASS_TYPO ? q->typo : NULL;
+	const struct typo *typo = pass == QUERY_PASS_TYPO ? q->typo : NULL;
 	size_t matched = 0;
 
 	for (size_t blk = from; blk < to; blk += QUERY_FLOOR_EVERY) {
@@ -1002,7 +1003,7 @@ query_run_pass(const struct query *q, const char *arena,
 				query_view_raw(&w, path, e->len, e->base);
 			/* A typo may leave out up to `edits` bytes' worth. */
 			if ((e->mask & need) != need) {
-				const struct match_typo *t = typo != NULL ?
+				const struct typo *t = typo != NULL ?
 				    typo : pass == QUERY_PASS_SEED ? q->typo :
 				    NULL;
 
@@ -1022,7 +1023,7 @@ query_run_pass(const struct query *q, const char *arena,
 			if (pass == QUERY_PASS_TYPO) {
 				uint8_t b = (uint8_t)w.s[w.base];
 
-				/* The file name must begin with it (match.h). */
+				/* The file name must begin with it (typo.h). */
 				if ((p0->icase ? match_lower[b] : b) != c0)
 					continue;
 				/* Clean matches were scored in the passes before. */
@@ -1055,7 +1056,7 @@ query_run_pass(const struct query *q, const char *arena,
 
 				if (typo != NULL) {
 					/* Typo matches fill the list, uncounted. */
-					v = match_fuzzy_typo(p0, typo, w.s,
+					v = typo_match(p0, typo, w.s,
 					    w.n, base, sc->ms, floor, NULL,
 					    NULL);
 					typo_hit = true;
@@ -1102,7 +1103,7 @@ query_run_typo_list(const struct query *q, const char *arena,
 		if (floor > MATCH_NONE + sc->bonus_max)
 			floor -= sc->bonus_max;
 		query_view_fold(q, sc, path, e->len, e->base, e->mask, &w);
-		v = match_fuzzy_typo(p0, q->typo, w.s, w.n,
+		v = typo_match(p0, q->typo, w.s, w.n,
 		    match_base(p0, w.base), sc->ms, floor, NULL, NULL);
 		if (v == MATCH_NONE || v == MATCH_BELOW)
 			continue;

@@ -75,7 +75,7 @@ struct query *query_compile(const char *text, size_t len, enum query_mode mode,
 void query_free(struct query *q);
 
 /*
- * Lets a one-term fuzzy query also match with typos (match.h): up to
+ * Lets a one-term fuzzy query also match with typos (typo.h): up to
  * edits bytes left out, capped by the term's length (0 up to 3 bytes,
  * 1 up to 7, 2 beyond); 0 turns it off. Queries of several terms, exact
  * and regex ones are left as they are. -1 when out of memory.
