@@ -791,7 +791,7 @@ test_positions_union(void **state)
 		{ "ab", "cd", "xabycd" },
 		{ "main", "ai", "src_main.c" },	/* overlapping terms */
 		/*
-		 * Regression (query.c, query_positions), fixed: terms overlap and their
+		 * Regression (query_run.c, query_positions), fixed: terms overlap and their
 		 * positions together outnumber the path's bytes; the union
 		 * {0,1,2} comes back as {0,1} because positions are capped
 		 * at len before duplicates are removed.
