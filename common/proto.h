@@ -76,4 +76,14 @@ bool proto_utf8_valid(const char *s, size_t n);
 /* Sets "path" (and "path_b64" when needed) on obj. Returns -1 on OOM. */
 int proto_path_set(json_t *obj, const char *path, size_t len);
 
+/*
+ * One result, as the daemon's query answer and `fidx filter --json` both
+ * write it: {"path", "path_b64" (when needed), "score" (proto_score() of
+ * the internal score), "typo":true (when typo), "positions" (when pos is
+ * not NULL: its npos entries; npos < 0 counts as none)}, in that order.
+ * NULL when out of memory.
+ */
+json_t *proto_result_new(const char *path, size_t len, int32_t score,
+    bool typo, const uint32_t *pos, int npos);
+
 #endif
