@@ -1,7 +1,9 @@
 /*
  * proto.h - JSON shapes shared by the daemon's wire protocol and the CLI.
  *
- * Owns: how values that JSON cannot hold directly are encoded.
+ * Owns: the error object, the result object (one shape for the daemon's
+ * answers and `fidx filter --json`), and how values that JSON cannot hold
+ * directly are encoded.
  * Never touches: sockets or framing (the daemon's server owns those).
  *
  * Paths are bytes, JSON strings are UTF-8. A path that is valid UTF-8 is
