@@ -26,10 +26,10 @@ LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null) \
            -lpthread -ldl
 
-COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
-              common/sockpath.c \
-              common/regex.c \
-              common/query.c common/proto.c common/fold.c common/thread.c
+COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
+              common/topk.c common/sockpath.c common/size.c common/regex.c \
+              common/query.c common/query_run.c common/proto.c common/fold.c \
+              common/thread.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
@@ -38,6 +38,7 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/work.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
+               tests/limits.py \
                tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
@@ -121,13 +122,16 @@ test: deps
 	@FIDX_BUILD=$(BUILD)/asan FIDX_VG_BUILD=$(BUILD) sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
 
 # Starts fidxd if it is not running, indexes this directory, queries it.
+# The query reaches the shell through the environment, never pasted into
+# the recipe's quotes, so RUN_QUERY="'ops" is a query like any other.
 RUN_QUERY ?= mkfl
+export RUN_QUERY
 run: deps
 	@$(MAKE) --no-print-directory all
 	@./$(BUILD)/fidx daemon status >/dev/null 2>&1 || ./$(BUILD)/fidx daemon start
-	@./$(BUILD)/fidx add --wait '$(CURDIR)'
-	@echo "fidx '$(RUN_QUERY)' in $(CURDIR):"
-	@./$(BUILD)/fidx --root '$(CURDIR)' --limit 10 --color=always '$(RUN_QUERY)'
+	@./$(BUILD)/fidx add --wait "$$(pwd -P)"
+	@echo "fidx $$RUN_QUERY in $$(pwd -P):"
+	@./$(BUILD)/fidx --root "$$(pwd -P)" --limit 10 --color=always -- "$$RUN_QUERY"
 
 bench-filter: all
 	bash bench/filter.sh

@@ -8,23 +8,19 @@
 
 #include "../common/alloc.h"
 #include "../common/log.h"
+#include "../common/size.h"
 
 int
 cli_parse_num(const char *flag, const char *s, unsigned long long min,
     unsigned long long max, unsigned long long *out)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0 ||
-	    v < min || v > max) {
-		log_warnx("%s must be a number from %llu to %llu, not '%s'",
-		    flag, min, max, s);
+	/* fidxd's syntax (size.h), so "64K" means the same to both. */
+	if (size_parse(s, min, max, out) == -1) {
+		log_warnx("%s must be a number from %llu to %llu (K, M or G "
+		    "multiplies by 1024, 1024^2, 1024^3), not '%s'", flag, min,
+		    max, s);
 		return -1;
 	}
-	*out = v;
 	return 0;
 }
 
@@ -45,9 +41,41 @@ cli_parse_color(const char *s)
 	if (strcmp(s, "never") == 0)
 		return 0;
 	if (strcmp(s, "auto") == 0)
-		return isatty(STDOUT_FILENO);
+		return cli_color_auto();
 	log_warnx("--color must be auto, always or never, not '%s'", s);
 	return -1;
+}
+
+int
+cli_color_auto(void)
+{
+	const char *no = getenv("NO_COLOR");
+
+	return (no == NULL || no[0] == '\0') && isatty(STDOUT_FILENO);
+}
+
+int
+cli_parse_seconds(const char *flag, const char *s, long long max_ms,
+    long long *ms)
+{
+	double v;
+	char *end;
+
+	errno = 0;
+	v = strtod(s, &end);
+	/* Decimal only: no "inf", "nan" or hex floats. */
+	if (*s == '\0' || strspn(s, "0123456789.") != strlen(s) ||
+	    *end != '\0' || errno != 0 || !(v > 0) ||
+	    v * 1000 > (double)max_ms) {
+		log_warnx("%s must be seconds, more than 0 and at most %lld "
+		    "(2.5 is two and a half), not '%s'", flag, max_ms / 1000,
+		    s);
+		return -1;
+	}
+	*ms = (long long)(v * 1000);
+	if ((double)*ms < v * 1000)
+		(*ms)++;
+	return 0;
 }
 
 void

@@ -14,12 +14,30 @@
 
 #include "../common/query.h"
 
-/* Parses a decimal in [min, max] for flag; logs and returns -1 if not. */
+/*
+ * Parses a number in [min, max] for flag, in fidxd's syntax (size.h:
+ * decimal, K/M/G suffix); logs and returns -1 if not.
+ */
 int cli_parse_num(const char *flag, const char *s, unsigned long long min,
     unsigned long long max, unsigned long long *out);
 
-/* "always" -> 1, "never" -> 0, "auto" -> whether stdout is a tty; -1 if bad. */
+/*
+ * "always" -> 1, "never" -> 0, "auto" -> cli_color_auto(); -1 if bad.
+ */
 int cli_parse_color(const char *s);
+
+/*
+ * Colour when nothing says otherwise: stdout is a terminal and NO_COLOR
+ * is unset or empty (no-color.org). Only --color=always overrides it.
+ */
+int cli_color_auto(void);
+
+/*
+ * Parses seconds (a decimal, "2.5") in (0, max_ms / 1000] for flag into
+ * whole milliseconds, rounded up; logs and returns -1 if not.
+ */
+int cli_parse_seconds(const char *flag, const char *s, long long max_ms,
+    long long *ms);
 
 /* --mode: fuzzy, exact or regex; logs and returns -1 for anything else. */
 int cli_parse_mode(const char *s, enum query_mode *mode);

@@ -31,11 +31,31 @@
 #define CLIENT_FIRST_BUF (64u * 1024)
 #define CLIENT_HINT "is build/fidxd built? run make"
 
+/*
+ * "fidx --socket PATH", PATH single-quoted for a shell unless it is
+ * made of characters that need no quoting.
+ */
+static void
+client_set_cmd(struct client *c)
+{
+	size_t at = (size_t)snprintf(c->cmd, sizeof(c->cmd), "fidx --socket ");
+	bool plain = strspn(c->path, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@%") ==
+	    strlen(c->path);
+
+	if (plain || strchr(c->path, '\'') != NULL) {
+		snprintf(c->cmd + at, sizeof(c->cmd) - at, "%s", c->path);
+		return;
+	}
+	snprintf(c->cmd + at, sizeof(c->cmd) - at, "'%s'", c->path);
+}
+
 int
 client_init(struct client *c, const char *path, struct fidx_err *err)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	strcpy(c->cmd, "fidx");
 	if (path == NULL)
 		return sockpath_default(c->path, sizeof(c->path), err);
 	if (strlen(path) > SOCKPATH_MAX)
@@ -43,6 +63,7 @@ client_init(struct client *c, const char *path, struct fidx_err *err)
 		    "bytes", path, SOCKPATH_MAX);
 	strcpy(c->path, path);
 	c->explicit_path = true;
+	client_set_cmd(c);
 	return 0;
 }
 
@@ -102,6 +123,101 @@ client_connect(struct client *c, struct fidx_err *err)
 	}
 	c->fd = fd;
 	return 0;
+}
+
+bool
+client_pid_alive(long pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((paren = strrchr(buf, ')')) == NULL || paren[1] == '\0')
+		return true;
+	return paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/*
+ * Reads the pid file rather than testing its lock: a test lock, however
+ * brief, could make a starting fidxd think another one runs. A pid
+ * left by a crash is told apart by the process's name.
+ */
+long
+client_daemon_pid(const struct client *c)
+{
+	char path[PATH_MAX], buf[64];
+	long pid;
+	ssize_t n;
+	char *end;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s.pid", c->path) >=
+	    sizeof(path) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') ||
+	    !client_pid_alive(pid))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strcmp(buf, "fidxd\n") == 0 ? pid : 0;
+}
+
+int
+client_connect_live(struct client *c, long *pid, struct fidx_err *err)
+{
+	struct stat st;
+	int saved;
+	long p;
+
+	if (pid != NULL)
+		*pid = 0;
+	if (client_connect(c, err) == 0)
+		return 0;
+	saved = errno;
+	if (!client_not_running(saved) || (p = client_daemon_pid(c)) == 0) {
+		errno = saved;
+		return -1;
+	}
+	/* fidxd leaves a file that is not a socket alone: no use waiting. */
+	for (int i = 0; i < CLIENT_REBIND_TRIES &&
+	    (lstat(c->path, &st) == -1 || S_ISSOCK(st.st_mode)); i++) {
+		client_pause();
+		if (client_connect(c, err) == 0)
+			return 0;
+		if (!client_not_running(errno))
+			return -1;
+	}
+	if (pid != NULL)
+		*pid = p;
+	fidx_error(err, "fidxd (pid %ld) runs but does not answer on %s; "
+	    "`%s daemon stop` stops it", p, c->path, c->cmd);
+	errno = ENOTCONN;
+	return -1;
 }
 
 /* The fidxd beside this fidx binary, if there is one. */
@@ -265,7 +381,7 @@ client_connect_or_start(struct client *c, bool *started,
 
 	if (started != NULL)
 		*started = false;
-	if (client_connect(c, err) == 0)
+	if (client_connect_live(c, NULL, err) == 0)
 		return 0;
 	if (!client_not_running(errno))
 		return -1;
@@ -293,6 +409,7 @@ out:
 	return rc;
 }
 
+/* Sends all of p; -1 with errno set (not reported) if the socket fails. */
 static int
 client_write_all(struct client *c, const char *p, size_t n)
 {
@@ -301,19 +418,20 @@ client_write_all(struct client *c, const char *p, size_t n)
 
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w == -1) {
-			log_warn("writing to fidxd on %s", c->path);
+		if (w == -1)
 			return -1;
-		}
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
-/* Reads until buf holds a whole line; sets line_len. */
+/*
+ * Reads until buf holds a whole line; sets line_len. quiet: failures
+ * are not reported (the caller has a better message).
+ */
 static int
-client_read_line(struct client *c)
+client_read_line(struct client *c, bool quiet)
 {
 	size_t scanned = 0;
 	char *nl, *nbuf;
@@ -352,27 +470,74 @@ client_read_line(struct client *c)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			log_warn("reading from fidxd on %s", c->path);
+			if (!quiet)
+				log_warn("reading from fidxd on %s", c->path);
 			return -1;
 		}
 		if (r == 0) {
-			log_warnx("fidxd closed the connection without an "
-			    "answer");
+			if (!quiet)
+				log_warnx("fidxd closed the connection "
+				    "without an answer");
 			return -1;
 		}
 		c->len += (size_t)r;
 	}
 }
 
+/*
+ * The daemon's message with each "fidx SUBCOMMAND" hint spelled as c's
+ * command, so that it names --socket when a non-default one is in use.
+ */
 static void
-client_report_error(json_t *resp)
+client_hint_socket(const struct client *c, const char *msg, char *buf,
+    size_t size)
+{
+	static const char *const words[] = { "ls", "add", "rm", "reindex",
+	    "stats", "daemon", "visit" };
+	size_t at = 0;
+
+	while (*msg != '\0' && at + 1 < size) {
+		bool hint = strncmp(msg, "fidx ", 5) == 0;
+
+		for (size_t i = 0; hint && i < sizeof(words) / sizeof(*words);
+		    i++) {
+			size_t n = strlen(words[i]);
+
+			if (strncmp(msg + 5, words[i], n) == 0 &&
+			    strchr(" )`'.,;", msg[5 + n]) != NULL)
+				break;
+			if (i + 1 == sizeof(words) / sizeof(*words))
+				hint = false;
+		}
+		if (hint && c->explicit_path) {
+			at += (size_t)snprintf(buf + at, size - at, "%s ",
+			    c->cmd);
+			if (at >= size)
+				at = size - 1;
+			msg += 5;
+			continue;
+		}
+		buf[at++] = *msg++;
+	}
+	buf[at] = '\0';
+}
+
+static void
+client_report_error(const struct client *c, json_t *resp)
 {
 	json_t *e = json_object_get(resp, "error");
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	const char *code = json_string_value(json_object_get(e, "code"));
+	char text[1024];
 
-	log_warnx("%s (%s)", msg ? msg : "fidxd reported an error",
-	    code ? code : "no code");
+	client_hint_socket(c, msg ? msg : "fidxd reported an error", text,
+	    sizeof(text));
+	/* The CLI's name for the protocol's "timeout_ms" is --timeout. */
+	if (code != NULL && strcmp(code, "timeout") == 0)
+		log_warnx("%s (%s); `%s --timeout SECONDS ...` waits longer",
+		    text, code, c->cmd);
+	else
+		log_warnx("%s (%s)", text, code ? code : "no code");
 }
 
 int
@@ -399,9 +564,25 @@ client_request(struct client *c, json_t *req, json_t **resp)
 	}
 	rc = client_write_all(c, text, strlen(text));
 	free(text);
-	if (rc == -1 || client_write_all(c, "\n", 1) == -1 ||
-	    client_read_line(c) == -1)
+	if (rc == 0)
+		rc = client_write_all(c, "\n", 1);
+	if (rc == -1) {
+		int saved = errno;
+
+		/*
+		 * A daemon that refuses a client (over --max-clients, or
+		 * stopping) writes why and closes, often before our request
+		 * is sent: its line is waiting, and says more than EPIPE.
+		 */
+		if ((saved != EPIPE && saved != ECONNRESET) ||
+		    client_read_line(c, true) == -1) {
+			errno = saved;
+			log_warn("writing to fidxd on %s", c->path);
+			return -1;
+		}
+	} else if (client_read_line(c, false) == -1) {
 		return -1;
+	}
 	r = json_loadb(c->buf, c->line_len, 0, &jerr);
 	if (!json_is_object(r)) {
 		log_warnx("fidxd answered with a line that is not a JSON "
@@ -410,7 +591,7 @@ client_request(struct client *c, json_t *req, json_t **resp)
 		return -1;
 	}
 	if (!json_is_true(json_object_get(r, "ok"))) {
-		client_report_error(r);
+		client_report_error(c, r);
 		json_decref(r);
 		return -1;
 	}
@@ -502,6 +683,76 @@ client_git_root(char *buf, size_t size)
 	g.shutdown();
 	dlclose(h);
 	return rc;
+}
+
+/* Appends the path's components to buf (absolute), "." and ".." applied. */
+static int
+client_lexical_join(char *buf, size_t size, const char *path)
+{
+	size_t len = strlen(buf);
+
+	while (*path != '\0') {
+		size_t n = strcspn(path, "/");
+
+		if (n == 0 || (n == 1 && path[0] == '.')) {
+			/* nothing */
+		} else if (n == 2 && path[0] == '.' && path[1] == '.') {
+			while (len > 1 && buf[len - 1] != '/')
+				len--;
+			if (len > 1)
+				len--;
+			buf[len] = '\0';
+		} else {
+			if (len + (len > 1) + n + 1 > size)
+				return -1;
+			if (len > 1)
+				buf[len++] = '/';
+			memcpy(buf + len, path, n);
+			len += n;
+			buf[len] = '\0';
+		}
+		path += n;
+		if (*path == '/')
+			path++;
+	}
+	return 0;
+}
+
+int
+client_named_root(const char *dir, char *buf, size_t size,
+    struct fidx_err *err)
+{
+	char abs[PATH_MAX], head[PATH_MAX];
+	size_t cut;
+
+	if (size < PATH_MAX)
+		fatalx("client_named_root: buffer under PATH_MAX");
+	if (realpath(dir, buf) != NULL)
+		return client_root_check(buf, err);
+	if (errno != ENOENT && errno != ENOTDIR)
+		return fidx_error(err, "%s: %s", dir, strerror(errno));
+	strcpy(abs, "/");
+	if (dir[0] != '/' && (getcwd(abs, sizeof(abs)) == NULL ||
+	    abs[0] != '/'))
+		return fidx_error(err, "%s: the current directory: %s", dir,
+		    strerror(errno));
+	if (client_lexical_join(abs, sizeof(abs), dir) == -1)
+		return fidx_error(err, "%s: path too long", dir);
+	/* The deepest parent that exists, resolved; the rest as written. */
+	for (cut = strlen(abs); cut > 0; ) {
+		while (cut > 0 && abs[cut] != '/')
+			cut--;
+		memcpy(head, abs, cut);
+		head[cut] = '\0';
+		if (realpath(cut == 0 ? "/" : head, buf) != NULL)
+			break;
+		if (cut == 0)
+			return fidx_error(err, "%s: %s", dir, strerror(errno));
+		cut--;
+	}
+	if (client_lexical_join(buf, size, abs + cut) == -1)
+		return fidx_error(err, "%s: path too long", dir);
+	return client_root_check(buf, err);
 }
 
 int

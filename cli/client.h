@@ -2,7 +2,9 @@
  * client.h - the CLI's side of the daemon protocol.
  *
  * Owns: one connection to fidxd (socket, read buffer), starting fidxd
- * when nothing listens, and how the CLI names a project (its root).
+ * when nothing listens, finding a running one by its pid file when its
+ * socket file is gone, how hints name the command ("fidx --socket S"),
+ * and how the CLI names a project (its root).
  * Never touches: the daemon's state except through requests; output
  * formatting (output.c).
  *
@@ -42,6 +44,8 @@ struct client {
 	int fd;				/* -1 while not connected */
 	char path[SOCKPATH_MAX + 1];
 	bool explicit_path;		/* from --socket: passed on to fidxd */
+	/* "fidx", or "fidx --socket PATH": how hints name a command. */
+	char cmd[SOCKPATH_MAX + 32];
 	char *buf;			/* bytes read, not yet consumed */
 	size_t len, cap;
 	size_t line_len;		/* the last response line, at buf */
@@ -63,6 +67,29 @@ int client_connect(struct client *c, struct fidx_err *err);
 
 /* True if the errno left by a failed client_connect() means "no daemon". */
 bool client_not_running(int saved_errno);
+
+/* True while pid runs; a zombie (not yet reaped by its parent) has exited. */
+bool client_pid_alive(long pid);
+
+/*
+ * The pid of a live fidxd that holds this socket's pid file (the
+ * daemon's lock), or 0. It may run while its socket file is gone.
+ */
+long client_daemon_pid(const struct client *c);
+
+/*
+ * How long a daemon whose socket file was deleted may take to bind it
+ * again: fidxd checks every 2 s (SERVER_SOCKET_CHECK_MS).
+ */
+#define CLIENT_REBIND_TRIES 150
+
+/*
+ * client_connect(), and when nothing listens but a live fidxd holds the
+ * pid file, a bounded wait for it to bind its socket again. Still
+ * unreachable: -1 with errno ENOTCONN, *pid set and err naming the stop
+ * command. pid may be NULL.
+ */
+int client_connect_live(struct client *c, long *pid, struct fidx_err *err);
 
 /*
  * Connects, starting fidxd first if nothing listens. *started tells
@@ -92,6 +119,15 @@ const char *client_response_line(const struct client *c, size_t *len);
  * directory, else the current directory; always a realpath.
  */
 int client_project_root(const char *dir, char *buf, size_t size,
+    struct fidx_err *err);
+
+/*
+ * A root the daemon may know though it is gone from the disk (rm,
+ * reindex, a query's --root): its realpath when it exists, else the
+ * realpath of its deepest existing parent and the rest of it, "." and
+ * ".." applied, so that the daemon, not the CLI, says what it is.
+ */
+int client_named_root(const char *dir, char *buf, size_t size,
     struct fidx_err *err);
 
 /* Fails unless root can travel in a JSON string (valid UTF-8). */

@@ -3,11 +3,13 @@
 #include "../common/proto.h"
 #include "client.h"
 #include "output.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +22,31 @@ enum {
 	CMD_JSON = 1 << 0,
 	CMD_WAIT = 1 << 1,
 	CMD_ALL = 1 << 2,
+	CMD_TIMEOUT = 1 << 3,
+	CMD_HIDDEN = 1 << 4,
+	CMD_EXCLUDE = 1 << 5,
 };
 
 struct cmd_opts {
 	const char *sock;
 	unsigned flags;			/* CMD_* given */
 	const char *arg;		/* the one operand, if any */
+	long long timeout_ms;		/* --timeout, with CMD_TIMEOUT */
+	const char *exclude;		/* --exclude, with CMD_EXCLUDE */
 };
+
+/* req with "timeout_ms" when --timeout was given; NULL (freed) on OOM. */
+static json_t *
+cmd_with_timeout(json_t *req, const struct cmd_opts *o)
+{
+	if (req != NULL && (o->flags & CMD_TIMEOUT) &&
+	    json_object_set_new(req, "timeout_ms",
+	    json_integer(o->timeout_ms)) == -1) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
 
 /*
  * Parses a subcommand's options (those in allowed, --socket and --help)
@@ -37,8 +57,11 @@ static int
 cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
     const char *usage, struct cmd_opts *o)
 {
-	enum { OPT_SOCKET = 256 };
+	enum { OPT_SOCKET = 256, OPT_TIMEOUT, OPT_HIDDEN, OPT_EXCLUDE };
 	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "hidden", no_argument, NULL, OPT_HIDDEN },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 		{ "json", no_argument, NULL, 'j' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "all", no_argument, NULL, 'a' },
@@ -46,13 +69,12 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char prog[32];
+	static char prog[] = "fidx";
 	const char *name = argv[0];
 	unsigned flag;
 	int ch;
 
-	/* getopt's own messages then read "fidx add: ...". */
-	snprintf(prog, sizeof(prog), "fidx %s", name);
+	/* getopt's own messages read "fidx: ...", as all of ours do. */
 	argv[0] = prog;
 	while ((ch = getopt_long(argc, argv, "jwah", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -68,6 +90,30 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		case OPT_SOCKET:
 			o->sock = optarg;
 			continue;
+		case OPT_TIMEOUT:
+			if ((allowed & CMD_TIMEOUT) != 0 &&
+			    cli_parse_seconds("--timeout", optarg,
+			    CMD_TIMEOUT_CEILING_MS, &o->timeout_ms) == -1)
+				goto bad;
+			flag = CMD_TIMEOUT;
+			break;
+		case OPT_HIDDEN:
+			flag = CMD_HIDDEN;
+			break;
+		case OPT_EXCLUDE:
+			if (o->exclude != NULL) {
+				log_warnx("give --exclude once: one regex, "
+				    "'a|b' for several");
+				goto bad;
+			}
+			if (!proto_utf8_valid(optarg, strlen(optarg))) {
+				log_warnx("--exclude must be valid UTF-8 (it "
+				    "travels in a JSON string)");
+				goto bad;
+			}
+			o->exclude = optarg;
+			flag = CMD_EXCLUDE;
+			break;
 		case 'h':
 			printf("usage: fidx %s\n", usage);
 			return 1;
@@ -77,7 +123,9 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		if ((allowed & flag) == 0) {
 			log_warnx("%s takes no option --%s", name,
 			    flag == CMD_JSON ? "json" : flag == CMD_WAIT ?
-			    "wait" : "all");
+			    "wait" : flag == CMD_ALL ? "all" :
+			    flag == CMD_TIMEOUT ? "timeout" :
+			    flag == CMD_HIDDEN ? "hidden" : "exclude");
 			goto bad;
 		}
 		o->flags |= flag;
@@ -103,13 +151,13 @@ cmd_connect(struct client *c, const char *sock, bool start)
 		return -1;
 	}
 	rc = start ? client_connect_or_start(c, NULL, &err) :
-	    client_connect(c, &err);
+	    client_connect_live(c, NULL, &err);
 	saved = errno;
 	if (rc == 0)
 		return 0;
 	if (!start && client_not_running(saved))
-		log_warnx("fidxd is not running on %s (fidx daemon start "
-		    "starts it)", c->path);
+		log_warnx("fidxd is not running on %s (`%s daemon start` "
+		    "starts it)", c->path, c->cmd);
 	else
 		log_warnx("%s", err.msg);
 	client_release(c);
@@ -174,26 +222,43 @@ cmd_done(int rc)
 int
 cmd_add(int argc, char **argv, const char *sock)
 {
-	const char *usage = "add DIR [--wait] [--json]";
+	const char *usage = "add DIR [--wait [--timeout SECONDS]] [--hidden] "
+	    "[--exclude REGEX] [--json]";
 	struct cmd_opts o = { .sock = sock };
 	struct fidx_err err;
 	char root[PATH_MAX];
 	struct client c;
-	json_t *resp;
+	json_t *resp, *req;
 	int rc;
 
-	if ((rc = cmd_parse(argc, argv, CMD_WAIT | CMD_JSON, 1, usage,
-	    &o)) != 0)
+	if ((rc = cmd_parse(argc, argv, CMD_WAIT | CMD_JSON | CMD_TIMEOUT |
+	    CMD_HIDDEN | CMD_EXCLUDE, 1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
 	if (client_project_root(o.arg, root, sizeof(root), &err) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}
-	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s, s:b}", "op",
-	    "add", "root", root, "wait", (o.flags & CMD_WAIT) != 0),
-	    (o.flags & CMD_JSON) != 0, &resp);
+	req = cmd_with_timeout(json_pack("{s:s, s:s, s:b}", "op", "add",
+	    "root", root, "wait", (o.flags & CMD_WAIT) != 0), &o);
+	/* Sent only when given: fidxd keeps its defaults otherwise. */
+	if (req != NULL && (o.flags & CMD_HIDDEN) &&
+	    json_object_set_new(req, "hidden", json_true()) == -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	if (req != NULL && o.exclude != NULL &&
+	    json_object_set_new(req, "exclude", json_string(o.exclude)) ==
+	    -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	rc = cmd_call(&c, o.sock, true, req, (o.flags & CMD_JSON) != 0,
+	    &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
+	/* A walk that failed, or a root that is gone, is not an add. */
+	rc = output_project_verdict(resp, root, c.cmd, true) == OUTPUT_FAILED ?
+	    2 : 0;
 	printf("%s %s (%s", json_is_false(json_object_get(resp, "added")) ?
 	    "already a project:" : "added", root,
 	    cmd_str(json_object_get(resp, "state")));
@@ -205,43 +270,7 @@ cmd_add(int argc, char **argv, const char *sock)
 	printf(")\n");
 	json_decref(resp);
 	client_release(&c);
-	return cmd_done(0);
-}
-
-/*
- * A root to remove: its realpath, or, when it is gone from the disk,
- * the absolute spelling of what was typed.
- */
-static int
-cmd_rm_root(const char *dir, char *buf, size_t size)
-{
-	char cwd[PATH_MAX];
-	struct fidx_err err;
-	size_t n;
-
-	if (realpath(dir, buf) == NULL) {
-		if (errno != ENOENT) {
-			log_warn("%s", dir);
-			return -1;
-		}
-		if (dir[0] == '/')
-			n = (size_t)snprintf(buf, size, "%s", dir);
-		else if (getcwd(cwd, sizeof(cwd)) != NULL)
-			n = (size_t)snprintf(buf, size, "%s/%s", cwd, dir);
-		else
-			n = size;
-		if (n >= size) {
-			log_warnx("%s: path too long", dir);
-			return -1;
-		}
-		while (n > 1 && buf[n - 1] == '/')
-			buf[--n] = '\0';
-	}
-	if (client_root_check(buf, &err) == -1) {
-		log_warnx("%s", err.msg);
-		return -1;
-	}
-	return 0;
+	return cmd_done(rc);
 }
 
 int
@@ -249,6 +278,7 @@ cmd_rm(int argc, char **argv, const char *sock)
 {
 	const char *usage = "rm DIR [--json]";
 	struct cmd_opts o = { .sock = sock };
+	struct fidx_err err;
 	char root[PATH_MAX];
 	struct client c;
 	json_t *resp;
@@ -256,14 +286,16 @@ cmd_rm(int argc, char **argv, const char *sock)
 
 	if ((rc = cmd_parse(argc, argv, CMD_JSON, 1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
-	if (cmd_rm_root(o.arg, root, sizeof(root)) == -1)
+	if (client_named_root(o.arg, root, sizeof(root), &err) == -1) {
+		log_warnx("%s", err.msg);
 		return 2;
+	}
 	rc = cmd_call(&c, o.sock, false, json_pack("{s:s, s:s}", "op",
 	    "remove", "root", root), (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
 	if (json_is_false(json_object_get(resp, "removed"))) {
-		log_warnx("%s is not a project (see fidx ls)", root);
+		log_warnx("%s is not a project (see `%s ls`)", root, c.cmd);
 		rc = 1;
 	} else {
 		printf("removed %s\n", root);
@@ -302,9 +334,14 @@ cmd_visit(int argc, char **argv, const char *sock)
 		return 2;
 	}
 	rlen = strlen(root);
-	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/' ||
-	    !proto_utf8_valid(file, strlen(file))) {
-		log_warnx("%s is not under the project %s (run fidx visit "
+	/* NEEDSWORK: the visit op takes "path" only, so UTF-8 only. */
+	if (!proto_utf8_valid(file, strlen(file))) {
+		log_warnx("%s: the visit op names a file by a JSON string, so "
+		    "its path must be valid UTF-8", file);
+		return 2;
+	}
+	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/') {
+		log_warnx("%s is not under the project %s (run `fidx visit` "
 		    "from the project's directory)", file, root);
 		return 2;
 	}
@@ -333,48 +370,75 @@ cmd_ls(int argc, char **argv, const char *sock)
 	    (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
-	output_projects(json_object_get(resp, "projects"));
+	output_projects(json_object_get(resp, "projects"), c.cmd);
 	json_decref(resp);
 	client_release(&c);
 	return cmd_done(0);
 }
 
+/* "N files, generation G", and the state when it is not ready. */
 static void
-cmd_reindex_report(json_t *resp, const char *root, bool wait)
+cmd_print_counts(json_t *p)
+{
+	const char *state = json_string_value(json_object_get(p, "state"));
+
+	printf("%" JSON_INTEGER_FORMAT " files, generation %"
+	    JSON_INTEGER_FORMAT, json_integer_value(json_object_get(p,
+	    "files")), json_integer_value(json_object_get(p, "generation")));
+	if (state != NULL && strcmp(state, "ready") != 0)
+		printf(" (%s)", state);
+}
+
+/*
+ * Reports a reindex; returns the exit status: 0 when every walk was
+ * done (a capped one is warned about on stderr, as its index is still
+ * usable), 2 when one failed or its root is gone.
+ */
+static int
+cmd_reindex_report(json_t *resp, const char *root, bool wait,
+    const char *cmd)
 {
 	json_t *projects = json_object_get(resp, "projects"), *p;
 	json_int_t n = json_integer_value(json_object_get(resp,
 	    "reindexing"));
+	int rc = 0;
 	size_t i;
 
-	if (root == NULL && !wait) {
-		printf("reindexing %" JSON_INTEGER_FORMAT " projects\n", n);
-		return;
-	}
-	if (root == NULL) {
-		printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
-		json_array_foreach(projects, i, p)
-			printf("  %s: %" JSON_INTEGER_FORMAT " files, "
-			    "generation %" JSON_INTEGER_FORMAT "\n",
-			    cmd_str(json_object_get(p, "root")), json_integer_value(json_object_get(p,
-			    "files")), json_integer_value(json_object_get(p,
-			    "generation")));
-		return;
-	}
 	if (!wait) {
-		printf("reindexing %s\n", root);
-		return;
+		if (root == NULL)
+			printf("reindexing %" JSON_INTEGER_FORMAT " projects\n",
+			    n);
+		else
+			printf("reindexing %s\n", root);
+		return 0;
 	}
-	printf("reindexed %s: %" JSON_INTEGER_FORMAT " files, generation %"
-	    JSON_INTEGER_FORMAT "\n", root, json_integer_value(
-	    json_object_get(resp, "files")), json_integer_value(
-	    json_object_get(resp, "generation")));
+	if (root != NULL) {
+		if (output_project_verdict(resp, root, cmd, true) ==
+		    OUTPUT_FAILED)
+			return 2;
+		printf("reindexed %s: ", root);
+		cmd_print_counts(resp);
+		putchar('\n');
+		return 0;
+	}
+	printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
+	json_array_foreach(projects, i, p) {
+		const char *r = cmd_str(json_object_get(p, "root"));
+
+		if (output_project_verdict(p, r, cmd, true) == OUTPUT_FAILED)
+			rc = 2;
+		printf("  %s: ", r);
+		cmd_print_counts(p);
+		putchar('\n');
+	}
+	return rc;
 }
 
 int
 cmd_reindex(int argc, char **argv, const char *sock)
 {
-	const char *usage = "reindex [DIR | --all] [--wait] [--json]";
+	const char *usage = "reindex [DIR | --all] [--wait [--timeout "
+	    "SECONDS]] [--json]";
 	struct cmd_opts o = { .sock = sock };
 	struct fidx_err err;
 	char root[PATH_MAX];
@@ -383,8 +447,8 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	json_t *resp, *req;
 	int rc;
 
-	if ((rc = cmd_parse(argc, argv, CMD_ALL | CMD_WAIT | CMD_JSON, -1,
-	    usage, &o)) != 0)
+	if ((rc = cmd_parse(argc, argv, CMD_ALL | CMD_WAIT | CMD_JSON |
+	    CMD_TIMEOUT, -1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
 	all = (o.flags & CMD_ALL) != 0;
 	wait = (o.flags & CMD_WAIT) != 0;
@@ -392,8 +456,10 @@ cmd_reindex(int argc, char **argv, const char *sock)
 		log_warnx("usage: fidx %s", usage);
 		return 2;
 	}
-	if (!all && client_project_root(o.arg, root, sizeof(root),
-	    &err) == -1) {
+	/* A root named here may be gone: the daemon knows what it was. */
+	if (!all && (o.arg != NULL ? client_named_root(o.arg, root,
+	    sizeof(root), &err) : client_project_root(NULL, root,
+	    sizeof(root), &err)) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}
@@ -403,14 +469,14 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	else
 		req = json_pack("{s:s, s:s, s:b}", "op", "reindex", "root",
 		    root, "wait", wait);
-	rc = cmd_call(&c, o.sock, false, req, (o.flags & CMD_JSON) != 0,
-	    &resp);
+	rc = cmd_call(&c, o.sock, false, cmd_with_timeout(req, &o),
+	    (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != 0)
 		return cmd_done(rc == 1 ? 0 : 2);
-	cmd_reindex_report(resp, all ? NULL : root, wait);
+	rc = cmd_reindex_report(resp, all ? NULL : root, wait, c.cmd);
 	json_decref(resp);
 	client_release(&c);
-	return cmd_done(0);
+	return cmd_done(rc);
 }
 
 int
@@ -480,29 +546,6 @@ cmd_daemon_start(struct client *c)
 	return 0;
 }
 
-/* True while pid runs; a zombie (not yet reaped by its parent) has exited. */
-static bool
-cmd_pid_alive(json_int_t pid)
-{
-	char path[64], buf[512], *paren;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%" JSON_INTEGER_FORMAT "/stat",
-	    pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	/* "pid (comm) S ...": the state follows the last ')'. */
-	if ((paren = strrchr(buf, ')')) == NULL || paren[1] == '\0')
-		return true;
-	return paren[2] != 'Z' && paren[2] != 'X';
-}
-
 /*
  * Asks fidxd to shut down, then waits, bounded, until its socket refuses
  * connections and its process has exited, so that a start right after
@@ -535,7 +578,7 @@ cmd_daemon_stop(struct client *c)
 			break;
 		client_pause();
 	}
-	for (; i < CLIENT_STOP_TRIES && pid > 0 && cmd_pid_alive(pid); i++)
+	for (; i < CLIENT_STOP_TRIES && client_pid_alive((long)pid); i++)
 		client_pause();
 	if (i == CLIENT_STOP_TRIES) {
 		log_warnx("fidxd (pid %" JSON_INTEGER_FORMAT ") has not "
@@ -544,6 +587,32 @@ cmd_daemon_stop(struct client *c)
 		return 2;
 	}
 	printf("stopped (pid %" JSON_INTEGER_FORMAT ")\n", pid);
+	return 0;
+}
+
+/*
+ * Stops a fidxd that holds the pid file but cannot be reached on its
+ * socket (deleted, not bound again): by SIGTERM, the same clean exit
+ * as a shutdown request, then a bounded wait for the process to go.
+ */
+static int
+cmd_daemon_kill(struct client *c, long pid)
+{
+	int i;
+
+	if (kill((pid_t)pid, SIGTERM) == -1) {
+		log_warn("cannot stop fidxd (pid %ld)", pid);
+		return 2;
+	}
+	for (i = 0; i < CLIENT_STOP_TRIES && client_pid_alive(pid); i++)
+		client_pause();
+	if (i == CLIENT_STOP_TRIES) {
+		log_warnx("fidxd (pid %ld) has not stopped %d ms after "
+		    "SIGTERM", pid, CLIENT_STOP_TRIES *
+		    CLIENT_CONNECT_PAUSE_MS);
+		return 2;
+	}
+	printf("stopped (pid %ld; it did not answer on %s)\n", pid, c->path);
 	return 0;
 }
 
@@ -557,6 +626,7 @@ cmd_daemon(int argc, char **argv, const char *sock)
 	struct client c;
 	json_t *resp;
 	json_int_t pid;
+	long lost;
 	int rc;
 
 	if ((rc = cmd_parse(argc, argv, 0, 1, usage, &o)) != 0)
@@ -572,10 +642,12 @@ cmd_daemon(int argc, char **argv, const char *sock)
 	}
 	if (strcmp(o.arg, "start") == 0) {
 		rc = cmd_daemon_start(&c);
-	} else if (client_connect(&c, &err) == -1) {
+	} else if (client_connect_live(&c, &lost, &err) == -1) {
 		if (client_not_running(errno)) {
 			printf("not running\n");
 			rc = 1;
+		} else if (errno == ENOTCONN && strcmp(o.arg, "stop") == 0) {
+			rc = cmd_daemon_kill(&c, lost);
 		} else {
 			log_warnx("%s", err.msg);
 			rc = 2;

@@ -18,6 +18,12 @@
 #ifndef FIDX_CMD_H
 #define FIDX_CMD_H
 
+/*
+ * The longest --timeout: fidxd refuses a "timeout_ms" over an hour
+ * (OPS_WAIT_CEILING_MS in indexer/ops.c).
+ */
+#define CMD_TIMEOUT_CEILING_MS 3600000
+
 int cmd_add(int argc, char **argv, const char *sock);
 int cmd_rm(int argc, char **argv, const char *sock);
 int cmd_visit(int argc, char **argv, const char *sock);

@@ -38,6 +38,7 @@ struct fidx_opts {
 	bool positions;
 	int color;			/* -1 until decided */
 	int typos;			/* -1: the daemon's default */
+	long long timeout_ms;		/* 0: the daemon's --wait-ms */
 };
 
 static const struct {
@@ -58,12 +59,13 @@ fidx_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: fidx [options] QUERY...      find files in this project\n"
-	    "       fidx add DIR [--wait]        index DIR\n"
+	    "       fidx add DIR [--wait] [--hidden] [--exclude REGEX]  index "
+	    "DIR\n"
 	    "       fidx rm DIR                  forget DIR\n"
 	    "       fidx ls [--json]             list projects\n"
 	    "       fidx visit FILE              rank FILE higher: it was "
 	    "opened\n"
-	    "       fidx reindex [DIR | --all] [--wait]\n"
+	    "       fidx reindex [DIR | --all] [--wait]   walk again\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
@@ -75,23 +77,32 @@ fidx_usage(FILE *f)
 	    "  -0, --null           end each path with NUL, not newline\n"
 	    "  -p, --positions      prefix each path with the matched byte "
 	    "offsets\n"
-	    "      --color=WHEN     highlight matches: auto, always, never\n"
+	    "      --color=WHEN     highlight matches: auto (a terminal and no "
+	    "NO_COLOR),\n"
+	    "                       always, never\n"
 	    "      --root DIR       project root (default: the git work tree, "
 	    "else .)\n"
 	    "      --typos N        bytes a one-word query may have wrong, 0-2 "
 	    "(0: off)\n"
+	    "      --timeout SECS   wait at most this for an index being built "
+	    "(2.5: two\n"
+	    "                       and a half seconds; default fidxd's "
+	    "--wait-ms, 10 s);\n"
+	    "                       add --wait and reindex --wait take it too\n"
 	    "Every command takes --socket PATH (default "
 	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
 	    "Words of the query are joined by spaces; start it with -- if\n"
 	    "it begins with '-' or names a subcommand. Exit status: 0 found,\n"
-	    "1 nothing found, 2 error.\n",
+	    "1 nothing found, 2 error (a project whose root is gone, or whose\n"
+	    "walk failed, is an error for add/reindex --wait and queries).\n",
 	    FIDX_RESULTS_DEFAULT, FIDX_RESULTS_CEILING);
 }
 
 static int
 fidx_parse(int argc, char **argv, struct fidx_opts *o)
 {
-	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION, OPT_TYPOS };
+	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION, OPT_TYPOS,
+	    OPT_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "limit", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -101,6 +112,7 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 		{ "color", required_argument, NULL, OPT_COLOR },
 		{ "root", required_argument, NULL, OPT_ROOT },
 		{ "typos", required_argument, NULL, OPT_TYPOS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -147,6 +159,11 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 			o->typos = (int)v;
 			break;
 		}
+		case OPT_TIMEOUT:
+			if (cli_parse_seconds("--timeout", optarg,
+			    CMD_TIMEOUT_CEILING_MS, &o->timeout_ms) == -1)
+				return -1;
+			break;
 		case OPT_SOCKET:
 			o->sock = optarg;
 			break;
@@ -171,16 +188,25 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 static json_t *
 fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 {
+	size_t n = strlen(q), elen;
+	char *b64 = NULL;
 	json_t *req;
 
-	if (!proto_utf8_valid(q, strlen(q))) {
-		log_warnx("the query is not valid UTF-8");
-		return NULL;
-	}
-	req = json_pack("{s:s, s:s, s:s, s:b}", "op", "query", "root", root,
-	    "q", q, "positions", o->color || o->positions || o->json);
+	req = json_pack("{s:s, s:s, s:b}", "op", "query", "root", root,
+	    "positions", o->color || o->positions || o->json);
 	if (req == NULL)
 		goto oom;
+	/* A JSON string is UTF-8: other bytes (Latin-1 names) go in base64. */
+	if (proto_utf8_valid(q, n)) {
+		if (json_object_set_new(req, "q", json_string(q)) == -1)
+			goto oom;
+	} else if ((b64 = proto_base64_encode(q, n, &elen)) == NULL ||
+	    json_object_set_new(req, "q_b64", json_stringn(b64, elen)) ==
+	    -1) {
+		goto oom;
+	}
+	free(b64);
+	b64 = NULL;
 	if (o->mode_set && json_object_set_new(req, "mode",
 	    json_string(query_mode_name(o->mode))) == -1)
 		goto oom;
@@ -190,25 +216,15 @@ fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 	if (o->typos >= 0 && json_object_set_new(req, "typos",
 	    json_integer(o->typos)) == -1)
 		goto oom;
+	if (o->timeout_ms > 0 && json_object_set_new(req, "timeout_ms",
+	    json_integer(o->timeout_ms)) == -1)
+		goto oom;
 	return req;
 oom:
+	free(b64);
 	json_decref(req);
 	log_warnx("out of memory building the request");
 	return NULL;
-}
-
-/* Says on stderr when the answer covers less than the whole project. */
-static void
-fidx_warn_state(json_t *resp, const char *root)
-{
-	const char *state = json_string_value(json_object_get(resp,
-	    "state"));
-
-	if (json_is_true(json_object_get(resp, "capped")))
-		log_warnx("the index of %s is partial: a cap cut its walk "
-		    "(see fidx stats)", root);
-	else if (state != NULL && strcmp(state, "ready") != 0)
-		log_warnx("project %s is %s (see fidx ls)", root, state);
 }
 
 /* Prints the answer; returns the exit status. */
@@ -221,11 +237,13 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 		.root = root, .nul = o->nul, .color = o->color == 1,
 		.positions = o->positions,
 	};
+	enum output_verdict verdict;
 	char cwd[PATH_MAX];
 	const char *line;
 	size_t len;
 
-	fidx_warn_state(resp, root);
+	/* Says on stderr when the answer covers less than the project. */
+	verdict = output_project_verdict(resp, root, c->cmd, false);
 	if (o->json) {
 		line = client_response_line(c, &len);
 		fwrite(line, 1, len, stdout);
@@ -243,7 +261,10 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 		log_warn("stdout");
 		return 2;
 	}
-	return json_array_size(results) > 0 ? 0 : 1;
+	if (json_array_size(results) > 0)
+		return 0;
+	/* Nothing found because there is no index (gone, failed): an error. */
+	return verdict == OUTPUT_FAILED ? 2 : 1;
 }
 
 static int
@@ -259,10 +280,12 @@ fidx_query(int argc, char **argv)
 	if (fidx_parse(argc, argv, &o) == -1)
 		return 2;
 	if (o.color == -1)
-		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
+		o.color = !o.json && !o.nul && cli_color_auto();
 	if (o.json)
 		o.color = 0;
-	if (client_project_root(o.root, root, sizeof(root), &err) == -1) {
+	if ((o.root != NULL ? client_named_root(o.root, root, sizeof(root),
+	    &err) : client_project_root(NULL, root, sizeof(root),
+	    &err)) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}

@@ -443,26 +443,12 @@ filter_print_json(const struct topk *top, uint32_t **allpos, int *npos,
 		goto out;
 	for (size_t i = 0; i < top->n; i++) {
 		const struct topk_item *it = &top->items[i];
-		json_t *r = json_object();
 
-		if (r == NULL || json_array_append_new(results, r) == -1 ||
-		    proto_path_set(r, it->path, it->len) == -1 ||
-		    json_object_set_new(r, "score",
-		    json_integer(proto_score(it->score))) == -1 ||
-		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(r,
-		    "typo", json_true()) == -1))
+		if (json_array_append_new(results, proto_result_new(it->path,
+		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
+		    o->positions ? allpos[i] : NULL,
+		    o->positions ? npos[i] : 0)) == -1)
 			goto out;
-		if (o->positions) {
-			json_t *p = json_array();
-
-			if (p == NULL || json_object_set_new(r, "positions",
-			    p) == -1)
-				goto out;
-			for (int k = 0; k < npos[i]; k++)
-				if (json_array_append_new(p,
-				    json_integer(allpos[i][k])) == -1)
-					goto out;
-		}
 	}
 	if (json_object_set(root, "results", results) == -1 ||
 	    json_object_set_new(root, "matched", json_integer(
@@ -555,9 +541,11 @@ filter_parse(int argc, char **argv, struct filter_opts *o, char **query)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char prog[] = "fidx";
 	unsigned long long v;
 	int ch;
 
+	argv[0] = prog;		/* getopt's messages: "fidx: ...", as ours */
 	while ((ch = getopt_long(argc, argv, "+n:m:p0jh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -617,7 +605,7 @@ filter_parse(int argc, char **argv, struct filter_opts *o, char **query)
 			filter_usage(stdout);
 			exit(0);
 		default:
-			filter_usage(stderr);
+			log_warnx("see fidx filter --help");
 			return -1;
 		}
 	}
@@ -654,7 +642,7 @@ filter_main(int argc, char **argv)
 	if (filter_parse(argc, argv, &o, &text) == -1)
 		goto out;
 	if (o.color == -1)
-		o.color = !o.json && !o.nul && isatty(STDOUT_FILENO);
+		o.color = !o.json && !o.nul && cli_color_auto();
 	if (o.json)
 		o.color = 0;
 	if (o.threads == 0) {
@@ -680,9 +668,13 @@ filter_main(int argc, char **argv)
 		log_warn("indexing %zu bytes of input", in.size);
 		goto out;
 	}
-	if (in.skipped_long > 0)
+	if (in.skipped_long > 0 && o.max_line_bytes < FIDX_MAX_PATH_CEILING)
 		log_warnx("skipped %zu lines longer than %zu bytes (raise "
 		    "--max-line-bytes)", in.skipped_long, o.max_line_bytes);
+	else if (in.skipped_long > 0)
+		log_warnx("skipped %zu lines longer than %zu bytes, the most "
+		    "--max-line-bytes allows", in.skipped_long,
+		    o.max_line_bytes);
 	if (in.cut_bytes)
 		log_warnx("input cut at %zu bytes (raise --max-input-bytes)",
 		    o.max_input);

@@ -230,14 +230,14 @@ output_count(json_t *v, char *buf, size_t size)
 }
 
 void
-output_projects(json_t *projects)
+output_projects(json_t *projects, const char *cmd)
 {
 	char files[24], gen[24], when[64], took[32];
 	size_t i;
 	json_t *p;
 
 	if (json_array_size(projects) == 0) {
-		printf("no projects (fidx add DIR adds one)\n");
+		printf("no projects (`%s add DIR` adds one)\n", cmd);
 		return;
 	}
 	printf("%-8s %9s %5s %-19s %8s  %s\n", "STATE", "FILES", "GEN",
@@ -264,6 +264,52 @@ output_projects(json_t *projects)
 			printf("  (%s)", msg);
 		putchar('\n');
 	}
+}
+
+enum output_verdict
+output_project_verdict(json_t *p, const char *root, const char *cmd,
+    bool notes)
+{
+	const char *state = json_string_value(json_object_get(p, "state"));
+	const char *msg = json_string_value(json_object_get(p, "message"));
+	json_t *capped = json_object_get(p, "capped");
+	const char *cap = json_string_value(capped);
+
+	if (state == NULL)
+		state = "?";
+	if (strcmp(state, "error") == 0) {
+		log_warnx("indexing %s failed: %s (it keeps its last index; "
+		    "`%s ls` shows it)", root, msg ? msg : "no reason given",
+		    cmd);
+		return OUTPUT_FAILED;
+	}
+	if (strcmp(state, "gone") == 0) {
+		log_warnx("%s is gone: %s (`%s rm %s` forgets it)", root,
+		    msg ? msg : "its root cannot be opened", cmd, root);
+		return OUTPUT_FAILED;
+	}
+	if (cap != NULL) {
+		log_warnx("the index of %s is partial: the walk stopped at the "
+		    "%s cap (fidxd %s raises it)%s%s", root, cap,
+		    strcmp(cap, "files") == 0 ? "--max-files" :
+		    strcmp(cap, "bytes") == 0 ? "--max-index-bytes" :
+		    "--max-files or --max-index-bytes", msg ? "; " : "",
+		    msg ? msg : "");
+		return OUTPUT_PARTIAL;
+	}
+	if (json_is_true(capped) || strcmp(state, "capped") == 0) {
+		log_warnx("the index of %s is partial: %s", root, msg ? msg :
+		    "a cap cut its walk");
+		return OUTPUT_PARTIAL;
+	}
+	if (strcmp(state, "ready") != 0 && strcmp(state, "indexing") != 0) {
+		log_warnx("project %s is in state %s%s%s (see `%s ls`)", root,
+		    state, msg ? ": " : "", msg ? msg : "", cmd);
+		return OUTPUT_FAILED;
+	}
+	if (notes && msg != NULL)
+		log_warnx("%s: %s", root, msg);
+	return OUTPUT_COMPLETE;
 }
 
 static void

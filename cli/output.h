@@ -33,8 +33,28 @@ struct output_opts {
  */
 long output_results(json_t *results, const struct output_opts *o);
 
-/* Prints the `projects` array as a table, one project a line. */
-void output_projects(json_t *projects);
+/*
+ * Prints the `projects` array as a table, one project a line; cmd is
+ * how a hint names fidx ("fidx --socket S" for a non-default socket).
+ */
+void output_projects(json_t *projects, const char *cmd);
+
+/* What a project's state means for the command that asked. */
+enum output_verdict {
+	OUTPUT_COMPLETE,	/* ready (or still indexing) */
+	OUTPUT_PARTIAL,		/* capped: usable, but files are missing */
+	OUTPUT_FAILED,		/* error or gone: the walk did not happen */
+};
+
+/*
+ * Says on stderr why the project p (an object with "state", and maybe
+ * "message" and "capped": true or the name of the cap hit, "files" or
+ * "bytes") is not complete; cmd names fidx in hints. With notes, a
+ * message on a complete project is shown too (a rebuild that reindex
+ * waited for may have been cut, the live index kept).
+ */
+enum output_verdict output_project_verdict(json_t *p, const char *root,
+    const char *cmd, bool notes);
 
 /* Prints an object as "key: value" lines, nested objects indented. */
 void output_tree(json_t *obj, int indent);

@@ -8,10 +8,12 @@
  * process exits 2 with a message on stderr, or 0 once the socket accepts
  * connections. The pidfile `<socket>.pid` is also the lock: a live fidxd
  * holds flock() on it, and a crashed one's lock went with its process, so
- * a leftover socket file is known to be stale and is replaced.
+ * a leftover socket file is known to be stale and is replaced. The
+ * detached daemon closes every descriptor it inherited but its own.
  */
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/size.h"
 #include "../common/sockpath.h"
 #include "ops.h"
 #include "project.h"
@@ -19,6 +21,7 @@
 #include "server.h"
 #include "visits.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -85,33 +88,17 @@ fidxd_usage(FILE *f)
 	    LOG_FILE_MIN);
 }
 
-/* A positive count or size (K/M/G suffixes) no larger than max. */
+/* A positive count or size (size.h: K/M/G suffixes) no larger than max. */
 static int
 fidxd_num(const char *flag, const char *s, unsigned long long max,
     unsigned long long *out)
 {
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end != s && *end != '\0' && end[1] == '\0') {
-		int shift = *end == 'K' || *end == 'k' ? 10 :
-		    *end == 'M' || *end == 'm' ? 20 :
-		    *end == 'G' || *end == 'g' ? 30 : -1;
-
-		if (shift > 0 && v <= (ULLONG_MAX >> shift)) {
-			v <<= shift;
-			end++;
-		}
-	}
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v == 0 ||
-	    v > max) {
-		log_warnx("%s wants a number from 1 to %llu, not '%s'", flag,
-		    max, s);
+	if (size_parse(s, 1, max, out) == -1) {
+		log_warnx("%s wants a number from 1 to %llu (K, M or G "
+		    "multiplies by 1024, 1024^2, 1024^3), not '%s'", flag, max,
+		    s);
 		return -1;
 	}
-	*out = v;
 	return 0;
 }
 
@@ -291,7 +278,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
  * another fidxd holds it or it cannot be had.
  */
 static int
-fidxd_lock(const char *sock, char *pidpath, size_t size)
+fidxd_lock(const char *sock, bool explicit_sock, char *pidpath, size_t size)
 {
 	char buf[32] = "";
 	ssize_t n;
@@ -312,8 +299,10 @@ fidxd_lock(const char *sock, char *pidpath, size_t size)
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		log_warnx("already running on %s (pid %s); `fidx daemon stop` "
-		    "stops it", sock, buf[0] ? buf : "unknown");
+		log_warnx("already running on %s (pid %s); `fidx%s%s daemon "
+		    "stop` stops it", sock, buf[0] ? buf : "unknown",
+		    explicit_sock ? " --socket " : "",
+		    explicit_sock ? sock : "");
 	} else {
 		log_warn("flock %s", pidpath);
 	}
@@ -325,11 +314,10 @@ fidxd_lock(const char *sock, char *pidpath, size_t size)
 static int
 fidxd_listen(const char *sock)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fidx_err err = { "" };
 	struct stat st;
 	int fd;
 
-	strcpy(sa.sun_path, sock);
 	/* We hold the lock, so whatever is there belongs to no live fidxd. */
 	if (lstat(sock, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -343,17 +331,8 @@ fidxd_listen(const char *sock)
 			return -1;
 		}
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1) {
-		log_warn("socket");
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    chmod(sock, 0600) == -1 || listen(fd, 128) == -1) {
-		log_warn("%s", sock);
-		close(fd);
-		return -1;
-	}
+	if ((fd = server_bind(sock, &err)) == -1)
+		log_warnx("%s", err.msg);
 	return fd;
 }
 
@@ -390,6 +369,69 @@ fidxd_rlimit(void)
 	}
 }
 
+/* Closes each descriptor in [lo, hi] (hi may be ~0U: all the rest). */
+static void
+fidxd_close_range(unsigned lo, unsigned hi)
+{
+	DIR *d;
+	struct dirent *de;
+	long max;
+
+	if (lo > hi)
+		return;
+	/* Linux 5.9+; older kernels say ENOSYS. */
+	if (close_range(lo, hi, 0) == 0)
+		return;
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char *end;
+			unsigned long fd = strtoul(de->d_name, &end, 10);
+
+			if (*end == '\0' && end != de->d_name && fd >= lo &&
+			    fd <= hi && (int)fd != dirfd(d))
+				close((int)fd);
+		}
+		closedir(d);
+		return;
+	}
+	/* No /proc either: every number the fd limit allows. */
+	max = sysconf(_SC_OPEN_MAX);
+	for (long fd = lo; fd < (max > 0 ? max : 1024) && fd <= hi; fd++)
+		close((int)fd);
+}
+
+/*
+ * Closes every descriptor above stderr but the keep[n] ones (ours: the
+ * lock and the listening socket). A daemon started from a pipeline
+ * inherits its caller's other descriptors (bats runs tests with a pipe
+ * on fd 3; `{ fidx x; } 3>&1 | cat`): held open, the reader never sees
+ * EOF, and waits for as long as fidxd lives.
+ */
+static void
+fidxd_close_inherited(const int *keep, size_t n)
+{
+	int sorted[8];
+	unsigned lo = STDERR_FILENO + 1;
+
+	if (n > sizeof(sorted) / sizeof(sorted[0]))
+		fatalx("fidxd_close_inherited: too many descriptors to keep");
+	memcpy(sorted, keep, n * sizeof(*keep));
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && sorted[k - 1] > sorted[k]; k--) {
+			int t = sorted[k];
+
+			sorted[k] = sorted[k - 1];
+			sorted[k - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (sorted[i] < (int)lo)
+			continue;
+		fidxd_close_range(lo, (unsigned)sorted[i] - 1);
+		lo = (unsigned)sorted[i] + 1;
+	}
+	fidxd_close_range(lo, ~0U);
+}
+
 /*
  * The detached daemon's log: fidxd.log beside the visits file (the state
  * directory, made by visits_default_file), into buf; "" when there is no
@@ -423,10 +465,11 @@ fidxd_log_path(const char *vfile, char *buf, size_t size)
 
 /*
  * Forks; the first process exits 0 (the socket already listens). The
- * daemon leaves the session and the terminal.
+ * daemon closes what it inherited but keep[n], and leaves the session
+ * and the terminal.
  */
 static int
-fidxd_daemonize(void)
+fidxd_daemonize(const int *keep, size_t n)
 {
 	pid_t pid;
 	int null;
@@ -438,6 +481,8 @@ fidxd_daemonize(void)
 	}
 	if (pid > 0)
 		_exit(0);
+	/* First, before anything of the daemon's own is opened. */
+	fidxd_close_inherited(keep, n);
 	setsid();
 	if (chdir("/") == -1)
 		log_debug("chdir /: %s", strerror(errno));
@@ -448,6 +493,39 @@ fidxd_daemonize(void)
 		if (null > STDERR_FILENO)
 			close(null);
 	}
+	return 0;
+}
+
+/* True if sock still names the socket file the server bound. */
+static bool
+fidxd_still_ours(const struct server *srv, const char *sock)
+{
+	struct stat st;
+
+	if (!srv->sock_known || lstat(sock, &st) == -1)
+		return true;
+	return st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino;
+}
+
+/*
+ * A relative --socket made absolute: the daemon works from "/", and
+ * binds the path again if it is deleted.
+ */
+static int
+fidxd_absolute_sock(struct fidxd_opts *o)
+{
+	char cwd[PATH_MAX], abs[PATH_MAX + SOCKPATH_MAX + 2];
+
+	if (o->sock[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, o->sock) >
+	    SOCKPATH_MAX) {
+		log_warnx("--socket %s: give an absolute path of at most %d "
+		    "bytes", o->sock, SOCKPATH_MAX);
+		return -1;
+	}
+	strcpy(o->sock, abs);
 	return 0;
 }
 
@@ -483,11 +561,14 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return 2;
 	}
+	if (fidxd_absolute_sock(&o) == -1)
+		return 2;
 	if (sockpath_check_dir(o.sock, !o.explicit_sock, &err) == -1) {
 		log_warnx("%s", err.msg);
 		return 2;
 	}
-	if ((lockfd = fidxd_lock(o.sock, pidpath, sizeof(pidpath))) == -1 ||
+	if ((lockfd = fidxd_lock(o.sock, o.explicit_sock, pidpath,
+	    sizeof(pidpath))) == -1 ||
 	    (lfd = fidxd_listen(o.sock)) == -1)
 		goto out;
 	bound = true;
@@ -498,7 +579,8 @@ main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		fidxd_log_path(vfile, logpath, sizeof(logpath));
-	if (!o.foreground && fidxd_daemonize() == -1)
+	if (!o.foreground && fidxd_daemonize((int[]){ lockfd, lfd },
+	    2) == -1)
 		goto out;
 	/* Detached, stderr is /dev/null: the daemon's log is a file. */
 	if (logpath[0] != '\0' && log_to_file(logpath, o.max_log,
@@ -547,6 +629,7 @@ main(int argc, char **argv)
 		    visits_aside(visits, &done));
 	}
 	srv.sock_path = o.sock;
+	srv.sock_make_dir = !o.explicit_sock;
 	log_info("listening on %s", o.sock);
 	rc = server_run(&srv) == 0 ? 0 : 1;
 out:
@@ -562,7 +645,8 @@ out:
 	visits_free(visits);
 	if (reg_ok)
 		project_registry_release(&reg);
-	if (bound)
+	/* Not a socket someone else put there after ours was deleted. */
+	if (bound && (!srv_ok || fidxd_still_ours(&srv, o.sock)))
 		unlink(o.sock);
 	if (lockfd != -1) {
 		/* Empty, not removed: removing a locked file races a starter. */

@@ -162,6 +162,47 @@ ops_string(struct ops_req *r, const char *key, bool required,
 	return 0;
 }
 
+/* Room for a decoded "q_b64" of up to FIDX_MAX_QUERY bytes, and a NUL. */
+#define OPS_QUERY_B64_MAX ((FIDX_MAX_QUERY + 2) / 3 * 4)
+#define OPS_QUERY_BUF (OPS_QUERY_B64_MAX / 4 * 3 + 1)
+
+/*
+ * The query's bytes: "q" (a JSON string, so UTF-8), or "q_b64", the same
+ * in base64, for a query that is not UTF-8 (a Latin-1 file name); the
+ * two are exclusive. A decoded query goes into buf (OPS_QUERY_BUF).
+ * Past FIDX_MAX_QUERY, *len says by how much (the caller refuses it).
+ */
+static int
+ops_query_text(struct ops_req *r, char *buf, const char **text,
+    size_t *len)
+{
+	json_t *b64 = json_object_get(r->req, "q_b64");
+	const char *enc;
+	size_t n;
+
+	if (b64 == NULL || json_is_null(b64))
+		return ops_string(r, "q", true, text, len);
+	if (json_object_get(r->req, "q") != NULL)
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "give \"q\" or \"q_b64\", not both");
+	if (ops_string(r, "q_b64", true, &enc, &n) == -1)
+		return -1;
+	if (n > OPS_QUERY_B64_MAX) {
+		*text = enc;
+		*len = n / 4 * 3;	/* over FIDX_MAX_QUERY: refused */
+		return 0;
+	}
+	if (proto_base64_decode(enc, n, buf, len) == -1)
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "\"q_b64\" is not strict base64");
+	if (memchr(buf, '\0', *len) != NULL)
+		return ops_fail(r, PROTO_E_BAD_REQUEST,
+		    "\"q_b64\" decodes to a NUL byte, which no path has");
+	buf[*len] = '\0';
+	*text = buf;
+	return 0;
+}
+
 /*
  * The request's root, resolved into buf (PATH_MAX). With *p not NULL on
  * return, it names a project: found by the root as sent first, so a
@@ -486,28 +527,13 @@ ops_results(const struct query *q, const struct index_snapshot *sn,
 	for (size_t i = 0; i < top->n; i++) {
 		const struct topk_item *it = &top->items[i];
 		const struct match_entry *e = &sn->entries[it->index];
-		json_t *o = json_object();
+		int n = positions ? query_positions(q, it->path, it->len,
+		    e->base, sc, pos) : 0;
 
-		if (o == NULL || json_array_append_new(a, o) == -1 ||
-		    proto_path_set(o, it->path, it->len) == -1 ||
-		    json_object_set_new(o, "score",
-		    json_integer(proto_score(it->score))) == -1 ||
-		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(o,
-		    "typo", json_true()) == -1))
+		if (json_array_append_new(a, proto_result_new(it->path,
+		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
+		    positions ? pos : NULL, n)) == -1)
 			goto fail;
-		if (positions) {
-			int n = query_positions(q, it->path, it->len, e->base,
-			    sc, pos);
-			json_t *pa = json_array();
-
-			if (pa == NULL || json_object_set_new(o, "positions",
-			    pa) == -1)
-				goto fail;
-			for (int k = 0; k < n; k++)
-				if (json_array_append_new(pa,
-				    json_integer(pos[k])) == -1)
-					goto fail;
-		}
 	}
 	query_scratch_free(sc);
 	free(pos);
@@ -546,6 +572,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	struct topk top = { 0 };
 	enum query_mode mode = QUERY_FUZZY;
 	const char *text, *mname;
+	char qbuf[OPS_QUERY_BUF];
 	size_t len;
 	json_int_t limit, typos;
 	bool positions, frecency;
@@ -558,7 +585,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* Validated before parking; read again without errors. */
-	ops_string(r, "q", true, &text, &len);
+	ops_query_text(r, qbuf, &text, &len);
 	ops_string(r, "mode", false, &mname, NULL);
 	if (mname != NULL)
 		query_mode_parse(mname, &mode);
@@ -624,6 +651,7 @@ op_query(struct ops_req *r)
 	char root[PATH_MAX];
 	struct project *p;
 	const char *text, *mname;
+	char qbuf[OPS_QUERY_BUF];
 	json_int_t limit, min_gen, ms, typos;
 	size_t len;
 	bool positions, added = false, frecency, rewalk;
@@ -631,7 +659,7 @@ op_query(struct ops_req *r)
 
 	/* Check everything before adding or parking anything. */
 	if (ops_root(r, root, &p) == -1 ||
-	    ops_string(r, "q", true, &text, &len) == -1 ||
+	    ops_query_text(r, qbuf, &text, &len) == -1 ||
 	    ops_string(r, "mode", false, &mname, NULL) == -1 ||
 	    ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
 	    &limit) == -1 ||
@@ -772,7 +800,7 @@ static size_t
 ops_rss_bytes(void)
 {
 	unsigned long size, resident;
-	FILE *f = fopen("/proc/self/statm", "r");
+	FILE *f = fopen("/proc/self/statm", "re");
 	int n;
 
 	if (f == NULL)
@@ -850,6 +878,12 @@ op_stats(struct ops_req *r)
 	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused,
 	    "walk_exclude_errors",
 	    (json_int_t)reg->count.walk_exclude_errors));
+	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
+	    "socket_rebinds", json_integer((json_int_t)
+	    s->count.socket_rebinds)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (s->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;

@@ -5,6 +5,7 @@
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/proto.h"
+#include "../common/sockpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Lines one client may have handled per loop turn before others go. */
@@ -556,6 +559,126 @@ server_visits_save(struct server *s)
 		log_warnx("%s", err.msg);
 }
 
+int
+server_bind(const char *path, struct fidx_err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, saved;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fidx_error(err, "socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return fidx_error(err, "socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    chmod(path, 0600) == -1 || listen(fd, 128) == -1) {
+		saved = errno;
+		close(fd);
+		return fidx_error(err, "%s: %s", path, strerror(saved));
+	}
+	return fd;
+}
+
+/* Remembers which file the socket path names now: the one we bound. */
+static void
+server_socket_note(struct server *s)
+{
+	struct stat st;
+
+	s->sock_known = s->sock_path != NULL && lstat(s->sock_path, &st) == 0;
+	if (s->sock_known) {
+		s->sock_dev = st.st_dev;
+		s->sock_ino = st.st_ino;
+	}
+	s->sock_check_ms = server_now_ms() + SERVER_SOCKET_CHECK_MS;
+}
+
+/* True if a process accepts connections on the socket file at path. */
+static bool
+server_socket_answers(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool yes;
+
+	if (fd == -1)
+		return true;	/* cannot tell: leave it alone */
+	strcpy(sa.sun_path, path);
+	yes = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+	    (errno != ECONNREFUSED && errno != ENOENT);
+	close(fd);
+	return yes;
+}
+
+/*
+ * Binds the socket path again when its file is gone (or is a socket
+ * nobody listens on), and swaps the new listener in. Connections still
+ * queued on the old one are taken first. A path served by another
+ * process stops us; one that is not a socket is left alone.
+ */
+static void
+server_socket_check(struct server *s)
+{
+	struct fidx_err err = { "" };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->lfd };
+	struct stat st;
+	int fd;
+
+	s->sock_check_ms = server_now_ms() + SERVER_SOCKET_CHECK_MS;
+	if (lstat(s->sock_path, &st) == 0) {
+		if (s->sock_known && st.st_dev == s->sock_dev &&
+		    st.st_ino == s->sock_ino)
+			return;
+		if (S_ISSOCK(st.st_mode) &&
+		    server_socket_answers(s->sock_path)) {
+			/*
+			 * Another daemon serves the path now (its directory
+			 * was deleted with our pid file, and a client started
+			 * a new one): nobody new can reach us, so go.
+			 */
+			log_warnx("another process serves %s now; stopping",
+			    s->sock_path);
+			s->stopping = true;
+			return;
+		}
+		if (!S_ISSOCK(st.st_mode)) {
+			if (!s->sock_warned)
+				log_warnx("%s is no longer our socket but a "
+				    "file we leave alone; `fidx daemon stop` "
+				    "stops us by the pid file", s->sock_path);
+			s->sock_warned = true;
+			return;
+		}
+		if (unlink(s->sock_path) == -1) {
+			log_warn("unlink %s", s->sock_path);
+			return;
+		}
+	} else if (errno != ENOENT) {
+		return;
+	}
+	if ((s->sock_make_dir &&
+	    sockpath_check_dir(s->sock_path, true, &err) == -1) ||
+	    (fd = server_bind(s->sock_path, &err)) == -1) {
+		/* Tried again every check; said once. */
+		if (!s->sock_warned)
+			log_warnx("cannot bind %s again: %s", s->sock_path,
+			    err.msg);
+		s->sock_warned = true;
+		return;
+	}
+	server_accept(s);
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+	close(s->lfd);
+	s->lfd = fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) == -1)
+		log_warn("epoll_ctl");
+	s->count.socket_rebinds++;
+	s->sock_warned = false;
+	log_warnx("the socket %s was deleted; bound it again", s->sock_path);
+	server_socket_note(s);
+}
+
 /* epoll_wait's timeout: 0 with work pending, else the nearest deadline. */
 static int
 server_timeout(struct server *s)
@@ -564,6 +687,8 @@ server_timeout(struct server *s)
 
 	if (s->visits_save_ms != 0)
 		best = s->visits_save_ms - now;
+	if (s->sock_path != NULL && s->sock_check_ms - now < best)
+		best = s->sock_check_ms - now;
 	for (size_t i = 0; i < s->nclients; i++) {
 		struct client *c = s->clients[i];
 
@@ -596,6 +721,7 @@ server_run(struct server *s)
 {
 	struct epoll_event evs[64];
 
+	server_socket_note(s);
 	while (!s->stopping) {
 		int n = epoll_wait(s->epfd, evs, 64, server_timeout(s));
 		bool walks_done = false;
@@ -630,6 +756,9 @@ server_run(struct server *s)
 		if (s->visits_save_ms != 0 &&
 		    server_now_ms() >= s->visits_save_ms)
 			server_visits_save(s);
+		if (s->sock_path != NULL &&
+		    server_now_ms() >= s->sock_check_ms)
+			server_socket_check(s);
 	}
 	server_visits_save(s);
 	/* Parked requests hear why; everyone gets what fits in the socket. */

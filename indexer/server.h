@@ -3,7 +3,9 @@
  * buffers, and waking requests that wait for an index.
  *
  * Owns: every struct client (its socket, input and output buffers, its
- * one parked request), the epoll set, the server counters.
+ * one parked request), the epoll set, the server counters, and the
+ * listening socket: binding it, and binding it again when its file is
+ * deleted.
  * Never touches: what a request means (ops.c), how projects are walked
  * (project.c), scoring (search.c).
  *
@@ -23,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "../common/log.h"
@@ -51,6 +54,7 @@ struct server_counters {
 	uint64_t waits;
 	uint64_t waits_timed_out;
 	uint64_t accept_errors;		/* EMFILE and the like */
+	uint64_t socket_rebinds;	/* our socket file was deleted */
 };
 
 /* A project and the generation a parked request waits for. */
@@ -94,7 +98,18 @@ struct server {
 	bool stopping;
 	bool wake;			/* re-check parked requests now */
 	struct timespec started;
+	/*
+	 * The socket file we bound (its dev and inode), checked every
+	 * SERVER_SOCKET_CHECK_MS: a temp cleaner that deletes it would
+	 * leave us running and unreachable, so we bind it again.
+	 */
 	const char *sock_path;
+	bool sock_make_dir;		/* the default path: remake its dir */
+	bool sock_known;		/* sock_dev/sock_ino are set */
+	bool sock_warned;		/* a replacement was reported once */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	int64_t sock_check_ms;
 	uint64_t request_us_max;
 
 	/* The frecency store, its file ("" if none), its next save. */
@@ -105,6 +120,15 @@ struct server {
 
 /* Visits are saved this long after the first unsaved one (and at exit). */
 #define SERVER_VISITS_SAVE_MS 2000
+
+/* How often the loop checks that its socket file is still its own. */
+#define SERVER_SOCKET_CHECK_MS 2000
+
+/*
+ * Binds and listens on path (no file may be there), mode 0600; the fd
+ * (non-blocking, close-on-exec) or -1 with err set.
+ */
+int server_bind(const char *path, struct fidx_err *err);
 
 /* Saves the frecency store now if it changed; failures are logged. */
 void server_visits_save(struct server *s);

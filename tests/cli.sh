@@ -15,17 +15,21 @@ for b in "$FIDX" "$FIDXD"; do
 	[ -x "$b" ] || { echo "FAIL: $b is not built (run make)"; exit 1; }
 done
 
+REPO=$(pwd -P)
 T=$(mktemp -d) || exit 1
 T=$(cd "$T" && pwd -P)
 # Project roots come from git's rules: keep the caller's repository out.
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_COMMON_DIR
 GIT_CEILING_DIRECTORIES=$T
 export GIT_CEILING_DIRECTORIES
+# Colour is decided by the tests that want it.
+unset NO_COLOR
 # Visit stores go here, never into the user's own.
 XDG_STATE_HOME=$T/state
 export XDG_STATE_HOME
 S="$T/sock"
 DAEMON_PID=
+FAKE=
 failures=0
 checks=0
 
@@ -43,6 +47,16 @@ cleanup() {
 	fi
 	kill_socket_daemon "$T/s2"
 	kill_socket_daemon "$T/s3"
+	kill_socket_daemon "$T/s4"
+	kill_socket_daemon "$T/s5"
+	kill_socket_daemon "$T/s6"
+	kill_socket_daemon "$T/s7"
+	kill_socket_daemon "$T/s8"
+	[ -n "$FAKE" ] && kill "$FAKE" 2>/dev/null
+	# A daemon whose socket is not its own: by its pid file.
+	for f in "$T"/*.pid; do
+		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -393,6 +407,310 @@ else
 	pass "racing starts were quiet"
 fi
 expect 0 "stop after the race" "$FIDX" --socket "$S3" daemon stop
+
+# An auto-started daemon holds none of its caller's descriptors: the
+# reader of a pipe on fd 3 sees EOF once fidx exits (bats keeps fd 3).
+S4="$T/s4"
+cd "$P" || exit 1
+run timeout $((10 * TIMEOUT_MULTIPLIER)) sh -c \
+    '{ "$1" --socket "$2" --root "$3" -n1 lib/x; } 3>&1 | cat' \
+    sh "$FIDX" "$S4" "$P"
+if [ "$rc" -eq 0 ] && [ "$(cat "$T/out")" = "lib/x.c" ]; then
+	pass "a pipe on fd 3 reaches EOF after an auto-start"
+else
+	fail "auto-start with a pipe on fd 3: exit $rc (124: the daemon held it)"
+fi
+if [ -r "/proc/$(cat "$S4.pid")/fd" ]; then
+	n=$(ls -l "/proc/$(cat "$S4.pid")/fd" | grep -c 'pipe:')
+	checks=$((checks + 1))
+	if [ "$n" -eq 0 ]; then
+		pass "the daemon holds no pipe"
+	else
+		fail "the daemon holds $n pipes"
+	fi
+fi
+
+# Its socket file deleted, the daemon binds it again; meanwhile the CLI
+# waits for it (bounded), and hints name the socket in use.
+rm -f "$S4"
+expect 0 "a query after the socket was deleted" "$FIDX" --socket "$S4" --root "$P" -n1 lib/x
+out_is "the daemon answers on its socket again" "lib/x.c"
+i=0
+while [ ! -S "$S4" ] && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+if [ -S "$S4" ]; then pass "the socket file is back"; else fail "no socket file"; fi
+expect 0 "stats counts the rebind" "$FIDX" --socket "$S4" stats --json
+py "socket_rebinds is 1" "o = json.loads(d)
+assert o['counters']['socket_rebinds'] == 1, o['counters']"
+must_fail "rm of a non-project" "$FIDX" --socket "$S4" rm "$T"
+err_has "the daemon's hint names the socket" "fidx --socket $S4 ls"
+expect 2 "a second fidxd on the same socket" "$FIDXD" --socket "$S4"
+err_has "already running names --socket" "\`fidx --socket $S4 daemon stop\`"
+# Replaced by a file that is not ours: fidxd leaves it; stop goes by pid.
+pid4=$(cat "$S4.pid")
+rm -f "$S4" && : >"$S4"
+expect 0 "stop a daemon whose socket is not its own" "$FIDX" --socket "$S4" daemon stop
+out_has "stopped by its pid" "stopped (pid $pid4"
+expect 1 "status after that stop" "$FIDX" --socket "$S4" daemon status
+expect 2 "ls when stopped" "$FIDX" --socket "$S4" ls
+err_has "the CLI's hint names the socket" "\`fidx --socket $S4 daemon start\`"
+rm -f "$S4"
+# The socket's whole directory deleted (pid file too): the next query
+# starts a new daemon, and the old one, unreachable, stops on its own.
+mkdir -m 700 "$T/rt2"
+expect 0 "a query on the default socket" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --root "$P" -n1 lib/x
+old_pid=$(cat "$T/rt2/fidx/sock.pid")
+rm -rf "$T/rt2/fidx"
+expect 0 "a query after the socket's directory was deleted" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --root "$P" -n1 lib/x
+i=0
+while kill -0 "$old_pid" 2>/dev/null && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+checks=$((checks + 1))
+if kill -0 "$old_pid" 2>/dev/null; then
+	fail "the orphaned daemon $old_pid still runs"
+	kill "$old_pid"
+else
+	pass "the orphaned daemon stopped once another served its path"
+fi
+expect 0 "stop the new default-socket daemon" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" daemon stop
+cd "$T" || exit 1
+
+# At the client cap the CLI shows the daemon's refusal, not EPIPE: the
+# refusal is often written and the connection closed before the request
+# is sent. One client holds the only slot until its fifo closes.
+S5="$T/s5"
+"$FIDXD" --foreground --socket "$S5" --max-clients 1 >"$T/fidxd5.log" 2>&1 &
+PID5=$!
+wait_running "$S5" || fail "fidxd --max-clients 1 did not answer"
+mkfifo "$T/hold"
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"{\"op\":\"ping\"}\n")
+s.recv(4096)
+print("held", flush=True)
+sys.stdin.read()' "$S5" <"$T/hold" >"$T/held" &
+HOLDER=$!
+exec 7>"$T/hold"
+i=0
+while ! grep -q held "$T/held" && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+refused=0
+for n in 1 2 3 4 5 6 7 8 9 10; do
+	run "$FIDX" --socket "$S5" ls
+	if [ "$rc" -eq 2 ] && grep -q 'too many clients' "$T/err" &&
+	    ! grep -q 'Broken pipe' "$T/err"; then
+		refused=$((refused + 1))
+	fi
+done
+if [ "$refused" -eq 10 ]; then
+	pass "at the client cap, the daemon's refusal is shown (10 of 10)"
+else
+	fail "at the client cap: 'too many clients' $refused times of 10"
+fi
+exec 7>&-
+wait "$HOLDER"
+kill "$PID5" 2>/dev/null
+wait "$PID5"
+
+# reindex --wait (and add --wait) say what the walk did: capped is
+# warned about (exit 0: the index works), a deleted root fails (exit 2),
+# and a root gone from the disk is still the daemon's to judge.
+S6="$T/s6"
+"$FIDXD" --foreground --socket "$S6" --max-files 3 >"$T/fidxd6.log" 2>&1 &
+PID6=$!
+wait_running "$S6" || fail "fidxd --max-files 3 did not answer"
+CP="$T/capme"
+mkdir -p "$CP"
+for n in 1 2 3 4 5; do : >"$CP/f$n.txt"; done
+expect 0 "add --wait of a tree over the file cap" "$FIDX" --socket "$S6" add "$CP" --wait
+err_has "add --wait warns that the index is partial" "the index of $CP is partial"
+expect 0 "reindex --wait of a capped project" "$FIDX" --socket "$S6" reindex "$CP" --wait
+out_has "reindex --wait names the state" "3 files, generation 2 (capped)"
+err_has "reindex --wait warns that it is partial" "the index of $CP is partial"
+GP="$T/goner"
+mkdir -p "$GP/sub"
+: >"$GP/sub/a.txt"
+expect 0 "add a root that will go" "$FIDX" --socket "$S6" add "$GP" --wait
+rm -rf "$GP"
+expect 2 "reindex --wait of a deleted root" "$FIDX" --socket "$S6" reindex "$GP" --wait
+err_has "reindex --wait says it is gone" "$GP is gone"
+if grep -q '^reindexed' "$T/out"; then fail "a gone root was reported reindexed"; else pass "a gone root is not reported reindexed"; fi
+expect 2 "reindex --all --wait with a gone project" "$FIDX" --socket "$S6" reindex --all --wait
+err_has "--all names the gone one" "$GP is gone"
+expect 2 "a query in a gone project" "$FIDX" --socket "$S6" --root "$GP" a.txt
+err_has "the query says it is gone" "$GP is gone"
+expect 2 "a query under a gone root, relative" sh -c 'cd "$1" && "$2" --socket "$3" --root goner/sub/.. a.txt' sh "$T" "$FIDX" "$S6"
+err_has "the daemon judged the gone root" "$GP is gone"
+expect 0 "rm of the gone root" "$FIDX" --socket "$S6" rm "$GP"
+must_fail "reindex of a never-known missing root" "$FIDX" --socket "$S6" reindex "$T/never"
+err_has "the daemon judges it" "(bad_root)"
+kill "$PID6" 2>/dev/null
+wait "$PID6"
+
+# Answers this daemon cannot give as root here (an unreadable root) and
+# the named cap: an independent server with canned answers.
+fake_daemon() {
+	# Removed first: the wait below must not see the last one's "up".
+	rm -f "$T/fake.up"
+	python3 -c 'import socket, sys, os, json
+def json_echo(line):
+    return json.dumps({"ok": True, "results": [], "state": "ready",
+                       "echo": json.loads(line)}).encode()
+l = socket.socket(socket.AF_UNIX)
+l.bind(sys.argv[1])
+l.listen(8)
+print("up", flush=True)
+while True:
+    c, _ = l.accept()
+    f = c.makefile("rb")
+    for line in f:
+        if sys.argv[2] == "echo":
+            # The request back, inside an answer: what the CLI sent.
+            c.sendall(json_echo(line) + b"\n")
+        else:
+            c.sendall(sys.argv[2].encode() + b"\n")
+    c.close()' "$1" "$2" >"$T/fake.up" 2>"$T/fake.err" &
+	FAKE=$!
+	i=0
+	while ! grep -q up "$T/fake.up" 2>/dev/null && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+fake_daemon "$T/fake1" '{"ok":true,"root":"/w","state":"error","message":"cannot open /w: Permission denied","files":1,"generation":2,"capped":false,"reindexing":1}'
+expect 2 "reindex --wait of a root whose walk failed" "$FIDX" --socket "$T/fake1" reindex / --wait
+err_has "the failure and its reason are shown" "indexing / failed: cannot open /w: Permission denied"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+fake_daemon "$T/fake2" '{"ok":true,"root":"/","state":"capped","message":"m","files":100,"generation":2,"capped":"bytes","reindexing":1}'
+expect 0 "reindex --wait of a project at the byte cap" "$FIDX" --socket "$T/fake2" reindex / --wait
+err_has "the cap hit is named" "stopped at the bytes cap (fidxd --max-index-bytes raises it)"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+fake_daemon "$T/fake5" '{"ok":true,"root":"/","state":"ready","message":"the rebuild was cut by a cap; the complete index is kept","files":800,"generation":1,"capped":false,"reindexing":1}'
+expect 0 "reindex --wait that kept the live index" "$FIDX" --socket "$T/fake5" reindex / --wait
+err_has "its message is shown" "/: the rebuild was cut by a cap; the complete index is kept"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+
+# --timeout (seconds) becomes "timeout_ms"; a timeout's hint names it.
+fake_daemon "$T/fake3" echo
+expect 1 "--timeout 2.5 on a query (no results)" "$FIDX" --socket "$T/fake3" --root "$P" --json --timeout 2.5 x
+py "the query carries timeout_ms 2500" "o = json.loads(d)
+assert o['echo']['timeout_ms'] == 2500, o"
+expect 0 "add --wait --timeout 0.0001 --hidden --exclude" "$FIDX" --socket "$T/fake3" add "$P" --wait --timeout 0.0001 --hidden --exclude '^build/' --json
+py "add carries timeout_ms (rounded up), hidden, exclude" "o = json.loads(d)['echo']
+assert o['timeout_ms'] == 1 and o['hidden'] is True and o['exclude'] == '^build/', o"
+expect 0 "add sends no hidden or exclude unless given" "$FIDX" --socket "$T/fake3" add "$P" --json
+py "no hidden, no exclude, no timeout_ms" "o = json.loads(d)['echo']
+assert 'hidden' not in o and 'exclude' not in o and 'timeout_ms' not in o, o"
+expect 0 "reindex --wait --timeout 1" "$FIDX" --socket "$T/fake3" reindex "$P" --wait --timeout 1 --json
+py "reindex carries timeout_ms" "o = json.loads(d)['echo']
+assert o['timeout_ms'] == 1000, o"
+expect 2 "--timeout 0" "$FIDX" --socket "$T/fake3" --timeout 0 x
+err_has "--timeout says what it wants" "--timeout must be seconds"
+expect 2 "--timeout inf" "$FIDX" --socket "$T/fake3" --timeout inf x
+expect 2 "--timeout over an hour" "$FIDX" --socket "$T/fake3" --timeout 3601 x
+expect 2 "ls takes no --timeout" "$FIDX" --socket "$T/fake3" ls --timeout 1
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+fake_daemon "$T/fake4" '{"ok":false,"error":{"code":"timeout","message":"the index of /x was not ready in time; it is still being built (try again, or raise \"timeout_ms\")"}}'
+expect 2 "a timeout answer" "$FIDX" --socket "$T/fake4" --root "$P" x
+err_has "the timeout hint names --timeout" "fidx --socket $T/fake4 --timeout SECONDS"
+kill "$FAKE"; wait "$FAKE" 2>/dev/null
+
+# The real daemon applies add --hidden and --exclude.
+S7="$T/s7"
+HP="$T/hid"
+mkdir -p "$HP/.conf" "$HP/build" "$HP/src"
+: >"$HP/.conf/dotted.txt"
+: >"$HP/build/made.txt"
+: >"$HP/src/kept.txt"
+expect 0 "add --hidden --exclude" "$FIDX" --socket "$S7" add "$HP" --wait --hidden --exclude '^build(/|$)'
+expect 0 "query a project added with --hidden --exclude" "$FIDX" --socket "$S7" --root "$HP" -n 10 --mode regex txt
+py "dot-files listed, build/ left out" "assert sorted(d.decode().split()) == ['hid/.conf/dotted.txt', 'hid/src/kept.txt'], d"
+must_fail "add --exclude with a bad regex" "$FIDX" --socket "$S7" add "$T/s7dir-none" --exclude '('
+expect 0 "stop the daemon of --hidden" "$FIDX" --socket "$S7" daemon stop
+
+# NO_COLOR (no-color.org): set and not empty, no colour on a terminal
+# unless --color=always.
+tty_run() {
+	python3 -c 'import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+_, st = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(os.waitstatus_to_exitcode(st))' "$@"
+}
+expect 0 "filter on a terminal" tty_run sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "a terminal gets colour" "assert b'\x1b[' in d, d"
+expect 0 "NO_COLOR=1 on a terminal" tty_run env NO_COLOR=1 sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "NO_COLOR turns colour off" "assert b'\x1b' not in d and b'Makefile' in d, d"
+expect 0 "NO_COLOR= (empty) on a terminal" tty_run env NO_COLOR= sh -c '"$1" filter mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "an empty NO_COLOR does not" "assert b'\x1b[' in d, d"
+expect 0 "NO_COLOR=1 --color=always" tty_run env NO_COLOR=1 sh -c '"$1" filter --color=always mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "--color=always wins over NO_COLOR" "assert b'\x1b[' in d, d"
+expect 0 "NO_COLOR=1 --color=auto" tty_run env NO_COLOR=1 sh -c '"$1" filter --color=auto mkfl <"$2"' sh "$FIDX" "$T/cands"
+py "--color=auto honours NO_COLOR" "assert b'\x1b' not in d, d"
+
+# One prefix for every message of the CLI, getopt's included.
+for args in "filter --frob x" "add --frob" "--frob x" "ls --frob" "filter -n nope x" "filter -m nope x"; do
+	# shellcheck disable=SC2086
+	run "$FIDX" --socket "$T/none" $args </dev/null
+	if [ "$rc" -eq 2 ] && [ -s "$T/err" ] && ! grep -qv '^fidx: ' "$T/err"; then
+		pass "fidx $args: every stderr line starts with 'fidx: '"
+	else
+		fail "fidx $args: exit $rc, a line without 'fidx: '"
+	fi
+done
+
+# A query that is not UTF-8 (a Latin-1 name) reaches the daemon as q_b64.
+S8="$T/s8"
+LP="$T/latin"
+mkdir -p "$LP"
+: >"$LP/$(printf 'caf\351.txt')"
+: >"$LP/cafe.txt"
+expect 0 "a Latin-1 query" "$FIDX" --socket "$S8" --root "$LP" --mode exact -0 "$(printf 'caf\351')"
+py "it finds the Latin-1 name, exact bytes" "assert d == b'latin/caf\xe9.txt\0', d"
+expect 0 "stop the daemon of the Latin-1 query" "$FIDX" --socket "$S8" daemon stop
+
+# fidx filter's numbers take fidxd's K/M/G suffixes (common/size.c).
+expect 0 "filter --max-input-bytes 1K" sh -c '"$1" filter --max-input-bytes 1K --max-line-bytes 4k --max-lines 1M mkfl <"$2"' sh "$FIDX" "$T/cands"
+out_is "filter with suffixed sizes" "a/Makefile"
+python3 -c 'print("x" * 2000 + "\nab")' >"$T/longline"
+expect 0 "filter --max-line-bytes 1K skips a 2000-byte line" sh -c '"$1" filter --max-line-bytes 1K ab <"$2"' sh "$FIDX" "$T/longline"
+err_has "it says what to raise" "skipped 1 lines longer than 1024 bytes (raise --max-line-bytes)"
+expect 2 "filter --max-line-bytes 64K is over its ceiling" sh -c '"$1" filter --max-line-bytes 64K ab <"$2"' sh "$FIDX" "$T/longline"
+err_has "the ceiling is named" "from 1 to 65535"
+python3 -c 'print("x" * 70000 + "\nab")' >"$T/longline"
+expect 0 "filter at the line ceiling" sh -c '"$1" filter --max-line-bytes 65535 ab <"$2"' sh "$FIDX" "$T/longline"
+err_has "at the ceiling it does not say raise" "the most --max-line-bytes allows"
+expect 2 "filter --max-lines 1.5K" sh -c '"$1" filter --max-lines 1.5K ab <"$2"' sh "$FIDX" "$T/longline"
+expect 2 "fidxd --max-files 1T" "$FIDXD" --foreground --socket "$T/s9" --max-files 1T
+err_has "fidxd names its syntax" "K, M or G multiplies by 1024"
+
+# make run passes RUN_QUERY through the environment: a quote in it is a
+# query character, not shell syntax. On a private runtime directory.
+if [ -f "$REPO/Makefile" ] && [ -x "$REPO/$FIDX_BUILD/fidx" ]; then
+	mkdir -m 700 "$T/rt"
+	expect 0 "make run RUN_QUERY=\"'ops\"" env XDG_RUNTIME_DIR="$T/rt" \
+	    make -s --no-print-directory -C "$REPO" run BUILD="$FIDX_BUILD" RUN_QUERY="'ops"
+	out_has "make run shows the query's best file" "indexer/"
+	expect 0 "stop the daemon of make run" env XDG_RUNTIME_DIR="$T/rt" "$FIDX" daemon stop
+fi
 
 echo
 echo "cli.sh: $checks commands, $failures failures"

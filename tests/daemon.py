@@ -1481,6 +1481,47 @@ def t_detached_log(tmp):
           text[-3000:])
 
 
+def t_q_b64(d, c, tmp):
+    # A query that is not UTF-8 travels as "q_b64" (exclusive with "q").
+    N = mkdir_fixture(tmp, "latin1", ["cafe.txt"])
+    raw = b"caf\xe9.txt"
+    with open(os.path.join(os.fsencode(N), raw), "wb") as f:
+        f.write(b"x")
+    r = c.req({"op": "add", "root": N, "wait": True}, timeout=20)
+    check("q_b64: add ready", r.get("state") == "ready", short(r))
+    q = base64.b64encode(b"caf\xe9").decode()
+    r = c.req({"op": "query", "root": N, "q_b64": q, "mode": "exact"})
+    res = r.get("results") or [{}]
+    dec = base64.b64decode(res[0].get("path_b64", "")) if res[0] else b""
+    check("q_b64: the Latin-1 bytes find the Latin-1 name only",
+          len(res) == 1 and dec == raw, short(r))
+    r = c.req({"op": "query", "root": N, "q_b64": base64.b64encode(
+        b"cafe").decode(), "mode": "exact"})
+    check("q_b64: a UTF-8 query in base64 works too",
+          result_paths(r) == ["cafe.txt"], short(r))
+    r = c.req({"op": "query", "root": N, "q": "caf", "q_b64": q})
+    check("q_b64: with q is a bad_request",
+          err_code(r) == "bad_request" and "not both" in err_msg(r),
+          short(r))
+    r = c.req({"op": "query", "root": N, "q_b64": "Y2Fm6Q"})
+    check("q_b64: unpadded is a bad_request", err_code(r) == "bad_request",
+          short(r))
+    r = c.req({"op": "query", "root": N, "q_b64": 5})
+    check("q_b64: not a string is a bad_request",
+          err_code(r) == "bad_request", short(r))
+    r = c.req({"op": "query", "root": N,
+               "q_b64": base64.b64encode(b"a\0b").decode()})
+    check("q_b64: a NUL byte is a bad_request",
+          err_code(r) == "bad_request", short(r))
+    for n, code in ((1024, None), (1025, "query_too_long"),
+                    (5000, "query_too_long")):
+        r = c.req({"op": "query", "root": N, "q_b64": base64.b64encode(
+            b"\xe9" * n).decode(), "mode": "exact"})
+        check("q_b64: %d bytes decoded: %s" % (n, code or "answered"),
+              (err_code(r) == code) if code else r.get("ok") is True,
+              short(r))
+
+
 def section(name, fn, *args):
     """Runs one section; an exception is a failed check, not an abort."""
     try:
@@ -1506,6 +1547,7 @@ def main_daemon(tmp):
     bc.close()
     section("two clients", t_two_clients, d, R)
     section("tree kinds", t_tree_kinds, d, c, tmp)
+    section("q_b64", t_q_b64, d, c, tmp)
     section("gone", t_gone, d, c, tmp)
     section("typos", t_typos, d, c, tmp)
     section("regex errors", t_regex_errors, d, c, tmp)
