@@ -612,28 +612,13 @@ ops_results(const struct query *q, const struct index_snapshot *sn,
 	for (size_t i = 0; i < top->n; i++) {
 		const struct topk_item *it = &top->items[i];
 		const struct match_entry *e = &sn->entries[it->index];
-		json_t *o = json_object();
+		int n = positions ? query_positions(q, it->path, it->len,
+		    e->base, sc, pos) : 0;
 
-		if (o == NULL || json_array_append_new(a, o) == -1 ||
-		    proto_path_set(o, it->path, it->len) == -1 ||
-		    json_object_set_new(o, "score",
-		    json_integer(proto_score(it->score))) == -1 ||
-		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(o,
-		    "typo", json_true()) == -1))
+		if (json_array_append_new(a, proto_result_new(it->path,
+		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
+		    positions ? pos : NULL, n)) == -1)
 			goto fail;
-		if (positions) {
-			int n = query_positions(q, it->path, it->len, e->base,
-			    sc, pos);
-			json_t *pa = json_array();
-
-			if (pa == NULL || json_object_set_new(o, "positions",
-			    pa) == -1)
-				goto fail;
-			for (int k = 0; k < n; k++)
-				if (json_array_append_new(pa,
-				    json_integer(pos[k])) == -1)
-					goto fail;
-		}
 	}
 	query_scratch_free(sc);
 	free(pos);
@@ -949,7 +934,8 @@ op_stats(struct ops_req *r)
 	    "output_bytes_max_client", (json_int_t)ss.output_bytes_max,
 	    "walks", (json_int_t)project_walks(reg)));
 	o = ops_set(o, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I}",
 	    "requests", (json_int_t)ss.count.requests,
 	    "errors", (json_int_t)ss.count.errors,
 	    "queries", (json_int_t)oc->queries,
@@ -972,7 +958,9 @@ op_stats(struct ops_req *r)
 	    "walk_symlinks_skipped",
 	    (json_int_t)reg->count.walk_symlinks_skipped,
 	    "walk_too_long", (json_int_t)reg->count.walk_too_long,
-	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused));
+	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused,
+	    "walk_exclude_errors",
+	    (json_int_t)reg->count.walk_exclude_errors));
 	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
 	    "socket_rebinds", json_integer((json_int_t)
 	    ss.count.socket_rebinds)) == -1) {
