@@ -54,7 +54,7 @@ cleanup() {
 	kill_socket_daemon "$T/s8"
 	[ -n "$FAKE" ] && kill "$FAKE" 2>/dev/null
 	# A daemon whose socket is not its own: by its pid file.
-	for f in "$T"/*.pid; do
+	for f in "$T"/*.pid "$T"/rt*/fidx/sock.pid; do
 		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
 	rm -rf "$T"
