@@ -503,6 +503,7 @@ client_hint_socket(const struct client *c, const char *msg, char *buf,
 		    i++) {
 			size_t n = strlen(words[i]);
 
+			/* strchr finds the NUL too: a hint may end msg. */
 			if (strncmp(msg + 5, words[i], n) == 0 &&
 			    strchr(" )`'.,;", msg[5 + n]) != NULL)
 				break;
