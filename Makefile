@@ -15,7 +15,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev
+           libutf8proc-dev valgrind
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -33,9 +33,10 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
-               indexer/walk.c indexer/visits.c
+               indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
+               tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
 OPT_CFLAGS  = -O2 -g
@@ -67,6 +68,11 @@ $(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
 $(BUILD)/asan/fidxd: $(call obj,$(BUILD)/asan,$(INDEXER_SRCS) $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
 
+# Unsanitized, for tests/valgrind.sh (valgrind and ASan do not mix).
+$(BUILD)/vg/test_match: $(call obj,$(BUILD),tests/test_match.c $(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/index.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -75,6 +81,12 @@ $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/in
 
 $(BUILD)/asan/test_visits: $(call obj,$(BUILD)/asan,tests/test_visits.c indexer/visits.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_loop: $(call obj,$(BUILD)/asan,tests/test_loop.c indexer/loop.c)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -lcmocka
+
+$(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work.c indexer/loop.c common/log.c)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -lpthread -lcmocka
 
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
@@ -96,11 +108,12 @@ deps:
 	  fi; \
 	fi
 
-test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS))
+test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) \
+            $(BUILD)/fidx $(BUILD)/vg/test_match
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
-	@FIDX_BUILD=$(BUILD)/asan sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
+	@FIDX_BUILD=$(BUILD)/asan FIDX_VG_BUILD=$(BUILD) sh tests/run.sh $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) $(SCRIPT_TESTS)
 
 # Starts fidxd if it is not running, indexes this directory, queries it.
 # The query reaches the shell through the environment, never pasted into

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/alloc.h"
 #include "../common/log.h"
 #include "../common/size.h"
 
@@ -102,4 +103,43 @@ cli_print_highlighted(FILE *f, const char *path, size_t len,
 		k = e + 1;
 	}
 	fwrite(path + at, 1, len - at, f);
+}
+
+char *
+cli_join(int argc, char **argv)
+{
+	size_t len = 0, at = 0;
+	char *q;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if ((q = fidx_malloc(len + 1)) == NULL) {
+		log_warn("query");
+		return NULL;
+	}
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (i > 0)
+			q[at++] = ' ';
+		memcpy(q + at, argv[i], n);
+		at += n;
+	}
+	q[at] = '\0';
+	return q;
+}
+
+bool
+cli_warn_regex_errors(size_t n, size_t total, const char *what)
+{
+	char of[32] = "";
+
+	if (n == 0)
+		return false;
+	if (total > 0)
+		snprintf(of, sizeof(of), " of %zu", total);
+	log_warnx("the regex could not be decided on %zu%s %s (PCRE2 hit its "
+	    "match, depth or heap limit: simplify the pattern); they count as "
+	    "no match", n, of, what);
+	return true;
 }

@@ -7,6 +7,7 @@
 #ifndef FIDX_CLI_H
 #define FIDX_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,20 @@ int cli_parse_mode(const char *s, enum query_mode *mode);
 /* Writes path with the bytes at pos (sorted) highlighted, or plain if NULL. */
 void cli_print_highlighted(FILE *f, const char *path, size_t len,
     const uint32_t *pos, int npos);
+
+/*
+ * The words of argv joined by single spaces, as a shell user means
+ * `fidx a b` (and `fidx filter a b`); the caller frees it. NULL
+ * (reported) when out of memory.
+ */
+char *cli_join(int argc, char **argv);
+
+/*
+ * Warns that the regex could not be decided on n candidates ("lines",
+ * "files"; of total, 0 if unknown): PCRE2 gave up on them, and they count
+ * as no match. Returns true if n > 0: "nothing found" then exits 2.
+ */
+bool cli_warn_regex_errors(size_t n, size_t total, const char *what);
 
 int filter_main(int argc, char **argv);
 

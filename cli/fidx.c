@@ -185,31 +185,6 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 	return 0;
 }
 
-/* The words of argv joined by single spaces; NULL (reported) on OOM. */
-static char *
-fidx_join(int argc, char **argv)
-{
-	size_t len = 0, at = 0;
-	char *q;
-
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	if ((q = fidx_malloc(len + 1)) == NULL) {
-		log_warn("query");
-		return NULL;
-	}
-	for (int i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]);
-
-		if (i > 0)
-			q[at++] = ' ';
-		memcpy(q + at, argv[i], n);
-		at += n;
-	}
-	q[at] = '\0';
-	return q;
-}
-
 static json_t *
 fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 {
@@ -314,7 +289,7 @@ fidx_query(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return 2;
 	}
-	if ((q = fidx_join(argc - optind, argv + optind)) == NULL ||
+	if ((q = cli_join(argc - optind, argv + optind)) == NULL ||
 	    (req = fidx_request(&o, root, q)) == NULL)
 		goto out;
 	if (client_init(&c, o.sock, &err) == -1 ||
@@ -325,6 +300,10 @@ fidx_query(int argc, char **argv)
 	if (client_request(&c, req, &resp) == -1)
 		goto out;
 	rc = fidx_print(&c, resp, &o, root);
+	/* As fidx filter: "nothing found" is not known of undecided files. */
+	if (cli_warn_regex_errors((size_t)json_integer_value(json_object_get(
+	    resp, "regex_errors")), 0, "files") && rc == 1)
+		rc = 2;
 out:
 	json_decref(resp);
 	json_decref(req);

@@ -5,7 +5,8 @@
  * --max-lines), builds 16-byte entries, scores them on all cores into one
  * top-k heap per thread, merges, and prints the best first. Lines longer
  * than --max-line-bytes are skipped and counted; every cut is reported on
- * stderr, and the exit status stays grep's: 0 matches, 1 none, 2 error.
+ * stderr, and the exit status stays grep's: 0 matches, 1 none, 2 error
+ * (a line the regex engine gave up on is an error unless a line matched).
  */
 #include "cli.h"
 
@@ -52,6 +53,7 @@ struct filter_input {
 	size_t skew;		/* arena - start of the mapping */
 	size_t lines;		/* candidate lines kept, over all chunks */
 	size_t skipped_long;	/* lines over max_line_bytes */
+	size_t regex_errors;	/* lines PCRE2 gave up on (query.h) */
 	bool cut_bytes;		/* stopped at max_input */
 	bool cut_lines;		/* stopped at max_lines */
 };
@@ -74,6 +76,7 @@ struct filter_chunk {
 	struct topk top;
 	_Atomic int32_t *floor;	/* shared by the chunks of one search */
 	size_t matched;
+	size_t regex_errors;
 	int failed;
 };
 
@@ -81,8 +84,9 @@ static void
 filter_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: fidx filter [options] QUERY < candidates\n"
-	    "Ranks lines from stdin by QUERY, best first.\n"
+	    "usage: fidx filter [options] QUERY... < candidates\n"
+	    "Ranks lines from stdin by QUERY (its words joined by spaces), "
+	    "best first.\n"
 	    "  -n, --limit N           results to print (default %d, at most "
 	    "%d)\n"
 	    "  -m, --mode MODE         fuzzy (default), exact or regex\n"
@@ -97,7 +101,10 @@ filter_usage(FILE *f)
 	    "      --typos N           bytes a one-term query may have wrong,\n"
 	    "                          0 to 2 (default 2: 1 for 4-7 bytes, 2\n"
 	    "                          beyond; 0 turns typo matching off)\n"
-	    "Exit status: 0 if something matched, 1 if nothing, 2 on error.\n",
+	    "Exit status: 0 if something matched or was printed, 1 if "
+	    "nothing, 2 on\n"
+	    "error or when nothing matched and the regex could not be "
+	    "decided on a line.\n",
 	    FIDX_RESULTS_DEFAULT, FIDX_RESULTS_CEILING,
 	    FIDX_FILTER_MAX_LINES_DEFAULT, FIDX_MAX_PATH_DEFAULT,
 	    FIDX_FILTER_MAX_INPUT_DEFAULT);
@@ -105,7 +112,9 @@ filter_usage(FILE *f)
 
 /*
  * Maps a regular file (no copy, no growth); reads anything else (a pipe)
- * into one buffer of at most max bytes.
+ * into one buffer of at most max bytes. Either way QUERY_PAD readable,
+ * defined bytes follow the input, for PCRE2's JIT (query.h): a file
+ * whose mapping would leave fewer is read instead.
  */
 static int
 filter_read_all(int fd, size_t max, struct filter_input *in)
@@ -119,19 +128,27 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 	if (at >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size > at) {
 		size_t want = (size_t)(st.st_size - at);
-		size_t skew = (size_t)at % (size_t)sysconf(_SC_PAGESIZE);
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		size_t skew = (size_t)at % page, after, mlen;
 
 		if (want > max) {
 			want = max;
 			in->cut_bytes = true;
 		}
-		buf = mmap(NULL, want + skew, PROT_READ,
-		    MAP_PRIVATE | MAP_POPULATE, fd, at - (off_t)skew);
+		/*
+		 * Past the data the mapping holds the file's next bytes (up
+		 * to QUERY_PAD of them), then zeros to the end of its page.
+		 */
+		after = (size_t)(st.st_size - at) - want;
+		mlen = skew + want + (after < QUERY_PAD ? after : QUERY_PAD);
+		buf = (mlen + page - 1) / page * page - (skew + want) >=
+		    QUERY_PAD ? mmap(NULL, mlen, PROT_READ, MAP_PRIVATE |
+		    MAP_POPULATE, fd, at - (off_t)skew) : MAP_FAILED;
 		if (buf != MAP_FAILED) {
 			(void)lseek(fd, at + (off_t)want, SEEK_SET);
 			in->arena = buf + skew;
 			in->size = want;
-			in->mapped = want + skew;
+			in->mapped = mlen;
 			in->skew = skew;
 			return 0;
 		}
@@ -139,7 +156,8 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 	}
 	if (cap > max + 1)
 		cap = max + 1;
-	if ((buf = fidx_malloc(cap)) == NULL)
+	/* cap counts the data; QUERY_PAD more bytes follow it, zeroed at the end. */
+	if ((buf = fidx_malloc(cap + QUERY_PAD)) == NULL)
 		return -1;
 	for (;;) {
 		ssize_t r;
@@ -152,7 +170,8 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 				break;
 			}
 			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			if ((nbuf = fidx_reallocarray(buf, ncap, 1)) == NULL)
+			if ((nbuf = fidx_reallocarray(buf, ncap + QUERY_PAD,
+			    1)) == NULL)
 				goto fail;
 			buf = nbuf;
 			cap = ncap;
@@ -167,6 +186,7 @@ filter_read_all(int fd, size_t max, struct filter_input *in)
 			break;
 		len += (size_t)r;
 	}
+	memset(buf + len, 0, QUERY_PAD);
 	in->arena = buf;
 	in->size = len;
 	return 0;
@@ -226,7 +246,15 @@ filter_chunk_split(struct filter_chunk *c)
 	while (pos < c->to) {
 		const char *nl = memchr(arena + pos, sep, c->to - pos);
 		size_t len = (nl ? (size_t)(nl - arena) : c->to) - pos;
+		size_t next = pos + len + 1;
 
+		/*
+		 * A list written on Windows ends its lines in CRLF: the '\r'
+		 * is not part of the name. (A name that truly ends in '\r'
+		 * comes through -0, which keeps every byte.)
+		 */
+		if (sep == '\n' && len > 0 && arena[pos + len - 1] == '\r')
+			len--;
 		if (len > c->o->max_line_bytes) {
 			c->skipped_long++;
 		} else if (len > 0 && c->lines++ < c->o->max_lines) {
@@ -246,7 +274,7 @@ filter_chunk_split(struct filter_chunk *c)
 			match_entry_init(&c->ents[c->n++], arena,
 			    (uint32_t)pos, (uint16_t)len, false);
 		}
-		pos += len + 1;
+		pos = next;
 	}
 }
 
@@ -262,6 +290,7 @@ filter_chunk_search(struct filter_chunk *c)
 	query_scratch_share_floor(sc, c->floor);
 	c->matched = query_run(c->q, c->in->arena, c->ents, 0, c->n, &c->top,
 	    sc);
+	c->regex_errors = query_scratch_regex_errors(sc);
 	/* Heap order is unchanged by adding one constant to every index. */
 	for (size_t i = 0; i < c->top.n; i++)
 		c->top.items[i].index += (uint32_t)c->first;
@@ -376,6 +405,7 @@ filter_search(const struct query *q, struct filter_input *in,
 	for (int t = 0; t < n; t++) {
 		failed |= c[t].failed;
 		matched += (ssize_t)c[t].matched;
+		in->regex_errors += c[t].regex_errors;
 		topk_merge(top, &c[t].top);
 	}
 out:
@@ -441,6 +471,8 @@ filter_print_json(const struct topk *top, uint32_t **allpos, int *npos,
 	    (json_int_t)in->lines)) == -1 ||
 	    json_object_set_new(root, "skipped_long", json_integer(
 	    (json_int_t)in->skipped_long)) == -1 ||
+	    json_object_set_new(root, "regex_errors", json_integer(
+	    (json_int_t)in->regex_errors)) == -1 ||
 	    json_object_set_new(root, "truncated",
 	    json_boolean(in->cut_bytes || in->cut_lines)) == -1)
 		goto out;
@@ -501,8 +533,9 @@ out:
 	return rc;
 }
 
+/* Parses argv into o; *query is the words joined (the caller frees it). */
 static int
-filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
+filter_parse(int argc, char **argv, struct filter_opts *o, char **query)
 {
 	enum { OPT_COLOR = 256, OPT_MAX_LINES, OPT_MAX_LINE_BYTES,
 	    OPT_MAX_INPUT, OPT_THREADS, OPT_TYPOS };
@@ -590,12 +623,13 @@ filter_parse(int argc, char **argv, struct filter_opts *o, const char **query)
 			return -1;
 		}
 	}
-	if (optind + 1 != argc) {
-		log_warnx("filter takes exactly one QUERY (quote it if it has "
-		    "spaces); see fidx filter --help");
+	if (optind == argc) {
+		log_warnx("no query; see fidx filter --help");
 		return -1;
 	}
-	*query = argv[optind];
+	/* Words join as `fidx a b` joins them: one query of two terms. */
+	if ((*query = cli_join(argc - optind, argv + optind)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -615,12 +649,12 @@ filter_main(int argc, char **argv)
 	struct topk top = { 0 };
 	struct query *q = NULL;
 	struct fidx_err err;
-	const char *text;
+	char *text = NULL;
 	ssize_t matched;
 	int rc = 2;
 
 	if (filter_parse(argc, argv, &o, &text) == -1)
-		return 2;
+		goto out;
 	if (o.color == -1)
 		o.color = !o.json && !o.nul && cli_color_auto();
 	if (o.json)
@@ -633,12 +667,11 @@ filter_main(int argc, char **argv)
 	}
 	if ((q = query_compile(text, strlen(text), o.mode, &err)) == NULL) {
 		log_warnx("%s", err.msg);
-		return 2;
+		goto out;
 	}
 	if (query_set_typos(q, o.typos) == -1) {
 		log_warn("compiling the query");
-		query_free(q);
-		return 2;
+		goto out;
 	}
 	if (filter_read_all(STDIN_FILENO, o.max_input, &in) == -1) {
 		log_warn("reading stdin");
@@ -662,6 +695,7 @@ filter_main(int argc, char **argv)
 	if (in.cut_lines)
 		log_warnx("input cut at %zu lines (raise --max-lines)",
 		    o.max_lines);
+	cli_warn_regex_errors(in.regex_errors, in.lines, "lines");
 	topk_sort(&top);
 	if (filter_output(q, &top, (size_t)matched, &in, &o) == -1) {
 		log_warn("writing results");
@@ -671,10 +705,16 @@ filter_main(int argc, char **argv)
 		log_warn("stdout");
 		goto out;
 	}
-	rc = matched > 0 ? 0 : 1;
+	/*
+	 * grep's status: 0 when a line matched or was printed (typo matches
+	 * are printed but not counted as matched), else 2 if some line could
+	 * not be decided (its "no match" is not known), else 1.
+	 */
+	rc = matched > 0 || top.n > 0 ? 0 : in.regex_errors > 0 ? 2 : 1;
 out:
 	topk_release(&top);
 	filter_input_release(&in);
 	query_free(q);
+	free(text);
 	return rc;
 }

@@ -12,6 +12,8 @@
 #ifndef FIDX_LIMITS_H
 #define FIDX_LIMITS_H
 
+#include <stdint.h>
+
 /*
  * Bytes in one path (one candidate line). Entries store the length in
  * 16 bits, so 65535 is the ceiling; the default is Linux's PATH_MAX.
@@ -79,6 +81,15 @@
 #define FIDX_MAX_CLIENTS_DEFAULT 256
 #define FIDX_MAX_LINE_DEFAULT (64 * 1024)
 #define FIDX_MAX_OUTPUT_DEFAULT (4 * 1024 * 1024)
+
+/*
+ * The most fidxd's flags accept. A message that says "raise --X" says so
+ * only below X's ceiling: at it, raising is no advice.
+ */
+#define FIDX_MAX_PROJECTS_CEILING 100000
+#define FIDX_MAX_FILES_CEILING UINT32_MAX	/* entry indexes are 32-bit */
+#define FIDX_MAX_INDEX_BYTES_CEILING SIZE_MAX
+#define FIDX_MAX_CLIENTS_CEILING 100000
 
 _Static_assert(FIDX_MAX_PATH_DEFAULT <= FIDX_MAX_PATH_CEILING,
                "path default above its ceiling");

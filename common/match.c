@@ -612,10 +612,15 @@ match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t base,
 			prev_m = imax(dv, prev_m - MATCH_GAP_EXTEND);
 			cm[j] = prev_m;
 		}
-		/* q[i] cannot sit here, but the next row reads D and M here. */
+		/*
+		 * q[i] cannot sit here, but the next row reads all three rows
+		 * here: D and M, and the run R (its consecutive case), so each
+		 * gets a value, as match_row() gives them.
+		 */
 		for (; j <= last; j++) {
 			prev_m -= MATCH_GAP_EXTEND;
 			cd[j] = NEG;
+			cr[j] = 0;
 			cm[j] = prev_m;
 		}
 		t32 = pd, pd = cd, cd = t32;

@@ -169,6 +169,14 @@ proto_base64_decode(const char *s, size_t n, char *out, size_t *outlen)
 				return -1;
 			x = x << 6 | (uint32_t)(at - proto_b64);
 		}
+		/*
+		 * The bits the padding drops must be zero, or "AB==" would
+		 * spell what "AA==" does: each byte string has one spelling,
+		 * so two spellings never name two different paths.
+		 */
+		if (i + 4 == n && (x & (pad == 2 ? 0xffff : pad == 1 ? 0xff :
+		    0)) != 0)
+			return -1;
 		out[o++] = (char)(x >> 16);
 		if (i + 4 < n || pad < 2)
 			out[o++] = (char)(x >> 8 & 0xff);

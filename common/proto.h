@@ -64,8 +64,9 @@ char *proto_base64_encode(const char *s, size_t n, size_t *outlen);
 
 /*
  * Decodes strict base64 (a multiple of 4 characters, '=' only as the
- * last one or two) into out, which has room for n / 4 * 3 bytes.
- * -1 for anything else.
+ * last one or two, zero bits where the padding drops some: only what
+ * proto_base64_encode() writes) into out, which has room for n / 4 * 3
+ * bytes. -1 for anything else.
  */
 int proto_base64_decode(const char *s, size_t n, char *out, size_t *outlen);
 

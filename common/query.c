@@ -7,6 +7,7 @@
 
 #include <pcre2.h>
 #include <stdatomic.h>
+#include <utf8proc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,12 @@ struct query {
 	bool fold;		/* some term ignores non-ASCII case */
 	char *buf;		/* the terms' unescaped, folded bytes */
 	size_t buf_used, buf_size;
-	pcre2_code *re;
+	/*
+	 * Regex mode: the pattern compiled in UTF mode (re_utf) and in byte
+	 * mode (re_bytes), either NULL where the pattern does not compile
+	 * so; re is the first that exists (see query_regex_code).
+	 */
+	pcre2_code *re, *re_utf, *re_bytes;
 };
 
 struct query_scratch {
@@ -56,6 +62,7 @@ struct query_scratch {
 	char *fpath;
 	uint32_t *fmap;
 	bool cand_over;
+	size_t regex_errors;		/* see query_scratch_regex_errors */
 	void *bonus_arg;
 	int32_t bonus_max;
 	uint32_t tmp[FIDX_MAX_QUERY];
@@ -144,27 +151,91 @@ query_regex_has_upper(const char *s, size_t n)
 	return false;
 }
 
+/* Compiles text with opts (JIT too when it can); NULL with err's reason. */
+static pcre2_code *
+query_regex_compile(const char *text, size_t len, uint32_t opts,
+    struct fidx_err *err)
+{
+	PCRE2_UCHAR msg[128];
+	PCRE2_SIZE erroff;
+	pcre2_code *re;
+	int errcode;
+
+	re = pcre2_compile((PCRE2_SPTR)text, len, opts, &errcode, &erroff,
+	    NULL);
+	if (re == NULL) {
+		pcre2_get_error_message(errcode, msg, sizeof(msg));
+		fidx_error(err, "bad regex at offset %zu: %s", (size_t)erroff,
+		    (char *)msg);
+		return NULL;
+	}
+	/* Without JIT (unsupported CPU, no memory) the interpreter still works. */
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	return re;
+}
+
+/* True if s (n bytes) is valid UTF-8 (utf8proc's reading of it). */
+static bool
+query_utf8_valid(const char *s, size_t n)
+{
+	const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+	utf8proc_int32_t cp;
+
+	while (n > 0) {
+		utf8proc_ssize_t k;
+
+		if (*u < 0x80) {
+			u++, n--;
+			continue;
+		}
+		if ((k = utf8proc_iterate(u, (utf8proc_ssize_t)n, &cp)) <= 0)
+			return false;
+		u += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/*
+ * Two compilations of one pattern. UTF mode reads a valid UTF-8 path a
+ * character at a time ("." is "é"); PCRE2_MATCH_INVALID_UTF lets it run
+ * on any bytes, but (PCRE2 10.42, checked) no item matches an invalid
+ * byte there, not ".", "[^e]" or "\C", so "caf." could never find a
+ * Latin-1 "caf\xe9". A path that is not valid UTF-8 is therefore matched
+ * in byte mode, where every byte is one character, as the fuzzy and
+ * exact modes see it. A pattern that needs UTF mode (\x{100}) keeps it
+ * for every path; one that is not UTF-8 itself (a Latin-1 byte) has only
+ * byte mode. Only when neither compiles is the regex bad.
+ */
 static int
 query_compile_regex(struct query *q, const char *text, size_t len,
     struct fidx_err *err)
 {
-	uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
-	PCRE2_UCHAR msg[128];
-	PCRE2_SIZE erroff;
-	int errcode;
+	uint32_t opts = 0;
+	struct fidx_err byte_err;
 
 	if (!query_regex_has_upper(text, len))
 		opts |= PCRE2_CASELESS;
-	q->re = pcre2_compile((PCRE2_SPTR)text, len, opts, &errcode, &erroff,
-	    NULL);
-	if (q->re == NULL) {
-		pcre2_get_error_message(errcode, msg, sizeof(msg));
-		return fidx_error(err, "bad regex at offset %zu: %s",
-		    (size_t)erroff, (char *)msg);
-	}
-	/* Without JIT (unsupported CPU, no memory) the interpreter still works. */
-	(void)pcre2_jit_compile(q->re, PCRE2_JIT_COMPLETE);
-	return 0;
+	q->re_utf = query_regex_compile(text, len, opts | PCRE2_UTF |
+	    PCRE2_MATCH_INVALID_UTF, err);
+	q->re_bytes = query_regex_compile(text, len, opts, &byte_err);
+	q->re = q->re_utf != NULL ? q->re_utf : q->re_bytes;
+	if (q->re != NULL)
+		return 0;
+	/* A pattern that is not UTF-8 was meant for bytes: say why not. */
+	if (!query_utf8_valid(text, len))
+		*err = byte_err;
+	return -1;
+}
+
+/* The compilation of q's pattern that path (len bytes) is matched with. */
+static const pcre2_code *
+query_regex_code(const struct query *q, const char *path, size_t len)
+{
+	if (q->re_utf == NULL || q->re_bytes == NULL)
+		return q->re;
+	return fold_has_high(path, len) && !query_utf8_valid(path, len) ?
+	    q->re_bytes : q->re_utf;
 }
 
 /*
@@ -426,7 +497,8 @@ query_free(struct query *q)
 {
 	if (q == NULL)
 		return;
-	pcre2_code_free(q->re);
+	pcre2_code_free(q->re_utf);
+	pcre2_code_free(q->re_bytes);
 	free(q->typo);
 	free(q->terms);
 	free(q->buf);
@@ -510,6 +582,7 @@ query_scratch_bind(struct query_scratch *sc, const struct query *q)
 {
 	pcre2_match_data_free(sc->md);
 	sc->md = NULL;
+	sc->regex_errors = 0;
 	if (q->re != NULL) {
 		sc->md = pcre2_match_data_create_from_pattern(q->re, NULL);
 		return sc->md != NULL ? 0 : -1;
@@ -529,6 +602,12 @@ query_scratch_bind(struct query_scratch *sc, const struct query *q)
 		}
 	}
 	return 0;
+}
+
+size_t
+query_scratch_regex_errors(const struct query_scratch *sc)
+{
+	return sc->regex_errors;
 }
 
 void
@@ -606,9 +685,18 @@ query_regex_score(const struct query *q, const char *path, size_t len,
 	uint32_t at;
 	int rc;
 
-	rc = pcre2_match(q->re, (PCRE2_SPTR)path, len, 0, 0, sc->md, NULL);
-	if (rc < 0)
+	rc = pcre2_match(query_regex_code(q, path, len), (PCRE2_SPTR)path, len,
+	    0, 0, sc->md, NULL);
+	if (rc < 0) {
+		/*
+		 * Anything but "no match" (a match, depth or heap limit) is
+		 * PCRE2 giving up: not known to be a miss, so it is counted
+		 * for the caller to report.
+		 */
+		if (rc != PCRE2_ERROR_NOMATCH)
+			sc->regex_errors++;
 		return MATCH_NONE;
+	}
 	ov = pcre2_get_ovector_pointer(sc->md);
 	*start = ov[0];
 	*end = ov[1] >= ov[0] ? ov[1] : ov[0];
@@ -702,8 +790,16 @@ query_score_above(const struct query *q, const char *path, size_t len,
 
 			ub[i] = match_fuzzy_bound(&q->terms[i].pat, v->s, v->n,
 			    match_base(&q->terms[i].pat, v->base), sc->ms);
+			/*
+			 * No clean match: the typo reading query_score()
+			 * tries (only a one-term query has typos, so it is
+			 * the whole score), pruned by the same floor.
+			 */
 			if (ub[i] == MATCH_NONE)
-				return MATCH_NONE;
+				return q->typo == NULL ? MATCH_NONE :
+				    match_fuzzy_typo(&q->terms[i].pat, q->typo,
+				    v->s, v->n, match_base(&q->terms[i].pat,
+				    v->base), sc->ms, floor, NULL, NULL);
 			rest += ub[i];
 			unseen -= match_best_possible(q->terms[i].pat.len);
 			if (rest + unseen < floor) {
@@ -1021,8 +1117,7 @@ query_run(const struct query *q, const char *arena,
 {
 	/* One fuzzy term, the common case, can skip hopeless candidates. */
 	bool single = q->re == NULL && q->nterms == 1 &&
-	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate &&
-	    top->k > 0;
+	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate;
 
 	/*
 	 * Pruning is only as good as the floor, the k-th best so far. File

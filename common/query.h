@@ -18,7 +18,8 @@
  * Each term is case-insensitive unless it has an upper-case letter (smart
  * case). A term of operators only (e.g. "!" or "^") is taken literally.
  * In regex mode the whole query is one PCRE2 pattern, with the same smart
- * case; it runs in UTF mode that tolerates invalid UTF-8 in paths.
+ * case; it runs in UTF mode on valid UTF-8 paths and in byte mode on the
+ * others, so "." matches a Latin-1 byte (see query_compile_regex).
  *
  * The score of a path is the sum over the required terms of each term's
  * score (an OR group scores its best alternative); negated terms score 0.
@@ -35,6 +36,18 @@
 #include "log.h"
 #include "match.h"
 #include "topk.h"
+
+/*
+ * Bytes after a path that must be readable, and initialised, when it is
+ * handed to a regex query: PCRE2's JIT (10.42 on x86-64) looks for the
+ * pattern's first characters 16 bytes at a time with aligned SSE2 loads,
+ * so it reads up to 15 bytes past the subject's end, where ASan cannot
+ * see (JIT code is not instrumented) and valgrind can. Every buffer of
+ * paths given to query_run()/query_score()/query_positions() keeps this
+ * many zero bytes after its last path: the index arena (index.c, which
+ * counts them in its bytes), the filter's input (cli/filter.c).
+ */
+#define QUERY_PAD 16
 
 /* Half a matched byte: breaks near-ties, never outweighs a word start. */
 #define QUERY_BONUS_ORDER (MATCH_SCORE / 2)
@@ -116,13 +129,23 @@ void query_scratch_set_bonus(struct query_scratch *sc, query_bonus_fn *fn,
     void *arg, int32_t max);
 void query_scratch_free(struct query_scratch *sc);
 
+/*
+ * Paths a regex query could not decide since sc was made or last bound:
+ * pcre2_match() gave up (match, depth or heap limit) and the path was
+ * taken as no match. Never silent: callers report a count above 0.
+ */
+size_t query_scratch_regex_errors(const struct query_scratch *sc);
+
 /* Score of one path, or MATCH_NONE. mask is match_mask() of the path. */
 int32_t query_score(const struct query *q, const char *path, size_t len,
     size_t base, uint64_t mask, struct query_scratch *sc);
 
 /*
  * query_score() for a caller keeping only scores >= floor: a match that
- * provably scores less may return MATCH_BELOW without being scored.
+ * provably scores less may return MATCH_BELOW without being scored;
+ * any other path gets what query_score() gives it, typo matches included.
+ * With typos on, MATCH_BELOW may also stand for no match at all (no
+ * reading of the path reaches floor: which one failed is not worked out).
  */
 int32_t query_score_above(const struct query *q, const char *path,
     size_t len, size_t base, uint64_t mask, struct query_scratch *sc,

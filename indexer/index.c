@@ -2,14 +2,23 @@
 #include "index.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
+#include "../common/query.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* An arena's heap size: its paths and the regex engine's pad (QUERY_PAD). */
+static size_t
+index_arena_bytes(size_t len)
+{
+	return len > 0 ? len + QUERY_PAD : 0;
+}
+
 size_t
 index_snapshot_bytes(const struct index_snapshot *s)
 {
-	return sizeof(*s) + s->arena_len + s->n * sizeof(*s->entries);
+	return sizeof(*s) + index_arena_bytes(s->arena_len) +
+	    s->n * sizeof(*s->entries);
 }
 
 struct index_snapshot *
@@ -65,8 +74,8 @@ index_builder_charge(struct index_builder *b, size_t need)
 int
 index_builder_add(struct index_builder *b, const char *path, size_t len)
 {
-	size_t need = sizeof(struct index_snapshot) + b->len + len +
-	    (b->n + 1) * sizeof(*b->entries);
+	size_t need = sizeof(struct index_snapshot) +
+	    index_arena_bytes(b->len + len) + (b->n + 1) * sizeof(*b->entries);
 
 	if (len == 0 || len > FIDX_MAX_PATH_CEILING)
 		return 0;
@@ -88,11 +97,11 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 		b->capped = true;
 		return 1;
 	}
-	if (b->len + len > b->cap) {
+	if (index_arena_bytes(b->len + len) > b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 64 * 1024;
 		char *a;
 
-		while (ncap < b->len + len)
+		while (ncap < index_arena_bytes(b->len + len))
 			ncap *= 2;
 		if ((a = fidx_reallocarray(b->arena, ncap, 1)) == NULL)
 			return -1;
@@ -126,12 +135,16 @@ index_builder_finish(struct index_builder *b, uint64_t generation)
 		return NULL;
 	}
 	/* Shrink to fit: the cap counted exact sizes, so must the heap. */
-	if (b->len < b->cap && b->len > 0) {
-		char *a = fidx_reallocarray(b->arena, b->len, 1);
+	if (index_arena_bytes(b->len) < b->cap && b->len > 0) {
+		char *a = fidx_reallocarray(b->arena, index_arena_bytes(b->len),
+		    1);
 
 		if (a != NULL)
 			b->arena = a;
 	}
+	/* The last path is followed by QUERY_PAD defined bytes. */
+	if (b->len > 0)
+		memset(b->arena + b->len, 0, QUERY_PAD);
 	if (b->n < b->ecap && b->n > 0) {
 		struct match_entry *e = fidx_reallocarray(b->entries, b->n,
 		    sizeof(*e));
@@ -171,13 +184,14 @@ index_builder_absorb(struct index_builder *dst, struct index_builder *src)
 
 	if (len > UINT32_MAX)
 		goto out;
-	if (len > dst->cap) {
-		char *a = fidx_reallocarray(dst->arena, len, 1);
+	if (index_arena_bytes(len) > dst->cap) {
+		char *a = fidx_reallocarray(dst->arena, index_arena_bytes(len),
+		    1);
 
 		if (a == NULL)
 			goto out;
 		dst->arena = a;
-		dst->cap = len;
+		dst->cap = index_arena_bytes(len);
 	}
 	if (n > dst->ecap) {
 		struct match_entry *e = fidx_reallocarray(dst->entries, n,

@@ -37,14 +37,18 @@ struct index_snapshot {
 	atomic_uint refs;
 	struct index_budget *budget;	/* charged index_snapshot_bytes(); may be NULL */
 	uint64_t generation;
-	char *arena;			/* paths, not NUL-terminated */
+	char *arena;			/* paths, not NUL-terminated, then
+					   QUERY_PAD zero bytes */
 	size_t arena_len;
 	struct match_entry *entries;
 	size_t n;
 	bool capped;			/* the walk stopped at a cap */
 };
 
-/* Bytes the snapshot holds: what the index-bytes cap counts. */
+/*
+ * Bytes the snapshot holds: what the index-bytes cap counts, the arena's
+ * QUERY_PAD bytes after its last path included.
+ */
 size_t index_snapshot_bytes(const struct index_snapshot *s);
 
 struct index_snapshot *index_snapshot_ref(struct index_snapshot *s);

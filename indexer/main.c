@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Parked requests (add --wait, a first query) give up after this. */
@@ -49,6 +50,7 @@ struct fidxd_opts {
 	struct server_limits srv;
 	int threads;
 	struct visits_limits visits;
+	size_t max_log;
 };
 
 static void
@@ -72,12 +74,16 @@ fidxd_usage(FILE *f)
 "  --threads N             threads per query and per walk (default: cores)\n"
 "  --max-visits N          files remembered as visited, in all (default %d)\n"
 "  --max-visits-per-project N   and per project (default %d)\n"
-"Sizes take a K, M or G suffix.\n",
+"  --max-log-bytes N       the log file of a detached fidxd, before it moves\n"
+"                          to fidxd.log.1 (default %uM, at least %d)\n"
+"Sizes take a K, M or G suffix. Detached, fidxd logs to fidxd.log in\n"
+"$XDG_STATE_HOME/fidx/ (else ~/.local/state/fidx/); --foreground, to stderr.\n",
 	    FIDX_MAX_PROJECTS_DEFAULT, FIDX_MAX_FILES_DEFAULT,
 	    FIDX_MAX_INDEX_BYTES_DEFAULT >> 20, FIDX_MAX_CLIENTS_DEFAULT,
 	    FIDX_MAX_LINE_DEFAULT, FIDX_MAX_OUTPUT_DEFAULT,
 	    FIDXD_WAIT_MS_DEFAULT, VISITS_TOTAL_DEFAULT,
-	    VISITS_PER_PROJECT_DEFAULT);
+	    VISITS_PER_PROJECT_DEFAULT, LOG_FILE_MAX_DEFAULT >> 20,
+	    LOG_FILE_MIN);
 }
 
 /* A positive count or size (size.h: K/M/G suffixes) no larger than max. */
@@ -100,7 +106,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	enum {
 		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
-		O_VISITS, O_VISITS_PROJ,
+		O_VISITS, O_VISITS_PROJ, O_LOG_MAX,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -118,6 +124,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-visits", required_argument, NULL, O_VISITS },
 		{ "max-visits-per-project", required_argument, NULL,
 		    O_VISITS_PROJ },
+		{ "max-log-bytes", required_argument, NULL, O_LOG_MAX },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -136,6 +143,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->srv.max_output = FIDX_MAX_OUTPUT_DEFAULT;
 	o->srv.wait_ms = FIDXD_WAIT_MS_DEFAULT;
 	visits_limits_default(&o->visits);
+	o->max_log = LOG_FILE_MAX_DEFAULT;
 	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
 	    SEARCH_MAX_THREADS : (int)cores;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
@@ -156,22 +164,26 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			o->explicit_sock = true;
 			break;
 		case O_PROJ:
-			if (fidxd_num("--max-projects", optarg, 100000, &v))
+			if (fidxd_num("--max-projects", optarg,
+			    FIDX_MAX_PROJECTS_CEILING, &v))
 				return -1;
 			o->proj.max_projects = v;
 			break;
 		case O_FILES:
-			if (fidxd_num("--max-files", optarg, UINT32_MAX, &v))
+			if (fidxd_num("--max-files", optarg,
+			    FIDX_MAX_FILES_CEILING, &v))
 				return -1;
 			o->proj.max_files = v;
 			break;
 		case O_IBYTES:
-			if (fidxd_num("--max-index-bytes", optarg, SIZE_MAX, &v))
+			if (fidxd_num("--max-index-bytes", optarg,
+			    FIDX_MAX_INDEX_BYTES_CEILING, &v))
 				return -1;
 			o->proj.max_index_bytes = v;
 			break;
 		case O_CLIENTS:
-			if (fidxd_num("--max-clients", optarg, 100000, &v))
+			if (fidxd_num("--max-clients", optarg,
+			    FIDX_MAX_CLIENTS_CEILING, &v))
 				return -1;
 			o->srv.max_clients = v;
 			break;
@@ -225,6 +237,17 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    VISITS_ENTRIES_CEILING, &v))
 				return -1;
 			o->visits.per_project = v;
+			break;
+		case O_LOG_MAX:
+			if (fidxd_num("--max-log-bytes", optarg, SIZE_MAX / 2,
+			    &v))
+				return -1;
+			if (v < LOG_FILE_MIN) {
+				log_warnx("--max-log-bytes must be at least %d",
+				    LOG_FILE_MIN);
+				return -1;
+			}
+			o->max_log = v;
 			break;
 		case O_HELP:
 			fidxd_usage(stdout);
@@ -408,6 +431,37 @@ fidxd_close_inherited(const int *keep, size_t n)
 }
 
 /*
+ * The detached daemon's log: fidxd.log beside the visits file (the state
+ * directory, made by visits_default_file), into buf; "" when there is no
+ * such place or the file cannot be opened, said while still attached.
+ */
+static void
+fidxd_log_path(const char *vfile, char *buf, size_t size)
+{
+	const char *slash = strrchr(vfile, '/');
+	int n, fd;
+
+	buf[0] = '\0';
+	if (slash == NULL)
+		return;
+	n = snprintf(buf, size, "%.*s/fidxd.log", (int)(slash - vfile),
+	    vfile);
+	if (n < 0 || (size_t)n >= size) {
+		log_warnx("no log file: the path under %.*s is too long",
+		    (int)(slash - vfile), vfile);
+		buf[0] = '\0';
+		return;
+	}
+	if ((fd = open(buf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
+		log_warn("no log file: %s", buf);
+		buf[0] = '\0';
+		return;
+	}
+	close(fd);
+}
+
+/*
  * Forks; the first process exits 0 (the socket already listens). The
  * daemon closes what it inherited but keep[n], and leaves the session
  * and the terminal.
@@ -482,7 +536,8 @@ main(int argc, char **argv)
 	struct search_pool *pool = NULL;
 	struct visits *visits = NULL;
 	struct server srv;
-	char pidpath[PATH_MAX], pidline[32];
+	char pidpath[PATH_MAX], pidline[32], vfile[PATH_MAX];
+	char logpath[PATH_MAX] = "";
 	int lockfd = -1, lfd = -1, sigfd = -1, rc = 2, n;
 	bool reg_ok = false, srv_ok = false, bound = false;
 
@@ -515,9 +570,21 @@ main(int argc, char **argv)
 	    (lfd = fidxd_listen(o.sock)) == -1)
 		goto out;
 	bound = true;
+	/* Before the fork, so a problem is still seen on the terminal. */
+	if (visits_default_file(vfile, sizeof(vfile), &err) == -1) {
+		log_warnx("visits will not be kept, nor a log: %s", err.msg);
+		vfile[0] = '\0';
+	}
+	if (!o.foreground)
+		fidxd_log_path(vfile, logpath, sizeof(logpath));
 	if (!o.foreground && fidxd_daemonize((int[]){ lockfd, lfd },
 	    2) == -1)
 		goto out;
+	/* Detached, stderr is /dev/null: the daemon's log is a file. */
+	if (logpath[0] != '\0' && log_to_file(logpath, o.max_log,
+	    &err) == 0)
+		log_warnx("fidxd %s (pid %ld) on %s", FIDX_VERSION,
+		    (long)getpid(), o.sock);
 	n = snprintf(pidline, sizeof(pidline), "%ld\n", (long)getpid());
 	if (ftruncate(lockfd, 0) == -1 || pwrite(lockfd, pidline, (size_t)n,
 	    0) != n)
@@ -546,12 +613,18 @@ main(int argc, char **argv)
 	}
 	/* A store that will not load is reported and starts empty. */
 	srv.visits = visits;
-	if (visits_default_file(srv.visits_file, sizeof(srv.visits_file),
-	    &err) == -1) {
-		log_warnx("visits will not be kept: %s", err.msg);
-		srv.visits_file[0] = '\0';
-	} else if (visits_load(visits, srv.visits_file, &err) == -1) {
-		log_warnx("%s; starting with no visits", err.msg);
+	_Static_assert(sizeof(srv.visits_file) >= sizeof(vfile),
+	    "the visits file path fits the server's");
+	strcpy(srv.visits_file, vfile);
+	if (vfile[0] != '\0' && visits_load(visits, srv.visits_file,
+	    time(NULL), &err) == -1) {
+		struct visits_counts vc;
+		bool done;
+
+		visits_counts(visits, &vc);
+		log_warnx("%s; %zu visits loaded; the file will be kept as %s "
+		    "before the next save", err.msg, vc.loaded,
+		    visits_aside(visits, &done));
 	}
 	srv.sock_path = o.sock;
 	srv.sock_make_dir = !o.explicit_sock;

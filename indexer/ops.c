@@ -32,6 +32,12 @@ enum ops_id {
 	OP_STATS, OP_SHUTDOWN, OP_VISIT,
 };
 
+/* server_wait.flags: what a parked request's answer must say. */
+#define OPS_ADD_NEW		0x1	/* add: the root was not a project */
+#define OPS_ADD_OPTIONS		0x2	/* add: its options changed */
+#define OPS_ADD_REINDEXING	0x4	/* add: a new walk was started */
+#define OPS_REINDEX_ALL		0x8	/* reindex: "all":true */
+
 /* One request being handled: what every op needs to answer it. */
 struct ops_req {
 	struct server *s;
@@ -76,6 +82,20 @@ static json_t *
 ops_set(json_t *o, const char *key, json_t *v)
 {
 	if (o == NULL || v == NULL || json_object_set_new(o, key, v) == -1) {
+		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Sets o[obj][key]; on failure frees o and returns NULL. */
+static json_t *
+ops_set_in(json_t *o, const char *obj, const char *key, json_t *v)
+{
+	json_t *in = o != NULL ? json_object_get(o, obj) : NULL;
+
+	if (in == NULL || v == NULL || json_object_set_new(in, key, v) == -1) {
 		json_decref(v);
 		json_decref(o);
 		return NULL;
@@ -224,27 +244,54 @@ ops_root(struct ops_req *r, char *buf, struct project **p)
 	return 0;
 }
 
+/*
+ * The fields that say what the live index covers: "capped", and with it
+ * "cap" (which one cut it), "kept_old" (a rebuild cut by the byte cap
+ * was dropped for it) and "message" (why, and what to raise).
+ */
+static json_t *
+ops_index_fields(json_t *o, const struct project *p)
+{
+	const char *cap = project_cap_name(p->cap);
+
+	o = ops_set(o, "capped", json_boolean(p->snap ? p->snap->capped :
+	    false));
+	if (o != NULL && p->snap != NULL && p->snap->capped && cap != NULL)
+		o = ops_set(o, "cap", json_string(cap));
+	if (o != NULL && p->kept_old)
+		o = ops_set(o, "kept_old", json_true());
+	if (o != NULL && p->message[0] != '\0')
+		o = ops_set(o, "message", json_string(p->message));
+	return o;
+}
+
+static bool
+ops_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static json_t *
 ops_project_json(const struct project *p)
 {
 	const struct index_snapshot *sn = p->snap;
-	json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:b}",
+	const struct project_opts *po = project_opts_get(p);
+	json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:I,s:I,s:b}",
 	    "root", p->root,
 	    "state", project_state_name(p->state),
 	    "files", (json_int_t)(sn ? sn->n : 0),
 	    "generation", (json_int_t)(sn ? sn->generation : 0),
 	    "bytes", (json_int_t)(sn ? index_snapshot_bytes(sn) : 0),
-	    "capped", sn ? sn->capped : false,
 	    "indexing", p->walking,
 	    "build_ms", (json_int_t)p->build_ms,
 	    "built_at", (json_int_t)p->built_at,
-	    "hidden", p->hidden);
+	    "hidden", po->hidden);
 
-	if (o != NULL && p->exclude_src != NULL)
-		o = ops_set(o, "exclude", json_string(p->exclude_src));
-	if (o != NULL && p->message[0] != '\0')
-		o = ops_set(o, "message", json_string(p->message));
-	return o;
+	if (o != NULL && po->exclude_src != NULL)
+		o = ops_set(o, "exclude", json_string(po->exclude_src));
+	return ops_index_fields(o, p);
 }
 
 /*
@@ -253,7 +300,7 @@ ops_project_json(const struct project *p)
  */
 static void
 ops_park(struct ops_req *r, int op, struct server_wait_target *t, size_t n,
-    bool flag, json_int_t ms)
+    unsigned flags, json_int_t ms)
 {
 	struct server_wait *w;
 
@@ -265,7 +312,7 @@ ops_park(struct ops_req *r, int op, struct server_wait_target *t, size_t n,
 	w->op = op;
 	w->t = t;
 	w->n = n;
-	w->flag = flag;
+	w->flags = flags;
 	w->deadline_ms = server_now_ms() + ms;
 	r->c->wait = w;
 	r->s->count.waits++;
@@ -289,7 +336,7 @@ ops_timeout(struct ops_req *r, json_int_t *ms)
 /* Parks r on one project reaching gen. */
 static void
 ops_park_one(struct ops_req *r, int op, const struct project *p,
-    uint64_t gen, bool added, json_int_t ms)
+    uint64_t gen, unsigned flags, json_int_t ms)
 {
 	struct server_wait_target *t = fidx_calloc(1, sizeof(*t));
 
@@ -299,7 +346,7 @@ ops_park_one(struct ops_req *r, int op, const struct project *p,
 		return;
 	}
 	t->gen = gen;
-	ops_park(r, op, t, 1, added, ms);
+	ops_park(r, op, t, 1, flags, ms);
 }
 
 void
@@ -325,25 +372,50 @@ op_ping(struct ops_req *r)
 	return 0;
 }
 
-/* add's answer, now or once its first walk is done. */
+/* add's answer, now or once the walk it waits for is done. */
 static void
-ops_add_answer(struct ops_req *r, const struct project *p, bool added,
+ops_add_answer(struct ops_req *r, const struct project *p, unsigned flags,
     bool waited)
 {
 	json_t *o = ops_ok(r);
 
 	o = ops_set(o, "root", json_string(p->root));
 	o = ops_set(o, "state", json_string(project_state_name(p->state)));
-	o = ops_set(o, "added", json_boolean(added));
+	o = ops_set(o, "added", json_boolean(flags & OPS_ADD_NEW));
+	if (flags & OPS_ADD_OPTIONS)
+		o = ops_set(o, "options_changed", json_true());
+	if (flags & OPS_ADD_REINDEXING)
+		o = ops_set(o, "reindexing", json_true());
 	if (waited) {
 		o = ops_set(o, "files", json_integer(p->snap ?
 		    (json_int_t)p->snap->n : 0));
 		o = ops_set(o, "generation", json_integer(p->snap ?
 		    (json_int_t)p->snap->generation : 0));
-	}
-	if (p->message[0] != '\0')
+		o = ops_index_fields(o, p);
+	} else if (p->message[0] != '\0') {
 		o = ops_set(o, "message", json_string(p->message));
+	}
 	server_send(r->s, r->c, o);
+}
+
+/*
+ * add's walk options: the request's, and for an existing project its
+ * own where the request says nothing, so `add` with no options changes
+ * none. "exclude": null or "" is no exclude.
+ */
+static int
+ops_add_opts(struct ops_req *r, const struct project *p,
+    struct project_add_opts *o)
+{
+	const struct project_opts *cur = p ? project_opts_get(p) : NULL;
+	json_t *ex = json_object_get(r->req, "exclude");
+
+	if (ops_bool(r, "hidden", cur ? cur->hidden : false, &o->hidden) ==
+	    -1 || ops_string(r, "exclude", false, &o->exclude, NULL) == -1)
+		return -1;
+	if (ex == NULL && cur != NULL)
+		o->exclude = cur->exclude_src;
+	return 0;
 }
 
 static int
@@ -354,26 +426,50 @@ op_add(struct ops_req *r)
 	char root[PATH_MAX];
 	struct project *p;
 	bool wait, added = false;
+	unsigned flags = 0;
+	uint64_t gen = 0;
 	json_int_t ms;
+	int changed;
 
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_timeout(r, &ms) == -1 ||
 	    ops_bool(r, "wait", false, &wait) == -1 ||
-	    ops_bool(r, "hidden", false, &opts.hidden) == -1 ||
-	    ops_string(r, "exclude", false, &opts.exclude, NULL) == -1)
+	    ops_add_opts(r, p, &opts) == -1)
 		return -1;
-	if (p == NULL && (p = project_add(r->s->reg, root, &opts, &added,
-	    &err)) == NULL)
-		return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
-		    errno == EINVAL ? PROTO_E_BAD_REQUEST : PROTO_E_NO_MEMORY,
-		    "%s", err.msg);
+	if (p == NULL) {
+		if ((p = project_add(r->s->reg, root, &opts, &added,
+		    &err)) == NULL)
+			return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
+			    errno == EINVAL ? PROTO_E_BAD_REQUEST :
+			    PROTO_E_NO_MEMORY, "%s", err.msg);
+		gen = p->last_gen;
+		if (added)
+			flags |= OPS_ADD_NEW;
+	} else if ((changed = project_set_opts(r->s->reg, p, &opts, &gen,
+	    &err)) == -1) {
+		/* Checked as for a new root: a bad exclude changes nothing. */
+		return ops_fail(r, errno == EINVAL ? PROTO_E_BAD_REQUEST :
+		    PROTO_E_NO_MEMORY, "%s", err.msg);
+	} else if (changed == 1) {
+		flags |= OPS_ADD_OPTIONS | OPS_ADD_REINDEXING;
+	} else if ((p->state == PROJECT_GONE || p->state == PROJECT_ERROR) &&
+	    !p->walking) {
+		/*
+		 * Adding a root again is asking for it to be indexed: one
+		 * deleted and made again, or fixed, is walked once more
+		 * (a walk already running will tell).
+		 */
+		gen = project_reindex(r->s->reg, p);
+		flags |= OPS_ADD_REINDEXING;
+	} else {
+		/* Waits for the first walk, or the one running if it had none. */
+		gen = p->done_gen > 0 ? p->done_gen : p->last_gen;
+	}
 	if (!wait) {
-		ops_add_answer(r, p, added, false);
+		ops_add_answer(r, p, flags, false);
 		return 0;
 	}
-	/* Waits for the first walk, or the one running if it had none. */
-	ops_park_one(r, OP_ADD, p, p->done_gen > 0 ? p->done_gen : p->last_gen,
-	    added, ms);
+	ops_park_one(r, OP_ADD, p, gen, flags, ms);
 	return 0;
 }
 
@@ -499,6 +595,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	struct search_bonus bonus = { ops_frecency_bonus, &fr,
 	    OPS_FRECENCY_MAX };
 	ssize_t matched = 0;
+	size_t regex_errors = 0;
 	json_t *o;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -530,7 +627,7 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	if (p->snap != NULL) {
 		sn = index_snapshot_ref(p->snap);
 		if ((matched = search_run(r->s->pool, q, sn, &top,
-		    fr.vp != NULL ? &bonus : NULL)) == -1)
+		    fr.vp != NULL ? &bonus : NULL, &regex_errors)) == -1)
 			goto nomem;
 		topk_sort(&top);
 	}
@@ -538,12 +635,12 @@ ops_query_answer(struct ops_req *r, const struct project *p)
 	o = ops_set(o, "results", sn ? ops_results(q, sn, &top, positions) :
 	    json_array());
 	o = ops_set(o, "matched", json_integer(matched));
+	/* Paths PCRE2 gave up on: counted as no match, never silently. */
+	o = ops_set(o, "regex_errors", json_integer((json_int_t)regex_errors));
 	o = ops_set(o, "generation", json_integer(sn ?
 	    (json_int_t)sn->generation : 0));
 	o = ops_set(o, "state", json_string(project_state_name(p->state)));
-	o = ops_set(o, "capped", json_boolean(sn ? sn->capped : false));
-	if (p->message[0] != '\0')
-		o = ops_set(o, "message", json_string(p->message));
+	o = ops_index_fields(o, p);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	o = ops_set(o, "elapsed_us", json_integer((t1.tv_sec - t0.tv_sec) *
 	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
@@ -572,7 +669,7 @@ op_query(struct ops_req *r)
 	char qbuf[OPS_QUERY_BUF];
 	json_int_t limit, min_gen, ms, typos;
 	size_t len;
-	bool positions, added = false, frecency;
+	bool positions, added = false, frecency, rewalk;
 	uint64_t want;
 
 	/* Check everything before adding or parking anything. */
@@ -593,18 +690,38 @@ op_query(struct ops_req *r)
 	if (len > FIDX_MAX_QUERY)
 		return ops_fail(r, PROTO_E_QUERY_TOO_LONG, "the query is %zu "
 		    "bytes; the limit is %d", len, FIDX_MAX_QUERY);
+	/* A gone root that is back is a root to index, as a new one is. */
+	rewalk = p != NULL && p->state == PROJECT_GONE && !p->walking &&
+	    ops_is_dir(p->root);
+	/*
+	 * Only a walk raises the generation, and no watcher starts one yet:
+	 * one ahead of every walk asked for (or about to be, for a new root
+	 * or one back) cannot come by waiting.
+	 */
+	want = (uint64_t)min_gen;
+	if (want > (p == NULL ? 1 : rewalk ? p->last_gen + 1 :
+	    project_reachable_gen(p)))
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "min_generation "
+		    "%llu cannot come: the walks of %s have reached generation "
+		    "%llu and %s (a reindex starts a new one)",
+		    (unsigned long long)want, p ? p->root : root,
+		    (unsigned long long)(p ? p->done_gen : 0),
+		    p == NULL || rewalk || p->walking ?
+		    "the walk asked for makes only the next" :
+		    "nothing is being built");
 	if (p == NULL && (p = project_add(r->s->reg, root, &opts, &added,
 	    &err)) == NULL)
 		return ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
 		    PROTO_E_NO_MEMORY, "%s", err.msg);
-	want = (uint64_t)min_gen;
-	if (p->done_gen == 0 && p->snap == NULL && want < p->last_gen)
-		want = p->last_gen;	/* no index yet: wait for the first */
+	if (rewalk)
+		project_reindex(r->s->reg, p);
+	if (p->snap == NULL && p->walking && want < p->last_gen)
+		want = p->last_gen;	/* no index yet: wait for the walk */
 	if (p->done_gen >= want) {
 		ops_query_answer(r, p);
 		return 0;
 	}
-	ops_park_one(r, OP_QUERY, p, want, added, ms);
+	ops_park_one(r, OP_QUERY, p, want, 0, ms);
 	return 0;
 }
 
@@ -682,7 +799,7 @@ op_reindex(struct ops_req *r)
 		t[i].gen = project_reindex(reg, q);
 	}
 	if (wait) {
-		ops_park(r, OP_REINDEX, t, n, all, ms);
+		ops_park(r, OP_REINDEX, t, n, all ? OPS_REINDEX_ALL : 0, ms);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -716,6 +833,7 @@ op_stats(struct ops_req *r)
 	struct mallinfo2 mi = mallinfo2();
 	size_t out_max, out = server_output_bytes(s, &out_max), in = 0;
 	size_t index_bytes = atomic_load(&reg->budget.used);
+	struct log_file_counts lc;
 	struct timespec now;
 	json_t *o;
 
@@ -748,7 +866,7 @@ op_stats(struct ops_req *r)
 	    "output_bytes_max_client", (json_int_t)out_max,
 	    "walks", (json_int_t)project_walks(reg)));
 	o = ops_set(o, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "requests", (json_int_t)s->count.requests,
 	    "errors", (json_int_t)s->count.errors,
 	    "queries", (json_int_t)s->count.queries,
@@ -764,12 +882,14 @@ op_stats(struct ops_req *r)
 	    "rebuilds", (json_int_t)reg->count.rebuilds,
 	    "rebuilds_capped", (json_int_t)reg->count.rebuilds_capped,
 	    "rebuilds_failed", (json_int_t)reg->count.rebuilds_failed,
+	    "rebuilds_kept_old", (json_int_t)reg->count.rebuilds_kept_old,
 	    "projects_refused", (json_int_t)reg->count.projects_refused,
 	    "walk_unreadable", (json_int_t)reg->count.walk_unreadable,
 	    "walk_vanished", (json_int_t)reg->count.walk_vanished,
 	    "walk_symlinks_skipped",
 	    (json_int_t)reg->count.walk_symlinks_skipped,
-	    "walk_too_long", (json_int_t)reg->count.walk_too_long));
+	    "walk_too_long", (json_int_t)reg->count.walk_too_long,
+	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused));
 	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
 	    "socket_rebinds", json_integer((json_int_t)
 	    s->count.socket_rebinds)) == -1) {
@@ -779,6 +899,8 @@ op_stats(struct ops_req *r)
 	if (s->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;
+		const char *aside;
+		bool aside_done;
 
 		visits_counts(s->visits, &vc);
 		visits_limits(s->visits, &vl);
@@ -798,7 +920,26 @@ op_stats(struct ops_req *r)
 		    "load_errors", (json_int_t)vc.load_errors,
 		    "saves", (json_int_t)vc.saves,
 		    "save_errors", (json_int_t)vc.save_errors));
+		/* What the last load skipped, and where the file is kept. */
+		aside = visits_aside(s->visits, &aside_done);
+		o = ops_set_in(o, "visits", "load", json_pack("{s:I,s:I,s:o,"
+		    "s:b}",
+		    "loaded", (json_int_t)vc.loaded,
+		    "bad_entries", (json_int_t)vc.bad_entries,
+		    "moved_aside_to", aside != NULL ? json_string(aside) :
+		    json_null(),
+		    "moved_aside", aside_done));
 	}
+	/* Where a detached daemon's messages went (else: its stderr). */
+	if (log_file_counts(&lc))
+		o = ops_set(o, "log", json_pack("{s:s,s:I,s:I,s:I,s:I}",
+		    "file", lc.file,
+		    "bytes", (json_int_t)lc.bytes,
+		    "max_bytes", (json_int_t)lc.max_bytes,
+		    "rotations", (json_int_t)lc.rotations,
+		    "rotate_errors", (json_int_t)lc.rotate_errors));
+	else
+		o = ops_set(o, "log", json_pack("{s:s}", "file", "stderr"));
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
@@ -818,32 +959,35 @@ static int
 op_visit(struct ops_req *r)
 {
 	struct server *s = r->s;
-	char root[PATH_MAX];
+	char root[PATH_MAX], clean[VISITS_MAX_PATH];
+	struct fidx_err err;
 	struct project *p;
 	const char *path;
-	size_t len, rlen;
+	size_t len;
 	int64_t now = time(NULL);
 	json_t *o;
 
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_string(r, "path", true, &path, &len) == -1)
 		return -1;
-	rlen = strlen(root);
-	/* An absolute path under the root is taken relative to it. */
-	if (path[0] == '/' && len > rlen + 1 &&
-	    strncmp(path, root, rlen) == 0 && path[rlen] == '/') {
-		path += rlen + 1;
-		len -= rlen + 1;
-	}
-	if (len == 0 || path[0] == '/')
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must be "
-		    "relative to the root, or under it: %s", path);
+	/*
+	 * One lexical rule for every path the store takes: "../x" would
+	 * remember a file outside the project, "a/./b" a second entry for
+	 * "a/b". An absolute path under the root is taken relative to it.
+	 */
+	if (len > sizeof(clean))
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" is longer "
+		    "than %zu bytes", sizeof(clean));
+	if (visits_path_clean(root, path, len, clean, &len, &err) == -1)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must name "
+		    "a file under the root: %s", err.msg);
+	path = clean;
 	if (s->visits == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
 	if (visits_add(s->visits, root, path, len, now) == -1)
 		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
-		    PROTO_E_BAD_REQUEST, "cannot record the visit of %s: %s",
-		    path, strerror(errno));
+		    PROTO_E_BAD_REQUEST, "cannot record the visit of %.*s: %s",
+		    (int)len, path, strerror(errno));
 	if (s->visits_save_ms == 0)
 		s->visits_save_ms = server_now_ms() + SERVER_VISITS_SAVE_MS;
 	o = ops_set(ops_ok(r), "root", json_string(root));
@@ -877,6 +1021,27 @@ static const struct {
 	[OP_VISIT] = { "visit", op_visit },
 };
 
+/* The list of ops comes from the table, so it cannot go stale. */
+static void
+ops_unknown(struct ops_req *r, const char *op)
+{
+	char names[256];
+	size_t off = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; i < sizeof(ops_table) / sizeof(ops_table[0]);
+	    i++) {
+		int n = snprintf(names + off, sizeof(names) - off, "%s%s",
+		    i ? ", " : "", ops_table[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(names) - off)
+			break;
+		off += (size_t)n;
+	}
+	ops_fail(r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: %s)", op,
+	    names);
+}
+
 void
 ops_request(struct server *s, struct client *c, const char *line,
     size_t len)
@@ -888,8 +1053,11 @@ ops_request(struct server *s, struct client *c, const char *line,
 	/* DECODE_ANY: "x" is JSON, just not a request (bad_request). */
 	if ((r.req = json_loadb(line, len, JSON_REJECT_DUPLICATES |
 	    JSON_DECODE_ANY, &je)) == NULL) {
+		/* jansson's own words for this one name its flag. */
 		ops_fail(&r, PROTO_E_BAD_JSON, "not valid JSON at column %d: "
-		    "%s", je.column, je.text);
+		    "%s", je.column, json_error_code(&je) ==
+		    json_error_null_character ? "strings may not contain NUL "
+		    "(\\u0000)" : je.text);
 		return;
 	}
 	if (!json_is_object(r.req)) {
@@ -907,8 +1075,7 @@ ops_request(struct server *s, struct client *c, const char *line,
 			goto out;
 		}
 	}
-	ops_fail(&r, PROTO_E_UNKNOWN_OP, "unknown op '%s' (ops: ping, add, "
-	    "remove, projects, query, reindex, visit, stats, shutdown)", op);
+	ops_unknown(&r, op);
 out:
 	json_decref(r.req);
 }
@@ -919,14 +1086,17 @@ ops_resume(struct server *s, struct client *c, bool expired)
 	struct server_wait *w = c->wait;
 	struct ops_req r = { .s = s, .c = c, .req = w->req };
 	const struct project *p = NULL;
+	const char *late = NULL;	/* the first root not ready */
 	bool done = true;
 
 	r.id = json_object_get(w->req, "id");
 	for (size_t i = 0; i < w->n; i++) {
 		const struct project *q = project_find(s->reg, w->t[i].root);
 
-		if (q != NULL && q->done_gen < w->t[i].gen)
+		if (q != NULL && q->done_gen < w->t[i].gen && done) {
 			done = false;
+			late = q->root;
+		}
 		if (i == 0)
 			p = q;
 	}
@@ -936,17 +1106,22 @@ ops_resume(struct server *s, struct client *c, bool expired)
 	if (!done && s->stopping) {
 		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
 	} else if (!done) {
+		json_int_t ms;
+
 		s->count.waits_timed_out++;
+		ops_timeout(&r, &ms);	/* valid: checked before parking */
 		ops_fail(&r, PROTO_E_TIMEOUT, "the index of %s was not ready "
-		    "in time; it is still being built (try again, or raise "
-		    "\"timeout_ms\")", p ? p->root : w->t[0].root);
+		    "in %lld ms; it is still being built (try again%s)",
+		    late, (long long)ms,
+		    ms < OPS_WAIT_CEILING_MS ? ", or raise \"timeout_ms\"" :
+		    "");
 	} else if (w->op == OP_REINDEX) {
-		ops_reindex_answer(&r, w, w->flag);
+		ops_reindex_answer(&r, w, w->flags & OPS_REINDEX_ALL);
 	} else if (p == NULL) {
 		ops_fail(&r, PROTO_E_NO_PROJECT, "%s was removed",
 		    w->t[0].root);
 	} else if (w->op == OP_ADD) {
-		ops_add_answer(&r, p, w->flag, true);
+		ops_add_answer(&r, p, w->flags, true);
 	} else {
 		ops_query_answer(&r, p);
 	}

@@ -2,6 +2,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "project.h"
 #include "../common/alloc.h"
+#include "../common/limits.h"
 
 #include <errno.h>
 #include <pcre2.h>
@@ -25,6 +26,59 @@ project_state_name(enum project_state s)
 	return project_state_names[s];
 }
 
+const char *
+project_cap_name(enum project_cap c)
+{
+	return c == PROJECT_CAP_FILES ? "files" : c == PROJECT_CAP_BYTES ?
+	    "bytes" : NULL;
+}
+
+static void
+project_opts_release(struct project_opts *o)
+{
+	pcre2_code_free(o->exclude);
+	free(o->exclude_src);
+	memset(o, 0, sizeof(*o));
+}
+
+/*
+ * Compiles what a request asked for into out (released by the caller).
+ * An empty exclude is none: it would match, and so drop, every path.
+ * On failure out holds nothing.
+ */
+static int
+project_opts_compile(const struct project_add_opts *in,
+    struct project_opts *out, struct fidx_err *err)
+{
+	int code;
+	PCRE2_SIZE off;
+
+	memset(out, 0, sizeof(*out));
+	out->hidden = in->hidden;
+	if (in->exclude == NULL || in->exclude[0] == '\0')
+		return 0;
+	out->exclude = pcre2_compile((PCRE2_SPTR)in->exclude,
+	    PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+	    &code, &off, NULL);
+	if (out->exclude == NULL) {
+		PCRE2_UCHAR msg[200];
+
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		fidx_error(err, "bad exclude regex at offset %zu: %s",
+		    (size_t)off, (char *)msg);
+		errno = EINVAL;
+		return -1;
+	}
+	pcre2_jit_compile(out->exclude, PCRE2_JIT_COMPLETE);
+	if ((out->exclude_src = fidx_strdup(in->exclude)) == NULL) {
+		project_opts_release(out);
+		fidx_error(err, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 project_free(struct project *p)
 {
@@ -32,8 +86,8 @@ project_free(struct project *p)
 		return;
 	index_snapshot_unref(p->snap);
 	index_snapshot_unref(p->result);
-	pcre2_code_free(p->exclude);
-	free(p->exclude_src);
+	project_opts_release(&p->opts);
+	project_opts_release(&p->next_opts);
 	free(p->root);
 	free(p);
 }
@@ -64,9 +118,9 @@ static void
 project_walk(struct project_registry *r, struct project *p)
 {
 	struct walk_opts o = {
-		.hidden = p->hidden,
+		.hidden = p->opts.hidden,
 		.gitignore = true,
-		.exclude = p->exclude,
+		.exclude = p->opts.exclude,
 		.on_dir = project_walk_on_dir,
 		.arg = p,
 		.threads = r->lim.walk_threads,
@@ -217,6 +271,13 @@ project_find(struct project_registry *r, const char *root)
 static void
 project_walk_start(struct project_registry *r, struct project *p)
 {
+	/* No walk reads p->opts now: the new ones may go in. */
+	if (p->has_next) {
+		project_opts_release(&p->opts);
+		p->opts = p->next_opts;
+		memset(&p->next_opts, 0, sizeof(p->next_opts));
+		p->has_next = false;
+	}
 	p->walking = true;
 	p->dirty = false;
 	p->walk_gen = ++p->last_gen;
@@ -247,34 +308,20 @@ project_add(struct project_registry *r, const char *root,
 		r->count.projects_refused++;
 		errno = ENOSPC;
 		fidx_error(err, "too many projects (the limit is %zu; "
-		    "remove one, or start fidxd with a larger --max-projects)",
-		    r->lim.max_projects);
+		    "remove one%s)", r->lim.max_projects,
+		    r->lim.max_projects < FIDX_MAX_PROJECTS_CEILING ?
+		    ", or start fidxd with a larger --max-projects" : "");
 		return NULL;
 	}
 	if ((p = fidx_calloc(1, sizeof(*p))) == NULL ||
 	    (p->root = fidx_strdup(root)) == NULL)
 		goto nomem;
-	p->hidden = opts->hidden;
-	if (opts->exclude != NULL) {
-		int code;
-		PCRE2_SIZE off;
+	if (project_opts_compile(opts, &p->opts, err) == -1) {
+		int e = errno;
 
-		p->exclude = pcre2_compile((PCRE2_SPTR)opts->exclude,
-		    PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-		    &code, &off, NULL);
-		if (p->exclude == NULL) {
-			PCRE2_UCHAR msg[200];
-
-			pcre2_get_error_message(code, msg, sizeof(msg));
-			fidx_error(err, "bad exclude regex at offset %zu: %s",
-			    (size_t)off, (char *)msg);
-			project_free(p);
-			errno = EINVAL;
-			return NULL;
-		}
-		pcre2_jit_compile(p->exclude, PCRE2_JIT_COMPLETE);
-		if ((p->exclude_src = fidx_strdup(opts->exclude)) == NULL)
-			goto nomem;
+		project_free(p);
+		errno = e;
+		return NULL;
 	}
 	atomic_init(&p->cancel, false);
 	p->state = PROJECT_INDEXING;
@@ -287,6 +334,47 @@ nomem:
 	errno = ENOMEM;
 	fidx_error(err, "out of memory");
 	return NULL;
+}
+
+const struct project_opts *
+project_opts_get(const struct project *p)
+{
+	return p->has_next ? &p->next_opts : &p->opts;
+}
+
+static bool
+project_opts_same(const struct project_opts *a, const struct project_opts *b)
+{
+	if (a->hidden != b->hidden)
+		return false;
+	if (a->exclude_src == NULL || b->exclude_src == NULL)
+		return a->exclude_src == b->exclude_src;
+	return strcmp(a->exclude_src, b->exclude_src) == 0;
+}
+
+int
+project_set_opts(struct project_registry *r, struct project *p,
+    const struct project_add_opts *opts, uint64_t *gen,
+    struct fidx_err *err)
+{
+	struct project_opts o;
+
+	if (project_opts_compile(opts, &o, err) == -1)
+		return -1;
+	if (project_opts_same(&o, project_opts_get(p))) {
+		project_opts_release(&o);
+		return 0;
+	}
+	/*
+	 * A queued or running walk reads p->opts without a lock, so they
+	 * wait in next; project_walk_start() takes them in once no walk
+	 * does, which is at once when none runs.
+	 */
+	project_opts_release(&p->next_opts);
+	p->next_opts = o;
+	p->has_next = true;
+	*gen = project_reindex(r, p);
+	return 1;
 }
 
 void
@@ -319,47 +407,167 @@ project_reindex(struct project_registry *r, struct project *p)
 	return p->last_gen + 1;
 }
 
+/* n bytes as a --max-index-bytes value: "64K", "512M", or the number. */
+static const char *
+project_size(char *buf, size_t size, size_t n)
+{
+	if (n >= 1 << 30 && n % (1 << 30) == 0)
+		snprintf(buf, size, "%zuG", n >> 30);
+	else if (n >= 1 << 20 && n % (1 << 20) == 0)
+		snprintf(buf, size, "%zuM", n >> 20);
+	else if (n >= 1 << 10 && n % (1 << 10) == 0)
+		snprintf(buf, size, "%zuK", n >> 10);
+	else
+		snprintf(buf, size, "%zu", n);
+	return buf;
+}
+
+/*
+ * Which cap cut sn. The files cap counts this index alone, and a walk
+ * stops at it with exactly max_files files; short of that, the byte
+ * budget (every project's, this one's live index included) stopped it.
+ */
+static enum project_cap
+project_snap_cap(const struct project_registry *r,
+    const struct index_snapshot *sn)
+{
+	if (sn == NULL || !sn->capped)
+		return PROJECT_CAP_NONE;
+	return sn->n >= r->lim.max_files ? PROJECT_CAP_FILES :
+	    PROJECT_CAP_BYTES;
+}
+
+/* What to do about cap c: raise its flag, unless it is at its ceiling. */
+static void
+project_cap_hint(const struct project_registry *r, enum project_cap c,
+    char *buf, size_t size)
+{
+	char n[32];
+
+	if (c == PROJECT_CAP_FILES && r->lim.max_files <
+	    FIDX_MAX_FILES_CEILING)
+		snprintf(buf, size, "raise --max-files, now %zu",
+		    r->lim.max_files);
+	else if (c == PROJECT_CAP_FILES)
+		snprintf(buf, size, "--max-files is at its ceiling, %zu",
+		    r->lim.max_files);
+	else if (r->lim.max_index_bytes < FIDX_MAX_INDEX_BYTES_CEILING)
+		snprintf(buf, size, "raise --max-index-bytes, now %s",
+		    project_size(n, sizeof(n), r->lim.max_index_bytes));
+	else
+		snprintf(buf, size, "--max-index-bytes is at its ceiling");
+}
+
+/* Adds "; text" to p->message (or text, when it is empty). */
+static void
+project_message_add(struct project *p, const char *text)
+{
+	size_t len = strlen(p->message);
+
+	snprintf(p->message + len, sizeof(p->message) - len, "%s%s",
+	    len > 0 ? "; " : "", text);
+}
+
+/*
+ * True when the finished walk's index, cut by the byte cap, must not
+ * replace the live one. A rebuild walks while the live index is still
+ * held, and the cap counts both (two snapshots exist during a rebuild,
+ * and memory is what the cap bounds), so a tree that fits the cap once
+ * but not twice is cut on every rebuild. Swapping the cut index in would
+ * free room, so the next rebuild would be whole again: an unchanged tree
+ * would flip between complete and partial. A walk cannot know, when it
+ * stops, whether the tree alone would have fit. So the rule is: an index
+ * cut by the byte cap never replaces a live index that holds more files.
+ * The live one may miss changes since it was built, and the message says
+ * so; one cut with more files than the live one goes in (the tree grew:
+ * it lists more of what is there now). The files cap counts one index
+ * alone, so a walk cut by it replaces the live one as ever.
+ */
+static bool
+project_keep_old(const struct project_registry *r, const struct project *p)
+{
+	return p->snap != NULL &&
+	    project_snap_cap(r, p->result) == PROJECT_CAP_BYTES &&
+	    p->result->n < p->snap->n;
+}
+
 static void
 project_apply(struct project_registry *r, struct project *p)
 {
 	struct project_counters *c = &r->count;
 	int e = p->result_errno;
+	bool rebuild = p->snap != NULL;
+	char hint[96];
 
 	p->done_gen = p->walk_gen;
 	c->walk_unreadable += p->wstats.unreadable;
 	c->walk_vanished += p->wstats.vanished;
 	c->walk_symlinks_skipped += p->wstats.symlinks_skipped;
 	c->walk_too_long += p->wstats.too_long;
-	if (p->result != NULL) {
+	p->kept_old = false;
+	p->message[0] = '\0';
+	if (p->result != NULL && project_keep_old(r, p)) {
+		c->rebuilds_kept_old++;
+		project_cap_hint(r, PROJECT_CAP_BYTES, hint, sizeof(hint));
+		snprintf(p->message, sizeof(p->message), "the rebuild stopped "
+		    "at the index-bytes cap after %zu files, fewer than the "
+		    "%zu of the index of generation %llu, which is kept and "
+		    "may miss changes since: a rebuild holds the old and the "
+		    "new index at once (%s)", p->result->n, p->snap->n,
+		    (unsigned long long)p->snap->generation, hint);
+		index_snapshot_unref(p->result);
+		p->result = NULL;
+		p->kept_old = true;
+		p->state = p->snap->capped ? PROJECT_CAPPED : PROJECT_READY;
+		if (p->cap != PROJECT_CAP_NONE) {
+			snprintf(hint, sizeof(hint), "the kept index is "
+			    "partial too, cut by the %s cap",
+			    p->cap == PROJECT_CAP_FILES ? "files-per-project" :
+			    "index-bytes");
+			project_message_add(p, hint);
+		}
+	} else if (p->result != NULL) {
 		index_snapshot_unref(p->snap);
 		p->snap = p->result;
 		p->result = NULL;
+		p->cap = project_snap_cap(r, p->snap);
 		p->state = p->snap->capped ? PROJECT_CAPPED : PROJECT_READY;
-		p->message[0] = '\0';
-		if (p->snap->capped) {
+		if (p->cap != PROJECT_CAP_NONE) {
 			c->rebuilds_capped++;
-			snprintf(p->message, sizeof(p->message),
-			    "the index stopped at a cap after %zu files "
-			    "(--max-files %zu, --max-index-bytes %zu)",
-			    p->snap->n, r->lim.max_files,
-			    r->lim.max_index_bytes);
+			project_cap_hint(r, p->cap, hint, sizeof(hint));
+			snprintf(p->message, sizeof(p->message), "the walk "
+			    "stopped at the %s cap after %zu files (%s%s)",
+			    p->cap == PROJECT_CAP_FILES ? "files-per-project" :
+			    "index-bytes (all projects)", p->snap->n, hint,
+			    p->cap == PROJECT_CAP_BYTES && rebuild ?
+			    "; a rebuild holds the old and the new index at "
+			    "once" : "");
 		}
 		p->built_at = time(NULL);
 		p->build_ms = project_ms_since(&p->walk_start);
 		c->rebuilds++;
+	} else {
+		c->rebuilds_failed++;
+		if (e == ENOENT || e == ENOTDIR || e == ELOOP) {
+			/* Its files are gone too: keeping them would list ghosts. */
+			index_snapshot_unref(p->snap);
+			p->snap = NULL;
+			p->cap = PROJECT_CAP_NONE;
+			p->state = PROJECT_GONE;
+		} else {
+			/* Keep the last good index: it is still mostly right. */
+			p->state = PROJECT_ERROR;
+		}
+		snprintf(p->message, sizeof(p->message), "%s", p->result_msg);
 		return;
 	}
-	c->rebuilds_failed++;
-	if (e == ENOENT || e == ENOTDIR || e == ELOOP) {
-		/* Its files are gone too: keeping them would list ghosts. */
-		index_snapshot_unref(p->snap);
-		p->snap = NULL;
-		p->state = PROJECT_GONE;
-	} else {
-		/* Keep the last good index: it is still mostly right. */
-		p->state = PROJECT_ERROR;
+	/* Rules not applied (a refused repository) change what is listed. */
+	if (p->wstats.git_refused)
+		c->walk_git_refused++;
+	if (p->wstats.warning[0] != '\0') {
+		log_warnx("%s: %s", p->root, p->wstats.warning);
+		project_message_add(p, p->wstats.warning);
 	}
-	snprintf(p->message, sizeof(p->message), "%s", p->result_msg);
 }
 
 size_t
@@ -398,4 +606,12 @@ size_t
 project_walks(struct project_registry *r)
 {
 	return r->running;
+}
+
+uint64_t
+project_reachable_gen(const struct project *p)
+{
+	if (!p->walking)
+		return p->done_gen;
+	return p->dirty ? p->last_gen + 1 : p->last_gen;
 }

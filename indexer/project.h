@@ -1,20 +1,21 @@
 /*
  * project.h - the registry of projects, their states, and their rebuilds.
  *
- * Owns: every struct project (root, state, the live snapshot reference),
- * the index-bytes budget, the walker threads and their job and done
- * lists, and the eventfd that says a walk finished.
+ * Owns: every struct project (root, state, message, walk options, the
+ * live snapshot reference), the index-bytes budget, the walker threads
+ * and their job and done lists, and the eventfd that says a walk finished.
  * Never touches: sockets, JSON, clients (server.c and ops.c wait on
  * projects by root and generation, never by pointer across a wait).
  *
  * Threads: everything here runs on the event loop's thread except the
  * walk itself. A walker takes a project off the job list, walks its root
- * (immutable while queued) into a NEW snapshot and puts it on the done
- * list; project_collect(), on the loop, swaps it in. So the live index is
- * only ever replaced, never appended to, and a query never waits for a
- * rebuild. Each project has at most one walk queued or running (a
- * reindex during a walk sets `dirty` for one more), so both lists are
- * bounded by the project cap.
+ * with its `opts` (both immutable while queued or running) into a NEW
+ * snapshot and puts it on the done list; project_collect(), on the loop,
+ * swaps it in. So the live index is only ever replaced, never appended
+ * to, and a query never waits for a rebuild. Each project has at most one
+ * walk queued or running (a reindex during a walk sets `dirty` for one
+ * more), so both lists are bounded by the project cap. New options asked
+ * for during a walk wait in `next_opts` and are taken by the walk after it.
  */
 #ifndef FIDX_PROJECT_H
 #define FIDX_PROJECT_H
@@ -40,14 +41,36 @@ enum project_state {
 
 const char *project_state_name(enum project_state s);
 
+/* Which cap cut a walk. */
+enum project_cap {
+	PROJECT_CAP_NONE,
+	PROJECT_CAP_FILES,	/* --max-files, per project */
+	PROJECT_CAP_BYTES,	/* --max-index-bytes, all projects */
+};
+
+/* "files", "bytes", or NULL for PROJECT_CAP_NONE. */
+const char *project_cap_name(enum project_cap c);
+
+/* What a walk of the project lists. */
+struct project_opts {
+	bool hidden;			/* names starting with '.' */
+	void *exclude;			/* pcre2_code *, owned, or NULL */
+	char *exclude_src;		/* its pattern, owned, or NULL */
+};
+
 struct project {
 	char *root;			/* resolved, absolute; immutable */
 	enum project_state state;
-	char message[256];		/* why, in error and gone */
+	/* Why: in error and gone, which cap cut it, a kept index, git. */
+	char message[1024];
 	struct index_snapshot *snap;	/* live index (one reference), or NULL */
-	bool hidden;			/* walk options, immutable */
-	void *exclude;			/* pcre2_code *, owned, or NULL */
-	char *exclude_src;
+	enum project_cap cap;		/* which cap cut snap, if capped */
+	bool kept_old;			/* the last walk was cut by the byte
+					   cap and snap was kept: see
+					   project_apply() */
+	struct project_opts opts;	/* the walks': immutable while walking */
+	struct project_opts next_opts;	/* asked for during a walk, if has_next */
+	bool has_next;
 
 	uint64_t last_gen;		/* generation given to the newest walk */
 	uint64_t done_gen;		/* generation of the last walk finished */
@@ -81,6 +104,8 @@ struct project_counters {
 	uint64_t rebuilds;		/* snapshots swapped in */
 	uint64_t rebuilds_capped;
 	uint64_t rebuilds_failed;
+	uint64_t rebuilds_kept_old;	/* cut by the byte cap; old index kept */
+	uint64_t walk_git_refused;	/* repositories libgit2 would not open */
 	uint64_t projects_refused;	/* add refused by the project cap */
 	uint64_t walk_unreadable;	/* summed over every walk */
 	uint64_t walk_vanished;
@@ -125,11 +150,26 @@ struct project_add_opts {
 /*
  * Adds root (resolved by the caller) and starts its first walk. Returns
  * the project; *added false when it was already there (opts then
- * ignored). NULL with err when the registry is full (errno ENOSPC), the
- * exclude pattern is bad (EINVAL) or memory ran out (ENOMEM).
+ * ignored: see project_set_opts). NULL with err when the registry is
+ * full (errno ENOSPC), the exclude pattern is bad (EINVAL) or memory ran
+ * out (ENOMEM).
  */
 struct project *project_add(struct project_registry *r, const char *root,
     const struct project_add_opts *opts, bool *added, struct fidx_err *err);
+
+/* The options the next walk of p uses (the newest asked for). */
+const struct project_opts *project_opts_get(const struct project *p);
+
+/*
+ * Makes opts the options of p's walks. Returns 1 when they differ from
+ * project_opts_get(p): a new walk with them is asked for (as by
+ * project_reindex(), whose generation goes in *gen). 0 when they are the
+ * same (nothing done), -1 with err when the exclude pattern is bad
+ * (EINVAL) or memory ran out (ENOMEM); p is then unchanged.
+ */
+int project_set_opts(struct project_registry *r, struct project *p,
+    const struct project_add_opts *opts, uint64_t *gen,
+    struct fidx_err *err);
 
 /* Takes p out of the registry; a walk in progress is cancelled. */
 void project_remove(struct project_registry *r, struct project *p);
@@ -149,5 +189,12 @@ size_t project_collect(struct project_registry *r);
 
 /* Walks queued or running. */
 size_t project_walks(struct project_registry *r);
+
+/*
+ * The newest generation p can reach without a new request: the walk
+ * queued or running (and the one asked for after it), else the last one
+ * done. Nothing else raises it yet (there is no watcher).
+ */
+uint64_t project_reachable_gen(const struct project *p);
 
 #endif

@@ -17,6 +17,7 @@ struct search_part {
 	struct query_scratch *sc;	/* kept across queries */
 	struct topk top;
 	size_t matched;
+	size_t regex_errors;		/* this round's, from sc */
 	bool failed;
 };
 
@@ -79,6 +80,8 @@ search_chunk(struct search_pool *p, struct search_part *pt, size_t c)
 
 	pt->matched += query_run(p->q, p->s->arena, p->s->entries, from, to,
 	    &pt->top, pt->sc);
+	/* Counted since the bind, which this round made before any chunk. */
+	pt->regex_errors = query_scratch_regex_errors(pt->sc);
 }
 
 /* A pause that tells the CPU (and the hypervisor) we are spinning. */
@@ -231,7 +234,7 @@ search_pool_threads(const struct search_pool *p)
 static ssize_t
 search_round(struct search_pool *p, int n, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus, int32_t floor0)
+    const struct search_bonus *bonus, int32_t floor0, size_t *regex_errors)
 {
 	ssize_t matched = 0;
 	bool failed = false;
@@ -248,6 +251,7 @@ search_round(struct search_pool *p, int n, const struct query *q,
 		struct search_part *pt = &p->part[ready];
 
 		pt->matched = 0;
+		pt->regex_errors = 0;
 		pt->failed = false;
 		if (topk_init(&pt->top, top->k) == -1)
 			break;
@@ -288,6 +292,7 @@ search_round(struct search_pool *p, int n, const struct query *q,
 	for (int i = 0; i < n; i++) {
 		failed |= p->part[i].failed;
 		matched += (ssize_t)p->part[i].matched;
+		*regex_errors += p->part[i].regex_errors;
 		if (!failed)
 			topk_merge(top, &p->part[i].top);
 	}
@@ -305,9 +310,11 @@ out:
 ssize_t
 search_run(struct search_pool *p, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus)
+    const struct search_bonus *bonus, size_t *regex_errors)
 {
 	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
+
+	*regex_errors = 0;
 
 	/*
 	 * Clean and typo matches in one round on every part: a part scores
@@ -315,5 +322,5 @@ search_run(struct search_pool *p, const struct query *q,
 	 * rejects most paths there, so this costs less than a second round
 	 * would in waking the pool again.
 	 */
-	return search_round(p, n, q, s, top, bonus, MATCH_NONE);
+	return search_round(p, n, q, s, top, bonus, MATCH_NONE, regex_errors);
 }

@@ -43,11 +43,13 @@ int search_pool_threads(const struct search_pool *p);
 
 /*
  * Scores every entry of s into top (initialised by the caller with its
- * k), each match's score plus bonus (may be NULL). Returns the number of entries that matched, or -1 when out of
- * memory (top is then left empty).
+ * k), each match's score plus bonus (may be NULL). Returns the number of
+ * entries that matched, or -1 when out of memory (top is then left
+ * empty); *regex_errors gets the number of entries the regex engine gave
+ * up on (query_scratch_regex_errors), which the caller reports.
  */
 ssize_t search_run(struct search_pool *p, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus);
+    const struct search_bonus *bonus, size_t *regex_errors);
 
 #endif

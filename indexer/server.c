@@ -3,6 +3,7 @@
 #include "ops.h"
 #include "visits.h"
 #include "../common/alloc.h"
+#include "../common/limits.h"
 #include "../common/proto.h"
 #include "../common/sockpath.h"
 
@@ -350,8 +351,9 @@ server_accept(struct server *s)
 
 			s->count.clients_refused++;
 			snprintf(msg, sizeof(msg), "too many clients (the "
-			    "limit is %zu; fidxd --max-clients raises it)",
-			    s->lim.max_clients);
+			    "limit is %zu%s)", s->lim.max_clients,
+			    s->lim.max_clients < FIDX_MAX_CLIENTS_CEILING ?
+			    "; fidxd --max-clients raises it" : "");
 			server_refuse(fd, PROTO_E_CAPPED, msg);
 			continue;
 		}
@@ -424,6 +426,16 @@ client_read(struct server *s, struct client *c)
 	}
 }
 
+/* True if the line (len bytes, no terminator) is only JSON whitespace. */
+static bool
+server_blank(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
 /* Handles c's complete lines, up to SERVER_LINES_PER_TURN. */
 static void
 client_process(struct server *s, struct client *c)
@@ -467,8 +479,14 @@ client_process(struct server *s, struct client *c)
 		}
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		if (len == 0)
-			continue;	/* blank lines are keep-alives */
+		/*
+		 * Blank lines are keep-alives, as NDJSON readers may take
+		 * them: answering one would put an answer no request asked
+		 * for into a pipelined client's stream. A line of JSON
+		 * whitespace only is blank too, not bad JSON.
+		 */
+		if (server_blank(line, len))
+			continue;
 		s->count.requests++;
 		ops_request(s, c, line, len);
 	}

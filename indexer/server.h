@@ -70,7 +70,7 @@ struct server_wait {
 	struct server_wait_target *t;	/* owned, n entries */
 	size_t n;
 	int64_t deadline_ms;		/* CLOCK_MONOTONIC */
-	bool flag;			/* add: it was new; reindex: all */
+	unsigned flags;			/* ops.c's, e.g. add: it was new */
 };
 
 struct client {

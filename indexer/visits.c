@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -62,7 +63,11 @@ struct visits {
 	size_t n;
 	size_t bytes;
 	uint64_t evicted, refused, load_errors, saves, save_errors;
+	size_t loaded, bad_entries;	/* by the last load */
 	bool dirty;
+	bool aside_pending;		/* the loaded file goes to aside first */
+	bool aside_done;		/* the last load's file is at aside now */
+	char aside[PATH_MAX + 32];
 };
 
 static const char visits_header[] = "{\"fidx_visits\":1}\n";
@@ -382,10 +387,37 @@ visits_clear(struct visits *v)
 	v->bytes = sizeof(*v);
 }
 
+/*
+ * True when path is in the form visits_path_clean() gives: no empty, "."
+ * or ".." component, no leading or trailing slash. The store holds only
+ * such paths, so one file has one entry and none points outside its root.
+ */
+static bool
+visits_path_canonical(const char *path, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0)
+		return false;
+	while (i <= len) {
+		size_t j = i;
+
+		while (j < len && path[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && path[i] == '.') ||
+		    (j - i == 2 && path[i] == '.' && path[i + 1] == '.'))
+			return false;
+		i = j + 1;
+	}
+	return true;
+}
+
 static bool
 visits_root_ok(const char *root, size_t len)
 {
+	/* Lexically clean too, as a realpath() is: "/a/../b" is no root. */
 	return len > 0 && len <= VISITS_MAX_PATH && root[0] == '/' &&
+	    (len == 1 || visits_path_canonical(root + 1, len - 1)) &&
 	    proto_utf8_valid(root, len);
 }
 
@@ -393,7 +425,84 @@ static bool
 visits_path_ok(const char *path, size_t len)
 {
 	return len > 0 && len <= VISITS_MAX_PATH &&
-	    memchr(path, '\0', len) == NULL;
+	    memchr(path, '\0', len) == NULL &&
+	    visits_path_canonical(path, len);
+}
+
+/*
+ * Appends the components of path[0, len) to out[0, *n), each "." and
+ * empty one dropped, each ".." taking back the one before it. A ".." with
+ * nothing left to take back is -1, unless at_top (an absolute path,
+ * where "/.." is "/", as for the kernel).
+ */
+static int
+visits_path_fold(const char *path, size_t len, bool at_top, char *out,
+    size_t *n)
+{
+	for (size_t i = 0; i < len;) {
+		size_t j = i;
+
+		while (j < len && path[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && path[i] == '.')) {
+			/* "//" or "/./": nothing */
+		} else if (j - i == 2 && path[i] == '.' && path[i + 1] == '.') {
+			if (*n == 0 && !at_top)
+				return -1;
+			while (*n > 0 && out[*n - 1] != '/')
+				(*n)--;
+			if (*n > 0)
+				(*n)--;
+		} else {
+			if (*n > 0)
+				out[(*n)++] = '/';
+			memmove(out + *n, path + i, j - i);
+			*n += j - i;
+		}
+		i = j + 1;
+	}
+	return 0;
+}
+
+int
+visits_path_clean(const char *root, const char *path, size_t len,
+    char *out, size_t *outlen, struct fidx_err *err)
+{
+	size_t rlen = strlen(root), n = 0;
+
+	errno = EINVAL;
+	if (len == 0)
+		return fidx_error(err, "the path is empty");
+	if (memchr(path, '\0', len) != NULL)
+		return fidx_error(err, "the path holds a NUL byte");
+	if (path[0] != '/') {
+		if (visits_path_fold(path, len, false, out, &n) == -1)
+			return fidx_error(err, "%.*s leaves the root (too many "
+			    "\"..\")", (int)len, path);
+	} else {
+		/* Cleaned whole first, so "/root/../etc" is not under root. */
+		if (visits_path_fold(path, len, true, out, &n) == -1)
+			return -1;
+		while (rlen > 0 && root[rlen - 1] == '/')
+			rlen--;
+		/* out is path without its leading slash; so is root + 1. */
+		if (rlen > 0 && (n < rlen - 1 ||
+		    memcmp(out, root + 1, rlen - 1) != 0 ||
+		    (n > rlen - 1 && out[rlen - 1] != '/')))
+			return fidx_error(err, "%.*s is not under the root %s",
+			    (int)len, path, root);
+		if (rlen > 0 && n == rlen - 1) {
+			n = 0;
+		} else if (rlen > 0) {
+			n -= rlen;
+			memmove(out, out + rlen, n);
+		}
+	}
+	if (n == 0)
+		return fidx_error(err, "%.*s names the root itself, not a "
+		    "file under it", (int)len, path);
+	*outlen = n;
+	return 0;
 }
 
 void
@@ -515,6 +624,15 @@ visits_counts(const struct visits *v, struct visits_counts *c)
 	c->load_errors = v->load_errors;
 	c->saves = v->saves;
 	c->save_errors = v->save_errors;
+	c->loaded = v->loaded;
+	c->bad_entries = v->bad_entries;
+}
+
+const char *
+visits_aside(const struct visits *v, bool *done)
+{
+	*done = v->aside_done;
+	return v->aside_pending || v->aside_done ? v->aside : NULL;
 }
 
 bool
@@ -612,6 +730,48 @@ visits_sync_dir(const char *file)
 	close(fd);
 }
 
+/*
+ * Keeps the file the last load could not take whole under v->aside (a
+ * free name: ".N" is added when it is taken) before a save replaces it.
+ * A hard link, so a crash before the rename still leaves the file where
+ * it was; a rename that never replaces where links are refused. A file
+ * already gone has nothing to keep. Returns 0, or -1 with err: then the
+ * save must not go on.
+ */
+static int
+visits_set_aside(struct visits *v, const char *file, struct fidx_err *err)
+{
+	char name[sizeof(v->aside)];
+	int rc = -1, n;
+
+	for (int i = 1; i <= 100; i++) {
+		n = i == 1 ? snprintf(name, sizeof(name), "%s", v->aside) :
+		    snprintf(name, sizeof(name), "%s.%d", v->aside, i);
+		if (n < 0 || (size_t)n >= sizeof(name)) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		if ((rc = link(file, name)) == -1 && errno != EEXIST &&
+		    errno != ENOENT)
+			rc = renameat2(AT_FDCWD, file, AT_FDCWD, name,
+			    RENAME_NOREPLACE);
+		if (rc == 0 || errno != EEXIST)
+			break;
+	}
+	if (rc == -1 && errno == ENOENT) {
+		v->aside_pending = false;
+		return 0;
+	}
+	if (rc == -1)
+		return fidx_error(err, "cannot save visits to %s: the file "
+		    "that did not load could not be kept as %s, so it is "
+		    "left as it is: %s", file, v->aside, strerror(errno));
+	memcpy(v->aside, name, (size_t)n + 1);
+	v->aside_pending = false;
+	v->aside_done = true;
+	return 0;
+}
+
 int
 visits_save(struct visits *v, const char *file, struct fidx_err *err)
 {
@@ -675,6 +835,8 @@ visits_save(struct visits *v, const char *file, struct fidx_err *err)
 	fd = -1;
 	if (n == EOF)
 		goto fail_write;
+	if (v->aside_pending && visits_set_aside(v, file, err) == -1)
+		goto fail;
 	if (rename(tmp, file) == -1) {
 		fidx_error(err, "cannot save visits to %s: rename: %s", file,
 		    strerror(errno));
@@ -731,9 +893,10 @@ visits_load_entry(struct visits *v, const char *file, size_t line,
     json_t *o, struct fidx_err *err)
 {
 	json_t *jroot, *jpath, *jb64, *jw, *jt, *jseen;
-	char buf[VISITS_MAX_PATH / 3 * 3 + 3];
+	char buf[VISITS_MAX_PATH / 3 * 3 + 3], clean[VISITS_MAX_PATH];
 	const char *root, *path;
 	size_t rlen, len;
+	struct fidx_err cerr;
 	struct visits_project *p;
 	uint64_t rh, ph;
 	double w;
@@ -753,8 +916,9 @@ visits_load_entry(struct visits *v, const char *file, size_t line,
 	rlen = json_string_length(jroot);
 	/* jansson's strings are UTF-8 and, without JSON_ALLOW_NUL, NUL-free. */
 	if (!visits_root_ok(root, rlen))
-		LOAD_FAIL(EINVAL, "%s line %zu: \"root\" is not an absolute "
-		    "path of 1 to %d bytes", file, line, VISITS_MAX_PATH);
+		LOAD_FAIL(EINVAL, "%s line %zu: \"root\" is not a clean "
+		    "absolute path of 1 to %d bytes", file, line,
+		    VISITS_MAX_PATH);
 	if ((jpath != NULL) == (jb64 != NULL))
 		LOAD_FAIL(EINVAL, "%s line %zu: want one of \"path\" and "
 		    "\"path_b64\"", file, line);
@@ -776,9 +940,13 @@ visits_load_entry(struct visits *v, const char *file, size_t line,
 			    VISITS_MAX_PATH);
 		path = buf;
 	}
-	if (!visits_path_ok(path, len))
-		LOAD_FAIL(EINVAL, "%s line %zu: the path is empty, longer than "
-		    "%d bytes or holds a NUL", file, line, VISITS_MAX_PATH);
+	if (len == 0 || len > VISITS_MAX_PATH)
+		LOAD_FAIL(EINVAL, "%s line %zu: the path is empty or longer "
+		    "than %d bytes", file, line, VISITS_MAX_PATH);
+	/* A hand-edited "../x" is held to the rule a visit op is. */
+	if (visits_path_clean(root, path, len, clean, &len, &cerr) == -1)
+		LOAD_FAIL(EINVAL, "%s line %zu: %s", file, line, cerr.msg);
+	path = clean;
 	if (!json_is_number(jw) || !((w = json_number_value(jw)) >= 0) ||
 	    !isfinite(w))
 		LOAD_FAIL(EINVAL, "%s line %zu: \"w\" is missing or not a "
@@ -839,17 +1007,40 @@ fail:
 	return -1;
 }
 
+/*
+ * Names where a file that did not load whole will be kept:
+ * "<file>.corrupt-<UTC time of the load>", into v->aside.
+ */
+static void
+visits_name_aside(struct visits *v, const char *file, int64_t now)
+{
+	time_t t = (time_t)now;
+	char stamp[32] = "unknown";
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(v->aside, sizeof(v->aside), "%s.corrupt-%s", file, stamp);
+	v->aside_pending = true;
+	v->aside_done = false;
+}
+
 int
-visits_load(struct visits *v, const char *file, struct fidx_err *err)
+visits_load(struct visits *v, const char *file, int64_t now,
+    struct fidx_err *err)
 {
 	char *buf = NULL, *s, *end;
 	size_t len, line = 0;
 	uint64_t evicted = v->evicted;
+	struct fidx_err first = { "" };
 	struct stat st;
-	int fd, saved;
+	int fd, saved, first_errno = 0;
 
 	visits_clear(v);
 	v->dirty = false;
+	v->loaded = v->bad_entries = 0;
+	v->aside_pending = v->aside_done = false;
+	v->aside[0] = '\0';
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
@@ -872,34 +1063,62 @@ visits_load(struct visits *v, const char *file, struct fidx_err *err)
 	for (s = buf, end = buf + len; s < end;) {
 		char *nl = memchr(s, '\n', (size_t)(end - s));
 		size_t n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
+		const char *ls = s;
+		struct fidx_err lerr;
 		json_error_t jerr;
 		json_t *o;
-		int rc;
+		int rc, e;
 
 		line++;
-		if ((o = json_loadb(s, n, JSON_REJECT_DUPLICATES,
+		s = nl != NULL ? nl + 1 : end;
+		if ((o = json_loadb(ls, n, JSON_REJECT_DUPLICATES,
 		    &jerr)) == NULL) {
 			if (json_error_code(&jerr) == json_error_out_of_memory)
 				LOAD_FAIL(ENOMEM, "%s line %zu: out of memory",
 				    file, line);
-			LOAD_FAIL(EINVAL, "%s line %zu: bad JSON: %s", file,
+			fidx_error(&lerr, "%s line %zu: bad JSON: %s", file,
 			    line, jerr.text);
+			rc = -1;
+			e = EINVAL;
+		} else {
+			rc = line == 1 ? visits_load_header(file, o, &lerr) :
+			    visits_load_entry(v, file, line, o, &lerr);
+			e = errno;
+			json_decref(o);
 		}
-		rc = line == 1 ? visits_load_header(file, o, err) :
-		    visits_load_entry(v, file, line, o, err);
-		json_decref(o);
-		if (rc == -1)
+		if (rc == 0)
+			continue;
+		/*
+		 * A bad header: maybe not ours, maybe a later version's;
+		 * nothing in it can be trusted. A bad entry is one line:
+		 * the rest is kept (the format is a line per entry).
+		 */
+		if (e == ENOMEM || line == 1) {
+			fidx_error(err, "%s", lerr.msg);
+			errno = e;
 			goto fail;
-		s = nl != NULL ? nl + 1 : end;
+		}
+		if (v->bad_entries++ == 0) {
+			first = lerr;
+			first_errno = e;
+		}
 	}
 	if (line == 0)
 		LOAD_FAIL(EINVAL, "%s line 1: empty file, not a fidx visits "
 		    "file", file);
 	free(buf);
 	close(fd);
+	v->loaded = v->n;
 	/* Trimmed to the bounds: the file should be too. */
 	v->dirty = v->evicted != evicted;
-	return 0;
+	if (v->bad_entries == 0)
+		return 0;
+	visits_name_aside(v, file, now);
+	fidx_error(err, "%s; %zu bad line%s skipped", first.msg,
+	    v->bad_entries, v->bad_entries == 1 ? "" : "s");
+	v->load_errors++;
+	errno = first_errno;
+	return -1;
 fail:
 	saved = errno;
 	free(buf);
@@ -907,7 +1126,10 @@ fail:
 		close(fd);
 	visits_clear(v);
 	v->dirty = false;
+	v->loaded = v->bad_entries = 0;
 	v->load_errors++;
+	/* Whatever is there did not load: kept before a save replaces it. */
+	visits_name_aside(v, file, now);
 	errno = saved;
 	return -1;
 }

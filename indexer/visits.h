@@ -4,7 +4,9 @@
  *
  * Owns: every visit entry (root, path bytes, decayed weight, times), the
  * per-project hash tables and the two LRU lists, the store file's format
- * (JSON lines, through jansson) and its atomic replacement.
+ * (JSON lines, through jansson), its atomic replacement and the copy kept
+ * of a file that did not load whole, and the one lexical form of a path
+ * (visits_path_clean).
  * Never touches: sockets, threads, the project registry, the index (a
  * visit need not name a file the index holds: files come and go, the
  * memory of using them fades on its own), the wall clock (every call that
@@ -35,8 +37,11 @@
  * valid UTF-8 is written as "path_b64" (its bytes in base64) instead of
  * "path". A save writes a temporary file in the same directory, fsyncs
  * it, renames it over the old one and fsyncs the directory, so a crash
- * leaves the old file or the new one, never half of either. A load that
- * meets anything wrong leaves the store empty and says which line.
+ * leaves the old file or the new one, never half of either. A load keeps
+ * every good entry and skips (and counts) a bad line; a file it could not
+ * take whole (a bad line, a bad header, too big, unreadable) is never
+ * saved over: the next save first keeps it as
+ * "visits.json.corrupt-<UTC time of the load>", and `stats` says where.
  *
  * Threads: none of its own and no locks. Calls that change the store
  * (add, load, save, free) need the caller's exclusion; between them,
@@ -120,8 +125,31 @@ struct visits *visits_new(const struct visits_limits *lim);
 void visits_free(struct visits *v);
 
 /*
+ * Puts path (len bytes) in the one form the store keeps, lexically (no
+ * symlink is followed: the file need not exist, and the index lists the
+ * tree as walked, symlinks unresolved): "." and empty components go, each
+ * ".." takes back the component before it, a trailing slash goes.
+ *   "a/../b" -> "b", "./a" -> "a", "a//b/" -> "a/b"
+ * A relative path is taken from root, and refused when a ".." would leave
+ * it ("..", "a/../../b"). An absolute path is cleaned whole first, then
+ * must lie under root (root, absolute, is its prefix; "/.." is "/"), and
+ * is made relative to it: "/r/x/../y" under "/r" -> "y", "/r/../etc" is
+ * refused. A path that names root itself ("." or "a/.."), an empty one
+ * and one holding a NUL are refused. Writes the result to out (room for
+ * len bytes; no NUL is added; out may be path itself) and its length to
+ * *outlen. Returns 0, or -1
+ * with errno EINVAL and err saying why. Both visits_add's callers and the
+ * store's loader use it, so what a client sends and what a hand-edited
+ * file holds obey one rule.
+ */
+int visits_path_clean(const char *root, const char *path, size_t len,
+    char *out, size_t *outlen, struct fidx_err *err);
+
+/*
  * Records a visit of path (len bytes relative to root: any bytes but NUL,
- * 1..VISITS_MAX_PATH) in the project root (absolute, valid UTF-8, at most
+ * 1..VISITS_MAX_PATH, in the form visits_path_clean() gives, so "../x"
+ * and "a/./b" are refused) in the project root (absolute and as clean, so
+ * "/r/../s" and "/r/" are refused; valid UTF-8; at most
  * VISITS_MAX_PATH bytes: a root that could not be saved is refused here,
  * not lost later) at time now, in seconds. When the project is full its
  * least recently visited entry goes; when the store is full, the least
@@ -156,12 +184,21 @@ struct visits_counts {
 	size_t bytes;		/* heap the store holds (entries, tables) */
 	uint64_t evicted;	/* entries dropped for a bound (add, load, save) */
 	uint64_t refused;	/* visits_add calls refused (EINVAL) */
-	uint64_t load_errors;	/* loads that failed: the store was emptied */
+	uint64_t load_errors;	/* loads that did not take the file whole */
 	uint64_t saves;		/* saves that replaced the file */
 	uint64_t save_errors;	/* saves that failed: the old file stays */
+	size_t loaded;		/* entries the last load kept */
+	size_t bad_entries;	/* lines the last load skipped */
 };
 
 void visits_counts(const struct visits *v, struct visits_counts *c);
+
+/*
+ * Where the file the last load could not take whole is kept: NULL when
+ * it loaded whole (or was missing). *done is false while that is still
+ * to happen (at the next save), true once the file is there.
+ */
+const char *visits_aside(const struct visits *v, bool *done);
 
 /* True when the store changed since the last load or save. */
 bool visits_dirty(const struct visits *v);
@@ -178,9 +215,12 @@ int visits_default_file(char *buf, size_t size, struct fidx_err *err);
  * Writes the store to file atomically (temporary file in the same
  * directory, fsync, rename, fsync of the directory) and clears dirty.
  * Entries that would take the file past max_file_bytes, the least
- * recently visited, are left out and evicted. Returns 0, or -1 with err
- * and errno: the old file is intact, no temporary file is left, the store
- * stays dirty, save_errors++.
+ * recently visited, are left out and evicted. When the last load could
+ * not take the file whole, the file is first kept under visits_aside()'s
+ * name (a hard link, else a rename that replaces nothing; ".N" is added
+ * when the name is taken); if that fails the save fails. Returns 0, or -1
+ * with err and errno: the old file is intact, no temporary file is left,
+ * the store stays dirty, save_errors++.
  */
 int visits_save(struct visits *v, const char *file, struct fidx_err *err);
 
@@ -188,13 +228,20 @@ int visits_save(struct visits *v, const char *file, struct fidx_err *err);
  * Replaces the store's contents with the file's, applying the bounds as
  * visits would (entries past them are evicted, oldest first, and the
  * store is left dirty so the next save writes the trimmed set). A missing
- * file is an empty store: 0. A file over max_file_bytes, a bad header, a
- * line that is not JSON or not a valid entry, a duplicate entry: -1 with
- * err naming the file and the line, errno EFBIG or EINVAL (ENOMEM, or the
- * errno of open or read, for those failures), the store left EMPTY, never
- * half-loaded, and not dirty (so the bad file stays until the next visit
- * is saved over it), load_errors++.
+ * file is an empty store: 0; so is a file that loads whole.
+ * A bad entry line (not JSON, not a valid entry, a path that leaves its
+ * root, a duplicate) is skipped and counted (bad_entries); the others
+ * load: -1 with errno EINVAL and err naming the file, the first bad line
+ * and why, and how many were skipped.
+ * A file that cannot be read as a whole (over max_file_bytes, not a
+ * regular file, a bad header or version, empty, open or read failing,
+ * out of memory): -1 with err naming the file (and line), errno EFBIG,
+ * EINVAL, ENOMEM or open's or read's, and the store EMPTY.
+ * Either way load_errors++, the store is not dirty, and the file is kept
+ * under visits_aside()'s name (now is the time in it) before the next
+ * save replaces it, so nothing that did not load is lost.
  */
-int visits_load(struct visits *v, const char *file, struct fidx_err *err);
+int visits_load(struct visits *v, const char *file, int64_t now,
+    struct fidx_err *err);
 
 #endif

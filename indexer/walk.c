@@ -33,7 +33,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +47,7 @@
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/query.h"
 #include "../common/thread.h"
 #include "walk.h"
 
@@ -104,8 +107,12 @@ struct walk {
 	char *gpath;
 	size_t gpfx;
 
-	/* The directory being read, then "dir/name" for each entry. */
-	char path[WALK_PATH_MAX + 1];
+	/*
+	 * The directory being read, then "dir/name" for each entry; the
+	 * exclude regex reads up to QUERY_PAD bytes past it (query.h), which
+	 * walk_open() zeroes with the rest.
+	 */
+	char path[WALK_PATH_MAX + 1 + QUERY_PAD];
 	size_t len;
 
 	/* getdents64 records (struct dirent's layout on Linux, 64-bit). */
@@ -131,6 +138,30 @@ walk_git_msg(void)
 	const git_error *e = git_error_last();
 
 	return e != NULL && e->message != NULL ? e->message : "unknown error";
+}
+
+/*
+ * Adds a sentence for the user to w->st->warning (the project's message
+ * and the log, both once per walk: every thread of a walk reads the same
+ * root, and only the first thread's counters keep their warning).
+ */
+__attribute__((format(printf, 2, 3)))
+static void
+walk_warn(struct walk *w, const char *fmt, ...)
+{
+	char *buf = w->st->warning;
+	size_t len = strlen(buf), size = sizeof(w->st->warning);
+	va_list ap;
+
+	if (len + 3 >= size)
+		return;
+	if (len > 0) {
+		memcpy(buf + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
 }
 
 static int
@@ -204,7 +235,8 @@ walk_ignore_read(struct walk *w, char **out)
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1) {
 		if (errno != ENOENT)
-			log_warn("%s/.ignore", w->root);
+			walk_warn(w, "%s/.ignore is not applied: %s", w->root,
+			    strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode))
@@ -218,7 +250,7 @@ walk_ignore_read(struct walk *w, char **out)
 	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
 		len += (size_t)n;
 	if (sb.st_size > WALK_IGNORE_FILE_MAX) {
-		log_warnx("%s/.ignore: only the first %d bytes are used",
+		walk_warn(w, "%s/.ignore: only the first %d bytes are used",
 		    w->root, WALK_IGNORE_FILE_MAX);
 		nl = memrchr(buf, '\n', len);
 		len = nl != NULL ? (size_t)(nl - buf) : 0;
@@ -306,8 +338,8 @@ walk_ignore_add(struct walk *w, char *text)
 		} else
 			walk_ignore_anchor(rule, w->gpath, w->gpfx, line, len);
 		if (git_ignore_add_rule(w->repo, rule) < 0)
-			log_warnx("%s/.ignore: %s: %s", w->root, rule,
-			    walk_git_msg());
+			walk_warn(w, "%s/.ignore: the rule %s is not applied: "
+			    "%s", w->root, rule, walk_git_msg());
 	}
 	free(rule);
 	return 0;
@@ -372,9 +404,56 @@ walk_root_ignored(git_repository *repo, const char *gpath, size_t gpfx)
 }
 
 /*
+ * Records in w->st why the repository the root lies in was not opened,
+ * if there is one. libgit2 1.5 refuses a repository owned by another
+ * user (git's safe.directory check) with GIT_ENOTFOUND, the code for "no
+ * repository" (later ones say GIT_EOWNER), so that case is told apart by
+ * discovering the repository, which checks no owner. Either way what
+ * is listed changes (git's ignore rules are not applied) without a word
+ * unless we say so.
+ */
+static void
+walk_repo_refused(struct walk *w, int e)
+{
+	char why[160], top[PATH_MAX];
+	git_buf gitdir = { 0 };
+	struct stat sb;
+	size_t len;
+
+	snprintf(why, sizeof(why), "%s", walk_git_msg());
+	if (git_repository_discover(&gitdir, w->root, 0, NULL) < 0 ||
+	    gitdir.ptr == NULL) {
+		if (e != GIT_ENOTFOUND)
+			log_info("%s: git: %s", w->root, why);
+		git_buf_dispose(&gitdir);
+		return;
+	}
+	/* ".../top/.git/": safe.directory names the work tree, top. */
+	len = strlen(gitdir.ptr);
+	while (len > 1 && gitdir.ptr[len - 1] == '/')
+		len--;
+	if (len >= 5 && memcmp(gitdir.ptr + len - 5, "/.git", 5) == 0)
+		len -= 5;
+	snprintf(top, sizeof(top), "%.*s", (int)len, gitdir.ptr);
+	w->st->git_refused = true;
+	if (e == GIT_EOWNER || (stat(top, &sb) == 0 && sb.st_uid !=
+	    geteuid()) || (stat(gitdir.ptr, &sb) == 0 && sb.st_uid !=
+	    geteuid()))
+		walk_warn(w, "the git repository %s is owned by another "
+		    "user, so, as git does, fidx does not use it: its ignore "
+		    "rules are not applied (to trust it: git config --global "
+		    "--add safe.directory %s)", top, top);
+	else
+		walk_warn(w, "the git repository %s cannot be opened (%s): "
+		    "its ignore rules are not applied", top, why);
+	git_buf_dispose(&gitdir);
+}
+
+/*
  * Opens the work tree the root lies in, if any, into w->repo and makes
  * gpath. Not being in one is not an error, nor is a repository libgit2
- * refuses (not owned by us, corrupt): both mean no .gitignore rules.
+ * refuses (not owned by us, corrupt): both mean no .gitignore rules, and
+ * the second is recorded for the user (walk_repo_refused).
  */
 static int
 walk_repo_open(struct walk *w)
@@ -385,8 +464,7 @@ walk_repo_open(struct walk *w)
 	int e, rc = 0;
 
 	if ((e = git_repository_open_ext(&repo, w->root, 0, NULL)) < 0) {
-		if (e != GIT_ENOTFOUND)
-			log_info("%s: git: %s", w->root, walk_git_msg());
+		walk_repo_refused(w, e);
 		return 0;
 	}
 	if ((wd = git_repository_workdir(repo)) == NULL)
@@ -427,7 +505,7 @@ walk_repo_memory(struct walk *w)
 	git_config *cfg = NULL;
 
 	if (git_repository_new(&w->repo) < 0 || git_config_new(&cfg) < 0) {
-		log_warnx("%s/.ignore not applied: %s", w->root,
+		walk_warn(w, "%s/.ignore is not applied: %s", w->root,
 		    walk_git_msg());
 		git_repository_free(w->repo);
 		w->repo = NULL;
@@ -938,6 +1016,7 @@ walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->vanished += from->vanished;
 	to->too_long += from->too_long;
 	to->symlinks_skipped += from->symlinks_skipped;
+	/* Every thread opens the same repository: one warning is enough. */
 }
 
 int

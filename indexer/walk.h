@@ -29,6 +29,7 @@
 #ifndef FIDX_WALK_H
 #define FIDX_WALK_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -67,6 +68,18 @@ struct walk_stats {
 	size_t too_long;	/* paths over FIDX_MAX_PATH_DEFAULT; a directory too
 				   deep for any child to fit counts once */
 	size_t symlinks_skipped;	/* to directories or devices, dangling, loops */
+	/*
+	 * The root is in a git repository that libgit2 would not open (not
+	 * owned by us, corrupt), so git's ignore rules were not applied.
+	 */
+	bool git_refused;
+	/*
+	 * For the user, "" when all went as asked: why ignore rules were not
+	 * (all) applied and what to do (a refused repository, a bad or
+	 * oversized .ignore). walk_run() logs nothing of it: the caller says
+	 * it once, where the user sees it.
+	 */
+	char warning[2 * PATH_MAX + 512];
 };
 
 /*

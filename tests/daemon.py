@@ -191,15 +191,18 @@ def daemon_env():
 
 
 class Daemon:
-    def __init__(self, tmp, name, args=(), sock=None):
+    def __init__(self, tmp, name, args=(), sock=None, state=None):
         self.name = name
+        env = daemon_env()
+        if state is not None:
+            env["XDG_STATE_HOME"] = state
         self.sock = sock or os.path.join(tmp, name + ".sock")
         self.errpath = os.path.join(tmp, name + ".stderr")
         self.errf = open(self.errpath, "wb")
         self.p = subprocess.Popen(
             [FIDXD, "--foreground", "--socket", self.sock] + list(args),
             stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
-            env=daemon_env())
+            env=env)
         running.append(self)
 
     def ping(self):
@@ -948,10 +951,11 @@ def t_min_generation(d, c, R):
           "before %d: %s" % (gen, short(r)))
     check("min_generation: still finds src/main.c",
           "src/main.c" in result_paths(r), short(r))
+    # Nothing is walking and no watcher starts a walk: it cannot come.
     r = c.req({"op": "query", "root": R, "q": "mai",
                "min_generation": gen + 1000, "timeout_ms": 300}, timeout=10)
-    check("min_generation never reached: timeout error",
-          err_code(r) == "timeout", short(r))
+    check("min_generation never reached: bad_request at once",
+          err_code(r) == "bad_request", short(r))
     r = c.req({"op": "query", "root": R, "q": "mai", "min_generation": -1})
     check("min_generation -1: bad_request", err_code(r) == "bad_request",
           short(r))
@@ -1000,24 +1004,38 @@ def t_lifecycle(d, c, R, tmp):
           "%s %s" % (how, ids))
     x.close()
 
-    # A parked query whose project is removed hears no_project.
+    # A query parked on a walk whose project is removed hears no_project.
+    # Both requests reach a stopped daemon (so no walk ends), which takes
+    # them in one turn, in epoll's ready-list order: the query parks on
+    # the reindex's walk, then the remove comes. That order holds when y
+    # is accepted before the stop and is the connection answered last:
+    # level-triggered epoll keeps the last one reported on its ready list
+    # until the next epoll_wait, ahead of any that become readable.
     gen = (find_project(c, P) or {}).get("generation", 0)
-    y = Conn(d.sock)
     waits = stats(c).get("counters", {}).get("waits", 0)
+    y = Conn(d.sock)
+    check("the parking connection is accepted",
+          y.req({"op": "ping"}).get("ok") is True)
+    d.p.send_signal(signal.SIGSTOP)
+    check("SIGSTOP: every thread of the daemon stopped",
+          wait_until(lambda: threads_stopped(d.p.pid), 5))
+    y.send({"op": "reindex", "root": P, "id": "rx"})
     y.send({"op": "query", "root": P, "q": "one", "id": "rm",
-            "min_generation": gen + 1000, "timeout_ms": 60000})
-    check("the query is parked", wait_until(
-        lambda: stats(c).get("counters", {}).get("waits", 0) == waits + 1,
-        5))
-    r = c.req({"op": "remove", "root": P})
+            "min_generation": gen + 1, "timeout_ms": 60000})
+    c.send({"op": "remove", "root": P, "id": "rmp"})
+    d.p.send_signal(signal.SIGCONT)
+    r = c.read(10)
     check("remove of a project with a parked query: removed",
           r.get("removed") is True, short(r))
     try:
-        r = y.read(5)
+        rs = [y.read(5), y.read(5)]
     except (Closed, TimeoutError) as e:
-        r = {"exception": str(e)}
+        rs = [{"exception": str(e)}] * 2
     check("the parked query hears no_project at once",
-          err_code(r) == "no_project" and r.get("id") == "rm", short(r))
+          rs[0].get("ok") is True and err_code(rs[1]) == "no_project" and
+          rs[1].get("id") == "rm", short(rs))
+    check("the query was parked", stats(c).get("counters", {}).get(
+        "waits", 0) == waits + 1)
     r = y.req({"op": "ping"})
     check("that connection still answers", r.get("ok") is True, short(r))
 
@@ -1091,6 +1109,49 @@ def t_typos(d, c, tmp):
           res and res[0].get("path") == "Dockerfile" and
           "typo" not in res[0] and r.get("matched") == 1, short(r))
     c.req({"op": "remove", "root": R})
+
+
+def t_regex_errors(d, c, tmp):
+    """A path PCRE2 gives up on (match limit) is counted, not a silent
+    miss: "regex_errors" in the answer, and the CLI's exit status 2."""
+    hard = "a" * 30 + "!"
+    R = mkdir_fixture(tmp, "regex-err-tree", [hard, "b!", "plain.txt"])
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("regex errors: add", r.get("ok") is True and r.get("files") == 3,
+          short(r))
+    q = "^(a|a)*b|!"
+    r = c.req({"op": "query", "root": R, "q": q, "mode": "regex"})
+    check("regex errors: the decidable path still matches",
+          result_paths(r) == ["b!"] and r.get("matched") == 1, short(r))
+    check("regex errors: the undecidable one is counted",
+          r.get("regex_errors") == 1, short(r))
+    r = c.req({"op": "query", "root": R, "q": r"\.txt$", "mode": "regex"})
+    check("regex errors: 0 for a pattern that decides every path",
+          r.get("regex_errors") == 0 and r.get("matched") == 1, short(r))
+    r = c.req({"op": "query", "root": R, "q": "plain"})
+    check("regex errors: 0 in fuzzy mode", r.get("regex_errors") == 0,
+          short(r))
+    # The CLI: a warning, and 2 (not 1, "no match") when nothing matched.
+    fidx = os.path.abspath(os.path.join(BUILD, "fidx"))
+    only = mkdir_fixture(tmp, "regex-err-only", [hard])
+    r = c.req({"op": "add", "root": only, "wait": True})
+    p = subprocess.run([fidx, "--socket", d.sock, "--root", only,
+                        "--mode", "regex", q], capture_output=True,
+                       timeout=60, env=daemon_env())
+    check("regex errors: fidx exits 2 when every path was undecided",
+          p.returncode == 2, "exit %d, stderr %r" % (p.returncode,
+                                                     p.stderr[:300]))
+    check("regex errors: fidx says so on stderr",
+          b"could not be decided on 1 file" in p.stderr, p.stderr[:300])
+    p = subprocess.run([fidx, "--socket", d.sock, "--root", R,
+                        "--mode", "regex", q], capture_output=True,
+                       timeout=60, env=daemon_env())
+    check("regex errors: fidx exits 0 when something matched, and warns",
+          p.returncode == 0 and b"b!" in p.stdout and
+          b"could not be decided" in p.stderr,
+          "exit %d, %r %r" % (p.returncode, p.stdout, p.stderr[:300]))
+    c.req({"op": "remove", "root": R})
+    c.req({"op": "remove", "root": only})
 
 
 def t_visits(tmp):
@@ -1185,6 +1246,194 @@ def t_visits(tmp):
     c.close()
 
 
+def t_visit_paths(tmp):
+    """visit cleans "." "//" ".." lexically and refuses any path that
+    leaves the root, however it is spelled; the store never holds one."""
+    R = mkdir_fixture(tmp, "vpaths-tree", ["src/main.c", "lib/util.c"])
+    state = os.path.join(tmp, "vpaths-state")
+    d = Daemon(tmp, "vpaths", state=state)
+    if not check("visit paths: daemon up", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    outside = ["../../etc/passwd", "..", "../vpaths-tree/src/main.c",
+               "src/../../x", "src/../..", "/etc/passwd",
+               R + "/../etc/passwd", R + "/src/../../x",
+               R + "x/main.c", "", ".", "src/..", R, R + "/"]
+    for path in outside:
+        r = c.req({"op": "visit", "root": R, "path": path})
+        check("visit paths: %r refused as bad_request" % path,
+              err_code(r) == "bad_request" and "root" in err_msg(r),
+              short(r))
+    for path, want in (("src/main.c", "src/main.c"),
+                       ("./src//main.c", "src/main.c"),
+                       ("lib/../src/./main.c", "src/main.c"),
+                       ("src/main.c/", "src/main.c"),
+                       (R + "/lib/../lib//util.c", "lib/util.c"),
+                       (R + "//src/x/../main.c", "src/main.c")):
+        r = c.req({"op": "visit", "root": R, "path": path})
+        check("visit paths: %r is recorded as %r" % (path, want),
+              r.get("ok") is True and r.get("path") == want, short(r))
+    s = stats(c).get("visits", {})
+    check("visit paths: one entry per file, none outside",
+          s.get("usage", {}).get("entries") == 2, short(s))
+    q = c.req({"op": "query", "root": R, "q": "main"})
+    check("visit paths: the spellings added up to one file's visits",
+          r.get("frecency", 0) > 4.9 and
+          result_paths(q)[:1] == ["src/main.c"], short(r))
+    c.req({"op": "shutdown"})
+    check("visit paths: daemon exits 0", d.wait_exit() == 0)
+    c.close()
+    with open(os.path.join(state, "fidx", "visits.json"), "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    check("visit paths: the saved store holds no '..' and no '//'",
+          "\"path\":\"src/main.c\"" in text and ".." not in text and
+          "//" not in text.replace("\\/", "/"), text[-600:])
+    check_clean_stderr(d, "visit paths daemon")
+
+
+def t_visits_corrupt_kept(tmp):
+    """A store with one bad line keeps its good entries, and the damaged
+    file is kept aside, byte for byte, before the next save replaces it;
+    stats and the log say so."""
+    R = mkdir_fixture(tmp, "vkept-tree", ["src/main.c", "lib/main.c"])
+    state = os.path.join(tmp, "vkept-state")
+    os.makedirs(os.path.join(state, "fidx"))
+    store = os.path.join(state, "fidx", "visits.json")
+    good = json.dumps({"root": R, "path": "src/main.c", "w": 3.0,
+                       "t": int(time.time()), "seen": int(time.time())})
+    text = ('{"fidx_visits":1}\n' + good + '\nGARBAGE\n').encode()
+    with open(store, "wb") as f:
+        f.write(text)
+    d = Daemon(tmp, "vkept", state=state)
+    if not check("visits kept: daemon up", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    v = stats(c).get("visits", {})
+    load = v.get("load", {})
+    aside = load.get("moved_aside_to") or ""
+    check("visits kept: stats: 1 loaded, 1 bad entry, to be moved aside",
+          load.get("loaded") == 1 and load.get("bad_entries") == 1 and
+          load.get("moved_aside") is False and
+          aside.startswith(store + ".corrupt-") and
+          v.get("usage", {}).get("entries") == 1 and
+          v.get("counters", {}).get("load_errors") == 1, short(v))
+    r = c.req({"op": "visit", "root": R, "path": "lib/main.c"})
+    check("visits kept: visit ok", r.get("ok") is True, short(r))
+    c.req({"op": "shutdown"})
+    check("visits kept: daemon exits 0", d.wait_exit() == 0)
+    c.close()
+    with open(store, "rb") as f:
+        now = f.read().decode()
+    check("visits kept: the saved store has the old entry and the new",
+          '"path":"src/main.c"' in now and '"path":"lib/main.c"' in now and
+          "GARBAGE" not in now, now)
+    try:
+        with open(aside, "rb") as f:
+            kept = f.read()
+    except OSError as e:
+        kept = str(e).encode()
+    check("visits kept: the damaged file is kept aside, byte for byte",
+          kept == text, kept[:300])
+    err = d.stderr()
+    check("visits kept: the log names the line, the count and the copy",
+          "line 3" in err and "1 bad line skipped" in err and
+          os.path.basename(aside) in err, err[-800:])
+    check_clean_stderr(d, "visits kept daemon")
+
+    # Restarted over the clean file: nothing skipped, nothing to move.
+    d = Daemon(tmp, "vkept2", state=state)
+    if not check("visits kept: restarted", d.wait_ready()):
+        return
+    c = Conn(d.sock)
+    v = stats(c).get("visits", {})
+    check("visits kept: after a clean load, stats shows no damage",
+          v.get("load") == {"loaded": 2, "bad_entries": 0,
+                            "moved_aside_to": None, "moved_aside": False},
+          short(v))
+    c.req({"op": "shutdown"})
+    d.wait_exit()
+    c.close()
+    check("visits kept: one copy, not one per save",
+          len([n for n in os.listdir(os.path.dirname(store))
+               if ".corrupt-" in n]) == 1, os.listdir(os.path.dirname(store)))
+    check_clean_stderr(d, "visits kept daemon 2")
+
+
+def t_detached_log(tmp):
+    """A detached fidxd logs to $XDG_STATE_HOME/fidx/fidxd.log, which moves
+    to fidxd.log.1 at --max-log-bytes, so the log stays under twice that;
+    stats names the file and counts the moves."""
+    state = os.path.join(tmp, "dlog-state")
+    sock = os.path.join(tmp, "dlog.sock")
+    # A .ignore that is a symlink is refused (O_NOFOLLOW) and logged on
+    # every walk: a line per reindex, with this long root in it.
+    R = mkdir_fixture(tmp, "dlog-" + "r" * 120, ["a.txt"])
+    os.symlink("a.txt", os.path.join(R, ".ignore"))
+    env = daemon_env()
+    env["XDG_STATE_HOME"] = state
+    try:
+        p = subprocess.run([FIDXD, "--socket", sock, "--max-log-bytes",
+                            "4K"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           env=env, timeout=15)
+        rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        rc, err = None, "did not exit within 15s"
+    if not check("detached log: fidxd starts detached", rc == 0,
+                 "exit %r; %s" % (rc, err[-500:])):
+        return
+    c = Conn(sock)
+    r = c.req({"op": "ping"})
+    bg = r.get("pid")
+    if isinstance(bg, int):
+        background_pids.append(bg)
+    log = os.path.join(state, "fidx", "fidxd.log")
+    lg = stats(c).get("log", {})
+    check("detached log: stats names the log file and its bound",
+          lg.get("file") == log and lg.get("max_bytes") == 4096 and
+          lg.get("rotations") == 0 and 0 < lg.get("bytes", 0) <= 4096,
+          short(lg))
+    with open(log, "rb") as f:
+        first = f.read().decode("utf-8", "replace")
+    check("detached log: it says when and which fidxd started",
+          ("fidxd: fidxd " in first) and ("(pid %s)" % bg) in first and
+          first[:2] == "20", first[-500:])
+    r = c.req({"op": "add", "root": R, "wait": True})
+    check("detached log: add", r.get("ok") is True, short(r))
+
+    def rotated(n):
+        c.req({"op": "reindex", "root": R, "wait": True})
+        return stats(c).get("log", {}).get("rotations", 0) >= n
+    check("detached log: walks that log move it to fidxd.log.1",
+          wait_until(lambda: rotated(1), 60, 0), short(stats(c).get("log")))
+    check("detached log: and again, the log staying bounded",
+          wait_until(lambda: rotated(2), 60, 0), short(stats(c).get("log")))
+    sizes = [os.path.getsize(x) for x in (log, log + ".1")]
+    check("detached log: each file at most --max-log-bytes",
+          all(0 < n <= 4096 for n in sizes) and
+          not os.path.exists(log + ".2"), sizes)
+    with open(log + ".1", "rb") as f:
+        old = f.read().decode("utf-8", "replace")
+    check("detached log: the moved file holds the walks' warnings",
+          ".ignore" in old, old[-400:])
+    lg = stats(c).get("log", {})
+    check("detached log: stats bytes is the file's size",
+          lg.get("bytes") == os.path.getsize(log) and
+          lg.get("rotate_errors") == 0, short(lg))
+    r = c.req({"op": "shutdown"})
+    check("detached log: shutdown answered", r.get("ok") is True, short(r))
+    c.close()
+    check("detached log: the daemon exits",
+          isinstance(bg, int) and wait_until(lambda: not pid_alive(bg), 15))
+    text = ""
+    for x in (log, log + ".1"):
+        with open(x, "rb") as f:
+            text += f.read().decode("utf-8", "replace")
+    bad = [m for m in SANITIZER_MARKS if m in text]
+    check("detached log: no sanitizer report in the log", not bad,
+          text[-3000:])
+
+
 def t_q_b64(d, c, tmp):
     # A query that is not UTF-8 travels as "q_b64" (exclusive with "q").
     N = mkdir_fixture(tmp, "latin1", ["cafe.txt"])
@@ -1254,9 +1503,13 @@ def main_daemon(tmp):
     section("q_b64", t_q_b64, d, c, tmp)
     section("gone", t_gone, d, c, tmp)
     section("typos", t_typos, d, c, tmp)
+    section("regex errors", t_regex_errors, d, c, tmp)
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)
     section("min_generation", t_min_generation, d, c, R)
+    section("gone and added again", t_gone_readd, d, c, tmp)
+    section("add options", t_add_options, d, c, tmp)
+    section("messages", t_messages, d, c, R, tmp)
     section("lifecycle", t_lifecycle, d, c, R, tmp)
     section("stats", t_stats, d, c)
     check("every response echoed its request's id (%d requests)" %
@@ -1414,6 +1667,7 @@ def t_caps(tmp):
     check("--max-files 10: projects capped with a message",
           p.get("capped") is True and p.get("state") == "capped" and
           p.get("message"), short(p))
+    section("cap messages", t_cap_messages, c, C)
 
     S = mkdir_fixture(tmp, "second", ["s.txt"])
     T = mkdir_fixture(tmp, "third", ["t.txt"])
@@ -1461,16 +1715,17 @@ def t_caps(tmp):
     check("--max-clients 3: a slot frees when a client leaves",
           wait_until(fifth, 5, 0.05))
 
-    # A request parked on a generation that never comes, then SIGTERM:
-    # it hears shutting_down.
-    gen = (find_project(c, S) or {}).get("generation", 0)
-    waits = stats(c).get("counters", {}).get("waits", 0)
-    c2.send({"op": "query", "root": S, "q": "s", "id": "parked",
-             "min_generation": gen + 1000, "timeout_ms": 60000})
-    check("a parked request is counted in stats.counters.waits",
-          wait_until(lambda: stats(c).get("counters", {}).get("waits", 0)
-                     == waits + 1, 5))
+    # A request parked on a walk, then SIGTERM: it hears shutting_down.
+    # The daemon is stopped (every thread, so no walk ends) while both
+    # arrive, so it parks the request and sees the signal in one turn,
+    # before any walk can end.
+    d.p.send_signal(signal.SIGSTOP)
+    check("SIGSTOP: every thread of the daemon stopped",
+          wait_until(lambda: threads_stopped(d.p.pid), 5))
+    c2.send({"op": "reindex", "root": S, "wait": True, "id": "parked",
+             "timeout_ms": 60000})
     d.p.send_signal(signal.SIGTERM)
+    d.p.send_signal(signal.SIGCONT)
     try:
         r = c2.read(10)
     except (Closed, TimeoutError) as e:
@@ -1572,6 +1827,255 @@ def t_stale_socket(tmp):
         c.close()
 
 
+# ------------------------------------------- issue 10: the daemon's answers
+
+def t_gone_readd(d, c, tmp):
+    """A root deleted and made again: add (and a query) walk it again."""
+    G = mkdir_fixture(tmp, "reborn", ["old.txt"])
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: first add ready, 1 file", r.get("files") == 1, short(r))
+    shutil.rmtree(G)
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("re-add: deleted root is gone", r.get("state") == "gone", short(r))
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: add of a gone root still missing walks it and says gone",
+          r.get("ok") is True and r.get("state") == "gone" and
+          r.get("reindexing") is True and r.get("message"), short(r))
+    mkfiles(G, ["new_one.txt", "new_two.txt"])
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: add of a re-created root walks it: ready, 2 files",
+          r.get("state") == "ready" and r.get("files") == 2 and
+          r.get("added") is False and r.get("reindexing") is True and
+          "message" not in r, short(r))
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    check("re-add: add of a ready project starts no walk",
+          r.get("state") == "ready" and "reindexing" not in r, short(r))
+    shutil.rmtree(G)
+    c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    mkfiles(G, ["third_life.txt"])
+    r = c.req({"op": "query", "root": G, "q": "thirdlife"}, timeout=20)
+    check("re-add: a query on a gone root that is back walks it first",
+          r.get("state") == "ready" and
+          result_paths(r) == ["third_life.txt"], short(r))
+    c.req({"op": "remove", "root": G})
+
+
+def t_add_options(d, c, tmp):
+    """add on an existing project applies new hidden/exclude, validated."""
+    O = mkdir_fixture(tmp, "opts", ["a.txt", ".dot/h.txt", "build/out.o"])
+    r = c.req({"op": "add", "root": O, "wait": True}, timeout=20)
+    check("add options: defaults: 2 files (no dot-files)",
+          r.get("files") == 2 and "options_changed" not in r, short(r))
+    r = c.req({"op": "add", "root": O, "hidden": True, "wait": True},
+              timeout=20)
+    check("add options: hidden true on an existing project: changed, "
+          "rebuilt, 3 files", r.get("options_changed") is True and
+          r.get("reindexing") is True and r.get("files") == 3, short(r))
+    r = c.req({"op": "add", "root": O, "exclude": "^build/", "wait": True},
+              timeout=20)
+    check("add options: exclude added, hidden kept: 2 files",
+          r.get("options_changed") is True and r.get("files") == 2,
+          short(r))
+    p = find_project(c, O) or {}
+    check("add options: projects shows both options",
+          p.get("hidden") is True and p.get("exclude") == "^build/",
+          short(p))
+    r = c.req({"op": "add", "root": O, "exclude": "(", "wait": True})
+    check("add options: a bad exclude on an existing project: bad_request",
+          err_code(r) == "bad_request" and "exclude" in err_msg(r),
+          short(r))
+    p = find_project(c, O) or {}
+    check("add options: the bad exclude changed nothing",
+          p.get("exclude") == "^build/" and p.get("files") == 2, short(p))
+    r = c.req({"op": "add", "root": O, "wait": True}, timeout=20)
+    check("add options: add without options changes none",
+          "options_changed" not in r and r.get("files") == 2, short(r))
+    # Asked for while a walk is queued or running: the next walk has them.
+    c.send({"op": "reindex", "root": O, "id": "o1"})
+    c.send({"op": "add", "root": O, "exclude": None, "hidden": False,
+            "wait": True, "id": "o2"})
+    a1, a2 = c.read(20), c.read(20)
+    check("add options during a walk: the wait sees the new options",
+          a1.get("ok") is True and a2.get("options_changed") is True and
+          a2.get("files") == 2, short([a1, a2]))
+    p = find_project(c, O) or {}
+    check("add options: exclude null clears it",
+          "exclude" not in p and p.get("hidden") is False, short(p))
+    c.req({"op": "remove", "root": O})
+
+
+def t_messages(d, c, R, tmp):
+    """Messages that say what happened, and blank lines."""
+    N = mkdir_fixture(tmp, "never_gen5", ["n.txt"])
+    r = c.req({"op": "query", "root": N, "q": "n", "min_generation": 5})
+    check("min_generation 5 on a new root: refused, and no project added",
+          err_code(r) == "bad_request" and "cannot come" in err_msg(r) and
+          find_project(c, N) is None, short(r))
+    p = find_project(c, R) or {}
+    gen = p.get("generation", 0)
+    t0 = time.monotonic()
+    r = c.req({"op": "query", "root": R, "q": "mai",
+               "min_generation": gen + 5, "timeout_ms": 60000}, timeout=30)
+    check("min_generation ahead of every walk: refused at once",
+          err_code(r) == "bad_request" and "cannot come" in err_msg(r) and
+          "nothing is being built" in err_msg(r) and
+          time.monotonic() - t0 < 20, short(r))
+    waits = stats(c).get("counters", {}).get("waits", 0)
+    c.req({"op": "reindex", "root": R, "wait": True}, timeout=20)
+    check("a parked request is counted in stats.counters.waits",
+          stats(c).get("counters", {}).get("waits", 0) == waits + 1)
+    I = mkdir_fixture(tmp, "bigignore", ["a.c", "t.tmp"])
+    with open(os.path.join(I, ".ignore"), "w") as f:
+        f.write("*.tmp\n" + "# padding\n" * 120000 + "a.c\n")
+    r = c.req({"op": "add", "root": I, "wait": True}, timeout=20)
+    check("an .ignore cut at its cap: the add answer says so",
+          r.get("files") == 1 and "only the first" in r.get("message", ""),
+          short(r))
+    check("an .ignore cut at its cap: and the log, once",
+          wait_until(lambda: d.stderr().count("only the first") == 1, 5),
+          d.stderr()[-500:])
+    c.req({"op": "remove", "root": I})
+    c.send_raw(b"   \n\t \r\n")
+    r = c.req({"op": "ping"})
+    check("whitespace-only lines are blank too (next answer is the ping's)",
+          r.get("ok") is True, short(r))
+    c.send_raw(b'{"op":"ping","x":"a\\u0000b"}\n')
+    r = c.read()
+    check("a NUL in a string: bad_json in plain words",
+          err_code(r) == "bad_json" and "NUL" in err_msg(r) and
+          "JSON_" not in err_msg(r), short(r))
+
+
+def t_cap_messages(c, C):
+    """The files cap: the message names --max-files alone."""
+    r = c.req({"op": "reindex", "root": C, "wait": True}, timeout=20)
+    check("files cap: reindex answer says capped, cap files",
+          r.get("capped") is True and r.get("cap") == "files" and
+          r.get("state") == "capped", short(r))
+    m = r.get("message", "")
+    check("files cap: the message names --max-files and not "
+          "--max-index-bytes", "--max-files" in m and
+          "--max-index-bytes" not in m, m)
+
+
+def t_byte_cap(tmp):
+    """--max-index-bytes: a rebuild cut only because the live index is
+    counted keeps the live one (issue 10, item 1), and a repository owned
+    by another user is reported (item 12)."""
+    home = os.path.join(tmp, "bytecap-home")
+    os.makedirs(home)
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = home	# no one's safe.directory applies
+    try:
+        d = Daemon(tmp, "bytecap", ["--max-index-bytes", "64K"])
+    finally:
+        if saved is None:
+            del os.environ["HOME"]
+        else:
+            os.environ["HOME"] = saved
+    if not check("bytecap daemon: answers a ping", d.wait_ready()):
+        print(d.stderr())
+        return
+    c = Conn(d.sock)
+    B = mkdir_fixture(tmp, "bytes800", ["some_fairly_long_file_name_%d.txt" %
+                                        i for i in range(800)])
+    r = c.req({"op": "add", "root": B, "wait": True}, timeout=30)
+    check("byte cap: 800 files fit once: add gives 800, ready",
+          r.get("files") == 800 and r.get("state") == "ready" and
+          r.get("capped") is False, short(r))
+    gen = r.get("generation")
+    got = []
+    for _ in range(4):
+        r = c.req({"op": "reindex", "root": B, "wait": True}, timeout=30)
+        got.append(r)
+    check("byte cap: four reindexes keep all 800 files, ready",
+          [g.get("files") for g in got] == [800] * 4 and
+          all(g.get("state") == "ready" for g in got), short(got))
+    check("byte cap: each says the old index was kept and names "
+          "--max-index-bytes alone",
+          all(g.get("kept_old") is True and
+              "--max-index-bytes" in g.get("message", "") and
+              "--max-files" not in g.get("message", "") for g in got),
+          short(got))
+    check("byte cap: the kept index is the first one",
+          all(g.get("generation") == gen for g in got), short(got))
+    r = c.req({"op": "query", "root": B, "q": "txt", "limit": 1})
+    check("byte cap: a query matches all 800 and carries the message",
+          r.get("matched") == 800 and r.get("kept_old") is True and
+          "--max-index-bytes" in r.get("message", ""), short(r))
+    s = stats(c).get("counters", {})
+    check("byte cap: stats counts rebuilds_kept_old",
+          s.get("rebuilds_kept_old") == 4, short(s))
+    # A first index cut by the byte cap: a rebuild never swaps in fewer.
+    P = mkdir_fixture(tmp, "bytes1500", ["another_fairly_long_name_%d.txt" %
+                                         i for i in range(1500)])
+    c.req({"op": "remove", "root": B})
+    r = c.req({"op": "add", "root": P, "wait": True}, timeout=30)
+    n0 = r.get("files", 0)
+    check("byte cap: 1500 files do not fit: capped, cap bytes",
+          r.get("state") == "capped" and r.get("cap") == "bytes" and
+          0 < n0 < 1500 and "--max-index-bytes" in r.get("message", "") and
+          "--max-files" not in r.get("message", ""), short(r))
+    r = c.req({"op": "reindex", "root": P, "wait": True}, timeout=30)
+    check("byte cap: a partial index is not replaced by a smaller one",
+          r.get("files") == n0 and r.get("kept_old") is True and
+          r.get("state") == "capped", short(r))
+    c.req({"op": "remove", "root": P})
+    t_git_not_owned(d, c, tmp)
+    r = c.req({"op": "shutdown"})
+    check("bytecap daemon: shutdown", r.get("ok") is True, short(r))
+    check("bytecap daemon exits 0", d.wait_exit(20) == 0)
+    c.close()
+    check_clean_stderr(d, "bytecap daemon")
+
+
+def t_git_not_owned(d, c, tmp):
+    name = "git repository owned by another user is reported"
+    if os.getuid() != 0:
+        skip(name, "making a repository owned by another user needs root")
+        return
+    G = mkdir_fixture(tmp, "notmine", ["kept.txt", "ignored.txt"])
+    with open(os.path.join(G, ".gitignore"), "w") as f:
+        f.write("ignored.txt\n")
+    subprocess.run(["git", "init", "-q", G], check=True,
+                   stdout=subprocess.DEVNULL)
+    for dirpath, dirnames, filenames in os.walk(G):
+        for n in dirnames + filenames + ["."]:
+            os.lchown(os.path.join(dirpath, n), 65534, 65534)
+    r = c.req({"op": "add", "root": G, "wait": True}, timeout=20)
+    m = r.get("message", "")
+    check("%s: in the add answer, naming safe.directory" % name,
+          r.get("ok") is True and "safe.directory" in m and
+          "owned by another user" in m, short(r))
+    check("%s: its ignore rules are not applied, as git refuses it" % name,
+          r.get("files") == 2, short(r))
+    s = stats(c).get("counters", {})
+    check("%s: stats counts walk_git_refused" % name,
+          s.get("walk_git_refused", 0) >= 1, short(s))
+    check("%s: in the log" % name, wait_until(
+        lambda: "safe.directory" in d.stderr(), 5))
+    os.chown(G, 0, 0)
+    for dirpath, dirnames, filenames in os.walk(G):
+        for n in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, n), 0, 0)
+    r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
+    check("%s: once it is ours the rules apply and the message goes" % name,
+          r.get("files") == 1 and "message" not in r, short(r))
+
+
+def threads_stopped(pid):
+    """True when every thread of pid is stopped (state T)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+        for t in tids:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                if f.read().split(") ")[-1][:1] != "T":
+                    return False
+        return bool(tids)
+    except OSError:
+        return False
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -1594,7 +2098,11 @@ def main():
         for name, fn in (("main daemon", main_daemon),
                          ("slow reader", t_slow_reader),
                          ("caps", t_caps),
+                         ("byte cap", t_byte_cap),
                          ("visits", t_visits),
+                         ("visit paths", t_visit_paths),
+                         ("visits kept", t_visits_corrupt_kept),
+                         ("detached log", t_detached_log),
                          ("stale socket", t_stale_socket)):
             t0 = time.monotonic()
             section(name, fn, tmp)

@@ -131,7 +131,13 @@ check "bad regex names the offset" grep -q offset "$T/err"
 must_fail 2 "bad --mode" --mode fuzzyy x <"$T/list"
 check "bad --mode is named" grep -q -e '--mode' "$T/err"
 must_fail 2 "missing query" <"$T/list"
-must_fail 2 "two queries" a b <"$T/list"
+expect_rc 0 "two words are one query of two terms, as fidx a b" src ma <"$T/list"
+check "two words: both terms must match" \
+	test "$(sort "$T/out" | tr '\n' ,)" = "src/main.c,src/match.c,"
+printf 'test -n\ntests/x\n' >"$T/words"
+expect_rc 0 "two words: an option after the query is a word" test -n <"$T/words"
+check "two words: test -n finds the line with both" \
+	test "$(cat "$T/out")" = "test -n"
 must_fail 2 "query over the length limit" \
 	"$(awk 'BEGIN { for (i = 0; i < 1025; i++) printf "a" }')" <"$T/list"
 awk 'BEGIN { for (i = 0; i < 1024; i++) printf "a"; printf "\n" }' >"$T/a1024"
@@ -268,6 +274,31 @@ assert r["path"] == "caf\ufffd", r
 ' "$T/out"
 expect_rc 0 "regex on a Latin-1 line" --mode regex 'af' <"$T/latin1"
 check "regex on a Latin-1 line prints it" cmp -s "$T/out" "$T/latin1"
+# PCRE2's UTF mode never matches an invalid byte: such a line runs in
+# byte mode, where the Latin-1 byte is one character.
+for re in 'caf.' 'caf[^e]' '^caf.$' 'caf\x{e9}'; do
+	expect_rc 0 "regex $re on a Latin-1 line" --mode regex "$re" <"$T/latin1"
+	check "regex $re prints the Latin-1 line" cmp -s "$T/out" "$T/latin1"
+done
+printf 'caf\303\251\n' >"$T/utf8"
+expect_rc 0 "regex ^caf.\$ on UTF-8: one character" -m regex '^caf.$' <"$T/utf8"
+expect_rc 0 "a Latin-1 regex byte" --mode regex "$(cat "$T/e9")\$" <"$T/latin1"
+check "a Latin-1 regex byte finds its line" cmp -s "$T/out" "$T/latin1"
+
+### CRLF lists: the '\r' is not part of the name
+
+printf 'src/main.c\r\nMakefile\r\nREADME\r\n' >"$T/crlf"
+expect_rc 0 "a CRLF list" -p mkfl <"$T/crlf"
+check "a CRLF list prints the name without its CR" \
+	test "$(cat "$T/out")" = "$(printf '0,2,4,6\tMakefile')"
+expect_rc 0 "a CRLF list, anchored at the end" 'README$' <"$T/crlf"
+check "a CRLF list: README\$ finds README" test "$(cat "$T/out")" = README
+expect_rc 0 "a CRLF list, regex" -m regex 'E$' <"$T/crlf"
+check "a CRLF list: regex E\$ finds README" test "$(cat "$T/out")" = README
+printf 'a\r\0b\0' >"$T/crnul"
+expect_rc 0 "-0 keeps a trailing CR" -0 a <"$T/crnul"
+check "-0 keeps a trailing CR: printed as it was" \
+	test "$(od -An -c "$T/out" | tr -d ' ')" = 'a\r\0'
 
 ### --max-line-bytes
 
@@ -375,6 +406,50 @@ check "--mode regex prints only src/main.c" \
 expect_rc 0 "-m regex, smart case" -m regex 'readme' <"$T/list"
 check "-m regex readme finds README.md" grep -qx README.md "$T/out"
 must_fail 1 "-m regex, upper case is exact" -m regex 'ReadMe' <"$T/list"
+
+### regex errors: a line PCRE2 gives up on is counted, never a silent miss
+
+awk 'BEGIN { for (i = 0; i < 30; i++) printf "a"; print "!" }' >"$T/hard"
+cp "$T/hard" "$T/hard2"
+echo 'b!' >>"$T/hard2"
+must_fail 2 "regex: every line undecided is an error" \
+	-m regex '^(a|a)*b|!' <"$T/hard"
+check "regex: undecided lines are reported" \
+	grep -q 'could not be decided on 1 of 1 lines' "$T/err"
+expect_rc 0 "regex: a match among undecided lines" \
+	-m regex '^(a|a)*b|!' <"$T/hard2"
+check "regex: the decidable line is printed" test "$(cat "$T/out")" = 'b!'
+check "regex: and the undecided one reported" \
+	grep -q 'could not be decided on 1 of 2 lines' "$T/err"
+fx --json -m regex '^(a|a)*b|!' <"$T/hard2"
+check "regex: --json counts regex_errors" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["regex_errors"] == 1 and d["matched"] == 1, d
+' "$T/out"
+fx --json -m regex 'a' <"$T/list"
+check "regex: regex_errors is 0 when every line is decided" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["regex_errors"] == 0, d
+' "$T/out"
+check "regex: no warning when every line is decided" test ! -s "$T/err"
+
+### typo matches: printed, so exit 0, and never counted as matched
+
+printf 'LICENSE\n' >"$T/license"
+expect_rc 0 "a typo match printed exits 0" licnese <"$T/license"
+check "the typo match is printed" grep -qx LICENSE "$T/out"
+expect_rc 0 "a typo match with --json exits 0" --json licnese <"$T/license"
+for n in 0 1; do
+	fx --json --limit $n licnese <"$T/license"
+	check "typo matches are not counted as matched (--limit $n)" \
+	    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["matched"] == 0, d
+' "$T/out"
+done
 
 ### Unicode case
 

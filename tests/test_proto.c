@@ -210,6 +210,67 @@ test_path_set_roundtrip(void **state)
 	}
 }
 
+/* proto_base64_decode() of s: its length, or -1. */
+static long
+decode(const char *s, char *out)
+{
+	size_t n;
+
+	if (proto_base64_decode(s, strlen(s), out, &n) == -1)
+		return -1;
+	return (long)n;
+}
+
+/*
+ * The decoder takes exactly what the encoder writes: vectors, malformed
+ * input, and every one-quantum string, which decodes if and only if it
+ * is the encoding of what it decodes to ("AB==" is not: its unused bits
+ * are not zero, and it would spell "AA=="'s byte a second way).
+ */
+static void
+test_base64_decode(void **state)
+{
+	static const char *bad[] = { "", "A", "AA=", "AAAAA", "A===", "====",
+	    "=AAA", "AA=A", "AB==", "AAB=", "Y2Fm6R==", "Y2Fm6Z==", "//5=",
+	    "4oJ=", "YQ==YQ==", "AA A", NULL };
+	static const char alpha[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char out[16], q[5] = "", *re;
+	size_t rlen, accepted = 0;
+
+	(void)state;
+	assert_int_equal(decode("Y2Fm6Q==", out), 4);
+	assert_memory_equal(out, "caf\xe9", 4);
+	assert_int_equal(decode("//4=", out), 2);
+	assert_memory_equal(out, "\xff\xfe", 2);
+	assert_int_equal(decode("YQBi", out), 3);
+	assert_memory_equal(out, "a\0b", 3);
+	for (size_t i = 0; bad[i] != NULL; i++)
+		if (decode(bad[i], out) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+	assert_int_equal(proto_base64_decode("AA\0=", 4, out, &rlen), -1);
+	for (size_t a = 0; a < 64; a++)
+		for (size_t b = 0; b < 64; b++)
+			for (size_t c = 0; c <= 64; c++) {
+				long n;
+
+				q[0] = alpha[a];
+				q[1] = alpha[b];
+				q[2] = c < 64 ? alpha[c] : '=';
+				q[3] = '=';
+				n = decode(q, out);
+				if (n == -1)
+					continue;
+				accepted++;
+				re = proto_base64_encode(out, (size_t)n, &rlen);
+				assert_non_null(re);
+				assert_string_equal(re, q);
+				free(re);
+			}
+	/* One spelling per byte string: 256 of one byte, 65536 of two. */
+	assert_int_equal(accepted, 256 + 65536);
+}
+
 static void
 test_path_set_oom(void **state)
 {
@@ -247,6 +308,7 @@ main(void)
 		cmocka_unit_test(test_path_set_invalid),
 		cmocka_unit_test(test_path_set_roundtrip),
 		cmocka_unit_test(test_path_set_oom),
+		cmocka_unit_test(test_base64_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -471,6 +471,37 @@ test_regex_mode(void **state)
 	RE_MATCHES("\\\\Sx", "\\Sx");
 }
 
+/*
+ * A path that is not valid UTF-8 is matched a byte at a time: "." and
+ * "[^e]" take a Latin-1 byte as one character (in PCRE2's UTF mode no
+ * item matches an invalid byte, so these missed), while a valid path
+ * keeps UTF mode ("." is one whole "é").
+ */
+static void
+test_regex_invalid_utf8(void **state)
+{
+	(void)state;
+	RE_MATCHES("caf.", "caf\xe9");
+	RE_MATCHES("caf[^e]", "caf\xe9");
+	RE_MATCHES("^caf.$", "caf\xe9");
+	RE_MATCHES("caf\\x{e9}", "caf\xe9");
+	RE_MATCHES("^.{4}$", "caf\xe9");
+	/* Valid UTF-8 stays character-wise: é is one ".". */
+	RE_MATCHES("^caf.$", "caf\xc3\xa9");
+	RE_MATCHES("caf\\x{e9}", "caf\xc3\xa9");
+	RE_MISSES("^.{5}$", "caf\xc3\xa9");
+	/* A pattern only UTF mode can read still runs everywhere. */
+	RE_MATCHES("\\x{100}|f", "caf\xe9");
+	RE_MISSES("\\x{100}", "caf\xe9");
+	RE_MATCHES("\\x{100}", "\xc4\x80");
+	/* A Latin-1 byte in the pattern is a byte, not a bad regex. */
+	RE_MATCHES("caf\xe9$", "caf\xe9");
+	RE_MISSES("caf\xe9$", "cafe");
+	/* Smart case as before; an upper-case byte stays exact. */
+	RE_MATCHES("CAF.", "x/CAF\xe9");
+	RE_MISSES("CAF.", "caf\xe9");
+}
+
 static void
 test_regex_error(void **state)
 {
@@ -657,6 +688,7 @@ test_non_utf8(void **state)
 		{ "/x$", QUERY_REGEX, true },
 		{ "^caf", QUERY_REGEX, true },
 		{ "^caf/", QUERY_REGEX, false },
+		{ "^caf./x$", QUERY_REGEX, true },
 		{ "zz", QUERY_REGEX, false },
 	};
 	uint32_t pos[16];
@@ -686,8 +718,14 @@ test_non_utf8(void **state)
 	assert_int_equal(pos[0], 0);
 	assert_int_equal(pos[2], 2);
 	fx_free(&f);
-	/* A regex that is itself invalid UTF-8 is an error, not a crash. */
-	expect_error("\xe9", 1, QUERY_REGEX, "offset");
+	/*
+	 * A regex that is itself invalid UTF-8 is read as bytes (as a
+	 * fuzzy query is); one bad as bytes too is an error naming why.
+	 */
+	f = fx_new("\xe9/", QUERY_REGEX);
+	assert_int_not_equal(fx_score(&f, path, n), MATCH_NONE);
+	fx_free(&f);
+	expect_error("\xe9(", 2, QUERY_REGEX, "missing closing parenthesis");
 	/* Regex over paths made only of invalid bytes: no crash. */
 	f = fx_new("x", QUERY_REGEX);
 	assert_int_equal(fx_score(&f, "\xff\xfe\xc3", 3), MATCH_NONE);
@@ -1342,6 +1380,94 @@ test_property_loop(void **state)
 }
 
 /*
+ * query_score_above(floor) is query_score() for every floor at or below
+ * the score, typo matches included (it once skipped the typo reading
+ * under any floor: "licnese" found LICENSE at 210 unbounded, nothing
+ * bounded), and MATCH_BELOW or the score itself above it.
+ */
+static void
+check_above(struct fx *f, const char *path)
+{
+	size_t n = strlen(path), base = match_basename(path, n);
+	uint64_t mask = match_mask(path, n);
+	int32_t v = query_score(f->q, path, n, base, mask, f->sc);
+	int32_t floors[] = { MATCH_NONE, -(MATCH_TYPO_TIER * 2),
+	    -MATCH_TYPO_TIER - 1000, -1, 0, 1, 50, 100, 200, 300, 400 };
+
+	for (size_t i = 0; i < sizeof(floors) / sizeof(floors[0]); i++) {
+		int32_t fl = floors[i], got;
+
+		got = query_score_above(f->q, path, n, base, mask, f->sc, fl);
+		/* With typos, "below" may mean no match (query.h). */
+		bool below_ok = got == MATCH_BELOW && (v != MATCH_NONE ||
+		    query_has_typos(f->q));
+
+		if (v != MATCH_NONE && fl <= v ? got != v :
+		    v == MATCH_NONE ? got != MATCH_NONE && !below_ok :
+		    got != v && !below_ok) {
+			print_error("'%s': query_score %d, query_score_above(%d) "
+			    "%d\n", path, v, fl, got);
+			fail();
+		}
+	}
+	/* And every floor up to the score, one by one, near it. */
+	if (v == MATCH_NONE)
+		return;
+	for (int32_t fl = v - 64; fl <= v; fl++)
+		assert_int_equal(query_score_above(f->q, path, n, base, mask,
+		    f->sc, fl), v);
+}
+
+static void
+test_score_above_agrees(void **state)
+{
+	static const char path_abc[] = "abcdeiln/_.-LICENSE";
+	struct fx f;
+	uint64_t seed = 7;
+	size_t typos = 0;
+
+	(void)state;
+	f = fx_new("licnese", QUERY_FUZZY);
+	assert_int_equal(query_set_typos(f.q, 2), 0);
+	assert_true(query_score(f.q, "LICENSE", 7, 0, match_mask("LICENSE", 7),
+	    f.sc) != MATCH_NONE);
+	check_above(&f, "LICENSE");
+	check_above(&f, "src/LICENSE.txt");
+	check_above(&f, "lib/licenses/x");
+	fx_free(&f);
+	/* Seeded: one- and two-term queries, typos on, random paths. */
+	for (int qi = 0; qi < 60; qi++) {
+		char text[24], path[48];
+
+		random_string(&seed, "abcdeiln_.", 4, 8, text);
+		if (qi % 3 == 0) {
+			size_t k = strlen(text);
+
+			text[k] = ' ';
+			random_string(&seed, "abcdeln", 1, 3, text + k + 1);
+		}
+		f = fx_new(text, QUERY_FUZZY);
+		assert_int_equal(query_set_typos(f.q, 2), 0);
+		for (int pi = 0; pi < 300; pi++) {
+			size_t n, base;
+
+			random_string(&seed, path_abc, 1, 40, path);
+			/* Half the paths start their file name as text does. */
+			n = strlen(path);
+			base = match_basename(path, n);
+			if (pi % 2 == 0 && base < n)
+				path[base] = text[0];
+			if (query_is_typo(f.q, path, n, base, f.sc))
+				typos++;
+			check_above(&f, path);
+		}
+		fx_free(&f);
+	}
+	/* The loop is only worth something if it met typo matches. */
+	assert_true(typos > 20);
+}
+
+/*
  * Regression (topk.h, topk_wants), fixed: with k = 0 it reads items[0] of a heap that
  * holds no item (a 1-byte allocation), so query_run() with a limit of 0
  * overflows the heap under ASan; `fidx filter --limit 0` does the same.
@@ -1426,6 +1552,7 @@ main(void)
 		cmocka_unit_test(test_operator_only_terms),
 		cmocka_unit_test(test_exact_mode),
 		cmocka_unit_test(test_regex_mode),
+		cmocka_unit_test(test_regex_invalid_utf8),
 		cmocka_unit_test(test_regex_error),
 		cmocka_unit_test(test_smart_case_per_term),
 		cmocka_unit_test(test_query_length_limit),
@@ -1439,6 +1566,7 @@ main(void)
 		cmocka_unit_test(test_unicode_case),
 		cmocka_unit_test(test_unicode_property),
 		cmocka_unit_test(test_property_loop),
+		cmocka_unit_test(test_score_above_agrees),
 		cmocka_unit_test(test_oom),
 		/* Last: while its bug stands it aborts the binary. */
 		cmocka_unit_test(test_query_run_limit_zero),

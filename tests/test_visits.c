@@ -8,8 +8,10 @@
  * deletions). The store file is written to a mkdtemp directory per test,
  * removed by the teardown even when a test fails: round trips must give
  * the same scores and the same LRU order, a failed save must leave the
- * old file and no temporary one, and every kind of bad file must leave
- * the store empty with a message naming the line. Allocation failures are
+ * old file and no temporary one, every kind of bad line must be skipped
+ * and counted (a bad header or size refuses the whole file) with a message
+ * naming the line, and a file that did not load whole must be kept, byte
+ * for byte, before a save replaces it. Allocation failures are
  * injected one by one (alloc_fail_at) into add and load.
  */
 #include <setjmp.h>
@@ -487,13 +489,141 @@ test_refused(void **state)
 	assert_int_equal(counts(f->v).refused, 7);
 	assert_int_equal(counts(f->v).entries, 0);
 	assert_false(visits_dirty(f->v));
+	/* Only the form visits_path_clean() gives is stored. */
+	assert_int_equal(add(f->v, "/r", "../x", T0), -1);
+	assert_int_equal(add(f->v, "/r", "a/../../x", T0), -1);
+	assert_int_equal(add(f->v, "/r", "./a", T0), -1);
+	assert_int_equal(add(f->v, "/r", "a//b", T0), -1);
+	assert_int_equal(add(f->v, "/r", "a/", T0), -1);
+	assert_int_equal(add(f->v, "/r", "/etc/passwd", T0), -1);
+	assert_int_equal(add(f->v, "/r", "..", T0), -1);
+	/* And the root must be clean as realpath() gives it. */
+	assert_int_equal(add(f->v, "/r/../s", "a", T0), -1);
+	assert_int_equal(add(f->v, "/r/", "a", T0), -1);
+	assert_int_equal(add(f->v, "//r", "a", T0), -1);
+	assert_int_equal(add(f->v, "/r/.", "a", T0), -1);
+	assert_int_equal(counts(f->v).refused, 18);
+	assert_int_equal(counts(f->v).entries, 0);
+	assert_int_equal(add(f->v, "/", "a", T0), 0);
+	assert_int_equal(add(f->v, "/r/..s", "a", T0), 0);
+	assert_int_equal(counts(f->v).entries, 2);
+	visits_free(f->v);
+	f->v = store(10, 10);
 	/* The longest path and root allowed are fine. */
 	longp[VISITS_MAX_PATH] = '\0';
+	assert_int_equal(add(f->v, longp, "a", T0), 0);
+	longp[0] = 'x';
 	assert_int_equal(visits_add(f->v, "/r", longp, VISITS_MAX_PATH, T0),
 	    0);
-	assert_int_equal(add(f->v, longp, "a", T0), 0);
-	assert_int_equal(counts(f->v).entries, 2);
-	assert_int_equal(counts(f->v).refused, 7);
+	/* Names with dots are names: only "." and ".." are special. */
+	assert_int_equal(add(f->v, "/r", "...", T0), 0);
+	assert_int_equal(add(f->v, "/r", ".a/..b/c..", T0), 0);
+	assert_int_equal(counts(f->v).entries, 4);
+	assert_int_equal(counts(f->v).refused, 0);
+}
+
+struct clean_case {
+	const char *root;
+	const char *in;
+	const char *out;	/* NULL: refused */
+	const char *why;	/* a phrase the refusal says */
+};
+
+static const struct clean_case clean_cases[] = {
+	{ "/r", "a", "a", NULL },
+	{ "/r", "a/b/c.txt", "a/b/c.txt", NULL },
+	{ "/r", "a/../b", "b", NULL },
+	{ "/r", "./a", "a", NULL },
+	{ "/r", "a/.", "a", NULL },
+	{ "/r", "a//b", "a/b", NULL },
+	{ "/r", "a/b/", "a/b", NULL },
+	{ "/r", "a/b//", "a/b", NULL },
+	{ "/r", "a/./b/../c", "a/c", NULL },
+	{ "/r", "a/b/../../c", "c", NULL },
+	{ "/r", "...", "...", NULL },
+	{ "/r", "..a/b..", "..a/b..", NULL },
+	{ "/r", ".hidden", ".hidden", NULL },
+	{ "/r", "..", NULL, "leaves the root" },
+	{ "/r", "../x", NULL, "leaves the root" },
+	{ "/r", "../../etc/passwd", NULL, "leaves the root" },
+	{ "/r", "a/../../b", NULL, "leaves the root" },
+	{ "/r", "a/../..", NULL, "leaves the root" },
+	{ "/r", "./../r/a", NULL, "leaves the root" },
+	{ "/r", "", NULL, "empty" },
+	{ "/r", ".", NULL, "names the root itself" },
+	{ "/r", "./", NULL, "names the root itself" },
+	{ "/r", "a/..", NULL, "names the root itself" },
+	{ "/r", "./.", NULL, "names the root itself" },
+	{ "/r", "//", NULL, "not under the root" },
+	/* Absolute: cleaned whole, then it must be under the root. */
+	{ "/r", "/r/a", "a", NULL },
+	{ "/r", "/r//a/./b/", "a/b", NULL },
+	{ "/r", "/r/x/../y", "y", NULL },
+	{ "/r", "//r/a", "a", NULL },
+	{ "/r", "/r/../r/a", "a", NULL },
+	{ "/r", "/../r/a", "a", NULL },
+	{ "/r", "/r", NULL, "names the root itself" },
+	{ "/r", "/r/", NULL, "names the root itself" },
+	{ "/r", "/r/a/..", NULL, "names the root itself" },
+	{ "/r", "/etc/passwd", NULL, "not under the root" },
+	{ "/r", "/r/../etc/passwd", NULL, "not under the root" },
+	{ "/r", "/rx/a", NULL, "not under the root" },
+	{ "/r", "/", NULL, "not under the root" },
+	{ "/home/u/p", "/home/u/p/src/m.c", "src/m.c", NULL },
+	{ "/home/u/p", "/home/u/pp/m.c", NULL, "not under the root" },
+	{ "/home/u/p", "/home/u/m.c", NULL, "not under the root" },
+	{ "/home/u/p/", "/home/u/p/m.c", "m.c", NULL },
+	{ "/", "/etc/passwd", "etc/passwd", NULL },
+	{ "/", "/../etc", "etc", NULL },
+	{ "/", "..", NULL, "leaves the root" },
+	{ "/", "/", NULL, "names the root itself" },
+};
+
+static void
+test_path_clean(void **state)
+{
+	const size_t n = sizeof(clean_cases) / sizeof(clean_cases[0]);
+	struct fidx_err err;
+	char out[64];
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		const struct clean_case *c = &clean_cases[i];
+		int rc;
+
+		memset(out, '#', sizeof(out));
+		err.msg[0] = '\0';
+		errno = 0;
+		rc = visits_path_clean(c->root, c->in, strlen(c->in), out,
+		    &len, &err);
+		if (c->out == NULL) {
+			if (rc != -1)
+				fail_msg("case %zu: %s in %s gave %.*s", i,
+				    c->in, c->root, (int)len, out);
+			assert_int_equal(errno, EINVAL);
+			if (strstr(err.msg, c->why) == NULL)
+				fail_msg("case %zu: %s: '%s' lacks '%s'", i,
+				    c->in, err.msg, c->why);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("case %zu: %s in %s refused: %s", i, c->in,
+			    c->root, err.msg);
+		if (len != strlen(c->out) || memcmp(out, c->out, len) != 0)
+			fail_msg("case %zu: %s in %s gave %.*s, want %s", i,
+			    c->in, c->root, (int)len, out, c->out);
+		/* Never past the input's length: callers size out by it. */
+		assert_true(len <= strlen(c->in));
+		/* What it gives, it gives again (and visits_add takes). */
+		rc = visits_path_clean(c->root, out, len, out, &len, &err);
+		assert_int_equal(rc, 0);
+		assert_memory_equal(out, c->out, len);
+	}
+	/* A NUL inside is refused, not cut short. */
+	assert_int_equal(visits_path_clean("/r", "a\0b", 3, out, &len, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "NUL"));
 }
 
 static void
@@ -509,7 +639,7 @@ test_dirty(void **state)
 	assert_false(visits_dirty(f->v));
 	assert_int_equal(add(f->v, "/r", "a", T0 + 1), 0);
 	assert_true(visits_dirty(f->v));
-	assert_int_equal(visits_load(f->v, f->file, &f->err), 0);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
 	assert_false(visits_dirty(f->v));
 	assert_int_equal(counts(f->v).saves, 1);
 }
@@ -566,7 +696,7 @@ test_round_trip(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 
 	assert_int_equal(add(w, "/stale", "gone", T0), 0);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, counts(f->v).entries);
 	assert_int_equal(counts(w).projects, 3);
 	assert_int_equal(counts(w).load_errors, 0);
@@ -615,7 +745,7 @@ test_load_trims(void **state)
 	f->v = store(100, 100);
 	fill_mixed(f->v);
 	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, 3);
 	assert_int_equal(counts(w).evicted, 3);
 	/* The newest three: "x", the é project's note, match.c. */
@@ -658,7 +788,7 @@ test_save_file_bound(void **state)
 	assert_false(visits_dirty(f->v));
 	w = visits_new(&lim);
 	assert_non_null(w);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, 2);
 	assert_true(score(w, "/r", "some/longer/path/file9.c", T0 + 9) == 1);
 	visits_free(w);
@@ -754,7 +884,7 @@ test_missing_file(void **state)
 
 	f->v = store(10, 10);
 	assert_int_equal(add(f->v, "/r", "a", T0), 0);
-	assert_int_equal(visits_load(f->v, f->file, &f->err), 0);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(f->v).entries, 0);
 	assert_int_equal(counts(f->v).projects, 0);
 	assert_int_equal(counts(f->v).load_errors, 0);
@@ -811,6 +941,24 @@ static const struct corrupt_case corrupt_cases[] = {
 	    "\"seen\":5}\n", "line 2", "not base64", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path_b64\":\"YQ=\",\"w\":1,\"t\":5,"
 	    "\"seen\":5}\n", "line 2", "not base64", EINVAL },
+	{ HDR "{\"root\":\"/r/../etc\",\"path\":\"a\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 2", "\"root\" is not a clean", EINVAL },
+	/* Hand-edited paths obey the rule visits_add does. */
+	{ HDR "{\"root\":\"/r\",\"path\":\"../x\",\"w\":1,\"t\":5,\"seen\":5}\n",
+	    "line 2", "leaves the root", EINVAL },
+	{ HDR "{\"root\":\"/r\",\"path\":\"a/../../etc/passwd\",\"w\":1,"
+	    "\"t\":5,\"seen\":5}\n", "line 2", "leaves the root", EINVAL },
+	{ HDR "{\"root\":\"/r\",\"path\":\"/etc/passwd\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 2", "not under the root", EINVAL },
+	{ HDR "{\"root\":\"/r\",\"path_b64\":\"Li4veA==\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 2", "leaves the root", EINVAL },
+	{ HDR GOOD "{\"root\":\"/r\",\"path\":\"./a\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 3", "second entry", EINVAL },
+	/* "YR==" spells GOOD's "a" too, but not as the encoder does. */
+	{ HDR GOOD "{\"root\":\"/r\",\"path_b64\":\"YR==\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 3", "\"path_b64\" is not base64", EINVAL },
+	{ HDR GOOD "{\"root\":\"/r\",\"path_b64\":\"YQ==\",\"w\":1,\"t\":5,"
+	    "\"seen\":5}\n", "line 3", "second entry", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path_b64\":\"YQBi\",\"w\":1,\"t\":5,"
 	    "\"seen\":5}\n", "line 2", "holds a NUL", EINVAL },
 	{ HDR "{\"root\":\"/r\",\"path\":\"a\\u0000b\",\"w\":1,\"t\":5,"
@@ -835,7 +983,17 @@ test_corrupt(void **state)
 		put_file(f->file, c->text, strlen(c->text));
 		errno = 0;
 		memset(f->err.msg, 0, sizeof(f->err.msg));
-		if (visits_load(f->v, f->file, &f->err) != -1)
+		/*
+		 * A fault on line 1 (or an empty file) refuses the file; a
+		 * bad entry line is skipped and the GOOD one before it kept.
+		 */
+		bool whole = strcmp(c->where, "line 1") == 0;
+		size_t kept = !whole && strncmp(c->text, HDR GOOD,
+		    strlen(HDR GOOD)) == 0 ? 1 : 0;
+		const char *aside;
+		bool done = true;
+
+		if (visits_load(f->v, f->file, T0, &f->err) != -1)
 			fail_msg("case %zu loaded: %s", i, c->text);
 		print_message("case %zu: %s\n", i, f->err.msg);
 		assert_int_equal(errno, c->err);
@@ -843,19 +1001,166 @@ test_corrupt(void **state)
 		if (c->where != NULL)
 			assert_non_null(strstr(f->err.msg, c->where));
 		assert_non_null(strstr(f->err.msg, c->why));
-		/* Empty, never half-loaded; nothing to save over the file. */
-		assert_int_equal(counts(f->v).entries, 0);
-		assert_int_equal(counts(f->v).projects, 0);
-		assert_null(visits_project(f->v, "/r"));
+		if (!whole)
+			assert_non_null(strstr(f->err.msg,
+			    "1 bad line skipped"));
+		assert_int_equal(counts(f->v).entries, kept);
+		assert_int_equal(counts(f->v).loaded, kept);
+		assert_int_equal(counts(f->v).bad_entries, whole ? 0 : 1);
+		assert_int_equal(counts(f->v).projects, kept);
+		assert_true(kept == 0 || score(f->v, "/r", "a", 5) == 1.5);
 		assert_null(visits_project(f->v, "/before"));
 		assert_false(visits_dirty(f->v));
 		assert_int_equal(counts(f->v).load_errors, i + 1);
+		/* Named to be kept, not yet moved: no save has run. */
+		aside = visits_aside(f->v, &done);
+		assert_non_null(aside);
+		assert_false(done);
+		assert_non_null(strstr(aside, "/visits.json.corrupt-"));
 	}
 	/* The same two-line file without the fault loads. */
 	put_file(f->file, HDR GOOD, strlen(HDR GOOD));
-	assert_int_equal(visits_load(f->v, f->file, &f->err), 0);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
 	assert_true(score(f->v, "/r", "a", 5) == 1.5);
 	assert_int_equal(counts(f->v).load_errors, n);
+	{
+		bool done = true;
+
+		assert_null(visits_aside(f->v, &done));
+		assert_false(done);
+	}
+}
+
+static size_t
+count_names(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The issue's case: one good entry and a GARBAGE line. The entry is
+ * kept, and the save that follows a new visit first keeps the damaged
+ * file under its aside name, byte for byte; the next save and a clean
+ * reload leave no second copy.
+ */
+static void
+test_corrupt_kept(void **state)
+{
+	static const char text[] = HDR GOOD "GARBAGE\n"
+	    "{\"root\":\"/r\",\"path\":\"b\",\"w\":1,\"t\":6,\"seen\":6}\n";
+	struct fixture *f = *state;
+	char want[PATH_MAX + 64], *kept, *now;
+	const char *aside;
+	bool done;
+
+	f->v = store(10, 10);
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_non_null(strstr(f->err.msg, "line 3: bad JSON"));
+	assert_non_null(strstr(f->err.msg, "1 bad line skipped"));
+	assert_int_equal(counts(f->v).loaded, 2);
+	assert_int_equal(counts(f->v).bad_entries, 1);
+	assert_true(score(f->v, "/r", "a", 5) == 1.5);
+	assert_true(score(f->v, "/r", "b", 6) == 1);
+	/* T0 is 2026-11-18 11:06:40 UTC. */
+	snprintf(want, sizeof(want), "%s.corrupt-20261118T110640Z", f->file);
+	aside = visits_aside(f->v, &done);
+	assert_string_equal(aside, want);
+	assert_false(done);
+
+	assert_int_equal(add(f->v, "/r", "x", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	aside = visits_aside(f->v, &done);
+	assert_string_equal(aside, want);
+	assert_true(done);
+	kept = slurp(want, NULL);
+	assert_string_equal(kept, text);
+	free(kept);
+	/* The new file has every entry that loaded, and the new one. */
+	now = slurp(f->file, NULL);
+	assert_non_null(strstr(now, "\"path\":\"a\""));
+	assert_non_null(strstr(now, "\"path\":\"b\""));
+	assert_non_null(strstr(now, "\"path\":\"x\""));
+	assert_null(strstr(now, "GARBAGE"));
+	free(now);
+
+	/* Saved again: the copy is not made twice, nor overwritten. */
+	assert_int_equal(add(f->v, "/r", "y", T0 + 1), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	assert_int_equal(count_names(f->dir, "visits.json.corrupt-"), 1);
+	kept = slurp(want, NULL);
+	assert_string_equal(kept, text);
+	free(kept);
+	assert_int_equal(visits_load(f->v, f->file, T0 + 2, &f->err), 0);
+	assert_int_equal(counts(f->v).entries, 4);
+	assert_int_equal(counts(f->v).bad_entries, 0);
+	assert_null(visits_aside(f->v, &done));
+
+	/*
+	 * Damaged again within the same second: the name is taken, so the
+	 * second copy gets ".2", and the first is untouched.
+	 */
+	put_file(f->file, text, strlen(text) - 1);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_int_equal(counts(f->v).loaded, 2);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	snprintf(want + strlen(want), 8, ".2");
+	assert_string_equal(visits_aside(f->v, &done), want);
+	assert_true(done);
+	kept = slurp(want, NULL);
+	assert_int_equal(strlen(kept), strlen(text) - 1);
+	free(kept);
+	assert_int_equal(count_names(f->dir, "visits.json.corrupt-"), 2);
+}
+
+/*
+ * A file refused whole (here a later version's) is kept too: the store
+ * starts empty, and the first save moves nothing it could not read.
+ */
+static void
+test_corrupt_whole_kept(void **state)
+{
+	static const char text[] = "{\"fidx_visits\":2}\n{\"new\":\"format\"}\n";
+	struct fixture *f = *state;
+	const char *aside;
+	char *kept;
+	bool done;
+
+	f->v = store(10, 10);
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_int_equal(counts(f->v).entries, 0);
+	assert_int_equal(counts(f->v).loaded, 0);
+	/* Nothing visited: nothing saved, the file stays where it is. */
+	assert_false(visits_dirty(f->v));
+	assert_int_equal(add(f->v, "/r", "x", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	aside = visits_aside(f->v, &done);
+	assert_non_null(aside);
+	assert_true(done);
+	kept = slurp(aside, NULL);
+	assert_string_equal(kept, text);
+	free(kept);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), 0);
+	assert_true(has(f->v, "/r", "x"));
+
+	/* A file removed before the save: nothing to keep, the save goes on. */
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0 + 5, &f->err), -1);
+	assert_int_equal(unlink(f->file), 0);
+	assert_int_equal(add(f->v, "/r", "y", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	assert_null(visits_aside(f->v, &done));
+	assert_int_equal(count_names(f->dir, "visits.json.corrupt-"), 1);
 }
 
 /* A file over max_file_bytes is refused before it is read; so is a directory. */
@@ -889,14 +1194,14 @@ test_corrupt_size(void **state)
 		errno = 0;
 		memset(f->err.msg, 0, sizeof(f->err.msg));
 		if (extra == 0) {
-			assert_int_equal(visits_load(f->v, f->file, &f->err),
+			assert_int_equal(visits_load(f->v, f->file, T0, &f->err),
 			    0);
 			assert_int_equal(counts(f->v).entries, 1);
 			assert_true(visits_score(f->v, "/r", path, plen, 5) ==
 			    1);
 			continue;
 		}
-		assert_int_equal(visits_load(f->v, f->file, &f->err), -1);
+		assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
 		print_message("over the limit: %s\n", f->err.msg);
 		assert_int_equal(errno, EFBIG);
 		assert_non_null(strstr(f->err.msg, f->file));
@@ -909,7 +1214,7 @@ test_corrupt_size(void **state)
 	/* A directory where the file should be. */
 	assert_int_equal(unlink(f->file), 0);
 	assert_int_equal(mkdir(f->file, 0700), 0);
-	assert_int_equal(visits_load(f->v, f->file, &f->err), -1);
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
 	assert_non_null(strstr(f->err.msg, "not a regular file"));
 	assert_int_equal(rmdir(f->file), 0);
 }
@@ -941,7 +1246,7 @@ test_non_utf8(void **state)
 	assert_non_null(strstr(text, "\"path\":\"ok/\xc3\xa9.txt\""));
 	assert_null(strchr(text, '\xff'));
 	free(text);
-	assert_int_equal(visits_load(w, f->file, &f->err), 0);
+	assert_int_equal(visits_load(w, f->file, T0, &f->err), 0);
 	assert_int_equal(counts(w).entries, n);
 	for (size_t i = 0; i < n; i++) {
 		double x = score(f->v, "/r", paths[i], T0 + 10 * DAY);
@@ -1025,7 +1330,7 @@ test_oom_load(void **state)
 	for (n = 1; n < 100; n++) {
 		alloc_fail_at(n);
 		errno = 0;
-		r = visits_load(w, f->file, &f->err);
+		r = visits_load(w, f->file, T0, &f->err);
 		if (!alloc_failed())
 			break;
 		assert_int_equal(r, -1);
@@ -1158,6 +1463,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test(test_path_clean),
 		cmocka_unit_test_setup_teardown(test_dirty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup,
 		    teardown),
@@ -1170,6 +1476,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing_file, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_kept, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_whole_kept, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_size, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8, setup, teardown),

@@ -32,6 +32,7 @@
 
 #include "../common/alloc.h"
 #include "../common/limits.h"
+#include "../common/query.h"
 #include "../indexer/index.h"
 #include "../indexer/walk.h"
 
@@ -144,6 +145,15 @@ static void
 put(struct fixture *f, const char *rel)
 {
 	put_data(f, rel, "x\n");
+}
+
+static void
+unlink_at(struct fixture *f, const char *rel)
+{
+	char path[2 * PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+	assert_int_equal(unlink(path), 0);
 }
 
 static void
@@ -318,6 +328,51 @@ test_gitignore(void **state)
 	assert_int_equal(f->st.ignored, 0);
 }
 
+/*
+ * A repository owned by another user: libgit2 refuses it as git does, so
+ * its rules do not apply, and the walk says so, naming safe.directory.
+ * Only root can give a directory away; others skip.
+ */
+static void
+test_git_not_owned(void **state)
+{
+	struct fixture *f = *state;
+	struct walk_opts o = { .gitignore = true };
+	const char *all[] = { "a.c", "x.log", "sub/b.c", NULL };
+	const char *ours[] = { "a.c", "sub/b.c", NULL };
+
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	sh("git init -q '%s'", f->dir);
+	put_data(f, ".gitignore", "*.log\n");
+	put(f, "a.c");
+	put(f, "x.log");
+	put(f, "sub/b.c");
+	sh("chown -R 65534:65534 '%s'", f->dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, all);
+	assert_true(f->st.git_refused);
+	assert_non_null(strstr(f->st.warning, "owned by another user"));
+	assert_non_null(strstr(f->st.warning, "safe.directory"));
+	assert_non_null(strstr(f->st.warning, f->dir));
+	/* From below the top, the same. */
+	assert_int_equal(run(f, "sub", &o), 0);
+	assert_true(f->st.git_refused);
+
+	sh("chown -R 0:0 '%s'", f->dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, ours);
+	assert_false(f->st.git_refused);
+	assert_string_equal(f->st.warning, "");
+
+	/* Outside any repository: nothing to say. */
+	sh("rm -rf '%s/.git'", f->dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_false(f->st.git_refused);
+}
+
 static void
 test_subdir_root(void **state)
 {
@@ -383,6 +438,40 @@ test_ignore_file(void **state)
 	assert_int_equal(run(f, "", &o), 0);
 	assert_listing(&f->b, repo);
 	assert_int_equal(f->st.ignored, 4);
+}
+
+/* An .ignore cut at its cap says so in the walk's warning, once. */
+static void
+test_ignore_file_cut(void **state)
+{
+	struct fixture *f = *state;
+	struct walk_opts o = { .gitignore = true };
+	const char *want[] = { "a.c", "keep.c", NULL };
+	size_t len = 0, cap = 1100 * 1024;
+	char *text = malloc(cap + 1);
+	const char *w;
+
+	assert_non_null(text);
+	len += (size_t)sprintf(text, "*.tmp\n");
+	while (len < cap - 100)
+		len += (size_t)sprintf(text + len, "# padding line %zu\n", len);
+	/* Past the first MiB: dropped. */
+	sprintf(text + len, "a.c\n");
+	put_data(f, ".ignore", text);
+	free(text);
+	put(f, "a.c");
+	put(f, "keep.c");
+	put(f, "t.tmp");
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, want);
+	w = f->st.warning;
+	assert_non_null(strstr(w, "only the first"));
+	assert_null(strstr(strstr(w, "only the first") + 1, "only the first"));
+	assert_false(f->st.git_refused);
+
+	unlink_at(f, ".ignore");
+	assert_int_equal(run(f, "", &o), 0);
+	assert_string_equal(f->st.warning, "");
 }
 
 static void
@@ -556,7 +645,8 @@ test_cap_bytes(void **state)
 	struct fixture *f = *state;
 	struct walk_opts o = { .gitignore = true };
 	size_t per = strlen("f0.txt") + sizeof(struct match_entry);
-	size_t base = sizeof(struct index_snapshot);
+	/* The snapshot's header and the pad after its paths (QUERY_PAD). */
+	size_t base = sizeof(struct index_snapshot) + QUERY_PAD;
 
 	put_cap_tree(f);
 	assert_int_equal(run_capped(f, "", &o, SIZE_MAX, base + 3 * per), 0);
@@ -812,9 +902,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plain_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gitignore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_git_not_owned, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_subdir_root, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ignore_file, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ignore_file_cut, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ignored_root, setup,
 		    teardown),
