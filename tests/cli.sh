@@ -619,7 +619,7 @@ expect 2 "ls takes no --timeout" "$FIDX" --socket "$T/fake3" ls --timeout 1
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
 fake_daemon "$T/fake4" '{"ok":false,"error":{"code":"timeout","message":"the index of /x was not ready in time; it is still being built (try again, or raise \"timeout_ms\")"}}'
 expect 2 "a timeout answer" "$FIDX" --socket "$T/fake4" --root "$P" x
-err_has "the timeout hint names --timeout" "fidx --socket $T/fake4 --timeout SECONDS"
+err_has "the timeout hint names --timeout" "(try again, or raise --timeout SECONDS) (timeout)"
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
 
 # The real daemon applies add --hidden and --exclude.
