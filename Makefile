@@ -26,9 +26,10 @@ LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null) \
            -lpthread -ldl
 
-COMMON_SRCS = common/log.c common/alloc.c common/match.c common/topk.c \
-              common/sockpath.c common/size.c \
-              common/query.c common/proto.c common/fold.c common/thread.c
+COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
+              common/topk.c common/sockpath.c common/size.c \
+              common/query.c common/query_run.c common/proto.c common/fold.c \
+              common/thread.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
@@ -36,6 +37,7 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
+               tests/limits.py \
                tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.

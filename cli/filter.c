@@ -443,26 +443,12 @@ filter_print_json(const struct topk *top, uint32_t **allpos, int *npos,
 		goto out;
 	for (size_t i = 0; i < top->n; i++) {
 		const struct topk_item *it = &top->items[i];
-		json_t *r = json_object();
 
-		if (r == NULL || json_array_append_new(results, r) == -1 ||
-		    proto_path_set(r, it->path, it->len) == -1 ||
-		    json_object_set_new(r, "score",
-		    json_integer(proto_score(it->score))) == -1 ||
-		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(r,
-		    "typo", json_true()) == -1))
+		if (json_array_append_new(results, proto_result_new(it->path,
+		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
+		    o->positions ? allpos[i] : NULL,
+		    o->positions ? npos[i] : 0)) == -1)
 			goto out;
-		if (o->positions) {
-			json_t *p = json_array();
-
-			if (p == NULL || json_object_set_new(r, "positions",
-			    p) == -1)
-				goto out;
-			for (int k = 0; k < npos[i]; k++)
-				if (json_array_append_new(p,
-				    json_integer(allpos[i][k])) == -1)
-					goto out;
-		}
 	}
 	if (json_object_set(root, "results", results) == -1 ||
 	    json_object_set_new(root, "matched", json_integer(

@@ -1,7 +1,7 @@
 /*
  * alloc.h - the one door to malloc, with failure injection for tests.
  *
- * Owns: the count of allocations made through it and the injection switch.
+ * Owns: the injection switch (a countdown to the one allocation to fail).
  * Never touches: what callers do with the memory.
  *
  * Two families. fidx_malloc() and friends may return NULL: use them for
@@ -12,6 +12,10 @@
  *
  * alloc_fail_at(n) makes the n-th fidx_* allocation from now fail (and only
  * that one), so tests can walk every error path (SQLite's test_malloc.c).
+ * It counts nothing else: memory use is `fidx stats`' `memory` (malloc's
+ * own figures and RSS), not this file's.
+ * NEEDSWORK: indexer/loop.c and indexer/work.c still call calloc/malloc
+ * directly, so their failure paths cannot be injected.
  */
 #ifndef FIDX_ALLOC_H
 #define FIDX_ALLOC_H

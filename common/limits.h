@@ -46,21 +46,28 @@
 /*
  * Bytes in a query. A person types a few dozen; 1 KiB leaves room for
  * generated queries while keeping the scorer's table (query x path)
- * small. Stats: `queries_too_long`.
- * Flag: none; the protocol answers E_QUERY_TOO_LONG.
+ * small. Also the ceiling: the scorer's per-byte arrays are this long.
+ * Flag: none. Stats: `limits.query_bytes`. A longer one is answered
+ * `query_too_long` (PROTO_E_QUERY_TOO_LONG), counted only among
+ * `counters.errors`; `fidx filter` says so and exits 2.
+ * NEEDSWORK: a counter of its own, as every other refusal has.
  */
 #define FIDX_MAX_QUERY 1024
 
 /*
  * Terms in a query (space-separated, including OR alternatives). Each term
- * is scored against each candidate, so this bounds the work per candidate.
+ * is scored against each candidate, so this bounds the work per candidate;
+ * 64 is more words than anyone types. Also the ceiling (arrays of it).
+ * Flag and stats: none; more fails the compile ("query has too many
+ * terms"), which the daemon answers `bad_query`.
  */
 #define FIDX_MAX_TERMS 64
 
 /*
  * Results per query. The default is what fits a picker's screen a few
  * times over; the ceiling bounds the response a client can ask for.
- * Flag: `--limit` (CLI), `"limit"` (protocol).
+ * Flag: `--limit` (CLI), `"limit"` (protocol). Stats: `limits.results`
+ * (the ceiling). More is refused: `bad_request`, or fidx's usage error.
  */
 #define FIDX_RESULTS_DEFAULT 50
 #define FIDX_RESULTS_CEILING 10000
@@ -70,26 +77,111 @@
  * bytes between the first and last possible match) for which exact
  * positions are computed. Beyond it the scorer aligns greedily, which
  * costs O(path) and is still deterministic. 256 Ki cells cost 2.25 MiB of
- * scratch per scoring thread.
+ * scratch per scoring thread. Flag and stats: none, as passing it is no
+ * refusal: such a path is scored and highlighted by the greedy alignment,
+ * and matches exactly when the DP would have matched it.
  */
 #define FIDX_MATCH_DP_CELLS 262144
 
-/* Daemon bounds (issue "The daemon"); listed here so `stats` has one home. */
+/*
+ * The daemon's bounds. Each is set by a fidxd flag, shown against its use
+ * in `fidx stats` (`limits`, `usage`), and counted when hit (`counters`);
+ * README.md's table of bounds says the same for users. A message that
+ * says "raise --X" says so only below X's ceiling: at it, raising is no
+ * advice.
+ */
+
+/*
+ * Projects held at once. A person works in a handful; editors, shells
+ * and the cron line add the same roots again, not new ones. The registry
+ * is searched linearly, which the ceiling keeps bounded.
+ * Ceiling: FIDX_MAX_PROJECTS_CEILING. Flag: --max-projects.
+ * Stats: `limits.projects`, `usage.projects`; when hit, `add` answers
+ * `capped` and `counters.projects_refused` counts it.
+ */
 #define FIDX_MAX_PROJECTS_DEFAULT 64
+#define FIDX_MAX_PROJECTS_CEILING 100000
+
+/*
+ * Files in one project's index. A million holds the largest trees people
+ * open (a monorepo, a whole /usr) at about path length + 16 bytes each.
+ * Ceiling: FIDX_MAX_FILES_CEILING, as entry indexes are 32-bit.
+ * Flag: --max-files. Stats: `limits.files_per_project`; when hit the walk
+ * stops, the project's state is `capped` ("cap":"files" in answers) and
+ * `counters.rebuilds_capped` counts it.
+ */
 #define FIDX_MAX_FILES_DEFAULT 1000000
+#define FIDX_MAX_FILES_CEILING UINT32_MAX
+
+/*
+ * Index bytes of all projects together, counting both snapshots while a
+ * rebuild runs and every walk in progress. 512 MiB holds several million
+ * files at typical path lengths and leaves a workstation's memory to the
+ * programs people run. Ceiling: none beyond size_t
+ * (FIDX_MAX_INDEX_BYTES_CEILING); the machine's memory is the real one.
+ * Flag: --max-index-bytes (K, M, G). Stats: `limits.index_bytes`,
+ * `usage.index_bytes`; when hit, as for files ("cap":"bytes"), and a
+ * rebuild cut shorter than the live index is dropped for it
+ * (`counters.rebuilds_kept_old`).
+ */
 #define FIDX_MAX_INDEX_BYTES_DEFAULT (512ull * 1024 * 1024)
+#define FIDX_MAX_INDEX_BYTES_CEILING SIZE_MAX
+
+/*
+ * Connected clients. An editor or two per project, shells and pickers;
+ * each holds at most a request line in and the output cap out, so 256
+ * clients that all stopped reading would hold about 1 GiB, the worst
+ * this default allows. Ceiling: FIDX_MAX_CLIENTS_CEILING, past any
+ * descriptor limit a user is given. Flag: --max-clients.
+ * Stats: `limits.clients`, `usage.clients`; the client over it gets a
+ * `capped` error line and is closed (`counters.clients_refused`).
+ */
 #define FIDX_MAX_CLIENTS_DEFAULT 256
+#define FIDX_MAX_CLIENTS_CEILING 100000
+
+/*
+ * Bytes in one request line. The longest real request is a query of
+ * FIDX_MAX_QUERY bytes, JSON-escaped (up to 6 bytes each), beside a root
+ * of PATH_MAX bytes: 64 KiB holds that with room, and a client sending
+ * more is broken or hostile. Ceiling: 64 MiB; the least it takes is
+ * 2 * FIDX_MAX_QUERY (both checked where fidxd reads the flag).
+ * Flag: --max-line-bytes. Stats: `limits.line_bytes`; a longer line is
+ * answered `line_too_long` and the connection closed
+ * (`counters.lines_too_long`).
+ */
 #define FIDX_MAX_LINE_DEFAULT (64 * 1024)
+
+/*
+ * Output queued for one client. The largest answer (10,000 results with
+ * positions) takes about 1 MiB at typical path lengths; 4 MiB holds it
+ * with room, and a client that lets more pile up is not reading.
+ * Ceiling: 4 GiB; the least it takes is 4096 bytes (both checked where
+ * fidxd reads the flag). Flag: --max-output-bytes.
+ * Stats: `limits.output_bytes_per_client`, `usage.output_bytes` and
+ * `usage.output_bytes_max_client`; a client over it is dropped
+ * (`counters.clients_dropped`), and one response alone over it is
+ * answered `too_large` instead (`counters.responses_too_large`).
+ * NEEDSWORK: the ceilings and minimums of this limit and the one above
+ * are literals in indexer/main.c's flag checks; they belong here.
+ */
 #define FIDX_MAX_OUTPUT_DEFAULT (4 * 1024 * 1024)
 
 /*
- * The most fidxd's flags accept. A message that says "raise --X" says so
- * only below X's ceiling: at it, raising is no advice.
+ * Daemon bounds defined beside the module that enforces them, each with
+ * its comment there:
+ *   wait for an index  FIDXD_WAIT_MS_DEFAULT (indexer/main.c): --wait-ms,
+ *                      "timeout_ms"; `limits.wait_ms`,
+ *                      `counters.waits_timed_out`
+ *   walks at once      2, at most 8 (indexer/main.c): --walkers;
+ *                      `limits.walkers`, `usage.walks`
+ *   scoring threads    SEARCH_MAX_THREADS (indexer/search.h): --threads;
+ *                      `limits.search_threads`
+ *   visit store        VISITS_* (indexer/visits.h): --max-visits,
+ *                      --max-visits-per-project; `visits.limits`,
+ *                      `visits.usage`, `visits.counters.evicted`
+ *   log file           LOG_FILE_MAX_DEFAULT (common/log.h):
+ *                      --max-log-bytes; `log.bytes`, `log.max_bytes`
  */
-#define FIDX_MAX_PROJECTS_CEILING 100000
-#define FIDX_MAX_FILES_CEILING UINT32_MAX	/* entry indexes are 32-bit */
-#define FIDX_MAX_INDEX_BYTES_CEILING SIZE_MAX
-#define FIDX_MAX_CLIENTS_CEILING 100000
 
 _Static_assert(FIDX_MAX_PATH_DEFAULT <= FIDX_MAX_PATH_CEILING,
                "path default above its ceiling");

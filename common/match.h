@@ -3,8 +3,9 @@
  *
  * Owns: the character classes, the presence mask, the bonus model, and
  * the per-thread scratch the scorer needs.
- * Never touches: query syntax (query.h), result ordering (topk.h), I/O,
- * threads. Every function here is pure given its scratch, so callers may
+ * Never touches: query syntax (query.h), typo matching (typo.h, which
+ * scores what is left of a pattern with these functions), result
+ * ordering (topk.h), I/O, threads. Every function here is pure given its scratch, so callers may
  * score on as many threads as they like with one scratch per thread.
  *
  * Paths are bytes. Nothing here assumes UTF-8, NUL termination or a
@@ -134,63 +135,6 @@ struct match_scratch *match_scratch_new(void);
 void match_scratch_free(struct match_scratch *sc);
 
 /*
- * Typos. A pattern with a byte typed by mistake (extra, wrong, or one of
- * a swapped pair) still matches once that byte is left out; one left out
- * already matches, as a gap. So a typo match is p less up to `edits` of
- * its bytes, in the file name, found as a longest common subsequence (bit-parallel, one
- * 64-bit word: patterns up to 64 bytes) and scored as the best alignment
- * of what is left, scaled to the whole pattern's length and discounted
- * for what was left out (see match_typo_scale). Only a good alignment
- * counts (three quarters of the best a pattern that long can score: word
- * starts, runs), so a random string finds no junk. A pattern that reads
- * as a word (5 bytes or more, two vowels: "licnese") competes with clean
- * matches: below one of similar quality, above a scattered one. Any other
- * ("dkrfl", an abbreviation) keeps its typo matches in a tier of their
- * own, MATCH_TYPO_TIER below every clean match, so its clean matches
- * never give way to a typo reading of it ("drop-flags"). The file name
- * must begin with the pattern's first byte (people rarely mistype a
- * name's first letter), and share a piece of it as long as what is left split
- * in edits + 1 pieces (see struct match_typo). Typo matches are not
- * counted as matched.
- */
-#define MATCH_TYPO_PENALTY MATCH_SCORE
-
-#define MATCH_TYPO_MAX_LEN 64
-
-struct match_typo {
-	uint64_t peq[256];	/* bit i set where p's byte i matches */
-	uint64_t full;		/* the low p->len bits */
-	int edits;		/* bytes that may be left out; 0: off */
-	bool utf8;		/* p has bytes >= 0x80: characters go whole */
-	int32_t tier;		/* 0 for a word, MATCH_TYPO_TIER otherwise */
-	int32_t ub;		/* the best a one-edit typo match can score */
-	/*
-	 * The pattern's substrings of `gram` bytes, hashed into a bitmap: a
-	 * typo leaves a word in at most edits + 1 pieces, so a file name
-	 * sharing none of them is no typo match (0: no such check).
-	 */
-	size_t gram;
-	uint64_t grams[1024];
-};
-
-/* Edits p may have: 0 up to 3 bytes, 1 up to 7, 2 beyond (64 at most). */
-int match_typo_budget(size_t len);
-
-/* Prepares t for p with up to edits (capped by match_typo_budget). */
-void match_typo_init(struct match_typo *t, const struct match_pattern *p,
-    int edits);
-
-/*
- * The typo score of s, for an s that p does not match cleanly: MATCH_NONE
- * when no t->edits bytes left out make it match, MATCH_BELOW when it
- * provably scores under floor. With pos, the matched positions go there
- * and their count to *npos.
- */
-int32_t match_fuzzy_typo(const struct match_pattern *p,
-    const struct match_typo *t, const char *s, size_t n, size_t base,
-    struct match_scratch *sc, int32_t floor, uint32_t *pos, int *npos);
-
-/*
  * Best fuzzy alignment of p within s (n bytes, file name at base).
  * Returns its score, or MATCH_NONE. If pos is not NULL it receives the
  * p->len matched positions in increasing order.
@@ -204,16 +148,6 @@ bool match_fuzzy_possible(const struct match_pattern *p, const char *s,
 
 /* A match known to score below the caller's floor; its score unknown. */
 #define MATCH_BELOW (INT32_MIN + 1)
-
-/* Typo matches score this far below every clean one (see match_typo). */
-#define MATCH_TYPO_TIER (1 << 24)
-
-/* True for a score in the typo tier. */
-static inline bool
-match_is_typo(int32_t score)
-{
-	return score > MATCH_BELOW && score < -(MATCH_TYPO_TIER / 2);
-}
 
 /*
  * match_fuzzy() for a caller that keeps only scores >= floor (a full
@@ -255,5 +189,8 @@ int32_t match_score_positions(const char *s, size_t n, size_t base,
 
 /* ASCII fold of one byte; bytes >= 0x80 are left alone. */
 extern const uint8_t match_lower[256];
+
+/* Every byte as it is: the fold table of a case-sensitive pattern. */
+extern const uint8_t match_ident[256];
 
 #endif

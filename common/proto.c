@@ -1,7 +1,7 @@
 /* proto.c - see proto.h. */
 #include "proto.h"
 #include "alloc.h"
-#include "match.h"
+#include "typo.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -63,7 +63,7 @@ proto_error(json_t *id, enum proto_err code, const char *fmt, ...)
 int32_t
 proto_score(int32_t score)
 {
-	return match_is_typo(score) ? score + MATCH_TYPO_TIER : score;
+	return typo_in_tier(score) ? score + TYPO_TIER : score;
 }
 
 bool
@@ -210,4 +210,30 @@ out:
 	free(lossy);
 	free(b64);
 	return rc;
+}
+
+json_t *
+proto_result_new(const char *path, size_t len, int32_t score, bool typo,
+    const uint32_t *pos, int npos)
+{
+	json_t *o = json_object(), *pa;
+
+	if (o == NULL || proto_path_set(o, path, len) == -1 ||
+	    json_object_set_new(o, "score",
+	    json_integer(proto_score(score))) == -1 ||
+	    (typo && json_object_set_new(o, "typo", json_true()) == -1))
+		goto fail;
+	if (pos != NULL) {
+		if ((pa = json_array()) == NULL ||
+		    json_object_set_new(o, "positions", pa) == -1)
+			goto fail;
+		for (int k = 0; k < npos; k++)
+			if (json_array_append_new(pa, json_integer(pos[k])) ==
+			    -1)
+				goto fail;
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
 }

@@ -1,7 +1,9 @@
 /*
  * proto.h - JSON shapes shared by the daemon's wire protocol and the CLI.
  *
- * Owns: how values that JSON cannot hold directly are encoded.
+ * Owns: the error object, the result object (one shape for the daemon's
+ * answers and `fidx filter --json`), and how values that JSON cannot hold
+ * directly are encoded.
  * Never touches: sockets or framing (the daemon's server owns those).
  *
  * Paths are bytes, JSON strings are UTF-8. A path that is valid UTF-8 is
@@ -75,5 +77,15 @@ bool proto_utf8_valid(const char *s, size_t n);
 
 /* Sets "path" (and "path_b64" when needed) on obj. Returns -1 on OOM. */
 int proto_path_set(json_t *obj, const char *path, size_t len);
+
+/*
+ * One result, as the daemon's query answer and `fidx filter --json` both
+ * write it: {"path", "path_b64" (when needed), "score" (proto_score() of
+ * the internal score), "typo":true (when typo), "positions" (when pos is
+ * not NULL: its npos entries; npos < 0 counts as none)}, in that order.
+ * NULL when out of memory.
+ */
+json_t *proto_result_new(const char *path, size_t len, int32_t score,
+    bool typo, const uint32_t *pos, int npos);
 
 #endif

@@ -7,6 +7,11 @@
  * Never touches: threads, sockets, the order of results beyond pushing into
  * a caller's topk, the candidates (borrowed, read only).
  *
+ * Two files behind this one header: query.c parses and compiles (it
+ * builds struct query), query_run.c scores and runs (it only reads one,
+ * and owns struct query_scratch). query_impl.h is the layout they share;
+ * everyone else sees both structs opaque.
+ *
  * Syntax (fuzzy and exact modes; fzf's extended search):
  *   term      fuzzy match (in exact mode: substring)
  *   'term     substring (in exact mode: fuzzy)
@@ -75,7 +80,7 @@ struct query *query_compile(const char *text, size_t len, enum query_mode mode,
 void query_free(struct query *q);
 
 /*
- * Lets a one-term fuzzy query also match with typos (match.h): up to
+ * Lets a one-term fuzzy query also match with typos (typo.h): up to
  * edits bytes left out, capped by the term's length (0 up to 3 bytes,
  * 1 up to 7, 2 beyond); 0 turns it off. Queries of several terms, exact
  * and regex ones are left as they are. -1 when out of memory.
@@ -113,7 +118,7 @@ int query_scratch_bind(struct query_scratch *sc, const struct query *q);
  * Lets callers that split one list among threads (one scratch and one
  * top-k each) prune against each other's k-th best: the threads' scratches
  * share floor, which the caller sets to MATCH_NONE before each run; NULL
- * stops sharing. Plain C11 atomics: query.c starts no threads.
+ * stops sharing. Plain C11 atomics: query_run.c starts no threads.
  */
 void query_scratch_share_floor(struct query_scratch *sc,
     _Atomic int32_t *floor);

@@ -527,28 +527,13 @@ ops_results(const struct query *q, const struct index_snapshot *sn,
 	for (size_t i = 0; i < top->n; i++) {
 		const struct topk_item *it = &top->items[i];
 		const struct match_entry *e = &sn->entries[it->index];
-		json_t *o = json_object();
+		int n = positions ? query_positions(q, it->path, it->len,
+		    e->base, sc, pos) : 0;
 
-		if (o == NULL || json_array_append_new(a, o) == -1 ||
-		    proto_path_set(o, it->path, it->len) == -1 ||
-		    json_object_set_new(o, "score",
-		    json_integer(proto_score(it->score))) == -1 ||
-		    ((it->extra & QUERY_ITEM_TYPO) && json_object_set_new(o,
-		    "typo", json_true()) == -1))
+		if (json_array_append_new(a, proto_result_new(it->path,
+		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
+		    positions ? pos : NULL, n)) == -1)
 			goto fail;
-		if (positions) {
-			int n = query_positions(q, it->path, it->len, e->base,
-			    sc, pos);
-			json_t *pa = json_array();
-
-			if (pa == NULL || json_object_set_new(o, "positions",
-			    pa) == -1)
-				goto fail;
-			for (int k = 0; k < n; k++)
-				if (json_array_append_new(pa,
-				    json_integer(pos[k])) == -1)
-					goto fail;
-		}
 	}
 	query_scratch_free(sc);
 	free(pos);

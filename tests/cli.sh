@@ -667,7 +667,7 @@ expect 0 "NO_COLOR=1 --color=auto" tty_run env NO_COLOR=1 sh -c '"$1" filter --c
 py "--color=auto honours NO_COLOR" "assert b'\x1b' not in d, d"
 
 # One prefix for every message of the CLI, getopt's included.
-for args in "filter --frob x" "add --frob" "--frob x" "ls --frob" "filter -n nope x" "filter --mode nope x"; do
+for args in "filter --frob x" "add --frob" "--frob x" "ls --frob" "filter -n nope x" "filter -m nope x"; do
 	# shellcheck disable=SC2086
 	run "$FIDX" --socket "$T/none" $args </dev/null
 	if [ "$rc" -eq 2 ] && [ -s "$T/err" ] && ! grep -qv '^fidx: ' "$T/err"; then

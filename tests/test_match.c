@@ -22,46 +22,12 @@
 #include "../common/match.h"
 #include "../common/query.h"
 #include "../common/topk.h"
+#include "testutil.h"
 
 static int32_t
 score_of(const char *query, const char *path, size_t len)
 {
-	struct fidx_err err;
-	struct query *q = query_compile(query, strlen(query), QUERY_FUZZY,
-	    &err);
-	struct query_scratch *sc;
-	int32_t v;
-
-	assert_non_null(q);
-	sc = query_scratch_new(q);
-	assert_non_null(sc);
-	v = query_score(q, path, len, match_basename(path, len),
-	    match_mask(path, len), sc);
-	query_scratch_free(sc);
-	query_free(q);
-	return v;
-}
-
-/* score_of() with typo matching on (query_set_typos). */
-static int32_t
-score_typo(const char *query, const char *path)
-{
-	struct fidx_err err;
-	size_t len = strlen(path);
-	struct query *q = query_compile(query, strlen(query), QUERY_FUZZY,
-	    &err);
-	struct query_scratch *sc;
-	int32_t v;
-
-	assert_non_null(q);
-	assert_int_equal(query_set_typos(q, 2), 0);
-	sc = query_scratch_new(q);
-	assert_non_null(sc);
-	v = query_score(q, path, len, match_basename(path, len),
-	    match_mask(path, len), sc);
-	query_scratch_free(sc);
-	query_free(q);
-	return v;
+	return score_once(query, path, len, 0);
 }
 
 static int32_t
@@ -423,68 +389,10 @@ test_scratch_oom(void **state)
 	}
 }
 
-/* True if query finds path only with a typo forgiven. */
-static bool
-typo_only(const char *query, const char *path)
-{
-	return score(query, path) == MATCH_NONE &&
-	    score_typo(query, path) != MATCH_NONE;
-}
-
-/*
- * Typos: found; below a clean match of similar quality; for a word,
- * above a scattered clean match; for an abbreviation, below every clean
- * match; fewer edits first; and never junk for a random string.
- */
-static void
-test_typos(void **state)
-{
-	/* query, a path it finds only with a typo forgiven */
-	static const char *const found[][2] = {
-		{ "licnese", "LICENSE" },	/* swapped */
-		{ "licemse", "LICENSE" },	/* wrong */
-		{ "licennse", "LICENSE" },	/* extra */
-		{ "dockrefile", "Dockerfile" },
-		{ "conifg.h", "src/config.h" },
-		{ "readmee", "README.md" },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(found) / sizeof(found[0]); i++)
-		if (!typo_only(found[i][0], found[i][1]))
-			fail_msg("%s should find %s with a typo", found[i][0],
-			    found[i][1]);
-	/* A missing byte is a gap: a clean match, no typo needed. */
-	assert_int_not_equal(score("makfile", "Makefile"), MATCH_NONE);
-	/* 3 bytes have no budget; 8 have two edits. */
-	assert_int_equal(score_typo("lcn", "lnc"), MATCH_NONE);
-	assert_true(typo_only("abcdefgh", "abcdefgx_y"));
-	assert_int_equal(score_typo("abcdefgh", "abcdexxx"), MATCH_NONE);
-	/* A clean match of the same quality is above the typo match. */
-	assert_true(score_typo("licnese", "doc/LICNESE.txt") >
-	    score_typo("licnese", "doc/LICENSE.txt"));
-	/* A word: a near-perfect typo beats a match smeared over words. */
-	assert_true(score_typo("licnese", "LICENSE") >
-	    score_typo("licnese", "man3/libssh2_channel_setenv.3"));
-	/* An abbreviation: every clean match is above every typo match. */
-	assert_true(score_typo("lcns", "lib/gconv/libCNS.so") >
-	    score_typo("lcns", "usr/bin/lnstat"));
-	assert_true(score_typo("dkrfl", "a/long/way/to/the/Dockerfile") >
-	    score_typo("dkrfl", "drop-flags.html"));
-	assert_true(typo_only("dkrfl", "drop-flags.html"));
-	/* Among typo matches, one edit beats two. */
-	assert_true(score_typo("conifg.h", "include/config.h") >
-	    score_typo("conifg.h", "include/conf.h"));
-	/* A poor alignment of what is left is no typo match: no junk. */
-	assert_int_equal(score_typo("zzqx", "x-zerosize.xml"), MATCH_NONE);
-	assert_int_equal(score_typo("qxjzv", "a/q/x/j/z/b.c"), MATCH_NONE);
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_typos),
 		cmocka_unit_test(test_ranking_pairs),
 		cmocka_unit_test(test_ranking_lists),
 		cmocka_unit_test(test_smart_case),

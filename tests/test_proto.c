@@ -21,6 +21,7 @@
 
 #include "../common/alloc.h"
 #include "../common/proto.h"
+#include "../common/typo.h"
 #include "testutil.h"
 
 #define S(lit) (lit), sizeof(lit) - 1
@@ -299,6 +300,65 @@ test_path_set_oom(void **state)
 	assert_true(n > 2);	/* it allocated, so failures were tried */
 }
 
+/* What proto_result_new(o) dumps to, compactly; o is released. */
+static void
+expect_result(json_t *o, const char *want)
+{
+	char *got;
+
+	assert_non_null(o);
+	got = json_dumps(o, JSON_COMPACT);
+	assert_non_null(got);
+	if (strcmp(got, want) != 0)
+		fail_msg("result %s, expected %s", got, want);
+	free(got);
+	json_decref(o);
+}
+
+/*
+ * One result object for both writers (the daemon's answer, fidx filter
+ * --json): its keys in the order the README shows them, each only when
+ * it applies, and a typo score shown within its tier.
+ */
+static void
+test_result_new(void **state)
+{
+	static const uint32_t pos[] = { 0, 3 };
+	int32_t tiered = 150 - TYPO_TIER;
+	unsigned long n;
+	bool done = false;
+
+	(void)state;
+	assert_true(typo_in_tier(tiered));
+	expect_result(proto_result_new(S("src/a.c"), 7, false, NULL, 0),
+	    "{\"path\":\"src/a.c\",\"score\":7}");
+	expect_result(proto_result_new(S("src/a.c"), 7, false, pos, 2),
+	    "{\"path\":\"src/a.c\",\"score\":7,\"positions\":[0,3]}");
+	/* Positions asked for but none found: an empty list, as before. */
+	expect_result(proto_result_new(S("src/a.c"), 7, false, pos, -1),
+	    "{\"path\":\"src/a.c\",\"score\":7,\"positions\":[]}");
+	expect_result(proto_result_new(S("caf\xe9"), tiered, true, pos, 2),
+	    "{\"path\":\"caf\xef\xbf\xbd\",\"path_b64\":\"Y2Fm6Q==\","
+	    "\"score\":150,\"typo\":true,\"positions\":[0,3]}");
+	/* Every allocation of ours it makes may fail: NULL, no leak. */
+	for (n = 1; n < 100 && !done; n++) {
+		json_t *o;
+
+		alloc_fail_at(n);
+		o = proto_result_new(S("caf\xe9"), 1, true, pos, 2);
+		if (!alloc_failed()) {
+			assert_non_null(o);
+			done = true;
+		} else {
+			assert_null(o);
+		}
+		alloc_fail_at(0);
+		json_decref(o);
+	}
+	assert_true(done);
+	assert_true(n > 2);
+}
+
 int
 main(void)
 {
@@ -309,6 +369,7 @@ main(void)
 		cmocka_unit_test(test_path_set_roundtrip),
 		cmocka_unit_test(test_path_set_oom),
 		cmocka_unit_test(test_base64_decode),
+		cmocka_unit_test(test_result_new),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

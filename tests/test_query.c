@@ -24,6 +24,7 @@
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/match.h"
+#include "../common/typo.h"
 #include "../common/query.h"
 #include "../common/topk.h"
 #include "testutil.h"
@@ -790,7 +791,7 @@ test_positions_union(void **state)
 		{ "ab", "cd", "xabycd" },
 		{ "main", "ai", "src_main.c" },	/* overlapping terms */
 		/*
-		 * Regression (query.c, query_positions), fixed: terms overlap and their
+		 * Regression (query_run.c, query_positions), fixed: terms overlap and their
 		 * positions together outnumber the path's bytes; the union
 		 * {0,1,2} comes back as {0,1} because positions are capped
 		 * at len before duplicates are removed.
@@ -1391,8 +1392,8 @@ check_above(struct fx *f, const char *path)
 	size_t n = strlen(path), base = match_basename(path, n);
 	uint64_t mask = match_mask(path, n);
 	int32_t v = query_score(f->q, path, n, base, mask, f->sc);
-	int32_t floors[] = { MATCH_NONE, -(MATCH_TYPO_TIER * 2),
-	    -MATCH_TYPO_TIER - 1000, -1, 0, 1, 50, 100, 200, 300, 400 };
+	int32_t floors[] = { MATCH_NONE, -(TYPO_TIER * 2),
+	    -TYPO_TIER - 1000, -1, 0, 1, 50, 100, 200, 300, 400 };
 
 	for (size_t i = 0; i < sizeof(floors) / sizeof(floors[0]); i++) {
 		int32_t fl = floors[i], got;

@@ -1,0 +1,73 @@
+/*
+ * query_impl.h - what query.c and query_run.c share, and no one else.
+ *
+ * Owns: the layout of a compiled query (struct query, struct query_term),
+ * which query.c builds and query_run.c only reads (const everywhere).
+ * Never touches: any state of its own. Callers outside query.c and
+ * query_run.c include query.h, where a struct query stays opaque.
+ */
+#ifndef FIDX_QUERY_IMPL_H
+#define FIDX_QUERY_IMPL_H
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "match.h"
+#include "query.h"
+#include "typo.h"
+
+enum term_kind {
+	TERM_FUZZY,
+	TERM_LITERAL,
+};
+
+struct query_term {
+	enum term_kind kind;
+	enum match_anchor anchor;	/* TERM_LITERAL only */
+	bool negate;
+	bool required;			/* a positive fuzzy term alone in its group */
+	bool fold;			/* ignores non-ASCII case (fold.h) */
+	unsigned group;			/* terms sharing a group are ORed */
+	struct match_pattern pat;	/* text points into query->buf */
+};
+
+struct query {
+	enum query_mode mode;
+	struct query_term *terms;
+	size_t nterms;
+	unsigned ngroups;
+	uint64_t need;		/* mask every matching path must contain */
+	bool all_required;	/* every term is required (see query_term) */
+	struct typo *typo;	/* one-term fuzzy queries only, or NULL */
+	bool fold;		/* some term ignores non-ASCII case */
+	char *buf;		/* the terms' unescaped, folded bytes */
+	size_t buf_used, buf_size;
+	/*
+	 * Regex mode: the pattern compiled in UTF mode (re_utf) and in byte
+	 * mode (re_bytes), either NULL where the pattern does not compile
+	 * so; re is the first that exists (see query_regex_code).
+	 */
+	pcre2_code *re, *re_utf, *re_bytes;
+};
+
+/* The one fuzzy term a typo may be forgiven in, or NULL. */
+static inline const struct query_term *
+query_typo_term(const struct query *q)
+{
+	const struct query_term *t = q->nterms == 1 ? &q->terms[0] : NULL;
+
+	if (q->re != NULL || t == NULL || t->kind != TERM_FUZZY || t->negate)
+		return NULL;
+	return t;
+}
+
+/* The compilation of q's pattern that path (len bytes) is matched with. */
+const pcre2_code *query_regex_code(const struct query *q, const char *path,
+    size_t len);
+
+#endif
