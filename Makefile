@@ -27,14 +27,15 @@ CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null)
            -lpthread -ldl
 
 COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
-              common/topk.c common/sockpath.c common/size.c \
+              common/topk.c common/sockpath.c common/size.c common/regex.c \
               common/query.c common/query_run.c common/proto.c common/fold.c \
               common/thread.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
-               indexer/walk.c indexer/visits.c indexer/loop.c indexer/work.c
+               indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
+               indexer/work.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/readme.py \
                tests/limits.py \
@@ -75,7 +76,10 @@ $(BUILD)/vg/test_match: $(call obj,$(BUILD),tests/test_match.c $(COMMON_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-$(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/index.c $(COMMON_SRCS))
+$(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk.c indexer/repo.c indexer/index.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_repo: $(call obj,$(BUILD)/asan,tests/test_repo.c indexer/repo.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))

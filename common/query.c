@@ -7,8 +7,8 @@
 #include "alloc.h"
 #include "fold.h"
 #include "limits.h"
+#include "regex.h"
 
-#include <utf8proc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,91 +58,19 @@ query_regex_has_upper(const char *s, size_t n)
 	return false;
 }
 
-/* Compiles text with opts (JIT too when it can); NULL with err's reason. */
-static pcre2_code *
-query_regex_compile(const char *text, size_t len, uint32_t opts,
-    struct fidx_err *err)
-{
-	PCRE2_UCHAR msg[128];
-	PCRE2_SIZE erroff;
-	pcre2_code *re;
-	int errcode;
-
-	re = pcre2_compile((PCRE2_SPTR)text, len, opts, &errcode, &erroff,
-	    NULL);
-	if (re == NULL) {
-		pcre2_get_error_message(errcode, msg, sizeof(msg));
-		fidx_error(err, "bad regex at offset %zu: %s", (size_t)erroff,
-		    (char *)msg);
-		return NULL;
-	}
-	/* Without JIT (unsupported CPU, no memory) the interpreter still works. */
-	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-	return re;
-}
-
-/* True if s (n bytes) is valid UTF-8 (utf8proc's reading of it). */
-static bool
-query_utf8_valid(const char *s, size_t n)
-{
-	const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
-	utf8proc_int32_t cp;
-
-	while (n > 0) {
-		utf8proc_ssize_t k;
-
-		if (*u < 0x80) {
-			u++, n--;
-			continue;
-		}
-		if ((k = utf8proc_iterate(u, (utf8proc_ssize_t)n, &cp)) <= 0)
-			return false;
-		u += k;
-		n -= (size_t)k;
-	}
-	return true;
-}
-
-/*
- * Two compilations of one pattern. UTF mode reads a valid UTF-8 path a
- * character at a time ("." is "é"); PCRE2_MATCH_INVALID_UTF lets it run
- * on any bytes, but (PCRE2 10.42, checked) no item matches an invalid
- * byte there, not ".", "[^e]" or "\C", so "caf." could never find a
- * Latin-1 "caf\xe9". A path that is not valid UTF-8 is therefore matched
- * in byte mode, where every byte is one character, as the fuzzy and
- * exact modes see it. A pattern that needs UTF mode (\x{100}) keeps it
- * for every path; one that is not UTF-8 itself (a Latin-1 byte) has only
- * byte mode. Only when neither compiles is the regex bad.
- */
+/* The pattern in both modes (regex.h), with smart case. */
 static int
 query_compile_regex(struct query *q, const char *text, size_t len,
     struct fidx_err *err)
 {
 	uint32_t opts = 0;
-	struct fidx_err byte_err;
 
 	if (!query_regex_has_upper(text, len))
 		opts |= PCRE2_CASELESS;
-	q->re_utf = query_regex_compile(text, len, opts | PCRE2_UTF |
-	    PCRE2_MATCH_INVALID_UTF, err);
-	q->re_bytes = query_regex_compile(text, len, opts, &byte_err);
-	q->re = q->re_utf != NULL ? q->re_utf : q->re_bytes;
-	if (q->re != NULL)
-		return 0;
-	/* A pattern that is not UTF-8 was meant for bytes: say why not. */
-	if (!query_utf8_valid(text, len))
-		*err = byte_err;
-	return -1;
-}
-
-/* The compilation of q's pattern that path (len bytes) is matched with. */
-const pcre2_code *
-query_regex_code(const struct query *q, const char *path, size_t len)
-{
-	if (q->re_utf == NULL || q->re_bytes == NULL)
-		return q->re;
-	return fold_has_high(path, len) && !query_utf8_valid(path, len) ?
-	    q->re_bytes : q->re_utf;
+	if (regex_compile(&q->rx, text, len, opts, "regex", err) == -1)
+		return -1;
+	q->re = regex_any(&q->rx);
+	return 0;
 }
 
 /*
@@ -360,8 +288,7 @@ query_free(struct query *q)
 {
 	if (q == NULL)
 		return;
-	pcre2_code_free(q->re_utf);
-	pcre2_code_free(q->re_bytes);
+	regex_release(&q->rx);
 	free(q->typo);
 	free(q->terms);
 	free(q->buf);

@@ -24,7 +24,7 @@
  * case). A term of operators only (e.g. "!" or "^") is taken literally.
  * In regex mode the whole query is one PCRE2 pattern, with the same smart
  * case; it runs in UTF mode on valid UTF-8 paths and in byte mode on the
- * others, so "." matches a Latin-1 byte (see query_compile_regex).
+ * others, so "." matches a Latin-1 byte (see regex.h).
  *
  * The score of a path is the sum over the required terms of each term's
  * score (an OR group scores its best alternative); negated terms score 0.

@@ -19,6 +19,7 @@
 
 #include "match.h"
 #include "query.h"
+#include "regex.h"
 #include "typo.h"
 
 enum term_kind {
@@ -48,11 +49,11 @@ struct query {
 	char *buf;		/* the terms' unescaped, folded bytes */
 	size_t buf_used, buf_size;
 	/*
-	 * Regex mode: the pattern compiled in UTF mode (re_utf) and in byte
-	 * mode (re_bytes), either NULL where the pattern does not compile
-	 * so; re is the first that exists (see query_regex_code).
+	 * Regex mode: the pattern in UTF and in byte mode (regex.h); re is
+	 * the first that exists, NULL in the other modes.
 	 */
-	pcre2_code *re, *re_utf, *re_bytes;
+	struct regex rx;
+	const pcre2_code *re;
 };
 
 /* The one fuzzy term a typo may be forgiven in, or NULL. */
@@ -65,9 +66,5 @@ query_typo_term(const struct query *q)
 		return NULL;
 	return t;
 }
-
-/* The compilation of q's pattern that path (len bytes) is matched with. */
-const pcre2_code *query_regex_code(const struct query *q, const char *path,
-    size_t len);
 
 #endif

@@ -263,7 +263,7 @@ query_regex_score(const struct query *q, const char *path, size_t len,
 	uint32_t at;
 	int rc;
 
-	rc = pcre2_match(query_regex_code(q, path, len), (PCRE2_SPTR)path, len,
+	rc = pcre2_match(regex_code(&q->rx, path, len), (PCRE2_SPTR)path, len,
 	    0, 0, sc->md, NULL);
 	if (rc < 0) {
 		/*

@@ -851,7 +851,8 @@ op_stats(struct ops_req *r)
 	    "output_bytes_max_client", (json_int_t)out_max,
 	    "walks", (json_int_t)project_walks(reg)));
 	o = ops_set(o, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	    "s:I}",
 	    "requests", (json_int_t)s->count.requests,
 	    "errors", (json_int_t)s->count.errors,
 	    "queries", (json_int_t)s->count.queries,
@@ -874,7 +875,9 @@ op_stats(struct ops_req *r)
 	    "walk_symlinks_skipped",
 	    (json_int_t)reg->count.walk_symlinks_skipped,
 	    "walk_too_long", (json_int_t)reg->count.walk_too_long,
-	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused));
+	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused,
+	    "walk_exclude_errors",
+	    (json_int_t)reg->count.walk_exclude_errors));
 	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
 	    "socket_rebinds", json_integer((json_int_t)
 	    s->count.socket_rebinds)) == -1) {

@@ -1,11 +1,10 @@
 /* project.c - see project.h. */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "project.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
+#include "../common/regex.h"
 
 #include <errno.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,9 @@ project_cap_name(enum project_cap c)
 static void
 project_opts_release(struct project_opts *o)
 {
-	pcre2_code_free(o->exclude);
+	if (o->exclude != NULL)
+		regex_release(o->exclude);
+	free(o->exclude);
 	free(o->exclude_src);
 	memset(o, 0, sizeof(*o));
 }
@@ -50,33 +51,31 @@ static int
 project_opts_compile(const struct project_add_opts *in,
     struct project_opts *out, struct fidx_err *err)
 {
-	int code;
-	PCRE2_SIZE off;
-
 	memset(out, 0, sizeof(*out));
 	out->hidden = in->hidden;
 	if (in->exclude == NULL || in->exclude[0] == '\0')
 		return 0;
-	out->exclude = pcre2_compile((PCRE2_SPTR)in->exclude,
-	    PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-	    &code, &off, NULL);
-	if (out->exclude == NULL) {
-		PCRE2_UCHAR msg[200];
-
-		pcre2_get_error_message(code, msg, sizeof(msg));
-		fidx_error(err, "bad exclude regex at offset %zu: %s",
-		    (size_t)off, (char *)msg);
+	/*
+	 * Both modes (regex.h): a name that is not UTF-8 is matched in byte
+	 * mode, so "caf." excludes a Latin-1 "caf\xe9". No smart case: the
+	 * pattern means what it says.
+	 */
+	if ((out->exclude = fidx_calloc(1, sizeof(*out->exclude))) == NULL)
+		goto nomem;
+	if (regex_compile(out->exclude, in->exclude, strlen(in->exclude), 0,
+	    "exclude regex", err) == -1) {
+		project_opts_release(out);
 		errno = EINVAL;
 		return -1;
 	}
-	pcre2_jit_compile(out->exclude, PCRE2_JIT_COMPLETE);
-	if ((out->exclude_src = fidx_strdup(in->exclude)) == NULL) {
-		project_opts_release(out);
-		fidx_error(err, "out of memory");
-		errno = ENOMEM;
-		return -1;
-	}
+	if ((out->exclude_src = fidx_strdup(in->exclude)) == NULL)
+		goto nomem;
 	return 0;
+nomem:
+	project_opts_release(out);
+	fidx_error(err, "out of memory");
+	errno = ENOMEM;
+	return -1;
 }
 
 static void
@@ -504,6 +503,7 @@ project_apply(struct project_registry *r, struct project *p)
 	c->walk_vanished += p->wstats.vanished;
 	c->walk_symlinks_skipped += p->wstats.symlinks_skipped;
 	c->walk_too_long += p->wstats.too_long;
+	c->walk_exclude_errors += p->wstats.exclude_errors;
 	p->kept_old = false;
 	p->message[0] = '\0';
 	if (p->result != NULL && project_keep_old(r, p)) {

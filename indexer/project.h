@@ -54,7 +54,7 @@ const char *project_cap_name(enum project_cap c);
 /* What a walk of the project lists. */
 struct project_opts {
 	bool hidden;			/* names starting with '.' */
-	void *exclude;			/* pcre2_code *, owned, or NULL */
+	struct regex *exclude;		/* owned, or NULL (regex.h) */
 	char *exclude_src;		/* its pattern, owned, or NULL */
 };
 
@@ -111,6 +111,7 @@ struct project_counters {
 	uint64_t walk_vanished;
 	uint64_t walk_symlinks_skipped;
 	uint64_t walk_too_long;
+	uint64_t walk_exclude_errors;	/* paths the exclude regex gave up on */
 };
 
 struct project_registry {

@@ -13,15 +13,9 @@
  * git's ignore rules, and only a symlink that survives all of them is
  * stat()ed to see whether it names a regular file.
  *
- * Ignore rules come from libgit2 alone. Inside a git work tree the
- * repository answers, asked with each path relative to its workdir (the
- * root may sit below it). Outside one, .gitignore files do not apply (as
- * in fd without --no-require-git), but the root's .ignore still does,
- * through an in-memory repository with no workdir: libgit2 then matches
- * the rules as a bare set, reading no files and stat()ing nothing. The
- * .ignore lines become libgit2's "internal" rules, which it checks before
- * the .gitignore files, so .ignore wins, as in fd and rg. Only the root's
- * .ignore is read (a documented approximation of rg's one per directory).
+ * Ignore rules (git's, the root's .ignore) are repo.c's: each thread of
+ * a walk opens its own handle on them (repo.h says why) and asks it about
+ * every entry that survives the exclude regex.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -33,22 +27,21 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <git2.h>
-#include <git2/sys/repository.h>
 #include <pcre2.h>
 
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/log.h"
 #include "../common/query.h"
+#include "../common/regex.h"
 #include "../common/thread.h"
+#include "repo.h"
 #include "walk.h"
 
 #define WALK_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -60,13 +53,8 @@
  * against the ignore rules, then counted as too long.
  */
 #define WALK_PATH_MAX (FIDX_MAX_PATH_DEFAULT + 1 + NAME_MAX)
-
-/*
- * Bytes of the root's .ignore that are read. A hand-written ignore file
- * is a few hundred bytes; a megabyte bounds a generated one. Past it the
- * rest is dropped (at a line boundary) and a warning says so.
- */
-#define WALK_IGNORE_FILE_MAX (1024 * 1024)
+_Static_assert(WALK_PATH_MAX <= REPO_PATH_MAX,
+    "repo_ignored() must take every path the walk builds");
 
 /* What an entry is, once its type is known. */
 enum walk_kind {
@@ -97,15 +85,7 @@ struct walk {
 	struct walk_stack stack;
 	pcre2_match_data *md;	/* for opts->exclude, made once per walk */
 
-	/*
-	 * The ignore matcher, or NULL for none. gpath holds the root's
-	 * offset inside the work tree ("sub/dir/", gpfx bytes, empty when
-	 * the root is the top or the repository is in memory), and after it
-	 * the path being asked about.
-	 */
-	git_repository *repo;
-	char *gpath;
-	size_t gpfx;
+	struct repo *repo;	/* this thread's ignore rules, or NULL */
 
 	/*
 	 * The directory being read, then "dir/name" for each entry; the
@@ -118,51 +98,6 @@ struct walk {
 	/* getdents64 records (struct dirent's layout on Linux, 64-bit). */
 	_Alignas(struct dirent) char dents[32 * 1024];
 };
-
-static pthread_once_t walk_git_once = PTHREAD_ONCE_INIT;
-
-/*
- * libgit2 is initialised once and never shut down: the daemon owns the
- * process's lifetime, and a shutdown racing another walk would pull
- * libgit2's globals from under it.
- */
-static void
-walk_git_init(void)
-{
-	git_libgit2_init();
-}
-
-static const char *
-walk_git_msg(void)
-{
-	const git_error *e = git_error_last();
-
-	return e != NULL && e->message != NULL ? e->message : "unknown error";
-}
-
-/*
- * Adds a sentence for the user to w->st->warning (the project's message
- * and the log, both once per walk: every thread of a walk reads the same
- * root, and only the first thread's counters keep their warning).
- */
-__attribute__((format(printf, 2, 3)))
-static void
-walk_warn(struct walk *w, const char *fmt, ...)
-{
-	char *buf = w->st->warning;
-	size_t len = strlen(buf), size = sizeof(w->st->warning);
-	va_list ap;
-
-	if (len + 3 >= size)
-		return;
-	if (len > 0) {
-		memcpy(buf + len, "; ", 3);
-		len += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-}
 
 static int
 walk_nomem(struct walk *w)
@@ -216,338 +151,26 @@ walk_pop(struct walk *w)
 	s->len = off;
 }
 
-/*
- * Reads the root's .ignore into a NUL-terminated buffer (*out, NULL when
- * there is none). Only a regular file is read, so a fifo of that name
- * cannot block the walk. Returns -1 only when out of memory.
- */
-static int
-walk_ignore_read(struct walk *w, char **out)
-{
-	struct stat sb;
-	char *buf = NULL, *nl;
-	size_t cap, len = 0;
-	ssize_t n;
-	int fd;
-
-	*out = NULL;
-	fd = openat(w->rootfd, ".ignore",
-	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1) {
-		if (errno != ENOENT)
-			walk_warn(w, "%s/.ignore is not applied: %s", w->root,
-			    strerror(errno));
-		return 0;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode))
-		goto out;
-	cap = sb.st_size < WALK_IGNORE_FILE_MAX ? (size_t)sb.st_size :
-	    WALK_IGNORE_FILE_MAX;
-	if ((buf = fidx_malloc(cap + 1)) == NULL) {
-		close(fd);
-		return walk_nomem(w);
-	}
-	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
-		len += (size_t)n;
-	if (sb.st_size > WALK_IGNORE_FILE_MAX) {
-		walk_warn(w, "%s/.ignore: only the first %d bytes are used",
-		    w->root, WALK_IGNORE_FILE_MAX);
-		nl = memrchr(buf, '\n', len);
-		len = nl != NULL ? (size_t)(nl - buf) : 0;
-	}
-	buf[len] = '\0';
-	*out = buf;
-out:
-	close(fd);
-	return 0;
-}
-
-/*
- * Rewrites one .ignore line (len > 0, trailing blanks gone) for a root
- * below the top of its work tree, where libgit2 reads internal rules as
- * if they were in the top's .gitignore. pfx is the root's offset with a
- * trailing '/'. A pattern with a slash other than a trailing one is
- * anchored at the root ("/pfx/pattern"); one without gets a "**"
- * component after pfx, so it matches at any depth below the root but
- * never the root or its parents: the meaning the same line has in a
- * .gitignore in the root itself.
- * out holds at least plen + len + 5 bytes.
- */
-static void
-walk_ignore_anchor(char *out, const char *pfx, size_t plen,
-    const char *line, size_t len)
-{
-	size_t n = 0, body = len;
-
-	if (line[0] == '!') {
-		out[n++] = '!';
-		line++;
-		len--;
-		body--;
-	}
-	if (body > 0 && line[body - 1] == '/')
-		body--;
-	out[n++] = '/';
-	memcpy(out + n, pfx, plen);
-	n += plen;
-	if (memchr(line, '/', body) == NULL) {
-		memcpy(out + n, "**/", 3);
-		n += 3;
-	} else if (line[0] == '/') {
-		line++;
-		len--;
-	}
-	memcpy(out + n, line, len);
-	out[n + len] = '\0';
-}
-
-/* The length of line without its trailing blanks, unless escaped. */
-static size_t
-walk_ignore_trim(const char *line, size_t len)
-{
-	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' ||
-	    line[len - 1] == '\r') && (len < 2 || line[len - 2] != '\\'))
-		len--;
-	return len;
-}
-
-/*
- * Adds each rule of text (the root's .ignore) to w->repo. Blank lines,
- * comments and a lone "!" are skipped here: anchored below the top they
- * would become "/pfx/"-like rules that match the whole root.
- */
-static int
-walk_ignore_add(struct walk *w, char *text)
-{
-	char *line, *next, *rule;
-	size_t len, tlen = strlen(text);
-
-	if ((rule = fidx_malloc(w->gpfx + tlen + 6)) == NULL)
-		return walk_nomem(w);
-	for (line = text; *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		else
-			next = line + strlen(line);
-		len = walk_ignore_trim(line, strlen(line));
-		if (len == 0 || line[0] == '#' || (len == 1 && line[0] == '!'))
-			continue;
-		if (w->gpfx == 0) {
-			memcpy(rule, line, len);
-			rule[len] = '\0';
-		} else
-			walk_ignore_anchor(rule, w->gpath, w->gpfx, line, len);
-		if (git_ignore_add_rule(w->repo, rule) < 0)
-			walk_warn(w, "%s/.ignore: the rule %s is not applied: "
-			    "%s", w->root, rule, walk_git_msg());
-	}
-	free(rule);
-	return 0;
-}
-
-/*
- * Makes gpath: the root's offset inside the work tree (olen bytes, a '/'
- * added when not empty), with room after it for any path the walk asks
- * about plus a trailing '/'.
- */
-static int
-walk_gpath_init(struct walk *w, const char *offset, size_t olen)
-{
-	if ((w->gpath = fidx_malloc(olen + 1 + WALK_PATH_MAX + 2)) == NULL)
-		return walk_nomem(w);
-	memcpy(w->gpath, offset, olen);
-	if (olen > 0)
-		w->gpath[olen++] = '/';
-	w->gpath[olen] = '\0';
-	w->gpfx = olen;
-	return 0;
-}
-
-/*
- * The root's path below top, the top of its work tree ("" for the top
- * itself), or NULL when it is not below it (a worktree configured
- * elsewhere). Both paths are resolved, so symlinks cannot fool the
- * prefix test.
- */
-static const char *
-walk_root_offset(const char *real, const char *top)
-{
-	size_t tlen = strlen(top);
-
-	while (tlen > 0 && top[tlen - 1] == '/')
-		tlen--;
-	if (strncmp(real, top, tlen) != 0)
-		return NULL;
-	if (real[tlen] == '\0')
-		return real + tlen;
-	if (real[tlen] != '/')
-		return NULL;
-	return real + tlen + 1;
-}
-
-/*
- * True when git ignores the root itself (a project added from inside an
- * ignored build/ directory). libgit2 tests every parent of a path, so it
- * would then report every entry ignored; such a root is walked as if it
- * were outside git instead, which is what fd and rg list for it.
- */
-static bool
-walk_root_ignored(git_repository *repo, const char *gpath, size_t gpfx)
-{
-	int ignored = 0;
-
-	if (gpfx == 0)
-		return false;
-	if (git_ignore_path_is_ignored(&ignored, repo, gpath) < 0)
-		return false;
-	return ignored != 0;
-}
-
-/*
- * Records in w->st why the repository the root lies in was not opened,
- * if there is one. libgit2 1.5 refuses a repository owned by another
- * user (git's safe.directory check) with GIT_ENOTFOUND, the code for "no
- * repository" (later ones say GIT_EOWNER), so that case is told apart by
- * discovering the repository, which checks no owner. Either way what
- * is listed changes (git's ignore rules are not applied) without a word
- * unless we say so.
- */
-static void
-walk_repo_refused(struct walk *w, int e)
-{
-	char why[160], top[PATH_MAX];
-	git_buf gitdir = { 0 };
-	struct stat sb;
-	size_t len;
-
-	snprintf(why, sizeof(why), "%s", walk_git_msg());
-	if (git_repository_discover(&gitdir, w->root, 0, NULL) < 0 ||
-	    gitdir.ptr == NULL) {
-		if (e != GIT_ENOTFOUND)
-			log_info("%s: git: %s", w->root, why);
-		git_buf_dispose(&gitdir);
-		return;
-	}
-	/* ".../top/.git/": safe.directory names the work tree, top. */
-	len = strlen(gitdir.ptr);
-	while (len > 1 && gitdir.ptr[len - 1] == '/')
-		len--;
-	if (len >= 5 && memcmp(gitdir.ptr + len - 5, "/.git", 5) == 0)
-		len -= 5;
-	snprintf(top, sizeof(top), "%.*s", (int)len, gitdir.ptr);
-	w->st->git_refused = true;
-	if (e == GIT_EOWNER || (stat(top, &sb) == 0 && sb.st_uid !=
-	    geteuid()) || (stat(gitdir.ptr, &sb) == 0 && sb.st_uid !=
-	    geteuid()))
-		walk_warn(w, "the git repository %s is owned by another "
-		    "user, so, as git does, fidx does not use it: its ignore "
-		    "rules are not applied (to trust it: git config --global "
-		    "--add safe.directory %s)", top, top);
-	else
-		walk_warn(w, "the git repository %s cannot be opened (%s): "
-		    "its ignore rules are not applied", top, why);
-	git_buf_dispose(&gitdir);
-}
-
-/*
- * Opens the work tree the root lies in, if any, into w->repo and makes
- * gpath. Not being in one is not an error, nor is a repository libgit2
- * refuses (not owned by us, corrupt): both mean no .gitignore rules, and
- * the second is recorded for the user (walk_repo_refused).
- */
-static int
-walk_repo_open(struct walk *w)
-{
-	git_repository *repo = NULL;
-	char *real = NULL, *top = NULL;
-	const char *wd, *offset;
-	int e, rc = 0;
-
-	if ((e = git_repository_open_ext(&repo, w->root, 0, NULL)) < 0) {
-		walk_repo_refused(w, e);
-		return 0;
-	}
-	if ((wd = git_repository_workdir(repo)) == NULL)
-		goto out;
-	if ((real = realpath(w->root, NULL)) == NULL ||
-	    (top = realpath(wd, NULL)) == NULL) {
-		if (errno == ENOMEM)
-			rc = walk_nomem(w);
-		goto out;
-	}
-	if ((offset = walk_root_offset(real, top)) == NULL)
-		goto out;
-	if ((rc = walk_gpath_init(w, offset, strlen(offset))) == -1)
-		goto out;
-	if (walk_root_ignored(repo, w->gpath, w->gpfx)) {
-		free(w->gpath);
-		w->gpath = NULL;
-		w->gpfx = 0;
-		goto out;
-	}
-	w->repo = repo;
-	repo = NULL;
-out:
-	free(real);
-	free(top);
-	git_repository_free(repo);
-	return rc;
-}
-
-/*
- * A repository with no workdir and an empty config, holding only the
- * root's .ignore rules: the matcher for a root outside git. The empty
- * config keeps the user's core.excludesFile out, as git's own rules are.
- */
-static int
-walk_repo_memory(struct walk *w)
-{
-	git_config *cfg = NULL;
-
-	if (git_repository_new(&w->repo) < 0 || git_config_new(&cfg) < 0) {
-		walk_warn(w, "%s/.ignore is not applied: %s", w->root,
-		    walk_git_msg());
-		git_repository_free(w->repo);
-		w->repo = NULL;
-		return 0;
-	}
-	git_repository_set_config(w->repo, cfg);
-	git_config_free(cfg);
-	return walk_gpath_init(w, "", 0);
-}
-
-/* Chooses the ignore matcher (see the top of this file). */
-static int
-walk_ignore_init(struct walk *w)
-{
-	char *rules;
-	int rc;
-
-	pthread_once(&walk_git_once, walk_git_init);
-	if (walk_repo_open(w) == -1 || walk_ignore_read(w, &rules) == -1)
-		return -1;
-	if (rules == NULL)
-		return 0;
-	rc = 0;
-	if (w->repo == NULL)
-		rc = walk_repo_memory(w);
-	if (rc == 0 && w->repo != NULL)
-		rc = walk_ignore_add(w, rules);
-	free(rules);
-	return rc;
-}
-
 static int
 walk_init(struct walk *w)
 {
 	if (w->opts->exclude != NULL) {
-		w->md = pcre2_match_data_create_from_pattern(w->opts->exclude,
-		    NULL);
+		w->md = pcre2_match_data_create_from_pattern(
+		    regex_any(w->opts->exclude), NULL);
 		if (w->md == NULL)
 			return walk_nomem(w);
 	}
-	if (w->opts->gitignore)
-		return walk_ignore_init(w);
+	if (w->opts->gitignore) {
+		struct repo_notes notes = {
+			.warning = w->st->warning,
+			.size = sizeof(w->st->warning),
+		};
+		int rc = repo_open(&w->repo, w->root, w->rootfd, &notes,
+		    w->err);
+
+		w->st->git_refused = notes.refused;
+		return rc;
+	}
 	return 0;
 }
 
@@ -557,8 +180,7 @@ walk_release(struct walk *w)
 	free(w->stack.buf);
 	free(w->stack.off);
 	pcre2_match_data_free(w->md);
-	git_repository_free(w->repo);
-	free(w->gpath);
+	repo_close(w->repo);
 	if (w->rootfd != -1)
 		close(w->rootfd);
 }
@@ -614,46 +236,26 @@ walk_kind(struct walk *w, int dfd, const struct dirent *de)
 }
 
 /*
- * True when opts->exclude matches w->path. A match error (a non-UTF-8
- * name under a UTF pattern, a match limit) lists the path: better shown
- * than silently lost.
+ * True when opts->exclude matches w->path. When PCRE2 gives up instead
+ * (a match, depth or heap limit: a pattern that backtracks without end
+ * on this path) the path is listed and counted, and the walk's warning
+ * says so: better shown than silently lost, and a pattern that fails on
+ * a few paths must not hide them.
  */
 static bool
 walk_excluded(struct walk *w)
 {
+	int rc;
+
 	if (w->md == NULL)
 		return false;
-	return pcre2_match(w->opts->exclude, (PCRE2_SPTR)w->path, w->len, 0,
-	    0, w->md, NULL) >= 0;
-}
-
-/*
- * True when git ignores w->path. A directory is asked with a trailing
- * '/', which both makes "dir/" rules apply and spares libgit2 a stat.
- * NEEDSWORK: each call makes libgit2 re-check (stat) the .gitignore of
- * every directory up to the top; its incremental push/pop API is not
- * public. Bench against fd before tuning anything else here.
- */
-static bool
-walk_git_ignored(struct walk *w, bool dir)
-{
-	size_t n = w->gpfx;
-	int ignored = 0;
-
-	if (w->repo == NULL)
-		return false;
-	memcpy(w->gpath + n, w->path, w->len);
-	n += w->len;
-	if (dir)
-		w->gpath[n++] = '/';
-	w->gpath[n] = '\0';
-	if (git_ignore_path_is_ignored(&ignored, w->repo, w->gpath) < 0) {
-		/* An unreadable .gitignore lists the path rather than lose it. */
-		log_debug("%s: git ignore %s: %s", w->root, w->gpath,
-		    walk_git_msg());
-		return false;
-	}
-	return ignored != 0;
+	rc = pcre2_match(regex_code(w->opts->exclude, w->path, w->len),
+	    (PCRE2_SPTR)w->path, w->len, 0, 0, w->md, NULL);
+	if (rc >= 0)
+		return true;
+	if (rc != PCRE2_ERROR_NOMATCH)
+		w->st->exclude_errors++;
+	return false;
 }
 
 /*
@@ -718,7 +320,8 @@ walk_add_file(struct walk *w)
 static int
 walk_take(struct walk *w, int dfd, const char *name, enum walk_kind kind)
 {
-	if (walk_excluded(w) || walk_git_ignored(w, kind == WALK_DIR)) {
+	if (walk_excluded(w) ||
+	    repo_ignored(w->repo, w->path, w->len, kind == WALK_DIR)) {
 		w->st->ignored++;
 		return 0;
 	}
@@ -1016,7 +619,24 @@ walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->vanished += from->vanished;
 	to->too_long += from->too_long;
 	to->symlinks_skipped += from->symlinks_skipped;
+	to->exclude_errors += from->exclude_errors;
 	/* Every thread opens the same repository: one warning is enough. */
+}
+
+/* Adds the warnings that sum every thread's counters, once per walk. */
+static void
+walk_warn_totals(struct walk_stats *st)
+{
+	size_t len = strlen(st->warning);
+
+	if (st->exclude_errors == 0)
+		return;
+	snprintf(st->warning + len, sizeof(st->warning) - len, "%sthe "
+	    "exclude regex gave up on %zu path%s (PCRE2's match, depth or "
+	    "heap limit), which %s listed: simplify the pattern",
+	    len > 0 ? "; " : "", st->exclude_errors,
+	    st->exclude_errors == 1 ? "" : "s",
+	    st->exclude_errors == 1 ? "is" : "are");
 }
 
 int
@@ -1118,11 +738,13 @@ walk_run(const char *root, const struct walk_opts *opts,
 	pthread_cond_destroy(&sh.cv);
 	pthread_mutex_destroy(&sh.mu);
 	walk_release(&w);
+	walk_warn_totals(st);
 	errno = saved;
 	return rc;
 single_out:
 	saved = errno;
 	walk_release(&w);
+	walk_warn_totals(st);
 	errno = saved;
 	return rc;
 }

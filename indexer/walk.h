@@ -1,30 +1,34 @@
 /*
  * walk.h - one walk of a project directory into an index builder.
  *
- * Owns: the walk's own state (directory stack, ignore lookups) for the
- * duration of walk_run(); nothing survives the call but its counters.
- * Never touches: snapshots once built, the project registry, sockets,
- * inotify (it reports each directory through on_dir so the watcher can
- * add it during this same walk, never by a second walk).
+ * Owns: the walk's own state (directory stack, one ignore handle from
+ * repo.h per walk thread) for the duration of walk_run(); nothing
+ * survives the call but its counters.
+ * Never touches: libgit2 (repo.c asks it), snapshots once built, the
+ * project registry, sockets, inotify (it reports each directory through
+ * on_dir so the watcher can add it during this same walk, never by a
+ * second walk).
  *
  * Rules: never follows a directory symlink (so no loops); a symlink to a
  * regular file is listed; `.git` is never entered; hidden names (leading
  * '.') are skipped unless opts.hidden; in a git work tree, paths ignored
  * by git (.gitignore files, .git/info/exclude, core.excludesFile) are
- * skipped, through libgit2, never a hand-written matcher; the root's
- * `.ignore` file (gitignore syntax) is added to those rules; paths matching
- * opts.exclude (PCRE2, against the relative path) are skipped, and a
- * matching directory is not entered (compile it with PCRE2_UTF also set
- * PCRE2_MATCH_INVALID_UTF, or non-UTF-8 names can never be excluded).
+ * skipped, and so are those the root's `.ignore` file (gitignore syntax)
+ * names, in or out of git (repo.h has the rules); paths matching
+ * opts.exclude (a PCRE2 pattern, regex.h, against the relative path) are
+ * skipped, and a matching directory is not entered; a path that is not
+ * UTF-8 is matched in byte mode, so "caf." excludes a Latin-1 "caf\xe9".
  * Unreadable directories and entries that vanish mid-walk are counted and
  * skipped, never fatal; running out of descriptors or memory is (-1), so
  * an index is never silently partial.
  * The root is opened with O_NOFOLLOW: it must be resolved (realpath).
- * NEEDSWORK: libgit2's git_ignore_path_is_ignored() re-checks every parent
- * directory's .gitignore per entry (~10 us each, 20x a plain walk);
- * O_NOFOLLOW guards only the last component against a directory swapped
+ * NEEDSWORK: the ignore query costs ~10 us an entry, 20x a plain walk
+ * (repo_ignored); O_NOFOLLOW guards only the last component against a directory swapped
  * for a symlink mid-walk (openat2 RESOLVE_BENEATH would close that).
- * Thread-safe: walks of different projects may run at once.
+ * Thread-safe: walks of different projects may run at once, and one walk
+ * may run on several threads (opts.threads): each has its own ignore
+ * handle, path buffer and counters, and only the pending directories are
+ * shared, under a lock.
  */
 #ifndef FIDX_WALK_H
 #define FIDX_WALK_H
@@ -36,10 +40,12 @@
 #include "../common/log.h"
 #include "index.h"
 
+struct regex;
+
 struct walk_opts {
 	bool hidden;		/* list names starting with '.' */
 	bool gitignore;		/* honour git's ignore rules (default on) */
-	const void *exclude;	/* a pcre2_code *, or NULL */
+	const struct regex *exclude;	/* or NULL; read only, shared */
 	/*
 	 * Called for each directory entered, the root ("", 0) first, with
 	 * its path relative to the root. A non-zero return stops the walk:
@@ -69,6 +75,12 @@ struct walk_stats {
 				   deep for any child to fit counts once */
 	size_t symlinks_skipped;	/* to directories or devices, dangling, loops */
 	/*
+	 * Paths the exclude regex could not decide (PCRE2 gave up: its
+	 * match, depth or heap limit). They are listed, and the warning
+	 * says how many: an extra path shown beats one silently lost.
+	 */
+	size_t exclude_errors;
+	/*
 	 * The root is in a git repository that libgit2 would not open (not
 	 * owned by us, corrupt), so git's ignore rules were not applied.
 	 */
@@ -76,8 +88,9 @@ struct walk_stats {
 	/*
 	 * For the user, "" when all went as asked: why ignore rules were not
 	 * (all) applied and what to do (a refused repository, a bad or
-	 * oversized .ignore). walk_run() logs nothing of it: the caller says
-	 * it once, where the user sees it.
+	 * oversized .ignore, paths the exclude regex could not decide).
+	 * walk_run() logs nothing of it: the caller says it once, where the
+	 * user sees it.
 	 */
 	char warning[2 * PATH_MAX + 512];
 };

@@ -1154,6 +1154,53 @@ def t_regex_errors(d, c, tmp):
     c.req({"op": "remove", "root": only})
 
 
+def t_exclude_errors(d, c, tmp):
+    """A path the exclude regex gives up on (PCRE2's match limit) is listed
+    and counted (walk_exclude_errors), and the project's message says so
+    once, not silently kept or dropped."""
+    hard = "a" * 30 + "!b"
+    R = mkdir_fixture(tmp, "exclude-err-tree", [hard, "bx", "plain.txt"])
+    s0 = stats(c).get("counters", {}).get("walk_exclude_errors", 0)
+    r = c.req({"op": "add", "root": R, "wait": True,
+               "exclude": "^(a|a)*b"}, timeout=30)
+    m = r.get("message", "")
+    check("exclude errors: the undecided path is listed, bx excluded",
+          r.get("ok") is True and r.get("files") == 2, short(r))
+    check("exclude errors: the add answer says so, once",
+          m.count("exclude regex gave up on 1 path") == 1, short(r))
+    q = c.req({"op": "query", "root": R, "q": "aaa!"})
+    check("exclude errors: a query finds the undecided path",
+          result_paths(q) == [hard], short(q))
+    s = stats(c).get("counters", {})
+    check("exclude errors: stats counts walk_exclude_errors",
+          s.get("walk_exclude_errors") == s0 + 1, short(s))
+    r = c.req({"op": "reindex", "root": R, "wait": True}, timeout=30)
+    s = stats(c).get("counters", {})
+    check("exclude errors: summed over walks",
+          s.get("walk_exclude_errors") == s0 + 2, short(s))
+    c.req({"op": "remove", "root": R})
+
+
+def t_exclude_latin1(d, c, tmp):
+    """An exclude pattern excludes a directory whose name is not UTF-8:
+    "caf." takes the Latin-1 byte of caf\\xe9 (matched in byte mode)."""
+    R = os.path.join(tmp, "exclude-latin1")
+    for rel in (b"caf\xe9/a.txt", b"caf\xe9/sub/b.txt", b"x.txt"):
+        path = os.path.join(os.fsencode(R), rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"x\n")
+    R = os.path.realpath(R)
+    r = c.req({"op": "add", "root": R, "wait": True, "exclude": "^caf.$"},
+              timeout=30)
+    check("exclude: caf. excludes a Latin-1 caf\\xe9 directory",
+          r.get("ok") is True and r.get("files") == 1, short(r))
+    q = c.req({"op": "query", "root": R, "q": "txt"})
+    check("exclude: only x.txt is listed", result_paths(q) == ["x.txt"],
+          short(q))
+    c.req({"op": "remove", "root": R})
+
+
 def t_visits(tmp):
     """visit ranks a file higher at equal quality; a restart keeps it; a
     corrupt store is reported and ignored."""
@@ -1504,6 +1551,8 @@ def main_daemon(tmp):
     section("gone", t_gone, d, c, tmp)
     section("typos", t_typos, d, c, tmp)
     section("regex errors", t_regex_errors, d, c, tmp)
+    section("exclude errors", t_exclude_errors, d, c, tmp)
+    section("exclude, Latin-1", t_exclude_latin1, d, c, tmp)
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)
     section("min_generation", t_min_generation, d, c, R)

@@ -14,8 +14,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -23,7 +21,6 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pcre2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +29,7 @@
 
 #include "../common/alloc.h"
 #include "../common/limits.h"
+#include "../common/regex.h"
 #include "../common/query.h"
 #include "../indexer/index.h"
 #include "../indexer/walk.h"
@@ -491,24 +489,30 @@ test_ignored_root(void **state)
 	assert_listing(&f->b, want);
 }
 
-static pcre2_code *
-compile(const char *re, uint32_t flags)
+/* An exclude regex as fidxd compiles it (regex.h); free with rx_free. */
+static struct regex *
+compile(const char *re)
 {
-	PCRE2_SIZE off;
-	pcre2_code *c;
-	int e;
+	struct regex *rx = calloc(1, sizeof(*rx));
+	struct fidx_err e;
 
-	c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, flags, &e,
-	    &off, NULL);
-	assert_non_null(c);
-	return c;
+	assert_non_null(rx);
+	assert_int_equal(regex_compile(rx, re, strlen(re), 0, "regex", &e), 0);
+	return rx;
+}
+
+static void
+rx_free(struct regex *rx)
+{
+	regex_release(rx);
+	free(rx);
 }
 
 static void
 test_exclude(void **state)
 {
 	struct fixture *f = *state;
-	pcre2_code *re = compile("(^|/)node_modules$|\\.min\\.js$", 0);
+	struct regex *re = compile("(^|/)node_modules$|\\.min\\.js$");
 	struct walk_opts o = { .gitignore = true, .exclude = re };
 	const char *want[] = { "app.js", "src/x.js", NULL };
 
@@ -521,7 +525,48 @@ test_exclude(void **state)
 	assert_listing(&f->b, want);
 	assert_int_equal(f->st.ignored, 3);
 	assert_int_equal(f->st.dirs, 2);	/* neither node_modules entered */
-	pcre2_code_free(re);
+	rx_free(re);
+}
+
+/*
+ * A pattern PCRE2 gives up on (it backtracks past the match limit on a
+ * long run of a's that a 'b' follows too late) neither excludes nor silently keeps: each such path
+ * is listed and counted, and the warning says so once per walk.
+ */
+static void
+test_exclude_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct regex *re = compile("^(a|a)*b");
+	struct walk_opts o = { .gitignore = true, .exclude = re };
+	char file[64], dir[64], in_dir[80];
+	const char *want[] = { file, in_dir, "keep.c", NULL };
+	const char *w;
+
+	memset(file, 'a', 40);
+	strcpy(file + 40, "!b");	/* a 'b' after all, or PCRE2 sees */
+	memset(dir, 'a', 40);		/* at once that none can match */
+	strcpy(dir + 40, "#b/x.c");
+	snprintf(in_dir, sizeof(in_dir), "%s", dir);
+	put(f, file);
+	put(f, dir);
+	put(f, "keep.c");
+	put(f, "bx");		/* matched: excluded as ever */
+	assert_int_equal(run(f, "", &o), 0);
+	assert_listing(&f->b, want);
+	assert_int_equal(f->st.ignored, 1);
+	/* The file, the directory (still entered) and the file inside it. */
+	assert_int_equal(f->st.exclude_errors, 3);
+	w = f->st.warning;
+	assert_non_null(strstr(w, "exclude regex gave up on 3 paths"));
+	assert_null(strstr(strstr(w, "gave up") + 1, "gave up"));
+
+	unlink_at(f, file);
+	unlink_at(f, in_dir);
+	assert_int_equal(run(f, "", &o), 0);
+	assert_int_equal(f->st.exclude_errors, 1);	/* the directory */
+	assert_non_null(strstr(f->st.warning, "gave up on 1 path ("));
+	rx_free(re);
 }
 
 static void
@@ -571,7 +616,7 @@ static void
 test_non_utf8(void **state)
 {
 	struct fixture *f = *state;
-	pcre2_code *re = compile("zzz", PCRE2_UTF);
+	struct regex *re = compile("zzz");
 	struct walk_opts o = { .gitignore = true };
 	const char *want[] = { "caf\xe9.txt", "\xff\xfe/x", NULL };
 
@@ -579,11 +624,51 @@ test_non_utf8(void **state)
 	put(f, "\xff\xfe/x");
 	assert_int_equal(run(f, "", &o), 0);
 	assert_listing(&f->b, want);
-	/* A UTF pattern cannot match these names, and must not drop them. */
+	/* A pattern that matches neither name must not drop them. */
 	o.exclude = re;
 	assert_int_equal(run(f, "", &o), 0);
 	assert_listing(&f->b, want);
-	pcre2_code_free(re);
+	assert_int_equal(f->st.exclude_errors, 0);
+	rx_free(re);
+}
+
+/*
+ * An exclude written for a name that is not UTF-8 excludes it: ".",
+ * "[^/]" and "\xe9" take a Latin-1 byte (byte mode) as they take "é" in
+ * a UTF-8 name (UTF mode), and the directory is not entered.
+ */
+static void
+test_exclude_non_utf8(void **state)
+{
+	struct fixture *f = *state;
+	/* "cafe" is "caf." too; only "\xe9" tells it apart. */
+	const struct {
+		const char *re;
+		const char *want[3];
+		size_t ignored, dirs;
+	} t[] = {
+		{ "^caf.$", { "x.txt", NULL }, 3, 1 },
+		{ "^caf[^/]$", { "x.txt", NULL }, 3, 1 },
+		{ "^caf\\xe9$", { "x.txt", "cafe/k.txt", NULL }, 2, 2 },
+	};
+	struct walk_opts o = { .gitignore = true };
+
+	put(f, "caf\xe9/a.txt");		/* Latin-1 "café" */
+	put(f, "caf\xe9/sub/b.txt");
+	put(f, "caf\xc3\xa9/u.txt");	/* UTF-8 "café" */
+	put(f, "cafe/k.txt");
+	put(f, "x.txt");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct regex *re = compile(t[i].re);
+
+		o.exclude = re;
+		assert_int_equal(run(f, "", &o), 0);
+		assert_listing(&f->b, t[i].want);
+		assert_int_equal(f->st.ignored, t[i].ignored);
+		assert_int_equal(f->st.dirs, t[i].dirs);
+		assert_int_equal(f->st.exclude_errors, 0);
+		rx_free(re);
+	}
 }
 
 #define CAP_N 5
@@ -868,7 +953,7 @@ static void
 test_oom(void **state)
 {
 	struct fixture *f = *state;
-	pcre2_code *re = compile("\\.o$", 0);
+	struct regex *re = compile("\\.o$");
 	struct walk_opts o = { .gitignore = true, .exclude = re };
 	unsigned long n;
 	int r;
@@ -892,7 +977,7 @@ test_oom(void **state)
 	assert_true(n > 1 && n < 100);
 	assert_int_equal(r, 0);
 	assert_int_equal(f->b.n, 2);	/* x.o is excluded */
-	pcre2_code_free(re);
+	rx_free(re);
 }
 
 int
@@ -913,10 +998,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ignored_root, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclude_errors, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclude_non_utf8, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_cap_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap_pending_dirs, setup,
 		    teardown),

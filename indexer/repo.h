@@ -1,0 +1,126 @@
+/*
+ * repo.h - the libgit2 module: libgit2's lifetime, the git repository a
+ * project root lies in, and the ignore rules that apply below the root.
+ *
+ * Owns: libgit2's initialisation (once per process, on the first
+ * repo_open(), never undone), each handle's git_repository and path buffer,
+ * the discovery of a root's work tree (and telling a repository libgit2
+ * refuses, such as another user's, from no repository at all), the
+ * root's `.ignore` file, and the "is this path ignored" question.
+ * Never touches: the directory walk or its stack, the index, snapshots,
+ * the project registry, sockets, threads (it starts none).
+ *
+ * The rules are libgit2's alone, never a hand-written matcher. Inside a
+ * git work tree the repository answers (.gitignore files, .git/info/
+ * exclude, core.excludesFile), asked with each path relative to its
+ * workdir: the root may sit below the top. Outside one, .gitignore files
+ * do not apply (as in fd without --no-require-git), but the root's
+ * .ignore still does, through an in-memory repository with no workdir:
+ * libgit2 then matches the rules as a bare set, reading no files and
+ * stat()ing nothing. The .ignore lines become libgit2's "internal" rules,
+ * which it checks before the .gitignore files, so .ignore wins, as in fd
+ * and rg. Only the root's .ignore is read (a documented approximation of
+ * rg's one per directory), at most REPO_IGNORE_FILE_MAX bytes of it.
+ * NEEDSWORK: libgit2 1.5 opens each .gitignore with a blocking open(), so
+ * a fifo of that name in the tree blocks the thread asking for good
+ * (checked: `git status` hangs on it too); the root's .ignore is read by
+ * us, with O_NONBLOCK and regular files only, and cannot.
+ *
+ * Threads: libgit2 lets threads share a git_repository only to read
+ * objects; an ignore query goes through the repository's attribute cache
+ * and libgit2's per-thread error state, so a struct repo is used by one
+ * thread at a time. A walk on several threads opens one handle per
+ * thread (walk.c's walk_open), each reading the same root; handles are
+ * independent, so walks of different projects, and the threads of one
+ * walk, run at once. repo_open() and repo_close() may be called from any
+ * thread.
+ *
+ * libgit2 is started once and never shut down. A count per handle
+ * (git_libgit2_init() in repo_open, git_libgit2_shutdown() in
+ * repo_close) was tried: every time the count fell to zero libgit2 freed
+ * its globals and the next open started it again, 7 ms a start here
+ * (measured), which made test_walk ten times slower (0.7 s to 7.8 s) and
+ * would charge it again to every walk the daemon starts while no other
+ * runs; and a shutdown that drops libgit2's per-thread state key must
+ * come after every thread that used libgit2 has exited, or their state
+ * leaks. Its globals stay reachable at exit, so leak checks pass.
+ *
+ * For the git cache (issue 13): libgit2 1.5's status, branch, ahead/
+ * behind, state and stash calls (git_status_list_new() with a pathspec,
+ * git_repository_head(), git_graph_ahead_behind(), git_repository_state(),
+ * git_stash_foreach()) all take a work tree's git_repository, used by one
+ * thread at a time. So the cache is to open a handle of its own on its
+ * worker, through this module's work-tree step (repo_worktree_open() in
+ * repo.c: discovery, the refusal note, the root's offset for the
+ * pathspec), not through repo_open(), which trades a root git ignores for
+ * an in-memory repository. Nothing is exported for it before it exists.
+ */
+#ifndef FIDX_REPO_H
+#define FIDX_REPO_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/limits.h"
+#include "../common/log.h"
+
+/*
+ * Bytes of the root's .ignore that are read. A hand-written ignore file
+ * is a few hundred bytes; a megabyte bounds a generated one. Past it the
+ * rest is dropped (at a line boundary) and a warning says so.
+ */
+#define REPO_IGNORE_FILE_MAX (1024 * 1024)
+
+/*
+ * The longest relative path repo_ignored() is asked about: a directory
+ * that can hold a listable child plus '/' and one name. Paths past the
+ * walk's cap are still asked (a too-long path is counted only if it is
+ * not ignored), which is why this is over FIDX_MAX_PATH_DEFAULT.
+ */
+#define REPO_PATH_MAX (FIDX_MAX_PATH_DEFAULT + 1 + NAME_MAX)
+
+struct repo;
+
+/*
+ * What opening the rules found that the user must hear of. Each sentence
+ * is appended to the caller's buffer, "; " between them (cut, never
+ * overrun); repo logs none of it, so the caller says it once, where the
+ * user sees it.
+ */
+struct repo_notes {
+	char *warning;		/* the caller's NUL-terminated buffer */
+	size_t size;		/* its size in bytes */
+	bool refused;		/* in a repository libgit2 would not open */
+};
+
+/*
+ * Opens the ignore rules of root (absolute, resolved; rootfd its open
+ * directory, used only for the duration of the call) into *out: the
+ * work tree's rules with the root's .ignore added, or the .ignore alone,
+ * or none (*out NULL: not in git, no .ignore). A root git itself ignores
+ * (a project added inside a build/ directory) is treated as outside git,
+ * since every path below it would be ignored. Not being in a work tree
+ * is no error, nor is a repository libgit2 refuses, an unreadable or
+ * oversized .ignore or a rule libgit2 rejects: those go to notes.
+ * Returns -1 with err set, errno ENOMEM, only when memory runs out.
+ */
+int repo_open(struct repo **out, const char *root, int rootfd,
+    struct repo_notes *notes, struct fidx_err *err);
+
+/*
+ * True when the rules of r (NULL: none) ignore rel (len bytes at most
+ * REPO_PATH_MAX, relative to the root, no leading '/'); dir says rel
+ * is a directory (its "dir/" rules apply, and libgit2 is spared a
+ * stat). A rule file libgit2 cannot read leaves the path not ignored:
+ * better listed than lost.
+ * NEEDSWORK: each call makes libgit2 re-check (stat) the .gitignore of
+ * every directory up to the top, ~10 us a path, 20x a plain walk; its
+ * incremental push/pop API is not public.
+ */
+bool repo_ignored(struct repo *r, const char *rel, size_t len, bool dir);
+
+/* Frees r; NULL is fine. */
+void repo_close(struct repo *r);
+
+#endif
