@@ -485,8 +485,9 @@ client_read_line(struct client *c, bool quiet)
 }
 
 /*
- * The daemon's message with each "fidx SUBCOMMAND" hint spelled as c's
- * command, so that it names --socket when a non-default one is in use.
+ * The daemon's message in the CLI's words: each "fidx SUBCOMMAND" hint
+ * spelled as c's command, so that it names --socket when a non-default
+ * one is in use, and the field "timeout_ms" as the flag --timeout.
  */
 static void
 client_hint_socket(const struct client *c, const char *msg, char *buf,
@@ -494,15 +495,27 @@ client_hint_socket(const struct client *c, const char *msg, char *buf,
 {
 	static const char *const words[] = { "ls", "add", "rm", "reindex",
 	    "stats", "daemon", "visit" };
+	static const char field[] = "\"timeout_ms\"";
 	size_t at = 0;
 
 	while (*msg != '\0' && at + 1 < size) {
 		bool hint = strncmp(msg, "fidx ", 5) == 0;
 
+		/* The CLI's name for the protocol's "timeout_ms". */
+		if (strncmp(msg, field, sizeof(field) - 1) == 0) {
+			at += (size_t)snprintf(buf + at, size - at,
+			    "--timeout SECONDS");
+			if (at >= size)
+				at = size - 1;
+			msg += sizeof(field) - 1;
+			continue;
+		}
+
 		for (size_t i = 0; hint && i < sizeof(words) / sizeof(*words);
 		    i++) {
 			size_t n = strlen(words[i]);
 
+			/* strchr finds the NUL too: a hint may end msg. */
 			if (strncmp(msg + 5, words[i], n) == 0 &&
 			    strchr(" )`'.,;", msg[5 + n]) != NULL)
 				break;
@@ -532,12 +545,7 @@ client_report_error(const struct client *c, json_t *resp)
 
 	client_hint_socket(c, msg ? msg : "fidxd reported an error", text,
 	    sizeof(text));
-	/* The CLI's name for the protocol's "timeout_ms" is --timeout. */
-	if (code != NULL && strcmp(code, "timeout") == 0)
-		log_warnx("%s (%s); `%s --timeout SECONDS ...` waits longer",
-		    text, code, c->cmd);
-	else
-		log_warnx("%s (%s)", text, code ? code : "no code");
+	log_warnx("%s (%s)", text, code ? code : "no code");
 }
 
 int

@@ -273,7 +273,9 @@ output_project_verdict(json_t *p, const char *root, const char *cmd,
 	const char *state = json_string_value(json_object_get(p, "state"));
 	const char *msg = json_string_value(json_object_get(p, "message"));
 	json_t *capped = json_object_get(p, "capped");
-	const char *cap = json_string_value(capped);
+	/* Which cap cut the walk: "cap", or a "capped" that names it. */
+	const char *cap = json_is_true(capped) ? json_string_value(
+	    json_object_get(p, "cap")) : json_string_value(capped);
 
 	if (state == NULL)
 		state = "?";
@@ -288,13 +290,13 @@ output_project_verdict(json_t *p, const char *root, const char *cmd,
 		    msg ? msg : "its root cannot be opened", cmd, root);
 		return OUTPUT_FAILED;
 	}
-	if (cap != NULL) {
+	/* The daemon's message names the cap and its flag; else we do. */
+	if (cap != NULL && msg == NULL) {
 		log_warnx("the index of %s is partial: the walk stopped at the "
-		    "%s cap (fidxd %s raises it)%s%s", root, cap,
+		    "%s cap (fidxd %s raises it)", root, cap,
 		    strcmp(cap, "files") == 0 ? "--max-files" :
 		    strcmp(cap, "bytes") == 0 ? "--max-index-bytes" :
-		    "--max-files or --max-index-bytes", msg ? "; " : "",
-		    msg ? msg : "");
+		    "--max-files or --max-index-bytes");
 		return OUTPUT_PARTIAL;
 	}
 	if (json_is_true(capped) || strcmp(state, "capped") == 0) {

@@ -48,8 +48,8 @@ enum output_verdict {
 
 /*
  * Says on stderr why the project p (an object with "state", and maybe
- * "message" and "capped": true or the name of the cap hit, "files" or
- * "bytes") is not complete; cmd names fidx in hints. With notes, a
+ * "message", "capped" and "cap", the cap hit: "files" or "bytes") is
+ * not complete; cmd names fidx in hints. With notes, a
  * message on a complete project is shown too (a rebuild that reindex
  * waited for may have been cut, the live index kept).
  */

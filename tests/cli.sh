@@ -54,7 +54,7 @@ cleanup() {
 	kill_socket_daemon "$T/s8"
 	[ -n "$FAKE" ] && kill "$FAKE" 2>/dev/null
 	# A daemon whose socket is not its own: by its pid file.
-	for f in "$T"/*.pid; do
+	for f in "$T"/*.pid "$T"/rt*/fidx/sock.pid; do
 		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
 	rm -rf "$T"
@@ -588,11 +588,11 @@ fake_daemon "$T/fake1" '{"ok":true,"root":"/w","state":"error","message":"cannot
 expect 2 "reindex --wait of a root whose walk failed" "$FIDX" --socket "$T/fake1" reindex / --wait
 err_has "the failure and its reason are shown" "indexing / failed: cannot open /w: Permission denied"
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
-fake_daemon "$T/fake2" '{"ok":true,"root":"/","state":"capped","message":"m","files":100,"generation":2,"capped":"bytes","reindexing":1}'
+fake_daemon "$T/fake2" '{"ok":true,"root":"/","state":"capped","files":100,"generation":2,"capped":true,"cap":"bytes","reindexing":1}'
 expect 0 "reindex --wait of a project at the byte cap" "$FIDX" --socket "$T/fake2" reindex / --wait
 err_has "the cap hit is named" "stopped at the bytes cap (fidxd --max-index-bytes raises it)"
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
-fake_daemon "$T/fake5" '{"ok":true,"root":"/","state":"ready","message":"the rebuild was cut by a cap; the complete index is kept","files":800,"generation":1,"capped":false,"reindexing":1}'
+fake_daemon "$T/fake5" '{"ok":true,"root":"/","state":"ready","message":"the rebuild was cut by a cap; the complete index is kept","files":800,"generation":1,"capped":false,"kept_old":true,"reindexing":1}'
 expect 0 "reindex --wait that kept the live index" "$FIDX" --socket "$T/fake5" reindex / --wait
 err_has "its message is shown" "/: the rebuild was cut by a cap; the complete index is kept"
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
@@ -619,7 +619,7 @@ expect 2 "ls takes no --timeout" "$FIDX" --socket "$T/fake3" ls --timeout 1
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
 fake_daemon "$T/fake4" '{"ok":false,"error":{"code":"timeout","message":"the index of /x was not ready in time; it is still being built (try again, or raise \"timeout_ms\")"}}'
 expect 2 "a timeout answer" "$FIDX" --socket "$T/fake4" --root "$P" x
-err_has "the timeout hint names --timeout" "fidx --socket $T/fake4 --timeout SECONDS"
+err_has "the timeout hint names --timeout" "(try again, or raise --timeout SECONDS) (timeout)"
 kill "$FAKE"; wait "$FAKE" 2>/dev/null
 
 # The real daemon applies add --hidden and --exclude.
