@@ -37,7 +37,7 @@
 # query that does match, is dropped with a WARNING at the top of the report
 # (and on stderr) counting drops per part and reason, and listed at its end.
 #
-# Reproduce (from the repo root, after building build/fidx; about 5 minutes
+# Reproduce (from the repo root, after building build/fidx; about 6 minutes
 # on 2 cores):
 #     bash bench/rank.sh [--regen]      # --regen: rebuild both path lists
 #     bash bench/rank.sh --check        # only validate the labels against
