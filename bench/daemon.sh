@@ -87,7 +87,7 @@ fi
 mkdir -p "$OUT/daemon-bin"
 cp -- "$(command -v "$FIDXD")" "$OUT/daemon-bin/fidxd"
 cp -- "$(command -v "$FIDX")" "$OUT/daemon-bin/fidx"
-version=$("$OUT/daemon-bin/fidx" --version 2>/dev/null | head -n1 | sed "s/^fidx //" || true)
+version=$("$OUT/daemon-bin/fidx" --version 2>/dev/null | sed -n 1p | sed "s/^fidx //" || true)
 : > "$OUT/daemon-fidxd.log"
 
 # shellcheck disable=SC2185  # `find --version` needs no path
@@ -95,8 +95,8 @@ header="## fidxd against fd, find, fzy and fzf
 
 - Tree: a copy of /usr ($(du -sh "$TREE" 2>/dev/null | cut -f1), \`cp -a /usr $TREE\`)
 - Queries: $(grep -cv '^[[:space:]]*\(#\|$\)' bench/queries.txt) from bench/queries.txt; socket $QREPS repetitions, processes $PREPS, index $REPS rounds
-- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)
-- Versions: fidx/fidxd ${version:-(no --version)} ($FIDXD, $FIDX; git $(git describe --always --dirty 2>/dev/null || echo unknown)), $(fdfind --version | head -n1), fzf $(fzf --version | head -n1), $(fzy --version | head -n1), $(find --version | head -n1)
+- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)
+- Versions: fidx/fidxd ${version:-(no --version)} ($FIDXD, $FIDX; git $(git describe --always --dirty 2>/dev/null || echo unknown)), $(fdfind --version | sed -n 1p), fzf $(fzf --version | sed -n 1p), $(fzy --version | sed -n 1p), $(find --version | sed -n 1p)
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 "
 
