@@ -726,7 +726,9 @@ hint_cmd() {
 expect 1 "quoted socket: ls with no daemon is nothing to act on" "$FIDX" --socket "$SQ" ls
 err_has "the hint quotes the socket for the shell" "\`fidx --socket '$T/s p'\\''q' daemon start\`"
 h=$(hint_cmd "fidx --socket")
-expect 0 "the start hint, pasted, starts fidxd on that socket" sh -c "PATH=\"\$1:\$PATH\"; $h" sh "${FIDX%/fidx}"
+# Its HOME trusts no repository (see the ownership checks below).
+mkdir -p "$T/home-d"
+expect 0 "the start hint, pasted, starts fidxd on that socket" env HOME="$T/home-d" sh -c "PATH=\"\$1:\$PATH\"; $h" sh "${FIDX%/fidx}"
 expect 0 "it runs on the quoted socket" "$FIDX" --socket "$SQ" daemon status
 expect 1 "rm of a root that is no project exits 1" "$FIDX" --socket "$SQ" rm "$P"
 err_has "rm says it is no project" "is not a project"
@@ -804,6 +806,8 @@ else
 	if [ -s "$T/err" ]; then fail "a warning after trusting it"; else pass "no warning once trusted"; fi
 	out_is "paths are relative to the current directory" "kept.txt"
 	expect 0 "ls after both" "$FIDX" --socket "$SQ" ls
+	# fidxd runs with its own HOME ($T/home-d), which trusts nothing.
+	out_has "fidxd's note quotes the directory as well" "safe.directory '$NM')"
 	if awk -v p="$NM" 'index($0, "  " p "  ") || substr($0, length($0) - length(p)) == " " p { f = 1 } END { exit !f }' "$T/out"; then
 		pass "the trusted work tree is the project root"
 	else
