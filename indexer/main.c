@@ -13,6 +13,7 @@
  */
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/shquote.h"
 #include "../common/size.h"
 #include "../common/sockpath.h"
 #include "fidxd.h"
@@ -305,7 +306,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 static int
 fidxd_lock(const char *sock, bool explicit_sock, char *pidpath, size_t size)
 {
-	char buf[32] = "";
+	char buf[32] = "", word[SHQUOTE_SIZE(SOCKPATH_MAX)];
 	ssize_t n;
 	int fd;
 
@@ -324,10 +325,11 @@ fidxd_lock(const char *sock, bool explicit_sock, char *pidpath, size_t size)
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
+		shquote(word, sizeof(word), sock);
 		log_warnx("already running on %s (pid %s); `fidx%s%s daemon "
 		    "stop` stops it", sock, buf[0] ? buf : "unknown",
 		    explicit_sock ? " --socket " : "",
-		    explicit_sock ? sock : "");
+		    explicit_sock ? word : "");
 	} else {
 		log_warn("flock %s", pidpath);
 	}

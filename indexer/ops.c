@@ -1222,35 +1222,63 @@ op_stats(struct ops_req *r)
 
 /*
  * Records that a file was opened: {"op":"visit","root":R,"path":P}, P
- * relative to R (or absolute under it). The root need not be a project:
- * visits outlive indexes, and fade on their own.
+ * relative to R (or absolute under it). "path" is a JSON string, so
+ * UTF-8; "path_b64" (exclusive with it) is the path's exact bytes in
+ * strict base64, as answers write them, for a name that is not (a
+ * Latin-1 one). The root need not be a project: visits outlive indexes,
+ * and fade on their own.
  */
 static int
 op_visit(struct ops_req *r)
 {
 	struct fidxd *d = r->o->d;
 	char root[PATH_MAX], clean[VISITS_MAX_PATH];
+	/* A decoded "path_b64" of up to VISITS_MAX_PATH bytes (and room
+	 * for proto_base64_decode's last group). */
+	char raw[VISITS_MAX_PATH + 2];
+	json_t *b64 = json_object_get(r->req, "path_b64");
+	const char *path, *key = "path";
 	struct fidx_err err;
 	struct project *p;
-	const char *path;
 	size_t len;
 	int64_t now = time(NULL);
 	json_t *o;
 
-	if (ops_root(r, root, &p) == -1 ||
-	    ops_string(r, "path", true, &path, &len) == -1)
+	if (ops_root(r, root, &p) == -1)
 		return -1;
+	if (b64 == NULL || json_is_null(b64)) {
+		if (ops_string(r, "path", true, &path, &len) == -1)
+			return -1;
+	} else {
+		key = "path_b64";
+		if (json_object_get(r->req, "path") != NULL)
+			return ops_fail(r, PROTO_E_BAD_REQUEST,
+			    "give \"path\" or \"path_b64\", not both");
+		if (ops_string(r, "path_b64", true, &path, &len) == -1)
+			return -1;
+		if (len > (sizeof(clean) + 2) / 3 * 4)
+			return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path_b64\" "
+			    "decodes to more than %zu bytes", sizeof(clean));
+		if (proto_base64_decode(path, len, raw, &len) == -1)
+			return ops_fail(r, PROTO_E_BAD_REQUEST,
+			    "\"path_b64\" is not strict base64");
+		if (memchr(raw, '\0', len) != NULL)
+			return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path_b64\" "
+			    "decodes to a NUL byte, which no path has");
+		path = raw;
+	}
 	/*
-	 * One lexical rule for every path the store takes: "../x" would
-	 * remember a file outside the project, "a/./b" a second entry for
-	 * "a/b". An absolute path under the root is taken relative to it.
+	 * One lexical rule for every path the store takes, however it is
+	 * spelled: "../x" would remember a file outside the project,
+	 * "a/./b" a second entry for "a/b". An absolute path under the
+	 * root is taken relative to it.
 	 */
 	if (len > sizeof(clean))
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" is longer "
-		    "than %zu bytes", sizeof(clean));
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"%s\" is longer "
+		    "than %zu bytes", key, sizeof(clean));
 	if (visits_path_clean(root, path, len, clean, &len, &err) == -1)
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must name "
-		    "a file under the root: %s", err.msg);
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"%s\" must name "
+		    "a file under the root: %s", key, err.msg);
 	path = clean;
 	if (d->visits == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
@@ -1260,7 +1288,11 @@ op_visit(struct ops_req *r)
 		    (int)len, path, strerror(errno));
 	fidxd_visits_touched(d);
 	o = ops_set(ops_ok(r), "root", json_string(root));
-	o = ops_set(o, "path", json_stringn(path, len));
+	/* "path", and "path_b64" for a name that is not UTF-8. */
+	if (o != NULL && proto_path_set(o, path, len) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
 	o = ops_set(o, "frecency", json_real(visits_score(d->visits, root,
 	    path, len, now)));
 	ops_send(r, o);
