@@ -166,7 +166,8 @@ int query_positions(const struct query *q, const char *path, size_t len,
 
 /*
  * Scores entries[from, to) (paths in arena) and pushes each match into
- * top, with index = its position in entries. Returns the number matched.
+ * top, with index = its position in entries. Returns the number matched
+ * without a typo: typo matches (QUERY_ITEM_TYPO) fill top, uncounted.
  */
 size_t query_run(const struct query *q, const char *arena,
     const struct match_entry *entries, size_t from, size_t to,

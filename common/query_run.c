@@ -393,12 +393,20 @@ query_score_above(const struct query *q, const char *path, size_t len,
 		}
 		for (size_t i = 0; i < q->nterms; i++) {
 			const struct query_view *w = VIEW(&q->terms[i]);
+			/*
+			 * What this term must reach; in 64 bits, since a
+			 * floor near MATCH_NONE minus the others' scores
+			 * passes INT32_MIN (then nothing is pruned).
+			 */
+			int64_t need;
 			int32_t v;
 
 			rest -= ub[i];
+			need = (int64_t)floor - total - rest;
 			v = match_fuzzy_above(&q->terms[i].pat, w->s, w->n,
 			    match_base(&q->terms[i].pat, w->base), sc->ms,
-			    floor - total - rest, NULL);
+			    need <= MATCH_NONE ? MATCH_NONE : (int32_t)need,
+			    NULL);
 			if (v == MATCH_NONE || v == MATCH_BELOW)
 				return v;
 			total += v;
