@@ -88,10 +88,10 @@ $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/in
 $(BUILD)/asan/test_visits: $(call obj,$(BUILD)/asan,tests/test_visits.c indexer/visits.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-$(BUILD)/asan/test_loop: $(call obj,$(BUILD)/asan,tests/test_loop.c indexer/loop.c)
+$(BUILD)/asan/test_loop: $(call obj,$(BUILD)/asan,tests/test_loop.c indexer/loop.c common/alloc.c common/log.c)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ -lcmocka
 
-$(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work.c indexer/loop.c common/log.c)
+$(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work.c indexer/loop.c common/log.c common/alloc.c)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ -lpthread -lcmocka
 
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))

@@ -14,8 +14,12 @@
  * that one), so tests can walk every error path (SQLite's test_malloc.c).
  * It counts nothing else: memory use is `fidx stats`' `memory` (malloc's
  * own figures and RSS), not this file's.
- * NEEDSWORK: indexer/loop.c and indexer/work.c still call calloc/malloc
- * directly, so their failure paths cannot be injected.
+ * No fidx source calls malloc directly: the loop and the worker pool
+ * take xmalloc (made once at start-up, fixed size); tests/test_*.c walk
+ * alloc_fail_at() over the rest (query, proto, visits, index, walk).
+ * NEEDSWORK: jansson, PCRE2 and libgit2 allocate on their own, so their
+ * failures cannot be injected yet (json_set_alloc_funcs, a PCRE2
+ * general context).
  */
 #ifndef FIDX_ALLOC_H
 #define FIDX_ALLOC_H

@@ -1,5 +1,6 @@
 /* loop.c - see loop.h. */
 #include "loop.h"
+#include "../common/alloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -50,10 +51,9 @@ loop_clock_ms(void)
 struct loop *
 loop_new(void)
 {
-	struct loop *l = calloc(1, sizeof(*l));
+	/* One per daemon, of fixed size: no input could make it fail. */
+	struct loop *l = xcalloc(1, sizeof(*l));
 
-	if (l == NULL)
-		return NULL;
 	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		int e = errno;
 

@@ -1,5 +1,6 @@
 /* work.c - see work.h. */
 #include "work.h"
+#include "../common/alloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -150,10 +151,12 @@ work_pool_new(struct loop *l, const struct work_limits *lim,
 		    WORK_MAX_THREADS, lim->threads);
 		return NULL;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		fidx_error(err, "out of memory");
-		return NULL;
-	}
+	/*
+	 * The pool and its workers' arguments are a fixed handful of
+	 * small structures made once at start-up, not sized by any
+	 * request: xmalloc's kind (alloc.h), no error path to test.
+	 */
+	p = xcalloc(1, sizeof(*p));
 	p->loop = l;
 	p->lim = *lim;
 	p->efd = -1;
@@ -170,13 +173,9 @@ work_pool_new(struct loop *l, const struct work_limits *lim,
 		goto fail;
 	}
 	for (; p->started < lim->threads; p->started++) {
-		struct work_worker *a = malloc(sizeof(*a));
+		struct work_worker *a = xmalloc(sizeof(*a));
 		int e;
 
-		if (a == NULL) {
-			fidx_error(err, "out of memory");
-			goto fail;
-		}
 		a->p = p;
 		a->slot = p->started;
 		if ((e = pthread_create(&p->tids[p->started], NULL, work_main,

@@ -1536,6 +1536,156 @@ test_oom(void **state)
 	assert_true(n > 3);	/* compile and scratch both allocate */
 }
 
+/*
+ * A floor anywhere above MATCH_NONE is the caller's to pick: one near
+ * it, minus what the other terms scored, once overflowed int32_t in the
+ * pruned sum (found by tests/fuzz/fuzz_query.c; UBSan aborts on it).
+ */
+static void
+test_score_above_low_floor(void **state)
+{
+	static const char *const texts[] = { "ma c", "s m c", "sr ma in" };
+	static const char path[] = "src/main.c";
+	size_t n = strlen(path);
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+		struct fx f = fx_new(texts[t], QUERY_FUZZY);
+		int32_t s = fx_score(&f, path, n);
+
+		assert_int_not_equal(s, MATCH_NONE);
+		for (int32_t d = 1; d < 400; d += 7)
+			assert_int_equal(query_score_above(f.q, path, n,
+			    match_basename(path, n), match_mask(path, n), f.sc,
+			    MATCH_NONE + d), s);
+		fx_free(&f);
+	}
+}
+
+/* One query_run() and what it found, best first. */
+struct oom_run {
+	size_t matched, n;
+	uint32_t index[64];
+	int32_t score[64];
+	int npos;
+	uint32_t pos[64];
+};
+
+/*
+ * Compiles text in mode with typos, runs it over l and takes positions
+ * of the best; 0, or -1 when an allocation failed on the way (each step
+ * that fails must say so: NULL, -1, an "out of memory" message).
+ */
+static int
+oom_run_once(const char *text, enum query_mode mode, int typos,
+    const struct list *l, struct oom_run *r)
+{
+	struct fidx_err err = { "" };
+	struct query *q;
+	struct query_scratch *sc = NULL;
+	struct topk top = { 0 };
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	if ((q = query_compile(text, strlen(text), mode, &err)) == NULL) {
+		assert_non_null(strstr(err.msg, "out of memory"));
+		goto out;
+	}
+	if (typos > 0 && query_set_typos(q, typos) == -1)
+		goto out;
+	if ((sc = query_scratch_new(q)) == NULL)
+		goto out;
+	if (topk_init(&top, 64) == -1)
+		goto out;
+	r->matched = query_run(q, l->arena, l->e, 0, l->n, &top, sc);
+	topk_sort(&top);
+	r->n = top.n;
+	for (size_t i = 0; i < top.n; i++) {
+		r->index[i] = top.items[i].index;
+		r->score[i] = top.items[i].score;
+	}
+	if (top.n > 0) {
+		const struct match_entry *e = &l->e[top.items[0].index];
+
+		r->npos = query_positions(q, l->arena + e->off, e->len,
+		    e->base, sc, r->pos);
+	}
+	rc = 0;
+out:
+	topk_release(&top);
+	query_scratch_free(sc);
+	query_free(q);
+	return rc;
+}
+
+/*
+ * Every allocation of compile, set_typos, scratch, top-k and run fails
+ * in turn, in each mode: a step that cannot allocate says so, one that
+ * can do without (the typo pass's candidate list) gives the same answer,
+ * nothing leaks (ASan), and a large enough N allocates all and matches.
+ */
+static void
+test_oom_every_mode(void **state)
+{
+	static const struct {
+		const char *text;
+		enum query_mode mode;
+		int typos;
+	} cases[] = {
+		{ "a 'b ^c d$ | e", QUERY_FUZZY, 0 },
+		{ "Main", QUERY_FUZZY, 0 },
+		{ "mian", QUERY_FUZZY, 2 },
+		{ "src !test", QUERY_EXACT, 0 },
+		{ "'qry run", QUERY_EXACT, 0 },
+		{ "ma.*\\.c$", QUERY_REGEX, 0 },
+	};
+	static const char *const paths[] = {
+		"src/main.c", "src/mian.c", "src/amin/x.c", "test/main.c",
+		"cab/d", "a/b/c_d", "src/query_run.c", "include/Main.h",
+		"caf\xe9/main.c", "mn/a/i.c",
+	};
+	struct list *l = calloc(1, sizeof(*l));
+	struct oom_run *want = calloc(1, sizeof(*want));
+	struct oom_run *got = calloc(1, sizeof(*got));
+
+	(void)state;
+	assert_non_null(l);
+	assert_non_null(want);
+	assert_non_null(got);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		list_add(l, paths[i], true);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		unsigned long n;
+		bool done = false;
+
+		assert_int_equal(oom_run_once(cases[c].text, cases[c].mode,
+		    cases[c].typos, l, want), 0);
+		assert_true(want->n > 0);
+		for (n = 1; n < 1000 && !done; n++) {
+			int rc;
+
+			alloc_fail_at(n);
+			rc = oom_run_once(cases[c].text, cases[c].mode,
+			    cases[c].typos, l, got);
+			done = !alloc_failed();
+			alloc_fail_at(0);
+			if (rc == -1) {
+				assert_false(done);
+				continue;
+			}
+			if (memcmp(got, want, sizeof(*got)) != 0)
+				fail_msg("%s (%s), allocation %lu failed: a "
+				    "different answer", cases[c].text,
+				    query_mode_name(cases[c].mode), n);
+		}
+		assert_true(done);
+		assert_true(n > 3);
+	}
+	free(got);
+	free(want);
+	free(l);
+}
+
 int
 main(void)
 {
@@ -1570,6 +1720,8 @@ main(void)
 		cmocka_unit_test(test_property_loop),
 		cmocka_unit_test(test_score_above_agrees),
 		cmocka_unit_test(test_oom),
+		cmocka_unit_test(test_score_above_low_floor),
+		cmocka_unit_test(test_oom_every_mode),
 		/* Last: while its bug stands it aborts the binary. */
 		cmocka_unit_test(test_query_run_limit_zero),
 	};
