@@ -6,6 +6,7 @@
 #   make bench-filter   fidx filter vs fzf and fzy (see bench/)
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
+#   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -37,6 +38,9 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
                indexer/work.c indexer/fidxd.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+# Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
+FUZZ_TARGETS = query proto size visits
+UNIT_TESTS  += $(addprefix fuzz_,$(FUZZ_TARGETS))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/daemon_cancel.py tests/readme.py \
                tests/limits.py \
                tests/valgrind.sh
@@ -141,6 +145,59 @@ bench-daemon: all
 
 bench-rank: all
 	bash bench/rank.sh
+
+# Fuzzing (tests/fuzz/). Each target is one LLVMFuzzerTestOneInput built
+# twice: with replay.c's main under gcc's sanitizers, which make test runs
+# over tests/fuzz/corpus/<target>/ (a few seconds), and with clang's
+# libFuzzer, which make fuzz runs for FUZZ_SECONDS each, one after the
+# other at nice 10. New inputs go to build/fuzz/corpus/<target>/, crashes
+# to build/fuzz/crash/<target>/; a crash fixed is copied into the seed
+# corpus, so make test replays it from then on.
+FUZZ_LIB_SRCS = $(COMMON_SRCS) indexer/visits.c
+FUZZ_HDRS   = tests/fuzz/fuzz.h $(wildcard common/*.h) indexer/visits.h
+FUZZ_DEB_PKGS = clang-14 libclang-rt-14-dev
+FUZZ_CC     = clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS  ?=
+FUZZ_CFLAGS = $(filter-out -MMD -MP,$(BASE_CFLAGS)) -O1 -g \
+              -fno-omit-frame-pointer -fno-sanitize-recover=all
+.PHONY: fuzz fuzz-deps fuzz-build
+
+$(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) \
+                      $(call obj,$(BUILD)/asan,$(FUZZ_LIB_SRCS))
+	$(CC) $(filter-out -MMD -MP,$(BASE_CFLAGS)) $(SAN_CFLAGS) \
+	  -DFUZZ_NAME='"$*"' -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
+	  $(filter %.o,$^) $(LIBS)
+
+# The code under test gets coverage; only the binaries link libFuzzer.
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP \
+	  -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) \
+                      $(call obj,$(BUILD)/fuzz,$(FUZZ_LIB_SRCS))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	  -o $@ tests/fuzz/fuzz_$*.c $(filter %.o,$^) $(LIBS)
+
+-include $(shell find $(BUILD)/fuzz/obj -name '*.d' -type f 2>/dev/null)
+
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_DEB_PKGS)"
+
+fuzz-build: fuzz-deps
+	@$(MAKE) --no-print-directory \
+	  $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t $(BUILD)/fuzz/crash/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 nice -n 10 $(BUILD)/fuzz/fuzz_$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/crash/$$t/ $(FUZZ_FLAGS) \
+	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)
