@@ -25,299 +25,19 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-BUILD = os.environ.get("FIDX_BUILD", "build/asan")
-FIDXD = os.path.abspath(os.path.join(BUILD, "fidxd"))
-
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "LeakSanitizer",
-                   "runtime error")
-
-passed = 0
-failed = 0
-skipped = 0
-failed_names = []
-
-
-def check(name, cond, detail=""):
-    """One named check; returns cond so callers can chain."""
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - " + name, flush=True)
-    else:
-        failed += 1
-        failed_names.append(name)
-        msg = "not ok - " + name
-        if detail:
-            msg += ": " + str(detail)[:1500]
-        print(msg, flush=True)
-    return bool(cond)
-
-
-def skip(name, why):
-    global skipped
-    skipped += 1
-    print("skip - %s: %s" % (name, why), flush=True)
-
-
-def short(obj, n=400):
-    s = obj if isinstance(obj, str) else json.dumps(obj)
-    return s if len(s) <= n else s[:n] + "...(%d bytes)" % len(s)
-
-
-def wait_until(pred, timeout, step=0.02):
-    """Polls pred() until it is truthy or timeout passes; returns its last
-    value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
-
-
-# ---------------------------------------------------------------- clients
-
-class Closed(Exception):
-    pass
-
-
-class Conn:
-    """One client connection: lines out, lines in, with deadlines."""
-
-    next_id = 1000
-    sent_ids = 0
-    id_mismatches = []
-
-    def __init__(self, path, timeout=10.0):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-        self.buf = b""
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
-
-    def send_raw(self, data):
-        self.s.settimeout(10.0)
-        self.s.sendall(data)
-
-    def send(self, obj):
-        self.send_raw(json.dumps(obj).encode() + b"\n")
-
-    def recv_line(self, timeout=15.0):
-        """The next line (bytes, without '\\n'). Raises Closed on EOF or
-        reset, TimeoutError when nothing complete came in time."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no complete line in %.1fs (have %d "
-                                   "bytes)" % (timeout, len(self.buf)))
-            self.s.settimeout(left)
-            try:
-                data = self.s.recv(1 << 16)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                raise Closed("reset")
-            if not data:
-                raise Closed("eof")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line
-
-    def read(self, timeout=15.0):
-        return json.loads(self.recv_line(timeout))
-
-    def req(self, obj, timeout=15.0):
-        """Sends obj (with an id of our own unless it has one) and returns
-        the answer; a wrong echoed id is remembered for one check."""
-        obj = dict(obj)
-        if "id" not in obj:
-            Conn.next_id += 1
-            obj["id"] = Conn.next_id
-        self.send(obj)
-        r = self.read(timeout)
-        Conn.sent_ids += 1
-        if r.get("id") != obj["id"]:
-            Conn.id_mismatches.append((obj, r))
-        return r
-
-    def wait_closed(self, timeout=10.0):
-        """Reads until the daemon closes; returns ("eof"|"reset"|"open",
-        lines read meanwhile)."""
-        lines = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                lines.append(self.recv_line(max(0.0, deadline -
-                                                time.monotonic())))
-            except Closed as e:
-                return str(e), lines
-            except TimeoutError:
-                return "open", lines
-
-
-def err_code(r):
-    if not isinstance(r, dict) or r.get("ok") is not False:
-        return None
-    return (r.get("error") or {}).get("code")
-
-
-def err_msg(r):
-    return ((r or {}).get("error") or {}).get("message", "")
-
-
-# ---------------------------------------------------------------- daemons
-
-running = []
-background_pids = []	# daemons that left us: stopped by pid if still up
-
-
-def daemon_env():
-    env = dict(os.environ)
-    asan = env.get("ASAN_OPTIONS", "")
-    if "detect_leaks=" not in asan:
-        asan = (asan + ":" if asan else "") + "detect_leaks=1"
-    env["ASAN_OPTIONS"] = asan
-    return env
-
-
-class Daemon:
-    def __init__(self, tmp, name, args=(), sock=None, state=None):
-        self.name = name
-        env = daemon_env()
-        if state is not None:
-            env["XDG_STATE_HOME"] = state
-        self.sock = sock or os.path.join(tmp, name + ".sock")
-        self.errpath = os.path.join(tmp, name + ".stderr")
-        self.errf = open(self.errpath, "wb")
-        self.p = subprocess.Popen(
-            [FIDXD, "--foreground", "--socket", self.sock] + list(args),
-            stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
-            env=env)
-        running.append(self)
-
-    def ping(self):
-        try:
-            c = Conn(self.sock, timeout=2)
-        except OSError:
-            return None
-        try:
-            return c.req({"op": "ping"}, timeout=2)
-        except (OSError, Closed, TimeoutError, ValueError):
-            return None
-        finally:
-            c.close()
-
-    def wait_ready(self, timeout=15.0):
-        """True once it answers a ping with its own pid."""
-        def up():
-            if self.p.poll() is not None:
-                return "dead"
-            r = self.ping()
-            return r is not None and r.get("pid") == self.p.pid
-        return wait_until(up, timeout, 0.05) is True
-
-    def wait_exit(self, timeout=20.0):
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stderr(self):
-        self.errf.flush()
-        with open(self.errpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-
-
-def check_clean_stderr(d, what):
-    text = d.stderr()
-    bad = [m for m in SANITIZER_MARKS if m in text]
-    check("%s: no sanitizer report on stderr" % what, not bad,
-          "found %s; stderr:\n%s" % (bad, text[-3000:]))
-
-
-# ---------------------------------------------------------------- fixtures
-
-def mkfiles(root, rels, content=b"x\n"):
-    for rel in rels:
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(content)
-
-
-def mkdir_fixture(tmp, name, rels):
-    root = os.path.join(tmp, name)
-    os.makedirs(root)
-    mkfiles(root, rels)
-    return os.path.realpath(root)
-
-
-def result_paths(r):
-    return [x.get("path") for x in (r.get("results") or [])]
-
-
-def result_bytes(x):
-    if "path_b64" in x:
-        return base64.b64decode(x["path_b64"])
-    return x["path"].encode("utf-8")
-
-
-def positions_point_at(r, q, exact=False):
-    """Every result's positions are byte offsets of q's letters (smart
-    case: q here is lower-case). Returns an error string or ""."""
-    ql = q.lower().encode()
-    for x in r.get("results") or []:
-        p = result_bytes(x)
-        pos = x.get("positions")
-        if not isinstance(pos, list) or len(pos) != len(ql):
-            return "%s: positions %r for %r" % (x.get("path"), pos, q)
-        if pos != sorted(pos) or len(set(pos)) != len(pos):
-            return "%s: positions not increasing %r" % (x.get("path"), pos)
-        for i, off in enumerate(pos):
-            if not (0 <= off < len(p)) or p[off:off + 1].lower() != \
-                    ql[i:i + 1]:
-                return "%s: position %d (%r) is not %r" % (
-                    x.get("path"), off, p[off:off + 1], ql[i:i + 1])
-        if exact and pos != list(range(pos[0], pos[0] + len(ql))):
-            return "%s: exact positions not contiguous %r" % (
-                x.get("path"), pos)
-    return ""
-
-
-def find_project(c, root):
-    r = c.req({"op": "projects"})
-    for p in r.get("projects") or []:
-        if p.get("root") == root:
-            return p
-    return None
-
-
-def stats(c):
-    return c.req({"op": "stats"})
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+import fidxtest as ft  # noqa: E402
+from fidxtest import (  # noqa: E402
+    BUILD, FIDXD, MAIN_FILES, SANITIZER_MARKS, Closed, Conn, Daemon,
+    background_pids, check, check_clean_stderr, daemon_env, err_code,
+    err_msg, find_project, mkdir_fixture, mkfiles, pid_alive,
+    positions_point_at, result_paths, section, short, skip, stats,
+    threads_stopped, wait_until)
 
 
 # ---------------------------------------------------------------- sections
-
-MAIN_FILES = [
-    "Dockerfile", "Makefile", "README.md", "src/main.c", "src/util.c",
-    "src/util.h", "src/lib/parse.c", "docs/guide.md", "tests/test_main.py",
-]
-
 
 def t_ping_ids(d, c):
     r = c.req({"op": "ping", "id": 1})
@@ -1522,16 +1242,6 @@ def t_q_b64(d, c, tmp):
               short(r))
 
 
-def section(name, fn, *args):
-    """Runs one section; an exception is a failed check, not an abort."""
-    try:
-        return fn(*args)
-    except Exception as e:
-        check("%s: ran without an exception" % name, False,
-              "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc()))
-        return None
-
-
 def main_daemon(tmp):
     d = Daemon(tmp, "main")
     if not check("main daemon: answers a ping", d.wait_ready()):
@@ -2112,78 +1822,14 @@ def t_git_not_owned(d, c, tmp):
           r.get("files") == 1 and "message" not in r, short(r))
 
 
-def threads_stopped(pid):
-    """True when every thread of pid is stopped (state T)."""
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-        for t in tids:
-            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
-                if f.read().split(") ")[-1][:1] != "T":
-                    return False
-        return bool(tids)
-    except OSError:
-        return False
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[-1][:1] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def main():
-    if not os.access(FIDXD, os.X_OK):
-        print("daemon.py: no %s; build it first (make test-build)" % FIDXD,
-              file=sys.stderr)
-        return 2
-    t_start = time.monotonic()
-    tmp = tempfile.mkdtemp(prefix="fidx-daemon.")
-    os.chmod(tmp, 0o700)
-    # Visit stores go here, never into the user's own.
-    os.environ["XDG_STATE_HOME"] = os.path.join(tmp, "state")
-    try:
-        for name, fn in (("main daemon", main_daemon),
-                         ("slow reader", t_slow_reader),
-                         ("caps", t_caps),
-                         ("byte cap", t_byte_cap),
-                         ("visits", t_visits),
-                         ("visit paths", t_visit_paths),
-                         ("visits kept", t_visits_corrupt_kept),
-                         ("detached log", t_detached_log),
-                         ("stale socket", t_stale_socket)):
-            t0 = time.monotonic()
-            section(name, fn, tmp)
-            print("# %s: %.2fs" % (name, time.monotonic() - t0), flush=True)
-    finally:
-        for d in running:
-            d.kill()
-            d.errf.close()
-        for pid in background_pids:
-            if pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        for dirpath, dirnames, _ in os.walk(tmp):
-            for dn in dirnames:
-                p = os.path.join(dirpath, dn)
-                if not os.path.islink(p):
-                    try:
-                        os.chmod(p, 0o700)
-                    except OSError:
-                        pass
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("# total %.2fs" % (time.monotonic() - t_start))
-    print("daemon.py: %d passed, %d failed, %d skipped" %
-          (passed, failed, skipped))
-    if failed:
-        print("failed checks:")
-        for n in failed_names:
-            print("  " + n)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ft.main("daemon.py", (
+        ("main daemon", main_daemon),
+        ("slow reader", t_slow_reader),
+        ("caps", t_caps),
+        ("byte cap", t_byte_cap),
+        ("visits", t_visits),
+        ("visit paths", t_visit_paths),
+        ("visits kept", t_visits_corrupt_kept),
+        ("detached log", t_detached_log),
+        ("stale socket", t_stale_socket))))

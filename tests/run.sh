@@ -1,6 +1,6 @@
 #!/bin/sh
-# tests/run.sh - runs each test (a cmocka binary or a shell script) in its
-# own process with a timeout, and prints one closing line:
+# tests/run.sh - runs each test (a cmocka binary, a shell script or a
+# Python file) in its own process with a timeout, and prints one closing line:
 #   tests: N passed, N failed
 # TIMEOUT_MULTIPLIER scales the per-test timeout (sanitizer builds are slow).
 # FIDX_BUILD names the build directory whose binaries the scripts test.
@@ -23,6 +23,7 @@ for t in "$@"; do
 	mkdir -p "$FIDX_BUILD/log"
 	case "$t" in
 	*.sh) cmd="sh $t" ;;
+	*.py) cmd="python3 $t" ;;
 	*) cmd="$t" ;;
 	esac
 	if timeout -k 5 "$limit" $cmd >"$log" 2>&1; then
