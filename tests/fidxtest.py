@@ -353,11 +353,19 @@ def pid_alive(pid):
 # ---------------------------------------------------------------- fixtures
 
 def mkfiles(root, rels, content=b"x\n"):
+    """The files rels under root, each holding content."""
+    made = set()	# one makedirs per directory: fixtures have thousands
     for rel in rels:
         path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(content)
+        parent = os.path.dirname(path)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
 
 
 def mkdir_fixture(tmp, name, rels):
@@ -366,22 +374,6 @@ def mkdir_fixture(tmp, name, rels):
     os.makedirs(root)
     mkfiles(root, rels)
     return os.path.realpath(root)
-
-
-def git_commit_all(root, tmp):
-    """git init, add -A and commit in root, with no user's configuration
-    (HOME is tmp); False if there is no git command."""
-    git = shutil.which("git")
-    if git is None:
-        return False
-    genv = dict(os.environ, GIT_CONFIG_NOSYSTEM="1",
-                HOME=tmp, GIT_CONFIG_GLOBAL=os.devnull)
-    for cmd in (["init", "-q"], ["add", "-A"],
-                ["-c", "user.email=a@b", "-c", "user.name=t", "commit",
-                 "-q", "-m", "fixture"]):
-        subprocess.run([git] + cmd, cwd=root, env=genv, check=True,
-                       stdout=subprocess.DEVNULL)
-    return True
 
 
 # The main fixture project: most sections query it.
@@ -423,6 +415,16 @@ def positions_point_at(r, q, exact=False):
             return "%s: exact positions not contiguous %r" % (
                 x.get("path"), pos)
     return ""
+
+
+def add_ready(c, root, what, **opts):
+    """add root (with opts) and wait; checks that it is ready; returns
+    the answer."""
+    r = c.req(dict({"op": "add", "root": root, "wait": True}, **opts),
+              timeout=20)
+    check("%s: add %s: ready" % (what, os.path.basename(root)),
+          r.get("ok") is True and r.get("state") == "ready", short(r))
+    return r
 
 
 def find_project(c, root):
