@@ -26,8 +26,9 @@
 # (`cp -al`, build/bench/daemon-large/usr-N, made once; ~1.1 M files for 8),
 # a fresh `fidxd --max-files 2M` (the default cap is 1 M files):
 #   4. query latency (LQREPS passes) and RSS against path bytes;
-#   5. responsiveness: `ping` from one connection, PINGS times, idle and
-#      while another connection sends the slowest queries back to back;
+#   5. responsiveness: `ping` from one connection, PINGS times (random
+#      pauses of up to 50 ms), idle and while another connection sends
+#      the slowest queries back to back;
 #   6. typing: the 12 prefixes of a query sent 30 ms apart on one
 #      connection, with "supersede":true and without, TRIALS each; the
 #      last prefix's answer against the same query sent alone.

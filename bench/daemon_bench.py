@@ -50,9 +50,10 @@ fresh daemon started with LARGE_FLAGS:
 
 4. Large tree. The first `add`, then the queries as in part 2 (LQREPS
    passes), and the memory as in part 3.
-5. Responsiveness. `ping` from a connection of its own, PINGS times, idle;
-   then again while another process sends the HEAVY slowest queries of
-   part 4 back to back on its own connection -> median, p99, max.
+5. Responsiveness. `ping` from a connection of its own, PINGS times, each
+   after a random pause of up to PING_GAP, idle; then again while another
+   process sends the HEAVY slowest queries of part 4 back to back on its
+   own connection -> median, p99, max.
 6. Typing. A new connection sends the prefixes of TYPED (12 letters)
    TYPE_GAP apart without waiting, each {"op":"query",...,"id":i}, with
    "supersede":true on each or not; time from the last prefix sent to its
@@ -73,6 +74,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import socket
@@ -90,7 +92,7 @@ WAIT_MS = 600000           # "timeout_ms" for add/reindex with wait
 # 1 M files per project; its ~100 MiB of index fit the default 512 MiB.
 LARGE_FLAGS = ("--max-files", "2M")
 HEAVY = 4                  # the slowest queries on the large tree: the load
-PING_GAP = 0.002           # seconds between pings
+PING_GAP = 0.050           # at most, seconds between an answer and a ping
 TYPED = "includestdio"     # 12 letters, typed one a keystroke
 TYPE_GAP = 0.030           # seconds between keystrokes
 
@@ -503,11 +505,16 @@ def load_loop(sock_path, reqs, started, stop, count):
 
 
 def ping_latency(conn, n):
+    """n pings, each after a random pause: a ping sent right after the
+    last answer would land at the same point of the load's queries each
+    time (a daemon that answers it only between two queries makes it wait
+    for a whole one)."""
+    rng = random.Random(n)
     out = []
     for _ in range(n):
+        time.sleep(rng.uniform(0, PING_GAP))
         dt, _ = conn.request({"op": "ping"})
         out.append(dt)
-        time.sleep(PING_GAP)
     return out
 
 
@@ -666,8 +673,8 @@ def report_large(a, queries, lg, rs, ty, heavy):
 
     idle, loaded = rs["idle"], rs["loaded"]
     out += ["### 5. Responsiveness", "",
-            f"`ping` from one connection ({PING_GAP * 1000:.0f} ms between "
-            f"answer and next ping), on the large tree's daemon: idle, then "
+            f"`ping` from one connection (a random 0-{PING_GAP * 1000:.0f} "
+            f"ms pause between an answer and the next ping), on the large tree's daemon: idle, then "
             f"while another connection (another process) sends the "
             f"{len(heavy)} slowest queries of part 4 "
             f"({', '.join(md_code(q) for q in heavy)}) back to back; it "
