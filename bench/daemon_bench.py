@@ -70,6 +70,7 @@ last prefix's answer with supersede <= 1.5 x the lone query's (medians).
 Exit status: 0 ran (whatever the targets say), 1 something failed.
 """
 import argparse
+import itertools
 import json
 import math
 import multiprocessing
@@ -493,14 +494,15 @@ def bench_large(d, root, queries, qreps, limit):
 def load_loop(sock_path, reqs, started, stop, count):
     """The loaded client: sends reqs back to back until stop is set."""
     c = Conn(sock_path)
-    while not stop.is_set():
-        for line in reqs:
-            c.send(line)
-            r = c.recv()
-            if not r.get("ok"):
-                fail(f"load query refused: {r.get('error')}")
-            count.value += 1
-            started.set()
+    for line in itertools.cycle(reqs):
+        if stop.is_set():
+            break
+        c.send(line)
+        r = c.recv()
+        if not r.get("ok"):
+            fail(f"load query refused: {r.get('error')}")
+        count.value += 1
+        started.set()
     c.close()
 
 
