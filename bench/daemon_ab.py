@@ -25,9 +25,11 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 
-import daemon_bench as b
+sys.dont_write_bytecode = True   # no bench/__pycache__ in the work tree
+import daemon_bench as b         # noqa: E402
 
 
 def main():
