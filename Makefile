@@ -29,7 +29,7 @@ CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null)
 COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
               common/topk.c common/sockpath.c common/size.c common/regex.c \
               common/query.c common/query_run.c common/proto.c common/fold.c \
-              common/thread.c
+              common/thread.c common/shquote.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
@@ -42,6 +42,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_queries.py tests/daemon_trees.py \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
+               tests/daemon_cancel.py \
                tests/readme.py tests/limits.py \
                tests/valgrind.sh
 

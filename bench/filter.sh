@@ -61,14 +61,14 @@ echo "$npaths paths in $PATHS" >&2
 
 # Benchmark a private copy, so a rebuild during the run cannot mix versions.
 cp -- "$(command -v "$FIDX")" "$OUT/fidx"
-fidx_version=$("$OUT/fidx" --version 2>/dev/null | head -n1 | sed "s/^fidx //" || true)
+fidx_version=$("$OUT/fidx" --version 2>/dev/null | sed -n 1p | sed "s/^fidx //" || true)
 header="## fidx filter vs fzf vs fzy
 
 - Candidates: $npaths paths ($(du -h "$PATHS" | cut -f1)), every regular file of the root filesystem (\`find / -xdev -type f | LC_ALL=C sort\`)
 - Queries: $(grep -cv '^[[:space:]]*\(#\|$\)' bench/queries.txt) from bench/queries.txt; $REPS repetitions, tools interleaved; per-query median wall time in ms (process start + reading stdin + matching + output to /dev/null)
 - Commands: \`fidx filter --limit 50 Q\`, \`fzf --filter Q\`, \`fzy -e Q\` (fzf and fzy sort and print all matches; fzy treats a space as a literal character)
-- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)
-- Versions: fidx ${fidx_version:-(no --version)} ($FIDX), fzf $(fzf --version | head -n1), $(fzy --version | head -n1)
+- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), Linux $(uname -r)
+- Versions: fidx ${fidx_version:-(no --version)} ($FIDX), fzf $(fzf --version | sed -n 1p), $(fzy --version | sed -n 1p)
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 "
 

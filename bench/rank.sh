@@ -3,10 +3,13 @@
 # queries: does the file the user meant come first?
 #
 # Why: speed alone says nothing about whether a fuzzy finder "finds what people
-# mean". bench/rank_queries.tsv holds queries an editor user types, in eight
+# mean". The labelled set holds queries an editor user types, in eight
 # classes (short, abbreviation, path-fragment, typo, exact-name, long,
 # no-match, multi-term), each labelled with the intended file(s) as a Python
-# regex on the path. This script runs every query through
+# regex on the path, in two parts: bench/rank_queries.tsv, the tuning part,
+# and bench/rank_heldout.tsv, the held-out part that ranking rules must not
+# be tuned on (how it was chosen: its header). Each part is scored on its
+# own and the two together, in one run. This script runs every query through
 #     $FIDX filter --limit 100 Q     fzf --filter Q     fzy -e Q
 # (fzf with FZF_DEFAULT_OPTS empty) and scores the rank of the first intended
 # path in the first 100 output lines: MRR and hits@10 per class and overall,
@@ -22,31 +25,41 @@
 #        bench/filter.sh in build/bench/paths.txt (reused if present)
 #   src  a real source tree, paths relative to its root as an editor's file
 #        finder lists them (`.git` directories left out), cached in
-#        build/bench/rank-src-paths.txt. Default SRC_ROOT=/root/.pyenv: the
-#        pyenv git checkout (shell scripts, python-build definitions, tests)
-#        with its installed CPythons under versions/ (stdlib sources,
-#        site-packages, __pycache__), ~113,000 files. Without SRC_ROOT on the
-#        machine only the fs queries run. Another tree needs its own labels.
-# Queries whose intended regex matches nothing in their list are dropped and
-# listed in the report (and so are no-match queries that do match).
+#        build/bench/rank-src-paths.txt. Default SRC_ROOT=/usr/lib/python3.11:
+#        the CPython standard library (sources, lib-dynload/*.so and the
+#        __pycache__ that Debian compiles at install), which python3 - in the
+#        Makefile's DEB_PKGS - installs on every Debian 12; the labels name
+#        only files of libpython3.11-stdlib/-minimal, not those of optional
+#        packages installing there too (distutils, lib2to3, ensurepip,
+#        config-3.11-*). Another tree needs its own labels.
+# Nothing is dropped silently: a query whose list is missing (SRC_ROOT not
+# found), whose intended regex matches nothing in its list, or a no-match
+# query that does match, is dropped with a WARNING at the top of the report
+# (and on stderr) counting drops per part and reason, and listed at its end.
 #
-# Reproduce (from the repo root, after building build/fidx; 3.5-4.5 minutes on
-# 2 cores):
+# Reproduce (from the repo root, after building build/fidx; about 6 minutes
+# on 2 cores):
 #     bash bench/rank.sh [--regen]      # --regen: rebuild both path lists
+#     bash bench/rank.sh --check        # only validate the labels against
+#                                       # the lists (exit 1 if any is dropped)
 # Environment: FIDX (default ./build/fidx), REPS timing repetitions
 #              (default 3), TIMEOUT seconds per command (default 60),
-#              SRC_ROOT (default /root/.pyenv), QUERIES (default
-#              bench/rank_queries.tsv).
+#              SRC_ROOT (default /usr/lib/python3.11), QUERIES (default
+#              bench/rank_queries.tsv), HELDOUT (default
+#              bench/rank_heldout.tsv; empty: no held-out part, said so in
+#              the report).
 # Output: a markdown report on stdout, also written to build/bench/rank.md.
 # Needs: fzf, fzy, python3 (Debian: apt-get install fzf fzy python3).
 set -euo pipefail
 
 regen=0
+check=0
 for arg in "$@"; do
     case $arg in
         --regen) regen=1 ;;
+        --check) check=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: bash bench/rank.sh [--regen]" >&2; exit 2 ;;
+        *) echo "usage: bash bench/rank.sh [--regen] [--check]" >&2; exit 2 ;;
     esac
 done
 
@@ -56,16 +69,27 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repo root
 FIDX=${FIDX:-./build/fidx}
 REPS=${REPS:-3}
 TIMEOUT=${TIMEOUT:-60}
-SRC_ROOT=${SRC_ROOT:-/root/.pyenv}
+SRC_ROOT=${SRC_ROOT:-/usr/lib/python3.11}
 OUT=build/bench
 PATHS=$OUT/paths.txt
 SRC_PATHS=$OUT/rank-src-paths.txt
 QUERIES=${QUERIES:-bench/rank_queries.tsv}
+HELDOUT=${HELDOUT-bench/rank_heldout.tsv}
+parts=(--queries "tuning=$QUERIES")
+parts_desc="tuning part \`$QUERIES\`"
+if [[ -n $HELDOUT ]]; then
+    [[ -f $HELDOUT ]] || { echo "held-out query file '$HELDOUT' not found (HELDOUT= to run without)" >&2; exit 2; }
+    parts+=(--queries "held-out=$HELDOUT" --held-out held-out)
+    parts_desc+=", held-out part \`$HELDOUT\` (not used for tuning)"
+else
+    parts_desc+="; **no held-out part: HELDOUT is empty**"
+    echo "WARNING: HELDOUT is empty: no held-out part" >&2
+fi
 
-for tool in fzf fzy python3; do
+for tool in python3 $([[ $check == 1 ]] || echo fzf fzy); do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
 done
-if ! command -v "$FIDX" >/dev/null; then
+if [[ $check == 0 ]] && ! command -v "$FIDX" >/dev/null; then
     echo "fidx not found at '$FIDX': build it first (make all) or set FIDX=..." >&2
     exit 2
 fi
@@ -84,7 +108,7 @@ if [[ $regen == 1 || ! -s $PATHS ]]; then
     mv "$PATHS.tmp" "$PATHS"
 fi
 lists=(--list "fs=$PATHS")
-src_desc="(not run: $SRC_ROOT not found)"
+src_desc="**not run: SRC_ROOT \`$SRC_ROOT\` not found, every src query dropped**"
 if [[ -d $SRC_ROOT ]]; then
     SRC_ROOT=$(realpath -- "$SRC_ROOT")
     # Regenerate when asked, when missing, or when SRC_ROOT changed.
@@ -97,32 +121,37 @@ if [[ -d $SRC_ROOT ]]; then
     fi
     lists+=(--list "src=$SRC_PATHS")
     commit=$(git -C "$SRC_ROOT" log -1 --format='commit %h, %cs' 2>/dev/null || echo "not a git checkout")
-    top=$(cut -d/ -f1-2 "$SRC_PATHS" | sort | uniq -c | sort -rn | head -n4 \
+    top=$(cut -d/ -f1-2 "$SRC_PATHS" | sort | uniq -c | sort -rn | sed -n 1,4p \
         | awk '{printf "%s%s %s", sep, $2, $1; sep=", "}')
     src_desc="$(wc -l < "$SRC_PATHS") files under \`$SRC_ROOT\` ($commit), relative paths, \`.git\` directories left out; largest parts: $top"
 fi
 echo "$(wc -l < "$PATHS") paths in $PATHS; src: $src_desc" >&2
+[[ -d $SRC_ROOT ]] || echo "WARNING: SRC_ROOT $SRC_ROOT not found: the src list is not run" >&2
+
+if [[ $check == 1 ]]; then
+    exec python3 bench/rank_compare.py "${parts[@]}" "${lists[@]}" --fidx - --check
+fi
 
 # Benchmark a private copy, so a rebuild during the run cannot mix versions.
 cp -- "$(command -v "$FIDX")" "$OUT/rank-fidx"
 typos=()
-if "$OUT/rank-fidx" filter --help 2>&1 | grep -q -- '--typos'; then
+if "$OUT/rank-fidx" filter --help 2>&1 | grep -- '--typos' >/dev/null; then
     typos=(--typos)
 fi
-fidx_version=$("$OUT/rank-fidx" --version 2>/dev/null | head -n1 | sed "s/^fidx //" || true)
+fidx_version=$("$OUT/rank-fidx" --version 2>/dev/null | sed -n 1p | sed "s/^fidx //" || true)
 fidx_rev=$(git log -1 --format='%h' 2>/dev/null || true)
 header="## Ranking quality: fidx filter vs fzf vs fzy
 
-- Queries: $QUERIES, labelled with the intended file(s) per query; classes short, abbreviation, path-fragment, typo, exact-name, long, no-match, multi-term
+- Queries: $parts_desc; labelled with the intended file(s) per query; classes short, abbreviation, path-fragment, typo, exact-name, long, no-match, multi-term
 - \`fs\`: $(wc -l < "$PATHS") paths ($(du -h "$PATHS" | cut -f1)), every regular file of the root filesystem (\`find / -xdev -type f | LC_ALL=C sort\`, absolute paths)
 - \`src\`: $src_desc
 - Commands: \`fidx filter --limit 100 Q\`, \`fzf --filter Q\` (FZF_DEFAULT_OPTS empty), \`fzy -e Q\`; rank = position of the first output line the intended regex matches, within the first 100
-- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)
-- Versions: fidx ${fidx_version:-(no --version)} ($FIDX${fidx_rev:+, repo at $fidx_rev}), fzf $(fzf --version | head -n1), $(fzy --version | head -n1)
+- Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), Linux $(uname -r)
+- Versions: fidx ${fidx_version:-(no --version)} ($FIDX${fidx_rev:+, repo at $fidx_rev}), fzf $(fzf --version | sed -n 1p), $(fzy --version | sed -n 1p)
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 "
 
-python3 bench/rank_compare.py --queries "$QUERIES" "${lists[@]}" \
+python3 bench/rank_compare.py "${parts[@]}" "${lists[@]}" \
     --fidx "./$OUT/rank-fidx" "${typos[@]}" --reps "$REPS" --timeout "$TIMEOUT" \
     --out "$OUT/rank.md" --header "$header"
 echo "report written to $OUT/rank.md" >&2

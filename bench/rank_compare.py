@@ -3,14 +3,21 @@
 
 Normally called by bench/rank.sh, which builds the path lists first.
 
-Input: a query file (bench/rank_queries.tsv: list, class, query, intended
-regex, note) and one path list per list name (--list fs=FILE --list src=FILE).
+Input: one query file per part of the set (--queries tuning=FILE
+--queries held-out=FILE; each line: list, class, query, intended regex,
+note) and one path list per list name (--list fs=FILE --list src=FILE).
+The parts are scored separately and together: the held-out part
+(bench/rank_heldout.tsv) is the one ranking rules were not tuned on.
 
 Validation, before anything runs: a query is dropped, and listed in the
 report, if its regex does not compile, if its list was not given, if its
 intended regex matches no path of its list, or (class no-match) if every
 term's letters occur in order, ignoring case, in one path of the list - then
-it is not a no-match query for a fuzzy finder.
+it is not a no-match query for a fuzzy finder. Drops are not silent: the
+report opens with a warning that counts them per part and reason (a list
+not given names the list), stderr says the same, and a table lists each.
+--check stops after validation: every query with the paths its regex
+matches, exit status 1 if any query is dropped.
 
 Pass 1, ranking: every tool runs once per query with the list on stdin and
 its output captured:
@@ -27,8 +34,8 @@ tools back to back in an order rotating per repetition, stdout to /dev/null
 (wall time: start-up + reading the list + matching + output). Per query the
 median over repetitions; per list and tool the median (and the sum) of those.
 
-Exit status: 0 ok, 1 a tool failed (exit status other than 0/1, or timeout),
-2 bad input.
+Exit status: 0 ok, 1 a tool failed (exit status other than 0/1, or timeout)
+or, with --check, a query was dropped, 2 bad input.
 """
 import argparse
 import os
@@ -50,8 +57,9 @@ def die(msg, status=2):
 
 
 class Query:
-    def __init__(self, lineno, lst, cls, text, intended, note):
+    def __init__(self, lineno, lst, cls, text, intended, note, part=""):
         self.lineno, self.list, self.cls = lineno, lst, cls
+        self.part = part        # the query file's name in --queries NAME=FILE
         self.text, self.intended, self.note = text, intended, note
         self.rx = None          # compiled intended regex (None: no-match)
         self.in_list = 0        # paths of the list the regex matches
@@ -77,7 +85,7 @@ class Query:
         return r is not None and r <= 10
 
 
-def read_queries(path):
+def read_queries(path, part=""):
     queries = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -96,7 +104,7 @@ def read_queries(path):
                 die(f"{path}:{n}: empty query")
             if (cls == "no-match") != (intended == "-"):
                 die(f"{path}:{n}: intended is '-' exactly for class no-match")
-            queries.append(Query(n, lst, cls, text, intended, note))
+            queries.append(Query(n, lst, cls, text, intended, note, part))
     return queries
 
 
@@ -223,9 +231,61 @@ def score_table(groups, tools):
     return [head, sep] + score_rows(groups, tools)
 
 
+def drop_reason_kind(why):
+    """A dropped query's reason without its example, to count alike ones."""
+    return why.split(", e.g.")[0].split(": ")[0]
+
+
+def drop_warning(queries, dropped, parts):
+    """One markdown paragraph counting dropped queries, or "" if none."""
+    if not dropped:
+        return ""
+    per = []
+    for part in parts:
+        n = sum(1 for q in queries if q.part == part)
+        kinds = {}
+        for q, why in dropped:
+            if q.part == part:
+                k = drop_reason_kind(why)
+                kinds[k] = kinds.get(k, 0) + 1
+        if kinds:
+            per.append(f"{md_code(part)}: {sum(kinds.values())} of {n} ("
+                       + "; ".join(f"{k}: {c}" for k, c in kinds.items())
+                       + ")")
+    return (f"**{len(dropped)} of {len(queries)} queries dropped**, by part: "
+            + ", ".join(per) + ". Scores below are over the kept queries "
+            "only, so they are not comparable with a run that kept these; "
+            "each is listed under \"Dropped queries\" at the end.")
+
+
+def check_report(kept, dropped, lists):
+    """--check: each kept query with the paths its regex matches."""
+    for q in kept:
+        if q.nomatch:
+            print(f"ok   {q.part}:{q.lineno} {q.list} {q.cls} {q.text!r}: "
+                  "no path holds its letters in order")
+            continue
+        hits = [p for p in lists[q.list][0] if q.rx.search(p)]
+        shown = ", ".join(hits[:3]) + (f", ... ({len(hits)})"
+                                       if len(hits) > 3 else "")
+        print(f"ok   {q.part}:{q.lineno} {q.list} {q.cls} {q.text!r}: {shown}")
+    for q, why in dropped:
+        print(f"DROP {q.part}:{q.lineno} {q.list} {q.cls} {q.text!r}: {why}")
+    print(f"{len(kept)} kept, {len(dropped)} dropped", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--queries", required=True)
+    ap.add_argument("--queries", action="append", required=True,
+                    metavar="[PART=]FILE",
+                    help="a query file, named PART in the report (default: "
+                    "its file name); repeat for each part of the set")
+    ap.add_argument("--held-out", action="append", default=[], metavar="PART",
+                    help="a part not to tune on: scored like the others, "
+                    "but left out of the worst-queries list and its queries "
+                    "listed apart, last")
+    ap.add_argument("--check", action="store_true",
+                    help="only validate the queries against the lists")
     ap.add_argument("--list", action="append", default=[], metavar="NAME=FILE",
                     help="a path list; repeat for each list name")
     ap.add_argument("--fidx", required=True)
@@ -251,15 +311,34 @@ def main():
             die(f"--list wants NAME=FILE, got {spec!r}")
         lists[name] = load_list(path)
         list_files[name] = path
-    queries = read_queries(a.queries)
+    parts, queries = {}, []
+    for spec in a.queries:
+        name, sep, path = spec.rpartition("=")
+        if not sep:
+            name = os.path.basename(path)
+        if not name or not path or name in parts:
+            die(f"--queries wants [PART=]FILE with distinct parts, got {spec!r}")
+        parts[name] = path
+        queries += read_queries(path, name)
+    for p in a.held_out:
+        if p not in parts:
+            die(f"--held-out {p!r}: no such part (parts: {', '.join(parts)})")
+    held = set(a.held_out)
     kept, dropped = validate(queries, lists)
+    if a.check:
+        check_report(kept, dropped, lists)
+        sys.exit(1 if dropped else 0)
+    warning = drop_warning(queries, dropped, parts)
+    if warning:
+        print("rank_compare: WARNING: " + warning.replace("**", ""),
+              file=sys.stderr)
     if not kept:
         die("no valid query left")
     print(f"{len(kept)} queries kept, {len(dropped)} dropped "
           f"({time.perf_counter() - t_start:.1f}s)", file=sys.stderr)
     for q, why in dropped:
-        print(f"  dropped line {q.lineno} {q.list} {q.text!r}: {why}",
-              file=sys.stderr)
+        print(f"  dropped {parts[q.part]}:{q.lineno} {q.list} {q.text!r}: "
+              f"{why}", file=sys.stderr)
 
     tools = list(MAIN_TOOLS) + ([TYPO_OFF] if a.typos else [])
 
@@ -300,21 +379,57 @@ def main():
 
     list_names = [n for n in lists if any(q.list == n for q in kept)]
     out = [a.header] if a.header else []
+    if warning:
+        out += ["> **WARNING:** " + warning, ""]
+    missing = sorted({q.list for q in queries} - set(lists))
+    if missing:
+        out += ["> **WARNING:** list(s) not given: "
+                + ", ".join(md_code(n) for n in missing)
+                + "; none of their queries ran.", ""]
 
-    # Scores per class, all lists together, then per list.
+    # Scores per class: the whole set, then each part, all lists together.
     main = list(MAIN_TOOLS)
-    out += ["### Ranking quality, per class (all lists)", ""]
-    groups = [(c, [q for q in kept if q.cls == c]) for c in CLASSES]
-    groups += [(f"all `{n}`", [q for q in kept if q.list == n])
-               for n in list_names]
-    groups.append(("**all**", kept))
-    out += score_table(groups, main)
-    out += ["", "Best value of a row in bold. MRR: mean of 1/rank of the first "
+
+    def class_groups(qs):
+        groups = [(c, [q for q in qs if q.cls == c]) for c in CLASSES]
+        groups += [(f"all `{n}`", [q for q in qs if q.list == n])
+                   for n in list_names]
+        groups.append(("**all**", qs))
+        return groups
+
+    sets = [("all queries", kept)]
+    if len(parts) > 1:
+        sets += [(f"part {md_code(p)} ({md_code(parts[p])})",
+                  [q for q in kept if q.part == p]) for p in parts]
+    for label, qs in sets:
+        out += [f"### Ranking quality, per class: {label}", ""]
+        if qs:
+            out += score_table(class_groups(qs), main)
+        else:
+            out.append("**No query of this part was kept.**")
+        out.append("")
+    out += ["Best value of a row in bold. MRR: mean of 1/rank of the first "
             f"intended file within the first {a.limit} output lines (0 if not "
             "there); hits@10: queries whose intended file is in the first 10. "
             "No-match queries score 1 (for both) if the tool prints nothing, "
             "else 0. fzy takes a space as a literal character, so it matches "
             "nothing for multi-term queries.", ""]
+
+    # Where fidx is behind a peer, class by class, so no table has to be
+    # read cell by cell to find it.
+    behind = []
+    for label, qs in sets:
+        for c, cq in class_groups(qs)[:len(CLASSES)] + [("**all**", qs)]:
+            if not cq:
+                continue
+            m = {t: sum(q.rr(t) for q in cq) / len(cq) for t in main}
+            worse = [f"{t} {m[t]:.3f}" for t in main[1:] if m[t] > m["fidx"]]
+            if worse:
+                behind.append(f"- {label}, {c}: fidx {m['fidx']:.3f} < "
+                              + ", ".join(worse))
+    out += ["### Classes where fidx's MRR is below fzf's or fzy's", ""]
+    out += behind or ["None, in any part."]
+    out.append("")
 
     out += ["### Ranking quality, per list and class", ""]
     groups = []
@@ -370,14 +485,18 @@ def main():
 
     # Where fidx does worst relative to the others: labelled queries by
     # reciprocal-rank gap; no-match queries summed up apart, as their gap is
-    # always 0 or 1.
+    # always 0 or 1. This is the list a tuner reads, so held-out parts stay
+    # out of it.
     others = [t for t in main if t != "fidx"]
+    porder = {p: i for i, p in enumerate(parts)}
+    tunable = [q for q in kept if q.part not in held]
     gaps = sorted(((max(q.rr(t) for t in others) - q.rr("fidx"), q)
-                   for q in kept if not q.nomatch),
-                  key=lambda x: (-x[0], x[1].lineno))
+                   for q in tunable if not q.nomatch),
+                  key=lambda x: (-x[0], porder[x[1].part], x[1].lineno))
     worst = [(d, q) for d, q in gaps if d > 0][:a.worst]
-    out += ["### Where fidx does worst relative to fzf and fzy", ""]
-    nm = [q for q in kept if q.nomatch]
+    out += ["### Where fidx does worst relative to fzf and fzy"
+            + (" (held-out parts left out)" if held else ""), ""]
+    nm = [q for q in tunable if q.nomatch]
     nm_bad = [q for q in nm if q.nout["fidx"] and
               any(q.nout[t] == 0 for t in others)]
     if nm:
@@ -396,38 +515,52 @@ def main():
         out += [f"Labelled queries where the better of fzf and fzy has a "
                 f"higher reciprocal rank (RR) than fidx, largest gap first "
                 f"(at most {a.worst}):", "",
-                "| list | class | query | intended | fidx | fzf | fzy | "
+                "| part | list | class | query | intended | fidx | fzf | fzy | "
                 "RR gap | fidx's first line |",
-                "|---|---|---|---|---:|---:|---:|---:|---|"]
+                "|---|---|---|---|---|---:|---:|---:|---:|---|"]
         for d, q in worst:
-            out.append(f"| `{q.list}` | {q.cls} | {md_code(q.text)} | "
+            out.append(f"| {q.part} | `{q.list}` | {q.cls} | {md_code(q.text)} | "
                        f"{md_code(q.intended)} | {fmt_rank(q, 'fidx')} | "
                        f"{fmt_rank(q, 'fzf')} | {fmt_rank(q, 'fzy')} | "
                        f"{d:.2f} | {md_code(q.top['fidx'])} |")
         out.append("")
 
-    # Every query.
-    out += ["### Every query", "",
-            f"Rank of the first intended file (miss: not in the first "
-            f"{a.limit}); for no-match queries, the number of lines printed. "
-            "\"in list\": paths the intended regex matches.", "",
-            "| list | class | query | intended | in list | "
-            + " | ".join(tools) + " | fidx ms | fzf ms | fzy ms |",
-            "|---|---|---|---|---:|" + "---:|" * len(tools) + "---:|---:|---:|"]
-    for q in kept:
-        out.append(f"| `{q.list}` | {q.cls} | {md_code(q.text)} | "
-                   f"{md_code(q.intended)} | "
-                   f"{q.in_list if not q.nomatch else '-'} | "
-                   + " | ".join(fmt_rank(q, t) for t in tools) + " | "
-                   + " | ".join(f"{med[id(q), t] * 1000:.1f}" for t in main)
-                   + " |")
-    out.append("")
+    # Every query; held-out parts in their own table, last, so that reading
+    # the tuning results does not mean reading theirs.
+    def query_table(title, intro, qs):
+        rows = [title, ""] + ([intro, ""] if intro else []) + [
+                f"Rank of the first intended file (miss: not in the first "
+                f"{a.limit}); for no-match queries, the number of lines "
+                "printed. \"in list\": paths the intended regex matches.", "",
+                "| part | list | class | query | intended | in list | "
+                + " | ".join(tools) + " | fidx ms | fzf ms | fzy ms |",
+                "|---|---|---|---|---|---:|" + "---:|" * len(tools)
+                + "---:|---:|---:|"]
+        for q in qs:
+            rows.append(f"| {q.part} | `{q.list}` | {q.cls} | "
+                        f"{md_code(q.text)} | {md_code(q.intended)} | "
+                        f"{q.in_list if not q.nomatch else '-'} | "
+                        + " | ".join(fmt_rank(q, t) for t in tools) + " | "
+                        + " | ".join(f"{med[id(q), t] * 1000:.1f}"
+                                     for t in main) + " |")
+        return rows + [""]
+
+    out += query_table("### Every query" + (" (tuning parts)" if held else ""),
+                       "", tunable)
+    for p in parts:
+        if p in held:
+            out += query_table(
+                f"### Held-out part {md_code(p)}: every query",
+                "Not to be read while tuning ranking rules: these queries "
+                "measure rules on queries they were not tuned to.",
+                [q for q in kept if q.part == p])
     if dropped:
         out += [f"### Dropped queries ({len(dropped)})", "",
-                "| line | list | class | query | intended | why |",
-                "|---:|---|---|---|---|---|"]
+                "| file:line | list | class | query | intended | why |",
+                "|---|---|---|---|---|---|"]
         for q, why in dropped:
-            out.append(f"| {q.lineno} | `{q.list}` | {q.cls} | {md_code(q.text)} "
+            out.append(f"| {parts[q.part]}:{q.lineno} | `{q.list}` | {q.cls} "
+                       f"| {md_code(q.text)} "
                        f"| {md_code(q.intended)} | {why} |")
         out.append("")
     out.append(f"Run time: {time.perf_counter() - t_start:.0f} s.")

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../common/alloc.h"
+#include "../common/limits.h"
 #include "../common/log.h"
 #include "../common/size.h"
 
@@ -22,6 +23,18 @@ cli_parse_num(const char *flag, const char *s, unsigned long long min,
 		return -1;
 	}
 	return 0;
+}
+
+int
+cli_parse_limit(const char *s, unsigned long long *out)
+{
+	if (size_parse(s, 0, FIDX_RESULTS_CEILING, out) == 0 && *out == 0) {
+		log_warnx("--limit must be 1 or more, not 0 (fd reads 0 as no "
+		    "limit, head as nothing; to test for a match, send the "
+		    "output to /dev/null and read the exit status)");
+		return -1;
+	}
+	return cli_parse_num("--limit", s, 1, FIDX_RESULTS_CEILING, out);
 }
 
 int

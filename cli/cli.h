@@ -22,6 +22,13 @@ int cli_parse_num(const char *flag, const char *s, unsigned long long min,
     unsigned long long max, unsigned long long *out);
 
 /*
+ * -n/--limit of `fidx` and `fidx filter` alike: 1 to FIDX_RESULTS_CEILING.
+ * 0 is refused, as it reads two ways (fd's --max-results 0 is no limit,
+ * head -n 0 prints nothing); logs and returns -1 if not.
+ */
+int cli_parse_limit(const char *s, unsigned long long *out);
+
+/*
  * "always" -> 1, "never" -> 0, "auto" -> cli_color_auto(); -1 if bad.
  */
 int cli_parse_color(const char *s);

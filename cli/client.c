@@ -27,27 +27,18 @@
 
 #include "../common/alloc.h"
 #include "../common/proto.h"
+#include "../common/shquote.h"
 
 #define CLIENT_FIRST_BUF (64u * 1024)
 #define CLIENT_HINT "is build/fidxd built? run make"
 
-/*
- * "fidx --socket PATH", PATH single-quoted for a shell unless it is
- * made of characters that need no quoting.
- */
+/* "fidx --socket PATH", PATH one shell word (shquote), to be pasted. */
 static void
 client_set_cmd(struct client *c)
 {
 	size_t at = (size_t)snprintf(c->cmd, sizeof(c->cmd), "fidx --socket ");
-	bool plain = strspn(c->path, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@%") ==
-	    strlen(c->path);
 
-	if (plain || strchr(c->path, '\'') != NULL) {
-		snprintf(c->cmd + at, sizeof(c->cmd) - at, "%s", c->path);
-		return;
-	}
-	snprintf(c->cmd + at, sizeof(c->cmd) - at, "'%s'", c->path);
+	shquote(c->cmd + at, sizeof(c->cmd) - at, c->path);
 }
 
 int
@@ -536,13 +527,15 @@ client_hint_socket(const struct client *c, const char *msg, char *buf,
 }
 
 static void
-client_report_error(const struct client *c, json_t *resp)
+client_report_error(struct client *c, json_t *resp)
 {
 	json_t *e = json_object_get(resp, "error");
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	const char *code = json_string_value(json_object_get(e, "code"));
 	char text[1024];
 
+	snprintf(c->error_code, sizeof(c->error_code), "%s", code ? code :
+	    "");
 	client_hint_socket(c, msg ? msg : "fidxd reported an error", text,
 	    sizeof(text));
 	log_warnx("%s (%s)", text, code ? code : "no code");
@@ -557,6 +550,7 @@ client_request(struct client *c, json_t *req, json_t **resp)
 	int rc;
 
 	*resp = NULL;
+	c->error_code[0] = '\0';
 	if (c->fd == -1)
 		fatalx("client_request without a connection");
 	/* Drop the previous answer; keep any bytes read past it. */
@@ -635,6 +629,8 @@ struct client_git {
 	int (*shutdown)(void);
 	int (*open_ext)(git_repository **, const char *, unsigned int,
 	    const char *);
+	int (*discover)(git_buf *, const char *, int, const char *);
+	void (*buf_dispose)(git_buf *);
 	const char *(*workdir)(const git_repository *);
 	void (*free)(git_repository *);
 	const git_error *(*last)(void);
@@ -651,15 +647,71 @@ client_git_load(struct client_git *g)
 	*(void **)&g->init = dlsym(h, "git_libgit2_init");
 	*(void **)&g->shutdown = dlsym(h, "git_libgit2_shutdown");
 	*(void **)&g->open_ext = dlsym(h, "git_repository_open_ext");
+	*(void **)&g->discover = dlsym(h, "git_repository_discover");
+	*(void **)&g->buf_dispose = dlsym(h, "git_buf_dispose");
 	*(void **)&g->workdir = dlsym(h, "git_repository_workdir");
 	*(void **)&g->free = dlsym(h, "git_repository_free");
 	*(void **)&g->last = dlsym(h, "git_error_last");
 	if (g->init == NULL || g->shutdown == NULL || g->open_ext == NULL ||
+	    g->discover == NULL || g->buf_dispose == NULL ||
 	    g->workdir == NULL || g->free == NULL || g->last == NULL) {
 		dlclose(h);
 		return NULL;
 	}
 	return h;
+}
+
+/*
+ * Warns when open_ext refused a repository that is there, and says which
+ * root is used instead. libgit2 1.5 refuses one owned by another user
+ * (git's safe.directory check) with GIT_ENOTFOUND, the code for "no
+ * repository" (later ones say GIT_EOWNER), so the two are told apart by
+ * discovering it, which checks no owner, as fidxd's repo_refused() does.
+ * Silent, the root and the ignore rules would change without a word.
+ */
+static void
+client_git_refused(struct client_git *g, int grc, const char *why)
+{
+	const char *start = getenv("GIT_DIR");
+	char top[PATH_MAX], cwd[PATH_MAX], word[SHQUOTE_SIZE(PATH_MAX)];
+	git_buf gitdir = { 0 };
+	struct stat st;
+	size_t len;
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		strcpy(cwd, ".");
+	/* The same search as open_ext's FROM_ENV: GIT_DIR, the ceilings. */
+	if (g->discover(&gitdir, start != NULL && start[0] != '\0' ? start :
+	    ".", 0, getenv("GIT_CEILING_DIRECTORIES")) < 0 ||
+	    gitdir.ptr == NULL) {
+		if (grc != GIT_ENOTFOUND)
+			log_warnx("ignoring the git repository here: %s; the "
+			    "project root is the current directory, %s (or "
+			    "pass --root)", why, cwd);
+		g->buf_dispose(&gitdir);
+		return;
+	}
+	/* ".../top/.git/": safe.directory names the work tree, top. */
+	len = strlen(gitdir.ptr);
+	while (len > 1 && gitdir.ptr[len - 1] == '/')
+		len--;
+	if (len >= 5 && memcmp(gitdir.ptr + len - 5, "/.git", 5) == 0)
+		len -= 5;
+	snprintf(top, sizeof(top), "%.*s", (int)len, gitdir.ptr);
+	shquote(word, sizeof(word), top);
+	if (grc == GIT_EOWNER || (stat(top, &st) == 0 && st.st_uid !=
+	    geteuid()) || (stat(gitdir.ptr, &st) == 0 && st.st_uid !=
+	    geteuid()))
+		log_warnx("the git repository %s is owned by another user, so, "
+		    "as git does, fidx does not use it: the project root is "
+		    "the current directory, %s, and its ignore rules are not "
+		    "applied (to trust it: git config --global --add "
+		    "safe.directory %s; or pass --root)", top, cwd, word);
+	else
+		log_warnx("the git repository %s cannot be opened (%s): the "
+		    "project root is the current directory, %s (or pass "
+		    "--root)", top, why, cwd);
+	g->buf_dispose(&gitdir);
 }
 
 /* The git work tree enclosing the current directory, into buf. */
@@ -668,7 +720,9 @@ client_git_root(char *buf, size_t size)
 {
 	struct client_git g;
 	git_repository *repo = NULL;
+	const git_error *e;
 	const char *wd;
+	char why[256];
 	int rc = -1, grc;
 	void *h;
 
@@ -681,12 +735,15 @@ client_git_root(char *buf, size_t size)
 	/* FROM_ENV: GIT_DIR, GIT_WORK_TREE, GIT_CEILING_DIRECTORIES, as git. */
 	grc = g.open_ext(&repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL);
 	if (grc == 0 && (wd = g.workdir(repo)) != NULL &&
-	    strlen(wd) < size && realpath(wd, buf) != NULL)
+	    strlen(wd) < size && realpath(wd, buf) != NULL) {
 		rc = 0;
-	else if (grc != 0 && grc != GIT_ENOTFOUND)
-		log_warnx("ignoring the git repository here: %s; using the "
-		    "current directory (or pass --root)",
-		    g.last() ? g.last()->message : "unknown");
+	} else if (grc != 0) {
+		/* Kept before discovery, which sets libgit2's last error. */
+		e = g.last();
+		snprintf(why, sizeof(why), "%s", e != NULL && e->message !=
+		    NULL ? e->message : "unknown error");
+		client_git_refused(&g, grc, why);
+	}
 	g.free(repo);
 	g.shutdown();
 	dlclose(h);

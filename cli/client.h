@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "../common/log.h"
+#include "../common/shquote.h"
 #include "../common/sockpath.h"
 
 /*
@@ -44,12 +45,14 @@ struct client {
 	int fd;				/* -1 while not connected */
 	char path[SOCKPATH_MAX + 1];
 	bool explicit_path;		/* from --socket: passed on to fidxd */
-	/* "fidx", or "fidx --socket PATH": how hints name a command. */
-	char cmd[SOCKPATH_MAX + 32];
+	/* "fidx", or "fidx --socket PATH" (quoted): how hints name it. */
+	char cmd[sizeof("fidx --socket ") + SHQUOTE_SIZE(SOCKPATH_MAX)];
 	char *buf;			/* bytes read, not yet consumed */
 	size_t len, cap;
 	size_t line_len;		/* the last response line, at buf */
 	size_t used;			/* its bytes and '\n': dropped next */
+	/* The "code" of the last "ok":false answer; "" after any other. */
+	char error_code[32];
 };
 
 /* Sets the socket path: path, or the default when path is NULL. */
@@ -105,7 +108,8 @@ void client_pause(void);
  * Sends req (not consumed) and reads one response into *resp (the
  * caller's reference). An "ok":false answer, a dead daemon or a response
  * too long is reported on stderr ("fidx: <message> (<code>)") and
- * returns -1 with *resp NULL.
+ * returns -1 with *resp NULL; the code of an "ok":false answer is kept
+ * in c->error_code for the caller's exit status.
  */
 int client_request(struct client *c, json_t *req, json_t **resp);
 

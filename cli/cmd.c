@@ -139,6 +139,26 @@ bad:
 	return -1;
 }
 
+/*
+ * What cmd_connect() and cmd_call() did. Exit statuses (cmd.h) follow
+ * from it in cmd_call_status(): a daemon not running, or a root it has
+ * no project for, is "nothing to act on" (1, as docker rm of a missing
+ * container), kept apart from errors (2) so that a script can tell
+ * "already gone" from "could not ask".
+ */
+enum cmd_call_rc {
+	CMD_CALL_ERROR = -1,	/* reported */
+	CMD_CALL_OK = 0,	/* *resp is the answer */
+	CMD_CALL_PRINTED,	/* --json: the answer is printed as is */
+	CMD_CALL_NOTHING,	/* reported: not running, not a project */
+};
+
+static int
+cmd_call_status(int rc)
+{
+	return rc == CMD_CALL_PRINTED ? 0 : rc == CMD_CALL_NOTHING ? 1 : 2;
+}
+
 /* Connects, starting fidxd if start is set; reports failure. */
 static int
 cmd_connect(struct client *c, const char *sock, bool start)
@@ -148,26 +168,28 @@ cmd_connect(struct client *c, const char *sock, bool start)
 
 	if (client_init(c, sock, &err) == -1) {
 		log_warnx("%s", err.msg);
-		return -1;
+		return CMD_CALL_ERROR;
 	}
 	rc = start ? client_connect_or_start(c, NULL, &err) :
 	    client_connect_live(c, NULL, &err);
 	saved = errno;
 	if (rc == 0)
-		return 0;
-	if (!start && client_not_running(saved))
+		return CMD_CALL_OK;
+	client_release(c);
+	if (!start && client_not_running(saved)) {
 		log_warnx("fidxd is not running on %s (`%s daemon start` "
 		    "starts it)", c->path, c->cmd);
-	else
-		log_warnx("%s", err.msg);
-	client_release(c);
-	return -1;
+		return CMD_CALL_NOTHING;
+	}
+	log_warnx("%s", err.msg);
+	return CMD_CALL_ERROR;
 }
 
 /*
  * Connects and makes one request (consumed). With json, prints the raw
- * answer and returns 1 so the caller stops there. Returns -1 on errors,
- * reported; on 0 the caller owns *resp and must release c.
+ * answer (CMD_CALL_PRINTED) so the caller stops there. On CMD_CALL_OK
+ * the caller owns *resp and must release c; on anything else c is
+ * released and the failure reported.
  */
 static int
 cmd_call(struct client *c, const char *sock, bool start, json_t *req,
@@ -175,31 +197,34 @@ cmd_call(struct client *c, const char *sock, bool start, json_t *req,
 {
 	const char *line;
 	size_t len;
+	int rc;
 
 	*resp = NULL;
 	if (req == NULL) {
 		log_warnx("out of memory building a request");
-		return -1;
+		return CMD_CALL_ERROR;
 	}
-	if (cmd_connect(c, sock, start) == -1) {
+	if ((rc = cmd_connect(c, sock, start)) != CMD_CALL_OK) {
 		json_decref(req);
-		return -1;
+		return rc;
 	}
 	if (client_request(c, req, resp) == -1) {
+		rc = strcmp(c->error_code, "no_project") == 0 ?
+		    CMD_CALL_NOTHING : CMD_CALL_ERROR;
 		json_decref(req);
 		client_release(c);
-		return -1;
+		return rc;
 	}
 	json_decref(req);
 	if (!json)
-		return 0;
+		return CMD_CALL_OK;
 	line = client_response_line(c, &len);
 	fwrite(line, 1, len, stdout);
 	putchar('\n');
 	json_decref(*resp);
 	*resp = NULL;
 	client_release(c);
-	return 1;
+	return CMD_CALL_PRINTED;
 }
 
 static const char *
@@ -254,8 +279,8 @@ cmd_add(int argc, char **argv, const char *sock)
 	}
 	rc = cmd_call(&c, o.sock, true, req, (o.flags & CMD_JSON) != 0,
 	    &resp);
-	if (rc != 0)
-		return cmd_done(rc == 1 ? 0 : 2);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
 	/* A walk that failed, or a root that is gone, is not an add. */
 	rc = output_project_verdict(resp, root, c.cmd, true) == OUTPUT_FAILED ?
 	    2 : 0;
@@ -280,7 +305,7 @@ cmd_rm(int argc, char **argv, const char *sock)
 	struct cmd_opts o = { .sock = sock };
 	struct fidx_err err;
 	char root[PATH_MAX];
-	struct client c;
+	struct client c = { .fd = -1 };	/* error_code read on every path */
 	json_t *resp;
 	int rc;
 
@@ -292,17 +317,43 @@ cmd_rm(int argc, char **argv, const char *sock)
 	}
 	rc = cmd_call(&c, o.sock, false, json_pack("{s:s, s:s}", "op",
 	    "remove", "root", root), (o.flags & CMD_JSON) != 0, &resp);
-	if (rc != 0)
-		return cmd_done(rc == 1 ? 0 : 2);
-	if (json_is_false(json_object_get(resp, "removed"))) {
-		log_warnx("%s is not a project (see `%s ls`)", root, c.cmd);
-		rc = 1;
-	} else {
-		printf("removed %s\n", root);
-	}
+	/*
+	 * fidxd looks a root up among its projects before it looks at the
+	 * disk, so bad_root for the absolute path sent here means no project
+	 * has it either (a root gone from the disk that is not a project).
+	 */
+	if (rc == CMD_CALL_ERROR && strcmp(c.error_code, "bad_root") == 0)
+		rc = CMD_CALL_NOTHING;
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
+	/* A root that is no project is fidxd's no_project error (1). */
+	printf("removed %s\n", root);
 	json_decref(resp);
 	client_release(&c);
-	return cmd_done(rc);
+	return cmd_done(0);
+}
+
+/*
+ * The visit request for path under root: "path" when it is UTF-8 (a
+ * JSON string), else "path_b64", its exact bytes in base64, so that a
+ * Latin-1 name is visited too. NULL on OOM.
+ */
+static json_t *
+cmd_visit_request(const char *root, const char *path)
+{
+	size_t len = strlen(path), n;
+	json_t *req;
+	char *b64;
+
+	if (proto_utf8_valid(path, len))
+		return json_pack("{s:s, s:s, s:s}", "op", "visit", "root", root,
+		    "path", path);
+	if ((b64 = proto_base64_encode(path, len, &n)) == NULL)
+		return NULL;
+	req = json_pack("{s:s, s:s, s:s%}", "op", "visit", "root", root,
+	    "path_b64", b64, n);
+	free(b64);
+	return req;
 }
 
 /*
@@ -334,22 +385,15 @@ cmd_visit(int argc, char **argv, const char *sock)
 		return 2;
 	}
 	rlen = strlen(root);
-	/* NEEDSWORK: the visit op takes "path" only, so UTF-8 only. */
-	if (!proto_utf8_valid(file, strlen(file))) {
-		log_warnx("%s: the visit op names a file by a JSON string, so "
-		    "its path must be valid UTF-8", file);
-		return 2;
-	}
 	if (strncmp(file, root, rlen) != 0 || file[rlen] != '/') {
 		log_warnx("%s is not under the project %s (run `fidx visit` "
 		    "from the project's directory)", file, root);
 		return 2;
 	}
-	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s, s:s}", "op",
-	    "visit", "root", root, "path", file + rlen + 1),
-	    (o.flags & CMD_JSON) != 0, &resp);
-	if (rc != 0)
-		return cmd_done(rc == 1 ? 0 : 2);
+	rc = cmd_call(&c, o.sock, true, cmd_visit_request(root,
+	    file + rlen + 1), (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
 	json_decref(resp);
 	client_release(&c);
 	return cmd_done(0);
@@ -368,8 +412,8 @@ cmd_ls(int argc, char **argv, const char *sock)
 		return rc == 1 ? 0 : 2;
 	rc = cmd_call(&c, o.sock, false, json_pack("{s:s}", "op", "projects"),
 	    (o.flags & CMD_JSON) != 0, &resp);
-	if (rc != 0)
-		return cmd_done(rc == 1 ? 0 : 2);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
 	output_projects(json_object_get(resp, "projects"), c.cmd);
 	json_decref(resp);
 	client_release(&c);
@@ -471,8 +515,8 @@ cmd_reindex(int argc, char **argv, const char *sock)
 		    root, "wait", wait);
 	rc = cmd_call(&c, o.sock, false, cmd_with_timeout(req, &o),
 	    (o.flags & CMD_JSON) != 0, &resp);
-	if (rc != 0)
-		return cmd_done(rc == 1 ? 0 : 2);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
 	rc = cmd_reindex_report(resp, all ? NULL : root, wait, c.cmd);
 	json_decref(resp);
 	client_release(&c);
@@ -492,8 +536,8 @@ cmd_stats(int argc, char **argv, const char *sock)
 		return rc == 1 ? 0 : 2;
 	rc = cmd_call(&c, o.sock, false, json_pack("{s:s}", "op", "stats"),
 	    (o.flags & CMD_JSON) != 0, &resp);
-	if (rc != 0)
-		return cmd_done(rc == 1 ? 0 : 2);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
 	json_object_del(resp, "ok");
 	json_object_del(resp, "id");
 	output_tree(resp, 0);

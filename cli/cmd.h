@@ -9,7 +9,9 @@
  * Each takes argv from the subcommand's name on, and the socket given by
  * a --socket before the name (NULL: the default; a --socket after the
  * name wins). Each returns the exit status: 0 done, 1 nothing to act on
- * (not running, not a project), 2 an error, already reported.
+ * (not running; not a project, fidxd's no_project), 2 an error, already
+ * reported. 1 is kept apart from 2 so that a script can tell "already
+ * gone" from "could not ask" (cmd_call_status in cmd.c).
  *
  * Only `add` and `daemon start` start fidxd when it is not running (as
  * does a query); the others report that it is not, since a fresh daemon

@@ -126,8 +126,7 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			if (cli_parse_num("--limit", optarg, 1,
-			    FIDX_RESULTS_CEILING, &o->limit) == -1)
+			if (cli_parse_limit(optarg, &o->limit) == -1)
 				return -1;
 			break;
 		case 'm':

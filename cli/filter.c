@@ -550,8 +550,7 @@ filter_parse(int argc, char **argv, struct filter_opts *o, char **query)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			if (cli_parse_num("--limit", optarg, 0,
-			    FIDX_RESULTS_CEILING, &v) == -1)
+			if (cli_parse_limit(optarg, &v) == -1)
 				return -1;
 			o->limit = v;
 			break;

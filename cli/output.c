@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "../common/alloc.h"
 #include "../common/log.h"
 #include "../common/proto.h"
+#include "../common/shquote.h"
 
 /* Scratch reused from one result to the next, grown as needed. */
 struct output_scratch {
@@ -286,8 +288,11 @@ output_project_verdict(json_t *p, const char *root, const char *cmd,
 		return OUTPUT_FAILED;
 	}
 	if (strcmp(state, "gone") == 0) {
+		char word[SHQUOTE_SIZE(PATH_MAX)];
+
+		shquote(word, sizeof(word), root);
 		log_warnx("%s is gone: %s (`%s rm %s` forgets it)", root,
-		    msg ? msg : "its root cannot be opened", cmd, root);
+		    msg ? msg : "its root cannot be opened", cmd, word);
 		return OUTPUT_FAILED;
 	}
 	/* The daemon's message names the cap and its flag; else we do. */

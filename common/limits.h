@@ -167,6 +167,22 @@
 #define FIDX_MAX_OUTPUT_DEFAULT (4 * 1024 * 1024)
 
 /*
+ * Queries waiting for the query worker. A query on a large index (at
+ * least --inline-max-files files) is scored off the loop by one worker
+ * thread that uses every scoring thread; the rest wait in a queue, each
+ * holding a compiled query and a snapshot reference, not a copy. A
+ * picker cancels its stale queries (supersede), so a queue this deep
+ * means many clients querying large projects at once. Ceiling:
+ * FIDX_MAX_QUEUED_QUERIES_CEILING. Flag: --max-queued-queries.
+ * Stats: `limits.query_queue`, `usage.query_queue`,
+ * `usage.queries_running`; a query refused for it is answered `busy`
+ * (`counters.queries_busy`); cancelled ones are
+ * `counters.queries_cancelled`.
+ */
+#define FIDX_MAX_QUEUED_QUERIES_DEFAULT 64
+#define FIDX_MAX_QUEUED_QUERIES_CEILING 65536
+
+/*
  * Daemon bounds defined beside the module that enforces them, each with
  * its comment there:
  *   wait for an index  FIDXD_WAIT_MS_DEFAULT (indexer/main.c): --wait-ms,

@@ -25,6 +25,8 @@ static const char *const proto_err_names[PROTO_E_COUNT] = {
 	[PROTO_E_NO_MEMORY] = "no_memory",
 	[PROTO_E_FORBIDDEN] = "forbidden",
 	[PROTO_E_SHUTTING_DOWN] = "shutting_down",
+	[PROTO_E_BUSY] = "busy",
+	[PROTO_E_CANCELLED] = "cancelled",
 };
 
 const char *

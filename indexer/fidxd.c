@@ -2,6 +2,7 @@
 #include "fidxd.h"
 #include "ops.h"
 #include "search.h"
+#include "work.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -109,7 +110,18 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	if (project_registry_init(&d->reg, &cfg->proj, err) == -1)
 		goto fail;
 	d->reg_ok = true;
-	if ((d->pool = search_pool_new(cfg->threads, err)) == NULL)
+	if ((d->pool = search_pool_new(cfg->threads, FIDXD_WORKER_NICE,
+	    err)) == NULL ||
+	    (d->loop_pool = search_pool_new(1, 0, err)) == NULL)
+		goto fail;
+	d->inline_max_files = cfg->inline_max_files;
+	/*
+	 * One worker: it drives every scoring thread, so a second would only
+	 * split them. Nice 5: the loop wins a core whenever it wakes, which
+	 * is what keeps `ping` and small queries quick under a large query.
+	 */
+	if ((d->work = work_pool_new(d->loop, &(struct work_limits){ 1,
+	    cfg->max_queued_queries, FIDXD_WORKER_NICE }, err)) == NULL)
 		goto fail;
 	if ((d->visits = visits_new(&cfg->visits)) == NULL) {
 		fidx_error(err, "the visit store: %s", strerror(errno));
@@ -173,6 +185,9 @@ fidxd_run(struct fidxd *d)
 	fidxd_visits_save(d);
 	/* Parked requests hear why; everyone gets what fits in the socket. */
 	ops_stop(d->ops);
+	/* Running queries stop; their clients hear it (done() answers). */
+	work_pool_free(d->work);
+	d->work = NULL;
 	server_flush_all(d->server);
 	return rc;
 }
@@ -183,6 +198,9 @@ fidxd_release(struct fidxd *d)
 	/* Clients first: their parked requests belong to ops. */
 	server_free(d->server);
 	d->server = NULL;
+	/* Then the jobs, whose done() calls need ops and the snapshots. */
+	work_pool_free(d->work);
+	d->work = NULL;
 	ops_free(d->ops);
 	d->ops = NULL;
 	if (d->loop != NULL) {
@@ -191,7 +209,8 @@ fidxd_release(struct fidxd *d)
 		loop_io_stop(d->loop, &d->walk_io);
 	}
 	search_pool_free(d->pool);
-	d->pool = NULL;
+	search_pool_free(d->loop_pool);
+	d->pool = d->loop_pool = NULL;
 	visits_free(d->visits);
 	d->visits = NULL;
 	if (d->reg_ok)

@@ -2,7 +2,9 @@
  * fidxd.h - the daemon's context: what one running fidxd is made of.
  *
  * Owns: the loop, the server (transport), the ops (what requests mean),
- * the project registry, the search pool, the visit store and its save
+ * the project registry, the search pools and the query worker (queries
+ * on large indexes run there, so the loop stays free), the visit store
+ * and its save
  * timer, the signalfd; and the wiring between them: which fd wakes what,
  * what runs before the loop sleeps, how the daemon stops.
  * Never touches: flags, the lock or daemonising (main.c), a module's
@@ -26,6 +28,10 @@
 
 struct ops;
 struct search_pool;
+struct work_pool;
+
+/* Added to the query worker's nice value (and its scoring threads'). */
+#define FIDXD_WORKER_NICE 5
 
 /* Visits are saved this long after the first unsaved one (and at exit). */
 #define FIDXD_VISITS_SAVE_MS 2000
@@ -35,6 +41,8 @@ struct fidxd_config {
 	struct project_limits proj;
 	struct visits_limits visits;
 	int threads;			/* scoring threads */
+	size_t max_queued_queries;	/* waiting for the query worker */
+	size_t inline_max_files;	/* smaller indexes: queried inline */
 	uint32_t wait_ms;		/* default bound on a parked request */
 	const char *sock_path;		/* checked and bound again if deleted */
 	bool sock_make_dir;
@@ -46,7 +54,10 @@ struct fidxd {
 	struct server *server;
 	struct ops *ops;
 	struct project_registry reg;
-	struct search_pool *pool;
+	struct search_pool *pool;	/* the query worker's, every thread */
+	struct search_pool *loop_pool;	/* the loop's own, one thread */
+	struct work_pool *work;		/* the query worker and its queue */
+	size_t inline_max_files;
 	struct visits *visits;
 	char visits_file[4096];
 	struct loop_timer visits_save;

@@ -13,6 +13,7 @@
  */
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/shquote.h"
 #include "../common/size.h"
 #include "../common/sockpath.h"
 #include "fidxd.h"
@@ -47,6 +48,8 @@ struct fidxd_opts {
 	struct server_limits srv;
 	uint32_t wait_ms;
 	int threads;
+	size_t max_queued_queries;
+	size_t inline_max_files;
 	struct visits_limits visits;
 	size_t max_log;
 };
@@ -70,6 +73,10 @@ fidxd_usage(FILE *f)
 "  --wait-ms N             how long a request waits for an index (default %d)\n"
 "  --walkers N             directory walks at once (default 2)\n"
 "  --threads N             threads per query and per walk (default: cores)\n"
+"  --max-queued-queries N  queries waiting for the query worker (default %d)\n"
+"  --inline-max-files N    indexes smaller than this are queried on the\n"
+"                          loop thread, larger ones on the worker (default %d;\n"
+"                          0: every query on the worker)\n"
 "  --max-visits N          files remembered as visited, in all (default %d)\n"
 "  --max-visits-per-project N   and per project (default %d)\n"
 "  --max-log-bytes N       the log file of a detached fidxd, before it moves\n"
@@ -79,7 +86,8 @@ fidxd_usage(FILE *f)
 	    FIDX_MAX_PROJECTS_DEFAULT, FIDX_MAX_FILES_DEFAULT,
 	    FIDX_MAX_INDEX_BYTES_DEFAULT >> 20, FIDX_MAX_CLIENTS_DEFAULT,
 	    FIDX_MAX_LINE_DEFAULT, FIDX_MAX_OUTPUT_DEFAULT,
-	    FIDXD_WAIT_MS_DEFAULT, VISITS_TOTAL_DEFAULT,
+	    FIDXD_WAIT_MS_DEFAULT, FIDX_MAX_QUEUED_QUERIES_DEFAULT,
+	    SEARCH_SPLIT_MIN, VISITS_TOTAL_DEFAULT,
 	    VISITS_PER_PROJECT_DEFAULT, LOG_FILE_MAX_DEFAULT >> 20,
 	    LOG_FILE_MIN);
 }
@@ -104,7 +112,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	enum {
 		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
-		O_VISITS, O_VISITS_PROJ, O_LOG_MAX,
+		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -123,6 +131,8 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-visits-per-project", required_argument, NULL,
 		    O_VISITS_PROJ },
 		{ "max-log-bytes", required_argument, NULL, O_LOG_MAX },
+		{ "max-queued-queries", required_argument, NULL, O_QUEUED },
+		{ "inline-max-files", required_argument, NULL, O_INLINE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -140,6 +150,8 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->srv.max_line = FIDX_MAX_LINE_DEFAULT;
 	o->srv.max_output = FIDX_MAX_OUTPUT_DEFAULT;
 	o->wait_ms = FIDXD_WAIT_MS_DEFAULT;
+	o->max_queued_queries = FIDX_MAX_QUEUED_QUERIES_DEFAULT;
+	o->inline_max_files = SEARCH_SPLIT_MIN;
 	visits_limits_default(&o->visits);
 	o->max_log = LOG_FILE_MAX_DEFAULT;
 	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
@@ -236,6 +248,24 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 				return -1;
 			o->visits.per_project = v;
 			break;
+		case O_QUEUED:
+			if (fidxd_num("--max-queued-queries", optarg,
+			    FIDX_MAX_QUEUED_QUERIES_CEILING, &v))
+				return -1;
+			o->max_queued_queries = v;
+			break;
+		case O_INLINE:
+			/* 0 is a setting here: every query on the worker. */
+			if (size_parse(optarg, 0, FIDX_MAX_FILES_CEILING,
+			    &v) == -1) {
+				log_warnx("--inline-max-files wants a number "
+				    "from 0 to %llu, not '%s'",
+				    (unsigned long long)FIDX_MAX_FILES_CEILING,
+				    optarg);
+				return -1;
+			}
+			o->inline_max_files = v;
+			break;
 		case O_LOG_MAX:
 			if (fidxd_num("--max-log-bytes", optarg, SIZE_MAX / 2,
 			    &v))
@@ -276,7 +306,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 static int
 fidxd_lock(const char *sock, bool explicit_sock, char *pidpath, size_t size)
 {
-	char buf[32] = "";
+	char buf[32] = "", word[SHQUOTE_SIZE(SOCKPATH_MAX)];
 	ssize_t n;
 	int fd;
 
@@ -295,10 +325,11 @@ fidxd_lock(const char *sock, bool explicit_sock, char *pidpath, size_t size)
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
+		shquote(word, sizeof(word), sock);
 		log_warnx("already running on %s (pid %s); `fidx%s%s daemon "
 		    "stop` stops it", sock, buf[0] ? buf : "unknown",
 		    explicit_sock ? " --socket " : "",
-		    explicit_sock ? sock : "");
+		    explicit_sock ? word : "");
 	} else {
 		log_warn("flock %s", pidpath);
 	}
@@ -580,6 +611,8 @@ main(int argc, char **argv)
 	cfg = (struct fidxd_config){
 		.srv = o.srv, .proj = o.proj, .visits = o.visits,
 		.threads = o.threads, .wait_ms = o.wait_ms,
+		.max_queued_queries = o.max_queued_queries,
+		.inline_max_files = o.inline_max_files,
 		.sock_path = o.sock, .sock_make_dir = !o.explicit_sock,
 		.visits_file = vfile,
 	};

@@ -1,6 +1,7 @@
 /* ops.c - see ops.h. */
 #include "ops.h"
 #include "search.h"
+#include "work.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/proto.h"
@@ -30,7 +31,7 @@
 
 enum ops_id {
 	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
-	OP_STATS, OP_SHUTDOWN, OP_VISIT,
+	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL,
 };
 
 /* ops_wait.flags: what a parked request's answer must say. */
@@ -43,7 +44,16 @@ struct ops {
 	struct fidxd *d;
 	struct project_registry *reg;
 	struct ops_wait *waits;		/* parked, one per client at most */
+	size_t jobs;			/* queries submitted, not yet done */
 	struct ops_counters count;
+};
+
+/*
+ * What ops parks on a client (server_parked): a request waiting for an
+ * index, or a query on the worker. Both structs start with this.
+ */
+struct ops_parked {
+	enum { OPS_PARKED_WAIT, OPS_PARKED_JOB } kind;
 };
 
 /* One request being handled: what every op needs to answer it. */
@@ -61,6 +71,7 @@ struct ops_query_args {
 	enum query_mode mode;
 	json_int_t limit, typos;
 	bool positions, frecency;
+	bool supersede;			/* a newer query cancels this one */
 };
 
 /* A project and the generation a parked request waits for. */
@@ -71,6 +82,7 @@ struct ops_wait_target {
 
 /* A request parked on its client until its projects are built. */
 struct ops_wait {
+	struct ops_parked kind;		/* first: what server_parked() is */
 	struct ops *o;
 	struct client *c;
 	json_t *id;			/* owned reference, may be NULL */
@@ -394,6 +406,7 @@ ops_park(struct ops_req *r, enum ops_id op, struct ops_wait_target *t,
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		goto fail;
 	}
+	w->kind.kind = OPS_PARKED_WAIT;
 	w->o = o;
 	w->c = r->c;
 	w->id = r->id != NULL ? json_incref(r->id) : NULL;
@@ -631,86 +644,253 @@ fail:
 }
 
 /* The files you use: their visits' frecency, as a score bonus. */
-struct ops_frecency {
-	const struct visits_project *vp;
-	int64_t now;
-};
-
 static int32_t
 ops_frecency_bonus(void *arg, const char *path, size_t len)
 {
-	const struct ops_frecency *fr = arg;
-	double f = visits_project_score(fr->vp, path, len, fr->now);
+	double f = visits_view_score(arg, path, len);
 
 	/* One fresh visit earns half the most, more visits approach it. */
 	return f > 0 ? (int32_t)lround(OPS_FRECENCY_MAX * (1 - exp2(-f))) : 0;
 }
 
-/* Runs the query qa on p's live snapshot and answers r. */
+/*
+ * One query's scoring, the same on the loop and on a worker: what it
+ * reads is its own (the query, a snapshot reference, a frecency view),
+ * so nothing the loop changes meanwhile is touched.
+ */
+struct ops_run {
+	struct search_pool *pool;
+	struct query *q;		/* owned */
+	struct index_snapshot *sn;	/* one reference, or NULL */
+	struct visits_view *vv;		/* owned, or NULL */
+	const atomic_bool *cancel;	/* or NULL */
+	size_t limit;
+	bool positions;
+	/* What it found: */
+	json_t *results;		/* owned until the answer takes it */
+	ssize_t matched;
+	size_t regex_errors;
+	int err;			/* 0, ENOMEM or ECANCELED */
+};
+
+static void
+ops_run_release(struct ops_run *run)
+{
+	json_decref(run->results);
+	visits_view_free(run->vv);
+	index_snapshot_unref(run->sn);
+	query_free(run->q);
+	memset(run, 0, sizeof(*run));
+}
+
+static void
+ops_run_score(struct ops_run *run)
+{
+	struct search_bonus bonus = { ops_frecency_bonus, run->vv,
+	    OPS_FRECENCY_MAX };
+	struct topk top = { 0 };
+
+	run->err = 0;
+	if (topk_init(&top, run->limit) == -1) {
+		run->err = ENOMEM;
+		return;
+	}
+	if (run->sn != NULL) {
+		if ((run->matched = search_run(run->pool, run->q, run->sn, &top,
+		    run->vv != NULL ? &bonus : NULL, run->cancel,
+		    &run->regex_errors)) == -1) {
+			run->err = errno;
+			goto out;
+		}
+		topk_sort(&top);
+		run->results = ops_results(run->q, run->sn, &top,
+		    run->positions);
+	} else {
+		run->results = json_array();
+	}
+	if (run->results == NULL)
+		run->err = ENOMEM;
+out:
+	topk_release(&top);
+}
+
+/*
+ * Compiles qa and takes what scoring it over p needs into run. -1 when
+ * the query does not compile or memory ran out: r has its answer.
+ */
+static int
+ops_run_prepare(struct ops_req *r, const struct project *p,
+    const struct ops_query_args *qa, struct ops_run *run)
+{
+	struct fidx_err err = { "" };
+
+	memset(run, 0, sizeof(*run));
+	run->limit = (size_t)qa->limit;
+	run->positions = qa->positions;
+	if ((run->q = query_compile(qa->text, qa->len, qa->mode,
+	    &err)) == NULL)
+		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
+		    PROTO_E_BAD_QUERY, "%s", err.msg);
+	if (query_set_typos(run->q, (int)qa->typos) == -1)
+		goto nomem;
+	if (qa->frecency && r->o->d->visits != NULL &&
+	    (run->vv = visits_view_new(visits_project(r->o->d->visits,
+	    p->root), time(NULL))) == NULL && errno == ENOMEM)
+		goto nomem;
+	if (p->snap != NULL)
+		run->sn = index_snapshot_ref(p->snap);
+	return 0;
+nomem:
+	ops_run_release(run);
+	return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the query");
+}
+
+/* The answer to a query that ran: its results and p's state. */
+static void
+ops_run_answer(struct ops_req *r, const struct project *p,
+    struct ops_run *run, const struct timespec *t0)
+{
+	struct timespec t1;
+	json_t *o;
+
+	if (run->err == ECANCELED && r->o->d->stopping) {
+		ops_fail(r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
+		return;
+	}
+	if (run->err == ECANCELED) {
+		r->o->count.queries_cancelled++;
+		ops_fail(r, PROTO_E_CANCELLED, "a newer request on this "
+		    "connection cancelled the query");
+		return;
+	}
+	if (run->err != 0) {
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory running the "
+		    "query");
+		return;
+	}
+	o = ops_ok(r);
+	o = ops_set(o, "results", run->results);
+	run->results = NULL;
+	o = ops_set(o, "matched", json_integer(run->matched));
+	/* Paths PCRE2 gave up on: counted as no match, never silently. */
+	o = ops_set(o, "regex_errors",
+	    json_integer((json_int_t)run->regex_errors));
+	o = ops_set(o, "generation", json_integer(run->sn ?
+	    (json_int_t)run->sn->generation : 0));
+	o = ops_set(o, "state", json_string(project_state_name(p->state)));
+	o = ops_index_fields(o, p);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	o = ops_set(o, "elapsed_us", json_integer((t1.tv_sec - t0->tv_sec) *
+	    1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000));
+	ops_send(r, o);
+}
+
+/* A query scored on the worker; parked on its client meanwhile. */
+struct ops_job {
+	struct ops_parked kind;		/* first: what server_parked() is */
+	struct work w;
+	struct ops *o;
+	struct client *c;		/* NULL once the client is gone */
+	json_t *id;			/* owned reference, may be NULL */
+	char *root;			/* owned: the project, found again */
+	bool supersede;
+	struct timespec t0;
+	struct ops_run run;
+};
+
+static void
+ops_job_run(struct work *w)
+{
+	struct ops_job *j = w->arg;
+
+	ops_run_score(&j->run);
+}
+
+static void
+ops_job_done(struct work *w, bool cancelled)
+{
+	struct ops_job *j = w->arg;
+	struct ops *o = j->o;
+	struct ops_req r = { .o = o, .c = j->c, .id = j->id };
+	const struct project *p;
+
+	o->jobs--;
+	if (j->c != NULL) {
+		server_unpark(o->d->server, j->c);
+		if (cancelled)
+			j->run.err = ECANCELED;
+		if ((p = project_find(o->reg, j->root)) == NULL)
+			ops_fail(&r, PROTO_E_NO_PROJECT, "%s was removed "
+			    "while the query ran", j->root);
+		else
+			ops_run_answer(&r, p, &j->run, &j->t0);
+	}
+	ops_run_release(&j->run);
+	json_decref(j->id);
+	free(j->root);
+	free(j);
+}
+
+/*
+ * Runs the query qa on p's live snapshot and answers r: on the loop for
+ * a small index, on the worker for a large one (r's client waits for
+ * it; other clients do not).
+ */
 static void
 ops_query_answer(struct ops_req *r, const struct project *p,
     const struct ops_query_args *qa)
 {
-	struct timespec t0, t1;
-	struct fidx_err err = { "" };
-	struct index_snapshot *sn = NULL;
-	struct query *q = NULL;
-	struct topk top = { 0 };
-	struct ops_frecency fr = { NULL, 0 };
-	struct search_bonus bonus = { ops_frecency_bonus, &fr,
-	    OPS_FRECENCY_MAX };
-	ssize_t matched = 0;
-	size_t regex_errors = 0;
-	json_t *o;
+	struct ops *o = r->o;
+	struct timespec t0;
+	struct ops_run run;
+	struct ops_job *j;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (qa->frecency && r->o->d->visits != NULL) {
-		fr.vp = visits_project(r->o->d->visits, p->root);
-		fr.now = time(NULL);
-	}
-
-	if ((q = query_compile(qa->text, qa->len, qa->mode, &err)) == NULL) {
-		ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
-		    PROTO_E_BAD_QUERY, "%s", err.msg);
+	if (ops_run_prepare(r, p, qa, &run) == -1)
+		return;
+	o->count.queries++;
+	if (run.sn == NULL || run.sn->n < o->d->inline_max_files) {
+		run.pool = o->d->loop_pool;
+		ops_run_score(&run);
+		ops_run_answer(r, p, &run, &t0);
+		ops_run_release(&run);
 		return;
 	}
-	if (query_set_typos(q, (int)qa->typos) == -1)
-		goto nomem;
-	if (topk_init(&top, (size_t)qa->limit) == -1)
-		goto nomem;
-	r->o->count.queries++;
-	if (p->snap != NULL) {
-		sn = index_snapshot_ref(p->snap);
-		if ((matched = search_run(r->o->d->pool, q, sn, &top,
-		    fr.vp != NULL ? &bonus : NULL, &regex_errors)) == -1)
-			goto nomem;
-		topk_sort(&top);
+	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
+	    (j->root = fidx_strdup(p->root)) == NULL) {
+		free(j);
+		ops_run_release(&run);
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the query");
+		return;
 	}
-	o = ops_ok(r);
-	o = ops_set(o, "results", sn ? ops_results(q, sn, &top,
-	    qa->positions) :
-	    json_array());
-	o = ops_set(o, "matched", json_integer(matched));
-	/* Paths PCRE2 gave up on: counted as no match, never silently. */
-	o = ops_set(o, "regex_errors", json_integer((json_int_t)regex_errors));
-	o = ops_set(o, "generation", json_integer(sn ?
-	    (json_int_t)sn->generation : 0));
-	o = ops_set(o, "state", json_string(project_state_name(p->state)));
-	o = ops_index_fields(o, p);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	o = ops_set(o, "elapsed_us", json_integer((t1.tv_sec - t0.tv_sec) *
-	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
-	/* Paths in o are copies: the snapshot may go now. */
-	index_snapshot_unref(sn);
-	topk_release(&top);
-	query_free(q);
-	ops_send(r, o);
-	return;
-nomem:
-	index_snapshot_unref(sn);
-	topk_release(&top);
-	query_free(q);
-	ops_fail(r, PROTO_E_NO_MEMORY, "out of memory running the query");
+	j->kind.kind = OPS_PARKED_JOB;
+	j->o = o;
+	j->c = r->c;
+	j->id = r->id != NULL ? json_incref(r->id) : NULL;
+	j->supersede = qa->supersede;
+	j->t0 = t0;
+	j->run = run;
+	j->run.pool = o->d->pool;
+	j->run.cancel = &j->w.cancel;
+	if (work_submit(o->d->work, &j->w, ops_job_run, ops_job_done,
+	    j) == -1) {
+		struct work_stats ws;
+
+		work_get_stats(o->d->work, &ws);
+		o->count.queries_busy++;
+		ops_fail(r, PROTO_E_BUSY, "%zu queries are waiting for the "
+		    "query worker already (the limit%s); try again", ws.queued,
+		    ws.max_queued < FIDX_MAX_QUEUED_QUERIES_CEILING ?
+		    "; fidxd --max-queued-queries raises it" : "");
+		j->c = NULL;
+		ops_run_release(&j->run);
+		json_decref(j->id);
+		free(j->root);
+		free(j);
+		return;
+	}
+	o->jobs++;
+	server_park(o->d->server, r->c, j);
 }
 
 static int
@@ -739,6 +919,7 @@ op_query(struct ops_req *r)
 	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
 	    ops_int(r, "typos", 0, 2, 2, &qa.typos) == -1 ||
 	    ops_bool(r, "frecency", true, &qa.frecency) == -1 ||
+	    ops_bool(r, "supersede", false, &qa.supersede) == -1 ||
 	    ops_timeout(r, &ms) == -1)
 		return -1;
 	if (mname != NULL && query_mode_parse(mname, &qa.mode) == -1)
@@ -906,7 +1087,10 @@ op_stats(struct ops_req *r)
 	struct timespec now;
 	json_t *o;
 
+	struct work_stats ws;
+
 	server_get_stats(d->server, &ss);
+	work_get_stats(d->work, &ws);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	o = ops_ok(r);
 	o = ops_set(o, "version", json_string(FIDX_VERSION));
@@ -1011,6 +1195,21 @@ op_stats(struct ops_req *r)
 		    "rotate_errors", (json_int_t)lc.rotate_errors));
 	else
 		o = ops_set(o, "log", json_pack("{s:s}", "file", "stderr"));
+	/* The query worker: its queue against its limit, what it refused. */
+	o = ops_set_in(o, "limits", "query_queue",
+	    json_integer((json_int_t)ws.max_queued));
+	o = ops_set_in(o, "limits", "inline_max_files",
+	    json_integer((json_int_t)d->inline_max_files));
+	o = ops_set_in(o, "usage", "query_queue",
+	    json_integer((json_int_t)ws.queued));
+	o = ops_set_in(o, "usage", "queries_running",
+	    json_integer((json_int_t)ws.running));
+	o = ops_set_in(o, "counters", "queries_busy",
+	    json_integer((json_int_t)oc->queries_busy));
+	o = ops_set_in(o, "counters", "queries_cancelled",
+	    json_integer((json_int_t)oc->queries_cancelled));
+	o = ops_set_in(o, "counters", "queries_on_worker",
+	    json_integer((json_int_t)ws.count.submitted));
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
@@ -1023,35 +1222,63 @@ op_stats(struct ops_req *r)
 
 /*
  * Records that a file was opened: {"op":"visit","root":R,"path":P}, P
- * relative to R (or absolute under it). The root need not be a project:
- * visits outlive indexes, and fade on their own.
+ * relative to R (or absolute under it). "path" is a JSON string, so
+ * UTF-8; "path_b64" (exclusive with it) is the path's exact bytes in
+ * strict base64, as answers write them, for a name that is not (a
+ * Latin-1 one). The root need not be a project: visits outlive indexes,
+ * and fade on their own.
  */
 static int
 op_visit(struct ops_req *r)
 {
 	struct fidxd *d = r->o->d;
 	char root[PATH_MAX], clean[VISITS_MAX_PATH];
+	/* A decoded "path_b64" of up to VISITS_MAX_PATH bytes (and room
+	 * for proto_base64_decode's last group). */
+	char raw[VISITS_MAX_PATH + 2];
+	json_t *b64 = json_object_get(r->req, "path_b64");
+	const char *path, *key = "path";
 	struct fidx_err err;
 	struct project *p;
-	const char *path;
 	size_t len;
 	int64_t now = time(NULL);
 	json_t *o;
 
-	if (ops_root(r, root, &p) == -1 ||
-	    ops_string(r, "path", true, &path, &len) == -1)
+	if (ops_root(r, root, &p) == -1)
 		return -1;
+	if (b64 == NULL || json_is_null(b64)) {
+		if (ops_string(r, "path", true, &path, &len) == -1)
+			return -1;
+	} else {
+		key = "path_b64";
+		if (json_object_get(r->req, "path") != NULL)
+			return ops_fail(r, PROTO_E_BAD_REQUEST,
+			    "give \"path\" or \"path_b64\", not both");
+		if (ops_string(r, "path_b64", true, &path, &len) == -1)
+			return -1;
+		if (len > (sizeof(clean) + 2) / 3 * 4)
+			return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path_b64\" "
+			    "decodes to more than %zu bytes", sizeof(clean));
+		if (proto_base64_decode(path, len, raw, &len) == -1)
+			return ops_fail(r, PROTO_E_BAD_REQUEST,
+			    "\"path_b64\" is not strict base64");
+		if (memchr(raw, '\0', len) != NULL)
+			return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path_b64\" "
+			    "decodes to a NUL byte, which no path has");
+		path = raw;
+	}
 	/*
-	 * One lexical rule for every path the store takes: "../x" would
-	 * remember a file outside the project, "a/./b" a second entry for
-	 * "a/b". An absolute path under the root is taken relative to it.
+	 * One lexical rule for every path the store takes, however it is
+	 * spelled: "../x" would remember a file outside the project,
+	 * "a/./b" a second entry for "a/b". An absolute path under the
+	 * root is taken relative to it.
 	 */
 	if (len > sizeof(clean))
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" is longer "
-		    "than %zu bytes", sizeof(clean));
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"%s\" is longer "
+		    "than %zu bytes", key, sizeof(clean));
 	if (visits_path_clean(root, path, len, clean, &len, &err) == -1)
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"path\" must name "
-		    "a file under the root: %s", err.msg);
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"%s\" must name "
+		    "a file under the root: %s", key, err.msg);
 	path = clean;
 	if (d->visits == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "no visit store");
@@ -1061,10 +1288,32 @@ op_visit(struct ops_req *r)
 		    (int)len, path, strerror(errno));
 	fidxd_visits_touched(d);
 	o = ops_set(ops_ok(r), "root", json_string(root));
-	o = ops_set(o, "path", json_stringn(path, len));
+	/* "path", and "path_b64" for a name that is not UTF-8. */
+	if (o != NULL && proto_path_set(o, path, len) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
 	o = ops_set(o, "frecency", json_real(visits_score(d->visits, root,
 	    path, len, now)));
 	ops_send(r, o);
+	return 0;
+}
+
+/*
+ * {"op":"cancel","target":ID}: the request of this connection with that
+ * id stops if it is still running or waiting, and is answered cancelled.
+ * Its answer comes first (answers keep request order), so by the time
+ * this one is answered the target is done either way.
+ */
+static int
+op_cancel(struct ops_req *r)
+{
+	json_t *t = json_object_get(r->req, "target");
+
+	if (t == NULL)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"target\" is "
+		    "missing: the id of the request to cancel");
+	ops_send(r, ops_set(ops_ok(r), "target", json_incref(t)));
 	return 0;
 }
 
@@ -1089,6 +1338,7 @@ static const struct {
 	[OP_STATS] = { "stats", op_stats },
 	[OP_SHUTDOWN] = { "shutdown", op_shutdown },
 	[OP_VISIT] = { "visit", op_visit },
+	[OP_CANCEL] = { "cancel", op_cancel },
 };
 
 /* The list of ops comes from the table, so it cannot go stale. */
@@ -1223,26 +1473,75 @@ ops_stop(struct ops *o)
 	ops_resume_all(o, OPS_STOPPING);
 }
 
+/*
+ * What a line waiting behind a parked request asks of it: true if it is
+ * a query and the parked one said "supersede", or a cancel naming the
+ * parked one's id. Parsed here only to look; it is handled in its turn.
+ */
+static bool
+ops_cancels(const char *line, size_t len, bool supersede, json_t *id)
+{
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *op = req != NULL ? json_object_get(req, "op") : NULL;
+	bool yes = false;
+
+	if (json_is_string(op)) {
+		if (strcmp(json_string_value(op), "query") == 0)
+			yes = supersede;
+		else if (strcmp(json_string_value(op), "cancel") == 0)
+			yes = id != NULL && json_equal(id,
+			    json_object_get(req, "target"));
+	}
+	json_decref(req);
+	return yes;
+}
+
 void
 ops_waiting(void *arg, struct client *c, void *parked, const char *line,
     size_t len)
 {
-	(void)arg;
-	(void)c;
-	(void)parked;
-	(void)line;
-	(void)len;
+	struct ops *o = arg;
+	struct ops_parked *k = parked;
+
+	if (k->kind == OPS_PARKED_JOB) {
+		struct ops_job *j = parked;
+
+		if (ops_cancels(line, len, j->supersede, j->id))
+			work_cancel(o->d->work, &j->w);
+	} else {
+		struct ops_wait *w = parked;
+		struct ops_req r = { .o = o, .c = c, .id = w->id };
+
+		if (w->op != OP_QUERY ||
+		    !ops_cancels(line, len, w->q.supersede, w->id))
+			return;
+		/* Waiting for an index: it has nothing to stop, it goes. */
+		ops_wait_unlink(w);
+		server_unpark(o->d->server, c);
+		o->count.queries_cancelled++;
+		ops_fail(&r, PROTO_E_CANCELLED, "a newer request on this "
+		    "connection cancelled the query");
+		ops_wait_free(w);
+	}
 }
 
 void
 ops_gone(void *arg, struct client *c, void *parked)
 {
-	struct ops_wait *w = parked;
+	struct ops *o = arg;
+	struct ops_parked *k = parked;
 
-	(void)arg;
 	(void)c;
-	ops_wait_unlink(w);
-	ops_wait_free(w);
+	if (k->kind == OPS_PARKED_JOB) {
+		struct ops_job *j = parked;
+
+		/* Its done() still comes, and frees it without a word. */
+		j->c = NULL;
+		work_cancel(o->d->work, &j->w);
+	} else {
+		ops_wait_unlink(parked);
+		ops_wait_free(parked);
+	}
 }
 
 struct ops *

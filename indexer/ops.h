@@ -24,6 +24,8 @@ struct ops_counters {
 	uint64_t queries;
 	uint64_t waits;			/* requests parked */
 	uint64_t waits_timed_out;
+	uint64_t queries_busy;		/* refused: the worker queue was full */
+	uint64_t queries_cancelled;	/* superseded or cancelled */
 };
 
 /* The requests of d; NULL when out of memory. */

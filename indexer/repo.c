@@ -18,6 +18,7 @@
 
 #include "../common/alloc.h"
 #include "../common/log.h"
+#include "../common/shquote.h"
 #include "repo.h"
 
 /*
@@ -280,7 +281,7 @@ repo_root_ignored(git_repository *git, const char *gpath, size_t gpfx)
 static void
 repo_refused(const char *root, int e, struct repo_notes *notes)
 {
-	char why[160], top[PATH_MAX];
+	char why[160], top[PATH_MAX], word[SHQUOTE_SIZE(PATH_MAX)];
 	git_buf gitdir = { 0 };
 	struct stat sb;
 	size_t len;
@@ -300,6 +301,7 @@ repo_refused(const char *root, int e, struct repo_notes *notes)
 	if (len >= 5 && memcmp(gitdir.ptr + len - 5, "/.git", 5) == 0)
 		len -= 5;
 	snprintf(top, sizeof(top), "%.*s", (int)len, gitdir.ptr);
+	shquote(word, sizeof(word), top);
 	notes->refused = true;
 	if (e == GIT_EOWNER || (stat(top, &sb) == 0 && sb.st_uid !=
 	    geteuid()) || (stat(gitdir.ptr, &sb) == 0 && sb.st_uid !=
@@ -307,7 +309,7 @@ repo_refused(const char *root, int e, struct repo_notes *notes)
 		repo_warn(notes, "the git repository %s is owned by another "
 		    "user, so, as git does, fidx does not use it: its ignore "
 		    "rules are not applied (to trust it: git config --global "
-		    "--add safe.directory %s)", top, top);
+		    "--add safe.directory %s)", top, word);
 	else
 		repo_warn(notes, "the git repository %s cannot be opened (%s): "
 		    "its ignore rules are not applied", top, why);

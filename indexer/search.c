@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* One thread's share of a query: its own top k and match count. */
 struct search_part {
@@ -36,6 +38,7 @@ struct search_helper {
  */
 struct search_pool {
 	int threads;
+	int nice;			/* added to each helper's */
 	int started;			/* helpers running */
 	pthread_t tids[SEARCH_MAX_THREADS];
 	pthread_mutex_t mu;
@@ -48,6 +51,7 @@ struct search_pool {
 	const struct query *q;
 	const struct index_snapshot *s;
 	const struct search_bonus *bonus;
+	const atomic_bool *cancel;	/* or NULL */
 	size_t chunk, nchunks;
 	atomic_size_t next;		/* next chunk to claim */
 	atomic_int busy;		/* helpers inside a claimed chunk */
@@ -82,6 +86,29 @@ search_chunk(struct search_pool *p, struct search_part *pt, size_t c)
 	    &pt->top, pt->sc);
 	/* Counted since the bind, which this round made before any chunk. */
 	pt->regex_errors = query_scratch_regex_errors(pt->sc);
+}
+
+/*
+ * Claims the next chunk into *c; false once every chunk is claimed, or
+ * the round was cancelled: then no thread claims another, so a cancelled
+ * query stops within one chunk's time.
+ */
+static bool
+search_claim(struct search_pool *p, size_t *c)
+{
+	if ((*c = atomic_fetch_add(&p->next, 1)) >= p->nchunks)
+		return false;
+	/*
+	 * Only now: a chunk claimed means the round is alive (the caller
+	 * waits for it), while a helper late for a finished round must not
+	 * read its cancel flag, which lives in the caller's job.
+	 */
+	if (p->cancel != NULL &&
+	    atomic_load_explicit(p->cancel, memory_order_relaxed)) {
+		atomic_store(&p->next, p->nchunks);
+		return false;
+	}
+	return true;
 }
 
 /* A pause that tells the CPU (and the hypervisor) we are spinning. */
@@ -129,6 +156,14 @@ search_helper_main(void *arg)
 	uint64_t seen = 0;
 
 	thread_settle();
+	if (p->nice != 0) {
+		/* Per thread on Linux: the loop keeps its priority. */
+		errno = 0;
+		int base = getpriority(PRIO_PROCESS, (id_t)gettid());
+		if (errno == 0)
+			(void)setpriority(PRIO_PROCESS, (id_t)gettid(),
+			    base + p->nice);
+	}
 	for (;;) {
 		search_spin(p, seen);
 		pthread_mutex_lock(&p->mu);
@@ -141,12 +176,11 @@ search_helper_main(void *arg)
 
 		/* busy first, then claim: the caller sees one or the other. */
 		atomic_fetch_add(&p->busy, 1);
-		size_t c = atomic_fetch_add(&p->next, 1);
-		if (c < p->nchunks && search_part_bind(p, pt) == 0) {
+		size_t c;
+		if (search_claim(p, &c) && search_part_bind(p, pt) == 0) {
 			do
 				search_chunk(p, pt, c);
-			while ((c = atomic_fetch_add(&p->next, 1)) <
-			    p->nchunks);
+			while (search_claim(p, &c));
 		}
 		atomic_fetch_sub(&p->busy, 1);
 		pthread_mutex_lock(&p->mu);
@@ -158,7 +192,7 @@ search_helper_main(void *arg)
 }
 
 struct search_pool *
-search_pool_new(int threads, struct fidx_err *err)
+search_pool_new(int threads, int nice, struct fidx_err *err)
 {
 	struct search_pool *p;
 
@@ -172,6 +206,7 @@ search_pool_new(int threads, struct fidx_err *err)
 		return NULL;
 	}
 	p->threads = threads;
+	p->nice = nice;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
@@ -234,7 +269,8 @@ search_pool_threads(const struct search_pool *p)
 static ssize_t
 search_round(struct search_pool *p, int n, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus, int32_t floor0, size_t *regex_errors)
+    const struct search_bonus *bonus, const atomic_bool *cancel,
+    int32_t floor0, size_t *regex_errors)
 {
 	ssize_t matched = 0;
 	bool failed = false;
@@ -263,8 +299,15 @@ search_round(struct search_pool *p, int n, const struct query *q,
 	p->q = q;
 	p->s = s;
 	p->bonus = bonus;
-	/* Eight chunks a thread: small enough to balance a late start. */
+	p->cancel = cancel;
+	/*
+	 * Eight chunks a thread, small enough to balance a late start, and
+	 * none over SEARCH_CHUNK_MAX entries, so a cancelled query stops
+	 * soon.
+	 */
 	p->nchunks = n > 1 ? (size_t)n * 8 : 1;
+	if (n > 1 && s->n / SEARCH_CHUNK_MAX > p->nchunks)
+		p->nchunks = s->n / SEARCH_CHUNK_MAX;
 	p->chunk = (s->n + p->nchunks - 1) / p->nchunks;
 	if (p->chunk == 0)
 		p->chunk = 1;
@@ -280,7 +323,7 @@ search_round(struct search_pool *p, int n, const struct query *q,
 	}
 	/* If binding fails the helpers take every chunk; the result fails. */
 	if (search_part_bind(p, &p->part[0]) == 0)
-		while ((c = atomic_fetch_add(&p->next, 1)) < p->nchunks)
+		while (search_claim(p, &c))
 			search_chunk(p, &p->part[0], c);
 	/*
 	 * Every chunk is claimed: wait only for one in progress, spinning,
@@ -304,13 +347,19 @@ out:
 		errno = ENOMEM;
 		return -1;
 	}
+	if (cancel != NULL && atomic_load(cancel)) {
+		top->n = 0;
+		errno = ECANCELED;
+		return -1;
+	}
 	return matched;
 }
 
 ssize_t
 search_run(struct search_pool *p, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus, size_t *regex_errors)
+    const struct search_bonus *bonus, const atomic_bool *cancel,
+    size_t *regex_errors)
 {
 	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
 
@@ -322,5 +371,6 @@ search_run(struct search_pool *p, const struct query *q,
 	 * rejects most paths there, so this costs less than a second round
 	 * would in waking the pool again.
 	 */
-	return search_round(p, n, q, s, top, bonus, MATCH_NONE, regex_errors);
+	return search_round(p, n, q, s, top, bonus, cancel, MATCH_NONE,
+	    regex_errors);
 }

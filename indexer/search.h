@@ -6,13 +6,16 @@
  * Never touches: sockets, the project registry, snapshot lifetimes (the
  * caller holds a reference for the duration of search_run).
  *
- * Only one thread (the event loop) calls search_run(); the pool is not a
- * queue. A query over a small index runs on the caller alone: waking
+ * Only one thread at a time calls search_run() on a pool (the loop has
+ * one for small indexes, the query worker one for large ones); the pool
+ * is not a queue. A query over a small index runs on the caller alone: waking
  * helpers costs more than scoring a few thousand paths.
  */
 #ifndef FIDX_SEARCH_H
 #define FIDX_SEARCH_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -23,6 +26,8 @@
 
 /* Snapshots with fewer entries are scored on the calling thread alone. */
 #define SEARCH_SPLIT_MIN 16384
+/* Entries a chunk holds at most: how soon a cancelled query stops. */
+#define SEARCH_CHUNK_MAX 16384
 #define SEARCH_MAX_THREADS 16
 /* How long a helper spins for the next query before it sleeps. */
 #define SEARCH_SPIN_US 2000
@@ -36,20 +41,26 @@ struct search_bonus {
 	int32_t max;
 };
 
-/* threads in 1..SEARCH_MAX_THREADS, the caller counting as one. */
-struct search_pool *search_pool_new(int threads, struct fidx_err *err);
+/*
+ * threads in 1..SEARCH_MAX_THREADS, the caller counting as one; the
+ * helpers add nice to their nice value (the caller sets its own).
+ */
+struct search_pool *search_pool_new(int threads, int nice,
+    struct fidx_err *err);
 void search_pool_free(struct search_pool *p);
 int search_pool_threads(const struct search_pool *p);
 
 /*
  * Scores every entry of s into top (initialised by the caller with its
  * k), each match's score plus bonus (may be NULL). Returns the number of
- * entries that matched, or -1 when out of memory (top is then left
- * empty); *regex_errors gets the number of entries the regex engine gave
+ * entries that matched, or -1 with errno ENOMEM when out of memory or
+ * ECANCELED once *cancel (if not NULL) turned true, which stops it
+ * within a chunk (top is then left empty); *regex_errors gets the number of entries the regex engine gave
  * up on (query_scratch_regex_errors), which the caller reports.
  */
 ssize_t search_run(struct search_pool *p, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
-    const struct search_bonus *bonus, size_t *regex_errors);
+    const struct search_bonus *bonus, const atomic_bool *cancel,
+    size_t *regex_errors);
 
 #endif

@@ -606,6 +606,84 @@ visits_project_score(const struct visits_project *p, const char *path,
 	return visits_decay(e->w, e->t_ref, now, p->half_life_s);
 }
 
+struct visits_view_slot {
+	uint64_t hash;
+	const char *path;		/* in bytes, or NULL: an empty slot */
+	size_t len;
+	double score;
+};
+
+struct visits_view {
+	size_t mask;
+	struct visits_view_slot *slots;
+	char *bytes;
+};
+
+struct visits_view *
+visits_view_new(const struct visits_project *p, int64_t now)
+{
+	struct visits_view *v;
+	const struct visit *e;
+	size_t n = 0, nbytes = 0, cap = 8, off = 0;
+
+	errno = 0;
+	if (p == NULL)
+		return NULL;
+	for (e = p->oldest; e != NULL; e = e->p_newer) {
+		n++;
+		nbytes += e->len;
+	}
+	while (cap < 2 * n)		/* at most half full, as the store */
+		cap *= 2;
+	if ((v = fidx_calloc(1, sizeof(*v))) == NULL ||
+	    (v->slots = fidx_calloc(cap, sizeof(*v->slots))) == NULL ||
+	    (v->bytes = fidx_malloc(nbytes ? nbytes : 1)) == NULL) {
+		visits_view_free(v);
+		errno = ENOMEM;
+		return NULL;
+	}
+	v->mask = cap - 1;
+	for (e = p->oldest; e != NULL; e = e->p_newer) {
+		size_t i = (size_t)e->node.hash & v->mask;
+
+		while (v->slots[i].path != NULL)
+			i = (i + 1) & v->mask;
+		memcpy(v->bytes + off, e->path, e->len);
+		v->slots[i] = (struct visits_view_slot){ e->node.hash,
+		    v->bytes + off, e->len, visits_decay(e->w, e->t_ref, now,
+		    p->half_life_s) };
+		off += e->len;
+	}
+	return v;
+}
+
+double
+visits_view_score(const struct visits_view *v, const char *path, size_t len)
+{
+	uint64_t h;
+	size_t i;
+
+	if (v == NULL)
+		return 0;
+	h = visits_hash(path, len);
+	for (i = (size_t)h & v->mask; v->slots[i].path != NULL;
+	    i = (i + 1) & v->mask)
+		if (v->slots[i].hash == h && v->slots[i].len == len &&
+		    memcmp(v->slots[i].path, path, len) == 0)
+			return v->slots[i].score;
+	return 0;
+}
+
+void
+visits_view_free(struct visits_view *v)
+{
+	if (v == NULL)
+		return;
+	free(v->slots);
+	free(v->bytes);
+	free(v);
+}
+
 double
 visits_score(const struct visits *v, const char *root, const char *path,
     size_t len, int64_t now)

@@ -177,6 +177,21 @@ const struct visits_project *visits_project(const struct visits *v,
 double visits_project_score(const struct visits_project *p,
     const char *path, size_t len, int64_t now);
 
+/*
+ * A query that runs off the loop cannot read the store, which the loop
+ * changes meanwhile: it takes a view instead, an immutable copy of one
+ * project's scores at time now (one flat table and one block of path
+ * bytes, about the project's entries x (32 + path) bytes; at most
+ * max_visits_per_project entries). NULL with errno ENOMEM, or errno 0
+ * when p is NULL (nothing to score: visits_view_score(NULL, ...) is 0).
+ */
+struct visits_view;
+struct visits_view *visits_view_new(const struct visits_project *p,
+    int64_t now);
+double visits_view_score(const struct visits_view *v, const char *path,
+    size_t len);
+void visits_view_free(struct visits_view *v);
+
 /* For `stats`: use against the limits, and counters since visits_new. */
 struct visits_counts {
 	size_t entries;		/* in all, <= total */

@@ -287,7 +287,9 @@ work_cancel(struct work_pool *p, struct work *w)
 		p->count.cancelled++;
 		work_finish_locked(p, w);
 		wake = true;
-	} else if (w->state == WORK_RUNNING && !atomic_load(&w->cancel)) {
+	} else if ((w->state == WORK_RUNNING || w->state == WORK_FINISHED) &&
+	    !atomic_load(&w->cancel)) {
+		/* Finished but not handed back: its answer is stale too. */
 		atomic_store(&w->cancel, true);
 		p->count.cancelled++;
 	}

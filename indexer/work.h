@@ -91,7 +91,10 @@ int work_submit(struct work_pool *p, struct work *w, work_run_fn *run,
 /*
  * Asks w to stop: a queued job is dropped at once (its done() comes from
  * the loop, not from inside this call); a running one is told through
- * work_cancelled(). A no-op for a job already finished.
+ * work_cancelled(). Either way, and also for one that finished but whose
+ * done() has not been called yet, done() is told cancelled: a caller
+ * cancels because the answer is no longer wanted. A no-op once done()
+ * was called.
  */
 void work_cancel(struct work_pool *p, struct work *w);
 

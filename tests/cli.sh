@@ -282,7 +282,7 @@ fi
 expect 1 "status when stopped" "$FIDX" --socket "$S" daemon status
 out_is "status says not running" "not running"
 expect 1 "stop when stopped" "$FIDX" --socket "$S" daemon stop
-expect 2 "ls with no daemon" "$FIDX" --socket "$S" ls
+expect 1 "ls with no daemon: nothing to act on" "$FIDX" --socket "$S" ls
 err_has "ls says the daemon is not running" "not running"
 
 # Auto-start on a fresh socket, through the fidxd beside fidx.
@@ -378,7 +378,7 @@ rm -f "$S4" && : >"$S4"
 expect 0 "stop a daemon whose socket is not its own" "$FIDX" --socket "$S4" daemon stop
 out_has "stopped by its pid" "stopped (pid $pid4"
 expect 1 "status after that stop" "$FIDX" --socket "$S4" daemon status
-expect 2 "ls when stopped" "$FIDX" --socket "$S4" ls
+expect 1 "ls when stopped: nothing to act on" "$FIDX" --socket "$S4" ls
 err_has "the CLI's hint names the socket" "\`fidx --socket $S4 daemon start\`"
 rm -f "$S4"
 # The socket's whole directory deleted (pid file too): the next query
@@ -622,5 +622,109 @@ if [ -f "$REPO/Makefile" ] && [ -x "$REPO/$FIDX_BUILD/fidx" ]; then
 	out_has "make run shows the query's best file" "indexer/"
 	expect 0 "stop the daemon of make run" env XDG_RUNTIME_DIR="$T/rt" "$FIDX" daemon stop
 fi
+
+# Issue 10's CLI leftovers, on a socket whose path holds a space and a
+# quote: hints quote it for the shell (and pasted, they work); rm of a
+# root that is no project exits 1; -n 0 is refused by fidx and fidx
+# filter alike; `fidx visit` of a name that is not UTF-8 sends path_b64;
+# a repository owned by another user is warned about, naming the line
+# that trusts it. Each hint is run as printed, by sh.
+SQ="$T/s p'q"
+# hint_cmd PATTERN: the first `...` of stderr that starts with PATTERN.
+hint_cmd() {
+	sed -n "s/.*\`\($1[^\`]*\)\`.*/\1/p" "$T/err" | head -n 1
+}
+expect 1 "quoted socket: ls with no daemon is nothing to act on" "$FIDX" --socket "$SQ" ls
+err_has "the hint quotes the socket for the shell" "\`fidx --socket '$T/s p'\\''q' daemon start\`"
+h=$(hint_cmd "fidx --socket")
+# Its HOME trusts no repository (see the ownership checks below).
+mkdir -p "$T/home-d"
+expect 0 "the start hint, pasted, starts fidxd on that socket" env HOME="$T/home-d" sh -c "PATH=\"\$1:\$PATH\"; $h" sh "${FIDX%/fidx}"
+expect 0 "it runs on the quoted socket" "$FIDX" --socket "$SQ" daemon status
+expect 1 "rm of a root that is no project exits 1" "$FIDX" --socket "$SQ" rm "$P"
+err_has "rm says it is no project" "is not a project"
+err_has "the daemon's hint is quoted too" "fidx --socket '$T/s p'\\''q' ls"
+expect 1 "rm of a root gone from the disk, no project, exits 1" "$FIDX" --socket "$SQ" rm "$T/never/was"
+expect 1 "rm --json of a root that is no project exits 1" "$FIDX" --socket "$SQ" rm --json "$P"
+expect 2 "rm with a bad command line is still 2" "$FIDX" --socket "$SQ" rm
+expect 2 "a second fidxd on the quoted socket" "$FIDXD" --socket "$SQ"
+h=$(hint_cmd "fidx --socket")
+case $h in
+*"'$T/s p'\\''q'"*) pass "fidxd's hint quotes the socket" ;;
+*) fail "fidxd's hint: '$h'" ;;
+esac
+# -n 0: refused by both, in the same words.
+expect 2 "fidx -n 0 is refused" "$FIDX" --socket "$SQ" --root "$P" -n 0 x
+err_has "fidx says why" "--limit must be 1 or more, not 0"
+expect 2 "fidx filter -n 0 is refused too" sh -c '"$1" filter -n 0 mkfl <"$2"' sh "$FIDX" "$T/cands"
+err_has "fidx filter says the same" "--limit must be 1 or more, not 0"
+expect 0 "fidx filter -n 1 is fine" sh -c '"$1" filter -n 1 mkfl <"$2"' sh "$FIDX" "$T/cands"
+# visit: a Latin-1 name goes as path_b64, and counts.
+expect 0 "visit of a name that is not UTF-8" sh -c 'cd "$1" && "$2" --socket "$3" visit --json "$(printf "bad\377name.c")"' sh "$P" "$FIDX" "$SQ"
+py "the daemon took its exact bytes" "o = json.loads(d)
+import base64
+assert o['ok'] and base64.b64decode(o['path_b64']) == b'bad\xffname.c', o
+assert o['frecency'] > 0, o"
+expect 0 "a query for it after the visit" "$FIDX" --socket "$SQ" --root "$P" -0 badname
+py "the visited Latin-1 file is found" "assert d == b'proj/bad\xffname.c\0', d"
+run python3 - "$SQ" "$P" <<'PYEOF'
+import base64, json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+def req(o):
+    f.write(json.dumps(o).encode() + b"\n")
+    f.flush()
+    return json.loads(f.readline())
+root = sys.argv[2]
+b = lambda x: base64.b64encode(x).decode()
+r = req({"op": "visit", "root": root, "path_b64": b(b"docs/./guide.txt")})
+assert r["ok"] and r["path"] == "docs/guide.txt" and "path_b64" not in r, r
+for bad, why in ((dict(path="README.md", path_b64=b(b"README.md")), "not both"),
+                 (dict(path_b64="AB=="), "not strict base64"),
+                 (dict(path_b64="Zm9v!A=="), "not strict base64"),
+                 (dict(path_b64=b(b"a\0b")), "NUL"),
+                 (dict(path_b64=b(b"../x")), "leaves the root"),
+                 (dict(path_b64=b(b"x" * 4097)), "longer than 4096 bytes"),
+                 (dict(path_b64=b(b"x" * 4099)), "decodes to more than 4096"),
+                 (dict(path_b64=7), "must be a string")):
+    r = req(dict(op="visit", root=root, **bad))
+    assert not r["ok"] and r["error"]["code"] == "bad_request" and \
+        why in r["error"]["message"], (bad, r)
+PYEOF
+if [ "$rc" -eq 0 ]; then pass "visit path_b64: cleaned, exclusive, strict, no NUL"; else fail "visit path_b64 over the socket"; fi
+# A repository owned by another user (uid 65534): git refuses it, and so
+# does libgit2, with "not found"; the CLI says so and what root it uses.
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: a repository owned by another user (chown needs root)"
+else
+	NM="$T/not mine"
+	mkdir -p "$NM/sub" "$T/home-nm"
+	git -C "$NM" init -q
+	echo 'ignored.txt' >"$NM/.gitignore"
+	: >"$NM/sub/ignored.txt"
+	: >"$NM/sub/kept.txt"
+	chown -R 65534:65534 "$NM"
+	expect 0 "a query inside a repository owned by another user" sh -c 'cd "$1/sub" && HOME="$2" "$3" --socket "$4" kept' sh "$NM" "$T/home-nm" "$FIDX" "$SQ"
+	out_is "it answers from the current directory" "kept.txt"
+	err_has "it warns, as git does" "the git repository $NM is owned by another user"
+	err_has "it says which root it uses" "the project root is the current directory, $NM/sub"
+	err_has "it names the line that trusts it, quoted" "git config --global --add safe.directory '$NM';"
+	h=$(sed -n "s/.*(to trust it: \(git config [^;]*\);.*/\1/p" "$T/err")
+	expect 0 "the line, pasted, trusts it" env HOME="$T/home-nm" sh -c "$h"
+	expect 0 "a query once it is trusted" sh -c 'cd "$1/sub" && HOME="$2" "$3" --socket "$4" kept' sh "$NM" "$T/home-nm" "$FIDX" "$SQ"
+	if [ -s "$T/err" ]; then fail "a warning after trusting it"; else pass "no warning once trusted"; fi
+	out_is "paths are relative to the current directory" "kept.txt"
+	expect 0 "ls after both" "$FIDX" --socket "$SQ" ls
+	# fidxd runs with its own HOME ($T/home-d), which trusts nothing.
+	out_has "fidxd's note quotes the directory as well" "safe.directory '$NM')"
+	if awk -v p="$NM" 'index($0, "  " p "  ") || substr($0, length($0) - length(p)) == " " p { f = 1 } END { exit !f }' "$T/out"; then
+		pass "the trusted work tree is the project root"
+	else
+		fail "ls does not list $NM as a root"
+	fi
+fi
+expect 0 "stop the quoted socket's daemon" "$FIDX" --socket "$SQ" daemon stop
+expect 1 "rm with no daemon is nothing to act on" "$FIDX" --socket "$SQ" rm "$P"
 
 summary

@@ -1471,7 +1471,8 @@ test_score_above_agrees(void **state)
 /*
  * Regression (topk.h, topk_wants), fixed: with k = 0 it reads items[0] of a heap that
  * holds no item (a 1-byte allocation), so query_run() with a limit of 0
- * overflows the heap under ASan; `fidx filter --limit 0` does the same.
+ * overflows the heap under ASan; `fidx filter --limit 0` did the same
+ * before it refused 0 (cli_parse_limit).
  * Expected: nothing kept, the matches still counted.
  */
 static void
