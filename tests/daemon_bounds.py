@@ -18,8 +18,8 @@ import json
 import os
 import signal
 import subprocess
-import time
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 import fidxtest as ft  # noqa: E402
@@ -352,9 +352,6 @@ def t_git_not_owned(d, c, tmp):
     r = c.req({"op": "reindex", "root": G, "wait": True}, timeout=20)
     check("%s: once it is ours the rules apply and the message goes" % name,
           r.get("files") == 1 and "message" not in r, short(r))
-
-
-
 
 
 if __name__ == "__main__":

@@ -185,9 +185,6 @@ def t_detached_log(tmp):
           text[-3000:])
 
 
-
-
-
 if __name__ == "__main__":
     sys.exit(ft.main("daemon_process.py", (
         ("stale socket", t_stale_socket),

@@ -14,8 +14,8 @@ hope, a clean stderr, cleanup on every exit).
 
 import os
 import shutil
-import time
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 import fidxtest as ft  # noqa: E402

@@ -17,8 +17,8 @@ import base64
 import os
 import shutil
 import subprocess
-import time
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 import fidxtest as ft  # noqa: E402

@@ -13,8 +13,8 @@ hope, a clean stderr, cleanup on every exit).
 
 import json
 import os
-import time
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 import fidxtest as ft  # noqa: E402
@@ -226,9 +226,6 @@ def t_visits_corrupt_kept(tmp):
           len([n for n in os.listdir(os.path.dirname(store))
                if ".corrupt-" in n]) == 1, os.listdir(os.path.dirname(store)))
     check_clean_stderr(d, "visits kept daemon 2")
-
-
-
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ hope, a clean stderr, cleanup on every exit).
 import json
 import signal
 import socket
-import time
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 import fidxtest as ft  # noqa: E402
