@@ -14,7 +14,6 @@ never grows. No timed assertion: speed is bench/'s.
 import json
 import os
 import signal
-import socket
 import sys
 import tempfile
 import shutil
