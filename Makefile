@@ -41,8 +41,13 @@ UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
 FUZZ_TARGETS = query proto size visits
 UNIT_TESTS  += $(addprefix fuzz_,$(FUZZ_TARGETS))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/daemon_cancel.py tests/readme.py \
-               tests/limits.py \
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
+               tests/daemon_protocol.py tests/daemon_projects.py \
+               tests/daemon_queries.py tests/daemon_trees.py \
+               tests/daemon_waits.py tests/daemon_bounds.py \
+               tests/daemon_visits.py tests/daemon_process.py \
+               tests/daemon_cancel.py \
+               tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
