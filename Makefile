@@ -82,6 +82,9 @@ $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk
 $(BUILD)/asan/test_repo: $(call obj,$(BUILD)/asan,tests/test_repo.c indexer/repo.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+$(BUILD)/asan/test_gitstatus: $(call obj,$(BUILD)/asan,tests/test_gitstatus.c indexer/repo.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
