@@ -35,7 +35,7 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
-               indexer/work.c indexer/fidxd.c
+               indexer/work.c indexer/fidxd.c indexer/gitcache.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/daemon_cancel.py tests/readme.py \
                tests/limits.py \
@@ -83,6 +83,9 @@ $(BUILD)/asan/test_repo: $(call obj,$(BUILD)/asan,tests/test_repo.c indexer/repo
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_gitstatus: $(call obj,$(BUILD)/asan,tests/test_gitstatus.c indexer/repo.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_gitcache: $(call obj,$(BUILD)/asan,tests/test_gitcache.c indexer/gitcache.c indexer/repo.c indexer/loop.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))

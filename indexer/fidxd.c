@@ -123,6 +123,10 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	if ((d->work = work_pool_new(d->loop, &(struct work_limits){ 1,
 	    cfg->max_queued_queries, FIDXD_WORKER_NICE }, err)) == NULL)
 		goto fail;
+	if ((d->git = gitcache_new(&cfg->git, d->loop)) == NULL) {
+		fidx_error(err, "the git cache: %s", strerror(errno));
+		goto fail;
+	}
 	if ((d->visits = visits_new(&cfg->visits)) == NULL) {
 		fidx_error(err, "the visit store: %s", strerror(errno));
 		goto fail;
@@ -213,6 +217,8 @@ fidxd_release(struct fidxd *d)
 	d->pool = d->loop_pool = NULL;
 	visits_free(d->visits);
 	d->visits = NULL;
+	gitcache_free(d->git);
+	d->git = NULL;
 	if (d->reg_ok)
 		project_registry_release(&d->reg);
 	d->reg_ok = false;

@@ -3,7 +3,8 @@
  *
  * Owns: the loop, the server (transport), the ops (what requests mean),
  * the project registry, the search pools and the query worker (queries
- * on large indexes run there, so the loop stays free), the visit store
+ * on large indexes run there, so the loop stays free), the git status
+ * cache, the visit store
  * and its save
  * timer, the signalfd; and the wiring between them: which fd wakes what,
  * what runs before the loop sleeps, how the daemon stops.
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "gitcache.h"
 #include "loop.h"
 #include "project.h"
 #include "server.h"
@@ -40,6 +42,7 @@ struct fidxd_config {
 	struct server_limits srv;
 	struct project_limits proj;
 	struct visits_limits visits;
+	struct gitcache_limits git;
 	int threads;			/* scoring threads */
 	size_t max_queued_queries;	/* waiting for the query worker */
 	size_t inline_max_files;	/* smaller indexes: queried inline */
@@ -59,6 +62,7 @@ struct fidxd {
 	struct work_pool *work;		/* the query worker and its queue */
 	size_t inline_max_files;
 	struct visits *visits;
+	struct gitcache *git;		/* git status cache (gitcache.h) */
 	char visits_file[4096];
 	struct loop_timer visits_save;
 	struct loop_io sig_io, walk_io;

@@ -1074,6 +1074,44 @@ ops_rss_bytes(void)
 	return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* The git cache: its limits in `limits`, the rest in `git`. */
+static json_t *
+ops_stats_git(struct fidxd *d, json_t *o)
+{
+	struct gitcache_limits gl;
+	struct gitcache_stats gs;
+
+	gitcache_limits(d->git, &gl);
+	gitcache_get_stats(d->git, &gs);
+	o = ops_set_in(o, "limits", "git_ttl_ms",
+	    json_integer((json_int_t)gl.ttl_ms));
+	o = ops_set_in(o, "limits", "git_projects",
+	    json_integer((json_int_t)gl.max_projects));
+	o = ops_set_in(o, "limits", "git_bytes",
+	    json_integer((json_int_t)gl.max_bytes));
+	o = ops_set_in(o, "limits", "git_paths",
+	    json_integer((json_int_t)gl.max_paths));
+	o = ops_set_in(o, "limits", "git_waiters",
+	    json_integer((json_int_t)gl.max_waiters));
+	return ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "usage",
+	    "entries", (json_int_t)gs.entries,
+	    "bytes", (json_int_t)gs.bytes,
+	    "computing", (json_int_t)gs.computing,
+	    "waiting", (json_int_t)gs.waiting,
+	    "counters",
+	    "hits", (json_int_t)gs.hits,
+	    "misses", (json_int_t)gs.misses,
+	    "expired", (json_int_t)gs.expired,
+	    "evicted_lru", (json_int_t)gs.evicted_lru,
+	    "evicted_bytes", (json_int_t)gs.evicted_bytes,
+	    "too_big", (json_int_t)gs.too_big,
+	    "truncated", (json_int_t)gs.truncated,
+	    "waits", (json_int_t)gs.waits,
+	    "waiters_refused", (json_int_t)gs.waiters_refused));
+}
+
 static int
 op_stats(struct ops_req *r)
 {
@@ -1210,6 +1248,7 @@ op_stats(struct ops_req *r)
 	    json_integer((json_int_t)oc->queries_cancelled));
 	o = ops_set_in(o, "counters", "queries_on_worker",
 	    json_integer((json_int_t)ws.count.submitted));
+	o = ops_stats_git(d, o);
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
