@@ -37,7 +37,7 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
                indexer/work.c indexer/fidxd.c indexer/gitcache.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/daemon_cancel.py tests/readme.py \
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/daemon_cancel.py tests/daemon_git.py tests/readme.py \
                tests/limits.py \
                tests/valgrind.sh
 

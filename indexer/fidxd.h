@@ -32,6 +32,14 @@ struct ops;
 struct search_pool;
 struct work_pool;
 
+/*
+ * Threads computing git statuses: a status is one libgit2 walk of the
+ * work tree, I/O more than CPU, so two projects at once overlap their
+ * waits without taking both cores from queries. Their queue holds at
+ * most one job per project the cache can hold (single flight).
+ */
+#define FIDXD_GIT_WORKERS 2
+
 /* Added to the query worker's nice value (and its scoring threads'). */
 #define FIDXD_WORKER_NICE 5
 
@@ -60,6 +68,7 @@ struct fidxd {
 	struct search_pool *pool;	/* the query worker's, every thread */
 	struct search_pool *loop_pool;	/* the loop's own, one thread */
 	struct work_pool *work;		/* the query worker and its queue */
+	struct work_pool *gitwork;	/* git status workers and their queue */
 	size_t inline_max_files;
 	struct visits *visits;
 	struct gitcache *git;		/* git status cache (gitcache.h) */

@@ -294,6 +294,17 @@ gitcache_put(struct gitcache *c, const char *root, struct repo_status *st,
 }
 
 void
+gitcache_unwait(struct gitcache *c, const char *root)
+{
+	struct gitcache_flight *f = *gitcache_flight_find(c, root);
+
+	if (f != NULL && f->waiters > 0) {
+		f->waiters--;
+		c->st.waiting--;
+	}
+}
+
+void
 gitcache_drop(struct gitcache *c, const char *root)
 {
 	struct gitcache_entry *e = gitcache_find(c, root);

@@ -107,6 +107,9 @@ int gitcache_put(struct gitcache *c, const char *root,
 /* Ends root's computation without a result; *waiters as for put. */
 void gitcache_fail(struct gitcache *c, const char *root, size_t *waiters);
 
+/* One waiter of root's computation left (its client went) uncounted. */
+void gitcache_unwait(struct gitcache *c, const char *root);
+
 /* Drops root's entry (a project removed); its computation is kept. */
 void gitcache_drop(struct gitcache *c, const char *root);
 

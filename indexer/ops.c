@@ -6,6 +6,8 @@
 #include "../common/limits.h"
 #include "../common/proto.h"
 #include "../common/query.h"
+#include "gitcache.h"
+#include "repo.h"
 #include "visits.h"
 
 #include <errno.h>
@@ -31,7 +33,7 @@
 
 enum ops_id {
 	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
-	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL,
+	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL, OP_GIT,
 };
 
 /* ops_wait.flags: what a parked request's answer must say. */
@@ -44,6 +46,7 @@ struct ops {
 	struct fidxd *d;
 	struct project_registry *reg;
 	struct ops_wait *waits;		/* parked, one per client at most */
+	struct ops_gitwait *gitwaits;	/* parked on a git computation */
 	size_t jobs;			/* queries submitted, not yet done */
 	struct ops_counters count;
 };
@@ -53,7 +56,8 @@ struct ops {
  * index, or a query on the worker. Both structs start with this.
  */
 struct ops_parked {
-	enum { OPS_PARKED_WAIT, OPS_PARKED_JOB } kind;
+	enum { OPS_PARKED_WAIT, OPS_PARKED_JOB, OPS_PARKED_GIT,
+	    OPS_PARKED_GITWAIT } kind;
 };
 
 /* One request being handled: what every op needs to answer it. */
@@ -1356,6 +1360,291 @@ op_cancel(struct ops_req *r)
 	return 0;
 }
 
+/*
+ * The git op. A project's status comes from the cache when it is fresh
+ * enough; otherwise one request computes it on a git worker (an
+ * ops_gitjob, parked on its client) and every other request for that
+ * root meanwhile waits for the same computation (an ops_gitwait, parked
+ * on its own client; the cache counts and bounds them), so a burst of
+ * editors asking costs one status. The loop never calls libgit2.
+ */
+struct ops_gitjob {
+	struct ops_parked kind;		/* first: what server_parked() is */
+	struct work w;
+	struct ops *o;
+	struct client *c;		/* NULL once the client is gone */
+	json_t *id;			/* owned reference, may be NULL */
+	char *root;			/* owned */
+	struct repo_status_opts opts;
+	struct repo_status *st;		/* run()'s result, owned until put */
+	int err_no;			/* run()'s errno when st is NULL */
+	struct fidx_err err;
+};
+
+struct ops_gitwait {
+	struct ops_parked kind;		/* first: what server_parked() is */
+	struct ops *o;
+	struct client *c;
+	json_t *id;			/* owned reference, may be NULL */
+	char *root;			/* owned */
+	struct ops_gitwait *prev, *next;
+};
+
+static json_t *
+ops_git_files(const struct repo_status *st)
+{
+	json_t *a = json_array(), *f, *tmp;
+	char x[2] = "", y[2] = "";
+
+	for (size_t i = 0; a != NULL && i < st->nfiles; i++) {
+		const struct repo_status_file *e = &st->files[i];
+
+		x[0] = e->index;
+		y[0] = e->worktree;
+		if ((f = json_object()) == NULL ||
+		    json_array_append_new(a, f) == -1 ||
+		    proto_path_set(f, e->path, e->path_len) == -1 ||
+		    json_object_set_new(f, "index", json_string(x)) == -1 ||
+		    json_object_set_new(f, "worktree", json_string(y)) == -1)
+			goto fail;
+		if (e->orig == NULL)
+			continue;
+		/* The same encoding as "path", under orig_ names. */
+		if ((tmp = json_object()) == NULL ||
+		    proto_path_set(tmp, e->orig, strlen(e->orig)) == -1 ||
+		    json_object_set(f, "orig_path", json_object_get(tmp,
+		    "path")) == -1 || (json_object_get(tmp, "path_b64") !=
+		    NULL && json_object_set(f, "orig_path_b64",
+		    json_object_get(tmp, "path_b64")) == -1)) {
+			json_decref(tmp);
+			goto fail;
+		}
+		json_decref(tmp);
+	}
+	return a;
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static void
+ops_git_answer(struct ops_req *r, const char *root,
+    const struct repo_status *st, uint64_t age_ms)
+{
+	const char *state = repo_state_name(st->state);
+	json_t *o = ops_ok(r);
+
+	o = ops_set(o, "root", json_string(root));
+	o = ops_set(o, "branch", json_string(st->branch));
+	o = ops_set(o, "detached", json_boolean(st->detached));
+	o = ops_set(o, "upstream", st->upstream != NULL ?
+	    json_string(st->upstream) : json_null());
+	o = ops_set(o, "ahead", json_integer((json_int_t)st->ahead));
+	o = ops_set(o, "behind", json_integer((json_int_t)st->behind));
+	o = ops_set(o, "state", state != NULL ? json_string(state) :
+	    json_null());
+	o = ops_set(o, "stash", json_integer((json_int_t)st->stash));
+	o = ops_set(o, "counts", json_pack("{s:I,s:I,s:I,s:I,s:I}",
+	    "staged", (json_int_t)st->counts[REPO_COUNT_STAGED],
+	    "modified", (json_int_t)st->counts[REPO_COUNT_MODIFIED],
+	    "untracked", (json_int_t)st->counts[REPO_COUNT_UNTRACKED],
+	    "ignored", (json_int_t)st->counts[REPO_COUNT_IGNORED],
+	    "conflicted", (json_int_t)st->counts[REPO_COUNT_CONFLICTED]));
+	o = ops_set(o, "files", ops_git_files(st));
+	o = ops_set(o, "total", json_integer((json_int_t)st->total));
+	o = ops_set(o, "truncated", json_boolean(st->truncated));
+	o = ops_set(o, "age_ms", json_integer((json_int_t)age_ms));
+	if (o == NULL) {
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the git "
+		    "status of %s", root);
+		return;
+	}
+	ops_send(r, o);
+}
+
+/* The answer to a computation, to its own client or a waiter's. */
+static void
+ops_git_reply(struct ops_req *r, const struct ops_gitjob *j, bool cancelled)
+{
+	if (j->st != NULL)
+		ops_git_answer(r, j->root, j->st, 0);
+	else if (cancelled)
+		ops_fail(r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
+	else if (j->err_no == ENOENT)
+		ops_fail(r, PROTO_E_NOT_A_REPOSITORY, "%s", j->err.msg);
+	else if (j->err_no == ENOMEM)
+		ops_fail(r, PROTO_E_NO_MEMORY, "%s", j->err.msg);
+	else
+		ops_fail(r, PROTO_E_GIT_FAILED, "%s", j->err.msg);
+}
+
+static void
+ops_gitwait_unlink(struct ops_gitwait *g)
+{
+	struct ops *o = g->o;
+
+	if (g->prev != NULL)
+		g->prev->next = g->next;
+	else
+		o->gitwaits = g->next;
+	if (g->next != NULL)
+		g->next->prev = g->prev;
+	g->prev = g->next = NULL;
+}
+
+static void
+ops_gitwait_free(struct ops_gitwait *g)
+{
+	json_decref(g->id);
+	free(g->root);
+	free(g);
+}
+
+static void
+ops_git_run(struct work *w)
+{
+	struct ops_gitjob *j = w->arg;
+
+	if (repo_status(&j->st, j->root, &j->opts, &j->err) == -1)
+		j->err_no = errno;
+}
+
+static void
+ops_git_done(struct work *w, bool cancelled)
+{
+	struct ops_gitjob *j = w->arg;
+	struct ops *o = j->o;
+	struct fidxd *d = o->d;
+	struct ops_gitwait *g, *next;
+	struct ops_req r = { .o = o, .c = j->c, .id = j->id };
+	bool kept = false;
+
+	if (j->st != NULL)
+		kept = gitcache_put(d->git, j->root, j->st,
+		    loop_now_ms(d->loop), NULL) == 0;
+	else
+		gitcache_fail(d->git, j->root, NULL);
+	if (j->c != NULL) {
+		server_unpark(d->server, j->c);
+		ops_git_reply(&r, j, cancelled && j->st == NULL);
+	}
+	for (g = o->gitwaits; g != NULL; g = next) {
+		struct ops_req wr = { .o = o, .c = g->c, .id = g->id };
+
+		next = g->next;
+		if (strcmp(g->root, j->root) != 0)
+			continue;
+		ops_gitwait_unlink(g);
+		server_unpark(d->server, g->c);
+		ops_git_reply(&wr, j, cancelled && j->st == NULL);
+		ops_gitwait_free(g);
+	}
+	if (!kept)
+		repo_status_free(j->st);
+	json_decref(j->id);
+	free(j->root);
+	free(j);
+}
+
+/* Starts root's computation on a git worker, r's client parked on it. */
+static void
+ops_git_compute(struct ops_req *r, const char *root)
+{
+	struct ops *o = r->o;
+	struct gitcache_limits gl;
+	struct ops_gitjob *j;
+
+	gitcache_limits(o->d->git, &gl);
+	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
+	    (j->root = fidx_strdup(root)) == NULL) {
+		free(j);
+		gitcache_fail(o->d->git, root, NULL);
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		return;
+	}
+	j->kind.kind = OPS_PARKED_GIT;
+	j->o = o;
+	j->c = r->c;
+	j->id = r->id != NULL ? json_incref(r->id) : NULL;
+	j->opts.max_paths = gl.max_paths;
+	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
+	    j) == -1) {
+		/* Nobody waits yet: the computation was only just begun. */
+		gitcache_fail(o->d->git, root, NULL);
+		ops_fail(r, PROTO_E_BUSY, "%zu git statuses are being computed "
+		    "already (one per project, as many as --max-git-projects); "
+		    "try again", gl.max_projects);
+		json_decref(j->id);
+		free(j->root);
+		free(j);
+		return;
+	}
+	server_park(o->d->server, r->c, j);
+}
+
+/* Parks r on root's computation, which another request started. */
+static void
+ops_git_wait(struct ops_req *r, const char *root)
+{
+	struct ops *o = r->o;
+	struct ops_gitwait *g;
+
+	if ((g = fidx_calloc(1, sizeof(*g))) == NULL ||
+	    (g->root = fidx_strdup(root)) == NULL) {
+		free(g);
+		gitcache_unwait(o->d->git, root);
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		return;
+	}
+	g->kind.kind = OPS_PARKED_GITWAIT;
+	g->o = o;
+	g->c = r->c;
+	g->id = r->id != NULL ? json_incref(r->id) : NULL;
+	if ((g->next = o->gitwaits) != NULL)
+		g->next->prev = g;
+	o->gitwaits = g;
+	server_park(o->d->server, r->c, g);
+}
+
+/*
+ * {"op":"git","root":R,"max_age_ms":N}: R's git status, at most N ms old
+ * (default: any age the TTL keeps). R need not be a project.
+ */
+static int
+op_git(struct ops_req *r)
+{
+	struct ops *o = r->o;
+	const struct repo_status *st;
+	struct gitcache_limits gl;
+	char root[PATH_MAX];
+	struct project *p;
+	json_int_t max_age;
+	uint64_t age;
+
+	if (ops_root(r, root, &p) == -1 ||
+	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING,
+	    FIDX_GIT_TTL_MS_CEILING, &max_age) == -1)
+		return -1;
+	switch (gitcache_lookup(o->d->git, root, (uint64_t)max_age,
+	    loop_now_ms(o->d->loop), &st, &age)) {
+	case GITCACHE_HIT:
+		ops_git_answer(r, root, st, age);
+		break;
+	case GITCACHE_COMPUTE:
+		ops_git_compute(r, root);
+		break;
+	case GITCACHE_WAIT:
+		ops_git_wait(r, root);
+		break;
+	case GITCACHE_BUSY:
+		gitcache_limits(o->d->git, &gl);
+		return ops_fail(r, PROTO_E_BUSY, "%zu requests wait for the "
+		    "git status of %s already (the limit); try again",
+		    gl.max_waiters, root);
+	}
+	return 0;
+}
+
 static int
 op_shutdown(struct ops_req *r)
 {
@@ -1378,6 +1667,7 @@ static const struct {
 	[OP_SHUTDOWN] = { "shutdown", op_shutdown },
 	[OP_VISIT] = { "visit", op_visit },
 	[OP_CANCEL] = { "cancel", op_cancel },
+	[OP_GIT] = { "git", op_git },
 };
 
 /* The list of ops comes from the table, so it cannot go stale. */
@@ -1509,7 +1799,19 @@ ops_walks_done(struct ops *o)
 void
 ops_stop(struct ops *o)
 {
+	struct ops_gitwait *g;
+
 	ops_resume_all(o, OPS_STOPPING);
+	/* Computations still running answer their own clients when done. */
+	while ((g = o->gitwaits) != NULL) {
+		struct ops_req r = { .o = o, .c = g->c, .id = g->id };
+
+		gitcache_unwait(o->d->git, g->root);
+		ops_gitwait_unlink(g);
+		server_unpark(o->d->server, g->c);
+		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
+		ops_gitwait_free(g);
+	}
 }
 
 /*
@@ -1542,7 +1844,10 @@ ops_waiting(void *arg, struct client *c, void *parked, const char *line,
 	struct ops *o = arg;
 	struct ops_parked *k = parked;
 
-	if (k->kind == OPS_PARKED_JOB) {
+	if (k->kind == OPS_PARKED_GIT || k->kind == OPS_PARKED_GITWAIT) {
+		/* A git status is short and shared: later lines wait for it. */
+		return;
+	} else if (k->kind == OPS_PARKED_JOB) {
 		struct ops_job *j = parked;
 
 		if (ops_cancels(line, len, j->supersede, j->id))
@@ -1571,7 +1876,16 @@ ops_gone(void *arg, struct client *c, void *parked)
 	struct ops_parked *k = parked;
 
 	(void)c;
-	if (k->kind == OPS_PARKED_JOB) {
+	if (k->kind == OPS_PARKED_GIT) {
+		/* It runs on: the status is kept for the next asker. */
+		((struct ops_gitjob *)parked)->c = NULL;
+	} else if (k->kind == OPS_PARKED_GITWAIT) {
+		struct ops_gitwait *g = parked;
+
+		gitcache_unwait(o->d->git, g->root);
+		ops_gitwait_unlink(g);
+		ops_gitwait_free(g);
+	} else if (k->kind == OPS_PARKED_JOB) {
 		struct ops_job *j = parked;
 
 		/* Its done() still comes, and frees it without a word. */

@@ -168,6 +168,9 @@ test_waiters_cap(void **state)
 	assert_int_equal(look(c, "/a", 0), GITCACHE_BUSY);	/* limit+1 */
 	assert_int_equal(stats(c).waiters_refused, 1);
 	assert_int_equal(stats(c).waiting, 3);
+	gitcache_unwait(c, "/a");			/* a client left */
+	assert_int_equal(stats(c).waiting, 2);
+	assert_int_equal(look(c, "/a", 0), GITCACHE_WAIT);
 	gitcache_fail(c, "/a", &w);
 	assert_int_equal(w, 3);
 	gitcache_free(c);
