@@ -37,8 +37,13 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
                indexer/work.c indexer/fidxd.c indexer/gitcache.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
-SCRIPT_TESTS = tests/filter.sh tests/cli.sh tests/daemon.py tests/daemon_cancel.py tests/daemon_git.py tests/readme.py \
-               tests/limits.py \
+SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
+               tests/daemon_protocol.py tests/daemon_projects.py \
+               tests/daemon_queries.py tests/daemon_trees.py \
+               tests/daemon_waits.py tests/daemon_bounds.py \
+               tests/daemon_visits.py tests/daemon_process.py \
+               tests/daemon_cancel.py tests/daemon_git.py \
+               tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.

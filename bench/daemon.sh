@@ -22,20 +22,33 @@
 #   3. memory: a fresh daemon indexes DIR and answers every query once;
 #      VmRSS (/proc) and `stats` memory.rss_bytes against the bytes of the
 #      indexed paths.
+# Then, on a large tree of COPIES hard-linked copies of that /usr copy
+# (`cp -al`, build/bench/daemon-large/usr-N, made once; ~1.1 M files for 8),
+# a fresh `fidxd --max-files 2M` (the default cap is 1 M files):
+#   4. query latency (LQREPS passes) and RSS against path bytes;
+#   5. responsiveness: `ping` from one connection, PINGS times (random
+#      pauses of up to 50 ms), idle and while another connection sends
+#      the slowest queries back to back;
+#   6. typing: the 12 prefixes of a query sent 30 ms apart on one
+#      connection, with "supersede":true and without, TRIALS each; the
+#      last prefix's answer against the same query sent alone.
 # Targets printed as PASS/FAIL: build no slower than fdfind; median socket
-# query >= 10x faster than fzy -e; RSS <= 1.5 x path bytes + 8 MiB.
+# query >= 10x faster than fzy -e; RSS <= 1.5 x path bytes + 8 MiB; ping
+# p99 under load <= 5x idle p99; last prefix with supersede <= 1.5x the
+# lone query.
 #
 # Reproduce (from the repo root, after `make all`):
 #     bash bench/daemon.sh [--recopy]
 # Environment: FIDXD, FIDX (default ./build/fidxd, ./build/fidx), REPS
 #              (default 5), QREPS (default 20), PREPS (default 5), TIMEOUT
-#              seconds per command (default 120).
+#              seconds per command (default 120), COPIES (default 8),
+#              LQREPS (default 10), PINGS (default 200), TRIALS (default 6).
 # Output: a markdown report on stdout, also written to build/bench/daemon.md;
 #         paths.txt in build/bench/daemon-paths.txt, fidxd's log in
-#         build/bench/daemon-fidxd.log. About 1 minute on 2 cores, plus
-#         ~2 minutes for the first copy of /usr.
+#         build/bench/daemon-fidxd.log. A few minutes on 2 cores, plus
+#         a few more for the first copy of /usr and its links.
 # Needs: fd-find, fzf, fzy, python3 (Debian: apt-get install fd-find fzf
-#        fzy python3), ~9 GB free under build/.
+#        fzy python3), ~9 GB free under build/ and ~1.3 M inodes.
 set -euo pipefail
 
 recopy=0
@@ -57,8 +70,13 @@ REPS=${REPS:-5}
 QREPS=${QREPS:-20}
 PREPS=${PREPS:-5}
 TIMEOUT=${TIMEOUT:-120}
+LQREPS=${LQREPS:-10}
+PINGS=${PINGS:-200}
+TRIALS=${TRIALS:-6}
 OUT=build/bench
+COPIES=${COPIES:-8}
 TREE=$OUT/daemon-tree/usr
+LARGE=$OUT/daemon-large
 
 for tool in fdfind find fzf fzy python3; do
     command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
@@ -70,10 +88,10 @@ for bin in "$FIDXD" "$FIDX"; do
     fi
 done
 
-mkdir -p "$OUT/daemon-tree"
 if [[ $recopy == 1 ]]; then
-    rm -rf -- "$TREE" "$TREE.tmp"
+    rm -rf -- "$TREE" "$TREE.tmp" "$LARGE"
 fi
+mkdir -p "$OUT/daemon-tree" "$LARGE"
 if [[ ! -d $TREE ]]; then
     echo "copying /usr to $TREE (once; reused by later runs) ..." >&2
     rm -rf -- "$TREE.tmp"
@@ -81,6 +99,22 @@ if [[ ! -d $TREE ]]; then
     cp -a /usr "$TREE.tmp" 2>/dev/null || echo "cp -a /usr: some files not copied" >&2
     mv -- "$TREE.tmp" "$TREE"
 fi
+# The large tree: COPIES hard-linked copies of the /usr copy, so it costs
+# directories and links, not COPIES x 9 GB; extra copies of an earlier run
+# with more are removed.
+for ((i = 1; i <= COPIES; i++)); do
+    if [[ ! -d $LARGE/usr-$i ]]; then
+        echo "linking $TREE to $LARGE/usr-$i (once) ..." >&2
+        rm -rf -- "$LARGE/usr-$i.tmp"
+        cp -al -- "$TREE" "$LARGE/usr-$i.tmp"
+        mv -- "$LARGE/usr-$i.tmp" "$LARGE/usr-$i"
+    fi
+done
+i=$((COPIES + 1))
+while [[ -d $LARGE/usr-$i ]]; do
+    rm -rf -- "$LARGE/usr-$i"
+    i=$((i + 1))
+done
 
 # Benchmark private copies, so a rebuild during the run cannot mix versions.
 # They sit side by side, as `make all` leaves them.
@@ -94,6 +128,7 @@ version=$("$OUT/daemon-bin/fidx" --version 2>/dev/null | sed -n 1p | sed "s/^fid
 header="## fidxd against fd, find, fzy and fzf
 
 - Tree: a copy of /usr ($(du -sh "$TREE" 2>/dev/null | cut -f1), \`cp -a /usr $TREE\`)
+- Large tree: $COPIES hard-linked copies of it (\`cp -al\`, $LARGE/usr-1..$COPIES)
 - Queries: $(grep -cv '^[[:space:]]*\(#\|$\)' bench/queries.txt) from bench/queries.txt; socket $QREPS repetitions, processes $PREPS, index $REPS rounds
 - Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)
 - Versions: fidx/fidxd ${version:-(no --version)} ($FIDXD, $FIDX; git $(git describe --always --dirty 2>/dev/null || echo unknown)), $(fdfind --version | sed -n 1p), fzf $(fzf --version | sed -n 1p), $(fzy --version | sed -n 1p), $(find --version | sed -n 1p)
@@ -101,6 +136,8 @@ header="## fidxd against fd, find, fzy and fzf
 "
 
 python3 bench/daemon_bench.py --root "$TREE" --queries bench/queries.txt \
+    --large-root "$LARGE" --copies "$COPIES" --lqreps "$LQREPS" \
+    --pings "$PINGS" --trials "$TRIALS" \
     --fidxd "./$OUT/daemon-bin/fidxd" --fidx "./$OUT/daemon-bin/fidx" \
     --paths-out "$OUT/daemon-paths.txt" --log "$OUT/daemon-fidxd.log" \
     --reps "$REPS" --qreps "$QREPS" --preps "$PREPS" --timeout "$TIMEOUT" \

@@ -10,7 +10,7 @@ line, one response per line (README "The daemon protocol"). All times are
 wall clock from the client's side (time.perf_counter), request bytes built
 before the clock starts and the response parsed after it stops.
 
-Three parts, one run, one tree (DIR):
+Three parts on one tree (DIR):
 
 1. Index build. A discarded warm-up round first (find, fdfind, and the
    daemon's very first `add`), so the dentry/inode caches are warm and every
@@ -45,16 +45,37 @@ Three parts, one run, one tree (DIR):
    lengths). The first daemon's figures after all the rebuilds of parts 1-2
    are shown too (a long-running daemon's view).
 
+Three more on a large tree (LARGE: copies of DIR, ~1.1 M files), in a third,
+fresh daemon started with LARGE_FLAGS:
+
+4. Large tree. The first `add`, then the queries as in part 2 (LQREPS
+   passes), and the memory as in part 3.
+5. Responsiveness. `ping` from a connection of its own, PINGS times, each
+   after a random pause of up to PING_GAP, idle; then again while another
+   process sends the HEAVY slowest queries of part 4 back to back on its
+   own connection -> median, p99, max.
+6. Typing. A new connection sends the prefixes of TYPED (12 letters)
+   TYPE_GAP apart without waiting, each {"op":"query",...,"id":i}, with
+   "supersede":true on each or not; time from the last prefix sent to its
+   answer, against the word sent alone the same way. TRIALS per mode,
+   interleaved. A prefix answered {"ok":false,"error":{"code":"cancelled"}}
+   is counted; any other error, or a cancelled last prefix, fails the run.
+   A daemon that does not know `supersede` ignores it.
+
 Targets, printed as PASS/FAIL lines: index build (fidx add median) no slower
 than fdfind; median over queries of (fzy -e time / socket time) >= 10;
-RSS <= 1.5 x path bytes + 8 MiB.
+RSS <= 1.5 x path bytes + 8 MiB; ping p99 under load <= 5 x idle p99; the
+last prefix's answer with supersede <= 1.5 x the lone query's (medians).
 
 Exit status: 0 ran (whatever the targets say), 1 something failed.
 """
 import argparse
+import itertools
 import json
 import math
+import multiprocessing
 import os
+import random
 import shutil
 import signal
 import socket
@@ -62,11 +83,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 MIB = 1024 * 1024
 MAX_PATH = 4096            # FIDX_MAX_PATH_DEFAULT: longer paths are skipped
 WAIT_MS = 600000           # "timeout_ms" for add/reindex with wait
+# The large tree's daemon: 8 /usr copies are ~1.12 M files, over the default
+# 1 M files per project; its ~100 MiB of index fit the default 512 MiB.
+LARGE_FLAGS = ("--max-files", "2M")
+HEAVY = 4                  # the slowest queries on the large tree: the load
+PING_GAP = 0.050           # at most, seconds between an answer and a ping
+TYPED = "includestdio"     # 12 letters, typed one a keystroke
+TYPE_GAP = 0.030           # seconds between keystrokes
 
 
 def log(msg):
@@ -130,36 +159,31 @@ def busy_jiffies():
     return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
 
 
-class Daemon:
-    """One fidxd child process and one persistent connection to it."""
+class Conn:
+    """One connection to a daemon's socket, one JSON line each way."""
 
-    def __init__(self, fidxd, sock, logpath):
-        self.sock_path = sock
-        self.logf = open(logpath, "ab")
-        self.proc = subprocess.Popen(
-            [fidxd, "--foreground", "--socket", sock],
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + 10
-        while True:
-            if self.proc.poll() is not None:
-                fail(f"fidxd exited with {self.proc.returncode} at start "
-                     f"(log: {logpath})")
-            try:
-                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.s.connect(sock)
-                break
-            except OSError:
-                self.s.close()
-                if time.monotonic() > deadline:
-                    self.kill()
-                    fail(f"fidxd did not listen on {sock} within 10 s")
-                time.sleep(0.01)
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.s.connect(path)
+        except OSError:
+            self.s.close()
+            raise
         self.rf = self.s.makefile("rb")
+
+    def send(self, line):
+        """Sends a request already encoded with encode()."""
+        self.s.sendall(line)
+
+    def recv(self):
+        resp = self.rf.readline()
+        if not resp:
+            fail("fidxd closed the connection")
+        return json.loads(resp)
 
     def request(self, obj, check=True):
         """Sends obj; returns (seconds to the response line, response)."""
-        line = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+        line = encode(obj)
         t0 = time.perf_counter()
         self.s.sendall(line)
         resp = self.rf.readline()
@@ -170,6 +194,49 @@ class Daemon:
         if check and not r.get("ok"):
             fail(f"fidxd refused {obj}: {r.get('error')}")
         return dt, r
+
+    def close(self):
+        self.rf.close()
+        self.s.close()
+
+
+def unlink_quiet(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def encode(obj):
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+class Daemon:
+    """One fidxd child process and one persistent connection to it."""
+
+    def __init__(self, fidxd, sock, logpath, flags=()):
+        self.sock_path = sock
+        self.logf = open(logpath, "ab")
+        self.proc = subprocess.Popen(
+            [fidxd, "--foreground", "--socket", sock, *flags],
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                fail(f"fidxd exited with {self.proc.returncode} at start "
+                     f"(log: {logpath})")
+            try:
+                self.conn = Conn(sock)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.kill()
+                    fail(f"fidxd did not listen on {sock} within 10 s")
+                time.sleep(0.01)
+
+    def request(self, obj, check=True):
+        return self.conn.request(obj, check)
 
     def stop(self):
         """Asks for shutdown; returns seconds from the request to its exit."""
@@ -184,8 +251,7 @@ class Daemon:
             self.kill()
             fail("fidxd did not exit within 10 s of shutdown")
         dt = time.perf_counter() - t0
-        self.rf.close()
-        self.s.close()
+        self.conn.close()
         self.logf.close()
         if self.proc.returncode != 0:
             log(f"WARNING: fidxd exited with {self.proc.returncode}")
@@ -304,12 +370,13 @@ def bench_index(d, root, reps, timeout):
 
 # ---------------------------------------------------------------- part 2
 
-def bench_queries(d, root, queries, paths_file, fidx, sock, qreps, preps,
-                  timeout, limit):
+def socket_latency(d, root, queries, qreps, limit):
+    """A warm-up pass, then qreps passes of every query over d's connection:
+    the match counts, and per query the round trips and the daemon's own
+    elapsed times, in seconds."""
     reqs = {q: {"op": "query", "root": root, "q": q, "limit": limit}
             for q in queries}
     matched = {}
-    # Warm-up pass, with the match counts.
     for q in queries:
         _, r = d.request(reqs[q])
         matched[q] = r["matched"]
@@ -324,6 +391,13 @@ def bench_queries(d, root, queries, paths_file, fidx, sock, qreps, preps,
                 log(f"WARNING: {q!r} matched {r['matched']}, "
                     f"before {matched[q]}")
     log(f"queries: {qreps} socket passes done")
+    return matched, sock_t, server_t
+
+
+def bench_queries(d, root, queries, paths_file, fidx, sock, qreps, preps,
+                  timeout, limit):
+    matched, sock_t, server_t = socket_latency(d, root, queries, qreps,
+                                               limit)
 
     env = dict(os.environ, FZF_DEFAULT_OPTS="")
     env.pop("FZF_DEFAULT_COMMAND", None)
@@ -386,14 +460,277 @@ def bench_memory_fresh(fidxd, sock, logpath, root, queries, limit):
             "files": r["files"], "add_s": dt, "stop_s": stop_s}
 
 
+# ---------------------------------------------------------------- parts 4-6
+
+def path_stats(root):
+    paths = daemon_paths(root)[0]
+    return len(paths), sum(len(p) for p in paths)
+
+
+def bench_large(d, root, queries, qreps, limit):
+    """Part 4: a fresh daemon's first add of the large tree, the queries'
+    latency on it, its memory after each."""
+    dt, r = d.request({"op": "add", "root": root, "wait": True,
+                       "hidden": True, "timeout_ms": WAIT_MS})
+    if r.get("capped"):
+        fail(f"the large tree was capped ({r.get('cap')}): raise "
+             f"LARGE_FLAGS")
+    _, pr = d.request({"op": "projects"})
+    _, st = d.request({"op": "stats"})
+    mem_add = memory_of(d)
+    matched, sock_t, server_t = socket_latency(d, root, queries, qreps,
+                                               limit)
+    n_paths, path_bytes = path_stats(root)
+    if n_paths != r["files"]:
+        log(f"WARNING: find lists {n_paths} files under {root}, the "
+            f"daemon {r['files']}")
+    return {"root": root, "files": r["files"], "add_s": dt,
+            "build_ms": pr["projects"][0]["build_ms"], "add": mem_add,
+            "index_limit": st["limits"]["index_bytes"],
+            "queries": memory_of(d), "matched": matched, "sock": sock_t,
+            "server": server_t, "n_paths": n_paths, "path_bytes": path_bytes}
+
+
+def load_loop(sock_path, reqs, started, stop, count):
+    """The loaded client: sends reqs back to back until stop is set."""
+    c = Conn(sock_path)
+    for line in itertools.cycle(reqs):
+        if stop.is_set():
+            break
+        c.send(line)
+        r = c.recv()
+        if not r.get("ok"):
+            fail(f"load query refused: {r.get('error')}")
+        count.value += 1
+        started.set()
+    c.close()
+
+
+def ping_latency(conn, n):
+    """n pings, each after a random pause: a ping sent right after the
+    last answer would land at the same point of the load's queries each
+    time (a daemon that answers it only between two queries makes it wait
+    for a whole one)."""
+    rng = random.Random(n)
+    out = []
+    for _ in range(n):
+        time.sleep(rng.uniform(0, PING_GAP))
+        dt, _ = conn.request({"op": "ping"})
+        out.append(dt)
+    return out
+
+
+def bench_responsiveness(d, root, heavy, pings, limit):
+    """Part 5: ping from one connection, idle, then while another sends the
+    heavy queries back to back. The loaded client is a process of its own,
+    so our GIL cannot delay a ping's reply."""
+    conn = Conn(d.sock_path)
+    idle = ping_latency(conn, pings)
+    mp = multiprocessing.get_context("fork")
+    started, stop, count = mp.Event(), mp.Event(), mp.Value("l", 0)
+    reqs = [encode({"op": "query", "root": root, "q": q, "limit": limit})
+            for q in heavy]
+    p = mp.Process(target=load_loop, args=(d.sock_path, reqs, started,
+                                           stop, count))
+    p.start()
+    try:
+        if not started.wait(60):
+            fail("the loaded client got no answer within 60 s")
+        t0 = time.perf_counter()
+        loaded = ping_latency(conn, pings)
+        wall = time.perf_counter() - t0
+        n0 = count.value
+    finally:
+        stop.set()
+        p.join(60)
+        if p.exitcode is None:
+            p.kill()
+    if p.exitcode != 0:
+        fail(f"the loaded client exited with {p.exitcode}")
+    conn.close()
+    log("responsiveness done")
+    return {"idle": idle, "loaded": loaded, "load_qps": n0 / wall}
+
+
+def typing_trial(sock_path, root, texts, supersede, limit):
+    """Sends the queries texts TYPE_GAP s apart on a new connection without
+    waiting for answers; returns (seconds from the last one sent to its
+    answer, queries answered `cancelled`)."""
+    c = Conn(sock_path)
+    lines = []
+    for i, q in enumerate(texts, 1):
+        req = {"op": "query", "root": root, "q": q, "limit": limit, "id": i}
+        if supersede:
+            req["supersede"] = True
+        lines.append(encode(req))
+    sent = []
+
+    def typist():
+        t0 = time.perf_counter()
+        for i, line in enumerate(lines):
+            time.sleep(max(0.0, t0 + i * TYPE_GAP - time.perf_counter()))
+            sent.append(time.perf_counter())
+            c.send(line)
+
+    th = threading.Thread(target=typist)
+    th.start()
+    cancelled = 0
+    for i in range(1, len(lines) + 1):
+        r = c.recv()
+        t = time.perf_counter()
+        if r.get("id") != i:
+            fail(f"typing: answer {r} out of order (expected id {i})")
+        if not r.get("ok"):
+            if r["error"]["code"] != "cancelled" or i == len(lines):
+                fail(f"typing: {texts[i - 1]!r} refused: {r['error']}")
+            cancelled += 1
+    th.join()
+    c.close()
+    return t - sent[-1], cancelled
+
+
+def bench_typing(d, root, word, trials, limit):
+    """Part 6: trials of typing word with and without supersede, the two
+    modes interleaved, and of the word sent alone (measured the same way)."""
+    prefixes = [word[:i] for i in range(1, len(word) + 1)]
+    lone = [typing_trial(d.sock_path, root, [word], False, limit)[0]
+            for _ in range(trials * 2)]
+    out = {False: [], True: []}
+    for t in range(trials):
+        for mode in ((False, True) if t % 2 == 0 else (True, False)):
+            out[mode].append(typing_trial(d.sock_path, root, prefixes, mode,
+                                          limit))
+    log("typing done")
+    return {"lone": lone, "plain": out[False], "supersede": out[True]}
+
+
 # ---------------------------------------------------------------- report
 
 def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
+MEM_HEAD = ["| daemon | measure | RSS MiB | RSS / path bytes "
+            "| (RSS - 8 MiB) / path bytes | target MiB | |",
+            "|---|---|---:|---:|---:|---:|:-:|"]
+
+
+def mem_rows(label, m, path_bytes):
+    rows = []
+    target = 1.5 * path_bytes + 8 * MIB
+    for what, v in (("VmRSS (/proc)", m["vmrss"]),
+                    ("`stats` memory.rss_bytes", m["stats_rss"])):
+        rows.append(
+            f"| {label} | {what} | {v / MIB:.1f} "
+            f"| {v / path_bytes:.2f} | {(v - 8 * MIB) / path_bytes:.2f} "
+            f"| {target / MIB:.1f} | {verdict(v <= target)} |")
+    return rows
+
+
+def spread(label, v, extra=""):
+    """A table row of latencies: samples, median, p99, max (ms)."""
+    return (f"| {label} | {len(v)} | {ms(statistics.median(v), 3)} "
+            f"| {ms(pct(v, 99), 3)} | {ms(max(v), 3)} |{extra}")
+
+
+def report_large(a, queries, lg, rs, ty, heavy):
+    """Parts 4-6 and their target lines."""
+    sock, server = lg["sock"], lg["server"]
+    qmed = {q: statistics.median(sock[q]) for q in queries}
+    all_sock = [x for q in queries for x in sock[q]]
+    out = ["### 4. Large tree", "",
+           f"Tree: `{lg['root']}`, {a.copies} hard-linked copies of the "
+           f"/usr copy (`cp -al`), {lg['files']} files; a fresh "
+           f"`fidxd {' '.join(LARGE_FLAGS)}` (the default `--max-files` "
+           f"is 1M). First `add` (`wait`, `hidden`): {lg['add_s']:.2f} s "
+           f"(`build_ms` {lg['build_ms']}). Socket: one connection, "
+           f"`limit` {a.limit}, {a.lqreps} repetitions per query after a "
+           f"warm-up pass.", "",
+           "| query | matched | socket ms | socket p99 ms | server ms |",
+           "|---|---:|---:|---:|---:|"]
+    for q in queries:
+        out.append(f"| {md_code(q)} | {lg['matched'][q]} "
+                   f"| {ms(qmed[q], 3)} | {ms(pct(sock[q], 99), 3)} "
+                   f"| {ms(statistics.median(server[q]), 3)} |")
+    med_q = statistics.median(qmed.values())
+    med_p99 = statistics.median(pct(sock[q], 99) for q in queries)
+    med_server = statistics.median(statistics.median(server[q])
+                                   for q in queries)
+    out += [f"| **median over {len(queries)} queries** | "
+            f"| **{ms(med_q, 3)}** | **{ms(med_p99, 3)}** "
+            f"| **{ms(med_server, 3)}** |", "",
+            f"- Over all {len(all_sock)} samples: median "
+            f"{ms(statistics.median(all_sock), 3)} ms, p99 "
+            f"{ms(pct(all_sock, 99), 3)} ms, max {ms(max(all_sock), 3)} ms.",
+            "", f"Indexed path bytes: {lg['path_bytes']} "
+            f"({lg['path_bytes'] / MIB:.1f} MiB, {lg['n_paths']} paths).",
+            ""] + MEM_HEAD
+    out += mem_rows("large, after `add`", lg["add"], lg["path_bytes"])
+    out += mem_rows(f"large, after `add` + {a.lqreps + 1} passes",
+                    lg["queries"], lg["path_bytes"])
+    out += ["", f"- Peak (VmHWM) {lg['queries']['vmhwm'] / MIB:.1f} MiB; "
+            f"index bytes (stats) {lg['queries']['index'] / MIB:.1f} MiB "
+            f"of {lg['index_limit'] / MIB:.0f} MiB (`--max-index-bytes`).",
+            ""]
+
+    idle, loaded = rs["idle"], rs["loaded"]
+    out += ["### 5. Responsiveness", "",
+            f"`ping` from one connection (a random 0-{PING_GAP * 1000:.0f} "
+            f"ms pause between an answer and the next ping), on the large tree's daemon: idle, then "
+            f"while another connection (another process) sends the "
+            f"{len(heavy)} slowest queries of part 4 "
+            f"({', '.join(md_code(q) for q in heavy)}) back to back; it "
+            f"got {rs['load_qps']:.1f} answers/s meanwhile.", "",
+            "| ping | samples | median ms | p99 ms | max ms |",
+            "|---|---:|---:|---:|---:|",
+            spread("idle", idle),
+            spread("under load", loaded), ""]
+
+    lone = ty["lone"]
+    lone_med = statistics.median(lone)
+    n_pre = len(TYPED)
+
+    def typed_row(label, trials):
+        last = [t for t, _ in trials]
+        canc = sum(c for _, c in trials)
+        return spread(label, last,
+                      f" {statistics.median(last) / lone_med:.2f}x "
+                      f"| {canc} of {len(trials) * n_pre} |")
+
+    out += ["### 6. Typing", "",
+            f"One connection sends the {n_pre} prefixes of "
+            f"{md_code(TYPED)} {TYPE_GAP * 1000:.0f} ms apart, without "
+            f"waiting for answers, on the large tree; time from the last "
+            f"prefix sent to its answer, {a.trials} trials per mode, the "
+            f"modes interleaved, each trial on a new connection. Lone = "
+            f"the whole word sent alone, idle. Cancelled = prefixes "
+            f"answered `cancelled`.", "",
+            "| | samples | median ms | p99 ms | max ms | median / lone "
+            "| cancelled |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            spread("lone query", lone, " 1.00x | |"),
+            typed_row("typed, `supersede` off", ty["plain"]),
+            typed_row("typed, `\"supersede\":true`", ty["supersede"]), ""]
+
+    ping_r = pct(loaded, 99) / pct(idle, 99)
+    sup = statistics.median(t for t, _ in ty["supersede"])
+    plain = statistics.median(t for t, _ in ty["plain"])
+    targets = [
+        f"{verdict(ping_r <= 5)}  ping p99 under load <= 5x idle p99: "
+        f"{ms(pct(loaded, 99), 3)} ms vs {ms(pct(idle, 99), 3)} ms "
+        f"({ping_r:.1f}x)",
+        f"{verdict(sup <= 1.5 * lone_med)}  last prefix with supersede "
+        f"<= 1.5x the lone query: {ms(sup, 1)} ms vs {ms(lone_med, 1)} ms "
+        f"({sup / lone_med:.2f}x; without supersede "
+        f"{plain / lone_med:.2f}x)",
+        f"info  large tree median query {ms(med_q, 3)} ms; against an "
+        f"older build (target <= 1.05x), as the small tree's: "
+        f"bench/daemon_ab.py"]
+    return out, targets
+
+
 def report(a, root, idx, qr, mem_fresh, mem_churn, n_paths, path_bytes,
-           paths_note, queries, noise):
+           paths_note, queries, noise, large):
     out = [a.header] if a.header else []
     t = idx["times"]
     med = {k: statistics.median(v) for k, v in t.items()}
@@ -495,29 +832,18 @@ def report(a, root, idx, qr, mem_fresh, mem_churn, n_paths, path_bytes,
             "50.", ""]
 
     # Part 3.
-    def mem_rows(label, m):
-        rows = []
-        for what, v in (("VmRSS (/proc)", m["vmrss"]),
-                        ("`stats` memory.rss_bytes", m["stats_rss"])):
-            target = 1.5 * path_bytes + 8 * MIB
-            rows.append(
-                f"| {label} | {what} | {v / MIB:.1f} "
-                f"| {v / path_bytes:.2f} | {(v - 8 * MIB) / path_bytes:.2f} "
-                f"| {target / MIB:.1f} | {verdict(v <= target)} |")
-        return rows
-
     target = 1.5 * path_bytes + 8 * MIB
     f_add, f_q = mem_fresh["add"], mem_fresh["queries"]
     out += ["### 3. Memory", "",
             f"Indexed path bytes (sum of the {n_paths} relative path "
             f"lengths): {path_bytes} ({path_bytes / MIB:.1f} MiB). Target: "
             f"RSS <= 1.5 x path bytes + 8 MiB = {target / MIB:.1f} MiB.", "",
-            "| daemon | measure | RSS MiB | RSS / path bytes "
-            "| (RSS - 8 MiB) / path bytes | target MiB | |",
-            "|---|---|---:|---:|---:|---:|:-:|"]
-    out += mem_rows("fresh, after `add`", f_add)
-    out += mem_rows(f"fresh, after `add` + {len(queries)} queries", f_q)
-    out += mem_rows("benchmark daemon, end of parts 1-2", mem_churn)
+            ] + MEM_HEAD
+    out += mem_rows("fresh, after `add`", f_add, path_bytes)
+    out += mem_rows(f"fresh, after `add` + {len(queries)} queries", f_q,
+                    path_bytes)
+    out += mem_rows("benchmark daemon, end of parts 1-2", mem_churn,
+                    path_bytes)
     out += ["",
             f"- Fresh daemon: {mem_fresh['start'] / MIB:.1f} MiB before "
             f"any project; peak (VmHWM) {f_q['vmhwm'] / MIB:.1f} MiB; "
@@ -538,6 +864,9 @@ def report(a, root, idx, qr, mem_fresh, mem_churn, n_paths, path_bytes,
             f"kept by malloc).",
             ""]
 
+    large_out, large_targets = report_large(a, queries, **large)
+    out += large_out
+
     # Targets.
     fd_ratio = med["fdfind"] / med["fidx add"]
     rss = max(f_q["vmrss"], f_q["stats_rss"])
@@ -555,7 +884,7 @@ def report(a, root, idx, qr, mem_fresh, mem_churn, n_paths, path_bytes,
             f"{verdict(rss_churn <= target)}  the same for the benchmark "
             f"daemon after its rebuilds: {rss_churn / MIB:.1f} MiB vs "
             f"{target / MIB:.1f} MiB",
-            "```", ""]
+            *large_targets, "```", ""]
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
     cpus = os.cpu_count() or 1
@@ -581,6 +910,13 @@ def main():
     ap.add_argument("--qreps", type=int, default=20)
     ap.add_argument("--preps", type=int, default=5)
     ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--large-root", required=True,
+                    help="the large tree (parts 4-6)")
+    ap.add_argument("--copies", type=int, default=8,
+                    help="/usr copies in it, for the report")
+    ap.add_argument("--lqreps", type=int, default=10)
+    ap.add_argument("--pings", type=int, default=200)
+    ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--log", default="/dev/null", help="fidxd's stderr")
     ap.add_argument("--out", help="also write the markdown report here")
@@ -642,14 +978,27 @@ def run_all(a, root, queries, tmp, wall0, busy0, self0):
         d.kill()
         raise
     d.stop()
-    try:
-        os.unlink(sock)
-    except FileNotFoundError:
-        pass
+    unlink_quiet(sock)
 
     log("memory: fresh daemon")
     mem_fresh = bench_memory_fresh(a.fidxd, sock, a.log, root, queries,
                                    a.limit)
+    unlink_quiet(sock)
+
+    log(f"large tree: a fresh daemon indexes {a.large_root}")
+    large_root = os.path.realpath(a.large_root)
+    d = Daemon(a.fidxd, sock, a.log, LARGE_FLAGS)
+    try:
+        lg = bench_large(d, large_root, queries, a.lqreps, a.limit)
+        meds = {q: statistics.median(lg["sock"][q]) for q in queries}
+        heavy = sorted(queries, key=meds.get)[-HEAVY:]
+        rs = bench_responsiveness(d, large_root, heavy, a.pings, a.limit)
+        ty = bench_typing(d, large_root, TYPED, a.trials, a.limit)
+    except BaseException:
+        d.kill()
+        raise
+    d.stop()
+    large = {"lg": lg, "rs": rs, "ty": ty, "heavy": heavy}
 
     # Other processes' CPU: the machine's busy time minus ours (this
     # script, and its children: the tools and both daemons, all waited).
@@ -660,7 +1009,7 @@ def run_all(a, root, queries, tmp, wall0, busy0, self0):
     noise = {"other_cpu": max(0.0, (busy1 - busy0) / hz - ours),
              "wall": time.monotonic() - wall0}
     return report(a, root, idx, qr, mem_fresh, mem_churn, len(paths),
-                  path_bytes, note, queries, noise)
+                  path_bytes, note, queries, noise, large)
 
 
 if __name__ == "__main__":

@@ -117,8 +117,7 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	d->inline_max_files = cfg->inline_max_files;
 	/*
 	 * One worker: it drives every scoring thread, so a second would only
-	 * split them. Nice 5: the loop wins a core whenever it wakes, which
-	 * is what keeps `ping` and small queries quick under a large query.
+	 * split them. Its priority: see FIDXD_WORKER_NICE.
 	 */
 	if ((d->work = work_pool_new(d->loop, &(struct work_limits){ 1,
 	    cfg->max_queued_queries, FIDXD_WORKER_NICE }, err)) == NULL)

@@ -40,8 +40,16 @@ struct work_pool;
  */
 #define FIDXD_GIT_WORKERS 2
 
-/* Added to the query worker's nice value (and its scoring threads'). */
-#define FIDXD_WORKER_NICE 5
+/*
+ * Added to the query worker's nice value (and its scoring threads').
+ * 0, measured: on the 1.1 M-file benchmark tree, nice 5 and nice 19 left
+ * ping's p99 under load where nice 0 has it (4.7-20 ms, all set by what
+ * else the 2 cores ran), but made large queries 1.17x slower whenever
+ * other processes wanted the CPU, as they gave way to those too (nice 0:
+ * 0.95x of the loop-thread daemon, bench/daemon_ab.py). What keeps ping
+ * quick is that the loop no longer scores, not priorities.
+ */
+#define FIDXD_WORKER_NICE 0
 
 /* Visits are saved this long after the first unsaved one (and at exit). */
 #define FIDXD_VISITS_SAVE_MS 2000

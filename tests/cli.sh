@@ -1,14 +1,12 @@
 #!/bin/sh
 # tests/cli.sh - the fidx command line against a real fidxd.
 #
-# Each run gets a private temp directory and socket; the cleanup trap
-# always stops the daemons this script started and removes the directory.
-# Waits are bounded polls, scaled by TIMEOUT_MULTIPLIER, never a bare
-# sleep. Every check runs to the end; the exit status says whether any
-# failed. Any sanitizer report on a command's stderr is a failure.
+# Each run gets a private temp directory and socket; on_exit always stops
+# the daemons this script started. tests/lib.sh has the helpers and the
+# rules: bounded waits scaled by TIMEOUT_MULTIPLIER, never a bare sleep;
+# every check runs to the end; a sanitizer report is a failure.
 
-: "${FIDX_BUILD:=build/asan}"
-: "${TIMEOUT_MULTIPLIER:=1}"
+. "$(dirname "$0")/lib.sh"
 FIDX=$(cd "$FIDX_BUILD" && pwd -P)/fidx
 FIDXD=$(cd "$FIDX_BUILD" && pwd -P)/fidxd
 for b in "$FIDX" "$FIDXD"; do
@@ -16,8 +14,6 @@ for b in "$FIDX" "$FIDXD"; do
 done
 
 REPO=$(pwd -P)
-T=$(mktemp -d) || exit 1
-T=$(cd "$T" && pwd -P)
 # Project roots come from git's rules: keep the caller's repository out.
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_COMMON_DIR
 GIT_CEILING_DIRECTORIES=$T
@@ -30,8 +26,6 @@ export XDG_STATE_HOME
 S="$T/sock"
 DAEMON_PID=
 FAKE=
-failures=0
-checks=0
 
 # Stops a daemon on socket $1 by its own pid, whatever state it is in.
 kill_socket_daemon() {
@@ -40,7 +34,7 @@ kill_socket_daemon() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
 }
 
-cleanup() {
+on_exit() {
 	if [ -n "$DAEMON_PID" ]; then
 		kill "$DAEMON_PID" 2>/dev/null
 		wait "$DAEMON_PID" 2>/dev/null
@@ -57,61 +51,6 @@ cleanup() {
 	for f in "$T"/*.pid "$T"/rt*/fidx/sock.pid; do
 		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-fail() {
-	failures=$((failures + 1))
-	echo "FAIL: $*"
-	for f in out err; do
-		[ -s "$T/$f" ] && { echo "  $f:"; head -n 20 "$T/$f" |
-		    sed 's/^/    /'; }
-	done
-}
-
-pass() {
-	echo "ok: $*"
-}
-
-# run CMD...: runs it with stdout in $T/out, stderr in $T/err, status in rc.
-run() {
-	"$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	checks=$((checks + 1))
-	if grep -q 'Sanitizer' "$T/err"; then
-		fail "sanitizer report from: $*"
-		return 1
-	fi
-	return 0
-}
-
-# expect CODE DESC CMD...: the command exits with exactly CODE.
-expect() {
-	want=$1 desc=$2
-	shift 2
-	run "$@" || return 1
-	if [ "$rc" -ne "$want" ]; then
-		fail "$desc: exit $rc, wanted $want"
-		return 1
-	fi
-	pass "$desc"
-}
-
-# must_fail DESC CMD...: an error exit passes; success or a signal fails.
-must_fail() {
-	desc=$1
-	shift
-	run "$@" || return 1
-	if [ "$rc" -eq 0 ]; then
-		fail "$desc: succeeded, wanted an error"
-		return 1
-	elif [ "$rc" -gt 128 ]; then
-		fail "$desc: died of signal $((rc - 128))"
-		return 1
-	fi
-	pass "$desc"
 }
 
 # out_is DESC TEXT: stdout of the last run is exactly TEXT (and '\n').
@@ -153,14 +92,7 @@ $2" <"$T/out" 2>"$T/pyerr"; then
 
 # wait_running SOCKET: polls `daemon status` until it answers (bounded).
 wait_running() {
-	i=0
-	limit=$((100 * TIMEOUT_MULTIPLIER))
-	while [ "$i" -lt "$limit" ]; do
-		"$FIDX" --socket "$1" daemon status >/dev/null 2>&1 && return 0
-		sleep 0.05
-		i=$((i + 1))
-	done
-	return 1
+	wait_until "$FIDX" --socket "$1" daemon status >/dev/null 2>&1
 }
 
 # Fixtures: a plain tree (with a name that is not UTF-8) and a git repo.
@@ -261,7 +193,6 @@ out_is "ext/util.c first before any visit" "proj/ext/util.c
 proj/src/util.c"
 (cd "$P" && "$FIDX" --socket "$S" visit src/util.c) >"$T/out" 2>"$T/err"
 if [ $? -eq 0 ]; then pass "visit src/util.c"; else fail "visit: $(cat "$T/err")"; fi
-checks=$((checks + 1))
 expect 0 "query after the visit" "$FIDX" --socket "$S" --root "$P" util.c
 out_is "the visited util.c ranks first" "proj/src/util.c
 proj/ext/util.c"
@@ -271,7 +202,6 @@ if [ $? -eq 2 ] && grep -q 'is not under the project' "$T/err"; then
 else
 	fail "visit outside the project: $(cat "$T/err")"
 fi
-checks=$((checks + 1))
 
 expect 0 "--limit" "$FIDX" --socket "$S" --root "$P" --limit 1 c
 py "--limit 1 prints one" "assert d.count(b'\n') == 1, d"
@@ -388,7 +318,6 @@ for pid in $pids; do
 	n=$((n + 1))
 	wait "$pid"
 	r=$?
-	checks=$((checks + 1))
 	if [ "$r" -eq 0 ]; then
 		pass "racing start $n"
 	else
@@ -422,7 +351,6 @@ else
 fi
 if [ -r "/proc/$(cat "$S4.pid")/fd" ]; then
 	n=$(ls -l "/proc/$(cat "$S4.pid")/fd" | grep -c 'pipe:')
-	checks=$((checks + 1))
 	if [ "$n" -eq 0 ]; then
 		pass "the daemon holds no pipe"
 	else
@@ -435,11 +363,7 @@ fi
 rm -f "$S4"
 expect 0 "a query after the socket was deleted" "$FIDX" --socket "$S4" --root "$P" -n1 lib/x
 out_is "the daemon answers on its socket again" "lib/x.c"
-i=0
-while [ ! -S "$S4" ] && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+wait_until test -S "$S4"
 if [ -S "$S4" ]; then pass "the socket file is back"; else fail "no socket file"; fi
 expect 0 "stats counts the rebind" "$FIDX" --socket "$S4" stats --json
 py "socket_rebinds is 1" "o = json.loads(d)
@@ -464,12 +388,7 @@ expect 0 "a query on the default socket" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --
 old_pid=$(cat "$T/rt2/fidx/sock.pid")
 rm -rf "$T/rt2/fidx"
 expect 0 "a query after the socket's directory was deleted" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --root "$P" -n1 lib/x
-i=0
-while kill -0 "$old_pid" 2>/dev/null && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
-checks=$((checks + 1))
+wait_until not kill -0 "$old_pid" 2>/dev/null
 if kill -0 "$old_pid" 2>/dev/null; then
 	fail "the orphaned daemon $old_pid still runs"
 	kill "$old_pid"
@@ -496,11 +415,7 @@ print("held", flush=True)
 sys.stdin.read()' "$S5" <"$T/hold" >"$T/held" &
 HOLDER=$!
 exec 7>"$T/hold"
-i=0
-while ! grep -q held "$T/held" && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
+wait_until grep -q held "$T/held"
 refused=0
 for n in 1 2 3 4 5 6 7 8 9 10; do
 	run "$FIDX" --socket "$S5" ls
@@ -578,11 +493,7 @@ while True:
             c.sendall(sys.argv[2].encode() + b"\n")
     c.close()' "$1" "$2" >"$T/fake.up" 2>"$T/fake.err" &
 	FAKE=$!
-	i=0
-	while ! grep -q up "$T/fake.up" 2>/dev/null && [ "$i" -lt $((100 * TIMEOUT_MULTIPLIER)) ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
+	wait_until grep -q up "$T/fake.up" 2>/dev/null
 }
 fake_daemon "$T/fake1" '{"ok":true,"root":"/w","state":"error","message":"cannot open /w: Permission denied","files":1,"generation":2,"capped":false,"reindexing":1}'
 expect 2 "reindex --wait of a root whose walk failed" "$FIDX" --socket "$T/fake1" reindex / --wait
@@ -742,7 +653,6 @@ case $h in
 *"'$T/s p'\\''q'"*) pass "fidxd's hint quotes the socket" ;;
 *) fail "fidxd's hint: '$h'" ;;
 esac
-checks=$((checks + 1))
 # -n 0: refused by both, in the same words.
 expect 2 "fidx -n 0 is refused" "$FIDX" --socket "$SQ" --root "$P" -n 0 x
 err_has "fidx says why" "--limit must be 1 or more, not 0"
@@ -817,6 +727,4 @@ fi
 expect 0 "stop the quoted socket's daemon" "$FIDX" --socket "$SQ" daemon stop
 expect 1 "rm with no daemon is nothing to act on" "$FIDX" --socket "$SQ" rm "$P"
 
-echo
-echo "cli.sh: $checks commands, $failures failures"
-[ "$failures" -eq 0 ]
+summary

@@ -14,7 +14,6 @@ never grows. No timed assertion: speed is bench/'s.
 import json
 import os
 import signal
-import socket
 import sys
 import tempfile
 import shutil
@@ -22,7 +21,7 @@ import shutil
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
-import daemon as t  # noqa: E402  (the client library: Conn, Daemon, check)
+import fidxtest as t  # noqa: E402  (the client library: Conn, Daemon, check)
 
 
 def send_lines(c, objs):

@@ -16,18 +16,13 @@ Python 3 standard library only.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
-try:
-    import fidxtest as t  # noqa: E402  (the client library)
-except ImportError:
-    import daemon as t  # noqa: E402  (Conn, Daemon, check)
+import fidxtest as t  # noqa: E402  (the client library)
 
 
 def git(cwd, *args):
@@ -181,11 +176,7 @@ def t_status(tmp):
     t.check("git: a relative root is bad_root",
             t.err_code(r) == "bad_root", t.short(r))
 
-    c.send({"op": "shutdown"})
-    c.read()
-    c.close()
-    t.check("git: daemon exits 0", d.wait_exit() == 0)
-    t.check_clean_stderr(d, "git daemon")
+    t.stop_daemon(d, c, "git daemon")
 
 
 def t_caps(tmp):
@@ -214,11 +205,7 @@ def t_caps(tmp):
                 x.get("total") == 3 for x in rs + [r]), t.short(rs))
     t.check("git caps: truncated statuses are counted",
             g2["counters"]["truncated"] == 4, t.short(g2))
-    c.send({"op": "shutdown"})
-    c.read()
-    c.close()
-    t.check("git caps: daemon exits 0", d.wait_exit() == 0)
-    t.check_clean_stderr(d, "git caps daemon")
+    t.stop_daemon(d, c, "git caps daemon")
 
     # A byte cap no status fits: answered, never kept.
     d = t.Daemon(tmp, "gitbytes", ["--max-git-bytes", "64"])
@@ -233,11 +220,7 @@ def t_caps(tmp):
     t.check("git bytes: not kept, counted",
             g["counters"]["too_big"] == 1 and g["usage"]["entries"] == 0 and
             g["usage"]["bytes"] == 0, t.short(g))
-    c.send({"op": "shutdown"})
-    c.read()
-    c.close()
-    t.check("git bytes: daemon exits 0", d.wait_exit() == 0)
-    t.check_clean_stderr(d, "git bytes daemon")
+    t.stop_daemon(d, c, "git bytes daemon")
 
 
 def t_ttl(tmp):
@@ -255,21 +238,12 @@ def t_ttl(tmp):
             and g["counters"]["expired"] == 1
     t.check("git ttl: the timer frees the expired entry, unasked",
             t.wait_until(freed, 20), t.short(gstats(c)[0]))
-    c.send({"op": "shutdown"})
-    c.read()
-    c.close()
-    t.check("git ttl: daemon exits 0", d.wait_exit() == 0)
-    t.check_clean_stderr(d, "git ttl daemon")
+    t.stop_daemon(d, c, "git ttl daemon")
 
 
-def main():
-    if not os.access(t.FIDXD, os.X_OK):
-        print("daemon_git.py: no %s; build it first" % t.FIDXD,
-              file=sys.stderr)
-        return 2
-    tmp = tempfile.mkdtemp(prefix="fidx-git.")
-    os.chmod(tmp, 0o700)
-    tmp = os.path.realpath(tmp)
+def t_env(tmp):
+    """git for the fixtures and for fidxd: a private HOME, no system
+    config, so nobody's settings change what is listed."""
     home = os.path.join(tmp, "home")
     os.makedirs(home)
     with open(os.path.join(home, ".gitconfig"), "w") as f:
@@ -277,26 +251,12 @@ def main():
                 "[init]\n\tdefaultBranch = main\n")
     os.environ["HOME"] = home
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
-    os.environ["XDG_STATE_HOME"] = os.path.join(tmp, "state")
     for v in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE",
               "XDG_CONFIG_HOME"):
         os.environ.pop(v, None)
-    try:
-        for name, fn in (("status", t_status), ("caps", t_caps),
-                         ("ttl", t_ttl)):
-            t.section(name, fn, tmp)
-    finally:
-        for dm in t.running:
-            dm.kill()
-            dm.errf.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("daemon_git.py: %d passed, %d failed" % (t.passed, t.failed))
-    if t.failed:
-        print("failed checks:")
-        for n in t.failed_names:
-            print("  " + n)
-    return 1 if t.failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(t.main("daemon_git.py", [("git env", t_env),
+                                      ("status", t_status),
+                                      ("caps", t_caps), ("ttl", t_ttl)]))

@@ -12,25 +12,22 @@ nothing compiles. So they are checked against a real fidxd and the CLI:
 - every --flag must be in `fidxd --help`, `fidx --help` or
   `fidx filter --help`.
 
-Python 3 standard library only; FIDX_BUILD as in daemon.py.
+Python 3 standard library only; FIDX_BUILD as in fidxtest.py.
 """
 
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
-import daemon as d  # noqa: E402  (Conn, check, the counters)
+import fidxtest as ft  # noqa: E402  (Conn, check, the counters)
 
 LIMITS_H = os.path.join(HERE, "..", "common", "limits.h")
 PROTO_C = os.path.join(HERE, "..", "common", "proto.c")
-FIDX = os.path.abspath(os.path.join(d.BUILD, "fidx"))
+FIDX = ft.FIDX
 
 
 def keys_anywhere(obj, out):
@@ -54,31 +51,31 @@ def resolves(stats, dotted):
 def detached_stats(tmp):
     """(stats, the unknown_op message) of a detached fidxd, stopped after."""
     sock = os.path.join(tmp, "limits.sock")
-    env = d.daemon_env()
+    env = ft.daemon_env()
     env["XDG_STATE_HOME"] = os.path.join(tmp, "state")
-    p = subprocess.run([d.FIDXD, "--socket", sock], env=env,
+    p = subprocess.run([ft.FIDXD, "--socket", sock], env=env,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=15)
     if p.returncode != 0:
         raise SystemExit("limits.py: fidxd did not start: %s" %
                          p.stderr.decode("utf-8", "replace")[-500:])
-    c = d.Conn(sock)
+    c = ft.Conn(sock)
     bg = c.req({"op": "ping"}).get("pid")
     if isinstance(bg, int):
-        d.background_pids.append(bg)
+        ft.background_pids.append(bg)
     st = c.req({"op": "stats"})
-    unknown = d.err_msg(c.req({"op": "frobnicate"}))
+    unknown = ft.err_msg(c.req({"op": "frobnicate"}))
     c.req({"op": "shutdown"})
     c.close()
-    d.check("limits: the detached fidxd exits",
-            isinstance(bg, int) and
-            d.wait_until(lambda: not d.pid_alive(bg), 15))
+    ft.check("limits: the detached fidxd exits",
+             isinstance(bg, int) and
+             ft.wait_until(lambda: not ft.pid_alive(bg), 15))
     return st, unknown
 
 
 def helps():
     text = ""
-    for argv in ([d.FIDXD, "--help"], [FIDX, "--help"],
+    for argv in ([ft.FIDXD, "--help"], [FIDX, "--help"],
                  [FIDX, "filter", "--help"]):
         p = subprocess.run(argv, stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=15)
@@ -91,42 +88,34 @@ def main():
         text = f.read()
     with open(PROTO_C) as f:
         codes = set(re.findall(r'\[PROTO_E_\w+\] = "(\w+)"', f.read()))
-    tmp = tempfile.mkdtemp(prefix="fidx-limits.")
-    os.chmod(tmp, 0o700)
+    tmp = ft.setup("limits.py")
     try:
         st, unknown = detached_stats(tmp)
         m = re.search(r"\(ops: ([a-z_, ]+)\)", unknown)
         ops = set(m.group(1).split(", ")) if m else set()
-        d.check("limits: fidxd lists its ops", ops, unknown)
+        ft.check("limits: fidxd lists its ops", ops, unknown)
         sections = {k for k, v in st.items() if isinstance(v, dict)}
-        d.check("limits: stats has its sections",
-                {"limits", "usage", "counters", "log"} <= sections,
-                sorted(sections))
+        ft.check("limits: stats has its sections",
+                 {"limits", "usage", "counters", "log"} <= sections,
+                 sorted(sections))
         fields = keys_anywhere(st, set())
         names = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*)`", text))
         for name in sorted(names):
             if "." in name and name.split(".")[0] in sections:
-                d.check("limits: stats has %s" % name, resolves(st, name),
-                        d.short(st.get(name.split(".")[0])))
+                ft.check("limits: stats has %s" % name, resolves(st, name),
+                         ft.short(st.get(name.split(".")[0])))
             elif "." not in name:
-                d.check("limits: `%s` is a stats field, an error code or "
-                        "an op" % name,
-                        name in fields or name in codes or name in ops,
-                        "neither in stats, proto.c nor the ops")
+                ft.check("limits: `%s` is a stats field, an error code or "
+                         "an op" % name,
+                         name in fields or name in codes or name in ops,
+                         "neither in stats, proto.c nor the ops")
         usage = helps()
         for flag in sorted(set(re.findall(r"(--[a-z][a-z-]*)", text))):
-            d.check("limits: %s is a flag" % flag,
-                    re.search(re.escape(flag) + r"\b", usage) is not None)
+            ft.check("limits: %s is a flag" % flag,
+                     re.search(re.escape(flag) + r"\b", usage) is not None)
     finally:
-        for pid in d.background_pids:
-            if d.pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("limits.py: %d passed, %d failed" % (d.passed, d.failed))
-    return 1 if d.failed else 0
+        ft.cleanup(tmp)
+    return ft.summary("limits.py")
 
 
 if __name__ == "__main__":

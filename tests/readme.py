@@ -15,20 +15,18 @@ in "The daemon protocol" is written by hand and left to drift:
 
 `python3 tests/readme.py --write` replays the session and rewrites the
 README's answer lines with what fidxd said, for when the protocol changes
-on purpose. Python 3 standard library only; FIDX_BUILD as in daemon.py.
+on purpose. Python 3 standard library only; FIDX_BUILD as in fidxtest.py.
 """
 
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
-import daemon as d  # noqa: E402  (Conn, Daemon, check, the counters)
+import fidxtest as ft  # noqa: E402  (Conn, Daemon, check, the counters)
 
 README = os.path.join(HERE, "..", "README.md")
 PROTO_C = os.path.join(HERE, "..", "common", "proto.c")
@@ -106,11 +104,11 @@ def replay(tmp, lines):
         raise SystemExit("readme.py: bad first line: " + lines[0])
     root_doc, files = head.group(1), head.group(2).split()
     root = os.path.join(tmp, "proj")
-    d.mkfiles(root, files)
-    dm = d.Daemon(tmp, "readme")
+    ft.mkfiles(root, files)
+    dm = ft.Daemon(tmp, "readme")
     if not dm.wait_ready():
         raise SystemExit("readme.py: fidxd did not start:\n" + dm.stderr())
-    c = d.Conn(dm.sock)
+    c = ft.Conn(dm.sock)
     out = []
     req = None
     for ln in lines[1:]:
@@ -121,11 +119,11 @@ def replay(tmp, lines):
             got = c.recv_line().decode().replace(root, root_doc)
             out.append((req, ln[2:], got))
     c.close()
-    c = d.Conn(dm.sock)
+    c = ft.Conn(dm.sock)
     c.req({"op": "shutdown"})
     c.close()
     dm.wait_exit()
-    d.check_clean_stderr(dm, "readme daemon")
+    ft.check_clean_stderr(dm, "readme daemon")
     return out
 
 
@@ -141,12 +139,12 @@ def t_session(tmp, text, write):
             f.write(text)
         print("readme.py: rewrote %d answers" % len(pairs))
         return
-    d.check("readme: the session has requests and answers", len(pairs) >= 3,
-            len(pairs))
+    ft.check("readme: the session has requests and answers", len(pairs) >= 3,
+             len(pairs))
     for req, want, got in pairs:
         why = same_shape(json.loads(want), json.loads(got))
-        d.check("readme: answer to %s" % req[:70], why is None,
-                "%s\n  README: %s\n  fidxd:  %s" % (why, want, got))
+        ft.check("readme: answer to %s" % req[:70], why is None,
+                 "%s\n  README: %s\n  fidxd:  %s" % (why, want, got))
 
 
 def t_tables(text, unknown_op_msg):
@@ -155,45 +153,39 @@ def t_tables(text, unknown_op_msg):
         code_names = set(re.findall(r'\[PROTO_E_\w+\] = "(\w+)"', f.read()))
     doc_codes = table_keys(proto, "code")
     ops_doc = table_keys(proto, "op")
-    d.check("readme: error table = common/proto.c's codes",
-            doc_codes == code_names,
-            "only README: %s, only code: %s" % (
-                sorted(doc_codes - code_names),
-                sorted(code_names - doc_codes)))
+    ft.check("readme: error table = common/proto.c's codes",
+             doc_codes == code_names,
+             "only README: %s, only code: %s" % (
+                 sorted(doc_codes - code_names),
+                 sorted(code_names - doc_codes)))
     m = re.search(r"\(ops: ([a-z_, ]+)\)", unknown_op_msg)
     ops_code = set(m.group(1).split(", ")) if m else set()
-    d.check("readme: op table = the ops fidxd knows", ops_doc == ops_code,
-            "only README: %s, only fidxd: %s" % (
-                sorted(ops_doc - ops_code), sorted(ops_code - ops_doc)))
+    ft.check("readme: op table = the ops fidxd knows", ops_doc == ops_code,
+             "only README: %s, only fidxd: %s" % (
+                 sorted(ops_doc - ops_code), sorted(ops_code - ops_doc)))
 
 
 def main():
     write = "--write" in sys.argv[1:]
     with open(README) as f:
         text = f.read()
-    tmp = tempfile.mkdtemp(prefix="fidx-readme.")
-    os.chmod(tmp, 0o700)
-    os.environ["XDG_STATE_HOME"] = os.path.join(tmp, "state")
+    tmp = ft.setup("readme.py")
     try:
         t_session(tmp, text, write)
         if write:
             return 0
-        dm = d.Daemon(tmp, "ops")
+        dm = ft.Daemon(tmp, "ops")
         if not dm.wait_ready():
             raise SystemExit("readme.py: fidxd did not start")
-        c = d.Conn(dm.sock)
+        c = ft.Conn(dm.sock)
         r = c.req({"op": "frobnicate"})
         c.req({"op": "shutdown"})
         c.close()
         dm.wait_exit()
-        t_tables(text, d.err_msg(r))
+        t_tables(text, ft.err_msg(r))
     finally:
-        for dm in d.running:
-            dm.kill()
-            dm.errf.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("readme.py: %d passed, %d failed" % (d.passed, d.failed))
-    return 1 if d.failed else 0
+        ft.cleanup(tmp)
+    return ft.summary("readme.py")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@
 # kind of query: fuzzy, typo, several terms, exact, regex on a mapped
 # file and on a pipe (a malloc'd buffer). Any valgrind report fails.
 # (The index arena's pad is checked exactly by test_index under ASan.)
-# FIDX_VG_BUILD names the build directory (default build).
+# FIDX_VG_BUILD names the build directory (default build); tests/lib.sh
+# has the temp dir, the counters and the closing line.
 
+. "$(dirname "$0")/lib.sh"
 : "${FIDX_VG_BUILD:=build}"
 FIDX=$FIDX_VG_BUILD/fidx
 UNIT=$FIDX_VG_BUILD/vg/test_match
@@ -24,27 +26,18 @@ if ! command -v valgrind >/dev/null 2>&1; then
 	exit 2
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/fidx-vg.XXXXXX") || exit 2
-trap 'rm -rf "$T"' EXIT
-trap 'exit 130' HUP INT TERM
-
-pass=0
-fail=0
 set -f
 
 # vg DESC CMD...: CMD under valgrind must report no error (exit 99 if it
 # does); its own exit status must be 0 or 1 (grep's: matched or not).
 vg() {
-	_desc=$1
+	_vdesc=$1
 	shift
-	valgrind -q --error-exitcode=99 "$@" >"$T/out" 2>"$T/err"
-	_rc=$?
-	if [ "$_rc" = 0 ] || [ "$_rc" = 1 ]; then
-		pass=$((pass + 1))
+	run valgrind -q --error-exitcode=99 "$@" || return
+	if [ "$rc" = 0 ] || [ "$rc" = 1 ]; then
+		pass "$_vdesc"
 	else
-		fail=$((fail + 1))
-		echo "FAIL: $_desc: exit $_rc"
-		sed -n '1,40s/^/    /p' "$T/err"
+		fail "$_vdesc: exit $rc"
 	fi
 }
 
@@ -72,5 +65,4 @@ for q in 'doc/.*\.gz$' '[^e]x'; do
 	wait $!
 done
 
-echo "valgrind.sh: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary
