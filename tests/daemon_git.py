@@ -160,6 +160,28 @@ def t_status(tmp):
     t.check("git: answers stay in request order",
             [x.get("id") for x in a] == [7, 8], t.short(a))
 
+    # A client that leaves while its status is computed (or just after):
+    # the computation ends unanswered and is kept for the next asker.
+    L = make_repo(tmp, "leaver")
+    write(L, "u", "u\n")
+    before, _ = gstats(c)
+    k = t.Conn(d.sock)
+    k.send({"op": "git", "root": L})
+    k.close()
+
+    def kept():
+        g, _ = gstats(c)
+        return g["usage"]["computing"] == 0 and \
+            g["counters"]["misses"] == before["counters"]["misses"] + 1
+    t.check("git: a client gone mid-computation: it still ends",
+            t.wait_until(kept, 20), t.short(gstats(c)[0]))
+    r = c.req({"op": "git", "root": L}, timeout=30)
+    g, _ = gstats(c)
+    t.check("git: ... and its status is kept for the next asker",
+            r.get("ok") is True and answered(r) == porcelain(L) and
+            g["counters"]["misses"] == before["counters"]["misses"] + 1,
+            t.short(g))
+
     # Not a repository: a plain directory, a bare repository.
     P = os.path.join(tmp, "plain")
     os.makedirs(P)
