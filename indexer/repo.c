@@ -651,8 +651,43 @@ repo_ignored_empty(git_repository *git, const char *path)
 	return !repo_dir_has_file(fd, REPO_EMPTY_DIR_DEPTH);
 }
 
-/* Fills e from libgit2's entry; false for one git would not print. */
+/* True when idx holds path as an intent-to-add entry (git add -N). */
 static bool
+repo_intent_to_add(git_index *idx, const char *path)
+{
+	const git_index_entry *ie = idx != NULL ?
+	    git_index_get_bypath(idx, path, 0) : NULL;
+
+	return ie != NULL &&
+	    (ie->flags_extended & GIT_INDEX_ENTRY_INTENT_TO_ADD) != 0;
+}
+
+/*
+ * True for an untracked directory entry ("b/") whose name the index
+ * holds as a file: a file replaced by a directory. git lists only the
+ * deletion (" D b"), libgit2 1.5 the directory too.
+ */
+static bool
+repo_dir_over_file(git_index *idx, const char *path)
+{
+	char name[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (idx == NULL || len < 2 || len > sizeof(name) ||
+	    path[len - 1] != '/')
+		return false;
+	memcpy(name, path, len - 1);
+	name[len - 1] = '\0';
+	return git_index_get_bypath(idx, name, 0) != NULL;
+}
+
+/*
+ * Fills e[0] (and e[1]) from libgit2's entry, as git would print it:
+ * returns how many lines that is, 0 to 2. Two for a deletion staged
+ * while the file is still there: git prints "D  c" and "?? c", libgit2
+ * has one entry with both flags.
+ */
+static int
 repo_entry_of(git_repository *git, const git_status_entry *se,
     git_index *idx, struct repo_entry *e)
 {
@@ -660,7 +695,7 @@ repo_entry_of(git_repository *git, const git_status_entry *se,
 	unsigned st = se->status;
 
 	if (st == GIT_STATUS_CURRENT || (h == NULL && w == NULL))
-		return false;
+		return 0;
 	e->orig = NULL;
 	if (h != NULL) {
 		e->path = h->new_file.path;
@@ -674,16 +709,29 @@ repo_entry_of(git_repository *git, const git_status_entry *se,
 		repo_conflict_letters(idx, e->path, e);
 	else if (st & GIT_STATUS_IGNORED) {
 		if (repo_ignored_empty(git, e->path))
-			return false;
+			return 0;
 		e->x = e->y = '!';
-	}
-	else if ((st & GIT_STATUS_WT_NEW) && repo_index_letter(st) == ' ')
+	} else if ((st & GIT_STATUS_WT_NEW) && repo_index_letter(st) == ' ') {
+		if (repo_dir_over_file(idx, e->path))
+			return 0;
 		e->x = e->y = '?';
-	else {
+	} else if ((st & GIT_STATUS_INDEX_NEW) &&
+	    repo_intent_to_add(idx, e->path)) {
+		/* git add -N: nothing staged yet, the file is to come. */
+		e->x = ' ';
+		e->y = (st & GIT_STATUS_WT_DELETED) ? 'D' : 'A';
+	} else {
 		e->x = repo_index_letter(st);
 		e->y = repo_worktree_letter(st);
+		if ((st & GIT_STATUS_INDEX_DELETED) &&
+		    (st & GIT_STATUS_WT_NEW)) {
+			e->y = ' ';
+			e[1] = e[0];
+			e[1].x = e[1].y = '?';
+			return 2;
+		}
 	}
-	return e->x != ' ' || e->y != ' ';
+	return e->x != ' ' || e->y != ' ' ? 1 : 0;
 }
 
 static void
@@ -783,19 +831,22 @@ repo_status_build(struct repo_status **out, git_repository *git,
 	size_t hsize, arena = strlen(branch) + 1 + strlen(upstream) + 1;
 	size_t olen = strlen(off), total = 0;
 	struct repo_status *s;
-	struct repo_entry e;
+	struct repo_entry ev[2];
+	int k, m;
 	char *p;
 
 	for (i = 0; i < n; i++) {
-		if (!repo_entry_of(git, git_status_byindex(list, i), idx, &e))
-			continue;
-		total++;
-		if (nfiles == o->max_paths)
-			continue;
-		nfiles++;
-		arena += strlen(repo_rel(e.path, off, olen)) + 1;
-		if (e.orig != NULL)
-			arena += strlen(repo_rel(e.orig, off, olen)) + 1;
+		m = repo_entry_of(git, git_status_byindex(list, i), idx, ev);
+		for (k = 0; k < m; k++) {
+			total++;
+			if (nfiles == o->max_paths)
+				continue;
+			nfiles++;
+			arena += strlen(repo_rel(ev[k].path, off, olen)) + 1;
+			if (ev[k].orig != NULL)
+				arena += strlen(repo_rel(ev[k].orig, off,
+				    olen)) + 1;
+		}
 	}
 	hsize = sizeof(*s) + nfiles * sizeof(struct repo_status_file);
 	if ((s = fidx_malloc(hsize + arena)) == NULL)
@@ -816,31 +867,33 @@ repo_status_build(struct repo_status **out, git_repository *git,
 	s->upstream = used > 1 ? p : NULL;
 	p += used;
 	for (i = 0, nfiles = 0; i < n; i++) {
-		struct repo_status_file *f = &s->files[nfiles];
-		const char *rel;
+		m = repo_entry_of(git, git_status_byindex(list, i), idx, ev);
+		for (k = 0; k < m; k++) {
+			const struct repo_entry *e = &ev[k];
+			struct repo_status_file *f = &s->files[nfiles];
+			const char *rel;
 
-		if (!repo_entry_of(git, git_status_byindex(list, i), idx, &e))
-			continue;
-		repo_count(s, &e);
-		if (nfiles == s->nfiles)
-			continue;
-		nfiles++;
-		rel = repo_rel(e.path, off, olen);
-		used = strlen(rel) + 1;
-		memcpy(p, rel, used);
-		f->path = p;
-		f->path_len = (uint32_t)(used - 1);
-		p += used;
-		f->orig = NULL;
-		if (e.orig != NULL) {
-			rel = repo_rel(e.orig, off, olen);
+			repo_count(s, e);
+			if (nfiles == s->nfiles)
+				continue;
+			nfiles++;
+			rel = repo_rel(e->path, off, olen);
 			used = strlen(rel) + 1;
 			memcpy(p, rel, used);
-			f->orig = p;
+			f->path = p;
+			f->path_len = (uint32_t)(used - 1);
 			p += used;
+			f->orig = NULL;
+			if (e->orig != NULL) {
+				rel = repo_rel(e->orig, off, olen);
+				used = strlen(rel) + 1;
+				memcpy(p, rel, used);
+				f->orig = p;
+				p += used;
+			}
+			f->index = e->x;
+			f->worktree = e->y;
 		}
-		f->index = e.x;
-		f->worktree = e.y;
 	}
 	*out = s;
 	return 0;

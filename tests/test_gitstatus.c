@@ -330,6 +330,30 @@ test_changes(void **state)
 	repo_status_free(check(f, "", true, true));
 }
 
+/*
+ * The rarer kinds: a mode change, intent to add (git add -N), a file
+ * replaced by a directory, a nested repository (untracked: one entry;
+ * it holds a file, as libgit2 1.5 does not list an empty one, which git
+ * does),
+ * a staged deletion whose file came back untracked, and names with
+ * spaces, quotes and non-ASCII bytes.
+ */
+static void
+test_rarer(void **state)
+{
+	struct fixture *f = *state;
+
+	repo_base(f);
+	sh("cd '%s' && chmod +x a && echo n > newi && git add -N newi && "
+	    "rm b && mkdir b && echo x > b/inner && git init -q nested && "
+	    "echo x > nested/x && "
+	    "git rm -q --cached c && echo 'x' > 'sp ace' && "
+	    "echo x > \"q\" && printf x > \"$(printf 'caf\\351')\" && "
+	    "echo x > \"$(printf '\\303\\251t\\303\\251')\"", f->dir);
+	repo_status_free(check(f, "", false, false));
+	repo_status_free(check(f, "", true, true));
+}
+
 /* A root below the top: only its paths, relative to it. */
 static void
 test_subdir(void **state)
@@ -581,6 +605,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rarer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
