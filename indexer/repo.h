@@ -55,11 +55,11 @@
  * offset for the pathspec), not through repo_open(), which trades a root
  * git ignores for an in-memory repository; and closes it before it
  * returns, so nothing of libgit2 outlives the call.
- * NEEDSWORK: libgit2 1.5.1 leaks ~20 KiB (a PCRE2 match block) per
- * .gitmodules key not named "*.path" each time a status reads the
- * submodule list (fixed in libgit2 1.6, pull request 6382): a work tree
- * with submodules costs that per computation. A handle kept per project
- * with git_repository_submodule_cache_all() would pay it once.
+ * Submodules are not left to libgit2 1.5.1's status: its .gitmodules
+ * reader leaks a PCRE2 block (~20 KiB) per key its regex does not match
+ * (fixed in libgit2 1.6, pull request 6382), each time, which the cache
+ * asking every few seconds would turn into steady growth; repo.c finds
+ * them from the index's gitlinks instead (repo_submodules()).
  * Also owns: each struct repo_status, one block (header, entries, path
  * arena) so its byte size, which the cache bounds, is exact.
  */

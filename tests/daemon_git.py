@@ -182,6 +182,23 @@ def t_status(tmp):
             g["counters"]["misses"] == before["counters"]["misses"] + 1,
             t.short(g))
 
+    # Submodules: entries, not recursed, and (the daemon's leak check at
+    # exit) no memory lost to libgit2's .gitmodules reader.
+    M = make_repo(tmp, "super")
+    src = make_repo(tmp, "subsrc")
+    for n in ("sm1", "sm2"):
+        subprocess.run(["git", "-c", "protocol.file.allow=always",
+                        "submodule", "add", "-q", src, n], cwd=M,
+                       check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    git(M, "commit", "-qm", "subs")
+    write(M, "sm1/a", "changed\n")
+    for _ in range(3):
+        r = c.req({"op": "git", "root": M, "max_age_ms": 0}, timeout=30)
+    t.check("git: submodules as git lists them",
+            r.get("ok") is True and answered(r) == porcelain(M) and
+            (" ", "M", "sm1", None) in answered(r), t.short(r))
+
     # Not a repository: a plain directory, a bare repository.
     P = os.path.join(tmp, "plain")
     os.makedirs(P)
