@@ -1374,7 +1374,7 @@ struct ops_gitjob {
 	struct ops *o;
 	struct client *c;		/* NULL once the client is gone */
 	json_t *id;			/* owned reference, may be NULL */
-	char *root;			/* owned */
+	char *root;			/* owned: the cache key (ops_git_root) */
 	struct repo_status_opts opts;
 	struct repo_status *st;		/* run()'s result, owned until put */
 	int err_no;			/* run()'s errno when st is NULL */
@@ -1386,9 +1386,23 @@ struct ops_gitwait {
 	struct ops *o;
 	struct client *c;
 	json_t *id;			/* owned reference, may be NULL */
-	char *root;			/* owned */
+	char *root;			/* owned: the cache key */
 	struct ops_gitwait *prev, *next;
 };
+
+/*
+ * The cache key of a status: the root for git's default listing of
+ * untracked files, OPS_GIT_ALL and the root for "untracked":"all" (each
+ * file in an untracked directory). A root starts with '/', so the two
+ * keys of one root never meet.
+ */
+#define OPS_GIT_ALL '+'
+
+static const char *
+ops_git_root(const char *key)
+{
+	return key[0] == OPS_GIT_ALL ? key + 1 : key;
+}
 
 static json_t *
 ops_git_files(const struct repo_status *st)
@@ -1467,7 +1481,7 @@ static void
 ops_git_reply(struct ops_req *r, const struct ops_gitjob *j, bool cancelled)
 {
 	if (j->st != NULL)
-		ops_git_answer(r, j->root, j->st, 0);
+		ops_git_answer(r, ops_git_root(j->root), j->st, 0);
 	else if (cancelled)
 		ops_fail(r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
 	else if (j->err_no == ENOENT)
@@ -1505,7 +1519,8 @@ ops_git_run(struct work *w)
 {
 	struct ops_gitjob *j = w->arg;
 
-	if (repo_status(&j->st, j->root, &j->opts, &j->err) == -1)
+	if (repo_status(&j->st, ops_git_root(j->root), &j->opts,
+	    &j->err) == -1)
 		j->err_no = errno;
 }
 
@@ -1546,9 +1561,9 @@ ops_git_done(struct work *w, bool cancelled)
 	free(j);
 }
 
-/* Starts root's computation on a git worker, r's client parked on it. */
+/* Starts key's computation on a git worker, r's client parked on it. */
 static void
-ops_git_compute(struct ops_req *r, const char *root)
+ops_git_compute(struct ops_req *r, const char *key)
 {
 	struct ops *o = r->o;
 	struct gitcache_limits gl;
@@ -1556,9 +1571,9 @@ ops_git_compute(struct ops_req *r, const char *root)
 
 	gitcache_limits(o->d->git, &gl);
 	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
-	    (j->root = fidx_strdup(root)) == NULL) {
+	    (j->root = fidx_strdup(key)) == NULL) {
 		free(j);
-		gitcache_fail(o->d->git, root, NULL);
+		gitcache_fail(o->d->git, key, NULL);
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		return;
 	}
@@ -1567,10 +1582,11 @@ ops_git_compute(struct ops_req *r, const char *root)
 	j->c = r->c;
 	j->id = r->id != NULL ? json_incref(r->id) : NULL;
 	j->opts.max_paths = gl.max_paths;
+	j->opts.untracked_all = key[0] == OPS_GIT_ALL;
 	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
 	    j) == -1) {
 		/* Nobody waits yet: the computation was only just begun. */
-		gitcache_fail(o->d->git, root, NULL);
+		gitcache_fail(o->d->git, key, NULL);
 		ops_fail(r, PROTO_E_BUSY, "%zu git statuses are being computed "
 		    "already (one per project, as many as --max-git-projects); "
 		    "try again", gl.max_projects);
@@ -1582,17 +1598,17 @@ ops_git_compute(struct ops_req *r, const char *root)
 	server_park(o->d->server, r->c, j);
 }
 
-/* Parks r on root's computation, which another request started. */
+/* Parks r on key's computation, which another request started. */
 static void
-ops_git_wait(struct ops_req *r, const char *root)
+ops_git_wait(struct ops_req *r, const char *key)
 {
 	struct ops *o = r->o;
 	struct ops_gitwait *g;
 
 	if ((g = fidx_calloc(1, sizeof(*g))) == NULL ||
-	    (g->root = fidx_strdup(root)) == NULL) {
+	    (g->root = fidx_strdup(key)) == NULL) {
 		free(g);
-		gitcache_unwait(o->d->git, root);
+		gitcache_unwait(o->d->git, key);
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		return;
 	}
@@ -1607,8 +1623,9 @@ ops_git_wait(struct ops_req *r, const char *root)
 }
 
 /*
- * {"op":"git","root":R,"max_age_ms":N}: R's git status, at most N ms old
- * (default: any age the TTL keeps). R need not be a project.
+ * {"op":"git","root":R,"max_age_ms":N,"untracked":"normal"|"all"}: R's
+ * git status, at most N ms old (default: any age the TTL keeps). R need
+ * not be a project.
  */
 static int
 op_git(struct ops_req *r)
@@ -1616,25 +1633,35 @@ op_git(struct ops_req *r)
 	struct ops *o = r->o;
 	const struct repo_status *st;
 	struct gitcache_limits gl;
-	char root[PATH_MAX];
+	char key[PATH_MAX + 1], *root = key + 1;
+	const char *untracked;
 	struct project *p;
 	json_int_t max_age;
 	uint64_t age;
 
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING,
-	    FIDX_GIT_TTL_MS_CEILING, &max_age) == -1)
+	    FIDX_GIT_TTL_MS_CEILING, &max_age) == -1 ||
+	    ops_string(r, "untracked", false, &untracked, NULL) == -1)
 		return -1;
-	switch (gitcache_lookup(o->d->git, root, (uint64_t)max_age,
+	if (untracked != NULL && strcmp(untracked, "normal") != 0 &&
+	    strcmp(untracked, "all") != 0)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"untracked\" must be "
+		    "normal or all, not '%s'", untracked);
+	key[0] = OPS_GIT_ALL;
+	if (untracked == NULL || strcmp(untracked, "all") != 0)
+		memmove(key, root, strlen(root) + 1);
+	root = (char *)ops_git_root(key);
+	switch (gitcache_lookup(o->d->git, key, (uint64_t)max_age,
 	    loop_now_ms(o->d->loop), &st, &age)) {
 	case GITCACHE_HIT:
 		ops_git_answer(r, root, st, age);
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_compute(r, root);
+		ops_git_compute(r, key);
 		break;
 	case GITCACHE_WAIT:
-		ops_git_wait(r, root);
+		ops_git_wait(r, key);
 		break;
 	case GITCACHE_BUSY:
 		gitcache_limits(o->d->git, &gl);

@@ -130,15 +130,39 @@ def t_status(tmp):
             answered(r3) == porcelain(R) and
             ("?", "?", "later", None) in answered(r3), t.short(r3))
 
+    # "untracked":"all" lists each file of an untracked directory, as
+    # git -uall, and is kept apart from the default listing.
+    r4 = c.req({"op": "git", "root": R, "untracked": "all"}, timeout=30)
+    want = set()
+    out = subprocess.run(["git", "status", "--porcelain=v1", "-z",
+                          "--untracked-files=all"], cwd=R, check=True,
+                         stdout=subprocess.PIPE).stdout.decode()
+    fields, i = out.split("\0"), 0
+    while i < len(fields) and fields[i]:
+        orig = None
+        if fields[i][0] in "RC":
+            orig = fields[i + 1]
+        want.add((fields[i][0], fields[i][1], fields[i][3:], orig))
+        i += 2 if orig is not None else 1
+    t.check("git: untracked all is git -uall",
+            answered(r4) == want and ("?", "?", "newdir/x", None) in want,
+            "daemon %s, git %s" % (sorted(answered(r4)), sorted(want)))
+    r5 = c.req({"op": "git", "root": R})
+    t.check("git: ... and the default listing is still its own entry",
+            ("?", "?", "newdir/", None) in answered(r5), t.short(r5))
+    r = c.req({"op": "git", "root": R, "untracked": "some"})
+    t.check("git: another untracked value is bad_request",
+            t.err_code(r) == "bad_request", t.short(r))
+
     # Requests at once for one root: one computation, the rest wait or
     # hit (it may finish before they arrive), all with the same answer.
     S = make_repo(tmp, "flight")
     write(S, "a", "changed\n")
     conns = [t.Conn(d.sock) for _ in range(6)]
+    before, _ = gstats(c)
     for i, k in enumerate(conns):
         k.send({"id": i, "op": "git", "root": S})
     rs = [k.read(timeout=30) for k in conns]
-    before = g
     g, _ = gstats(c)
     t.check("git: single flight: all answered alike",
             all(x.get("ok") is True for x in rs) and
