@@ -3,10 +3,9 @@
  *
  * Owns: the loop, the server (transport), the ops (what requests mean),
  * the project registry, the search pools and the query worker (queries
- * on large indexes run there, so the loop stays free), the git status
- * cache, the visit store
- * and its save
- * timer, the signalfd; and the wiring between them: which fd wakes what,
+ * on large indexes run there, so the loop stays free), the git workers
+ * and the git status cache (libgit2 runs only there), the visit store
+ * and its save timer, the signalfd; and the wiring between them: which fd wakes what,
  * what runs before the loop sleeps, how the daemon stops.
  * Never touches: flags, the lock or daemonising (main.c), a module's
  * own fields (each is reached through its functions).

@@ -3,7 +3,9 @@
  *
  * Owns: the op table, request validation, response shapes, the parked
  * requests (each parsed once, with its own deadline timer) and the rules
- * for parking a request until an index is built; the request counters.
+ * for parking a request until an index is built, or on a git status
+ * being computed (one per cache key, the others waiting on it); the
+ * request counters.
  * Never touches: sockets and buffers (it answers with server_send() and
  * parks with server_park()), walking, snapshot internals beyond reading
  * them under a reference.
