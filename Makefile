@@ -35,7 +35,8 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
-               indexer/work.c indexer/fidxd.c indexer/gitcache.c
+               indexer/work.c indexer/fidxd.c indexer/ops_query.c \
+               indexer/ops_git.c indexer/gitcache.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_protocol.py tests/daemon_projects.py \

@@ -9,6 +9,10 @@
  * Never touches: sockets and buffers (it answers with server_send() and
  * parks with server_park()), walking, snapshot internals beyond reading
  * them under a reference.
+ *
+ * Three files, one module: ops.c (the table, field readers, parking, the
+ * small ops), ops_query.c (queries, on the loop or the worker), ops_git.c
+ * (the git op); ops_impl.h is what they share.
  */
 #ifndef FIDX_OPS_H
 #define FIDX_OPS_H
