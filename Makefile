@@ -36,7 +36,8 @@ CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
-               indexer/work.c indexer/fidxd.c
+               indexer/work.c indexer/fidxd.c indexer/ops_query.c \
+               indexer/ops_git.c indexer/gitcache.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
 FUZZ_TARGETS = query proto size visits
@@ -46,7 +47,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_queries.py tests/daemon_trees.py \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
-               tests/daemon_cancel.py \
+               tests/daemon_cancel.py tests/daemon_git.py \
                tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -89,6 +90,12 @@ $(BUILD)/asan/test_walk: $(call obj,$(BUILD)/asan,tests/test_walk.c indexer/walk
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_repo: $(call obj,$(BUILD)/asan,tests/test_repo.c indexer/repo.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_gitstatus: $(call obj,$(BUILD)/asan,tests/test_gitstatus.c indexer/repo.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_gitcache: $(call obj,$(BUILD)/asan,tests/test_gitcache.c indexer/gitcache.c indexer/repo.c indexer/loop.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))

@@ -183,6 +183,53 @@
 #define FIDX_MAX_QUEUED_QUERIES_CEILING 65536
 
 /*
+ * The git status cache (indexer/gitcache.h). An editor asks for a
+ * project's status on every file switch; the answer is kept this long
+ * (ms) from its computation, then freed by a timer: 5 s is shorter
+ * than a person takes to notice a stale letter and long enough that a
+ * burst of questions costs one status. Ceiling: an hour. A request may
+ * ask for a younger answer ("max_age_ms"), never an older one.
+ * Flag: --git-ttl-ms. Stats: `limits.git_ttl_ms`,
+ * `git.counters.expired`.
+ */
+#define FIDX_GIT_TTL_MS_DEFAULT 5000
+#define FIDX_GIT_TTL_MS_CEILING 3600000
+
+/*
+ * Projects whose status is kept (least recently used evicted first). A
+ * person works in a handful at once; 32 holds them all, and the
+ * services fidx replaces died of exactly this cache having no cap.
+ * Ceiling: FIDX_MAX_GIT_PROJECTS_CEILING (the lookup is a linear scan).
+ * Flag: --max-git-projects. Stats: `limits.git_projects`,
+ * `git.usage.entries`, `git.counters.evicted_lru`.
+ */
+#define FIDX_MAX_GIT_PROJECTS_DEFAULT 32
+#define FIDX_MAX_GIT_PROJECTS_CEILING 4096
+
+/*
+ * Bytes over every cached status: each entry's header, root and status
+ * block, exactly as allocated. A status costs ~40 bytes plus its paths a
+ * changed file, so 64 MiB holds hundreds of thousands of changed paths.
+ * A hard limit: evictions (least recently used first) happen before the
+ * insert, and a status bigger than the whole cap is answered, not kept.
+ * Flag: --max-git-bytes. Stats: `limits.git_bytes`, `git.usage.bytes`,
+ * `git.counters.evicted_bytes`, `git.counters.too_big`.
+ */
+#define FIDX_MAX_GIT_BYTES_DEFAULT (64u * 1024 * 1024)
+#define FIDX_MAX_GIT_BYTES_CEILING SIZE_MAX
+
+/*
+ * Paths held in one project's status. A tree with 100,000 changed or
+ * untracked paths is a build output nobody ignored; the rest are counted,
+ * not held, and the answer says "truncated". Ceiling: the 32-bit entry
+ * lengths of a repo_status, far above.
+ * Flag: --max-git-paths. Stats: `limits.git_paths`,
+ * `git.counters.truncated`.
+ */
+#define FIDX_MAX_GIT_PATHS_DEFAULT 100000
+#define FIDX_MAX_GIT_PATHS_CEILING 100000000
+
+/*
  * Daemon bounds defined beside the module that enforces them, each with
  * its comment there:
  *   wait for an index  FIDXD_WAIT_MS_DEFAULT (indexer/main.c): --wait-ms,
@@ -195,6 +242,9 @@
  *   visit store        VISITS_* (indexer/visits.h): --max-visits,
  *                      --max-visits-per-project; `visits.limits`,
  *                      `visits.usage`, `visits.counters.evicted`
+ *   git waiters        GITCACHE_WAITERS_DEFAULT (indexer/gitcache.h):
+ *                      per project; `limits.git_waiters`,
+ *                      `git.counters.waiters_refused`
  *   log file           LOG_FILE_MAX_DEFAULT (common/log.h):
  *                      --max-log-bytes; `log.bytes`, `log.max_bytes`
  */

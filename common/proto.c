@@ -27,6 +27,8 @@ static const char *const proto_err_names[PROTO_E_COUNT] = {
 	[PROTO_E_SHUTTING_DOWN] = "shutting_down",
 	[PROTO_E_BUSY] = "busy",
 	[PROTO_E_CANCELLED] = "cancelled",
+	[PROTO_E_NOT_A_REPOSITORY] = "not_a_repository",
+	[PROTO_E_GIT_FAILED] = "git_failed",
 };
 
 const char *

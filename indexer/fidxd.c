@@ -122,6 +122,14 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	if ((d->work = work_pool_new(d->loop, &(struct work_limits){ 1,
 	    cfg->max_queued_queries, FIDXD_WORKER_NICE }, err)) == NULL)
 		goto fail;
+	if ((d->gitwork = work_pool_new(d->loop, &(struct work_limits){
+	    FIDXD_GIT_WORKERS, cfg->git.max_projects, FIDXD_WORKER_NICE },
+	    err)) == NULL)
+		goto fail;
+	if ((d->git = gitcache_new(&cfg->git, d->loop)) == NULL) {
+		fidx_error(err, "the git cache: %s", strerror(errno));
+		goto fail;
+	}
 	if ((d->visits = visits_new(&cfg->visits)) == NULL) {
 		fidx_error(err, "the visit store: %s", strerror(errno));
 		goto fail;
@@ -187,6 +195,8 @@ fidxd_run(struct fidxd *d)
 	/* Running queries stop; their clients hear it (done() answers). */
 	work_pool_free(d->work);
 	d->work = NULL;
+	work_pool_free(d->gitwork);
+	d->gitwork = NULL;
 	server_flush_all(d->server);
 	return rc;
 }
@@ -200,6 +210,8 @@ fidxd_release(struct fidxd *d)
 	/* Then the jobs, whose done() calls need ops and the snapshots. */
 	work_pool_free(d->work);
 	d->work = NULL;
+	work_pool_free(d->gitwork);
+	d->gitwork = NULL;
 	ops_free(d->ops);
 	d->ops = NULL;
 	if (d->loop != NULL) {
@@ -212,6 +224,8 @@ fidxd_release(struct fidxd *d)
 	d->pool = d->loop_pool = NULL;
 	visits_free(d->visits);
 	d->visits = NULL;
+	gitcache_free(d->git);
+	d->git = NULL;
 	if (d->reg_ok)
 		project_registry_release(&d->reg);
 	d->reg_ok = false;

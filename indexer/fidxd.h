@@ -3,9 +3,9 @@
  *
  * Owns: the loop, the server (transport), the ops (what requests mean),
  * the project registry, the search pools and the query worker (queries
- * on large indexes run there, so the loop stays free), the visit store
- * and its save
- * timer, the signalfd; and the wiring between them: which fd wakes what,
+ * on large indexes run there, so the loop stays free), the git workers
+ * and the git status cache (libgit2 runs only there), the visit store
+ * and its save timer, the signalfd; and the wiring between them: which fd wakes what,
  * what runs before the loop sleeps, how the daemon stops.
  * Never touches: flags, the lock or daemonising (main.c), a module's
  * own fields (each is reached through its functions).
@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "gitcache.h"
 #include "loop.h"
 #include "project.h"
 #include "server.h"
@@ -29,6 +30,14 @@
 struct ops;
 struct search_pool;
 struct work_pool;
+
+/*
+ * Threads computing git statuses: a status is one libgit2 walk of the
+ * work tree, I/O more than CPU, so two projects at once overlap their
+ * waits without taking both cores from queries. Their queue holds at
+ * most one job per project the cache can hold (single flight).
+ */
+#define FIDXD_GIT_WORKERS 2
 
 /*
  * Added to the query worker's nice value (and its scoring threads').
@@ -48,6 +57,7 @@ struct fidxd_config {
 	struct server_limits srv;
 	struct project_limits proj;
 	struct visits_limits visits;
+	struct gitcache_limits git;
 	int threads;			/* scoring threads */
 	size_t max_queued_queries;	/* waiting for the query worker */
 	size_t inline_max_files;	/* smaller indexes: queried inline */
@@ -65,8 +75,10 @@ struct fidxd {
 	struct search_pool *pool;	/* the query worker's, every thread */
 	struct search_pool *loop_pool;	/* the loop's own, one thread */
 	struct work_pool *work;		/* the query worker and its queue */
+	struct work_pool *gitwork;	/* git status workers and their queue */
 	size_t inline_max_files;
 	struct visits *visits;
+	struct gitcache *git;		/* git status cache (gitcache.h) */
 	char visits_file[4096];
 	struct loop_timer visits_save;
 	struct loop_io sig_io, walk_io;

@@ -51,6 +51,7 @@ struct fidxd_opts {
 	size_t max_queued_queries;
 	size_t inline_max_files;
 	struct visits_limits visits;
+	struct gitcache_limits git;
 	size_t max_log;
 };
 
@@ -79,6 +80,12 @@ fidxd_usage(FILE *f)
 "                          0: every query on the worker)\n"
 "  --max-visits N          files remembered as visited, in all (default %d)\n"
 "  --max-visits-per-project N   and per project (default %d)\n"
+"  --git-ttl-ms N          how long a git status is kept (default %d)\n"
+"  --max-git-projects N    projects whose git status is kept (default %d)\n"
+"  --max-git-bytes N       bytes of git status kept, all projects\n"
+"                          (default %uM)\n"
+"  --max-git-paths N       paths held in one project's git status\n"
+"                          (default %d; the rest are counted)\n"
 "  --max-log-bytes N       the log file of a detached fidxd, before it moves\n"
 "                          to fidxd.log.1 (default %uM, at least %d)\n"
 "Sizes take a K, M or G suffix. Detached, fidxd logs to fidxd.log in\n"
@@ -88,7 +95,9 @@ fidxd_usage(FILE *f)
 	    FIDX_MAX_LINE_DEFAULT, FIDX_MAX_OUTPUT_DEFAULT,
 	    FIDXD_WAIT_MS_DEFAULT, FIDX_MAX_QUEUED_QUERIES_DEFAULT,
 	    SEARCH_SPLIT_MIN, VISITS_TOTAL_DEFAULT,
-	    VISITS_PER_PROJECT_DEFAULT, LOG_FILE_MAX_DEFAULT >> 20,
+	    VISITS_PER_PROJECT_DEFAULT, FIDX_GIT_TTL_MS_DEFAULT,
+	    FIDX_MAX_GIT_PROJECTS_DEFAULT, FIDX_MAX_GIT_BYTES_DEFAULT >> 20,
+	    FIDX_MAX_GIT_PATHS_DEFAULT, LOG_FILE_MAX_DEFAULT >> 20,
 	    LOG_FILE_MIN);
 }
 
@@ -113,6 +122,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
 		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE,
+		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -133,6 +143,10 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-log-bytes", required_argument, NULL, O_LOG_MAX },
 		{ "max-queued-queries", required_argument, NULL, O_QUEUED },
 		{ "inline-max-files", required_argument, NULL, O_INLINE },
+		{ "git-ttl-ms", required_argument, NULL, O_GIT_TTL },
+		{ "max-git-projects", required_argument, NULL, O_GIT_PROJ },
+		{ "max-git-bytes", required_argument, NULL, O_GIT_BYTES },
+		{ "max-git-paths", required_argument, NULL, O_GIT_PATHS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -153,6 +167,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->max_queued_queries = FIDX_MAX_QUEUED_QUERIES_DEFAULT;
 	o->inline_max_files = SEARCH_SPLIT_MIN;
 	visits_limits_default(&o->visits);
+	gitcache_limits_default(&o->git);
 	o->max_log = LOG_FILE_MAX_DEFAULT;
 	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
 	    SEARCH_MAX_THREADS : (int)cores;
@@ -265,6 +280,30 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 				return -1;
 			}
 			o->inline_max_files = v;
+			break;
+		case O_GIT_TTL:
+			if (fidxd_num("--git-ttl-ms", optarg,
+			    FIDX_GIT_TTL_MS_CEILING, &v))
+				return -1;
+			o->git.ttl_ms = v;
+			break;
+		case O_GIT_PROJ:
+			if (fidxd_num("--max-git-projects", optarg,
+			    FIDX_MAX_GIT_PROJECTS_CEILING, &v))
+				return -1;
+			o->git.max_projects = v;
+			break;
+		case O_GIT_BYTES:
+			if (fidxd_num("--max-git-bytes", optarg,
+			    FIDX_MAX_GIT_BYTES_CEILING, &v))
+				return -1;
+			o->git.max_bytes = v;
+			break;
+		case O_GIT_PATHS:
+			if (fidxd_num("--max-git-paths", optarg,
+			    FIDX_MAX_GIT_PATHS_CEILING, &v))
+				return -1;
+			o->git.max_paths = v;
 			break;
 		case O_LOG_MAX:
 			if (fidxd_num("--max-log-bytes", optarg, SIZE_MAX / 2,
@@ -610,6 +649,7 @@ main(int argc, char **argv)
 		goto out;
 	cfg = (struct fidxd_config){
 		.srv = o.srv, .proj = o.proj, .visits = o.visits,
+		.git = o.git,
 		.threads = o.threads, .wait_ms = o.wait_ms,
 		.max_queued_queries = o.max_queued_queries,
 		.inline_max_files = o.inline_max_files,

@@ -1,17 +1,15 @@
 /* ops.c - see ops.h. */
-#include "ops.h"
+#include "ops_impl.h"
 #include "search.h"
 #include "work.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/proto.h"
-#include "../common/query.h"
 #include "visits.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,97 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Longest wait a request may ask for with "timeout_ms". */
-#define OPS_WAIT_CEILING_MS 3600000
-
-/*
- * The most a file's visits add to its score: a byte's match score, so
- * frecency orders files of about the same match quality and never lifts
- * a poor match over a good one.
- */
-#define OPS_FRECENCY_MAX MATCH_SCORE
-
-enum ops_id {
-	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
-	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL,
-};
-
-/* ops_wait.flags: what a parked request's answer must say. */
-#define OPS_ADD_NEW		0x1	/* add: the root was not a project */
-#define OPS_ADD_OPTIONS		0x2	/* add: its options changed */
-#define OPS_ADD_REINDEXING	0x4	/* add: a new walk was started */
-#define OPS_REINDEX_ALL		0x8	/* reindex: "all":true */
-
-struct ops {
-	struct fidxd *d;
-	struct project_registry *reg;
-	struct ops_wait *waits;		/* parked, one per client at most */
-	size_t jobs;			/* queries submitted, not yet done */
-	struct ops_counters count;
-};
-
-/*
- * What ops parks on a client (server_parked): a request waiting for an
- * index, or a query on the worker. Both structs start with this.
- */
-struct ops_parked {
-	enum { OPS_PARKED_WAIT, OPS_PARKED_JOB } kind;
-};
-
-/* One request being handled: what every op needs to answer it. */
-struct ops_req {
-	struct ops *o;
-	struct client *c;
-	json_t *req;			/* borrowed; NULL once parked */
-	json_t *id;			/* borrowed, may be NULL */
-};
-
-/* A query as parsed, kept as such while it waits for an index. */
-struct ops_query_args {
-	char *text;			/* owned, len bytes and a NUL */
-	size_t len;
-	enum query_mode mode;
-	json_int_t limit, typos;
-	bool positions, frecency;
-	bool supersede;			/* a newer query cancels this one */
-};
-
-/* A project and the generation a parked request waits for. */
-struct ops_wait_target {
-	char *root;
-	uint64_t gen;
-};
-
-/* A request parked on its client until its projects are built. */
-struct ops_wait {
-	struct ops_parked kind;		/* first: what server_parked() is */
-	struct ops *o;
-	struct client *c;
-	json_t *id;			/* owned reference, may be NULL */
-	enum ops_id op;
-	struct ops_wait_target *t;	/* owned, n entries */
-	size_t n;
-	unsigned flags;
-	json_int_t ms;			/* its bound, for the timeout message */
-	struct ops_query_args q;	/* OP_QUERY */
-	struct loop_timer deadline;
-	struct ops_wait *prev, *next;
-};
-
-/* Why a parked request is looked at again. */
-enum ops_why { OPS_CHECK, OPS_EXPIRED, OPS_STOPPING };
 
 static void ops_resume(struct ops_wait *w, enum ops_why why);
 
-static void
+void
 ops_send(struct ops_req *r, json_t *resp)
 {
 	server_send(r->o->d->server, r->c, resp);
 }
 
 /* Sends an error for r; returns -1 so handlers can `return ops_fail(...)`. */
-__attribute__((format(printf, 3, 4)))
-static int
+int
 ops_fail(struct ops_req *r, enum proto_err code, const char *fmt, ...)
 {
 	char msg[512];
@@ -123,7 +41,7 @@ ops_fail(struct ops_req *r, enum proto_err code, const char *fmt, ...)
 }
 
 /* {"id":…,"ok":true}, to which the op adds its fields. */
-static json_t *
+json_t *
 ops_ok(struct ops_req *r)
 {
 	json_t *o = json_object();
@@ -139,7 +57,7 @@ ops_ok(struct ops_req *r)
 }
 
 /* Sets key to a new value; on failure frees o and returns NULL. */
-static json_t *
+json_t *
 ops_set(json_t *o, const char *key, json_t *v)
 {
 	if (o == NULL || v == NULL || json_object_set_new(o, key, v) == -1) {
@@ -151,7 +69,7 @@ ops_set(json_t *o, const char *key, json_t *v)
 }
 
 /* Sets o[obj][key]; on failure frees o and returns NULL. */
-static json_t *
+json_t *
 ops_set_in(json_t *o, const char *obj, const char *key, json_t *v)
 {
 	json_t *in = o != NULL ? json_object_get(o, obj) : NULL;
@@ -165,7 +83,7 @@ ops_set_in(json_t *o, const char *obj, const char *key, json_t *v)
 }
 
 /* Field readers: absent gives def; the wrong type is a bad_request. */
-static int
+int
 ops_bool(struct ops_req *r, const char *key, bool def, bool *out)
 {
 	json_t *v = json_object_get(r->req, key);
@@ -180,7 +98,7 @@ ops_bool(struct ops_req *r, const char *key, bool def, bool *out)
 	return 0;
 }
 
-static int
+int
 ops_int(struct ops_req *r, const char *key, json_int_t min, json_int_t max,
     json_int_t def, json_int_t *out)
 {
@@ -199,7 +117,7 @@ ops_int(struct ops_req *r, const char *key, json_int_t min, json_int_t max,
 }
 
 /* A string field; *out NULL when absent and not required. */
-static int
+int
 ops_string(struct ops_req *r, const char *key, bool required,
     const char **out, size_t *len)
 {
@@ -223,53 +141,12 @@ ops_string(struct ops_req *r, const char *key, bool required,
 	return 0;
 }
 
-/* Room for a decoded "q_b64" of up to FIDX_MAX_QUERY bytes, and a NUL. */
-#define OPS_QUERY_B64_MAX ((FIDX_MAX_QUERY + 2) / 3 * 4)
-#define OPS_QUERY_BUF (OPS_QUERY_B64_MAX / 4 * 3 + 1)
-
-/*
- * The query's bytes: "q" (a JSON string, so UTF-8), or "q_b64", the same
- * in base64, for a query that is not UTF-8 (a Latin-1 file name); the
- * two are exclusive. A decoded query goes into buf (OPS_QUERY_BUF).
- * Past FIDX_MAX_QUERY, *len says by how much (the caller refuses it).
- */
-static int
-ops_query_text(struct ops_req *r, char *buf, const char **text,
-    size_t *len)
-{
-	json_t *b64 = json_object_get(r->req, "q_b64");
-	const char *enc;
-	size_t n;
-
-	if (b64 == NULL || json_is_null(b64))
-		return ops_string(r, "q", true, text, len);
-	if (json_object_get(r->req, "q") != NULL)
-		return ops_fail(r, PROTO_E_BAD_REQUEST,
-		    "give \"q\" or \"q_b64\", not both");
-	if (ops_string(r, "q_b64", true, &enc, &n) == -1)
-		return -1;
-	if (n > OPS_QUERY_B64_MAX) {
-		*text = enc;
-		*len = n / 4 * 3;	/* over FIDX_MAX_QUERY: refused */
-		return 0;
-	}
-	if (proto_base64_decode(enc, n, buf, len) == -1)
-		return ops_fail(r, PROTO_E_BAD_REQUEST,
-		    "\"q_b64\" is not strict base64");
-	if (memchr(buf, '\0', *len) != NULL)
-		return ops_fail(r, PROTO_E_BAD_REQUEST,
-		    "\"q_b64\" decodes to a NUL byte, which no path has");
-	buf[*len] = '\0';
-	*text = buf;
-	return 0;
-}
-
 /*
  * The request's root, resolved into buf (PATH_MAX). With *p not NULL on
  * return, it names a project: found by the root as sent first, so a
  * project whose root is gone can still be named.
  */
-static int
+int
 ops_root(struct ops_req *r, char *buf, struct project **p)
 {
 	const char *root;
@@ -310,7 +187,7 @@ ops_root(struct ops_req *r, char *buf, struct project **p)
  * "cap" (which one cut it), "kept_old" (a rebuild cut by the byte cap
  * was dropped for it) and "message" (why, and what to raise).
  */
-static json_t *
+json_t *
 ops_index_fields(json_t *o, const struct project *p)
 {
 	const char *cap = project_cap_name(p->cap);
@@ -326,7 +203,7 @@ ops_index_fields(json_t *o, const struct project *p)
 	return o;
 }
 
-static bool
+bool
 ops_is_dir(const char *path)
 {
 	struct stat st;
@@ -436,7 +313,7 @@ fail:
 }
 
 /* "timeout_ms": read before anything is done, so a bad one changes nothing. */
-static int
+int
 ops_timeout(struct ops_req *r, json_int_t *ms)
 {
 	return ops_int(r, "timeout_ms", 1, OPS_WAIT_CEILING_MS,
@@ -444,7 +321,7 @@ ops_timeout(struct ops_req *r, json_int_t *ms)
 }
 
 /* Parks r on one project reaching gen. */
-static void
+void
 ops_park_one(struct ops_req *r, enum ops_id op, const struct project *p,
     uint64_t gen, unsigned flags, json_int_t ms, struct ops_query_args *q)
 {
@@ -605,372 +482,6 @@ op_projects(struct ops_req *r)
 		}
 	ops_send(r, ops_set(ops_ok(r), "projects", a));
 	return 0;
-}
-
-/* The results array of a finished search. */
-static json_t *
-ops_results(const struct query *q, const struct index_snapshot *sn,
-    const struct topk *top, bool positions)
-{
-	struct query_scratch *sc = NULL;
-	uint32_t *pos = NULL;
-	json_t *a = json_array();
-
-	if (a == NULL)
-		return NULL;
-	if (positions && ((sc = query_scratch_new(q)) == NULL ||
-	    (pos = fidx_reallocarray(NULL, FIDX_MAX_PATH_CEILING,
-	    sizeof(*pos))) == NULL))
-		goto fail;
-	for (size_t i = 0; i < top->n; i++) {
-		const struct topk_item *it = &top->items[i];
-		const struct match_entry *e = &sn->entries[it->index];
-		int n = positions ? query_positions(q, it->path, it->len,
-		    e->base, sc, pos) : 0;
-
-		if (json_array_append_new(a, proto_result_new(it->path,
-		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
-		    positions ? pos : NULL, n)) == -1)
-			goto fail;
-	}
-	query_scratch_free(sc);
-	free(pos);
-	return a;
-fail:
-	query_scratch_free(sc);
-	free(pos);
-	json_decref(a);
-	return NULL;
-}
-
-/* The files you use: their visits' frecency, as a score bonus. */
-static int32_t
-ops_frecency_bonus(void *arg, const char *path, size_t len)
-{
-	double f = visits_view_score(arg, path, len);
-
-	/* One fresh visit earns half the most, more visits approach it. */
-	return f > 0 ? (int32_t)lround(OPS_FRECENCY_MAX * (1 - exp2(-f))) : 0;
-}
-
-/*
- * One query's scoring, the same on the loop and on a worker: what it
- * reads is its own (the query, a snapshot reference, a frecency view),
- * so nothing the loop changes meanwhile is touched.
- */
-struct ops_run {
-	struct search_pool *pool;
-	struct query *q;		/* owned */
-	struct index_snapshot *sn;	/* one reference, or NULL */
-	struct visits_view *vv;		/* owned, or NULL */
-	const atomic_bool *cancel;	/* or NULL */
-	size_t limit;
-	bool positions;
-	/* What it found: */
-	json_t *results;		/* owned until the answer takes it */
-	ssize_t matched;
-	size_t regex_errors;
-	int err;			/* 0, ENOMEM or ECANCELED */
-};
-
-static void
-ops_run_release(struct ops_run *run)
-{
-	json_decref(run->results);
-	visits_view_free(run->vv);
-	index_snapshot_unref(run->sn);
-	query_free(run->q);
-	memset(run, 0, sizeof(*run));
-}
-
-static void
-ops_run_score(struct ops_run *run)
-{
-	struct search_bonus bonus = { ops_frecency_bonus, run->vv,
-	    OPS_FRECENCY_MAX };
-	struct topk top = { 0 };
-
-	run->err = 0;
-	if (topk_init(&top, run->limit) == -1) {
-		run->err = ENOMEM;
-		return;
-	}
-	if (run->sn != NULL) {
-		if ((run->matched = search_run(run->pool, run->q, run->sn, &top,
-		    run->vv != NULL ? &bonus : NULL, run->cancel,
-		    &run->regex_errors)) == -1) {
-			run->err = errno;
-			goto out;
-		}
-		topk_sort(&top);
-		run->results = ops_results(run->q, run->sn, &top,
-		    run->positions);
-	} else {
-		run->results = json_array();
-	}
-	if (run->results == NULL)
-		run->err = ENOMEM;
-out:
-	topk_release(&top);
-}
-
-/*
- * Compiles qa and takes what scoring it over p needs into run. -1 when
- * the query does not compile or memory ran out: r has its answer.
- */
-static int
-ops_run_prepare(struct ops_req *r, const struct project *p,
-    const struct ops_query_args *qa, struct ops_run *run)
-{
-	struct fidx_err err = { "" };
-
-	memset(run, 0, sizeof(*run));
-	run->limit = (size_t)qa->limit;
-	run->positions = qa->positions;
-	if ((run->q = query_compile(qa->text, qa->len, qa->mode,
-	    &err)) == NULL)
-		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
-		    PROTO_E_BAD_QUERY, "%s", err.msg);
-	if (query_set_typos(run->q, (int)qa->typos) == -1)
-		goto nomem;
-	if (qa->frecency && r->o->d->visits != NULL &&
-	    (run->vv = visits_view_new(visits_project(r->o->d->visits,
-	    p->root), time(NULL))) == NULL && errno == ENOMEM)
-		goto nomem;
-	if (p->snap != NULL)
-		run->sn = index_snapshot_ref(p->snap);
-	return 0;
-nomem:
-	ops_run_release(run);
-	return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the query");
-}
-
-/* The answer to a query that ran: its results and p's state. */
-static void
-ops_run_answer(struct ops_req *r, const struct project *p,
-    struct ops_run *run, const struct timespec *t0)
-{
-	struct timespec t1;
-	json_t *o;
-
-	if (run->err == ECANCELED && r->o->d->stopping) {
-		ops_fail(r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
-		return;
-	}
-	if (run->err == ECANCELED) {
-		r->o->count.queries_cancelled++;
-		ops_fail(r, PROTO_E_CANCELLED, "a newer request on this "
-		    "connection cancelled the query");
-		return;
-	}
-	if (run->err != 0) {
-		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory running the "
-		    "query");
-		return;
-	}
-	o = ops_ok(r);
-	o = ops_set(o, "results", run->results);
-	run->results = NULL;
-	o = ops_set(o, "matched", json_integer(run->matched));
-	/* Paths PCRE2 gave up on: counted as no match, never silently. */
-	o = ops_set(o, "regex_errors",
-	    json_integer((json_int_t)run->regex_errors));
-	o = ops_set(o, "generation", json_integer(run->sn ?
-	    (json_int_t)run->sn->generation : 0));
-	o = ops_set(o, "state", json_string(project_state_name(p->state)));
-	o = ops_index_fields(o, p);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	o = ops_set(o, "elapsed_us", json_integer((t1.tv_sec - t0->tv_sec) *
-	    1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000));
-	ops_send(r, o);
-}
-
-/* A query scored on the worker; parked on its client meanwhile. */
-struct ops_job {
-	struct ops_parked kind;		/* first: what server_parked() is */
-	struct work w;
-	struct ops *o;
-	struct client *c;		/* NULL once the client is gone */
-	json_t *id;			/* owned reference, may be NULL */
-	char *root;			/* owned: the project, found again */
-	bool supersede;
-	struct timespec t0;
-	struct ops_run run;
-};
-
-static void
-ops_job_run(struct work *w)
-{
-	struct ops_job *j = w->arg;
-
-	ops_run_score(&j->run);
-}
-
-static void
-ops_job_done(struct work *w, bool cancelled)
-{
-	struct ops_job *j = w->arg;
-	struct ops *o = j->o;
-	struct ops_req r = { .o = o, .c = j->c, .id = j->id };
-	const struct project *p;
-
-	o->jobs--;
-	if (j->c != NULL) {
-		server_unpark(o->d->server, j->c);
-		if (cancelled)
-			j->run.err = ECANCELED;
-		if ((p = project_find(o->reg, j->root)) == NULL)
-			ops_fail(&r, PROTO_E_NO_PROJECT, "%s was removed "
-			    "while the query ran", j->root);
-		else
-			ops_run_answer(&r, p, &j->run, &j->t0);
-	}
-	ops_run_release(&j->run);
-	json_decref(j->id);
-	free(j->root);
-	free(j);
-}
-
-/*
- * Runs the query qa on p's live snapshot and answers r: on the loop for
- * a small index, on the worker for a large one (r's client waits for
- * it; other clients do not).
- */
-static void
-ops_query_answer(struct ops_req *r, const struct project *p,
-    const struct ops_query_args *qa)
-{
-	struct ops *o = r->o;
-	struct timespec t0;
-	struct ops_run run;
-	struct ops_job *j;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (ops_run_prepare(r, p, qa, &run) == -1)
-		return;
-	o->count.queries++;
-	if (run.sn == NULL || run.sn->n < o->d->inline_max_files) {
-		run.pool = o->d->loop_pool;
-		ops_run_score(&run);
-		ops_run_answer(r, p, &run, &t0);
-		ops_run_release(&run);
-		return;
-	}
-	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
-	    (j->root = fidx_strdup(p->root)) == NULL) {
-		free(j);
-		ops_run_release(&run);
-		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the query");
-		return;
-	}
-	j->kind.kind = OPS_PARKED_JOB;
-	j->o = o;
-	j->c = r->c;
-	j->id = r->id != NULL ? json_incref(r->id) : NULL;
-	j->supersede = qa->supersede;
-	j->t0 = t0;
-	j->run = run;
-	j->run.pool = o->d->pool;
-	j->run.cancel = &j->w.cancel;
-	if (work_submit(o->d->work, &j->w, ops_job_run, ops_job_done,
-	    j) == -1) {
-		struct work_stats ws;
-
-		work_get_stats(o->d->work, &ws);
-		o->count.queries_busy++;
-		ops_fail(r, PROTO_E_BUSY, "%zu queries are waiting for the "
-		    "query worker already (the limit%s); try again", ws.queued,
-		    ws.max_queued < FIDX_MAX_QUEUED_QUERIES_CEILING ?
-		    "; fidxd --max-queued-queries raises it" : "");
-		j->c = NULL;
-		ops_run_release(&j->run);
-		json_decref(j->id);
-		free(j->root);
-		free(j);
-		return;
-	}
-	o->jobs++;
-	server_park(o->d->server, r->c, j);
-}
-
-static int
-op_query(struct ops_req *r)
-{
-	struct project_add_opts opts = { 0 };
-	struct fidx_err err = { "" };
-	struct ops_query_args qa = { .mode = QUERY_FUZZY };
-	char root[PATH_MAX];
-	struct project *p;
-	const char *text, *mname;
-	char qbuf[OPS_QUERY_BUF];
-	json_int_t min_gen, ms;
-	size_t len;
-	bool added = false, rewalk;
-	uint64_t want;
-	int rc = -1;
-
-	/* Check everything before adding or parking anything. */
-	if (ops_root(r, root, &p) == -1 ||
-	    ops_query_text(r, qbuf, &text, &len) == -1 ||
-	    ops_string(r, "mode", false, &mname, NULL) == -1 ||
-	    ops_int(r, "limit", 1, FIDX_RESULTS_CEILING, FIDX_RESULTS_DEFAULT,
-	    &qa.limit) == -1 ||
-	    ops_bool(r, "positions", false, &qa.positions) == -1 ||
-	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
-	    ops_int(r, "typos", 0, 2, 2, &qa.typos) == -1 ||
-	    ops_bool(r, "frecency", true, &qa.frecency) == -1 ||
-	    ops_bool(r, "supersede", false, &qa.supersede) == -1 ||
-	    ops_timeout(r, &ms) == -1)
-		return -1;
-	if (mname != NULL && query_mode_parse(mname, &qa.mode) == -1)
-		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"mode\" must be "
-		    "fuzzy, exact or regex, not '%s'", mname);
-	if (len > FIDX_MAX_QUERY)
-		return ops_fail(r, PROTO_E_QUERY_TOO_LONG, "the query is %zu "
-		    "bytes; the limit is %d", len, FIDX_MAX_QUERY);
-	/* Parsed once: a query that waits keeps these, not the JSON. */
-	if ((qa.text = fidx_strndup(text, len)) == NULL)
-		return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
-	qa.len = len;
-	/* A gone root that is back is a root to index, as a new one is. */
-	rewalk = p != NULL && p->state == PROJECT_GONE && !p->walking &&
-	    ops_is_dir(p->root);
-	/*
-	 * Only a walk raises the generation, and no watcher starts one yet:
-	 * one ahead of every walk asked for (or about to be, for a new root
-	 * or one back) cannot come by waiting.
-	 */
-	want = (uint64_t)min_gen;
-	if (want > (p == NULL ? 1 : rewalk ? p->last_gen + 1 :
-	    project_reachable_gen(p))) {
-		ops_fail(r, PROTO_E_BAD_REQUEST, "min_generation "
-		    "%llu cannot come: the walks of %s have reached generation "
-		    "%llu and %s (a reindex starts a new one)",
-		    (unsigned long long)want, p ? p->root : root,
-		    (unsigned long long)(p ? p->done_gen : 0),
-		    p == NULL || rewalk || p->walking ?
-		    "the walk asked for makes only the next" :
-		    "nothing is being built");
-		goto out;
-	}
-	if (p == NULL && (p = project_add(r->o->reg, root, &opts, &added,
-	    &err)) == NULL) {
-		ops_fail(r, errno == ENOSPC ? PROTO_E_CAPPED :
-		    PROTO_E_NO_MEMORY, "%s", err.msg);
-		goto out;
-	}
-	if (rewalk)
-		project_reindex(r->o->reg, p);
-	if (p->snap == NULL && p->walking && want < p->last_gen)
-		want = p->last_gen;	/* no index yet: wait for the walk */
-	rc = 0;
-	if (p->done_gen >= want)
-		ops_query_answer(r, p, &qa);
-	else
-		ops_park_one(r, OP_QUERY, p, want, 0, ms, &qa);
-out:
-	free(qa.text);
-	return rc;
 }
 
 /* reindex's answer: one project, or (all) every project in w. */
@@ -1210,6 +721,7 @@ op_stats(struct ops_req *r)
 	    json_integer((json_int_t)oc->queries_cancelled));
 	o = ops_set_in(o, "counters", "queries_on_worker",
 	    json_integer((json_int_t)ws.count.submitted));
+	o = ops_stats_git(d, o);
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
@@ -1339,6 +851,7 @@ static const struct {
 	[OP_SHUTDOWN] = { "shutdown", op_shutdown },
 	[OP_VISIT] = { "visit", op_visit },
 	[OP_CANCEL] = { "cancel", op_cancel },
+	[OP_GIT] = { "git", op_git },
 };
 
 /* The list of ops comes from the table, so it cannot go stale. */
@@ -1471,6 +984,7 @@ void
 ops_stop(struct ops *o)
 {
 	ops_resume_all(o, OPS_STOPPING);
+	ops_git_stop(o);
 }
 
 /*
@@ -1478,7 +992,7 @@ ops_stop(struct ops *o)
  * a query and the parked one said "supersede", or a cancel naming the
  * parked one's id. Parsed here only to look; it is handled in its turn.
  */
-static bool
+bool
 ops_cancels(const char *line, size_t len, bool supersede, json_t *id)
 {
 	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
@@ -1503,11 +1017,11 @@ ops_waiting(void *arg, struct client *c, void *parked, const char *line,
 	struct ops *o = arg;
 	struct ops_parked *k = parked;
 
-	if (k->kind == OPS_PARKED_JOB) {
-		struct ops_job *j = parked;
-
-		if (ops_cancels(line, len, j->supersede, j->id))
-			work_cancel(o->d->work, &j->w);
+	if (k->kind == OPS_PARKED_GIT || k->kind == OPS_PARKED_GITWAIT) {
+		/* A git status is short and shared: later lines wait for it. */
+		return;
+	} else if (k->kind == OPS_PARKED_JOB) {
+		ops_job_waiting(o, parked, line, len);
 	} else {
 		struct ops_wait *w = parked;
 		struct ops_req r = { .o = o, .c = c, .id = w->id };
@@ -1532,12 +1046,10 @@ ops_gone(void *arg, struct client *c, void *parked)
 	struct ops_parked *k = parked;
 
 	(void)c;
-	if (k->kind == OPS_PARKED_JOB) {
-		struct ops_job *j = parked;
-
-		/* Its done() still comes, and frees it without a word. */
-		j->c = NULL;
-		work_cancel(o->d->work, &j->w);
+	if (k->kind == OPS_PARKED_GIT || k->kind == OPS_PARKED_GITWAIT) {
+		ops_git_gone(o, k);
+	} else if (k->kind == OPS_PARKED_JOB) {
+		ops_job_gone(o, parked);
 	} else {
 		ops_wait_unlink(parked);
 		ops_wait_free(parked);

@@ -3,10 +3,16 @@
  *
  * Owns: the op table, request validation, response shapes, the parked
  * requests (each parsed once, with its own deadline timer) and the rules
- * for parking a request until an index is built; the request counters.
+ * for parking a request until an index is built, or on a git status
+ * being computed (one per cache key, the others waiting on it); the
+ * request counters.
  * Never touches: sockets and buffers (it answers with server_send() and
  * parks with server_park()), walking, snapshot internals beyond reading
  * them under a reference.
+ *
+ * Three files, one module: ops.c (the table, field readers, parking, the
+ * small ops), ops_query.c (queries, on the loop or the worker), ops_git.c
+ * (the git op); ops_impl.h is what they share.
  */
 #ifndef FIDX_OPS_H
 #define FIDX_OPS_H

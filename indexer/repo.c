@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -317,13 +319,15 @@ repo_refused(const char *root, int e, struct repo_notes *notes)
 }
 
 /*
- * Opens the work tree the root lies in, if any, into r->git and makes
- * gpath. Not being in one is not an error, nor is a repository libgit2
- * refuses (not owned by us, corrupt): both mean no .gitignore rules, and
- * the second is noted for the user (repo_refused).
+ * The work-tree step repo_open() and repo_status() share: the repository
+ * root lies in into *gitp (NULL: none, or one libgit2 refuses, noted by
+ * repo_refused), and the root's offset below the top of its work tree
+ * into *offp (the caller's to free; "" for the top itself), NULL when
+ * there is no work tree (a bare repository) or the root is not below it.
+ * Returns -1 with err only when memory runs out (nothing to release).
  */
 static int
-repo_worktree_open(struct repo *r, const char *root,
+repo_worktree_find(const char *root, git_repository **gitp, char **offp,
     struct repo_notes *notes, struct fidx_err *err)
 {
 	git_repository *git = NULL;
@@ -331,6 +335,8 @@ repo_worktree_open(struct repo *r, const char *root,
 	const char *wd, *offset;
 	int e, rc = 0;
 
+	*gitp = NULL;
+	*offp = NULL;
 	if ((e = git_repository_open_ext(&git, root, 0, NULL)) < 0) {
 		repo_refused(root, e, notes);
 		return 0;
@@ -345,6 +351,36 @@ repo_worktree_open(struct repo *r, const char *root,
 	}
 	if ((offset = repo_root_offset(real, top)) == NULL)
 		goto out;
+	if ((*offp = fidx_strdup(offset)) == NULL)
+		rc = repo_nomem(root, err);
+out:
+	free(real);
+	free(top);
+	if (rc == 0)
+		*gitp = git;
+	else
+		git_repository_free(git);
+	return rc;
+}
+
+/*
+ * Opens the work tree the root lies in, if any, into r->git and makes
+ * gpath. Not being in one is not an error, nor is a repository libgit2
+ * refuses (not owned by us, corrupt): both mean no .gitignore rules, and
+ * the second is noted for the user (repo_refused).
+ */
+static int
+repo_worktree_open(struct repo *r, const char *root,
+    struct repo_notes *notes, struct fidx_err *err)
+{
+	git_repository *git;
+	char *offset;
+	int rc;
+
+	if ((rc = repo_worktree_find(root, &git, &offset, notes, err)) == -1)
+		return -1;
+	if (git == NULL || offset == NULL)
+		goto out;
 	if ((rc = repo_gpath_init(r, root, offset, strlen(offset),
 	    err)) == -1)
 		goto out;
@@ -357,8 +393,7 @@ repo_worktree_open(struct repo *r, const char *root,
 	r->git = git;
 	git = NULL;
 out:
-	free(real);
-	free(top);
+	free(offset);
 	git_repository_free(git);
 	return rc;
 }
@@ -453,4 +488,617 @@ repo_close(struct repo *r)
 	git_repository_free(r->git);
 	free(r->gpath);
 	free(r);
+}
+
+static const char *const repo_state_names[REPO_STATE_COUNT] = {
+	[REPO_STATE_NONE] = NULL,
+	[REPO_STATE_MERGE] = "merge",
+	[REPO_STATE_REBASE] = "rebase",
+	[REPO_STATE_CHERRY_PICK] = "cherry-pick",
+	[REPO_STATE_REVERT] = "revert",
+	[REPO_STATE_BISECT] = "bisect",
+	[REPO_STATE_AM] = "am",
+};
+
+const char *
+repo_state_name(enum repo_state s)
+{
+	return (unsigned)s < REPO_STATE_COUNT ? repo_state_names[s] : NULL;
+}
+
+static enum repo_state
+repo_state_of(git_repository *git)
+{
+	switch (git_repository_state(git)) {
+	case GIT_REPOSITORY_STATE_MERGE:
+		return REPO_STATE_MERGE;
+	case GIT_REPOSITORY_STATE_REVERT:
+	case GIT_REPOSITORY_STATE_REVERT_SEQUENCE:
+		return REPO_STATE_REVERT;
+	case GIT_REPOSITORY_STATE_CHERRYPICK:
+	case GIT_REPOSITORY_STATE_CHERRYPICK_SEQUENCE:
+		return REPO_STATE_CHERRY_PICK;
+	case GIT_REPOSITORY_STATE_BISECT:
+		return REPO_STATE_BISECT;
+	case GIT_REPOSITORY_STATE_REBASE:
+	case GIT_REPOSITORY_STATE_REBASE_INTERACTIVE:
+	case GIT_REPOSITORY_STATE_REBASE_MERGE:
+		return REPO_STATE_REBASE;
+	case GIT_REPOSITORY_STATE_APPLY_MAILBOX:
+	case GIT_REPOSITORY_STATE_APPLY_MAILBOX_OR_REBASE:
+		return REPO_STATE_AM;
+	default:
+		return REPO_STATE_NONE;
+	}
+}
+
+/*
+ * How deep repo_dir_has_file() looks for a file below an ignored
+ * directory before it takes the directory as holding one: a tree of
+ * empty directories deeper than this is rare, and listing it is the
+ * safe side.
+ */
+#define REPO_EMPTY_DIR_DEPTH 8
+
+/* One entry before it is copied into the block. */
+struct repo_entry {
+	const char *path, *orig;	/* libgit2's, relative to the top */
+	char x, y;
+};
+
+/*
+ * The unmerged pair git prints for a conflict, from which of the three
+ * stages the index holds (git's wt-status.c: 1 base, 2 ours, 4 theirs).
+ */
+static void
+repo_conflict_letters(git_index *idx, const char *path, struct repo_entry *e)
+{
+	static const char pairs[8][3] = { "UU", "DD", "AU", "UD", "UA",
+	    "DU", "AA", "UU" };
+	const git_index_entry *anc = NULL, *ours = NULL, *theirs = NULL;
+	unsigned mask = 0;
+
+	if (idx != NULL && git_index_conflict_get(&anc, &ours, &theirs, idx,
+	    path) == 0)
+		mask = (anc != NULL) | (ours != NULL) << 1 |
+		    (theirs != NULL) << 2;
+	e->x = pairs[mask][0];
+	e->y = pairs[mask][1];
+}
+
+static char
+repo_index_letter(unsigned st)
+{
+	if (st & GIT_STATUS_INDEX_RENAMED)
+		return 'R';
+	if (st & GIT_STATUS_INDEX_NEW)
+		return 'A';
+	if (st & GIT_STATUS_INDEX_MODIFIED)
+		return 'M';
+	if (st & GIT_STATUS_INDEX_DELETED)
+		return 'D';
+	if (st & GIT_STATUS_INDEX_TYPECHANGE)
+		return 'T';
+	return ' ';
+}
+
+static char
+repo_worktree_letter(unsigned st)
+{
+	if (st & GIT_STATUS_WT_RENAMED)
+		return 'R';
+	if (st & GIT_STATUS_WT_MODIFIED)
+		return 'M';
+	if (st & GIT_STATUS_WT_DELETED)
+		return 'D';
+	if (st & GIT_STATUS_WT_TYPECHANGE)
+		return 'T';
+	return ' ';
+}
+
+/*
+ * True when the directory dfd (closed here) holds a file at any depth,
+ * looked for no deeper than depth levels. git lists an ignored directory
+ * only then; libgit2 1.5 also lists an empty one (`empty/` under
+ * --ignored, which git never prints). It stops at the first file, so an
+ * ignored node_modules costs one read of its first directory.
+ */
+static bool
+repo_dir_has_file(int dfd, int depth)
+{
+	struct dirent *d;
+	bool found = false;
+	DIR *dir;
+	int fd;
+
+	if ((dir = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return true;		/* unreadable: keep git's entry */
+	}
+	while (!found && (d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (d->d_type != DT_DIR && d->d_type != DT_UNKNOWN)
+			found = true;
+		else if (depth <= 0)
+			found = true;
+		else if ((fd = openat(dirfd(dir), d->d_name, O_RDONLY |
+		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+			found = d->d_type != DT_DIR || errno != ENOTDIR;
+		else
+			found = repo_dir_has_file(fd, depth - 1);
+	}
+	closedir(dir);
+	return found;
+}
+
+/* An ignored directory entry ("build/") with no file below it. */
+static bool
+repo_ignored_empty(git_repository *git, const char *path)
+{
+	char full[PATH_MAX];
+	const char *wd = git_repository_workdir(git);
+	size_t len = strlen(path);
+	int fd;
+
+	if (wd == NULL || len == 0 || path[len - 1] != '/' ||
+	    (size_t)snprintf(full, sizeof(full), "%s%s", wd, path) >=
+	    sizeof(full))
+		return false;
+	if ((fd = open(full, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return false;
+	return !repo_dir_has_file(fd, REPO_EMPTY_DIR_DEPTH);
+}
+
+/* True when idx holds path as an intent-to-add entry (git add -N). */
+static bool
+repo_intent_to_add(git_index *idx, const char *path)
+{
+	const git_index_entry *ie = idx != NULL ?
+	    git_index_get_bypath(idx, path, 0) : NULL;
+
+	return ie != NULL &&
+	    (ie->flags_extended & GIT_INDEX_ENTRY_INTENT_TO_ADD) != 0;
+}
+
+/*
+ * True for an untracked directory entry ("b/") whose name the index
+ * holds as a file: a file replaced by a directory. git lists only the
+ * deletion (" D b"), libgit2 1.5 the directory too.
+ */
+static bool
+repo_dir_over_file(git_index *idx, const char *path)
+{
+	char name[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (idx == NULL || len < 2 || len > sizeof(name) ||
+	    path[len - 1] != '/')
+		return false;
+	memcpy(name, path, len - 1);
+	name[len - 1] = '\0';
+	return git_index_get_bypath(idx, name, 0) != NULL;
+}
+
+/*
+ * Fills e[0] (and e[1]) from libgit2's entry, as git would print it:
+ * returns how many lines that is, 0 to 2. Two for a deletion staged
+ * while the file is still there: git prints "D  c" and "?? c", libgit2
+ * has one entry with both flags.
+ */
+static int
+repo_entry_of(git_repository *git, const git_status_entry *se,
+    git_index *idx, struct repo_entry *e)
+{
+	const git_diff_delta *h = se->head_to_index, *w = se->index_to_workdir;
+	unsigned st = se->status;
+
+	if (st == GIT_STATUS_CURRENT || (h == NULL && w == NULL))
+		return 0;
+	e->orig = NULL;
+	if (h != NULL) {
+		e->path = h->new_file.path;
+		if (h->status == GIT_DELTA_RENAMED ||
+		    h->status == GIT_DELTA_COPIED)
+			e->orig = h->old_file.path;
+	} else
+		e->path = w->old_file.path != NULL ? w->old_file.path :
+		    w->new_file.path;
+	if (st & GIT_STATUS_CONFLICTED)
+		repo_conflict_letters(idx, e->path, e);
+	else if (st & GIT_STATUS_IGNORED) {
+		if (repo_ignored_empty(git, e->path))
+			return 0;
+		e->x = e->y = '!';
+	} else if ((st & GIT_STATUS_WT_NEW) && repo_index_letter(st) == ' ') {
+		if (repo_dir_over_file(idx, e->path))
+			return 0;
+		e->x = e->y = '?';
+	} else if ((st & GIT_STATUS_INDEX_NEW) &&
+	    repo_intent_to_add(idx, e->path)) {
+		/* git add -N: nothing staged yet, the file is to come. */
+		e->x = ' ';
+		e->y = (st & GIT_STATUS_WT_DELETED) ? 'D' : 'A';
+	} else {
+		e->x = repo_index_letter(st);
+		e->y = repo_worktree_letter(st);
+		if ((st & GIT_STATUS_INDEX_DELETED) &&
+		    (st & GIT_STATUS_WT_NEW)) {
+			e->y = ' ';
+			e[1] = e[0];
+			e[1].x = e[1].y = '?';
+			return 2;
+		}
+	}
+	return e->x != ' ' || e->y != ' ' ? 1 : 0;
+}
+
+static void
+repo_count(struct repo_status *s, const struct repo_entry *e)
+{
+	if (e->x == '?')
+		s->counts[REPO_COUNT_UNTRACKED]++;
+	else if (e->x == '!')
+		s->counts[REPO_COUNT_IGNORED]++;
+	else if (e->x == 'U' || e->y == 'U' || (e->x == e->y &&
+	    (e->x == 'A' || e->x == 'D')))
+		s->counts[REPO_COUNT_CONFLICTED]++;
+	else {
+		if (e->x != ' ')
+			s->counts[REPO_COUNT_STAGED]++;
+		if (e->y != ' ')
+			s->counts[REPO_COUNT_MODIFIED]++;
+	}
+}
+
+/* p relative to the root: its offset (olen bytes, no '/') taken off. */
+static const char *
+repo_rel(const char *p, const char *off, size_t olen)
+{
+	if (olen > 0 && strncmp(p, off, olen) == 0 && p[olen] == '/')
+		return p + olen + 1;
+	return p;
+}
+
+static int
+repo_stash_one(size_t i, const char *msg, const git_oid *id, void *arg)
+{
+	(void)i;
+	(void)msg;
+	(void)id;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/*
+ * HEAD's branch (or short id, detached), its upstream and the distance
+ * to it: into buffers branch and upstream (empty: none). An unborn
+ * branch (no commit yet) is named from HEAD's symbolic target, as git
+ * does. Errors leave what was found: the status itself matters more.
+ */
+static void
+repo_head(git_repository *git, struct repo_status *s, char *branch,
+    size_t bsize, char *upstream, size_t usize)
+{
+	git_reference *head = NULL, *up = NULL, *sym = NULL;
+	const git_oid *a, *b;
+	const char *t;
+	int e;
+
+	branch[0] = upstream[0] = '\0';
+	if ((e = git_repository_head(&head, git)) < 0) {
+		if (e == GIT_EUNBORNBRANCH &&
+		    git_reference_lookup(&sym, git, "HEAD") == 0 &&
+		    (t = git_reference_symbolic_target(sym)) != NULL)
+			snprintf(branch, bsize, "%s",
+			    strncmp(t, "refs/heads/", 11) == 0 ? t + 11 : t);
+		git_reference_free(sym);
+		return;
+	}
+	if (git_repository_head_detached(git) == 1) {
+		s->detached = true;
+		if ((a = git_reference_target(head)) != NULL)
+			git_oid_tostr(branch, bsize < 8 ? bsize : 8, a);
+		goto out;
+	}
+	snprintf(branch, bsize, "%s", git_reference_shorthand(head));
+	if (git_branch_upstream(&up, head) < 0)
+		goto out;
+	snprintf(upstream, usize, "%s", git_reference_shorthand(up));
+	a = git_reference_target(head);
+	b = git_reference_target(up);
+	if (a != NULL && b != NULL)
+		git_graph_ahead_behind(&s->ahead, &s->behind, git, a, b);
+out:
+	git_reference_free(up);
+	git_reference_free(head);
+}
+
+/* A growing list of entries, gathered before the block is made. */
+struct repo_entries {
+	struct repo_entry *v;
+	size_t n, cap;
+};
+
+static int
+repo_entries_add(struct repo_entries *es, const struct repo_entry *e)
+{
+	struct repo_entry *v;
+
+	if (es->n == es->cap) {
+		size_t cap = es->cap ? 2 * es->cap : 64;
+
+		if ((v = fidx_reallocarray(es->v, cap, sizeof(*v))) == NULL)
+			return -1;
+		es->v = v;
+		es->cap = cap;
+	}
+	es->v[es->n++] = *e;
+	return 0;
+}
+
+static int
+repo_entry_cmp(const void *a, const void *b)
+{
+	const struct repo_entry *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+
+	/* Two lines for one path ("D " then "??"): git's order. */
+	return c != 0 ? c : (x->x == '?') - (y->x == '?');
+}
+
+/*
+ * True when the work tree sub (a submodule's repository, open) differs
+ * from its HEAD: a change or an untracked file, which git shows as " M"
+ * on the submodule. Its own submodules are not looked into.
+ */
+static bool
+repo_sub_dirty(git_repository *sub)
+{
+	git_status_options so;
+	git_status_list *list = NULL;
+	bool dirty;
+
+	if (git_status_options_init(&so, GIT_STATUS_OPTIONS_VERSION) < 0)
+		return false;
+	so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+	so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED |
+	    GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+	if (git_status_list_new(&list, sub, &so) < 0)
+		return false;
+	dirty = git_status_list_entrycount(list) > 0;
+	git_status_list_free(list);
+	return dirty;
+}
+
+/*
+ * The submodules' entries, found from the index's gitlinks (below the
+ * root's offset, off, olen bytes), not by libgit2's submodule code:
+ * libgit2 1.5.1 leaks a PCRE2 block (~20 KiB) per .gitmodules key it
+ * reads through a regex that does not match (fixed in 1.6, pull
+ * request 6382), which a daemon asking every few seconds cannot pay, so
+ * the status list is made with GIT_STATUS_OPT_EXCLUDE_SUBMODULES and
+ * this gives what git prints instead: X 'A' (not in HEAD) or 'M' (HEAD
+ * records another commit), Y 'D' (its directory gone) or 'M' (checked
+ * out at another commit, or changed, or with untracked files). An
+ * unpopulated submodule shows nothing, as in git.
+ * NEEDSWORK: a submodule removed from the index (git rm) is not listed.
+ */
+static int
+repo_submodules(git_repository *git, git_index *idx, const char *off,
+    size_t olen, struct repo_entries *es)
+{
+	const char *wd = git_repository_workdir(git);
+	git_reference *href = NULL;
+	git_object *tree = NULL;
+	size_t i, n = git_index_entrycount(idx);
+	int rc = 0;
+
+	if (git_repository_head(&href, git) == 0)
+		git_reference_peel(&tree, href, GIT_OBJECT_TREE);
+	for (i = 0; i < n && rc == 0; i++) {
+		const git_index_entry *ie = git_index_get_byindex(idx, i);
+		git_tree_entry *te = NULL;
+		git_repository *sub = NULL;
+		struct repo_entry e = { .x = ' ', .y = ' ' };
+		char full[PATH_MAX];
+		struct stat sb;
+		git_oid head;
+
+		if (ie == NULL || ie->mode != GIT_FILEMODE_COMMIT ||
+		    git_index_entry_stage(ie) != 0 || (olen > 0 &&
+		    (strncmp(ie->path, off, olen) != 0 ||
+		    ie->path[olen] != '/')))
+			continue;
+		e.path = ie->path;
+		if (tree == NULL || git_tree_entry_bypath(&te,
+		    (git_tree *)tree, ie->path) < 0)
+			e.x = 'A';
+		else if (!git_oid_equal(git_tree_entry_id(te), &ie->id))
+			e.x = 'M';
+		git_tree_entry_free(te);
+		if ((size_t)snprintf(full, sizeof(full), "%s%s", wd,
+		    ie->path) >= sizeof(full))
+			continue;
+		if (lstat(full, &sb) == -1 && errno == ENOENT)
+			e.y = 'D';
+		else if (git_repository_open_ext(&sub, full,
+		    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+			if (git_reference_name_to_id(&head, sub, "HEAD") == 0 &&
+			    (!git_oid_equal(&head, &ie->id) ||
+			    repo_sub_dirty(sub)))
+				e.y = 'M';
+			git_repository_free(sub);
+		}
+		if (e.x != ' ' || e.y != ' ')
+			rc = repo_entries_add(es, &e);
+	}
+	git_object_free(tree);
+	git_reference_free(href);
+	return rc;
+}
+
+/*
+ * Copies what was found into one block: the header, nfiles entries, the
+ * arena. The entries are gathered first (libgit2's list, the
+ * submodules), sorted by path, then counted and copied, so the block is
+ * allocated once, at its exact size.
+ */
+static int
+repo_status_build(struct repo_status **out, git_repository *git,
+    git_status_list *list,
+    git_index *idx, const struct repo_status *head, const char *branch,
+    const char *upstream, const char *off, const struct repo_status_opts *o,
+    const char *root, struct fidx_err *err)
+{
+	size_t i, n = git_status_list_entrycount(list), nfiles = 0, used;
+	size_t hsize, arena = strlen(branch) + 1 + strlen(upstream) + 1;
+	size_t olen = strlen(off);
+	struct repo_entries es = { 0 };
+	struct repo_status *s;
+	struct repo_entry ev[2];
+	int k, m;
+	char *p;
+
+	for (i = 0; i < n; i++) {
+		m = repo_entry_of(git, git_status_byindex(list, i), idx, ev);
+		for (k = 0; k < m; k++)
+			if (repo_entries_add(&es, &ev[k]) == -1)
+				goto nomem;
+	}
+	if (repo_submodules(git, idx, off, olen, &es) == -1)
+		goto nomem;
+	if (es.n > 0)
+		qsort(es.v, es.n, sizeof(*es.v), repo_entry_cmp);
+	for (i = 0; i < es.n && i < o->max_paths; i++) {
+		nfiles++;
+		arena += strlen(repo_rel(es.v[i].path, off, olen)) + 1;
+		if (es.v[i].orig != NULL)
+			arena += strlen(repo_rel(es.v[i].orig, off, olen)) + 1;
+	}
+	hsize = sizeof(*s) + nfiles * sizeof(struct repo_status_file);
+	if ((s = fidx_malloc(hsize + arena)) == NULL)
+		goto nomem;
+	*s = *head;
+	s->bytes = hsize + arena;
+	s->files = (struct repo_status_file *)(s + 1);
+	s->total = es.n;
+	s->nfiles = nfiles;
+	s->truncated = nfiles < es.n;
+	p = (char *)s + hsize;
+	used = strlen(branch) + 1;
+	memcpy(p, branch, used);
+	s->branch = p;
+	p += used;
+	used = strlen(upstream) + 1;
+	memcpy(p, upstream, used);
+	s->upstream = used > 1 ? p : NULL;
+	p += used;
+	for (i = 0; i < es.n; i++) {
+		const struct repo_entry *e = &es.v[i];
+		struct repo_status_file *f = &s->files[i];
+		const char *rel;
+
+		repo_count(s, e);
+		if (i >= nfiles)
+			continue;
+		rel = repo_rel(e->path, off, olen);
+		used = strlen(rel) + 1;
+		memcpy(p, rel, used);
+		f->path = p;
+		f->path_len = (uint32_t)(used - 1);
+		p += used;
+		f->orig = NULL;
+		if (e->orig != NULL) {
+			rel = repo_rel(e->orig, off, olen);
+			used = strlen(rel) + 1;
+			memcpy(p, rel, used);
+			f->orig = p;
+			p += used;
+		}
+		f->index = e->x;
+		f->worktree = e->y;
+	}
+	free(es.v);
+	*out = s;
+	return 0;
+nomem:
+	free(es.v);
+	return repo_nomem(root, err);
+}
+
+int
+repo_status(struct repo_status **out, const char *root,
+    const struct repo_status_opts *o, struct fidx_err *err)
+{
+	git_status_options so;
+	git_status_list *list = NULL;
+	git_repository *git = NULL;
+	git_index *idx = NULL;
+	struct repo_status head = { 0 };
+	char warning[512] = "", branch[256], upstream[256];
+	struct repo_notes notes = { .warning = warning,
+	    .size = sizeof(warning) };
+	char *off = NULL, *spec;
+	int rc = -1;
+
+	*out = NULL;
+	pthread_once(&repo_git_once, repo_git_start);
+	if (repo_git_started < 0 ||
+	    git_status_options_init(&so, GIT_STATUS_OPTIONS_VERSION) < 0) {
+		fidx_error(err, "%s: libgit2 cannot start (%s)", root,
+		    repo_git_msg());
+		errno = EIO;
+		return -1;
+	}
+	if (repo_worktree_find(root, &git, &off, &notes, err) == -1)
+		return -1;
+	if (git == NULL || off == NULL) {
+		fidx_error(err, "%s is not in a git work tree%s%s", root,
+		    git != NULL ? " (a bare repository has none)" :
+		    warning[0] != '\0' ? ": " : "", git != NULL ? "" : warning);
+		errno = ENOENT;
+		goto fail;
+	}
+	so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+	/* Submodules are repo_submodules()'s: it says why. */
+	so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED |
+	    GIT_STATUS_OPT_EXCLUDE_SUBMODULES |
+	    GIT_STATUS_OPT_RENAMES_HEAD_TO_INDEX |
+	    (o->untracked_all ? GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS : 0) |
+	    (o->ignored ? GIT_STATUS_OPT_INCLUDE_IGNORED : 0) |
+	    (o->ignored && o->untracked_all ?
+	    GIT_STATUS_OPT_RECURSE_IGNORED_DIRS : 0);	/* as git -uall */
+	if (off[0] != '\0') {
+		/* A literal prefix: a '*' in a directory name is no glob. */
+		spec = off;
+		so.pathspec.strings = &spec;
+		so.pathspec.count = 1;
+		so.flags |= GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH;
+	}
+	if (git_status_list_new(&list, git, &so) < 0 ||
+	    git_repository_index(&idx, git) < 0) {
+		fidx_error(err, "git status of %s: %s", root, repo_git_msg());
+		errno = EIO;
+		goto fail;
+	}
+	repo_head(git, &head, branch, sizeof(branch), upstream,
+	    sizeof(upstream));
+	head.state = repo_state_of(git);
+	git_stash_foreach(git, repo_stash_one, &head.stash);
+	rc = repo_status_build(out, git, list, idx, &head, branch, upstream, off,
+	    o, root, err);
+fail:
+	git_index_free(idx);
+	git_status_list_free(list);
+	git_repository_free(git);
+	free(off);
+	return rc;
+}
+
+void
+repo_status_free(struct repo_status *s)
+{
+	free(s);
 }

@@ -49,11 +49,19 @@
  * behind, state and stash calls (git_status_list_new() with a pathspec,
  * git_repository_head(), git_graph_ahead_behind(), git_repository_state(),
  * git_stash_foreach()) all take a work tree's git_repository, used by one
- * thread at a time. So the cache is to open a handle of its own on its
- * worker, through this module's work-tree step (repo_worktree_open() in
- * repo.c: discovery, the refusal note, the root's offset for the
- * pathspec), not through repo_open(), which trades a root git ignores for
- * an in-memory repository. Nothing is exported for it before it exists.
+ * thread at a time. So repo_status() opens a handle of its own on the
+ * calling thread (the cache's worker), through this module's work-tree
+ * step (repo_worktree_find(): discovery, the refusal note, the root's
+ * offset for the pathspec), not through repo_open(), which trades a root
+ * git ignores for an in-memory repository; and closes it before it
+ * returns, so nothing of libgit2 outlives the call.
+ * Submodules are not left to libgit2 1.5.1's status: its .gitmodules
+ * reader leaks a PCRE2 block (~20 KiB) per key its regex does not match
+ * (fixed in libgit2 1.6, pull request 6382), each time, which the cache
+ * asking every few seconds would turn into steady growth; repo.c finds
+ * them from the index's gitlinks instead (repo_submodules()).
+ * Also owns: each struct repo_status, one block (header, entries, path
+ * arena) so its byte size, which the cache bounds, is exact.
  */
 #ifndef FIDX_REPO_H
 #define FIDX_REPO_H
@@ -61,6 +69,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/limits.h"
 #include "../common/log.h"
@@ -122,5 +131,88 @@ bool repo_ignored(struct repo *r, const char *rel, size_t len, bool dir);
 
 /* Frees r; NULL is fine. */
 void repo_close(struct repo *r);
+
+/*
+ * A project's git status, as `git status --porcelain=v1 --branch` and
+ * `git stash list` would tell it, in one allocation of exactly `bytes`
+ * bytes: this header, then the entries, then the arena of NUL-terminated
+ * strings (branch, upstream, paths) they point into. Freed with free()
+ * or repo_status_free(); never changed after repo_status() returns, so
+ * any thread may read it.
+ */
+enum repo_state {
+	REPO_STATE_NONE,
+	REPO_STATE_MERGE,
+	REPO_STATE_REBASE,
+	REPO_STATE_CHERRY_PICK,
+	REPO_STATE_REVERT,
+	REPO_STATE_BISECT,
+	REPO_STATE_AM,			/* git am (or am-or-rebase) */
+	REPO_STATE_COUNT
+};
+
+/* Counts over every entry found, truncated or not. */
+enum repo_count {
+	REPO_COUNT_STAGED,		/* index side A M D R C T */
+	REPO_COUNT_MODIFIED,		/* work-tree side M D T (not ? or !) */
+	REPO_COUNT_UNTRACKED,		/* ?? */
+	REPO_COUNT_IGNORED,		/* !! (only when asked for) */
+	REPO_COUNT_CONFLICTED,		/* DD AU UD UA DU AA UU */
+	REPO_COUNT_KINDS
+};
+
+/*
+ * One path's two letters: X (index) and Y (work tree) of porcelain v1,
+ * '?' '?' untracked, '!' '!' ignored. path is relative to the root (not
+ * the top of the work tree); orig is the rename's source, NULL if none.
+ * An untracked directory is one entry ending in '/', as git lists it.
+ */
+struct repo_status_file {
+	const char *path;
+	const char *orig;
+	uint32_t path_len;
+	char index;
+	char worktree;
+};
+
+struct repo_status {
+	size_t bytes;			/* of the whole block */
+	const char *branch;		/* "main"; detached: HEAD's short id */
+	bool detached;
+	const char *upstream;		/* "origin/main", "main"; NULL: none */
+	size_t ahead, behind;		/* against upstream; 0 without one */
+	enum repo_state state;
+	size_t stash;			/* entries in refs/stash */
+	size_t counts[REPO_COUNT_KINDS];
+	size_t total;			/* entries found */
+	size_t nfiles;			/* entries held: total, or max_paths */
+	bool truncated;			/* nfiles < total */
+	struct repo_status_file *files;	/* in git's order (by path) */
+};
+
+struct repo_status_opts {
+	size_t max_paths;		/* entries held at most; >= 0 */
+	bool untracked_all;		/* list files in untracked dirs */
+	bool ignored;			/* add ignored ones, as --ignored */
+};
+
+/* "merge", "rebase", ... ; NULL for REPO_STATE_NONE. */
+const char *repo_state_name(enum repo_state s);
+
+/*
+ * The status of the work tree root lies in, limited to paths below root
+ * (absolute), into *out. Renames between HEAD and the index are found as
+ * git finds them by default, untracked directories are one entry unless
+ * untracked_all, submodules are entries (their own status not listed).
+ * Past max_paths entries the rest are counted, not held (truncated).
+ * Returns 0, or -1 with err and errno: ENOENT when root is in no work
+ * tree (a bare repository, no repository, one libgit2 refuses: err says
+ * which), ENOMEM, EIO when libgit2 fails otherwise.
+ */
+int repo_status(struct repo_status **out, const char *root,
+    const struct repo_status_opts *o, struct fidx_err *err);
+
+/* Frees s; NULL is fine. */
+void repo_status_free(struct repo_status *s);
 
 #endif

@@ -1,0 +1,398 @@
+/*
+ * ops_git.c - the git op: a project's status from the git cache, or
+ * computed once on a git worker for everyone asking. See ops_impl.h.
+ */
+#include "ops_impl.h"
+#include "gitcache.h"
+#include "repo.h"
+#include "work.h"
+#include "../common/alloc.h"
+#include "../common/limits.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The git cache: its limits in `limits`, the rest in `git`. */
+json_t *
+ops_stats_git(struct fidxd *d, json_t *o)
+{
+	struct gitcache_limits gl;
+	struct gitcache_stats gs;
+
+	gitcache_limits(d->git, &gl);
+	gitcache_get_stats(d->git, &gs);
+	o = ops_set_in(o, "limits", "git_ttl_ms",
+	    json_integer((json_int_t)gl.ttl_ms));
+	o = ops_set_in(o, "limits", "git_projects",
+	    json_integer((json_int_t)gl.max_projects));
+	o = ops_set_in(o, "limits", "git_bytes",
+	    json_integer((json_int_t)gl.max_bytes));
+	o = ops_set_in(o, "limits", "git_paths",
+	    json_integer((json_int_t)gl.max_paths));
+	o = ops_set_in(o, "limits", "git_waiters",
+	    json_integer((json_int_t)gl.max_waiters));
+	return ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "usage",
+	    "entries", (json_int_t)gs.entries,
+	    "bytes", (json_int_t)gs.bytes,
+	    "computing", (json_int_t)gs.computing,
+	    "waiting", (json_int_t)gs.waiting,
+	    "counters",
+	    "hits", (json_int_t)gs.hits,
+	    "misses", (json_int_t)gs.misses,
+	    "expired", (json_int_t)gs.expired,
+	    "evicted_lru", (json_int_t)gs.evicted_lru,
+	    "evicted_bytes", (json_int_t)gs.evicted_bytes,
+	    "too_big", (json_int_t)gs.too_big,
+	    "truncated", (json_int_t)gs.truncated,
+	    "waits", (json_int_t)gs.waits,
+	    "waiters_refused", (json_int_t)gs.waiters_refused));
+}
+
+/*
+ * The git op. A project's status comes from the cache when it is fresh
+ * enough; otherwise one request computes it on a git worker (an
+ * ops_gitjob, parked on its client) and every other request for that
+ * root meanwhile waits for the same computation (an ops_gitwait, parked
+ * on its own client; the cache counts and bounds them), so a burst of
+ * editors asking costs one status. The loop never calls libgit2.
+ */
+struct ops_gitjob {
+	struct ops_parked kind;		/* first: what server_parked() is */
+	struct work w;
+	struct ops *o;
+	struct client *c;		/* NULL once the client is gone */
+	json_t *id;			/* owned reference, may be NULL */
+	char *root;			/* owned: the cache key (ops_git_root) */
+	struct repo_status_opts opts;
+	struct repo_status *st;		/* run()'s result, owned until put */
+	int err_no;			/* run()'s errno when st is NULL */
+	struct fidx_err err;
+};
+
+struct ops_gitwait {
+	struct ops_parked kind;		/* first: what server_parked() is */
+	struct ops *o;
+	struct client *c;
+	json_t *id;			/* owned reference, may be NULL */
+	char *root;			/* owned: the cache key */
+	struct ops_gitwait *prev, *next;
+};
+
+/*
+ * The cache key of a status: the root for git's default listing of
+ * untracked files, OPS_GIT_ALL and the root for "untracked":"all" (each
+ * file in an untracked directory). A root starts with '/', so the two
+ * keys of one root never meet.
+ */
+#define OPS_GIT_ALL '+'
+
+static const char *
+ops_git_root(const char *key)
+{
+	return key[0] == OPS_GIT_ALL ? key + 1 : key;
+}
+
+static json_t *
+ops_git_files(const struct repo_status *st)
+{
+	json_t *a = json_array(), *f, *tmp;
+	char x[2] = "", y[2] = "";
+
+	for (size_t i = 0; a != NULL && i < st->nfiles; i++) {
+		const struct repo_status_file *e = &st->files[i];
+
+		x[0] = e->index;
+		y[0] = e->worktree;
+		if ((f = json_object()) == NULL ||
+		    json_array_append_new(a, f) == -1 ||
+		    proto_path_set(f, e->path, e->path_len) == -1 ||
+		    json_object_set_new(f, "index", json_string(x)) == -1 ||
+		    json_object_set_new(f, "worktree", json_string(y)) == -1)
+			goto fail;
+		if (e->orig == NULL)
+			continue;
+		/* The same encoding as "path", under orig_ names. */
+		if ((tmp = json_object()) == NULL ||
+		    proto_path_set(tmp, e->orig, strlen(e->orig)) == -1 ||
+		    json_object_set(f, "orig_path", json_object_get(tmp,
+		    "path")) == -1 || (json_object_get(tmp, "path_b64") !=
+		    NULL && json_object_set(f, "orig_path_b64",
+		    json_object_get(tmp, "path_b64")) == -1)) {
+			json_decref(tmp);
+			goto fail;
+		}
+		json_decref(tmp);
+	}
+	return a;
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static void
+ops_git_answer(struct ops_req *r, const char *root,
+    const struct repo_status *st, uint64_t age_ms)
+{
+	const char *state = repo_state_name(st->state);
+	json_t *o = ops_ok(r);
+
+	o = ops_set(o, "root", json_string(root));
+	o = ops_set(o, "branch", json_string(st->branch));
+	o = ops_set(o, "detached", json_boolean(st->detached));
+	o = ops_set(o, "upstream", st->upstream != NULL ?
+	    json_string(st->upstream) : json_null());
+	o = ops_set(o, "ahead", json_integer((json_int_t)st->ahead));
+	o = ops_set(o, "behind", json_integer((json_int_t)st->behind));
+	o = ops_set(o, "state", state != NULL ? json_string(state) :
+	    json_null());
+	o = ops_set(o, "stash", json_integer((json_int_t)st->stash));
+	o = ops_set(o, "counts", json_pack("{s:I,s:I,s:I,s:I,s:I}",
+	    "staged", (json_int_t)st->counts[REPO_COUNT_STAGED],
+	    "modified", (json_int_t)st->counts[REPO_COUNT_MODIFIED],
+	    "untracked", (json_int_t)st->counts[REPO_COUNT_UNTRACKED],
+	    "ignored", (json_int_t)st->counts[REPO_COUNT_IGNORED],
+	    "conflicted", (json_int_t)st->counts[REPO_COUNT_CONFLICTED]));
+	o = ops_set(o, "files", ops_git_files(st));
+	o = ops_set(o, "total", json_integer((json_int_t)st->total));
+	o = ops_set(o, "truncated", json_boolean(st->truncated));
+	o = ops_set(o, "age_ms", json_integer((json_int_t)age_ms));
+	if (o == NULL) {
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the git "
+		    "status of %s", root);
+		return;
+	}
+	ops_send(r, o);
+}
+
+/* The answer to a computation, to its own client or a waiter's. */
+static void
+ops_git_reply(struct ops_req *r, const struct ops_gitjob *j, bool cancelled)
+{
+	if (j->st != NULL)
+		ops_git_answer(r, ops_git_root(j->root), j->st, 0);
+	else if (cancelled)
+		ops_fail(r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
+	else if (j->err_no == ENOENT)
+		ops_fail(r, PROTO_E_NOT_A_REPOSITORY, "%s", j->err.msg);
+	else if (j->err_no == ENOMEM)
+		ops_fail(r, PROTO_E_NO_MEMORY, "%s", j->err.msg);
+	else
+		ops_fail(r, PROTO_E_GIT_FAILED, "%s", j->err.msg);
+}
+
+static void
+ops_gitwait_unlink(struct ops_gitwait *g)
+{
+	struct ops *o = g->o;
+
+	if (g->prev != NULL)
+		g->prev->next = g->next;
+	else
+		o->gitwaits = g->next;
+	if (g->next != NULL)
+		g->next->prev = g->prev;
+	g->prev = g->next = NULL;
+}
+
+static void
+ops_gitwait_free(struct ops_gitwait *g)
+{
+	json_decref(g->id);
+	free(g->root);
+	free(g);
+}
+
+static void
+ops_git_run(struct work *w)
+{
+	struct ops_gitjob *j = w->arg;
+
+	if (repo_status(&j->st, ops_git_root(j->root), &j->opts,
+	    &j->err) == -1)
+		j->err_no = errno;
+}
+
+static void
+ops_git_done(struct work *w, bool cancelled)
+{
+	struct ops_gitjob *j = w->arg;
+	struct ops *o = j->o;
+	struct fidxd *d = o->d;
+	struct ops_gitwait *g, *next;
+	struct ops_req r = { .o = o, .c = j->c, .id = j->id };
+	bool kept = false;
+
+	if (j->st != NULL)
+		kept = gitcache_put(d->git, j->root, j->st,
+		    loop_now_ms(d->loop), NULL) == 0;
+	else
+		gitcache_fail(d->git, j->root, NULL);
+	if (j->c != NULL) {
+		server_unpark(d->server, j->c);
+		ops_git_reply(&r, j, cancelled && j->st == NULL);
+	}
+	for (g = o->gitwaits; g != NULL; g = next) {
+		struct ops_req wr = { .o = o, .c = g->c, .id = g->id };
+
+		next = g->next;
+		if (strcmp(g->root, j->root) != 0)
+			continue;
+		ops_gitwait_unlink(g);
+		server_unpark(d->server, g->c);
+		ops_git_reply(&wr, j, cancelled && j->st == NULL);
+		ops_gitwait_free(g);
+	}
+	if (!kept)
+		repo_status_free(j->st);
+	json_decref(j->id);
+	free(j->root);
+	free(j);
+}
+
+/* Starts key's computation on a git worker, r's client parked on it. */
+static void
+ops_git_compute(struct ops_req *r, const char *key)
+{
+	struct ops *o = r->o;
+	struct gitcache_limits gl;
+	struct ops_gitjob *j;
+
+	gitcache_limits(o->d->git, &gl);
+	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
+	    (j->root = fidx_strdup(key)) == NULL) {
+		free(j);
+		gitcache_fail(o->d->git, key, NULL);
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		return;
+	}
+	j->kind.kind = OPS_PARKED_GIT;
+	j->o = o;
+	j->c = r->c;
+	j->id = r->id != NULL ? json_incref(r->id) : NULL;
+	j->opts.max_paths = gl.max_paths;
+	j->opts.untracked_all = key[0] == OPS_GIT_ALL;
+	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
+	    j) == -1) {
+		/* Nobody waits yet: the computation was only just begun. */
+		gitcache_fail(o->d->git, key, NULL);
+		ops_fail(r, PROTO_E_BUSY, "%zu git statuses are being computed "
+		    "already (one per project, as many as --max-git-projects); "
+		    "try again", gl.max_projects);
+		json_decref(j->id);
+		free(j->root);
+		free(j);
+		return;
+	}
+	server_park(o->d->server, r->c, j);
+}
+
+/* Parks r on key's computation, which another request started. */
+static void
+ops_git_wait(struct ops_req *r, const char *key)
+{
+	struct ops *o = r->o;
+	struct ops_gitwait *g;
+
+	if ((g = fidx_calloc(1, sizeof(*g))) == NULL ||
+	    (g->root = fidx_strdup(key)) == NULL) {
+		free(g);
+		gitcache_unwait(o->d->git, key);
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+		return;
+	}
+	g->kind.kind = OPS_PARKED_GITWAIT;
+	g->o = o;
+	g->c = r->c;
+	g->id = r->id != NULL ? json_incref(r->id) : NULL;
+	if ((g->next = o->gitwaits) != NULL)
+		g->next->prev = g;
+	o->gitwaits = g;
+	server_park(o->d->server, r->c, g);
+}
+
+/*
+ * {"op":"git","root":R,"max_age_ms":N,"untracked":"normal"|"all"}: R's
+ * git status, at most N ms old (default: any age the TTL keeps). R need
+ * not be a project.
+ */
+int
+op_git(struct ops_req *r)
+{
+	struct ops *o = r->o;
+	const struct repo_status *st;
+	struct gitcache_limits gl;
+	char key[PATH_MAX + 1], *root = key + 1;
+	const char *untracked;
+	struct project *p;
+	json_int_t max_age;
+	uint64_t age;
+
+	if (ops_root(r, root, &p) == -1 ||
+	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING,
+	    FIDX_GIT_TTL_MS_CEILING, &max_age) == -1 ||
+	    ops_string(r, "untracked", false, &untracked, NULL) == -1)
+		return -1;
+	if (untracked != NULL && strcmp(untracked, "normal") != 0 &&
+	    strcmp(untracked, "all") != 0)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"untracked\" must be "
+		    "normal or all, not '%s'", untracked);
+	key[0] = OPS_GIT_ALL;
+	if (untracked == NULL || strcmp(untracked, "all") != 0)
+		memmove(key, root, strlen(root) + 1);
+	root = (char *)ops_git_root(key);
+	switch (gitcache_lookup(o->d->git, key, (uint64_t)max_age,
+	    loop_now_ms(o->d->loop), &st, &age)) {
+	case GITCACHE_HIT:
+		ops_git_answer(r, root, st, age);
+		break;
+	case GITCACHE_COMPUTE:
+		ops_git_compute(r, key);
+		break;
+	case GITCACHE_WAIT:
+		ops_git_wait(r, key);
+		break;
+	case GITCACHE_BUSY:
+		gitcache_limits(o->d->git, &gl);
+		return ops_fail(r, PROTO_E_BUSY, "%zu requests wait for the "
+		    "git status of %s already (the limit); try again",
+		    gl.max_waiters, root);
+	}
+	return 0;
+}
+
+
+void
+ops_git_gone(struct ops *o, struct ops_parked *k)
+{
+	if (k->kind == OPS_PARKED_GIT) {
+		/* It runs on: the status is kept for the next asker. */
+		((struct ops_gitjob *)k)->c = NULL;
+	} else {
+		struct ops_gitwait *g = (struct ops_gitwait *)k;
+
+		gitcache_unwait(o->d->git, g->root);
+		ops_gitwait_unlink(g);
+		ops_gitwait_free(g);
+	}
+}
+
+void
+ops_git_stop(struct ops *o)
+{
+	struct ops_gitwait *g;
+
+	/* Computations still running answer their own clients when done. */
+	while ((g = o->gitwaits) != NULL) {
+		struct ops_req r = { .o = o, .c = g->c, .id = g->id };
+
+		gitcache_unwait(o->d->git, g->root);
+		ops_gitwait_unlink(g);
+		server_unpark(o->d->server, g->c);
+		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
+		ops_gitwait_free(g);
+	}
+}
