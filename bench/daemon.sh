@@ -42,7 +42,9 @@
 # Environment: FIDXD, FIDX (default ./build/fidxd, ./build/fidx), REPS
 #              (default 5), QREPS (default 20), PREPS (default 5), TIMEOUT
 #              seconds per command (default 120), COPIES (default 8),
-#              LQREPS (default 10), PINGS (default 200), TRIALS (default 6).
+#              LQREPS (default 10), PINGS (default 200), TRIALS (default 6),
+#              LARGE_FIDXD_FLAGS (more flags for the large tree's fidxd,
+#              e.g. "--worker-nice 19").
 # Output: a markdown report on stdout, also written to build/bench/daemon.md;
 #         paths.txt in build/bench/daemon-paths.txt, fidxd's log in
 #         build/bench/daemon-fidxd.log. A few minutes on 2 cores, plus

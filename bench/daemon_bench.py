@@ -91,7 +91,9 @@ MAX_PATH = 4096            # FIDX_MAX_PATH_DEFAULT: longer paths are skipped
 WAIT_MS = 600000           # "timeout_ms" for add/reindex with wait
 # The large tree's daemon: 8 /usr copies are ~1.12 M files, over the default
 # 1 M files per project; its ~100 MiB of index fit the default 512 MiB.
-LARGE_FLAGS = ("--max-files", "2M")
+# LARGE_FIDXD_FLAGS adds flags of your own, e.g. "--worker-nice 19".
+LARGE_FLAGS = ("--max-files", "2M") + tuple(
+    os.environ.get("LARGE_FIDXD_FLAGS", "").split())
 HEAVY = 4                  # the slowest queries on the large tree: the load
 PING_GAP = 0.050           # at most, seconds between an answer and a ping
 TYPED = "includestdio"     # 12 letters, typed one a keystroke

@@ -110,7 +110,7 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	if (project_registry_init(&d->reg, &cfg->proj, err) == -1)
 		goto fail;
 	d->reg_ok = true;
-	if ((d->pool = search_pool_new(cfg->threads, FIDXD_WORKER_NICE,
+	if ((d->pool = search_pool_new(cfg->threads, cfg->worker_nice,
 	    err)) == NULL ||
 	    (d->loop_pool = search_pool_new(1, 0, err)) == NULL)
 		goto fail;
@@ -120,10 +120,10 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	 * split them. Its priority: see FIDXD_WORKER_NICE.
 	 */
 	if ((d->work = work_pool_new(d->loop, &(struct work_limits){ 1,
-	    cfg->max_queued_queries, FIDXD_WORKER_NICE }, err)) == NULL)
+	    cfg->max_queued_queries, cfg->worker_nice }, err)) == NULL)
 		goto fail;
 	if ((d->gitwork = work_pool_new(d->loop, &(struct work_limits){
-	    FIDXD_GIT_WORKERS, cfg->git.max_projects, FIDXD_WORKER_NICE },
+	    FIDXD_GIT_WORKERS, cfg->git.max_projects, cfg->worker_nice },
 	    err)) == NULL)
 		goto fail;
 	if ((d->git = gitcache_new(&cfg->git, d->loop)) == NULL) {

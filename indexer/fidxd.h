@@ -40,15 +40,21 @@ struct work_pool;
 #define FIDXD_GIT_WORKERS 2
 
 /*
- * Added to the query worker's nice value (and its scoring threads').
- * 0, measured: on the 1.1 M-file benchmark tree, nice 5 and nice 19 left
- * ping's p99 under load where nice 0 has it (4.7-20 ms, all set by what
- * else the 2 cores ran), but made large queries 1.17x slower whenever
- * other processes wanted the CPU, as they gave way to those too (nice 0:
- * 0.95x of the loop-thread daemon, bench/daemon_ab.py). What keeps ping
- * quick is that the loop no longer scores, not priorities.
+ * Added to the query worker's nice value and its scoring threads'
+ * (--worker-nice, 0 to 19). Measured on the 1.1 M-file benchmark tree,
+ * 2 cores: on a quiet machine nice 19 brings ping's p99 under load to
+ * its idle p99 (0.4-0.7 ms against 0.3-0.4), where nice 0, 5 and 10
+ * leave it at 2-5 ms (the scoring threads fill both cores, and the loop
+ * and its clients wait for one); but whenever other processes want the
+ * CPU, a nice worker gives way to them too: nice 5 made large queries
+ * 1.17x slower then (nice 0: 0.95x of the loop-thread daemon,
+ * bench/daemon_ab.py), and with two `yes >/dev/null` running, nice 19
+ * made every query 36x slower than nice 0. A 5 ms ping is nothing to a
+ * person; a picker that stalls during `make -j` is. So 0, and the flag
+ * for those who want the loop first.
  */
 #define FIDXD_WORKER_NICE 0
+#define FIDXD_WORKER_NICE_MAX 19
 
 /* Visits are saved this long after the first unsaved one (and at exit). */
 #define FIDXD_VISITS_SAVE_MS 2000
@@ -59,6 +65,7 @@ struct fidxd_config {
 	struct visits_limits visits;
 	struct gitcache_limits git;
 	int threads;			/* scoring threads */
+	int worker_nice;		/* added to the query worker's nice */
 	size_t max_queued_queries;	/* waiting for the query worker */
 	size_t inline_max_files;	/* smaller indexes: queried inline */
 	uint32_t wait_ms;		/* default bound on a parked request */

@@ -50,6 +50,7 @@ struct fidxd_opts {
 	int threads;
 	size_t max_queued_queries;
 	size_t inline_max_files;
+	int worker_nice;
 	struct visits_limits visits;
 	struct gitcache_limits git;
 	size_t max_log;
@@ -78,6 +79,8 @@ fidxd_usage(FILE *f)
 "  --inline-max-files N    indexes smaller than this are queried on the\n"
 "                          loop thread, larger ones on the worker (default %d;\n"
 "                          0: every query on the worker)\n"
+"  --worker-nice N         added to the query and git workers' nice value,\n"
+"                          0 to 19 (default 0; 19 puts the loop first)\n"
 "  --max-visits N          files remembered as visited, in all (default %d)\n"
 "  --max-visits-per-project N   and per project (default %d)\n"
 "  --git-ttl-ms N          how long a git status is kept (default %d)\n"
@@ -121,7 +124,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	enum {
 		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
-		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE,
+		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE, O_NICE,
 		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS,
 	};
 	static const struct option longopts[] = {
@@ -143,6 +146,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-log-bytes", required_argument, NULL, O_LOG_MAX },
 		{ "max-queued-queries", required_argument, NULL, O_QUEUED },
 		{ "inline-max-files", required_argument, NULL, O_INLINE },
+		{ "worker-nice", required_argument, NULL, O_NICE },
 		{ "git-ttl-ms", required_argument, NULL, O_GIT_TTL },
 		{ "max-git-projects", required_argument, NULL, O_GIT_PROJ },
 		{ "max-git-bytes", required_argument, NULL, O_GIT_BYTES },
@@ -166,6 +170,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->wait_ms = FIDXD_WAIT_MS_DEFAULT;
 	o->max_queued_queries = FIDX_MAX_QUEUED_QUERIES_DEFAULT;
 	o->inline_max_files = SEARCH_SPLIT_MIN;
+	o->worker_nice = FIDXD_WORKER_NICE;
 	visits_limits_default(&o->visits);
 	gitcache_limits_default(&o->git);
 	o->max_log = LOG_FILE_MAX_DEFAULT;
@@ -304,6 +309,16 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    FIDX_MAX_GIT_PATHS_CEILING, &v))
 				return -1;
 			o->git.max_paths = v;
+			break;
+		case O_NICE:
+			if (size_parse(optarg, 0, FIDXD_WORKER_NICE_MAX,
+			    &v) == -1) {
+				log_warnx("--worker-nice wants a number from 0 "
+				    "to %d, not '%s'", FIDXD_WORKER_NICE_MAX,
+				    optarg);
+				return -1;
+			}
+			o->worker_nice = (int)v;
 			break;
 		case O_LOG_MAX:
 			if (fidxd_num("--max-log-bytes", optarg, SIZE_MAX / 2,
@@ -653,6 +668,7 @@ main(int argc, char **argv)
 		.threads = o.threads, .wait_ms = o.wait_ms,
 		.max_queued_queries = o.max_queued_queries,
 		.inline_max_files = o.inline_max_files,
+		.worker_nice = o.worker_nice,
 		.sock_path = o.sock, .sock_make_dir = !o.explicit_sock,
 		.visits_file = vfile,
 	};
