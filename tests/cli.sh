@@ -612,6 +612,12 @@ err_has "at the ceiling it does not say raise" "the most --max-line-bytes allows
 expect 2 "filter --max-lines 1.5K" sh -c '"$1" filter --max-lines 1.5K ab <"$2"' sh "$FIDX" "$T/longline"
 expect 2 "fidxd --max-files 1T" "$FIDXD" --foreground --socket "$T/s9" --max-files 1T
 err_has "fidxd names its syntax" "K, M or G multiplies by 1024"
+# The worker flags at and past their ends (0 is a setting for both).
+expect 2 "fidxd --worker-nice 20" "$FIDXD" --foreground --socket "$T/s9" --worker-nice 20
+err_has "it names the range" "from 0 to 19"
+expect 2 "fidxd --max-queued-queries 0" "$FIDXD" --foreground --socket "$T/s9" --max-queued-queries 0
+expect 2 "fidxd --max-queued-queries 65537" "$FIDXD" --foreground --socket "$T/s9" --max-queued-queries 65537
+expect 2 "fidxd --inline-max-files -1" "$FIDXD" --foreground --socket "$T/s9" --inline-max-files -1
 
 # make run passes RUN_QUERY through the environment: a quote in it is a
 # query character, not shell syntax. On a private runtime directory.

@@ -29,6 +29,15 @@ def send_lines(c, objs):
     c.send_raw(b"".join(json.dumps(o).encode() + b"\n" for o in objs))
 
 
+def thread_nices(pid):
+    """{tid: nice} of every thread of pid, from /proc (field 19)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            out[int(tid)] = int(f.read().rsplit(") ", 1)[1].split()[16])
+    return out
+
+
 def stats(c):
     return c.req({"op": "stats"})
 
@@ -36,9 +45,13 @@ def stats(c):
 def t_supersede(tmp):
     R = t.mkdir_fixture(tmp, "sup-tree", ["src/main.c", "src/util.c",
                                           "README.md"])
-    d = t.Daemon(tmp, "sup", ["--inline-max-files", "0"])
+    d = t.Daemon(tmp, "sup", ["--inline-max-files", "0",
+                              "--worker-nice", "3"])
     if not t.check("supersede: daemon up", d.wait_ready()):
         return
+    t.check("--worker-nice 3: the workers are niced, the loop is not",
+            thread_nices(d.p.pid).get(d.p.pid) == 0 and
+            3 in thread_nices(d.p.pid).values(), thread_nices(d.p.pid))
     c = t.Conn(d.sock)
     r = c.req({"op": "add", "root": R, "wait": True}, timeout=20)
     t.check("supersede: add ready", r.get("state") == "ready", t.short(r))
