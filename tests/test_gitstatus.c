@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testsh.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -29,21 +31,6 @@ struct fixture {
 	char dir[PATH_MAX + 16];	/* the repository's top */
 };
 
-static void
-sh(const char *fmt, ...)
-{
-	char cmd[4 * PATH_MAX];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	assert_int_equal(rc, 0);
-}
 
 /* The first line of a command's output, without its newline. */
 static void
@@ -66,18 +53,12 @@ sh_out(char *buf, size_t size, const char *fmt, ...)
 static int
 group_setup(void **state)
 {
-	char tmpl[] = "/tmp/fidx-gitstatus-home-XXXXXX", cfg[PATH_MAX + 16];
+	char cfg[PATH_MAX + 16];
 	FILE *fp;
 
 	(void)state;
-	if (mkdtemp(tmpl) == NULL || realpath(tmpl, test_home) == NULL)
+	if (sh_git_home("/tmp/fidx-gitstatus-home-XXXXXX", test_home) == -1)
 		return -1;
-	setenv("HOME", test_home, 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	unsetenv("XDG_CONFIG_HOME");
-	unsetenv("GIT_DIR");
-	unsetenv("GIT_WORK_TREE");
-	unsetenv("GIT_INDEX_FILE");
 	snprintf(cfg, sizeof(cfg), "%s/.gitconfig", test_home);
 	if ((fp = fopen(cfg, "w")) == NULL)
 		return -1;

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testsh.h"
+
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -44,36 +46,12 @@ struct fixture {
 
 static char test_home[PATH_MAX];
 
-static void
-sh(const char *fmt, ...)
-{
-	char cmd[2 * PATH_MAX];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	assert_int_equal(rc, 0);
-}
 
 static int
 group_setup(void **state)
 {
-	char tmpl[] = "/tmp/fidx-walk-home-XXXXXX";
-
 	(void)state;
-	if (mkdtemp(tmpl) == NULL || realpath(tmpl, test_home) == NULL)
-		return -1;
-	setenv("HOME", test_home, 1);
-	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-	unsetenv("XDG_CONFIG_HOME");
-	unsetenv("GIT_DIR");
-	unsetenv("GIT_WORK_TREE");
-	return 0;
+	return sh_git_home("/tmp/fidx-walk-home-XXXXXX", test_home);
 }
 
 static int
