@@ -191,6 +191,22 @@ proto_base64_decode(const char *s, size_t n, char *out, size_t *outlen)
 	return 0;
 }
 
+json_t *
+proto_text(const char *s, size_t len)
+{
+	char *lossy;
+	size_t llen;
+	json_t *o;
+
+	if (proto_utf8_valid(s, len))
+		return json_stringn_nocheck(s, len);
+	if ((lossy = proto_utf8_lossy(s, len, &llen)) == NULL)
+		return NULL;
+	o = json_stringn_nocheck(lossy, llen);
+	free(lossy);
+	return o;
+}
+
 int
 proto_path_set(json_t *obj, const char *path, size_t len)
 {

@@ -79,6 +79,13 @@ int proto_base64_decode(const char *s, size_t n, char *out, size_t *outlen);
 /* True if s (n bytes) is valid UTF-8 without NUL bytes. */
 bool proto_utf8_valid(const char *s, size_t n);
 
+/*
+ * A JSON string of s (len bytes) for display: a byte that does not start
+ * a valid character becomes U+FFFD (a branch or root that is not UTF-8).
+ * NULL on OOM.
+ */
+json_t *proto_text(const char *s, size_t len);
+
 /* Sets "path" (and "path_b64" when needed) on obj. Returns -1 on OOM. */
 int proto_path_set(json_t *obj, const char *path, size_t len);
 

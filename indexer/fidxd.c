@@ -97,7 +97,7 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
     int sigfd, struct fidx_err *err)
 {
 	struct server_handler h = { ops_line, ops_waiting, ops_gone,
-	    fidxd_lost, NULL };
+	    fidxd_lost, NULL, d };
 
 	memset(d, 0, sizeof(*d));
 	d->sigfd = sigfd;

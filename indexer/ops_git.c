@@ -68,6 +68,7 @@ struct ops_gitjob {
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key (ops_git_root) */
 	struct repo_status_opts opts;
+	size_t limit;			/* files in its own answer */
 	struct repo_status *st;		/* run()'s result, owned until put */
 	int err_no;			/* run()'s errno when st is NULL */
 	struct fidx_err err;
@@ -79,6 +80,7 @@ struct ops_gitwait {
 	struct client *c;
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key */
+	size_t limit;			/* files in its answer */
 	struct ops_gitwait *prev, *next;
 };
 
@@ -96,13 +98,14 @@ ops_git_root(const char *key)
 	return key[0] == OPS_GIT_ALL ? key + 1 : key;
 }
 
+/* The first limit files of st. */
 static json_t *
-ops_git_files(const struct repo_status *st)
+ops_git_files(const struct repo_status *st, size_t limit)
 {
 	json_t *a = json_array(), *f, *tmp;
 	char x[2] = "", y[2] = "";
 
-	for (size_t i = 0; a != NULL && i < st->nfiles; i++) {
+	for (size_t i = 0; a != NULL && i < st->nfiles && i < limit; i++) {
 		const struct repo_status_file *e = &st->files[i];
 
 		x[0] = e->index;
@@ -133,18 +136,23 @@ fail:
 	return NULL;
 }
 
+/*
+ * The answer: at most limit files, so one answer fits the output cap
+ * ("truncated" says when the cache's path cap or limit cut the list).
+ * Names that are not UTF-8 (git allows such refs) display with U+FFFD.
+ */
 static void
 ops_git_answer(struct ops_req *r, const char *root,
-    const struct repo_status *st, uint64_t age_ms)
+    const struct repo_status *st, uint64_t age_ms, size_t limit)
 {
 	const char *state = repo_state_name(st->state);
 	json_t *o = ops_ok(r);
 
-	o = ops_set(o, "root", json_string(root));
-	o = ops_set(o, "branch", json_string(st->branch));
+	o = ops_set(o, "root", proto_text(root, strlen(root)));
+	o = ops_set(o, "branch", proto_text(st->branch, strlen(st->branch)));
 	o = ops_set(o, "detached", json_boolean(st->detached));
 	o = ops_set(o, "upstream", st->upstream != NULL ?
-	    json_string(st->upstream) : json_null());
+	    proto_text(st->upstream, strlen(st->upstream)) : json_null());
 	o = ops_set(o, "ahead", json_integer((json_int_t)st->ahead));
 	o = ops_set(o, "behind", json_integer((json_int_t)st->behind));
 	o = ops_set(o, "state", state != NULL ? json_string(state) :
@@ -156,9 +164,10 @@ ops_git_answer(struct ops_req *r, const char *root,
 	    "untracked", (json_int_t)st->counts[REPO_COUNT_UNTRACKED],
 	    "ignored", (json_int_t)st->counts[REPO_COUNT_IGNORED],
 	    "conflicted", (json_int_t)st->counts[REPO_COUNT_CONFLICTED]));
-	o = ops_set(o, "files", ops_git_files(st));
+	o = ops_set(o, "files", ops_git_files(st, limit));
 	o = ops_set(o, "total", json_integer((json_int_t)st->total));
-	o = ops_set(o, "truncated", json_boolean(st->truncated));
+	o = ops_set(o, "truncated", json_boolean(st->truncated ||
+	    st->nfiles > limit));
 	o = ops_set(o, "age_ms", json_integer((json_int_t)age_ms));
 	if (o == NULL) {
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the git "
@@ -170,10 +179,11 @@ ops_git_answer(struct ops_req *r, const char *root,
 
 /* The answer to a computation, to its own client or a waiter's. */
 static void
-ops_git_reply(struct ops_req *r, const struct ops_gitjob *j, bool cancelled)
+ops_git_reply(struct ops_req *r, const struct ops_gitjob *j, size_t limit,
+    bool cancelled)
 {
 	if (j->st != NULL)
-		ops_git_answer(r, ops_git_root(j->root), j->st, 0);
+		ops_git_answer(r, ops_git_root(j->root), j->st, 0, limit);
 	else if (cancelled)
 		ops_fail(r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
 	else if (j->err_no == ENOENT)
@@ -233,7 +243,7 @@ ops_git_done(struct work *w, bool cancelled)
 		gitcache_fail(d->git, j->root, NULL);
 	if (j->c != NULL) {
 		server_unpark(d->server, j->c);
-		ops_git_reply(&r, j, cancelled && j->st == NULL);
+		ops_git_reply(&r, j, j->limit, cancelled && j->st == NULL);
 	}
 	for (g = o->gitwaits; g != NULL; g = next) {
 		struct ops_req wr = { .o = o, .c = g->c, .id = g->id };
@@ -243,7 +253,7 @@ ops_git_done(struct work *w, bool cancelled)
 			continue;
 		ops_gitwait_unlink(g);
 		server_unpark(d->server, g->c);
-		ops_git_reply(&wr, j, cancelled && j->st == NULL);
+		ops_git_reply(&wr, j, g->limit, cancelled && j->st == NULL);
 		ops_gitwait_free(g);
 	}
 	if (!kept)
@@ -255,7 +265,7 @@ ops_git_done(struct work *w, bool cancelled)
 
 /* Starts key's computation on a git worker, r's client parked on it. */
 static void
-ops_git_compute(struct ops_req *r, const char *key)
+ops_git_compute(struct ops_req *r, const char *key, size_t limit)
 {
 	struct ops *o = r->o;
 	struct gitcache_limits gl;
@@ -273,6 +283,7 @@ ops_git_compute(struct ops_req *r, const char *key)
 	j->o = o;
 	j->c = r->c;
 	j->id = r->id != NULL ? json_incref(r->id) : NULL;
+	j->limit = limit;
 	j->opts.max_paths = gl.max_paths;
 	j->opts.untracked_all = key[0] == OPS_GIT_ALL;
 	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
@@ -292,7 +303,7 @@ ops_git_compute(struct ops_req *r, const char *key)
 
 /* Parks r on key's computation, which another request started. */
 static void
-ops_git_wait(struct ops_req *r, const char *key)
+ops_git_wait(struct ops_req *r, const char *key, size_t limit)
 {
 	struct ops *o = r->o;
 	struct ops_gitwait *g;
@@ -305,6 +316,7 @@ ops_git_wait(struct ops_req *r, const char *key)
 		return;
 	}
 	g->kind.kind = OPS_PARKED_GITWAIT;
+	g->limit = limit;
 	g->o = o;
 	g->c = r->c;
 	g->id = r->id != NULL ? json_incref(r->id) : NULL;
@@ -328,13 +340,15 @@ op_git(struct ops_req *r)
 	char key[PATH_MAX + 1], *root = key + 1;
 	const char *untracked;
 	struct project *p;
-	json_int_t max_age;
+	json_int_t max_age, limit;
 	uint64_t age;
 
 	if (ops_root(r, root, &p) == -1 ||
 	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING,
 	    FIDX_GIT_TTL_MS_CEILING, &max_age) == -1 ||
-	    ops_string(r, "untracked", false, &untracked, NULL) == -1)
+	    ops_string(r, "untracked", false, &untracked, NULL) == -1 ||
+	    ops_int(r, "limit", 1, FIDX_MAX_GIT_PATHS_CEILING,
+	    FIDX_RESULTS_CEILING, &limit) == -1)
 		return -1;
 	if (untracked != NULL && strcmp(untracked, "normal") != 0 &&
 	    strcmp(untracked, "all") != 0)
@@ -347,13 +361,13 @@ op_git(struct ops_req *r)
 	switch (gitcache_lookup(o->d->git, key, (uint64_t)max_age,
 	    loop_now_ms(o->d->loop), &st, &age)) {
 	case GITCACHE_HIT:
-		ops_git_answer(r, root, st, age);
+		ops_git_answer(r, root, st, age, (size_t)limit);
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_compute(r, key);
+		ops_git_compute(r, key, (size_t)limit);
 		break;
 	case GITCACHE_WAIT:
-		ops_git_wait(r, key);
+		ops_git_wait(r, key, (size_t)limit);
 		break;
 	case GITCACHE_BUSY:
 		gitcache_limits(o->d->git, &gl);

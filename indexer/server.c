@@ -266,6 +266,13 @@ client_read(struct server *s, struct client *c)
 	if (c->in_off > 0) {
 		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
 		c->in_len -= c->in_off;
+		/*
+		 * What was shown to h.waiting moves down with the bytes.
+		 * NEEDSWORK: no test pins this; over a real socket the
+		 * second read races the parked request's end. It wants a
+		 * loop that runs one turn and a client on a socketpair.
+		 */
+		c->shown = c->shown > c->in_off ? c->shown - c->in_off : 0;
 		c->in_off = 0;
 	}
 	while (c->in_len < max && !c->eof) {
@@ -345,7 +352,10 @@ static bool
 server_socket_answers(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a hung listener with a full backlog (EAGAIN) is
+	 * someone's, and must not stop our loop. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
 	bool yes;
 
 	if (fd == -1)
@@ -485,9 +495,11 @@ client_process(struct server *s, struct client *c)
 
 		/*
 		 * The buffer holds max_line + 1 bytes, so a line that has its
-		 * '\n' in it is never too long; one that fills it without is.
+		 * '\n' in it is never too long; one that fills it without is,
+		 * and so is a last line (the peer shut its side) that long.
 		 */
-		if ((line = client_line(c, c->in_off, &len, &used)) == NULL) {
+		line = client_line(c, c->in_off, &len, &used);
+		if (line == NULL || len > s->lim.max_line) {
 			if (c->in_len - c->in_off > s->lim.max_line) {
 				s->count.lines_too_long++;
 				server_send(s, c, proto_error(NULL,
@@ -675,7 +687,7 @@ server_socket_check(struct loop *l, struct loop_timer *t)
 			log_warnx("another process serves %s now; stopping",
 			    s->sock_path);
 			loop_timer_stop(l, t);
-			s->h.lost(s->h.arg);
+			s->h.lost(s->h.lost_arg);
 			return;
 		}
 		if (!S_ISSOCK(st.st_mode)) {
@@ -708,8 +720,13 @@ server_socket_check(struct loop *l, struct loop_timer *t)
 	close(s->lfd);
 	s->lfd = fd;
 	if (loop_io_start(l, &s->lio, s->lfd, LOOP_READ, server_listen_event,
-	    s) == -1)
-		log_warn("epoll_ctl");
+	    s) == -1) {
+		/* Bound but deaf: nobody new could reach us, so go. */
+		log_warn("cannot watch the socket bound again; stopping");
+		loop_timer_stop(l, t);
+		s->h.lost(s->h.lost_arg);
+		return;
+	}
 	s->count.socket_rebinds++;
 	s->sock_warned = false;
 	log_warnx("the socket %s was deleted; bound it again", s->sock_path);

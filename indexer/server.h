@@ -68,8 +68,9 @@ struct server_handler {
 	/* c is being freed with parked on it: free it, answer nothing. */
 	void (*gone)(void *arg, struct client *c, void *parked);
 	/* The socket path is served by someone else: the daemon must go. */
-	void (*lost)(void *arg);
-	void *arg;
+	void (*lost)(void *lost_arg);
+	void *arg;			/* for line, waiting and gone */
+	void *lost_arg;			/* for lost: not arg's owner */
 };
 
 /* How often the socket file is checked to be still ours. */

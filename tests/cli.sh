@@ -395,6 +395,10 @@ if kill -0 "$old_pid" 2>/dev/null; then
 else
 	pass "the orphaned daemon stopped once another served its path"
 fi
+# It stopped itself cleanly: said why in the log it shares, and no
+# sanitizer report there (a crash would also have "stopped" it).
+check "the orphaned daemon said why it stopped" grep -q "another process serves" "$XDG_STATE_HOME/fidx/fidxd.log"
+check "and crashed on nothing" not grep -q -e AddressSanitizer -e "runtime error" "$XDG_STATE_HOME/fidx/fidxd.log"
 expect 0 "stop the new default-socket daemon" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" daemon stop
 cd "$T" || exit 1
 

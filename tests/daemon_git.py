@@ -239,6 +239,34 @@ def t_status(tmp):
     t.check("git: a relative root is bad_root",
             t.err_code(r) == "bad_root", t.short(r))
 
+    # "limit": the answer holds at most that many files, and says so,
+    # so a large status fits the output cap.
+    L = make_repo(tmp, "limited")
+    for i in range(5):
+        write(L, "new%d" % i, "x\n")
+    r = c.req({"op": "git", "root": L, "untracked": "all", "limit": 2},
+              timeout=30)
+    t.check("git limit 2: two files, truncated, total 5",
+            len(r.get("files", [])) == 2 and r.get("truncated") is True and
+            r.get("total") == 5, t.short(r))
+    r = c.req({"op": "git", "root": L, "untracked": "all"}, timeout=30)
+    t.check("git default limit: all five, not truncated",
+            len(r.get("files", [])) == 5 and r.get("truncated") is False,
+            t.short(r))
+    r = c.req({"op": "git", "root": L, "limit": 0})
+    t.check("git limit 0 is bad_request", t.err_code(r) == "bad_request",
+            t.short(r))
+
+    # A branch name that is not UTF-8 (git allows it) is shown, not
+    # turned into an out-of-memory error.
+    N = make_repo(tmp, "latin1-branch")
+    subprocess.run(["git", "checkout", "-q", "-b", b"caf\xe9"], cwd=N,
+                   check=True)
+    r = c.req({"op": "git", "root": N}, timeout=30)
+    t.check("git: a Latin-1 branch is shown with U+FFFD",
+            r.get("ok") is True and r.get("branch") == "caf\ufffd",
+            t.short(r))
+
     t.stop_daemon(d, c, "git daemon")
 
 
