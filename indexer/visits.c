@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -817,11 +818,57 @@ visits_sync_dir(const char *file)
  * save must not go on.
  */
 static int
+visits_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Makes room for one more kept copy of file: of "<file>.corrupt-*"
+ * beside it, the oldest (their names sort by time) go until fewer than
+ * VISITS_ASIDE_KEEP are left, so damaged files cannot fill the disk.
+ * Best effort: what cannot be listed or removed stays.
+ */
+static void
+visits_prune_aside(const char *file)
+{
+	char dir[PATH_MAX], prefix[NAME_MAX + 16], path[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	char *names[VISITS_ASIDE_SCAN];
+	size_t n = 0, plen;
+	struct dirent *e;
+	DIR *d;
+
+	if (slash == NULL || (size_t)(slash - file) >= sizeof(dir) ||
+	    strlen(slash + 1) + 9 >= sizeof(prefix))
+		return;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file), file);
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.corrupt-",
+	    slash + 1);
+	if ((d = opendir(dir[0] != '\0' ? dir : "/")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && n < VISITS_ASIDE_SCAN)
+		if (strncmp(e->d_name, prefix, plen) == 0 &&
+		    (names[n] = fidx_strdup(e->d_name)) != NULL)
+			n++;
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), visits_name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (n - i >= VISITS_ASIDE_KEEP &&
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    names[i]) < sizeof(path) && unlink(path) == -1)
+			log_warn("cannot remove an old copy, %s", path);
+		free(names[i]);
+	}
+}
+
+static int
 visits_set_aside(struct visits *v, const char *file, struct fidx_err *err)
 {
 	char name[sizeof(v->aside)];
 	int rc = -1, n;
 
+	visits_prune_aside(file);
 	for (int i = 1; i <= 100; i++) {
 		n = i == 1 ? snprintf(name, sizeof(name), "%s", v->aside) :
 		    snprintf(name, sizeof(name), "%s.%d", v->aside, i);

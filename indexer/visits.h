@@ -92,6 +92,17 @@
 #define VISITS_MAX_FILE_MIN 256
 
 /*
+ * Copies of a store file that did not load (visits.json.corrupt-<time>)
+ * kept beside it: before a new one is made, the oldest go until fewer
+ * than this are left, so at most VISITS_ASIDE_KEEP x max_file_bytes of
+ * them. Enough to go back a few failures; more means the file keeps
+ * breaking, which the log says each time. Names scanned at most
+ * VISITS_ASIDE_SCAN (the rest, if any, stay).
+ */
+#define VISITS_ASIDE_KEEP 4
+#define VISITS_ASIDE_SCAN 256
+
+/*
  * Ceiling of per_project and total: each table has at most twice that
  * many slots, so sizes stay far from overflow.
  */

@@ -1113,6 +1113,42 @@ test_corrupt_kept(void **state)
  * A file refused whole (here a later version's) is kept too: the store
  * starts empty, and the first save moves nothing it could not read.
  */
+/* Copies of damaged files are bounded: the oldest go first. */
+static void
+test_corrupt_copies_bounded(void **state)
+{
+	static const char text[] = HDR "GARBAGE\n";
+	struct fixture *f = *state;
+	char name[sizeof(((struct fixture *)0)->file) + 64];
+	const char *aside;
+	struct stat st;
+	bool done;
+	int left = 0;
+
+	/* Six older copies, 2026-11-0{1..6}. */
+	for (int i = 1; i <= 6; i++) {
+		snprintf(name, sizeof(name), "%s.corrupt-2026110%dT000000Z",
+		    f->file, i);
+		put_file(name, "old\n", 4);
+	}
+	f->v = store(10, 10);
+	put_file(f->file, text, strlen(text));
+	assert_int_equal(visits_load(f->v, f->file, T0, &f->err), -1);
+	assert_int_equal(add(f->v, "/r", "x", T0), 0);
+	assert_int_equal(visits_save(f->v, f->file, &f->err), 0);
+	aside = visits_aside(f->v, &done);
+	assert_true(done);
+	assert_int_equal(stat(aside, &st), 0);
+	for (int i = 1; i <= 6; i++) {
+		snprintf(name, sizeof(name), "%s.corrupt-2026110%dT000000Z",
+		    f->file, i);
+		left += stat(name, &st) == 0;
+		/* The newest three old ones stay, with the new one: four. */
+		assert_int_equal(stat(name, &st) == 0, i >= 4);
+	}
+	assert_int_equal(left + 1, VISITS_ASIDE_KEEP);
+}
+
 static void
 test_corrupt_whole_kept(void **state)
 {
@@ -1464,6 +1500,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_kept, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_copies_bounded, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_whole_kept, setup,
 		    teardown),
