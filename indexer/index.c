@@ -4,21 +4,147 @@
 #include "../common/limits.h"
 #include "../common/query.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* An arena's heap size: its paths and the regex engine's pad (QUERY_PAD). */
-static size_t
-index_arena_bytes(size_t len)
+/* A path's place in directory order: its directory, then its name. */
+struct index_key {
+	const char *dir;
+	size_t dlen;
+	const char *name;
+	size_t nlen;
+};
+
+static struct index_key
+index_key_of(const char *path, size_t len, size_t base)
 {
-	return len > 0 ? len + QUERY_PAD : 0;
+	struct index_key k = { path, base > 0 ? base - 1 : 0, path + base,
+	    len - base };
+
+	return k;
+}
+
+static struct index_key
+index_key_entry(const struct index_segment *g, size_t i)
+{
+	const struct match_entry *e = &g->entries[i];
+
+	return index_key_of(g->arena + e->off, e->len, e->base);
+}
+
+/*
+ * Directories compare component by component: as bytes with '/' below
+ * every other byte, so "a/b" sorts before "a.c" and "a"'s subtree is
+ * one range.
+ */
+static int
+index_dir_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t n = an < bn ? an : bn, i = 0;
+	unsigned ca, cb;
+
+	/* Eight bytes at a time to the first difference: paths share long
+	   prefixes, and sorting a walk's directories is mostly this. */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y) {
+			i += (size_t)__builtin_ctzll(x ^ y) / 8;
+			goto differ;
+		}
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	if (i == n)
+		return an < bn ? -1 : an > bn;
+differ:
+	ca = (unsigned char)a[i];
+	cb = (unsigned char)b[i];
+	ca = ca == '/' ? 0 : ca;
+	cb = cb == '/' ? 0 : cb;
+	return ca < cb ? -1 : 1;
+}
+
+static int
+index_key_cmp(const struct index_key *a, const struct index_key *b)
+{
+	int r = index_dir_cmp(a->dir, a->dlen, b->dir, b->dlen);
+	size_t n;
+
+	if (r != 0)
+		return r;
+	n = a->nlen < b->nlen ? a->nlen : b->nlen;
+	if (n > 0 && (r = memcmp(a->name, b->name, n)) != 0)
+		return r;
+	return a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
+}
+
+int
+index_path_cmp(const char *a, size_t alen, size_t abase, const char *b,
+    size_t blen, size_t bbase)
+{
+	struct index_key ka = index_key_of(a, alen, abase);
+	struct index_key kb = index_key_of(b, blen, bbase);
+
+	return index_key_cmp(&ka, &kb);
+}
+
+/* True if k lies in the tree of directory p ("" is the root's). */
+static bool
+index_key_under(const struct index_key *k, const char *p, size_t plen)
+{
+	return plen == 0 || (k->dlen >= plen && memcmp(k->dir, p, plen) == 0 &&
+	    (k->dlen == plen || k->dir[plen] == '/'));
+}
+
+/* ---- segments and snapshots ---- */
+
+static size_t
+index_segment_block(size_t n, size_t len)
+{
+	return sizeof(struct index_segment) + n * sizeof(struct match_entry) +
+	    len + QUERY_PAD;
+}
+
+static size_t
+index_snapshot_block(size_t nseg)
+{
+	return sizeof(struct index_snapshot) +
+	    nseg * sizeof(struct index_segment *) +
+	    (nseg + 1) * sizeof(size_t);
+}
+
+size_t
+index_weight(size_t files, size_t path_bytes)
+{
+	/*
+	 * Every segment but the last is full: INDEX_SEGMENT_FILES paths, or
+	 * more than INDEX_SEGMENT_BYTES less one longest path of bytes.
+	 */
+	size_t nseg = files == 0 ? 0 : files / INDEX_SEGMENT_FILES +
+	    path_bytes / (INDEX_SEGMENT_BYTES - FIDX_MAX_PATH_CEILING) + 1;
+
+	return index_snapshot_block(nseg) + nseg * index_segment_block(0, 0) +
+	    files * sizeof(struct match_entry) + path_bytes;
+}
+
+static void
+index_segment_unref(struct index_segment *g)
+{
+	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (g->budget != NULL)
+		atomic_fetch_sub(&g->budget->used, g->bytes);
+	free(g);
 }
 
 size_t
 index_snapshot_bytes(const struct index_snapshot *s)
 {
-	return sizeof(*s) + index_arena_bytes(s->arena_len) +
-	    s->n * sizeof(*s->entries);
+	return s->bytes;
 }
 
 struct index_snapshot *
@@ -36,12 +162,282 @@ index_snapshot_unref(struct index_snapshot *s)
 	/* acq_rel: the freeing thread must see every reader's last access. */
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	for (size_t i = 0; i < s->nseg; i++)
+		index_segment_unref(s->segs[i]);
 	if (s->budget != NULL)
-		atomic_fetch_sub(&s->budget->used, index_snapshot_bytes(s));
-	free(s->arena);
-	free(s->entries);
+		atomic_fetch_sub(&s->budget->used, index_snapshot_block(s->nseg));
 	free(s);
 }
+
+size_t
+index_snapshot_segment_of(const struct index_snapshot *s, size_t i)
+{
+	size_t lo = 0, hi = s->nseg;
+
+	/* The last segment whose start is <= i. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->starts[mid] <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The segment a key belongs in: the last whose first path is <= k, or 0. */
+static size_t
+index_locate(const struct index_snapshot *s, const struct index_key *k)
+{
+	size_t lo = 0, hi = s->nseg;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct index_key f = index_key_entry(s->segs[mid], 0);
+
+		if (index_key_cmp(&f, k) <= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first entry of g not before k (g->n if none). */
+static size_t
+index_segment_lower(const struct index_segment *g, const struct index_key *k)
+{
+	size_t lo = 0, hi = g->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct index_key e = index_key_entry(g, mid);
+
+		if (index_key_cmp(&e, k) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool
+index_snapshot_has(const struct index_snapshot *s, const char *path,
+    size_t len)
+{
+	struct index_key k = index_key_of(path, len, match_basename(path, len));
+	const struct index_segment *g;
+	size_t i;
+
+	if (s->nseg == 0)
+		return false;
+	g = s->segs[index_locate(s, &k)];
+	i = index_segment_lower(g, &k);
+	if (i == g->n)
+		return false;
+	struct index_key e = index_key_entry(g, i);
+
+	return index_key_cmp(&e, &k) == 0;
+}
+
+/*
+ * Writes paths, in order, into new segments of at most
+ * INDEX_SEGMENT_FILES paths and INDEX_SEGMENT_BYTES bytes, through one
+ * staging block reused for each.
+ */
+struct index_segw {
+	struct index_budget *budget;
+	struct index_builder *from;	/* whose charge the segments take over,
+					   or NULL: charge the budget, checked */
+	struct match_entry *ent;	/* INDEX_SEGMENT_FILES */
+	char *arena;			/* INDEX_SEGMENT_BYTES */
+	size_t n, len;
+	struct index_segment **out;
+	size_t nout, cap;
+	size_t made_bytes;
+	int err;			/* errno of the first failure, or 0 */
+};
+
+static int
+index_segw_init(struct index_segw *w, struct index_budget *budget,
+    struct index_builder *from)
+{
+	memset(w, 0, sizeof(*w));
+	w->budget = budget;
+	w->from = from;
+	w->ent = fidx_reallocarray(NULL, INDEX_SEGMENT_FILES, sizeof(*w->ent));
+	w->arena = fidx_malloc(INDEX_SEGMENT_BYTES);
+	if (w->ent == NULL || w->arena == NULL) {
+		free(w->ent);
+		free(w->arena);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Charges bytes for a new block; false (errno ENOSPC) past the budget. */
+static bool
+index_segw_charge(struct index_segw *w, size_t bytes)
+{
+	if (w->budget == NULL)
+		return true;
+	if (w->from != NULL) {
+		/* The builder's charge was for these bytes: it moves. */
+		size_t take = bytes < w->from->charged ? bytes :
+		    w->from->charged;
+
+		w->from->charged -= take;
+		if (bytes > take)
+			atomic_fetch_add(&w->budget->used, bytes - take);
+		return true;
+	}
+	if (atomic_fetch_add(&w->budget->used, bytes) + bytes >
+	    w->budget->limit) {
+		atomic_fetch_sub(&w->budget->used, bytes);
+		errno = ENOSPC;
+		return false;
+	}
+	return true;
+}
+
+static int
+index_segw_push(struct index_segw *w, struct index_segment *g)
+{
+	if (w->nout == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 16;
+		struct index_segment **v = fidx_reallocarray(w->out, ncap,
+		    sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		w->out = v;
+		w->cap = ncap;
+	}
+	w->out[w->nout++] = g;
+	return 0;
+}
+
+static void
+index_segw_flush(struct index_segw *w)
+{
+	size_t bytes = index_segment_block(w->n, w->len);
+	struct index_segment *g;
+
+	if (w->n == 0 || w->err != 0)
+		return;
+	if ((g = fidx_malloc(bytes)) == NULL) {
+		w->err = ENOMEM;
+		return;
+	}
+	if (!index_segw_charge(w, bytes)) {
+		free(g);
+		w->err = ENOSPC;
+		return;
+	}
+	atomic_init(&g->refs, 1);
+	g->n = (uint32_t)w->n;
+	g->bytes = bytes;
+	g->budget = w->budget;
+	g->arena = (char *)(g->entries + w->n);
+	memcpy(g->entries, w->ent, w->n * sizeof(*w->ent));
+	memcpy(g->arena, w->arena, w->len);
+	memset(g->arena + w->len, 0, QUERY_PAD);
+	if (index_segw_push(w, g) == -1) {
+		w->err = ENOMEM;
+		index_segment_unref(g);
+		return;
+	}
+	w->made_bytes += bytes;
+	w->n = 0;
+	w->len = 0;
+}
+
+static void
+index_segw_put(struct index_segw *w, const char *path,
+    const struct match_entry *e)
+{
+	if (w->n == INDEX_SEGMENT_FILES ||
+	    w->len + e->len > INDEX_SEGMENT_BYTES)
+		index_segw_flush(w);
+	if (w->err != 0)
+		return;
+	memcpy(w->arena + w->len, path, e->len);
+	w->ent[w->n] = *e;
+	w->ent[w->n].off = (uint32_t)w->len;
+	w->n++;
+	w->len += e->len;
+}
+
+/* Shares an old segment: what was staged goes first. */
+static void
+index_segw_share(struct index_segw *w, struct index_segment *g)
+{
+	index_segw_flush(w);
+	if (w->err != 0)
+		return;
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	if (index_segw_push(w, g) == -1) {
+		w->err = ENOMEM;
+		index_segment_unref(g);
+	}
+}
+
+static void
+index_segw_drop(struct index_segw *w)
+{
+	for (size_t i = 0; i < w->nout; i++)
+		index_segment_unref(w->out[i]);
+	free(w->out);
+	free(w->ent);
+	free(w->arena);
+	memset(w, 0, sizeof(*w));
+}
+
+/* The snapshot of the segments written; w is spent. NULL: see w->err. */
+static struct index_snapshot *
+index_segw_finish(struct index_segw *w, uint64_t generation, bool capped)
+{
+	struct index_snapshot *s = NULL;
+	size_t block;
+
+	index_segw_flush(w);
+	block = index_snapshot_block(w->nout);
+	if (w->err == 0 && (s = fidx_calloc(1, block)) == NULL)
+		w->err = ENOMEM;
+	if (w->err == 0 && !index_segw_charge(w, block)) {
+		free(s);
+		w->err = ENOSPC;
+	}
+	if (w->err != 0) {
+		int e = w->err;
+
+		index_segw_drop(w);
+		errno = e;
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	s->budget = w->budget;
+	s->generation = generation;
+	s->nseg = w->nout;
+	s->segs = (struct index_segment **)(s + 1);
+	s->starts = (size_t *)(s->segs + w->nout);
+	s->bytes = block;
+	s->capped = capped;
+	for (size_t i = 0; i < w->nout; i++) {
+		s->segs[i] = w->out[i];
+		s->starts[i] = s->n;
+		s->n += w->out[i]->n;
+		s->bytes += w->out[i]->bytes;
+	}
+	s->starts[w->nout] = s->n;
+	w->nout = 0;
+	index_segw_drop(w);
+	return s;
+}
+
+/* ---- the builder ---- */
 
 void
 index_builder_init(struct index_builder *b, size_t max_files,
@@ -74,8 +470,7 @@ index_builder_charge(struct index_builder *b, size_t need)
 int
 index_builder_add(struct index_builder *b, const char *path, size_t len)
 {
-	size_t need = sizeof(struct index_snapshot) +
-	    index_arena_bytes(b->len + len) + (b->n + 1) * sizeof(*b->entries);
+	size_t need = index_weight(b->n + 1, b->len + len);
 
 	if (len == 0 || len > FIDX_MAX_PATH_CEILING)
 		return 0;
@@ -97,11 +492,11 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 		b->capped = true;
 		return 1;
 	}
-	if (index_arena_bytes(b->len + len) > b->cap) {
+	if (b->len + len > b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 64 * 1024;
 		char *a;
 
-		while (ncap < index_arena_bytes(b->len + len))
+		while (ncap < b->len + len)
 			ncap *= 2;
 		if ((a = fidx_reallocarray(b->arena, ncap, 1)) == NULL)
 			return -1;
@@ -122,56 +517,136 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 	match_entry_init(&b->entries[b->n++], b->arena, (uint32_t)b->len,
 	    (uint16_t)len, true);
 	b->len += len;
+	b->sorted = false;
+	return 0;
+}
+
+/* One directory's files as the walk left them: entries [first, first+n). */
+struct index_run {
+	const char *dir;
+	size_t dlen;
+	size_t first, n;
+};
+
+static int
+index_run_cmp(const void *x, const void *y)
+{
+	const struct index_run *a = x, *c = y;
+
+	return index_dir_cmp(a->dir, a->dlen, c->dir, c->dlen);
+}
+
+/* Within one directory: by file name alone. */
+static int
+index_name_cmp(const void *x, const void *y, void *arg)
+{
+	const char *arena = arg;
+	const struct match_entry *a = x, *c = y;
+	size_t an = a->len - a->base, cn = c->len - c->base;
+	int r = memcmp(arena + a->off + a->base, arena + c->off + c->base,
+	    an < cn ? an : cn);
+
+	return r != 0 ? r : an < cn ? -1 : an > cn;
+}
+
+static bool
+index_same_dir(const char *arena, const struct match_entry *a,
+    const struct match_entry *c)
+{
+	return a->base == c->base &&
+	    memcmp(arena + a->off, arena + c->off, a->base) == 0;
+}
+
+int
+index_builder_sort(struct index_builder *b)
+{
+	struct index_run *runs = NULL;
+	struct match_entry *out = NULL;
+	char *dirs = NULL, *at;
+	size_t nruns = 0, dbytes = 0, n = 0, r;
+
+	if (b->sorted || b->n < 2)
+		goto done;
+	for (size_t i = 0; i < b->n; i++)
+		if (i == 0 || !index_same_dir(b->arena, &b->entries[i - 1],
+		    &b->entries[i])) {
+			nruns++;
+			dbytes += b->entries[i].base;
+		}
+	if ((runs = fidx_reallocarray(NULL, nruns, sizeof(*runs))) == NULL ||
+	    (dirs = fidx_malloc(dbytes + 1)) == NULL ||
+	    (out = fidx_reallocarray(NULL, b->n, sizeof(*out))) == NULL) {
+		free(runs);
+		free(dirs);
+		return -1;
+	}
+	/*
+	 * The directories' names, copied together: sorting them reads a few
+	 * MiB in cache instead of a byte here and there of the whole arena.
+	 */
+	at = dirs;
+	r = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct match_entry *e = &b->entries[i];
+
+		if (i == 0 || !index_same_dir(b->arena, &b->entries[i - 1], e)) {
+			memcpy(at, b->arena + e->off, e->base);
+			runs[r++] = (struct index_run){ at,
+			    e->base ? e->base - 1u : 0, i, 0 };
+			at += e->base;
+		}
+		runs[r - 1].n++;
+	}
+	qsort(runs, nruns, sizeof(*runs), index_run_cmp);
+	/* Runs of one directory (a walk may list it in parts) sort as one. */
+	for (r = 0; r < nruns;) {
+		size_t from = n, q = r, kept;
+
+		for (; q < nruns && index_run_cmp(&runs[r], &runs[q]) == 0;
+		    q++) {
+			memcpy(out + n, b->entries + runs[q].first,
+			    runs[q].n * sizeof(*out));
+			n += runs[q].n;
+		}
+		qsort_r(out + from, n - from, sizeof(*out), index_name_cmp,
+		    b->arena);
+		/* A path listed twice is kept once: never twice in an index. */
+		kept = from + 1;
+		for (size_t i = from + 1; i < n; i++)
+			if (index_name_cmp(&out[kept - 1], &out[i],
+			    b->arena) != 0)
+				out[kept++] = out[i];
+		n = kept;
+		r = q;
+	}
+	free(runs);
+	free(dirs);
+	free(b->entries);
+	b->entries = out;
+	b->ecap = b->n;
+	if (b->files != NULL && n < b->n)
+		atomic_fetch_sub(b->files, b->n - n);
+	b->n = n;
+done:
+	b->sorted = true;
 	return 0;
 }
 
 struct index_snapshot *
 index_builder_finish(struct index_builder *b, uint64_t generation)
 {
-	struct index_snapshot *s;
+	struct index_snapshot *s = NULL;
+	struct index_segw w;
 
-	if ((s = fidx_calloc(1, sizeof(*s))) == NULL) {
-		index_builder_release(b);
-		return NULL;
-	}
-	/* Shrink to fit: the cap counted exact sizes, so must the heap. */
-	if (index_arena_bytes(b->len) < b->cap && b->len > 0) {
-		char *a = fidx_reallocarray(b->arena, index_arena_bytes(b->len),
-		    1);
-
-		if (a != NULL)
-			b->arena = a;
-	}
-	/* The last path is followed by QUERY_PAD defined bytes. */
-	if (b->len > 0)
-		memset(b->arena + b->len, 0, QUERY_PAD);
-	if (b->n < b->ecap && b->n > 0) {
-		struct match_entry *e = fidx_reallocarray(b->entries, b->n,
-		    sizeof(*e));
-
-		if (e != NULL)
-			b->entries = e;
-	}
-	atomic_init(&s->refs, 1);
-	s->budget = b->budget;
-	s->generation = generation;
-	s->arena = b->arena;
-	s->arena_len = b->len;
-	s->entries = b->entries;
-	s->n = b->n;
-	s->capped = b->capped;
-	/* The charge becomes exactly what the snapshot holds. */
-	if (s->budget != NULL) {
-		size_t bytes = index_snapshot_bytes(s);
-
-		if (bytes > b->charged)
-			atomic_fetch_add(&s->budget->used, bytes - b->charged);
-		else
-			atomic_fetch_sub(&s->budget->used, b->charged - bytes);
-	}
-	b->charged = 0;
-	b->arena = NULL;
-	b->entries = NULL;
+	if (index_builder_sort(b) == -1 ||
+	    index_segw_init(&w, b->budget, b) == -1)
+		goto out;
+	for (size_t i = 0; i < b->n && w.err == 0; i++)
+		index_segw_put(&w, b->arena + b->entries[i].off,
+		    &b->entries[i]);
+	s = index_segw_finish(&w, generation, b->capped);
+out:
+	/* What the segments did not take over goes back with the builder. */
 	index_builder_release(b);
 	return s;
 }
@@ -184,14 +659,13 @@ index_builder_absorb(struct index_builder *dst, struct index_builder *src)
 
 	if (len > UINT32_MAX)
 		goto out;
-	if (index_arena_bytes(len) > dst->cap) {
-		char *a = fidx_reallocarray(dst->arena, index_arena_bytes(len),
-		    1);
+	if (len > dst->cap) {
+		char *a = fidx_reallocarray(dst->arena, len, 1);
 
 		if (a == NULL)
 			goto out;
 		dst->arena = a;
-		dst->cap = index_arena_bytes(len);
+		dst->cap = len;
 	}
 	if (n > dst->ecap) {
 		struct match_entry *e = fidx_reallocarray(dst->entries, n,
@@ -211,6 +685,7 @@ index_builder_absorb(struct index_builder *dst, struct index_builder *src)
 	dst->len = len;
 	dst->n = n;
 	dst->capped |= src->capped;
+	dst->sorted = false;
 	/* Its charge was for these very bytes: it moves with them. */
 	if (dst->budget == src->budget) {
 		dst->charged += src->charged;
@@ -230,4 +705,233 @@ index_builder_release(struct index_builder *b)
 	free(b->arena);
 	free(b->entries);
 	memset(b, 0, sizeof(*b));
+}
+
+/* ---- deltas ---- */
+
+static int
+index_str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* True if sorted set v (n) holds s[0..len). */
+static bool
+index_set_has(const char *const *v, size_t n, const char *s, size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strncmp(v[mid], s, len);
+
+		if (r == 0 && v[mid][len] != '\0')
+			r = 1;
+		if (r == 0)
+			return true;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* True if the path is one of the clears or under one of them. */
+static bool
+index_cleared(const char *const *v, size_t n, const char *path, size_t len)
+{
+	if (n > 0 && v[0][0] == '\0')
+		return true;		/* the root: everything */
+	for (size_t i = 0; i < len; i++)
+		if (path[i] == '/' && index_set_has(v, n, path, i))
+			return true;
+	return index_set_has(v, n, path, len);
+}
+
+/* Sorted, each once, none under another: the clears that matter. */
+static const char **
+index_clears_norm(const struct index_change *ch, size_t *np)
+{
+	const char **v = fidx_reallocarray(NULL, ch->nclear ? ch->nclear : 1,
+	    sizeof(*v));
+	size_t n = 0;
+
+	if (v == NULL)
+		return NULL;
+	memcpy(v, ch->clear, ch->nclear * sizeof(*v));
+	qsort(v, ch->nclear, sizeof(*v), index_str_cmp);
+	for (size_t i = 0; i < ch->nclear; i++) {
+		size_t len = strlen(v[i]);
+
+		if (n > 0 && strcmp(v[n - 1], v[i]) == 0)
+			continue;
+		/* An ancestor sorts before it; search those kept so far. */
+		if (n > 0 && index_cleared(v, n, v[i], len) && len > 0)
+			continue;
+		v[n++] = v[i];
+	}
+	*np = n;
+	return v;
+}
+
+enum index_mark {
+	INDEX_KEEP,			/* shared as it is */
+	INDEX_DROP,			/* every path in it goes */
+	INDEX_TOUCH,			/* rebuilt */
+};
+
+/* Marks the segments the clear of p reaches. */
+static void
+index_mark_clear(const struct index_snapshot *s, uint8_t *mark, const char *p)
+{
+	size_t plen = strlen(p);
+	struct index_key k = index_key_of(p, plen, match_basename(p, plen));
+	struct index_key lo = { p, plen, "", 0 };
+	size_t i = index_locate(s, &k), at;
+
+	/* The file p itself. */
+	at = index_segment_lower(s->segs[i], &k);
+	if (at < s->segs[i]->n) {
+		struct index_key e = index_key_entry(s->segs[i], at);
+
+		if (index_key_cmp(&e, &k) == 0)
+			mark[i] = INDEX_TOUCH;
+	}
+	/* The tree under p: a range starting at (p, ""). */
+	i = plen == 0 ? 0 : index_locate(s, &lo);
+	at = plen == 0 ? 0 : index_segment_lower(s->segs[i], &lo);
+	for (; i < s->nseg; i++, at = 0) {
+		const struct index_segment *g = s->segs[i];
+		struct index_key e, last;
+
+		if (at == g->n)
+			continue;
+		e = index_key_entry(g, at);
+		if (!index_key_under(&e, p, plen))
+			break;
+		last = index_key_entry(g, g->n - 1);
+		if (at == 0 && index_key_under(&last, p, plen)) {
+			if (mark[i] == INDEX_KEEP)
+				mark[i] = INDEX_DROP;
+			continue;
+		}
+		mark[i] = INDEX_TOUCH;
+		if (!index_key_under(&last, p, plen))
+			break;
+	}
+}
+
+struct index_snapshot *
+index_snapshot_apply(const struct index_snapshot *old,
+    const struct index_change *ch, uint64_t generation,
+    struct index_apply_stats *st)
+{
+	const struct index_builder *add = ch->add;
+	size_t nadd = add != NULL ? add->n : 0, a = 0, nclear = 0;
+	size_t removed = 0, room;
+	const char **clear = NULL;
+	uint8_t *mark = NULL;
+	struct index_snapshot *s = NULL;
+	struct index_segw w;
+	bool capped = old->capped;
+
+	memset(st, 0, sizeof(*st));
+	if ((clear = index_clears_norm(ch, &nclear)) == NULL ||
+	    (mark = fidx_calloc(old->nseg ? old->nseg : 1, 1)) == NULL ||
+	    index_segw_init(&w, old->budget, NULL) == -1) {
+		free(clear);
+		free(mark);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (size_t j = 0; j < nadd && old->nseg > 0; j++) {
+		const struct match_entry *e = &add->entries[j];
+		struct index_key k = index_key_of(add->arena + e->off, e->len,
+		    e->base);
+
+		mark[index_locate(old, &k)] = INDEX_TOUCH;
+	}
+	for (size_t c = 0; c < nclear && old->nseg > 0; c++)
+		index_mark_clear(old, mark, clear[c]);
+
+	/* What goes, so the cap can be kept before anything is written. */
+	for (size_t i = 0; i < old->nseg; i++) {
+		const struct index_segment *g = old->segs[i];
+
+		if (mark[i] == INDEX_DROP)
+			removed += g->n;
+		else if (mark[i] == INDEX_TOUCH)
+			for (size_t j = 0; j < g->n; j++)
+				removed += index_cleared(clear, nclear,
+				    index_segment_path(g, j),
+				    g->entries[j].len);
+	}
+	room = old->n - removed < ch->max_files ?
+	    ch->max_files - (old->n - removed) : 0;
+	if (nadd > room) {
+		nadd = room;
+		capped = true;
+	}
+	st->removed = removed;
+	st->added = nadd;
+
+	for (size_t i = 0; i < old->nseg && w.err == 0; i++) {
+		const struct index_segment *g = old->segs[i];
+		struct index_key next;
+		bool last = i + 1 == old->nseg;
+
+		if (mark[i] == INDEX_KEEP) {
+			index_segw_share(&w, old->segs[i]);
+			st->segments_shared++;
+			continue;
+		}
+		if (mark[i] == INDEX_DROP)
+			continue;
+		if (!last)
+			next = index_key_entry(old->segs[i + 1], 0);
+		/* Merge what stays of g with the adds that land in it. */
+		for (size_t j = 0; j < g->n && w.err == 0;) {
+			const struct match_entry *e = &g->entries[j];
+			const struct match_entry *ae = a < nadd ?
+			    &add->entries[a] : NULL;
+			const char *path = index_segment_path(g, j);
+
+			int r = ae == NULL ? 1 : index_path_cmp(add->arena +
+			    ae->off, ae->len, ae->base, path, e->len, e->base);
+
+			if (r < 0) {
+				index_segw_put(&w, add->arena + ae->off, ae);
+				a++;
+				continue;
+			}
+			/* Never twice: an add equal to a path held is that path. */
+			if (r == 0) {
+				index_segw_put(&w, path, e);
+				a++;
+			} else if (!index_cleared(clear, nclear, path, e->len))
+				index_segw_put(&w, path, e);
+			j++;
+		}
+		for (; a < nadd && w.err == 0; a++) {
+			const struct match_entry *ae = &add->entries[a];
+			struct index_key k = index_key_of(add->arena + ae->off,
+			    ae->len, ae->base);
+
+			if (!last && index_key_cmp(&k, &next) >= 0)
+				break;
+			index_segw_put(&w, add->arena + ae->off, ae);
+		}
+	}
+	/* An empty index: every add is new. */
+	for (; a < nadd && w.err == 0; a++)
+		index_segw_put(&w, add->arena + add->entries[a].off,
+		    &add->entries[a]);
+	index_segw_flush(&w);
+	st->segments_made = w.nout - st->segments_shared;
+	st->bytes_made = w.made_bytes;
+	s = index_segw_finish(&w, generation, capped);
+	free(clear);
+	free(mark);
+	return s;
 }

@@ -1,16 +1,24 @@
 /*
- * index.h - immutable file-index snapshots, and the builder that makes them.
+ * index.h - immutable file-index snapshots made of shared segments, the
+ * builder that makes them from a walk, and the delta that makes a new
+ * one from an old one and a change.
  *
- * Owns: each snapshot's path arena, entry array, header and refcount.
+ * Owns: every segment (one block: header, entries, path bytes), every
+ * snapshot (one block: header, segment list, start offsets) and their
+ * refcounts.
  * Never touches: sockets, inotify, libgit2, the project registry, the disk.
  *
- * A snapshot is three allocations: every path's bytes (relative to the
- * project root) back to back in one arena, one 16-byte struct match_entry
- * per file, and this header. It is never modified after
- * index_builder_finish(): a rebuild makes a new one and the project swaps
- * the pointer. Readers hold it with index_snapshot_ref() and release it
- * with index_snapshot_unref(); the last unref frees it, on whichever
- * thread that happens, so no reader ever sees a freed or changing index.
+ * A snapshot lists its paths in directory order (index_path_cmp) cut
+ * into segments of at most INDEX_SEGMENT_FILES paths and
+ * INDEX_SEGMENT_BYTES path bytes. Nothing is modified once made: a
+ * rebuild makes all new segments, index_snapshot_apply() makes new ones
+ * only where a change lands and shares the rest with the old snapshot,
+ * so a saved file costs one segment, not the index. Readers hold a
+ * snapshot with index_snapshot_ref() and release it with
+ * index_snapshot_unref(); the last reference to a snapshot drops its
+ * segments' references, and the last reference to a segment frees it,
+ * on whichever thread that happens. Each segment charges the budget once
+ * however many snapshots share it.
  */
 #ifndef FIDX_INDEX_H
 #define FIDX_INDEX_H
@@ -23,47 +31,86 @@
 #include "../common/match.h"
 
 /*
- * The index-bytes cap shared by every project: live snapshots (old ones
- * still held by a reader included) plus every builder's projected size.
- * One counter for both, so the two snapshots that exist during a rebuild
- * are counted, and concurrent walks cannot overshoot it between them.
+ * A segment's bounds. Small enough that a one-file change copies a few
+ * hundred KiB whatever the index size, large enough that a query's
+ * per-segment cost (one query_run() call) is lost in its scoring.
+ */
+#define INDEX_SEGMENT_FILES 4096
+#define INDEX_SEGMENT_BYTES (256 * 1024)
+
+/*
+ * The index-bytes cap shared by every project: live segments (those of
+ * old snapshots still held by a reader included, each once) plus every
+ * builder's projected size. One counter for both, so the two snapshots
+ * that exist during a rebuild are counted, and concurrent walks cannot
+ * overshoot it between them.
  */
 struct index_budget {
 	atomic_size_t used;
 	size_t limit;
 };
 
+struct index_segment {
+	atomic_uint refs;
+	uint32_t n;			/* paths, >= 1 */
+	size_t bytes;			/* the block's size: what it charges */
+	struct index_budget *budget;	/* may be NULL */
+	char *arena;			/* paths back to back, not NUL-
+					   terminated, then QUERY_PAD zeros */
+	struct match_entry entries[];	/* n, in directory order */
+};
+
 struct index_snapshot {
 	atomic_uint refs;
-	struct index_budget *budget;	/* charged index_snapshot_bytes(); may be NULL */
+	struct index_budget *budget;	/* charged for this block; may be NULL */
 	uint64_t generation;
-	char *arena;			/* paths, not NUL-terminated, then
-					   QUERY_PAD zero bytes */
-	size_t arena_len;
-	struct match_entry *entries;
-	size_t n;
-	bool capped;			/* the walk stopped at a cap */
+	size_t n;			/* paths in all segments */
+	size_t nseg;
+	struct index_segment **segs;	/* nseg, in order; one reference each */
+	size_t *starts;			/* nseg + 1: paths before segment i */
+	size_t bytes;			/* this block and every segment */
+	bool capped;			/* a cap cut the walk or a change */
 };
 
 /*
- * Bytes the snapshot holds: what the index-bytes cap counts, the arena's
- * QUERY_PAD bytes after its last path included.
+ * Directory order: by directory, component by component, then by file
+ * name, bytewise. The files of a directory are next to each other, and
+ * a directory's whole subtree (its files, then its subdirectories') is
+ * one range, so a change to a tree touches one run of segments. base is
+ * the file name's offset (match_basename()).
+ */
+int index_path_cmp(const char *a, size_t alen, size_t abase, const char *b,
+    size_t blen, size_t bbase);
+
+/*
+ * Bytes the snapshot holds, every segment counted: what `stats` shows per
+ * project. (The budget counts a segment shared by two snapshots once.)
  */
 size_t index_snapshot_bytes(const struct index_snapshot *s);
 
 struct index_snapshot *index_snapshot_ref(struct index_snapshot *s);
 void index_snapshot_unref(struct index_snapshot *s);
 
-/* The path of entry i (not NUL-terminated; length entries[i].len). */
+/* The segment holding path number i (0 <= i < s->n). */
+size_t index_snapshot_segment_of(const struct index_snapshot *s, size_t i);
+
+/* The path of entry i of a segment (not NUL-terminated; entries[i].len). */
 static inline const char *
-index_snapshot_path(const struct index_snapshot *s, size_t i)
+index_segment_path(const struct index_segment *g, size_t i)
 {
-	return s->arena + s->entries[i].off;
+	return g->arena + g->entries[i].off;
 }
 
 /*
+ * True if the snapshot holds exactly this path (len bytes), by a binary
+ * search: for tests and for the watcher's checks, not for queries.
+ */
+bool index_snapshot_has(const struct index_snapshot *s, const char *path,
+    size_t len);
+
+/*
  * Collects paths under two caps. The caps count what the finished
- * snapshot will hold (arena bytes + entries), so a walk stops before the
+ * snapshot can hold at most (index_weight()), so a walk stops before the
  * snapshot could pass the budget, not after.
  */
 struct index_builder {
@@ -78,7 +125,15 @@ struct index_builder {
 	atomic_size_t *files;		/* max_files shared with other builders
 					   of the same index, or NULL */
 	bool capped;
+	bool sorted;			/* by index_builder_sort(), since the
+					   last add */
 };
+
+/*
+ * The most a snapshot of `files` paths of `path_bytes` bytes in all can
+ * weigh, however it is cut into segments: what the caps count.
+ */
+size_t index_weight(size_t files, size_t path_bytes);
 
 /* budget may be NULL; the builder charges it as it grows. */
 void index_builder_init(struct index_builder *b, size_t max_files,
@@ -92,10 +147,18 @@ void index_builder_init(struct index_builder *b, size_t max_files,
 int index_builder_add(struct index_builder *b, const char *path, size_t len);
 
 /*
- * Turns the builder into a snapshot with refcount 1, shrinking its
- * allocations to fit; the builder's charge on the budget passes to the
- * snapshot, which gives it back when freed. The builder is released
- * either way. NULL when out of memory.
+ * Puts the builder's paths in directory order, a path added twice kept
+ * once. Cheap for a walk's output, where each directory's files came
+ * together: it sorts directories, then the names within each.
+ * Returns -1 when out of memory (the builder is unchanged).
+ */
+int index_builder_sort(struct index_builder *b);
+
+/*
+ * Turns the builder into a snapshot with refcount 1 (sorting it first);
+ * the builder's charge on the budget passes to the snapshot's segments,
+ * which give it back when freed. The builder is released either way.
+ * NULL when out of memory.
  */
 struct index_snapshot *index_builder_finish(struct index_builder *b,
     uint64_t generation);
@@ -108,5 +171,38 @@ struct index_snapshot *index_builder_finish(struct index_builder *b,
 int index_builder_absorb(struct index_builder *dst, struct index_builder *src);
 
 void index_builder_release(struct index_builder *b);
+
+/*
+ * A change to apply: every path equal to one of `clear` or under one of
+ * them as a directory goes, then every path of `add` comes in. So a
+ * directory re-read from the disk is a clear of it and the files found
+ * under it, and a file is a clear of it and itself, or nothing if it is
+ * gone: whatever the index held there before, the result is what the
+ * disk holds now. Every path of add must lie under (or be) some clear.
+ */
+struct index_change {
+	const char *const *clear;	/* NUL-terminated relative paths */
+	size_t nclear;
+	struct index_builder *add;	/* sorted (index_builder_sort), or NULL */
+	size_t max_files;		/* the project's cap */
+};
+
+/* What index_snapshot_apply() did, for stats and tests. */
+struct index_apply_stats {
+	size_t segments_made;
+	size_t segments_shared;
+	size_t bytes_made;		/* allocated for new segments */
+	size_t removed, added;
+};
+
+/*
+ * A new snapshot: old with the change applied, sharing every segment the
+ * change does not touch. NULL with errno ENOMEM, or ENOSPC when the new
+ * segments would pass the budget (nothing is charged then). Adds past
+ * max_files are dropped and the result is capped. old is not changed.
+ */
+struct index_snapshot *index_snapshot_apply(const struct index_snapshot *old,
+    const struct index_change *ch, uint64_t generation,
+    struct index_apply_stats *st);
 
 #endif

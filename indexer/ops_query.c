@@ -67,8 +67,7 @@ ops_query_text(struct ops_req *r, char *buf, const char **text,
 
 /* The results array of a finished search. */
 static json_t *
-ops_results(const struct query *q, const struct index_snapshot *sn,
-    const struct topk *top, bool positions)
+ops_results(const struct query *q, const struct topk *top, bool positions)
 {
 	struct query_scratch *sc = NULL;
 	uint32_t *pos = NULL;
@@ -82,9 +81,8 @@ ops_results(const struct query *q, const struct index_snapshot *sn,
 		goto fail;
 	for (size_t i = 0; i < top->n; i++) {
 		const struct topk_item *it = &top->items[i];
-		const struct match_entry *e = &sn->entries[it->index];
 		int n = positions ? query_positions(q, it->path, it->len,
-		    e->base, sc, pos) : 0;
+		    match_basename(it->path, it->len), sc, pos) : 0;
 
 		if (json_array_append_new(a, proto_result_new(it->path,
 		    it->len, it->score, it->extra & QUERY_ITEM_TYPO,
@@ -161,7 +159,7 @@ ops_run_score(struct ops_run *run)
 			goto out;
 		}
 		topk_sort(&top);
-		run->results = ops_results(run->q, run->sn, &top,
+		run->results = ops_results(run->q, &top,
 		    run->positions);
 	} else {
 		run->results = json_array();

@@ -79,11 +79,19 @@ search_part_bind(struct search_pool *p, struct search_part *pt)
 static void
 search_chunk(struct search_pool *p, struct search_part *pt, size_t c)
 {
+	const struct index_snapshot *s = p->s;
 	size_t from = c * p->chunk;
-	size_t to = from + p->chunk < p->s->n ? from + p->chunk : p->s->n;
+	size_t to = from + p->chunk < s->n ? from + p->chunk : s->n;
 
-	pt->matched += query_run(p->q, p->s->arena, p->s->entries, from, to,
-	    &pt->top, pt->sc);
+	/* A chunk is a range of the index: the segments' parts in it. */
+	for (size_t g = index_snapshot_segment_of(s, from); from < to; g++) {
+		size_t end = s->starts[g + 1] < to ? s->starts[g + 1] : to;
+
+		pt->matched += query_run(p->q, s->segs[g]->arena,
+		    s->segs[g]->entries, from - s->starts[g],
+		    end - s->starts[g], &pt->top, pt->sc);
+		from = end;
+	}
 	/* Counted since the bind, which this round made before any chunk. */
 	pt->regex_errors = query_scratch_regex_errors(pt->sc);
 }

@@ -8,6 +8,7 @@
  * builders sharing a budget cannot pass it between them, and that every
  * path out (finish, release, out of memory) returns what it took.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,17 +25,8 @@
 #include "../common/query.h"
 #include "../indexer/index.h"
 
-/*
- * What a snapshot of these paths weighs: the cap's own arithmetic, the
- * regex engine's pad after the last path included (query.h, QUERY_PAD).
- */
-static size_t
-weight(size_t files, size_t path_bytes)
-{
-	return sizeof(struct index_snapshot) + path_bytes +
-	    (path_bytes > 0 ? QUERY_PAD : 0) +
-	    files * sizeof(struct match_entry);
-}
+/* What a snapshot of these paths may weigh: the caps' own arithmetic. */
+#define weight index_weight
 
 static size_t
 used(struct index_budget *b)
@@ -49,19 +41,36 @@ budget_init(struct index_budget *b, size_t limit)
 	b->limit = limit;
 }
 
-/* Adds "f000".."fNNN" (4 bytes each) until a cap; returns how many. */
+/* Adds "f000".."f999" (4 bytes each) until a cap; returns how many. */
 static size_t
-fill(struct index_builder *b, size_t upto)
+fill_as(struct index_builder *b, size_t upto, char c)
 {
 	char p[8];
 	size_t i;
 
-	for (i = 0; i < upto; i++) {
-		snprintf(p, sizeof(p), "f%03zu", i % 1000);
+	for (i = 0; i < upto && i < 1000; i++) {
+		snprintf(p, sizeof(p), "%c%03zu", c, i);
 		if (index_builder_add(b, p, 4) != 0)
 			break;
 	}
 	return i;
+}
+
+static size_t
+fill(struct index_builder *b, size_t upto)
+{
+	return fill_as(b, upto, 'f');
+}
+
+/* Path i of s (its length in *len). */
+static const char *
+path_at(const struct index_snapshot *s, size_t i, size_t *len)
+{
+	size_t g = index_snapshot_segment_of(s, i);
+	const struct index_segment *seg = s->segs[g];
+
+	*len = seg->entries[i - s->starts[g]].len;
+	return index_segment_path(seg, i - s->starts[g]);
 }
 
 static void
@@ -148,7 +157,7 @@ test_two_builders_share(void **state)
 	index_builder_init(&a, SIZE_MAX, SIZE_MAX, &bud);
 	index_builder_init(&b, SIZE_MAX, SIZE_MAX, &bud);
 	na = fill(&a, 15);
-	nb = fill(&b, 100);
+	nb = fill_as(&b, 100, 'g');
 	assert_int_equal(na, 15);
 	assert_false(a.capped);
 	assert_true(b.capped);
@@ -195,10 +204,30 @@ test_release_returns_charge(void **state)
 static void
 check_pad(const struct index_snapshot *s)
 {
-	assert_true(s->arena_len > 0);
-	assert_true(malloc_usable_size(s->arena) >= s->arena_len + QUERY_PAD);
-	for (size_t k = 0; k < QUERY_PAD; k++)
-		assert_int_equal(s->arena[s->arena_len + k], 0);
+	assert_true(s->nseg > 0);
+	for (size_t g = 0; g < s->nseg; g++) {
+		const struct index_segment *seg = s->segs[g];
+		const struct match_entry *last = &seg->entries[seg->n - 1];
+		const char *end = seg->arena + last->off + last->len;
+
+		assert_true(malloc_usable_size((void *)seg) >= seg->bytes);
+		assert_true(end + QUERY_PAD <= (const char *)seg + seg->bytes);
+		for (size_t k = 0; k < QUERY_PAD; k++)
+			assert_int_equal(end[k], 0);
+	}
+}
+
+/* The bytes of every path of s. */
+static size_t
+path_bytes(const struct index_snapshot *s)
+{
+	size_t sum = 0, len;
+
+	for (size_t i = 0; i < s->n; i++) {
+		path_at(s, i, &len);
+		sum += len;
+	}
+	return sum;
 }
 
 static void
@@ -212,40 +241,39 @@ test_arena_pad(void **state)
 	/* One builder, at and around its growth steps. */
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		char *p = malloc(sizes[i]);
+		size_t k = 0;
 
 		assert_non_null(p);
 		memset(p, 'x', sizes[i]);
 		index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
-		assert_int_equal(index_builder_add(&b, p, sizes[i] < 4096 ?
-		    sizes[i] : 4096), 0);
-		for (size_t left = sizes[i] > 4096 ? sizes[i] - 4096 : 0;
-		    left > 0;) {
+		/* Distinct paths: a path added twice is kept once. */
+		for (size_t left = sizes[i]; left > 0; k++) {
 			size_t n = left < 4096 ? left : 4096;
 
+			p[0] = (char)('a' + k);
 			assert_int_equal(index_builder_add(&b, p, n), 0);
 			left -= n;
 		}
 		s = index_builder_finish(&b, 1);
 		assert_non_null(s);
-		assert_int_equal(s->arena_len, sizes[i]);
+		assert_int_equal(path_bytes(s), sizes[i]);
 		check_pad(s);
 		index_snapshot_unref(s);
 		free(p);
 	}
 	/*
 	 * Builders of one walk, absorbed: into one with room, and into an
-	 * empty one (the walk's first thread found no file), whose realloc
-	 * is sized by the absorb alone.
+	 * empty one (the walk's first thread found no file).
 	 */
 	for (size_t na = 0; na <= 1000; na += 1000) {
 		index_builder_init(&a, SIZE_MAX, SIZE_MAX, NULL);
 		index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
-		fill(&a, na);
-		fill(&b, 1000);
+		fill_as(&a, na, 'a');
+		fill_as(&b, 1000, 'b');
 		assert_int_equal(index_builder_absorb(&a, &b), 0);
 		s = index_builder_finish(&a, 1);
 		assert_non_null(s);
-		assert_int_equal(s->arena_len, 4 * (na + 1000));
+		assert_int_equal(path_bytes(s), 4 * (na + 1000));
 		check_pad(s);
 		index_snapshot_unref(s);
 	}
@@ -307,11 +335,12 @@ test_oom(void **state)
 			assert_int_equal(s->n, 30000);
 			for (size_t i = 0; i < s->n; i++) {
 				char p[32];
+				size_t len;
+				const char *got = path_at(s, i, &len);
 
 				snprintf(p, sizeof(p), "dir/f%05zu", i);
-				assert_int_equal(s->entries[i].len, strlen(p));
-				assert_memory_equal(index_snapshot_path(s, i),
-				    p, strlen(p));
+				assert_int_equal(len, strlen(p));
+				assert_memory_equal(got, p, strlen(p));
 			}
 			assert_int_equal(used(&bud), index_snapshot_bytes(s));
 		} else {
@@ -325,6 +354,302 @@ test_oom(void **state)
 	assert_true(n > 12);	/* the arenas and entry arrays grew */
 }
 
+/* ---- directory order and deltas ---- */
+
+static int
+cmp_paths(const char *a, const char *b)
+{
+	return index_path_cmp(a, strlen(a), match_basename(a, strlen(a)), b,
+	    strlen(b), match_basename(b, strlen(b)));
+}
+
+/*
+ * A directory's files first, then its subdirectories', component by
+ * component, so a subtree is one range whatever bytes its siblings'
+ * names hold.
+ */
+static void
+test_order(void **state)
+{
+	const char *sorted[] = { "a", "z", "a/z", "a/b/x", "a/b/y", "a/b/c/d",
+	    "a/b-c/x", "a/b.c/x", "a/bb/x", "a.c/x", "a0/x" };
+	size_t n = sizeof(sorted) / sizeof(sorted[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int r = cmp_paths(sorted[i], sorted[j]);
+
+			assert_int_equal(r < 0, i < j);
+			assert_int_equal(r == 0, i == j);
+		}
+}
+
+#define U_DIRS 15
+#define U_FILES 1000
+static const char *u_dirs[U_DIRS] = { "", "d0", "d0/s0", "d0/s1", "d1",
+    "d1/s0", "d1/s0/t", "d1.x", "d1-y", "d2", "d2/s0", "a", "a/b", "a.b",
+    "zz" };
+
+static void
+u_path(char *buf, size_t cap, size_t u)
+{
+	const char *d = u_dirs[u / U_FILES];
+
+	snprintf(buf, cap, "%s%sf%04zu", d, *d ? "/" : "", u % U_FILES);
+}
+
+static bool
+u_under(const char *path, const char *c)
+{
+	size_t n = strlen(c);
+
+	return n == 0 || strcmp(path, c) == 0 ||
+	    (strncmp(path, c, n) == 0 && path[n] == '/');
+}
+
+/* A full build of the paths the model holds, added in a random order. */
+static struct index_snapshot *
+u_build(const bool *model, struct index_budget *bud)
+{
+	static size_t order[U_DIRS * U_FILES];
+	struct index_builder b;
+	char p[64];
+
+	for (size_t i = 0; i < U_DIRS * U_FILES; i++)
+		order[i] = i;
+	for (size_t i = U_DIRS * U_FILES - 1; i > 0; i--) {
+		size_t j = (size_t)rand() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, bud);
+	for (size_t i = 0; i < U_DIRS * U_FILES; i++)
+		if (model[order[i]]) {
+			u_path(p, sizeof(p), order[i]);
+			assert_int_equal(index_builder_add(&b, p, strlen(p)), 0);
+		}
+	return index_builder_finish(&b, 1);
+}
+
+static void
+assert_same_paths(const struct index_snapshot *a,
+    const struct index_snapshot *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		size_t la, lb;
+		const char *pa = path_at(a, i, &la), *pb = path_at(b, i, &lb);
+
+		assert_int_equal(la, lb);
+		assert_memory_equal(pa, pb, la);
+	}
+	/* Segments within their bounds, starts consistent, none empty. */
+	for (size_t g = 0; g < a->nseg; g++) {
+		assert_true(a->segs[g]->n >= 1);
+		assert_true(a->segs[g]->n <= INDEX_SEGMENT_FILES);
+		assert_int_equal(a->starts[g + 1] - a->starts[g],
+		    a->segs[g]->n);
+	}
+}
+
+/* Bytes of the segments a and b both hold: the budget counts them once. */
+static size_t
+shared_bytes(const struct index_snapshot *a, const struct index_snapshot *b)
+{
+	size_t sum = 0;
+
+	for (size_t i = 0; i < a->nseg; i++)
+		for (size_t j = 0; j < b->nseg; j++)
+			if (a->segs[i] == b->segs[j])
+				sum += a->segs[i]->bytes;
+	return sum;
+}
+
+/*
+ * The property: a delta over a snapshot equals a full build of the same
+ * file set, over random batches of file adds and removes, directory
+ * clears and re-reads, and the root's; a small change shares all but a
+ * segment or two; the budget counts a shared segment once, and the last
+ * snapshot holding a segment frees it.
+ */
+static void
+test_delta_equals_build(void **state)
+{
+	static bool model[U_DIRS * U_FILES];
+	struct index_budget bud;
+	struct index_snapshot *cur;
+	char p[64];
+
+	(void)state;
+	srand(12345);
+	budget_init(&bud, SIZE_MAX / 2);
+	for (size_t i = 0; i < U_DIRS * U_FILES; i++)
+		model[i] = rand() % 3 != 0;
+	assert_non_null(cur = u_build(model, &bud));
+	assert_true(cur->nseg >= 3);
+	for (int round = 0; round < 300; round++) {
+		const char *clear[16];
+		char store[16][64];
+		size_t nclear = 0;
+		bool small = true;
+		int ops = 1 + rand() % 4;
+
+		for (int o = 0; o < ops; o++) {
+			int kind = rand() % 10;
+			size_t u = (size_t)rand() % (U_DIRS * U_FILES);
+
+			if (kind < 7) {		/* a file comes or goes */
+				u_path(store[nclear], sizeof(store[0]), u);
+				model[u] = rand() % 2;
+			} else {		/* a tree, re-read */
+				const char *d = u_dirs[(size_t)rand() %
+				    U_DIRS];
+
+				if (*d == '\0' && rand() % 4 != 0)
+					d = "d1";
+				snprintf(store[nclear], sizeof(store[0]), "%s",
+				    d);
+				for (size_t v = 0; v < U_DIRS * U_FILES; v++) {
+					u_path(p, sizeof(p), v);
+					if (u_under(p, d))
+						model[v] = rand() % 2;
+				}
+				small = false;
+			}
+			clear[nclear] = store[nclear];
+			nclear++;
+		}
+		/* The adds: what the model holds under the clears. */
+		struct index_builder add;
+
+		index_builder_init(&add, SIZE_MAX, SIZE_MAX, NULL);
+		for (size_t v = U_DIRS * U_FILES; v-- > 0;) {
+			if (!model[v])
+				continue;
+			u_path(p, sizeof(p), v);
+			for (size_t c = 0; c < nclear; c++)
+				if (u_under(p, clear[c])) {
+					assert_int_equal(index_builder_add(&add,
+					    p, strlen(p)), 0);
+					break;
+				}
+		}
+		assert_int_equal(index_builder_sort(&add), 0);
+
+		struct index_change ch = { clear, nclear, &add, SIZE_MAX };
+		struct index_apply_stats st;
+		struct index_snapshot *next, *want;
+
+		next = index_snapshot_apply(cur, &ch, (uint64_t)round + 2, &st);
+		index_builder_release(&add);
+		assert_non_null(next);
+		assert_int_equal(next->generation, (uint64_t)round + 2);
+		assert_non_null(want = u_build(model, NULL));
+		assert_same_paths(next, want);
+		index_snapshot_unref(want);
+		for (size_t v = 0; v < U_DIRS * U_FILES; v += 97) {
+			u_path(p, sizeof(p), v);
+			assert_int_equal(index_snapshot_has(next, p, strlen(p)),
+			    model[v]);
+		}
+		if (small) {
+			assert_true(st.segments_shared + 2 * (size_t)ops >=
+			    cur->nseg);
+			assert_true(st.bytes_made <= (size_t)ops * 2 *
+			    (INDEX_SEGMENT_BYTES + INDEX_SEGMENT_FILES *
+			    sizeof(struct match_entry)));
+		}
+		assert_int_equal(atomic_load(&bud.used),
+		    index_snapshot_bytes(cur) + index_snapshot_bytes(next) -
+		    shared_bytes(cur, next));
+		/* The old one goes; the new one's shared segments stay. */
+		index_snapshot_unref(cur);
+		cur = next;
+		assert_int_equal(atomic_load(&bud.used),
+		    index_snapshot_bytes(cur));
+		assert_int_equal(path_bytes(cur) > 0, cur->n > 0);
+	}
+	index_snapshot_unref(cur);
+	assert_int_equal(atomic_load(&bud.used), 0);
+}
+
+/* A reader's snapshot outlives the owner's and a newer one's. */
+static void
+test_reader_keeps_segments(void **state)
+{
+	static bool model[U_DIRS * U_FILES];
+	struct index_snapshot *old, *next, *reader;
+	const char *clear[] = { "d0/f0001" };
+	struct index_change ch = { clear, 1, NULL, SIZE_MAX };
+	struct index_apply_stats st;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < U_DIRS * U_FILES; i++)
+		model[i] = true;
+	assert_non_null(old = u_build(model, NULL));
+	reader = index_snapshot_ref(old);
+	assert_non_null(next = index_snapshot_apply(old, &ch, 2, &st));
+	assert_int_equal(st.removed, 1);
+	assert_int_equal(next->n, old->n - 1);
+	index_snapshot_unref(old);	/* the owner swaps */
+	index_snapshot_unref(next);	/* and swaps again */
+	/* ASan would see a freed segment here. */
+	for (size_t i = 0; i < reader->n; i += 101)
+		assert_true(path_at(reader, i, &len) != NULL && len > 0);
+	assert_true(index_snapshot_has(reader, "d0/f0001", 8));
+	index_snapshot_unref(reader);
+}
+
+/* Adds past max_files are dropped and say so; past the budget, ENOSPC. */
+static void
+test_apply_caps(void **state)
+{
+	struct index_builder b, add;
+	struct index_snapshot *s, *t;
+	struct index_budget bud;
+	struct index_apply_stats st;
+	const char *clear[] = { "n" };
+
+	(void)state;
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
+	fill(&b, 10);
+	assert_non_null(s = index_builder_finish(&b, 1));
+	index_builder_init(&add, SIZE_MAX, SIZE_MAX, NULL);
+	for (int i = 0; i < 5; i++) {
+		char p[16];
+
+		snprintf(p, sizeof(p), "n/%d", i);
+		assert_int_equal(index_builder_add(&add, p, strlen(p)), 0);
+	}
+	assert_int_equal(index_builder_sort(&add), 0);
+	struct index_change ch = { clear, 1, &add, 12 };
+
+	assert_non_null(t = index_snapshot_apply(s, &ch, 2, &st));
+	assert_int_equal(t->n, 12);
+	assert_true(t->capped);
+	assert_false(s->capped);
+	index_snapshot_unref(t);
+	index_snapshot_unref(s);
+
+	/* A budget with no room for one more segment. */
+	budget_init(&bud, SIZE_MAX / 2);
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, &bud);
+	fill(&b, 10);
+	assert_non_null(s = index_builder_finish(&b, 1));
+	bud.limit = atomic_load(&bud.used) + 8;
+	ch.max_files = SIZE_MAX;
+	errno = 0;
+	assert_null(index_snapshot_apply(s, &ch, 2, &st));
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(atomic_load(&bud.used), index_snapshot_bytes(s));
+	index_builder_release(&add);
+	index_snapshot_unref(s);
+	assert_int_equal(atomic_load(&bud.used), 0);
+}
+
 int
 main(void)
 {
@@ -336,6 +661,10 @@ main(void)
 		cmocka_unit_test(test_release_returns_charge),
 		cmocka_unit_test(test_oom),
 		cmocka_unit_test(test_arena_pad),
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_delta_equals_build),
+		cmocka_unit_test(test_reader_keeps_segments),
+		cmocka_unit_test(test_apply_caps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

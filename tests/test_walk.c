@@ -707,20 +707,19 @@ test_cap_bytes(void **state)
 {
 	struct fixture *f = *state;
 	struct walk_opts o = { .gitignore = true };
-	size_t per = strlen("f0.txt") + sizeof(struct match_entry);
-	/* The snapshot's header and the pad after its paths (QUERY_PAD). */
-	size_t base = sizeof(struct index_snapshot) + QUERY_PAD;
+	size_t len = strlen("f0.txt");
 
 	put_cap_tree(f);
-	assert_int_equal(run_capped(f, "", &o, SIZE_MAX, base + 3 * per), 0);
+	assert_int_equal(run_capped(f, "", &o, SIZE_MAX,
+	    index_weight(3, 3 * len)), 0);
 	assert_int_equal(f->b.n, 3);
 	assert_true(f->b.capped);
-	assert_int_equal(run_capped(f, "", &o, SIZE_MAX, base + 3 * per - 1),
-	    0);
+	assert_int_equal(run_capped(f, "", &o, SIZE_MAX,
+	    index_weight(3, 3 * len) - 1), 0);
 	assert_int_equal(f->b.n, 2);
 	assert_true(f->b.capped);
-	assert_int_equal(run_capped(f, "", &o, SIZE_MAX, base + CAP_N * per),
-	    0);
+	assert_int_equal(run_capped(f, "", &o, SIZE_MAX,
+	    index_weight(CAP_N, CAP_N * len)), 0);
 	assert_int_equal(f->b.n, CAP_N);
 	assert_false(f->b.capped);
 }
