@@ -22,7 +22,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DFIDX_VERSION='"$(VERSION)"' $(WARN) \
            -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -linotifytools -lpthread -lm
 # fidx loads libgit2 only when it must find a root (cli/client.c).
 CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null) \
            -lpthread -ldl
@@ -37,7 +37,7 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
                indexer/work.c indexer/fidxd.c indexer/ops_query.c \
-               indexer/ops_git.c indexer/gitcache.c
+               indexer/ops_git.c indexer/gitcache.c indexer/watch.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
 FUZZ_TARGETS = query proto size visits

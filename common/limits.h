@@ -230,6 +230,36 @@
 #define FIDX_MAX_GIT_PATHS_CEILING 100000000
 
 /*
+ * Watcher events queued for the loop, and changed paths waiting for a
+ * delta (all projects; one bound, the same number). Past either, events
+ * are lost and the project they belong to is rebuilt whole, counted.
+ * 65,536 paths is a big untar's burst; it costs ~100 bytes each.
+ * Flag: --watch-queue. Stats: `watch.limits.queue`, `watch.usage.queued`,
+ * `watch.usage.queued_peak`, `watch.usage.pending`,
+ * `watch.counters.overflows`, `watch.counters.overflow_rebuilds`.
+ */
+#define FIDX_WATCH_QUEUE_DEFAULT 65536
+#define FIDX_WATCH_QUEUE_CEILING (16u * 1024 * 1024)
+
+/*
+ * The longest a burst's batch waits for more events: the first change
+ * after a quiet spell is applied at once, later ones wait 5, 10, 20 ms...
+ * up to this while events keep coming. Flag: --watch-settle-max-ms.
+ * Stats: `watch.limits.settle_max_ms`.
+ */
+#define FIDX_WATCH_SETTLE_MAX_MS_DEFAULT 200
+#define FIDX_WATCH_SETTLE_MAX_MS_CEILING 60000
+
+/*
+ * How often a degraded project (no inotify watches to be had) is walked
+ * again, since nothing else keeps it fresh. Flag: --degraded-rebuild-ms.
+ * Stats: `watch.limits.degraded_rebuild_ms`,
+ * `watch.counters.degraded_rebuilds`.
+ */
+#define FIDX_DEGRADED_REBUILD_MS_DEFAULT (5u * 60 * 1000)
+#define FIDX_DEGRADED_REBUILD_MS_CEILING (24u * 3600 * 1000)
+
+/*
  * Daemon bounds defined beside the module that enforces them, each with
  * its comment there:
  *   wait for an index  FIDXD_WAIT_MS_DEFAULT (indexer/main.c): --wait-ms,

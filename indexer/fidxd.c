@@ -77,6 +77,26 @@ fidxd_walks_done(struct loop *l, struct loop_io *io, uint32_t events)
 }
 
 static void
+fidxd_watch_events(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct fidxd *d = io->arg;
+	struct watch_event ev[256];
+	size_t n = watch_take(d->watch, ev, 256);
+
+	(void)l;
+	(void)events;
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].kind == WATCH_SYNC)
+			ops_sync_arrived(d->ops, ev[i].cookie);
+		else
+			project_watch_event(&d->reg, &ev[i]);
+		free(ev[i].path);
+	}
+	/* A root gone, a sync's generation known: waits may be done. */
+	ops_walks_done(d->ops);
+}
+
+static void
 fidxd_lost(void *arg)
 {
 	fidxd_stop(arg);
@@ -107,7 +127,20 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 		fidx_error(err, "epoll: %s", strerror(errno));
 		goto fail;
 	}
-	if (project_registry_init(&d->reg, &cfg->proj, err) == -1)
+	/*
+	 * First: libinotifytools select()s on its fd, which must be below
+	 * 1024 (watch.h). Without inotify, projects are degraded, not lost.
+	 */
+	struct fidx_err werr = { "" };
+	char why[sizeof(werr.msg) + 64];
+
+	if ((d->watch = watch_new(&(struct watch_limits){
+	    cfg->proj.max_pending }, &werr)) == NULL) {
+		snprintf(why, sizeof(why), "not watched (%s)", werr.msg);
+		log_warnx("%s", why);
+	}
+	if (project_registry_init(&d->reg, &cfg->proj, d->loop, d->watch,
+	    d->watch == NULL ? why : NULL, err) == -1)
 		goto fail;
 	d->reg_ok = true;
 	if ((d->pool = search_pool_new(cfg->threads, cfg->worker_nice,
@@ -141,7 +174,9 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	if (loop_io_start(d->loop, &d->sig_io, sigfd, LOOP_READ,
 	    fidxd_signal, d) == -1 ||
 	    loop_io_start(d->loop, &d->walk_io, project_registry_fd(&d->reg),
-	    LOOP_READ, fidxd_walks_done, d) == -1) {
+	    LOOP_READ, fidxd_walks_done, d) == -1 ||
+	    (d->watch != NULL && loop_io_start(d->loop, &d->watch_io,
+	    watch_fd(d->watch), LOOP_READ, fidxd_watch_events, d) == -1)) {
 		fidx_error(err, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
@@ -218,6 +253,7 @@ fidxd_release(struct fidxd *d)
 		loop_timer_stop(d->loop, &d->visits_save);
 		loop_io_stop(d->loop, &d->sig_io);
 		loop_io_stop(d->loop, &d->walk_io);
+		loop_io_stop(d->loop, &d->watch_io);
 	}
 	search_pool_free(d->pool);
 	search_pool_free(d->loop_pool);
@@ -229,6 +265,9 @@ fidxd_release(struct fidxd *d)
 	if (d->reg_ok)
 		project_registry_release(&d->reg);
 	d->reg_ok = false;
+	/* After the walkers, which may wait on it (watch_dir). */
+	watch_free(d->watch);
+	d->watch = NULL;
 	if (d->sigfd != -1)
 		close(d->sigfd);
 	d->sigfd = -1;

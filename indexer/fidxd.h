@@ -86,6 +86,8 @@ struct fidxd {
 	size_t inline_max_files;
 	struct visits *visits;
 	struct gitcache *git;		/* git status cache (gitcache.h) */
+	struct watch *watch;		/* inotify (watch.h), or NULL */
+	struct loop_io watch_io;
 	char visits_file[4096];
 	struct loop_timer visits_save;
 	struct loop_io sig_io, walk_io;

@@ -89,6 +89,12 @@ fidxd_usage(FILE *f)
 "                          (default %uM)\n"
 "  --max-git-paths N       paths held in one project's git status\n"
 "                          (default %d; the rest are counted)\n"
+"  --watch-queue N         watcher events and changed paths waiting, all\n"
+"                          projects (default %d; past it: a full rebuild)\n"
+"  --watch-settle-max-ms N the longest a burst of changes waits to be\n"
+"                          applied together (default %d; a lone change: at once)\n"
+"  --degraded-rebuild-ms N how often a project inotify cannot watch is\n"
+"                          walked again (default %u)\n"
 "  --max-log-bytes N       the log file of a detached fidxd, before it moves\n"
 "                          to fidxd.log.1 (default %uM, at least %d)\n"
 "Sizes take a K, M or G suffix. Detached, fidxd logs to fidxd.log in\n"
@@ -100,7 +106,9 @@ fidxd_usage(FILE *f)
 	    SEARCH_SPLIT_MIN, VISITS_TOTAL_DEFAULT,
 	    VISITS_PER_PROJECT_DEFAULT, FIDX_GIT_TTL_MS_DEFAULT,
 	    FIDX_MAX_GIT_PROJECTS_DEFAULT, FIDX_MAX_GIT_BYTES_DEFAULT >> 20,
-	    FIDX_MAX_GIT_PATHS_DEFAULT, LOG_FILE_MAX_DEFAULT >> 20,
+	    FIDX_MAX_GIT_PATHS_DEFAULT, FIDX_WATCH_QUEUE_DEFAULT,
+	    FIDX_WATCH_SETTLE_MAX_MS_DEFAULT, FIDX_DEGRADED_REBUILD_MS_DEFAULT,
+	    LOG_FILE_MAX_DEFAULT >> 20,
 	    LOG_FILE_MIN);
 }
 
@@ -125,7 +133,8 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		O_FG = 256, O_SOCK, O_PROJ, O_FILES, O_IBYTES, O_CLIENTS,
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
 		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE, O_NICE,
-		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS,
+		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS, O_WQUEUE,
+		O_SETTLE, O_DEGRADED,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -151,6 +160,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-git-projects", required_argument, NULL, O_GIT_PROJ },
 		{ "max-git-bytes", required_argument, NULL, O_GIT_BYTES },
 		{ "max-git-paths", required_argument, NULL, O_GIT_PATHS },
+		{ "watch-queue", required_argument, NULL, O_WQUEUE },
+		{ "watch-settle-max-ms", required_argument, NULL, O_SETTLE },
+		{ "degraded-rebuild-ms", required_argument, NULL, O_DEGRADED },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -164,6 +176,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->proj.max_files = FIDX_MAX_FILES_DEFAULT;
 	o->proj.max_index_bytes = FIDX_MAX_INDEX_BYTES_DEFAULT;
 	o->proj.walkers = 2;
+	o->proj.max_pending = FIDX_WATCH_QUEUE_DEFAULT;
+	o->proj.settle_max_ms = FIDX_WATCH_SETTLE_MAX_MS_DEFAULT;
+	o->proj.degraded_rebuild_ms = FIDX_DEGRADED_REBUILD_MS_DEFAULT;
 	o->srv.max_clients = FIDX_MAX_CLIENTS_DEFAULT;
 	o->srv.max_line = FIDX_MAX_LINE_DEFAULT;
 	o->srv.max_output = FIDX_MAX_OUTPUT_DEFAULT;
@@ -303,6 +318,24 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    FIDX_MAX_GIT_BYTES_CEILING, &v))
 				return -1;
 			o->git.max_bytes = v;
+			break;
+		case O_WQUEUE:
+			if (fidxd_num("--watch-queue", optarg,
+			    FIDX_WATCH_QUEUE_CEILING, &v))
+				return -1;
+			o->proj.max_pending = v;
+			break;
+		case O_SETTLE:
+			if (fidxd_num("--watch-settle-max-ms", optarg,
+			    FIDX_WATCH_SETTLE_MAX_MS_CEILING, &v))
+				return -1;
+			o->proj.settle_max_ms = (uint32_t)v;
+			break;
+		case O_DEGRADED:
+			if (fidxd_num("--degraded-rebuild-ms", optarg,
+			    FIDX_DEGRADED_REBUILD_MS_CEILING, &v))
+				return -1;
+			o->proj.degraded_rebuild_ms = (uint32_t)v;
 			break;
 		case O_GIT_PATHS:
 			if (fidxd_num("--max-git-paths", optarg,

@@ -1,5 +1,6 @@
 /* ops.c - see ops.h. */
 #include "ops_impl.h"
+#include "watch.h"
 #include "search.h"
 #include "work.h"
 #include "../common/alloc.h"
@@ -200,6 +201,11 @@ ops_index_fields(json_t *o, const struct project *p)
 		o = ops_set(o, "kept_old", json_true());
 	if (o != NULL && p->message[0] != '\0')
 		o = ops_set(o, "message", json_string(p->message));
+	if (o != NULL)
+		o = ops_set(o, "watch", json_string(project_watch_name(
+		    p->watch)));
+	if (o != NULL && p->watch == PROJECT_DEGRADED)
+		o = ops_set(o, "watch_message", json_string(p->watch_why));
 	return o;
 }
 
@@ -662,6 +668,46 @@ op_stats(struct ops_req *r)
 		json_decref(o);
 		o = NULL;
 	}
+	{
+		struct watch_stats wst = { 0 };
+		const struct project_counters *pc = &reg->count;
+
+		if (reg->watch != NULL)
+			watch_stats_get(reg->watch, &wst);
+		o = ops_set(o, "watch", json_pack("{s:b,s:s,s:{s:I,s:I,s:I,"
+		    "s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,"
+		    "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+		    "running", reg->watch != NULL,
+		    "error", reg->watch_err,
+		    "limits",
+		    "queue", (json_int_t)wst.max_events,
+		    "pending", (json_int_t)reg->lim.max_pending,
+		    "settle_max_ms", (json_int_t)reg->lim.settle_max_ms,
+		    "degraded_rebuild_ms",
+		    (json_int_t)reg->lim.degraded_rebuild_ms,
+		    "usage",
+		    "watches", (json_int_t)wst.watches,
+		    "max_user_watches", (json_int_t)wst.max_user_watches,
+		    "queued", (json_int_t)wst.queued,
+		    "queued_peak", (json_int_t)wst.queued_peak,
+		    "pending", (json_int_t)reg->npending,
+		    "pending_peak", (json_int_t)reg->pending_peak,
+		    "bytes", (json_int_t)wst.bytes,
+		    "counters",
+		    "events", (json_int_t)wst.events,
+		    "overflows", (json_int_t)wst.overflows,
+		    "nospace", (json_int_t)wst.nospace,
+		    "stale", (json_int_t)wst.stale,
+		    "restarts", (json_int_t)wst.restarts,
+		    "batches", (json_int_t)pc->deltas,
+		    "batch_paths", (json_int_t)pc->delta_paths,
+		    "batches_failed", (json_int_t)pc->delta_failed,
+		    "coalesced", (json_int_t)pc->events_coalesced,
+		    "overflow_rebuilds", (json_int_t)pc->overflow_rebuilds,
+		    "degraded_rebuilds", (json_int_t)pc->degraded_rebuilds));
+		o = ops_set_in(o, "watch", "roots_gone",
+		    json_integer((json_int_t)pc->roots_gone));
+	}
 	if (d->visits != NULL) {
 		struct visits_counts vc;
 		struct visits_limits vl;
@@ -837,6 +883,72 @@ op_shutdown(struct ops_req *r)
 	return 0;
 }
 
+/* What sync answers: the generation that holds every change before it. */
+static void
+ops_sync_answer(struct ops_req *r, const struct project *p)
+{
+	json_t *o = ops_ok(r);
+
+	o = ops_set(o, "root", json_string(p->root));
+	o = ops_set(o, "state", json_string(project_state_name(p->state)));
+	o = ops_set(o, "generation", json_integer((json_int_t)(p->snap ?
+	    p->snap->generation : 0)));
+	o = ops_set(o, "files", json_integer((json_int_t)(p->snap ?
+	    p->snap->n : 0)));
+	ops_send(r, ops_index_fields(o, p));
+}
+
+/*
+ * {"op":"sync","root":R}: answered once every change made to R's tree
+ * before the request is in the index (watchman's cookies: a file made in
+ * the watcher's own directory comes out of inotify after every event
+ * queued before it; then the delta those events start must be applied).
+ * A project not watched answers at once: it says "watch" and why.
+ */
+static int
+op_sync(struct ops_req *r)
+{
+	struct watch *w = r->o->reg->watch;
+	char root[PATH_MAX];
+	struct project *p;
+	json_int_t ms;
+	uint64_t c;
+
+	if (ops_timeout(r, &ms) == -1 || ops_root(r, root, &p) == -1)
+		return -1;
+	if (p == NULL)
+		return ops_fail(r, PROTO_E_NO_PROJECT, "%s is not a project "
+		    "(fidx add adds it)", root);
+	if (w == NULL || p->watch != PROJECT_WATCHING) {
+		ops_sync_answer(r, p);
+		return 0;
+	}
+	if ((c = watch_sync(w)) == 0)
+		return ops_fail(r, PROTO_E_BUSY, "the watcher's cookie "
+		    "could not be made (%s): try again", strerror(errno));
+	/* Reachable only once the cookie is back: until then, unreachable. */
+	ops_park_one(r, OP_SYNC, p, UINT64_MAX, 0, ms, NULL);
+	if (r->o->waits != NULL && r->o->waits->op == OP_SYNC &&
+	    r->o->waits->c == r->c)
+		r->o->waits->cookie = c;
+	return 0;
+}
+
+void
+ops_sync_arrived(struct ops *o, uint64_t c)
+{
+	for (struct ops_wait *w = o->waits; w != NULL; w = w->next) {
+		const struct project *p;
+
+		if (w->op != OP_SYNC || w->cookie == 0 || w->cookie > c)
+			continue;
+		w->cookie = 0;
+		/* Every event before the cookie is in: what they lead to. */
+		if ((p = project_find(o->reg, w->t[0].root)) != NULL)
+			w->t[0].gen = project_reachable_gen(p);
+	}
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct ops_req *);
@@ -852,6 +964,7 @@ static const struct {
 	[OP_VISIT] = { "visit", op_visit },
 	[OP_CANCEL] = { "cancel", op_cancel },
 	[OP_GIT] = { "git", op_git },
+	[OP_SYNC] = { "sync", op_sync },
 };
 
 /* The list of ops comes from the table, so it cannot go stale. */
@@ -956,6 +1069,8 @@ ops_resume(struct ops_wait *w, enum ops_why why)
 		    w->t[0].root);
 	} else if (w->op == OP_ADD) {
 		ops_add_answer(&r, p, w->flags, true);
+	} else if (w->op == OP_SYNC) {
+		ops_sync_answer(&r, p);
 	} else {
 		ops_query_answer(&r, p, &w->q);
 	}

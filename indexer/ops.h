@@ -48,6 +48,9 @@ void ops_gone(void *arg, struct client *c, void *parked);
 /* Walks finished: answers the parked requests that are ready now. */
 void ops_walks_done(struct ops *o);
 
+/* The watcher took every event before sync cookie c (watch_sync). */
+void ops_sync_arrived(struct ops *o, uint64_t c);
+
 /* The daemon stops: every parked request hears it. */
 void ops_stop(struct ops *o);
 

@@ -31,7 +31,7 @@ struct ops_gitwait;
 
 enum ops_id {
 	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
-	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL, OP_GIT,
+	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL, OP_GIT, OP_SYNC,
 };
 
 /* ops_wait.flags: what a parked request's answer must say. */
@@ -94,6 +94,8 @@ struct ops_wait {
 	unsigned flags;
 	json_int_t ms;			/* its bound, for the timeout message */
 	struct ops_query_args q;	/* OP_QUERY */
+	uint64_t cookie;		/* OP_SYNC: the watcher's, until it
+					   arrives (then 0) */
 	struct loop_timer deadline;
 	struct ops_wait *prev, *next;
 };

@@ -5,11 +5,15 @@
 #include "../common/regex.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+static void project_watch_set(struct project_registry *r, struct project *p);
+static void project_pending_drop(struct project_registry *r, struct project *p);
 
 static const char *const project_state_names[] = {
 	[PROJECT_INDEXING] = "indexing",
@@ -83,8 +87,19 @@ project_free(struct project *p)
 {
 	if (p == NULL)
 		return;
+	if (p->reg != NULL) {
+		loop_timer_stop(p->reg->loop, &p->settle);
+		loop_timer_stop(p->reg->loop, &p->periodic);
+	}
 	index_snapshot_unref(p->snap);
 	index_snapshot_unref(p->result);
+	index_snapshot_unref(p->base);
+	for (size_t i = 0; i < p->npending; i++)
+		free(p->pending[i]);
+	free(p->pending);
+	for (size_t i = 0; i < p->njob; i++)
+		free(p->job[i]);
+	free(p->job);
 	project_opts_release(&p->opts);
 	project_opts_release(&p->next_opts);
 	free(p->root);
@@ -92,13 +107,27 @@ project_free(struct project *p)
 }
 
 /* Lets walk_run() stop at the next directory once the project is dropped. */
+/*
+ * Each directory the walk enters is watched (before it is read, for a
+ * delta: a directory just made fills up while we look), unless the
+ * project is not watched. Then: stop once the project is dropped.
+ */
 static int
 project_walk_on_dir(void *arg, const char *rel, size_t len)
 {
 	struct project *p = arg;
+	struct watch *w = p->reg->watch;
+	char abs[2 * PATH_MAX];
 
-	(void)rel;
-	(void)len;
+	if (w != NULL && p->watch == PROJECT_WATCHING &&
+	    !atomic_load_explicit(&p->cancel, memory_order_relaxed)) {
+		if (len == 0)
+			snprintf(abs, sizeof(abs), "%s", p->root);
+		else
+			snprintf(abs, sizeof(abs), "%s/%.*s", p->root,
+			    (int)len, rel);
+		(void)watch_dir(w, p->id, abs, len == 0, p->delta);
+	}
 	return atomic_load_explicit(&p->cancel, memory_order_relaxed);
 }
 
@@ -110,6 +139,43 @@ project_ms_since(const struct timespec *t0)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000 +
 	    (uint64_t)((t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * A delta, on a walker thread: re-reads the paths the watcher saw change
+ * (each a file, a directory's tree, or gone) and applies them to the
+ * base snapshot as a new one that shares every segment they miss.
+ */
+static void
+project_delta(struct project_registry *r, struct project *p,
+    struct walk_opts *o)
+{
+	struct index_builder b;
+	struct fidx_err err = { "" };
+
+	o->starts = (const char *const *)p->job;
+	o->nstarts = p->njob;
+	/* The new segments charge the budget when made, checked. */
+	index_builder_init(&b, r->lim.max_files, SIZE_MAX, NULL);
+	if (walk_run(p->root, o, &b, &p->wstats, &err) == -1 ||
+	    index_builder_sort(&b) == -1) {
+		p->result_errno = errno ? errno : EIO;
+		snprintf(p->result_msg, sizeof(p->result_msg), "%s",
+		    err.msg[0] ? err.msg : "out of memory");
+		index_builder_release(&b);
+		return;
+	}
+	struct index_change ch = { o->starts, o->nstarts, &b,
+	    r->lim.max_files };
+
+	if ((p->result = index_snapshot_apply(p->base, &ch, p->walk_gen,
+	    &p->dstats)) == NULL) {
+		p->result_errno = errno;
+		snprintf(p->result_msg, sizeof(p->result_msg), "%s",
+		    errno == ENOSPC ? "a change would pass the index-bytes "
+		    "cap" : "out of memory applying a change");
+	}
+	index_builder_release(&b);
 }
 
 /* One walk, on a walker thread. Touches only the walk fields of p. */
@@ -130,6 +196,10 @@ project_walk(struct project_registry *r, struct project *p)
 	p->result = NULL;
 	p->result_errno = 0;
 	p->result_msg[0] = '\0';
+	if (p->delta) {
+		project_delta(r, p, &o);
+		return;
+	}
 	index_builder_init(&b, r->lim.max_files, SIZE_MAX, &r->budget);
 	if (walk_run(p->root, &o, &b, &p->wstats, &err) == -1) {
 		p->result_errno = errno ? errno : EIO;
@@ -178,10 +248,15 @@ project_walker_main(void *arg)
 
 int
 project_registry_init(struct project_registry *r,
-    const struct project_limits *lim, struct fidx_err *err)
+    const struct project_limits *lim, struct loop *loop, struct watch *watch,
+    const char *watch_err, struct fidx_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	r->lim = *lim;
+	r->loop = loop;
+	r->watch = watch;
+	snprintf(r->watch_err, sizeof(r->watch_err), "%s",
+	    watch_err != NULL ? watch_err : "");
 	r->efd = -1;
 	if (lim->walkers < 1 || lim->walkers > (int)(sizeof(r->tids) /
 	    sizeof(r->tids[0])))
@@ -277,8 +352,13 @@ project_walk_start(struct project_registry *r, struct project *p)
 		memset(&p->next_opts, 0, sizeof(p->next_opts));
 		p->has_next = false;
 	}
+	if (p->watch == PROJECT_UNWATCHED && !p->removed)
+		project_watch_set(r, p);
 	p->walking = true;
 	p->dirty = false;
+	p->delta = false;
+	/* The walk reads the whole tree: what waited is covered. */
+	project_pending_drop(r, p);
 	p->walk_gen = ++p->last_gen;
 	atomic_store(&p->cancel, false);
 	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);
@@ -292,6 +372,57 @@ project_walk_start(struct project_registry *r, struct project *p)
 	r->running++;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
+}
+
+const char *
+project_watch_name(enum project_watch w)
+{
+	switch (w) {
+	case PROJECT_WATCHING:
+		return "watching";
+	case PROJECT_DEGRADED:
+		return "degraded";
+	case PROJECT_UNWATCHED:
+		break;
+	}
+	return "off";
+}
+
+static void
+project_periodic_fire(struct loop *l, struct loop_timer *t)
+{
+	struct project *p = t->arg;
+
+	(void)l;
+	p->reg->count.degraded_rebuilds++;
+	project_reindex(p->reg, p);
+}
+
+/* Degrades p: rebuilt every degraded_rebuild_ms instead of watched. */
+static void
+project_degrade(struct project_registry *r, struct project *p,
+    const char *why)
+{
+	p->watch = PROJECT_DEGRADED;
+	snprintf(p->watch_why, sizeof(p->watch_why), "%s; rebuilt every %u "
+	    "s instead (--degraded-rebuild-ms)", why,
+	    r->lim.degraded_rebuild_ms / 1000);
+	log_warnx("%s: %s", p->root, p->watch_why);
+	if (r->watch != NULL)
+		watch_forget(r->watch, p->id);
+	loop_timer_start(r->loop, &p->periodic, r->lim.degraded_rebuild_ms,
+	    r->lim.degraded_rebuild_ms, project_periodic_fire, p);
+}
+
+/* A new or returning project: watched if the watcher runs. */
+static void
+project_watch_set(struct project_registry *r, struct project *p)
+{
+	p->watch = PROJECT_WATCHING;
+	p->watch_why[0] = '\0';
+	loop_timer_stop(r->loop, &p->periodic);
+	if (r->watch == NULL)
+		project_degrade(r, p, r->watch_err);
 }
 
 struct project *
@@ -324,6 +455,9 @@ project_add(struct project_registry *r, const char *root,
 	}
 	atomic_init(&p->cancel, false);
 	p->state = PROJECT_INDEXING;
+	p->reg = r;
+	p->id = ++r->next_id;
+	project_watch_set(r, p);
 	r->v[r->n++] = p;
 	*added = true;
 	project_walk_start(r, p);
@@ -376,9 +510,25 @@ project_set_opts(struct project_registry *r, struct project *p,
 	return 1;
 }
 
+/* Drops p's pending paths (a full walk covers them). */
+static void
+project_pending_drop(struct project_registry *r, struct project *p)
+{
+	for (size_t i = 0; i < p->npending; i++)
+		free(p->pending[i]);
+	r->npending -= p->npending;
+	p->npending = 0;
+}
+
 void
 project_remove(struct project_registry *r, struct project *p)
 {
+	loop_timer_stop(r->loop, &p->settle);
+	loop_timer_stop(r->loop, &p->periodic);
+	project_pending_drop(r, p);
+	if (r->watch != NULL)
+		watch_forget(r->watch, p->id);
+	p->watch = PROJECT_UNWATCHED;
 	for (size_t i = 0; i < r->n; i++) {
 		if (r->v[i] != p)
 			continue;
@@ -570,6 +720,221 @@ project_apply(struct project_registry *r, struct project *p)
 	}
 }
 
+/* A finished delta: its snapshot replaces the live one it was made from. */
+static void
+project_delta_apply(struct project_registry *r, struct project *p)
+{
+	struct project_counters *c = &r->count;
+
+	p->done_gen = p->walk_gen;
+	c->walk_unreadable += p->wstats.unreadable;
+	c->walk_vanished += p->wstats.vanished;
+	c->delta_paths += p->njob;
+	for (size_t i = 0; i < p->njob; i++)
+		free(p->job[i]);
+	free(p->job);
+	p->job = NULL;
+	p->njob = 0;
+	if (p->result == NULL) {
+		/* Nothing is lost: the next rebuild reads the whole tree. */
+		c->delta_failed++;
+		log_warnx("%s: %s; walking it whole", p->root, p->result_msg);
+		p->dirty = true;
+		return;
+	}
+	/* Only a delta changes the index between walks: p->base is p->snap. */
+	index_snapshot_unref(p->snap);
+	p->snap = p->result;
+	p->result = NULL;
+	c->deltas++;
+	if (p->snap->capped && p->cap == PROJECT_CAP_NONE) {
+		char hint[96];
+
+		p->cap = PROJECT_CAP_FILES;
+		p->state = PROJECT_CAPPED;
+		project_cap_hint(r, p->cap, hint, sizeof(hint));
+		snprintf(p->message, sizeof(p->message), "a change passed the "
+		    "files-per-project cap at %zu files (%s)", p->snap->n,
+		    hint);
+	}
+}
+
+/* Queues a delta of p's pending paths (p has an index, no job). */
+static void
+project_delta_start(struct project_registry *r, struct project *p)
+{
+	p->job = p->pending;
+	p->njob = p->npending;
+	r->npending -= p->npending;
+	p->pending = NULL;
+	p->npending = p->pcap = 0;
+	p->base = index_snapshot_ref(p->snap);
+	p->walking = true;
+	p->delta = true;
+	p->walk_gen = ++p->last_gen;
+	atomic_store(&p->cancel, false);
+	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);
+	pthread_mutex_lock(&r->mu);
+	p->next = NULL;
+	if (r->jobs_tail != NULL)
+		r->jobs_tail->next = p;
+	else
+		r->jobs = p;
+	r->jobs_tail = p;
+	r->running++;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* A quiet project's first change goes at once; a burst's, in batches. */
+#define PROJECT_QUIET_MS 100
+#define PROJECT_SETTLE_MIN_MS 5
+
+static void
+project_settle_fire(struct loop *l, struct loop_timer *t)
+{
+	struct project *p = t->arg;
+
+	(void)l;
+	if (!p->walking && p->npending > 0 && p->snap != NULL)
+		project_delta_start(p->reg, p);
+}
+
+/* Starts or schedules the delta of what p has pending. */
+static void
+project_schedule(struct project_registry *r, struct project *p, bool quiet)
+{
+	if (p->npending == 0 || p->walking || p->snap == NULL ||
+	    loop_timer_armed(&p->settle))
+		return;
+	if (quiet) {
+		p->settle_ms = 0;
+		project_delta_start(r, p);
+		return;
+	}
+	p->settle_ms = p->settle_ms == 0 ? PROJECT_SETTLE_MIN_MS :
+	    p->settle_ms * 2;
+	if (p->settle_ms > r->lim.settle_max_ms)
+		p->settle_ms = r->lim.settle_max_ms;
+	loop_timer_start(r->loop, &p->settle, p->settle_ms, 0,
+	    project_settle_fire, p);
+}
+
+/* Remembers rel as changed; false when the pending bound was passed. */
+static bool
+project_pending_add(struct project_registry *r, struct project *p,
+    const char *rel)
+{
+	char *s;
+
+	/* The same path again (a file written in steps): once is enough. */
+	if (p->npending > 0 && strcmp(p->pending[p->npending - 1], rel) == 0) {
+		r->count.events_coalesced++;
+		return true;
+	}
+	if (r->npending >= r->lim.max_pending)
+		return false;
+	if (p->npending == p->pcap) {
+		size_t ncap = p->pcap ? p->pcap * 2 : 16;
+		char **v = fidx_reallocarray(p->pending, ncap, sizeof(*v));
+
+		if (v == NULL)
+			return false;
+		p->pending = v;
+		p->pcap = ncap;
+	}
+	if ((s = fidx_strdup(rel)) == NULL)
+		return false;
+	p->pending[p->npending++] = s;
+	if (p->npending > 1)
+		r->count.events_coalesced++;
+	if (++r->npending > r->pending_peak)
+		r->pending_peak = r->npending;
+	return true;
+}
+
+/* Lost events: p is walked whole. */
+static void
+project_overflow(struct project_registry *r, struct project *p)
+{
+	if (p->watch != PROJECT_WATCHING)
+		return;
+	r->count.overflow_rebuilds++;
+	project_pending_drop(r, p);
+	project_reindex(r, p);
+}
+
+void
+project_watch_event(struct project_registry *r, const struct watch_event *ev)
+{
+	uint64_t now = loop_now_ms(r->loop);
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct project *p = r->v[i];
+		size_t rl = strlen(p->root);
+		const char *rel;
+		bool quiet;
+
+		if (ev->kind == WATCH_OVERFLOW) {
+			if (ev->project == 0 || ev->project == p->id)
+				project_overflow(r, p);
+			continue;
+		}
+		if (ev->kind == WATCH_NOSPACE) {
+			if (ev->project == p->id &&
+			    p->watch == PROJECT_WATCHING) {
+				char why[160];
+
+				snprintf(why, sizeof(why), "inotify watches ran "
+				    "out (fs.inotify.max_user_watches; raise "
+				    "it with sysctl)");
+				project_degrade(r, p, why);
+			}
+			continue;
+		}
+		if (ev->path == NULL || strncmp(ev->path, p->root, rl) != 0 ||
+		    (ev->path[rl] != '/' && ev->path[rl] != '\0'))
+			continue;
+		if (ev->kind == WATCH_ROOT_GONE) {
+			if (ev->path[rl] != '\0' || ev->project != p->id)
+				continue;
+			r->count.roots_gone++;
+			loop_timer_stop(r->loop, &p->settle);
+			project_pending_drop(r, p);
+			if (r->watch != NULL)
+				watch_forget(r->watch, p->id);
+			loop_timer_stop(r->loop, &p->periodic);
+			p->watch = PROJECT_UNWATCHED;
+			if (!p->walking) {
+				/* Its files are gone too: no ghosts. */
+				index_snapshot_unref(p->snap);
+				p->snap = NULL;
+				p->cap = PROJECT_CAP_NONE;
+				p->state = PROJECT_GONE;
+				snprintf(p->message, sizeof(p->message), "the "
+				    "root was deleted or moved away; reindex "
+				    "brings it back if it returns");
+			}
+			continue;
+		}
+		if (ev->kind != WATCH_PATH || p->watch != PROJECT_WATCHING ||
+		    ev->path[rl] == '\0')
+			continue;
+		rel = ev->path + rl + 1;
+		/* Git's own files are not listed (the git cache will care). */
+		if (strncmp(rel, ".git", 4) == 0 &&
+		    (rel[4] == '/' || rel[4] == '\0'))
+			continue;
+		quiet = now - p->last_event_ms >= PROJECT_QUIET_MS;
+		p->last_event_ms = now;
+		if (!project_pending_add(r, p, rel)) {
+			project_overflow(r, p);
+			continue;
+		}
+		project_schedule(r, p, quiet);
+	}
+}
+
 size_t
 project_collect(struct project_registry *r)
 {
@@ -595,9 +960,16 @@ project_collect(struct project_registry *r)
 			project_free(p);
 			continue;
 		}
-		project_apply(r, p);
+		index_snapshot_unref(p->base);
+		p->base = NULL;
+		if (p->delta)
+			project_delta_apply(r, p);
+		else
+			project_apply(r, p);
 		if (p->dirty)
 			project_walk_start(r, p);
+		else
+			project_schedule(r, p, false);
 	}
 	return n;
 }
@@ -611,7 +983,10 @@ project_walks(struct project_registry *r)
 uint64_t
 project_reachable_gen(const struct project *p)
 {
+	/* Changes waiting become one delta after whatever runs. */
+	uint64_t more = p->npending > 0 && p->snap != NULL;
+
 	if (!p->walking)
-		return p->done_gen;
-	return p->dirty ? p->last_gen + 1 : p->last_gen;
+		return p->done_gen + more;
+	return (p->dirty ? p->last_gen + 1 : p->last_gen) + more;
 }

@@ -29,7 +29,9 @@
 
 #include "../common/log.h"
 #include "index.h"
+#include "loop.h"
 #include "walk.h"
+#include "watch.h"
 
 enum project_state {
 	PROJECT_INDEXING,	/* no index yet */
@@ -58,8 +60,21 @@ struct project_opts {
 	char *exclude_src;		/* its pattern, owned, or NULL */
 };
 
+/* Whether inotify keeps the index fresh. */
+enum project_watch {
+	PROJECT_WATCHING,
+	PROJECT_DEGRADED,	/* not (all) watched: rebuilt periodically */
+	PROJECT_UNWATCHED,	/* gone: its watches are removed */
+};
+
+const char *project_watch_name(enum project_watch w);
+
+struct project_registry;
+
 struct project {
 	char *root;			/* resolved, absolute; immutable */
+	uint32_t id;			/* for the watcher; never reused */
+	struct project_registry *reg;
 	enum project_state state;
 	/* Why: in error and gone, which cap cut it, a kept index, git. */
 	char message[1024];
@@ -87,6 +102,26 @@ struct project {
 	char result_msg[256];
 	struct walk_stats wstats;
 
+	/*
+	 * Watching. Paths the watcher saw change wait in `pending` (owned
+	 * strings, relative to the root) until a delta job re-reads them;
+	 * the job owns the ones it took (`job`). `delta`: the job queued or
+	 * running is a delta, not a walk.
+	 */
+	enum project_watch watch;
+	char watch_why[256];		/* why degraded */
+	char **pending;
+	size_t npending, pcap;
+	char **job;
+	size_t njob;
+	bool delta;
+	struct index_snapshot *base;	/* what a delta applies to (a ref) */
+	struct index_apply_stats dstats;
+	struct loop_timer settle;	/* a burst's next batch */
+	struct loop_timer periodic;	/* a degraded project's rebuilds */
+	uint64_t last_event_ms;
+	uint32_t settle_ms;		/* grows while events keep coming */
+
 	time_t built_at;		/* last index swapped in (wall clock) */
 	uint64_t build_ms;		/* and how long its walk took */
 	struct project *next;		/* job or done list */
@@ -98,6 +133,9 @@ struct project_limits {
 	size_t max_index_bytes;
 	int walkers;			/* walks at once */
 	int walk_threads;		/* threads per walk */
+	size_t max_pending;		/* changed paths waiting, all projects */
+	uint32_t settle_max_ms;		/* longest a burst's batch waits */
+	uint32_t degraded_rebuild_ms;	/* rebuilds of an unwatched project */
 };
 
 struct project_counters {
@@ -112,6 +150,13 @@ struct project_counters {
 	uint64_t walk_symlinks_skipped;
 	uint64_t walk_too_long;
 	uint64_t walk_exclude_errors;	/* paths the exclude regex gave up on */
+	uint64_t deltas;		/* watcher batches applied */
+	uint64_t delta_paths;		/* paths they re-read */
+	uint64_t delta_failed;
+	uint64_t events_coalesced;	/* changes that joined a waiting batch */
+	uint64_t overflow_rebuilds;	/* full rebuilds for lost events */
+	uint64_t degraded_rebuilds;
+	uint64_t roots_gone;
 };
 
 struct project_registry {
@@ -120,6 +165,12 @@ struct project_registry {
 	size_t n;
 	struct index_budget budget;
 	struct project_counters count;
+	struct loop *loop;
+	struct watch *watch;		/* NULL: nothing is watched */
+	char watch_err[256];		/* why watch is NULL */
+	size_t npending;		/* every project's */
+	size_t pending_peak;
+	uint32_t next_id;
 
 	pthread_mutex_t mu;		/* guards jobs, done, stop */
 	pthread_cond_t cv;
@@ -131,8 +182,17 @@ struct project_registry {
 	int started;
 };
 
+/*
+ * watch may be NULL (inotify could not be had: watch_err says why, and
+ * every project is degraded). loop arms the settle and periodic timers.
+ */
 int project_registry_init(struct project_registry *r,
-    const struct project_limits *lim, struct fidx_err *err);
+    const struct project_limits *lim, struct loop *loop, struct watch *watch,
+    const char *watch_err, struct fidx_err *err);
+
+/* One event from the watcher (the loop's thread); ev->path is borrowed. */
+void project_watch_event(struct project_registry *r,
+    const struct watch_event *ev);
 
 /* Cancels every walk, joins the walkers, frees every project. */
 void project_registry_release(struct project_registry *r);

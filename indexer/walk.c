@@ -364,6 +364,50 @@ walk_entry(struct walk *w, int dfd, const struct dirent *de)
 }
 
 /*
+ * One of opts->starts: a path the rules are asked about as if the walk
+ * had met it in its directory (each of its names, then the ignore rules
+ * and exclude on the whole path), then listed or queued. Gone is nothing.
+ */
+static int
+walk_start(struct walk *w, const char *rel)
+{
+	size_t len = strlen(rel);
+	struct stat sb;
+	enum walk_kind kind;
+
+	if (len == 0)
+		return walk_push(&w->stack, "", 0) == -1 ? walk_nomem(w) : 0;
+	if (len > FIDX_MAX_PATH_DEFAULT) {
+		w->st->too_long++;
+		return 0;
+	}
+	for (const char *c = rel; c != NULL;) {
+		const char *end = strchr(c, '/');
+		char name[NAME_MAX + 1];
+		size_t n = end != NULL ? (size_t)(end - c) : strlen(c);
+
+		if (n == 0 || n > NAME_MAX)
+			return 0;
+		memcpy(name, c, n);
+		name[n] = '\0';
+		if (walk_skip_name(w, name))
+			return 0;
+		c = end != NULL ? end + 1 : NULL;
+	}
+	if (fstatat(w->rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return 0;
+	if ((kind = walk_kind_of(sb.st_mode)) == WALK_SKIP)
+		return 0;
+	memcpy(w->path, rel, len + 1);
+	w->len = len;
+	int r = walk_take(w, w->rootfd, rel, kind);
+
+	w->len = 0;
+	w->path[0] = '\0';
+	return r;
+}
+
+/*
  * A directory seen in its parent that will not open. Gone or replaced
  * (by a file, or by a symlink: O_NOFOLLOW) counts as vanished, anything
  * else as unreadable; neither stops the walk. Running out of descriptors
@@ -654,9 +698,17 @@ walk_run(const char *root, const struct walk_opts *opts,
 	/* A byte cap of one builder cannot be split among several. */
 	if (b->max_bytes != SIZE_MAX)
 		nthreads = 1;
+	if (opts->starts != NULL)
+		nthreads = 1;
 	if (walk_open(&w, root, opts, b, st, err) == -1)
 		return -1;
-	if (walk_push(&w.stack, "", 0) == -1) {
+	if (opts->starts != NULL) {
+		for (size_t i = 0; i < opts->nstarts; i++)
+			if ((r = walk_start(&w, opts->starts[i])) != 0) {
+				rc = r == -1 ? -1 : 0;
+				goto single_out;
+			}
+	} else if (walk_push(&w.stack, "", 0) == -1) {
 		walk_nomem(&w);
 		goto single_out;
 	}

@@ -60,6 +60,14 @@ struct walk_opts {
 	 * with a max_bytes cap walks alone: share bytes through its budget.
 	 */
 	int threads;
+	/*
+	 * Walk only these paths (relative, NUL-terminated) instead of the
+	 * whole root: each a file (listed if the rules let it), a directory
+	 * (walked, its tree) or gone (nothing). Used to re-read what the
+	 * watcher saw change; the walk then runs on this thread alone.
+	 */
+	const char *const *starts;
+	size_t nstarts;
 };
 
 #define WALK_MAX_THREADS 8
