@@ -242,6 +242,18 @@
 #define FIDX_WATCH_QUEUE_CEILING (16u * 1024 * 1024)
 
 /*
+ * Directories watched, all projects: our own bound under the kernel's
+ * fs.inotify.max_user_watches (which every process of the user shares).
+ * Past either, the project asking is degraded: it still answers and is
+ * walked every --degraded-rebuild-ms. Each watch costs ~250 bytes here
+ * and in libinotifytools, and a kernel watch ~1 KiB of unswappable memory.
+ * Flag: --max-watches. Stats: `watch.limits.watches`,
+ * `watch.usage.watches`, `watch.counters.nospace`.
+ */
+#define FIDX_MAX_WATCHES_DEFAULT 1000000
+#define FIDX_MAX_WATCHES_CEILING 100000000
+
+/*
  * The longest a burst's batch waits for more events: the first change
  * after a quiet spell is applied at once, later ones wait 5, 10, 20 ms...
  * up to this while events keep coming. Flag: --watch-settle-max-ms.

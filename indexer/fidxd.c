@@ -90,6 +90,13 @@ fidxd_watch_events(struct loop *l, struct loop_io *io, uint32_t events)
 			ops_sync_arrived(d->ops, ev[i].cookie);
 		else
 			project_watch_event(&d->reg, &ev[i]);
+		/*
+		 * A sync's cookie may be among what was lost: every sync
+		 * waits for the rebuilds the loss just started, which read
+		 * the tree after it was asked.
+		 */
+		if (ev[i].kind == WATCH_OVERFLOW)
+			ops_sync_arrived(d->ops, UINT64_MAX);
 		free(ev[i].path);
 	}
 	/* A root gone, a sync's generation known: waits may be done. */
@@ -135,7 +142,7 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	char why[sizeof(werr.msg) + 64];
 
 	if ((d->watch = watch_new(&(struct watch_limits){
-	    cfg->proj.max_pending }, &werr)) == NULL) {
+	    cfg->proj.max_pending, cfg->proj.max_watches }, &werr)) == NULL) {
 		snprintf(why, sizeof(why), "not watched (%s)", werr.msg);
 		log_warnx("%s", why);
 	}

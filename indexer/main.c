@@ -91,6 +91,8 @@ fidxd_usage(FILE *f)
 "                          (default %d; the rest are counted)\n"
 "  --watch-queue N         watcher events and changed paths waiting, all\n"
 "                          projects (default %d; past it: a full rebuild)\n"
+"  --max-watches N         directories watched, all projects (default %d;\n"
+"                          past it or the kernel's limit: degraded)\n"
 "  --watch-settle-max-ms N the longest a burst of changes waits to be\n"
 "                          applied together (default %d; a lone change: at once)\n"
 "  --degraded-rebuild-ms N how often a project inotify cannot watch is\n"
@@ -107,6 +109,7 @@ fidxd_usage(FILE *f)
 	    VISITS_PER_PROJECT_DEFAULT, FIDX_GIT_TTL_MS_DEFAULT,
 	    FIDX_MAX_GIT_PROJECTS_DEFAULT, FIDX_MAX_GIT_BYTES_DEFAULT >> 20,
 	    FIDX_MAX_GIT_PATHS_DEFAULT, FIDX_WATCH_QUEUE_DEFAULT,
+	    FIDX_MAX_WATCHES_DEFAULT,
 	    FIDX_WATCH_SETTLE_MAX_MS_DEFAULT, FIDX_DEGRADED_REBUILD_MS_DEFAULT,
 	    LOG_FILE_MAX_DEFAULT >> 20,
 	    LOG_FILE_MIN);
@@ -134,7 +137,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
 		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE, O_NICE,
 		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS, O_WQUEUE,
-		O_SETTLE, O_DEGRADED,
+		O_SETTLE, O_DEGRADED, O_WATCHES,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -161,6 +164,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-git-bytes", required_argument, NULL, O_GIT_BYTES },
 		{ "max-git-paths", required_argument, NULL, O_GIT_PATHS },
 		{ "watch-queue", required_argument, NULL, O_WQUEUE },
+		{ "max-watches", required_argument, NULL, O_WATCHES },
 		{ "watch-settle-max-ms", required_argument, NULL, O_SETTLE },
 		{ "degraded-rebuild-ms", required_argument, NULL, O_DEGRADED },
 		{ "help", no_argument, NULL, O_HELP },
@@ -177,6 +181,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->proj.max_index_bytes = FIDX_MAX_INDEX_BYTES_DEFAULT;
 	o->proj.walkers = 2;
 	o->proj.max_pending = FIDX_WATCH_QUEUE_DEFAULT;
+	o->proj.max_watches = FIDX_MAX_WATCHES_DEFAULT;
 	o->proj.settle_max_ms = FIDX_WATCH_SETTLE_MAX_MS_DEFAULT;
 	o->proj.degraded_rebuild_ms = FIDX_DEGRADED_REBUILD_MS_DEFAULT;
 	o->srv.max_clients = FIDX_MAX_CLIENTS_DEFAULT;
@@ -324,6 +329,12 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    FIDX_WATCH_QUEUE_CEILING, &v))
 				return -1;
 			o->proj.max_pending = v;
+			break;
+		case O_WATCHES:
+			if (fidxd_num("--max-watches", optarg,
+			    FIDX_MAX_WATCHES_CEILING, &v))
+				return -1;
+			o->proj.max_watches = v;
 			break;
 		case O_SETTLE:
 			if (fidxd_num("--watch-settle-max-ms", optarg,

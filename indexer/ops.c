@@ -675,11 +675,12 @@ op_stats(struct ops_req *r)
 		if (reg->watch != NULL)
 			watch_stats_get(reg->watch, &wst);
 		o = ops_set(o, "watch", json_pack("{s:b,s:s,s:{s:I,s:I,s:I,"
-		    "s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,"
+		    "s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,"
 		    "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 		    "running", reg->watch != NULL,
 		    "error", reg->watch_err,
 		    "limits",
+		    "watches", (json_int_t)wst.max_watches,
 		    "queue", (json_int_t)wst.max_events,
 		    "pending", (json_int_t)reg->lim.max_pending,
 		    "settle_max_ms", (json_int_t)reg->lim.settle_max_ms,

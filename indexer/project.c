@@ -14,6 +14,8 @@
 
 static void project_watch_set(struct project_registry *r, struct project *p);
 static void project_pending_drop(struct project_registry *r, struct project *p);
+static void project_gone(struct project_registry *r, struct project *p,
+    const char *why);
 
 static const char *const project_state_names[] = {
 	[PROJECT_INDEXING] = "indexing",
@@ -700,10 +702,7 @@ project_apply(struct project_registry *r, struct project *p)
 		c->rebuilds_failed++;
 		if (e == ENOENT || e == ENOTDIR || e == ELOOP) {
 			/* Its files are gone too: keeping them would list ghosts. */
-			index_snapshot_unref(p->snap);
-			p->snap = NULL;
-			p->cap = PROJECT_CAP_NONE;
-			p->state = PROJECT_GONE;
+			project_gone(r, p, "");
 		} else {
 			/* Keep the last good index: it is still mostly right. */
 			p->state = PROJECT_ERROR;
@@ -718,6 +717,23 @@ project_apply(struct project_registry *r, struct project *p)
 		log_warnx("%s: %s", p->root, p->wstats.warning);
 		project_message_add(p, p->wstats.warning);
 	}
+}
+
+/* The root is gone: so are its files (no ghosts) and its watches. */
+static void
+project_gone(struct project_registry *r, struct project *p, const char *why)
+{
+	loop_timer_stop(r->loop, &p->settle);
+	loop_timer_stop(r->loop, &p->periodic);
+	project_pending_drop(r, p);
+	if (r->watch != NULL && p->watch != PROJECT_UNWATCHED)
+		watch_forget(r->watch, p->id);
+	p->watch = PROJECT_UNWATCHED;
+	index_snapshot_unref(p->snap);
+	p->snap = NULL;
+	p->cap = PROJECT_CAP_NONE;
+	p->state = PROJECT_GONE;
+	snprintf(p->message, sizeof(p->message), "%s", why);
 }
 
 /* A finished delta: its snapshot replaces the live one it was made from. */
@@ -735,6 +751,11 @@ project_delta_apply(struct project_registry *r, struct project *p)
 	free(p->job);
 	p->job = NULL;
 	p->njob = 0;
+	if (p->result == NULL && (p->result_errno == ENOENT ||
+	    p->result_errno == ENOTDIR || p->result_errno == ELOOP)) {
+		project_gone(r, p, p->result_msg);
+		return;
+	}
 	if (p->result == NULL) {
 		/* Nothing is lost: the next rebuild reads the whole tree. */
 		c->delta_failed++;
@@ -899,22 +920,11 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 			if (ev->path[rl] != '\0' || ev->project != p->id)
 				continue;
 			r->count.roots_gone++;
-			loop_timer_stop(r->loop, &p->settle);
-			project_pending_drop(r, p);
-			if (r->watch != NULL)
-				watch_forget(r->watch, p->id);
-			loop_timer_stop(r->loop, &p->periodic);
-			p->watch = PROJECT_UNWATCHED;
-			if (!p->walking) {
-				/* Its files are gone too: no ghosts. */
-				index_snapshot_unref(p->snap);
-				p->snap = NULL;
-				p->cap = PROJECT_CAP_NONE;
-				p->state = PROJECT_GONE;
-				snprintf(p->message, sizeof(p->message), "the "
-				    "root was deleted or moved away; reindex "
-				    "brings it back if it returns");
-			}
+			/* A job running finds it gone too, and says so. */
+			if (!p->walking)
+				project_gone(r, p, "the root was deleted or "
+				    "moved away; reindex brings it back if it "
+				    "returns");
 			continue;
 		}
 		if (ev->kind != WATCH_PATH || p->watch != PROJECT_WATCHING ||
@@ -983,10 +993,12 @@ project_walks(struct project_registry *r)
 uint64_t
 project_reachable_gen(const struct project *p)
 {
-	/* Changes waiting become one delta after whatever runs. */
-	uint64_t more = p->npending > 0 && p->snap != NULL;
-
-	if (!p->walking)
-		return p->done_gen + more;
-	return (p->dirty ? p->last_gen + 1 : p->last_gen) + more;
+	/*
+	 * Changes waiting become one delta after the job that runs, unless
+	 * a walk comes next (dirty), which reads them anyway.
+	 */
+	if (p->walking)
+		return p->dirty ? p->last_gen + 1 :
+		    p->last_gen + (p->npending > 0);
+	return p->done_gen + (p->npending > 0 && p->snap != NULL);
 }

@@ -134,6 +134,7 @@ struct project_limits {
 	int walkers;			/* walks at once */
 	int walk_threads;		/* threads per walk */
 	size_t max_pending;		/* changed paths waiting, all projects */
+	size_t max_watches;		/* directories watched, all projects */
 	uint32_t settle_max_ms;		/* longest a burst's batch waits */
 	uint32_t degraded_rebuild_ms;	/* rebuilds of an unwatched project */
 };

@@ -74,6 +74,7 @@ struct watch {
 	size_t tcap, tn, path_bytes;
 	struct watch_marks nospace;	/* projects refused a watch */
 	int wake_wd;
+	size_t max_watches;
 	size_t stale;			/* dropped watches the library keeps */
 
 	char wake_dir[PATH_MAX];	/* immutable after watch_new() */
@@ -315,8 +316,10 @@ watch_add(struct watch *w, struct watch_req *r)
 		snprintf(aside, sizeof(aside), "\x01stale/%d/", wd);
 		inotifytools_set_filename_by_wd(wd, aside);
 	}
-	if (inotifytools_watch_file(r->path, WATCH_MASK) == 0) {
-		int e = inotifytools_error();
+	if (w->tn >= w->max_watches ||
+	    inotifytools_watch_file(r->path, WATCH_MASK) == 0) {
+		int e = w->tn >= w->max_watches ? ENOSPC :
+		    inotifytools_error();
 
 		if (e == ENOSPC) {
 			/* Out of watches: the project is degraded, said once. */
@@ -342,6 +345,15 @@ watch_add(struct watch *w, struct watch_req *r)
 out:
 	free(r->path);
 	r->path = NULL;
+}
+
+/* The table's share of stats (under mu). */
+static void
+watch_usage(struct watch *w)
+{
+	w->st.watches = w->tn;
+	w->st.bytes = w->tcap * sizeof(*w->tab) + w->path_bytes +
+	    (w->tn + w->stale) * WATCH_LIB_OVERHEAD + w->qcap * sizeof(*w->q);
 }
 
 /* Handles every request queued; true when asked to stop. */
@@ -381,9 +393,7 @@ watch_requests(struct watch *w)
 		}
 		pthread_mutex_lock(&w->mu);
 		w->seq_done += n;
-		w->st.watches = w->tn;
-		w->st.bytes = w->tcap * sizeof(*w->tab) + w->path_bytes +
-		    w->tn * WATCH_LIB_OVERHEAD + w->qcap * sizeof(*w->q);
+		watch_usage(w);
 		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 	}
@@ -511,6 +521,7 @@ watch_main(void *arg)
 		pthread_mutex_lock(&w->mu);
 		w->st.events += n;
 		w->st.stale = w->stale;
+		watch_usage(w);
 		pthread_mutex_unlock(&w->mu);
 		if (watch_restart(w) == -1)
 			break;
@@ -551,6 +562,7 @@ watch_new(const struct watch_limits *lim, struct fidx_err *err)
 	pthread_cond_init(&w->cv, NULL);
 	w->qcap = lim->max_events > 0 ? lim->max_events : 1;
 	w->st.max_events = w->qcap;
+	w->max_watches = w->st.max_watches = lim->max_watches;
 	if ((w->q = fidx_reallocarray(NULL, w->qcap, sizeof(*w->q))) == NULL) {
 		fidx_error(err, "out of memory");
 		goto fail;

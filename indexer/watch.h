@@ -51,10 +51,13 @@ struct watch_event {
 
 struct watch_limits {
 	size_t max_events;	/* queued for the loop; past it, overflow */
+	size_t max_watches;	/* ours, under the kernel's; past it, as
+				   when the kernel's runs out */
 };
 
 struct watch_stats {
 	size_t watches;		/* directories watched */
+	size_t max_watches;
 	size_t max_user_watches;	/* the kernel's limit (every process) */
 	size_t queued, queued_peak, max_events;
 	size_t bytes;		/* our table, the queue, and an estimate of

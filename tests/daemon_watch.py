@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""tests/daemon_watch.py - inotify keeps the index fresh: files and whole
+trees made, renamed, moved in and out and deleted; a burst; ignored
+directories unwatched; lost events end in a full rebuild; a watch limit
+degrades a project, whose periodic rebuild still catches changes; a
+deleted root is gone and comes back with reindex; sync.
+
+Real files, real inotify, a real daemon. Every wait polls a condition
+until a deadline (wait_until), or is a `sync`, whose answer must already
+hold the change: both are checked, so a sync that answered early fails.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+import fidxtest as t  # noqa: E402  (the client library: Conn, Daemon, check)
+
+DEADLINE = 10.0
+
+
+def paths(c, root, regex, limit=10000):
+    """Every indexed path matching regex (a set), and the matched count."""
+    r = c.req({"op": "query", "root": root, "q": regex, "mode": "regex",
+               "limit": limit})
+    return set(t.result_paths(r)), r.get("matched")
+
+
+def nfiles(c, root):
+    p = t.find_project(c, root)
+    return p.get("files") if p else None
+
+
+def sync(c, root):
+    r = c.req({"op": "sync", "root": root}, timeout=30)
+    t.check("sync %s answers ok" % os.path.basename(root),
+            r.get("ok") is True and isinstance(r.get("generation"), int),
+            t.short(r))
+    return r
+
+
+def has(c, root, rel):
+    return rel in paths(c, root, "^" + rel.replace(".", "[.]") + "$")[0]
+
+
+def t_files(tmp):
+    R = t.mkdir_fixture(tmp, "files", ["src/main.c", "README.md"])
+    d, c = t.start_daemon(tmp, "files")
+    if d is None:
+        return
+    r = t.add_ready(c, R, "files")
+    t.check("files: the add says it is watched", r.get("watch") == "watching",
+            t.short(r))
+    g0 = r.get("generation")
+
+    # A save: found by polling, and by sync at once.
+    t.mkfiles(R, ["src/new_file.c"])
+    t.check("files: a new file appears",
+            t.wait_until(lambda: has(c, R, "src/new_file.c"), DEADLINE))
+    t.mkfiles(R, ["src/second.c"])
+    s = sync(c, R)
+    t.check("files: after sync, the file just made is there",
+            has(c, R, "src/second.c"))
+    t.check("files: each applied change raised the generation",
+            s.get("generation", 0) > g0, t.short(s))
+    q = c.req({"op": "query", "root": R, "q": "second"})
+    t.check("files: a query says the project is watched",
+            q.get("watch") == "watching", t.short(q))
+
+    os.rename(os.path.join(R, "src/second.c"), os.path.join(R, "src/third.c"))
+    sync(c, R)
+    t.check("files: a renamed file has its new name only",
+            has(c, R, "src/third.c") and not has(c, R, "src/second.c"))
+    os.unlink(os.path.join(R, "src/third.c"))
+    sync(c, R)
+    t.check("files: a deleted file is gone", not has(c, R, "src/third.c"))
+    t.check("files: the count is exact", nfiles(c, R) == 3, nfiles(c, R))
+    # Hidden names and .git are not listed by a change either.
+    t.mkfiles(R, [".hidden", ".git/HEAD"])
+    sync(c, R)
+    t.check("files: hidden and .git files made later stay out",
+            nfiles(c, R) == 3, nfiles(c, R))
+    st = t.stats(c).get("watch", {})
+    t.check("files: stats counts batches and watches",
+            st.get("counters", {}).get("batches", 0) >= 3 and
+            st.get("usage", {}).get("watches", 0) >= 2, t.short(st))
+    t.stop_daemon(d, c, "files daemon")
+
+
+def tree(root, top, n):
+    """n files under root/top, in a few levels of directories."""
+    rels = ["%s/d%d/e%d/f%04d.txt" % (top, i % 7, i % 3, i) for i in range(n)]
+    t.mkfiles(root, rels)
+    return rels
+
+
+def t_trees(tmp):
+    R = t.mkdir_fixture(tmp, "trees", ["keep.txt"])
+    outside = os.path.join(tmp, "outside")
+    os.makedirs(outside)
+    d, c = t.start_daemon(tmp, "trees")
+    if d is None:
+        return
+    t.add_ready(c, R, "trees")
+
+    # Made in place: mkdir -p and files at once, racing the watch.
+    tree(R, "made", 3000)
+    sync(c, R)
+    got, n = paths(c, R, "^made/")
+    t.check("trees: a tree made in place is all there", n == 3000, n)
+
+    # Moved in from outside the project.
+    tree(outside, "bulk", 2000)
+    os.rename(os.path.join(outside, "bulk"), os.path.join(R, "bulk"))
+    sync(c, R)
+    t.check("trees: a tree moved in is all there",
+            paths(c, R, "^bulk/")[1] == 2000)
+
+    # Renamed within: old names gone, new ones there, and the watches
+    # follow (a file made under the new name afterwards is seen).
+    os.rename(os.path.join(R, "bulk"), os.path.join(R, "renamed"))
+    sync(c, R)
+    t.check("trees: a renamed tree has only its new names",
+            paths(c, R, "^renamed/")[1] == 2000 and
+            paths(c, R, "^bulk/")[1] == 0)
+    t.mkfiles(R, ["renamed/d1/e1/later.txt"])
+    sync(c, R)
+    t.check("trees: a file made in a renamed tree is seen",
+            has(c, R, "renamed/d1/e1/later.txt"))
+
+    # Moved out: gone, and what happens to it outside is not ours.
+    os.rename(os.path.join(R, "renamed"), os.path.join(outside, "away"))
+    sync(c, R)
+    t.check("trees: a tree moved out is gone",
+            paths(c, R, "^renamed/")[1] == 0)
+    t.mkfiles(outside, ["away/d1/e1/outside.txt"])
+    sync(c, R)
+    t.check("trees: a file made in a moved-out tree is not listed",
+            paths(c, R, "outside[.]txt")[1] == 0)
+
+    shutil.rmtree(os.path.join(R, "made"))
+    sync(c, R)
+    t.check("trees: a deleted tree is gone, the rest stays",
+            nfiles(c, R) == 1, nfiles(c, R))
+    w = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
+    t.check("trees: deleted and moved-out directories lose their watches",
+            w == 1, w)
+    t.stop_daemon(d, c, "trees daemon")
+
+
+def t_burst(tmp):
+    R = t.mkdir_fixture(tmp, "burst", ["base.txt"])
+    d, c = t.start_daemon(tmp, "burst")
+    if d is None:
+        return
+    t.add_ready(c, R, "burst")
+    rels = ["b/%02d/f%05d" % (i % 50, i) for i in range(20000)]
+    t.mkfiles(R, rels, b"")
+    sync(c, R)
+    t.check("burst: 20,000 creations, each listed once",
+            nfiles(c, R) == 20001, nfiles(c, R))
+    st = t.stats(c).get("watch", {}).get("counters", {})
+    t.check("burst: they were applied in batches, not one by one",
+            0 < st.get("batches", 0) < 5000, t.short(st))
+    for rel in rels:
+        os.unlink(os.path.join(R, rel))
+    sync(c, R)
+    t.check("burst: and after deleting them, exactly the one left",
+            nfiles(c, R) == 1, nfiles(c, R))
+    t.stop_daemon(d, c, "burst daemon")
+
+
+def git(root, *args):
+    subprocess.run(["git", "-C", root] + list(args), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def t_ignored(tmp):
+    R = t.mkdir_fixture(tmp, "ign", ["src/a.c", ".gitignore",
+                                     "node_modules/x/index.js"])
+    with open(os.path.join(R, ".gitignore"), "w") as f:
+        f.write("node_modules/\n")
+    git(R, "init", "-q")
+    d, c = t.start_daemon(tmp, "ign")
+    if d is None:
+        return
+    t.add_ready(c, R, "ign")
+    w0 = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
+    t.check("ignored: only the root and src are watched", w0 == 2, w0)
+    t.mkfiles(R, ["node_modules/y/z/new.js", "src/b.c"])
+    sync(c, R)
+    t.check("ignored: a file in an ignored tree is not listed",
+            paths(c, R, "node_modules")[1] == 0)
+    t.check("ignored: one beside it is", has(c, R, "src/b.c"))
+    w1 = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
+    t.check("ignored: no watch was added under it", w1 == w0, w1)
+    t.stop_daemon(d, c, "ignored daemon")
+
+
+def t_overflow(tmp):
+    # The directories exist and are watched: every creation is an event.
+    R = t.mkdir_fixture(tmp, "over", ["o/%d/keep" % i for i in range(9)])
+    d, c = t.start_daemon(tmp, "over", ["--watch-queue", "8"])
+    if d is None:
+        return
+    t.add_ready(c, R, "over")
+    rels = ["o/%d/f%04d" % (i % 9, i) for i in range(600)]
+    t.mkfiles(R, rels, b"")
+    sync(c, R)
+    t.check("overflow: the index is exact after it",
+            t.wait_until(lambda: nfiles(c, R) == 609, DEADLINE),
+            nfiles(c, R))
+    st = t.stats(c).get("watch", {})
+    t.check("overflow: counted, and a full rebuild followed",
+            st.get("counters", {}).get("overflows", 0) > 0 and
+            st.get("counters", {}).get("overflow_rebuilds", 0) > 0,
+            t.short(st))
+    t.check("overflow: the queue never held more than its bound",
+            st.get("usage", {}).get("queued_peak", 99) <= 8 and
+            st.get("usage", {}).get("pending_peak", 99) <= 8, t.short(st))
+    t.stop_daemon(d, c, "overflow daemon")
+
+
+def t_degraded(tmp):
+    R = t.mkdir_fixture(tmp, "deg", ["a/1", "b/2", "c/3", "d/4", "e/5"])
+    d, c = t.start_daemon(tmp, "deg", ["--max-watches", "3",
+                                       "--degraded-rebuild-ms", "300"])
+    if d is None:
+        return
+    t.add_ready(c, R, "deg")
+    p = t.wait_until(lambda: (t.find_project(c, R) or {}).get("watch") ==
+                     "degraded" and t.find_project(c, R), DEADLINE)
+    t.check("degraded: past the watch limit the project says degraded, "
+            "and why", p and "watch" in (p.get("watch_message") or ""),
+            t.short(p))
+    q = c.req({"op": "query", "root": R, "q": "x"})
+    t.check("degraded: queries still answer, and say so",
+            q.get("ok") is True and q.get("watch") == "degraded", t.short(q))
+    s = c.req({"op": "sync", "root": R})
+    t.check("degraded: sync answers at once, saying it is not watched",
+            s.get("ok") is True and s.get("watch") == "degraded", t.short(s))
+    t.mkfiles(R, ["a/late.txt"])
+    t.check("degraded: the periodic rebuild still finds a new file",
+            t.wait_until(lambda: has(c, R, "a/late.txt"), DEADLINE))
+    st = t.stats(c).get("watch", {}).get("counters", {})
+    t.check("degraded: counted", st.get("nospace", 0) >= 1 and
+            st.get("degraded_rebuilds", 0) >= 1, t.short(st))
+    t.stop_daemon(d, c, "degraded daemon")
+
+
+def t_gone(tmp):
+    R = t.mkdir_fixture(tmp, "gone", ["x/a.txt", "b.txt"])
+    d, c = t.start_daemon(tmp, "gone")
+    if d is None:
+        return
+    t.add_ready(c, R, "gone")
+    shutil.rmtree(R)
+    p = t.wait_until(lambda: (t.find_project(c, R) or {}).get("state") ==
+                     "gone" and t.find_project(c, R), DEADLINE)
+    t.check("gone: a deleted root makes the project gone, with no files",
+            p and p.get("files") == 0 and p.get("watch") == "off",
+            t.short(p))
+    t.check("gone: its watches are removed",
+            t.wait_until(lambda: t.stats(c).get("watch", {}).get(
+                "usage", {}).get("watches") == 0, DEADLINE))
+    t.mkfiles(R, ["back.txt", "y/z.txt"])
+    r = c.req({"op": "reindex", "root": R, "wait": True}, timeout=20)
+    t.check("gone: the root back and reindexed is ready again",
+            r.get("ok") is True, t.short(r))
+    p = t.find_project(c, R)
+    t.check("gone: with its new files, watched again",
+            p and p.get("state") == "ready" and p.get("files") == 2 and
+            p.get("watch") == "watching", t.short(p))
+    t.mkfiles(R, ["y/after.txt"])
+    sync(c, R)
+    t.check("gone: and changes are seen again", has(c, R, "y/after.txt"))
+    r = c.req({"op": "remove", "root": R})
+    t.check("gone: remove answers ok", r.get("ok") is True, t.short(r))
+    t.check("remove: a removed project's watches go",
+            t.wait_until(lambda: t.stats(c).get("watch", {}).get(
+                "usage", {}).get("watches") == 0, DEADLINE))
+    t.stop_daemon(d, c, "gone daemon")
+
+
+if __name__ == "__main__":
+    sys.exit(t.main("daemon_watch.py", [
+        ("files", t_files), ("trees", t_trees), ("burst", t_burst),
+        ("ignored", t_ignored), ("overflow", t_overflow),
+        ("degraded", t_degraded), ("gone", t_gone)]))
