@@ -242,8 +242,8 @@ output_projects(json_t *projects, const char *cmd)
 		printf("no projects (`%s add DIR` adds one)\n", cmd);
 		return;
 	}
-	printf("%-8s %9s %5s %-19s %8s  %s\n", "STATE", "FILES", "GEN",
-	    "BUILT", "TOOK", "ROOT");
+	printf("%-8s %-8s %9s %5s %-19s %8s  %s\n", "STATE", "WATCH", "FILES",
+	    "GEN", "BUILT", "TOOK", "ROOT");
 	json_array_foreach(projects, i, p) {
 		const char *state = json_string_value(json_object_get(p,
 		    "state"));
@@ -251,6 +251,10 @@ output_projects(json_t *projects, const char *cmd)
 		    "root"));
 		const char *msg = json_string_value(json_object_get(p,
 		    "message"));
+		const char *watch = json_string_value(json_object_get(p,
+		    "watch"));
+		const char *wmsg = json_string_value(json_object_get(p,
+		    "watch_message"));
 
 		output_count(json_object_get(p, "files"), files,
 		    sizeof(files));
@@ -260,10 +264,13 @@ output_projects(json_t *projects, const char *cmd)
 		    sizeof(when));
 		output_duration(json_object_get(p, "build_ms"), took,
 		    sizeof(took));
-		printf("%-8s %9s %5s %-19s %8s  %s", state ? state : "?",
-		    files, gen, when, took, root ? root : "?");
+		printf("%-8s %-8s %9s %5s %-19s %8s  %s", state ? state : "?",
+		    watch ? watch : "-", files, gen, when, took,
+		    root ? root : "?");
 		if (msg != NULL)
 			printf("  (%s)", msg);
+		if (wmsg != NULL)
+			printf("  (%s)", wmsg);
 		putchar('\n');
 	}
 }

@@ -235,6 +235,17 @@ ops_project_json(const struct project *p)
 
 	if (o != NULL && po->exclude_src != NULL)
 		o = ops_set(o, "exclude", json_string(po->exclude_src));
+	/* What the last change from the watcher cost. */
+	if (o != NULL && p->delta_paths > 0)
+		o = ops_set(o, "last_change", json_pack("{s:I,s:I,s:I,s:I,s:I,"
+		    "s:I,s:I}",
+		    "paths", (json_int_t)p->delta_paths,
+		    "us", (json_int_t)p->delta_us,
+		    "removed", (json_int_t)p->dstats.removed,
+		    "added", (json_int_t)p->dstats.added,
+		    "segments_made", (json_int_t)p->dstats.segments_made,
+		    "segments_shared", (json_int_t)p->dstats.segments_shared,
+		    "bytes_made", (json_int_t)p->dstats.bytes_made));
 	return ops_index_fields(o, p);
 }
 

@@ -154,7 +154,9 @@ project_delta(struct project_registry *r, struct project *p,
 {
 	struct index_builder b;
 	struct fidx_err err = { "" };
+	struct timespec t0, t1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	o->starts = (const char *const *)p->job;
 	o->nstarts = p->njob;
 	/* The new segments charge the budget when made, checked. */
@@ -178,6 +180,9 @@ project_delta(struct project_registry *r, struct project *p,
 		    "cap" : "out of memory applying a change");
 	}
 	index_builder_release(&b);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	p->delta_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
 }
 
 /* One walk, on a walker thread. Touches only the walk fields of p. */
@@ -746,6 +751,7 @@ project_delta_apply(struct project_registry *r, struct project *p)
 	c->walk_unreadable += p->wstats.unreadable;
 	c->walk_vanished += p->wstats.vanished;
 	c->delta_paths += p->njob;
+	p->delta_paths = p->njob;
 	for (size_t i = 0; i < p->njob; i++)
 		free(p->job[i]);
 	free(p->job);

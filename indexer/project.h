@@ -116,7 +116,9 @@ struct project {
 	size_t njob;
 	bool delta;
 	struct index_snapshot *base;	/* what a delta applies to (a ref) */
-	struct index_apply_stats dstats;
+	struct index_apply_stats dstats;	/* the last delta's */
+	uint64_t delta_us;		/* and how long it took (walker) */
+	size_t delta_paths;
 	struct loop_timer settle;	/* a burst's next batch */
 	struct loop_timer periodic;	/* a degraded project's rebuilds */
 	uint64_t last_event_ms;

@@ -144,6 +144,7 @@ must_fail "add of a missing directory" "$FIDX" --socket "$S" add "$T/nope"
 expect 0 "ls" "$FIDX" --socket "$S" ls
 out_has "ls has a header" "STATE"
 out_has "ls lists the project" "$P"
+out_has "ls says it is watched" "watching"
 expect 0 "ls --json" "$FIDX" --socket "$S" ls --json
 py "ls --json parses" "o = json.loads(d)
 assert o['ok'] and any(p['root'] == '$P' for p in o['projects']), o"
