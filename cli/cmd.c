@@ -523,6 +523,58 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	return cmd_done(rc);
 }
 
+/*
+ * fidx sync [DIR]: returns once every change made under DIR before it
+ * is in the index (the daemon's sync op), so a script that just wrote a
+ * file can query for it next.
+ */
+int
+cmd_sync(int argc, char **argv, const char *sock)
+{
+	const char *usage = "sync [DIR] [--timeout SECONDS] [--json]";
+	struct cmd_opts o = { .sock = sock };
+	struct fidx_err err;
+	char root[PATH_MAX];
+	struct client c;
+	json_t *resp;
+	const char *watch;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_JSON | CMD_TIMEOUT, -1, usage,
+	    &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	if ((o.arg != NULL ? client_named_root(o.arg, root, sizeof(root),
+	    &err) : client_project_root(NULL, root, sizeof(root), &err)) ==
+	    -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	rc = cmd_call(&c, o.sock, false, cmd_with_timeout(json_pack(
+	    "{s:s, s:s}", "op", "sync", "root", root), &o),
+	    (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(cmd_call_status(rc));
+	watch = json_string_value(json_object_get(resp, "watch"));
+	printf("%s: generation %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+	    " files\n", root, json_integer_value(json_object_get(resp,
+	    "generation")), json_integer_value(json_object_get(resp,
+	    "files")));
+	/* Not watched: the answer could not wait for changes. Say so. */
+	rc = 0;
+	if (watch != NULL && strcmp(watch, "watching") != 0) {
+		const char *why = json_string_value(json_object_get(resp,
+		    "watch_message"));
+
+		log_warnx("%s is not watched (%s%s%s): recent changes may be "
+		    "missing until its next rebuild", root, watch,
+		    why ? ": " : "", why ? why : "");
+		rc = 1;
+	}
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(rc);
+}
+
 int
 cmd_stats(int argc, char **argv, const char *sock)
 {

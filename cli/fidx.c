@@ -51,6 +51,7 @@ static const struct {
 	{ "ls", cmd_ls },
 	{ "reindex", cmd_reindex },
 	{ "stats", cmd_stats },
+	{ "sync", cmd_sync },
 	{ "daemon", cmd_daemon },
 };
 
@@ -66,6 +67,8 @@ fidx_usage(FILE *f)
 	    "       fidx visit FILE              rank FILE higher: it was "
 	    "opened\n"
 	    "       fidx reindex [DIR | --all] [--wait]   walk again\n"
+	    "       fidx sync [DIR]              wait until every change so far "
+	    "is indexed\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"

@@ -170,6 +170,15 @@ expect 0 "outside git the root is the cwd" "$FIDX" --socket "$S" util
 out_is "cwd as the root" "util.c"
 expect 0 "words are joined into one query" "$FIDX" --socket "$S" --root "$P" lib x
 out_is "two words, one query" "../lib/x.c"
+# A file saved, then sync: the next query has it, with no wait of its own.
+: > "$P/lib/saved_now.c"
+expect 0 "sync" "$FIDX" --socket "$S" sync "$P"
+out_has "sync names the root and generation" "$P: generation"
+expect 0 "the file saved before sync is found" "$FIDX" --socket "$S" --root "$P" saved_now
+out_is "found at once" "../lib/saved_now.c"
+rm -f "$P/lib/saved_now.c"
+expect 0 "sync after a delete" "$FIDX" --socket "$S" sync "$P"
+expect 1 "the deleted file is gone" "$FIDX" --socket "$S" --root "$P" --mode exact saved_now
 cd "$T" || exit 1
 expect 0 "query from above the root" "$FIDX" --socket "$S" --root "$P" lib/x
 out_is "path below the cwd gets the root's name" "proj/lib/x.c"
