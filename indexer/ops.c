@@ -719,6 +719,10 @@ op_stats(struct ops_req *r)
 		    "degraded_rebuilds", (json_int_t)pc->degraded_rebuilds));
 		o = ops_set_in(o, "watch", "roots_gone",
 		    json_integer((json_int_t)pc->roots_gone));
+		o = ops_set_in(o, "watch", "rescans",
+		    json_integer((json_int_t)pc->rescans));
+		o = ops_set_in(o, "watch", "walk_waits",
+		    json_integer((json_int_t)atomic_load(&reg->walk_waits)));
 	}
 	if (d->visits != NULL) {
 		struct visits_counts vc;

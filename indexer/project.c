@@ -115,7 +115,8 @@ project_free(struct project *p)
  * project is not watched. Then: stop once the project is dropped.
  */
 static int
-project_walk_on_dir(void *arg, const char *rel, size_t len)
+project_walk_on_dir(void *arg, const char *rel, size_t len,
+    const struct stat *st)
 {
 	struct project *p = arg;
 	struct watch *w = p->reg->watch;
@@ -123,12 +124,29 @@ project_walk_on_dir(void *arg, const char *rel, size_t len)
 
 	if (w != NULL && p->watch == PROJECT_WATCHING &&
 	    !atomic_load_explicit(&p->cancel, memory_order_relaxed)) {
+		struct timespec now;
+		bool wait = p->delta;
+
 		if (len == 0)
 			snprintf(abs, sizeof(abs), "%s", p->root);
 		else
 			snprintf(abs, sizeof(abs), "%s/%.*s", p->root,
 			    (int)len, rel);
-		(void)watch_dir(w, p->id, abs, len == 0, p->delta);
+		/*
+		 * A full walk does not wait for a watch (a round trip per
+		 * directory): the watcher checks the mtime instead, which
+		 * only works for one not changed just now (watch.h).
+		 */
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!wait && (now.tv_sec - st->st_mtim.tv_sec) * 1000 +
+		    (now.tv_nsec - st->st_mtim.tv_nsec) / 1000000 <
+		    WATCH_RECENT_MS) {
+			wait = true;
+			atomic_fetch_add_explicit(&p->reg->walk_waits, 1,
+			    memory_order_relaxed);
+		}
+		(void)watch_dir(w, p->id, abs, len == 0, wait,
+		    wait ? NULL : &st->st_mtim);
 	}
 	return atomic_load_explicit(&p->cancel, memory_order_relaxed);
 }
@@ -931,6 +949,17 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 				project_gone(r, p, "the root was deleted or "
 				    "moved away; reindex brings it back if it "
 				    "returns");
+			continue;
+		}
+		if (ev->kind == WATCH_RESCAN && ev->project == p->id &&
+		    p->watch == PROJECT_WATCHING) {
+			/* Read again as a change of it; the root, whole. */
+			r->count.rescans++;
+			rel = ev->path[rl] == '\0' ? "" : ev->path + rl + 1;
+			if (!project_pending_add(r, p, rel))
+				project_overflow(r, p);
+			else
+				project_schedule(r, p, true);
 			continue;
 		}
 		if (ev->kind != WATCH_PATH || p->watch != PROJECT_WATCHING ||

@@ -160,6 +160,7 @@ struct project_counters {
 	uint64_t overflow_rebuilds;	/* full rebuilds for lost events */
 	uint64_t degraded_rebuilds;
 	uint64_t roots_gone;
+	uint64_t rescans;		/* directories changed before watched */
 };
 
 struct project_registry {
@@ -172,6 +173,8 @@ struct project_registry {
 	struct watch *watch;		/* NULL: nothing is watched */
 	char watch_err[256];		/* why watch is NULL */
 	size_t npending;		/* every project's */
+	atomic_uint_least64_t walk_waits;	/* directories a full walk
+					   waited to see watched */
 	size_t pending_peak;
 	uint32_t next_id;
 

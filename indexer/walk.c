@@ -439,11 +439,16 @@ walk_dir_failed(struct walk *w)
 
 /* Tells the caller (the watcher) about the directory just opened. */
 static int
-walk_enter(struct walk *w)
+walk_enter(struct walk *w, int fd)
 {
+	struct stat sb;
+
 	w->st->dirs++;
-	if (w->opts->on_dir == NULL ||
-	    w->opts->on_dir(w->opts->arg, w->path, w->len) == 0)
+	if (w->opts->on_dir == NULL)
+		return 0;
+	if (fstat(fd, &sb) == -1)
+		memset(&sb, 0, sizeof(sb));
+	if (w->opts->on_dir(w->opts->arg, w->path, w->len, &sb) == 0)
 		return 0;
 	fidx_error(w->err, "walk of %s stopped at directory '%s'", w->root,
 	    w->len > 0 ? w->path : ".");
@@ -466,7 +471,7 @@ walk_dir(struct walk *w)
 	fd = openat(w->rootfd, w->len > 0 ? w->path : ".", WALK_OPEN_FLAGS);
 	if (fd == -1)
 		return walk_dir_failed(w);
-	if ((r = walk_enter(w)) == 0) {
+	if ((r = walk_enter(w, fd)) == 0) {
 		while ((got = getdents64(fd, w->dents, sizeof(w->dents))) > 0) {
 			for (ssize_t at = 0; at < got && r == 0;) {
 				const struct dirent *de = (const struct dirent *)

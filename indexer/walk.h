@@ -36,6 +36,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "../common/log.h"
 #include "index.h"
@@ -48,10 +49,13 @@ struct walk_opts {
 	const struct regex *exclude;	/* or NULL; read only, shared */
 	/*
 	 * Called for each directory entered, the root ("", 0) first, with
-	 * its path relative to the root. A non-zero return stops the walk:
-	 * walk_run returns -1, errno ECANCELED, err naming the directory.
+	 * its path relative to the root and its fstat() from just before it
+	 * is read (the watcher compares its mtime once the directory is
+	 * watched). A non-zero return stops the walk: walk_run returns -1,
+	 * errno ECANCELED, err naming the directory.
 	 */
-	int (*on_dir)(void *arg, const char *rel, size_t len);
+	int (*on_dir)(void *arg, const char *rel, size_t len,
+	    const struct stat *st);
 	void *arg;
 	/*
 	 * Threads to walk with (0 or 1: this one alone). With more, on_dir

@@ -35,7 +35,9 @@ struct watch_req {
 	enum { WATCH_REQ_DIR, WATCH_REQ_FORGET } kind;
 	uint32_t project;
 	bool root;
+	bool has_seen;
 	char *path;			/* owned; with a trailing '/' */
+	struct timespec seen;		/* mtime the walk saw, if has_seen */
 };
 
 /* One watched directory, in an open-addressing table keyed by wd. */
@@ -290,6 +292,30 @@ watch_join(const char *dir, size_t dlen, const char *name, bool slash)
 
 /* ---- the thread ---- */
 
+/*
+ * A directory the walk listed before its watch was in place: if it
+ * changed in between (its mtime moved), it is read again. Only for a new
+ * watch: one in place saw every change. (A directory that had changed
+ * too recently for its mtime to tell a later change apart is not here:
+ * the walk waits for its watch instead, project.c.)
+ */
+static void
+watch_gap(struct watch *w, const struct watch_req *r)
+{
+	struct stat sb;
+	char *path;
+
+	if (!r->has_seen)
+		return;
+	if (stat(r->path, &sb) == 0 && sb.st_mtim.tv_sec == r->seen.tv_sec &&
+	    sb.st_mtim.tv_nsec == r->seen.tv_nsec)
+		return;
+	if ((path = fidx_strndup(r->path, strlen(r->path) - 1)) != NULL)
+		watch_push(w, WATCH_RESCAN, r->project, path, true, 0);
+	else
+		watch_push(w, WATCH_OVERFLOW, r->project, NULL, true, 0);
+}
+
 static void
 watch_add(struct watch *w, struct watch_req *r)
 {
@@ -335,6 +361,7 @@ watch_add(struct watch *w, struct watch_req *r)
 	}
 	if ((wd = inotifytools_wd_from_filename(r->path)) <= 0)
 		goto out;
+	watch_gap(w, r);
 	if (watch_put(w, wd, r->project, r->root, r->path) == -1) {
 		watch_push(w, WATCH_OVERFLOW, r->project, NULL, true, 0);
 		r->path = NULL;
@@ -668,12 +695,14 @@ watch_request(struct watch *w, const struct watch_req *r)
 
 int
 watch_dir(struct watch *w, uint32_t project, const char *abs, bool root,
-    bool wait)
+    bool wait, const struct timespec *seen)
 {
-	struct watch_req r = { WATCH_REQ_DIR, project, root,
-	    watch_join(abs, strlen(abs), "", true) };
+	struct watch_req r = { WATCH_REQ_DIR, project, root, seen != NULL,
+	    watch_join(abs, strlen(abs), "", true), { 0, 0 } };
 	uint64_t seq;
 
+	if (seen != NULL)
+		r.seen = *seen;
 	if (r.path == NULL)
 		return -1;
 	if ((seq = watch_request(w, &r)) == 0)
@@ -690,7 +719,8 @@ watch_dir(struct watch *w, uint32_t project, const char *abs, bool root,
 void
 watch_forget(struct watch *w, uint32_t project)
 {
-	struct watch_req r = { WATCH_REQ_FORGET, project, false, NULL };
+	struct watch_req r = { WATCH_REQ_FORGET, project, false, false, NULL,
+	    { 0, 0 } };
 
 	(void)watch_request(w, &r);
 }

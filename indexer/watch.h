@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../common/log.h"
 
@@ -39,6 +40,8 @@ enum watch_kind {
 	WATCH_NOSPACE,		/* the kernel's max_user_watches ran out */
 	WATCH_ROOT_GONE,	/* path: a project's root, deleted or moved */
 	WATCH_SYNC,		/* cookie: every event before it has been taken */
+	WATCH_RESCAN,		/* path: a directory that changed between its
+				   listing and its watch: read it again */
 };
 
 struct watch_event {
@@ -86,11 +89,21 @@ int watch_fd(const struct watch *w);
  * watched for project (>= 1); root: it is the project's root. Called from
  * walk threads. With wait, returns once the watch is in place (a
  * directory about to be listed must be watched first, or what is made in
- * it meanwhile is missed); otherwise it may return before. Blocks while
- * the request ring is full. -1 when the watcher has stopped.
+ * it meanwhile is missed); otherwise it may return before, and seen (or
+ * NULL) is the directory's mtime when the walk opened it: a directory
+ * newly watched whose mtime moved since gets a WATCH_RESCAN, so what
+ * changed in that gap is read again. Blocks while the request ring is
+ * full. -1 when the watcher has stopped.
  */
 int watch_dir(struct watch *w, uint32_t project, const char *abs, bool root,
-    bool wait);
+    bool wait, const struct timespec *seen);
+
+/*
+ * A directory whose mtime is closer than this to now cannot promise that
+ * a change right after would move it (filesystem clocks tick by a jiffy
+ * on older kernels): a walk waits for such a directory's watch.
+ */
+#define WATCH_RECENT_MS 20
 
 /* Removes every watch of project (asynchronously). */
 void watch_forget(struct watch *w, uint32_t project);

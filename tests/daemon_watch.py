@@ -152,6 +152,27 @@ def t_trees(tmp):
     t.stop_daemon(d, c, "trees daemon")
 
 
+def t_gap(tmp):
+    """A directory whose mtime cannot tell a change right after its
+    listing (here in the future: always "just changed") is watched before
+    the walk lists it."""
+    R = t.mkdir_fixture(tmp, "gap", ["src/a.c", "doc/b.md"])
+    future = os.stat(R).st_mtime + 3600
+    os.utime(os.path.join(R, "src"), (future, future))
+    d, c = t.start_daemon(tmp, "gap")
+    if d is None:
+        return
+    t.add_ready(c, R, "gap")
+    sync(c, R)
+    w = t.stats(c).get("watch", {})
+    t.check("gap: the walk waited for that directory's watch",
+            w.get("walk_waits", 0) >= 1, t.short(w))
+    t.check("gap: and the index is exact", nfiles(c, R) == 2, nfiles(c, R))
+    t.check("gap: no directory had to be read again",
+            w.get("rescans") == 0, t.short(w))
+    t.stop_daemon(d, c, "gap daemon")
+
+
 def t_burst(tmp):
     R = t.mkdir_fixture(tmp, "burst", ["base.txt"])
     d, c = t.start_daemon(tmp, "burst")
@@ -288,6 +309,7 @@ def t_gone(tmp):
 
 if __name__ == "__main__":
     sys.exit(t.main("daemon_watch.py", [
-        ("files", t_files), ("trees", t_trees), ("burst", t_burst),
+        ("files", t_files), ("trees", t_trees), ("gap", t_gap),
+        ("burst", t_burst),
         ("ignored", t_ignored), ("overflow", t_overflow),
         ("degraded", t_degraded), ("gone", t_gone)]))

@@ -848,10 +848,12 @@ record_dir_locked(struct dirlog *l, const char *rel, size_t len)
 }
 
 static int
-record_dir(void *arg, const char *rel, size_t len)
+record_dir(void *arg, const char *rel, size_t len, const struct stat *st)
 {
 	int r;
 
+	/* The directory's own stat, taken as it was opened. */
+	assert_true(S_ISDIR(st->st_mode));
 	pthread_mutex_lock(&dirlog_mu);
 	r = record_dir_locked(arg, rel, len);
 	pthread_mutex_unlock(&dirlog_mu);
