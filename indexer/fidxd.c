@@ -77,6 +77,14 @@ fidxd_walks_done(struct loop *l, struct loop_io *io, uint32_t events)
 }
 
 static void
+fidxd_git_changed(void *arg, const char *root, bool gitdir)
+{
+	struct fidxd *d = arg;
+
+	ops_git_changed(d->ops, root, gitdir);
+}
+
+static void
 fidxd_watch_events(struct loop *l, struct loop_io *io, uint32_t events)
 {
 	struct fidxd *d = io->arg;
@@ -170,6 +178,8 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 		fidx_error(err, "the git cache: %s", strerror(errno));
 		goto fail;
 	}
+	d->reg.git_changed = fidxd_git_changed;
+	d->reg.git_arg = d;
 	if ((d->visits = visits_new(&cfg->visits)) == NULL) {
 		fidx_error(err, "the visit store: %s", strerror(errno));
 		goto fail;

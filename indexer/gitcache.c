@@ -18,6 +18,7 @@ struct gitcache_entry {
 	struct repo_status *st;
 	uint64_t computed_ms;
 	size_t bytes;
+	bool stale;			/* the work tree changed since */
 	char root[];
 };
 
@@ -25,6 +26,7 @@ struct gitcache_entry {
 struct gitcache_flight {
 	struct gitcache_flight *next;
 	size_t waiters;
+	bool stale;			/* changed while computed */
 	char root[];
 };
 
@@ -186,7 +188,9 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 	if (e != NULL) {
 		uint64_t age = now > e->computed_ms ? now - e->computed_ms : 0;
 
-		if (age < c->lim.ttl_ms && age <= max_age_ms) {
+		/* A stale one only for who asked for an age (max_age_ms). */
+		if (age < c->lim.ttl_ms && age <= max_age_ms &&
+		    (!e->stale || max_age_ms != UINT64_MAX)) {
 			gitcache_lru_unlink(c, e);
 			gitcache_lru_push(c, e);
 			c->st.hits++;
@@ -211,6 +215,7 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 	f = xmalloc(sizeof(*f) + len);
 	f->next = NULL;
 	f->waiters = 0;
+	f->stale = false;
 	memcpy(f->root, root, len);
 	*fp = f;
 	c->st.computing++;
@@ -218,15 +223,20 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 	return GITCACHE_COMPUTE;
 }
 
-/* Ends root's computation: *waiters gets how many waited on it. */
-static void
+/*
+ * Ends root's computation: *waiters gets how many waited on it. True if
+ * the tree changed while it ran (what it found may be old already).
+ */
+static bool
 gitcache_land(struct gitcache *c, const char *root, size_t *waiters)
 {
 	struct gitcache_flight **fp = gitcache_flight_find(c, root), *f;
 	size_t n = 0;
+	bool stale = false;
 
 	if ((f = *fp) != NULL) {
 		n = f->waiters;
+		stale = f->stale;
 		*fp = f->next;
 		c->st.computing--;
 		c->st.waiting -= n;
@@ -234,12 +244,13 @@ gitcache_land(struct gitcache *c, const char *root, size_t *waiters)
 	}
 	if (waiters != NULL)
 		*waiters = n;
+	return stale;
 }
 
 void
 gitcache_fail(struct gitcache *c, const char *root, size_t *waiters)
 {
-	gitcache_land(c, root, waiters);
+	(void)gitcache_land(c, root, waiters);
 }
 
 int
@@ -248,8 +259,8 @@ gitcache_put(struct gitcache *c, const char *root, struct repo_status *st,
 {
 	struct gitcache_entry *e, *old;
 	size_t len = strlen(root) + 1, bytes = sizeof(*e) + len + st->bytes;
+	bool stale = gitcache_land(c, root, waiters);
 
-	gitcache_land(c, root, waiters);
 	if ((old = gitcache_find(c, root)) != NULL)
 		gitcache_remove(c, old);
 	if (bytes > c->lim.max_bytes) {
@@ -276,6 +287,7 @@ gitcache_put(struct gitcache *c, const char *root, struct repo_status *st,
 	e->st = st;
 	e->computed_ms = now;
 	e->bytes = bytes;
+	e->stale = stale;
 	gitcache_lru_push(c, e);
 	/* Computed now, so it is the youngest: the age list stays sorted. */
 	e->age_next = NULL;
@@ -311,6 +323,38 @@ gitcache_drop(struct gitcache *c, const char *root)
 
 	if (e != NULL)
 		gitcache_remove(c, e);
+}
+
+/* True if root is dir or lies under it. */
+static bool
+gitcache_under(const char *root, const char *dir, size_t dlen)
+{
+	return strncmp(root, dir, dlen) == 0 &&
+	    (root[dlen] == '\0' || root[dlen] == '/');
+}
+
+void
+gitcache_changed(struct gitcache *c, const char *dir, bool gitdir)
+{
+	size_t dlen = strlen(dir);
+	struct gitcache_entry *e, *next;
+
+	for (e = c->lru_head; e != NULL; e = next) {
+		next = e->lru_next;
+		if (!gitcache_under(e->root, dir, dlen))
+			continue;
+		if (gitdir) {
+			gitcache_remove(c, e);
+			c->st.invalidated++;
+		} else if (!e->stale) {
+			e->stale = true;
+			c->st.staled++;
+		}
+	}
+	/* A computation under way may have read the tree before the change. */
+	for (struct gitcache_flight *f = c->flights; f != NULL; f = f->next)
+		if (gitcache_under(f->root, dir, dlen))
+			f->stale = true;
 }
 
 void

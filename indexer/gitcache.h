@@ -113,6 +113,15 @@ void gitcache_unwait(struct gitcache *c, const char *root);
 /* Drops root's entry (a project removed); its computation is kept. */
 void gitcache_drop(struct gitcache *c, const char *root);
 
+/*
+ * The watcher saw a change under dir: in git's own files (gitdir: HEAD,
+ * the index, refs; every entry at or under dir goes at once), or in the
+ * work tree (they become stale: a lookup without max_age_ms computes
+ * again, one with it may still take them). A computation running is
+ * stored stale when it lands.
+ */
+void gitcache_changed(struct gitcache *c, const char *dir, bool gitdir);
+
 /* Frees every entry older than the TTL at now. */
 void gitcache_expire(struct gitcache *c, uint64_t now);
 
@@ -131,6 +140,8 @@ struct gitcache_stats {
 	uint64_t truncated;		/* statuses stored past max_paths */
 	uint64_t waits;			/* lookups that waited (single flight) */
 	uint64_t waiters_refused;	/* lookups answered busy */
+	uint64_t invalidated;		/* dropped: git's files changed */
+	uint64_t staled;		/* marked stale: the work tree changed */
 };
 
 void gitcache_get_stats(const struct gitcache *c, struct gitcache_stats *st);

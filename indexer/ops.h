@@ -48,6 +48,12 @@ void ops_gone(void *arg, struct client *c, void *parked);
 /* Walks finished: answers the parked requests that are ready now. */
 void ops_walks_done(struct ops *o);
 
+/*
+ * The watcher saw root's git files (gitdir) or work tree change: its
+ * cached git statuses go, or go stale (gitcache_changed).
+ */
+void ops_git_changed(struct ops *o, const char *root, bool gitdir);
+
 /* The watcher took every event before sync cookie c (watch_sync). */
 void ops_sync_arrived(struct ops *o, uint64_t c);
 

@@ -34,7 +34,7 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	o = ops_set_in(o, "limits", "git_waiters",
 	    json_integer((json_int_t)gl.max_waiters));
 	return ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
-	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 	    "usage",
 	    "entries", (json_int_t)gs.entries,
 	    "bytes", (json_int_t)gs.bytes,
@@ -49,7 +49,9 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	    "too_big", (json_int_t)gs.too_big,
 	    "truncated", (json_int_t)gs.truncated,
 	    "waits", (json_int_t)gs.waits,
-	    "waiters_refused", (json_int_t)gs.waiters_refused));
+	    "waiters_refused", (json_int_t)gs.waiters_refused,
+	    "invalidated", (json_int_t)gs.invalidated,
+	    "staled", (json_int_t)gs.staled));
 }
 
 /*
@@ -96,6 +98,21 @@ static const char *
 ops_git_root(const char *key)
 {
 	return key[0] == OPS_GIT_ALL ? key + 1 : key;
+}
+
+void
+ops_git_changed(struct ops *o, const char *root, bool gitdir)
+{
+	char key[PATH_MAX + 1];
+	size_t len = strlen(root);
+
+	/* Both keys of root: as git lists it, and with every untracked file. */
+	gitcache_changed(o->d->git, root, gitdir);
+	if (len + 1 < sizeof(key)) {
+		key[0] = OPS_GIT_ALL;
+		memcpy(key + 1, root, len + 1);
+		gitcache_changed(o->d->git, key, gitdir);
+	}
 }
 
 /* The first limit files of st. */
@@ -344,8 +361,8 @@ op_git(struct ops_req *r)
 	uint64_t age;
 
 	if (ops_root(r, root, &p) == -1 ||
-	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING,
-	    FIDX_GIT_TTL_MS_CEILING, &max_age) == -1 ||
+	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING, -1,
+	    &max_age) == -1 ||
 	    ops_string(r, "untracked", false, &untracked, NULL) == -1 ||
 	    ops_int(r, "limit", 1, FIDX_MAX_GIT_PATHS_CEILING,
 	    FIDX_RESULTS_CEILING, &limit) == -1)
@@ -358,8 +375,9 @@ op_git(struct ops_req *r)
 	if (untracked == NULL || strcmp(untracked, "all") != 0)
 		memmove(key, root, strlen(root) + 1);
 	root = (char *)ops_git_root(key);
-	switch (gitcache_lookup(o->d->git, key, (uint64_t)max_age,
-	    loop_now_ms(o->d->loop), &st, &age)) {
+	/* Not given: any age the TTL keeps, unless the tree changed since. */
+	switch (gitcache_lookup(o->d->git, key, max_age < 0 ? UINT64_MAX :
+	    (uint64_t)max_age, loop_now_ms(o->d->loop), &st, &age)) {
 	case GITCACHE_HIT:
 		ops_git_answer(r, root, st, age, (size_t)limit);
 		break;

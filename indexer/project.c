@@ -109,6 +109,23 @@ project_free(struct project *p)
 }
 
 /* Lets walk_run() stop at the next directory once the project is dropped. */
+static void
+project_watch_git(struct watch *w, struct project *p, const char *root,
+    bool wait)
+{
+	static const char *const dirs[] = { ".git", ".git/refs/heads" };
+	char abs[2 * PATH_MAX + 32];
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (snprintf(abs, sizeof(abs), "%s/%s", root, dirs[i]) >=
+		    (int)sizeof(abs))
+			continue;
+		if (lstat(abs, &sb) == 0 && S_ISDIR(sb.st_mode))
+			(void)watch_dir(w, p->id, abs, false, wait, NULL);
+	}
+}
+
 /*
  * Each directory the walk enters is watched (before it is read, for a
  * delta: a directory just made fills up while we look), unless the
@@ -147,6 +164,12 @@ project_walk_on_dir(void *arg, const char *rel, size_t len,
 		}
 		(void)watch_dir(w, p->id, abs, len == 0, wait,
 		    wait ? NULL : &st->st_mtim);
+		/*
+		 * Git's own files are not listed, but HEAD, the index and
+		 * the refs tell the git cache when to compute again.
+		 */
+		if (len == 0)
+			project_watch_git(w, p, abs, wait);
 	}
 	return atomic_load_explicit(&p->cancel, memory_order_relaxed);
 }
@@ -925,6 +948,12 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 				project_overflow(r, p);
 			continue;
 		}
+		if (ev->kind == WATCH_CONTENT) {
+			if ((ev->project == 0 || ev->project == p->id) &&
+			    r->git_changed != NULL)
+				r->git_changed(r->git_arg, p->root, false);
+			continue;
+		}
 		if (ev->kind == WATCH_NOSPACE) {
 			if (ev->project == p->id &&
 			    p->watch == PROJECT_WATCHING) {
@@ -966,10 +995,15 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 		    ev->path[rl] == '\0')
 			continue;
 		rel = ev->path + rl + 1;
-		/* Git's own files are not listed (the git cache will care). */
+		/* Git's own files are not listed: they are the git cache's. */
 		if (strncmp(rel, ".git", 4) == 0 &&
-		    (rel[4] == '/' || rel[4] == '\0'))
+		    (rel[4] == '/' || rel[4] == '\0')) {
+			if (r->git_changed != NULL)
+				r->git_changed(r->git_arg, p->root, true);
 			continue;
+		}
+		if (r->git_changed != NULL)
+			r->git_changed(r->git_arg, p->root, false);
 		quiet = now - p->last_event_ms >= PROJECT_QUIET_MS;
 		p->last_event_ms = now;
 		if (!project_pending_add(r, p, rel)) {

@@ -171,6 +171,12 @@ struct project_registry {
 	struct project_counters count;
 	struct loop *loop;
 	struct watch *watch;		/* NULL: nothing is watched */
+	/*
+	 * The watcher saw a change in root's git files (gitdir) or work
+	 * tree: the git cache's business (fidxd.c wires it), not ours.
+	 */
+	void (*git_changed)(void *arg, const char *root, bool gitdir);
+	void *git_arg;
 	char watch_err[256];		/* why watch is NULL */
 	size_t npending;		/* every project's */
 	atomic_uint_least64_t walk_waits;	/* directories a full walk

@@ -17,10 +17,13 @@
 #include <inotifytools/inotify.h>
 #include <inotifytools/inotifytools.h>
 
-/* What changes a listing: names made, gone or moved, and the root itself. */
+/*
+ * What changes a listing: names made, gone or moved, and the root itself;
+ * and a file written, which changes no listing but git's status.
+ */
 #define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
-    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | \
-    IN_EXCL_UNLINK)
+    IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_ONLYDIR | \
+    IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
 /* Requests waiting for the thread; a walk thread past it waits. */
 #define WATCH_RING 1024
@@ -69,6 +72,7 @@ struct watch {
 	struct watch_event *q;		/* max_events, a ring */
 	size_t qcap, qhead, qn;
 	struct watch_marks over;	/* overflowed, not yet reported */
+	struct watch_marks content;	/* written to, not yet reported */
 	struct watch_stats st;
 
 	/* Thread only: */
@@ -468,6 +472,20 @@ watch_event(struct watch *w, const struct inotify_event *ev)
 		return;
 	uint32_t project = e->project;
 
+	/* Only git's status cares, once per project: no queue, no path. */
+	if ((ev->mask & (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+	    IN_MOVED_TO)) == IN_CLOSE_WRITE) {
+		bool was;
+
+		pthread_mutex_lock(&w->mu);
+		was = w->content.n > 0 || w->content.all;
+		watch_mark(&w->content, project);
+		pthread_mutex_unlock(&w->mu);
+		if (!was)
+			watch_signal(w);
+		return;
+	}
+
 	if (dir && (ev->mask & (IN_MOVED_FROM | IN_DELETE))) {
 		/* Its watches name a path that is no longer its own. */
 		if ((path = watch_join(e->path, e->len, name, true)) != NULL) {
@@ -761,7 +779,18 @@ watch_take(struct watch *w, struct watch_event *out, size_t max)
 			out[n++] = (struct watch_event){ WATCH_OVERFLOW,
 			    w->over.v[--w->over.n], false, 0, NULL };
 	}
-	bool more = w->qn > 0 || w->over.n > 0 || w->over.all;
+	/* Content marks may go any time: they carry no order. */
+	if (w->content.all && n < max) {
+		out[n++] = (struct watch_event){ WATCH_CONTENT, 0, false, 0,
+		    NULL };
+		w->content.all = false;
+		w->content.n = 0;
+	}
+	while (w->content.n > 0 && n < max)
+		out[n++] = (struct watch_event){ WATCH_CONTENT,
+		    w->content.v[--w->content.n], false, 0, NULL };
+	bool more = w->qn > 0 || w->over.n > 0 || w->over.all ||
+	    w->content.n > 0 || w->content.all;
 
 	pthread_mutex_unlock(&w->mu);
 	if (more)

@@ -42,6 +42,8 @@ enum watch_kind {
 	WATCH_SYNC,		/* cookie: every event before it has been taken */
 	WATCH_RESCAN,		/* path: a directory that changed between its
 				   listing and its watch: read it again */
+	WATCH_CONTENT,		/* project: a file's content was written (no
+				   path: one per project however many) */
 };
 
 struct watch_event {

@@ -211,7 +211,8 @@ def t_ignored(tmp):
         return
     t.add_ready(c, R, "ign")
     w0 = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
-    t.check("ignored: only the root and src are watched", w0 == 2, w0)
+    t.check("ignored: only the root, src, and git's .git and .git/refs/heads "
+            "are watched", w0 == 4, w0)
     t.mkfiles(R, ["node_modules/y/z/new.js", "src/b.c"])
     sync(c, R)
     t.check("ignored: a file in an ignored tree is not listed",
@@ -220,6 +221,45 @@ def t_ignored(tmp):
     w1 = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
     t.check("ignored: no watch was added under it", w1 == w0, w1)
     t.stop_daemon(d, c, "ignored daemon")
+
+
+def t_git(tmp):
+    """The git cache hears the watcher: a branch switch, a commit and an
+    edit are in the next git answer, well within the TTL."""
+    R = t.mkdir_fixture(tmp, "gitw", ["a.txt", "src/b.c"])
+    git(R, "init", "-q", "-b", "main")
+    git(R, "-c", "user.name=t", "-c", "user.email=t@e", "add", ".")
+    git(R, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "1")
+    d, c = t.start_daemon(tmp, "gitw", ["--git-ttl-ms", "3600000"])
+    if d is None:
+        return
+    t.add_ready(c, R, "gitw")
+    r = c.req({"op": "git", "root": R})
+    t.check("git: first answer, branch main, clean",
+            r.get("branch") == "main" and r.get("files") == [], t.short(r))
+    git(R, "checkout", "-q", "-b", "feature")
+    sync(c, R)
+    r = c.req({"op": "git", "root": R})
+    t.check("git: a branch switch is in the next answer (TTL an hour)",
+            r.get("branch") == "feature", t.short(r))
+    with open(os.path.join(R, "src/b.c"), "w") as f:
+        f.write("changed\n")
+    sync(c, R)
+    r = c.req({"op": "git", "root": R})
+    t.check("git: an edit in place is in the next answer",
+            [(x.get("path"), x.get("worktree")) for x in r.get("files", [])]
+            == [("src/b.c", "M")], t.short(r))
+    git(R, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam",
+        "2")
+    sync(c, R)
+    r = c.req({"op": "git", "root": R})
+    t.check("git: a commit is in the next answer", r.get("files") == [],
+            t.short(r))
+    g = t.stats(c).get("git", {}).get("counters", {})
+    t.check("git: counted as invalidated and staled",
+            g.get("invalidated", 0) >= 2 and g.get("staled", 0) >= 1,
+            t.short(g))
+    t.stop_daemon(d, c, "git daemon")
 
 
 def t_overflow(tmp):
@@ -311,5 +351,5 @@ if __name__ == "__main__":
     sys.exit(t.main("daemon_watch.py", [
         ("files", t_files), ("trees", t_trees), ("gap", t_gap),
         ("burst", t_burst),
-        ("ignored", t_ignored), ("overflow", t_overflow),
+        ("ignored", t_ignored), ("git", t_git), ("overflow", t_overflow),
         ("degraded", t_degraded), ("gone", t_gone)]))

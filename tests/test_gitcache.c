@@ -214,6 +214,47 @@ test_ttl(void **state)
 }
 
 /*
+ * The watcher's changes: git's own files drop the entries at and under
+ * the directory (not a sibling whose name starts the same); work-tree
+ * changes make them stale, a miss for a lookup with no max age and a hit
+ * for one that names an age; a computation under way when the tree
+ * changes lands stale.
+ */
+static void
+test_changed(void **state)
+{
+	struct gitcache *c = cache_new(1000, 8, SIZE_MAX, 4);
+	const struct repo_status *st;
+	uint64_t age;
+	size_t w;
+
+	(void)state;
+	fill(c, "/p", 0);
+	fill(c, "/p/sub", 0);
+	fill(c, "/pq", 0);
+	gitcache_changed(c, "/p", true);
+	assert_int_equal(stats(c).entries, 1);
+	assert_int_equal(stats(c).invalidated, 2);
+	assert_int_equal(look(c, "/pq", 1), GITCACHE_HIT);
+
+	fill(c, "/p", 2);
+	gitcache_changed(c, "/p", false);
+	assert_int_equal(stats(c).staled, 1);
+	assert_int_equal(gitcache_lookup(c, "/p", 500, 3, &st, &age),
+	    GITCACHE_HIT);
+	assert_int_equal(look(c, "/p", 3), GITCACHE_COMPUTE);
+	/* Changed again while it computes: what it finds may be old. */
+	gitcache_changed(c, "/p", false);
+	assert_int_equal(gitcache_put(c, "/p", fake_status(STATUS_BYTES,
+	    false), 4, &w), 0);
+	assert_int_equal(look(c, "/p", 5), GITCACHE_COMPUTE);
+	assert_int_equal(gitcache_put(c, "/p", fake_status(STATUS_BYTES,
+	    false), 6, &w), 0);
+	assert_int_equal(look(c, "/p", 7), GITCACHE_HIT);
+	gitcache_free(c);
+}
+
+/*
  * The project cap at limit-1, limit and limit+1 projects: the one that
  * goes is the least recently used (a hit counts as a use).
  */
@@ -384,6 +425,7 @@ main(void)
 		cmocka_unit_test(test_single_flight),
 		cmocka_unit_test(test_waiters_cap),
 		cmocka_unit_test(test_ttl),
+		cmocka_unit_test(test_changed),
 		cmocka_unit_test(test_lru_cap),
 		cmocka_unit_test(test_byte_cap),
 		cmocka_unit_test(test_too_big_and_truncated),
