@@ -106,6 +106,11 @@ ops_git_changed(struct ops *o, const char *root, bool gitdir)
 	char key[PATH_MAX + 1];
 	size_t len = strlen(root);
 
+	struct project *p = project_find(o->reg, root);
+
+	/* A .git made: a repository now, perhaps. */
+	if (p != NULL && gitdir)
+		p->git_none = false;
 	/* Both keys of root: as git lists it, and with every untracked file. */
 	gitcache_changed(o->d->git, root, gitdir);
 	if (len + 1 < sizeof(key)) {
@@ -113,6 +118,41 @@ ops_git_changed(struct ops *o, const char *root, bool gitdir)
 		memcpy(key + 1, root, len + 1);
 		gitcache_changed(o->d->git, key, gitdir);
 	}
+}
+
+/* The entry of st for path, or one of an untracked directory above it. */
+static const struct repo_status_file *
+ops_git_file(const struct repo_status *st, const char *path, size_t len)
+{
+	size_t lo = 0, hi = st->nfiles;
+
+	/* The first entry not before path (strcmp order, repo.c). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct repo_status_file *f = &st->files[mid];
+		size_t n = f->path_len < len ? f->path_len : len;
+		int c = memcmp(f->path, path, n);
+
+		if (c == 0)
+			c = f->path_len < len ? -1 : f->path_len > len;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < st->nfiles && st->files[lo].path_len == len &&
+	    memcmp(st->files[lo].path, path, len) == 0)
+		return &st->files[lo];
+	/* "dir/" sorts before "dir/x": the one before, if a prefix. */
+	if (lo > 0) {
+		const struct repo_status_file *f = &st->files[lo - 1];
+
+		if (f->path_len > 0 && f->path_len < len &&
+		    f->path[f->path_len - 1] == '/' &&
+		    memcmp(f->path, path, f->path_len) == 0)
+			return f;
+	}
+	return NULL;
 }
 
 /* The first limit files of st. */
@@ -258,6 +298,11 @@ ops_git_done(struct work *w, bool cancelled)
 		    loop_now_ms(d->loop), NULL) == 0;
 	else
 		gitcache_fail(d->git, j->root, NULL);
+	/* A project that is no repository: its queries stop asking. */
+	struct project *p = project_find(o->reg, ops_git_root(j->root));
+
+	if (p != NULL && !cancelled)
+		p->git_none = j->st == NULL && j->err_no == ENOENT;
 	if (j->c != NULL) {
 		server_unpark(d->server, j->c);
 		ops_git_reply(&r, j, j->limit, cancelled && j->st == NULL);
@@ -316,6 +361,105 @@ ops_git_compute(struct ops_req *r, const char *key, size_t limit)
 		return;
 	}
 	server_park(o->d->server, r->c, j);
+}
+
+/* Starts key's computation with nobody parked on it (a query's letters). */
+static void
+ops_git_background(struct ops *o, const char *key)
+{
+	struct gitcache_limits gl;
+	struct ops_gitjob *j;
+
+	gitcache_limits(o->d->git, &gl);
+	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
+	    (j->root = fidx_strdup(key)) == NULL) {
+		free(j);
+		gitcache_fail(o->d->git, key, NULL);
+		return;
+	}
+	j->kind.kind = OPS_PARKED_GIT;
+	j->o = o;
+	j->opts.max_paths = gl.max_paths;
+	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
+	    j) == -1) {
+		gitcache_fail(o->d->git, key, NULL);
+		free(j->root);
+		free(j);
+	}
+}
+
+const char *
+ops_git_annotate(struct ops *o, const char *root, json_t *results,
+    uint64_t *age_ms)
+{
+	struct project *p = project_find(o->reg, root);
+	const struct repo_status *st;
+	char buf[FIDX_MAX_PATH_CEILING + 1];
+	const char *what = NULL;
+	size_t i;
+	json_t *res;
+
+	if (p != NULL && p->git_none)
+		return "none";
+	switch (gitcache_lookup(o->d->git, root, UINT64_MAX,
+	    loop_now_ms(o->d->loop), &st, age_ms)) {
+	case GITCACHE_HIT:
+		what = "fresh";
+		break;
+	case GITCACHE_COMPUTE:
+		ops_git_background(o, root);
+		break;
+	case GITCACHE_WAIT:
+		/* Counted as a waiter, but a query does not wait. */
+		gitcache_unwait(o->d->git, root);
+		break;
+	case GITCACHE_BUSY:
+		break;
+	}
+	/* Letters the tree changed under beat none, while new ones come. */
+	if (what == NULL) {
+		switch (gitcache_lookup(o->d->git, root,
+		    FIDX_GIT_TTL_MS_CEILING, loop_now_ms(o->d->loop), &st,
+		    age_ms)) {
+		case GITCACHE_HIT:
+			what = "stale";
+			break;
+		case GITCACHE_COMPUTE:
+			/* The background one could not start: no flight. */
+			gitcache_fail(o->d->git, root, NULL);
+			return "pending";
+		case GITCACHE_WAIT:
+			gitcache_unwait(o->d->git, root);
+			return "pending";
+		case GITCACHE_BUSY:
+			return "pending";
+		}
+	}
+	json_array_foreach(results, i, res) {
+		const char *path = json_string_value(json_object_get(res,
+		    "path"));
+		const char *b64 = json_string_value(json_object_get(res,
+		    "path_b64"));
+		const struct repo_status_file *f;
+		size_t len;
+		char xy[3];
+
+		if (b64 != NULL && proto_base64_decode(b64, strlen(b64), buf,
+		    &len) == 0)
+			path = buf;
+		else if (path != NULL)
+			len = strlen(path);
+		else
+			continue;
+		if ((f = ops_git_file(st, path, len)) == NULL)
+			continue;
+		xy[0] = f->index;
+		xy[1] = f->worktree;
+		xy[2] = '\0';
+		if (json_object_set_new(res, "git", json_string(xy)) == -1)
+			break;
+	}
+	return what;
 }
 
 /* Parks r on key's computation, which another request started. */

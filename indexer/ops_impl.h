@@ -74,6 +74,7 @@ struct ops_query_args {
 	json_int_t limit, typos;
 	bool positions, frecency;
 	bool supersede;			/* a newer query cancels this one */
+	bool git;			/* each result's git status letters */
 };
 
 /* A project and the generation a parked request waits for. */
@@ -141,6 +142,16 @@ void ops_job_gone(struct ops *o, struct ops_job *j);
 
 /* The git op (ops_git.c). */
 int op_git(struct ops_req *r);
+
+/*
+ * Adds "git":"XY" (git status --porcelain's letters) to each result of
+ * a query on root that git lists, from the cached status; a status not
+ * cached is started in the background. Returns what the letters stand
+ * on: "fresh", "stale" (the tree changed since: being computed again),
+ * "pending" (computing, none yet) or "none" (not a git work tree).
+ */
+const char *ops_git_annotate(struct ops *o, const char *root,
+    json_t *results, uint64_t *age_ms);
 json_t *ops_stats_git(struct fidxd *d, json_t *o);
 void ops_git_gone(struct ops *o, struct ops_parked *k);
 void ops_git_stop(struct ops *o);

@@ -122,6 +122,7 @@ struct ops_run {
 	const atomic_bool *cancel;	/* or NULL */
 	size_t limit;
 	bool positions;
+	bool git;			/* annotate on the loop, after */
 	/* What it found: */
 	json_t *results;		/* owned until the answer takes it */
 	ssize_t matched;
@@ -183,6 +184,7 @@ ops_run_prepare(struct ops_req *r, const struct project *p,
 	memset(run, 0, sizeof(*run));
 	run->limit = (size_t)qa->limit;
 	run->positions = qa->positions;
+	run->git = qa->git;
 	if ((run->q = query_compile(qa->text, qa->len, qa->mode,
 	    &err)) == NULL)
 		return ops_fail(r, errno == ENOMEM ? PROTO_E_NO_MEMORY :
@@ -235,6 +237,16 @@ ops_run_answer(struct ops_req *r, const struct project *p,
 	    (json_int_t)run->sn->generation : 0));
 	o = ops_set(o, "state", json_string(project_state_name(p->state)));
 	o = ops_index_fields(o, p);
+	if (o != NULL && run->git) {
+		uint64_t age = 0;
+		const char *gs = ops_git_annotate(r->o, p->root,
+		    json_object_get(o, "results"), &age);
+
+		o = ops_set(o, "git_status", json_string(gs));
+		if (o != NULL && strcmp(gs, "fresh") == 0)
+			o = ops_set(o, "git_age_ms", json_integer(
+			    (json_int_t)age));
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	o = ops_set(o, "elapsed_us", json_integer((t1.tv_sec - t0->tv_sec) *
 	    1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000));
@@ -375,6 +387,7 @@ op_query(struct ops_req *r)
 	    ops_int(r, "min_generation", 0, INT64_MAX, 0, &min_gen) == -1 ||
 	    ops_int(r, "typos", 0, 2, 2, &qa.typos) == -1 ||
 	    ops_bool(r, "frecency", true, &qa.frecency) == -1 ||
+	    ops_bool(r, "git", false, &qa.git) == -1 ||
 	    ops_bool(r, "supersede", false, &qa.supersede) == -1 ||
 	    ops_timeout(r, &ms) == -1)
 		return -1;

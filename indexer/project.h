@@ -124,6 +124,9 @@ struct project {
 	uint64_t last_event_ms;
 	uint32_t settle_ms;		/* grows while events keep coming */
 
+	bool git_none;			/* the git op found no work tree here
+					   (ops_git.c's; reset by a .git change) */
+
 	time_t built_at;		/* last index swapped in (wall clock) */
 	uint64_t build_ms;		/* and how long its walk took */
 	struct project *next;		/* job or done list */

@@ -255,6 +255,29 @@ def t_git(tmp):
     r = c.req({"op": "git", "root": R})
     t.check("git: a commit is in the next answer", r.get("files") == [],
             t.short(r))
+    # A query's results with their letters.
+    t.mkfiles(R, ["src/new.c", "fresh/dir/u.txt"])
+    with open(os.path.join(R, "a.txt"), "w") as f:
+        f.write("edited\n")
+    git(R, "-c", "user.name=t", "-c", "user.email=t@e", "add", "src/new.c")
+    sync(c, R)
+
+    def lettered():
+        r = c.req({"op": "query", "root": R, "q": "", "mode": "regex",
+                   "git": True, "limit": 100})
+        return r if r.get("git_status") == "fresh" else None
+    r = t.wait_until(lettered, DEADLINE)
+    got = {x["path"]: x.get("git") for x in (r or {}).get("results", [])}
+    want = {"a.txt": " M", "src/b.c": None, "src/new.c": "A ",
+            "fresh/dir/u.txt": "??"}
+    t.check("git: query results carry git's letters (as --porcelain)",
+            got == want, "%s\nwant %s" % (got, want))
+    N = t.mkdir_fixture(tmp, "nogit", ["x.txt"])
+    t.add_ready(c, N, "nogit")
+    t.check("git: a project that is no repository says none",
+            t.wait_until(lambda: c.req({"op": "query", "root": N, "q": "x",
+                                        "git": True}).get("git_status") ==
+                         "none", DEADLINE))
     g = t.stats(c).get("git", {}).get("counters", {})
     t.check("git: counted as invalidated and staled",
             g.get("invalidated", 0) >= 2 and g.get("staled", 0) >= 1,
