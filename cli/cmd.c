@@ -575,6 +575,116 @@ cmd_sync(int argc, char **argv, const char *sock)
 	return cmd_done(rc);
 }
 
+/* A path of a git answer's file (path, or path_b64 decoded) to stdout. */
+static void
+cmd_git_path(json_t *f, const char *key)
+{
+	char b64key[32];
+	const char *b64;
+	size_t n;
+
+	snprintf(b64key, sizeof(b64key), "%s_b64", key);
+	b64 = json_string_value(json_object_get(f, b64key));
+	if (b64 != NULL) {
+		char *buf = malloc(strlen(b64) / 4 * 3 + 3);
+
+		if (buf != NULL && proto_base64_decode(b64, strlen(b64), buf,
+		    &n) == 0)
+			fwrite(buf, 1, n, stdout);
+		free(buf);
+		return;
+	}
+	fputs(cmd_str(json_object_get(f, key)), stdout);
+}
+
+/*
+ * fidx git [DIR]: the branch line and the changed files of DIR's work
+ * tree, as `git status -sb` prints them (paths relative to the work
+ * tree's top), from the daemon's cache.
+ */
+int
+cmd_git(int argc, char **argv, const char *sock)
+{
+	const char *usage = "git [DIR] [--json]";
+	struct cmd_opts o = { .sock = sock };
+	struct fidx_err err;
+	char root[PATH_MAX];
+	struct client c;
+	json_t *resp, *files, *f, *v;
+	const char *state, *up;
+	bool color;
+	size_t i;
+	int rc;
+
+	if ((rc = cmd_parse(argc, argv, CMD_JSON, -1, usage, &o)) != 0)
+		return rc == 1 ? 0 : 2;
+	if ((o.arg != NULL ? client_named_root(o.arg, root, sizeof(root),
+	    &err) : client_project_root(NULL, root, sizeof(root), &err)) ==
+	    -1) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s}", "op", "git",
+	    "root", root), (o.flags & CMD_JSON) != 0, &resp);
+	if (rc != CMD_CALL_OK)
+		return cmd_done(rc == CMD_CALL_ERROR && strcmp(c.error_code,
+		    "not_a_repository") == 0 ? 1 : cmd_call_status(rc));
+	color = cli_color_auto();
+	up = json_string_value(json_object_get(resp, "upstream"));
+	printf("## %s%s%s", color ? "\033[32m" : "",
+	    cmd_str(json_object_get(resp, "branch")), color ? "\033[0m" : "");
+	if (json_is_true(json_object_get(resp, "detached")))
+		printf(" (detached)");
+	if (up != NULL)
+		printf("...%s%s%s", color ? "\033[31m" : "", up,
+		    color ? "\033[0m" : "");
+	if (up != NULL && (json_integer_value(json_object_get(resp, "ahead")) ||
+	    json_integer_value(json_object_get(resp, "behind")))) {
+		json_int_t a = json_integer_value(json_object_get(resp,
+		    "ahead"));
+		json_int_t b = json_integer_value(json_object_get(resp,
+		    "behind"));
+
+		printf(" [");
+		if (a)
+			printf("ahead %" JSON_INTEGER_FORMAT, a);
+		if (b)
+			printf("%sbehind %" JSON_INTEGER_FORMAT, a ? ", " : "",
+			    b);
+		printf("]");
+	}
+	if ((state = json_string_value(json_object_get(resp, "state"))) !=
+	    NULL)
+		printf(" (%s)", state);
+	if ((v = json_object_get(resp, "stash")) != NULL &&
+	    json_integer_value(v) > 0)
+		printf(" {stash %" JSON_INTEGER_FORMAT "}",
+		    json_integer_value(v));
+	putchar('\n');
+	files = json_object_get(resp, "files");
+	json_array_foreach(files, i, f) {
+		char xy[3];
+
+		snprintf(xy, sizeof(xy), "%s%s",
+		    cmd_str(json_object_get(f, "index")),
+		    cmd_str(json_object_get(f, "worktree")));
+		output_git_letters(xy, color);
+		if (json_object_get(f, "orig_path") != NULL) {
+			cmd_git_path(f, "orig_path");
+			fputs(" -> ", stdout);
+		}
+		cmd_git_path(f, "path");
+		putchar('\n');
+	}
+	if (json_is_true(json_object_get(resp, "truncated")))
+		log_warnx("%" JSON_INTEGER_FORMAT " changed paths in all; the "
+		    "first %zu are shown", json_integer_value(json_object_get(
+		    resp, "total")), json_array_size(files));
+	json_decref(resp);
+	client_release(&c);
+	return cmd_done(0);
+}
+
 int
 cmd_stats(int argc, char **argv, const char *sock)
 {

@@ -33,6 +33,7 @@ int cmd_ls(int argc, char **argv, const char *sock);
 int cmd_reindex(int argc, char **argv, const char *sock);
 int cmd_stats(int argc, char **argv, const char *sock);
 int cmd_sync(int argc, char **argv, const char *sock);
+int cmd_git(int argc, char **argv, const char *sock);
 int cmd_daemon(int argc, char **argv, const char *sock);
 
 #endif

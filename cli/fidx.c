@@ -36,6 +36,7 @@ struct fidx_opts {
 	bool json;
 	bool nul;
 	bool positions;
+	bool git;
 	int color;			/* -1 until decided */
 	int typos;			/* -1: the daemon's default */
 	long long timeout_ms;		/* 0: the daemon's --wait-ms */
@@ -52,6 +53,7 @@ static const struct {
 	{ "reindex", cmd_reindex },
 	{ "stats", cmd_stats },
 	{ "sync", cmd_sync },
+	{ "git", cmd_git },
 	{ "daemon", cmd_daemon },
 };
 
@@ -69,6 +71,8 @@ fidx_usage(FILE *f)
 	    "       fidx reindex [DIR | --all] [--wait]   walk again\n"
 	    "       fidx sync [DIR]              wait until every change so far "
 	    "is indexed\n"
+	    "       fidx git [DIR]               branch and changed files, as "
+	    "git status -sb\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
@@ -85,6 +89,8 @@ fidx_usage(FILE *f)
 	    "                       always, never\n"
 	    "      --root DIR       project root (default: the git work tree, "
 	    "else .)\n"
+	    "      --git            git's status letters before each path "
+	    "(as git status -s)\n"
 	    "      --typos N        bytes a one-word query may have wrong, 0-2 "
 	    "(0: off)\n"
 	    "      --timeout SECS   wait at most this for an index being built "
@@ -105,7 +111,7 @@ static int
 fidx_parse(int argc, char **argv, struct fidx_opts *o)
 {
 	enum { OPT_COLOR = 256, OPT_ROOT, OPT_SOCKET, OPT_VERSION, OPT_TYPOS,
-	    OPT_TIMEOUT };
+	    OPT_TIMEOUT, OPT_GIT };
 	static const struct option longopts[] = {
 		{ "limit", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -115,6 +121,7 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 		{ "color", required_argument, NULL, OPT_COLOR },
 		{ "root", required_argument, NULL, OPT_ROOT },
 		{ "typos", required_argument, NULL, OPT_TYPOS },
+		{ "git", no_argument, NULL, OPT_GIT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
@@ -152,6 +159,9 @@ fidx_parse(int argc, char **argv, struct fidx_opts *o)
 			break;
 		case OPT_ROOT:
 			o->root = optarg;
+			break;
+		case OPT_GIT:
+			o->git = true;
 			break;
 		case OPT_TYPOS: {
 			unsigned long long v;
@@ -218,6 +228,8 @@ fidx_request(const struct fidx_opts *o, const char *root, const char *q)
 	if (o->typos >= 0 && json_object_set_new(req, "typos",
 	    json_integer(o->typos)) == -1)
 		goto oom;
+	if (o->git && json_object_set_new(req, "git", json_true()) == -1)
+		goto oom;
 	if (o->timeout_ms > 0 && json_object_set_new(req, "timeout_ms",
 	    json_integer(o->timeout_ms)) == -1)
 		goto oom;
@@ -237,7 +249,7 @@ fidx_print(struct client *c, json_t *resp, const struct fidx_opts *o,
 	json_t *results = json_object_get(resp, "results");
 	struct output_opts oo = {
 		.root = root, .nul = o->nul, .color = o->color == 1,
-		.positions = o->positions,
+		.positions = o->positions, .git = o->git,
 	};
 	enum output_verdict verdict;
 	char cwd[PATH_MAX];
@@ -298,6 +310,24 @@ fidx_query(int argc, char **argv)
 	    client_connect_or_start(&c, NULL, &err) == -1) {
 		log_warnx("%s", err.msg);
 		goto out;
+	}
+	/*
+	 * --git: one git op first, which waits for the status if it is not
+	 * cached, so this one-shot query's letters are there (a picker that
+	 * queries again and again takes "pending" once instead).
+	 */
+	if (o.git) {
+		json_t *g = json_pack("{s:s,s:s,s:i}", "op", "git", "root",
+		    root, "limit", 1), *gr = NULL;
+
+		/* Said on stderr (not a repository...): the query goes on. */
+		if (g == NULL || (client_request(&c, g, &gr) == -1 &&
+		    c.error_code[0] == '\0')) {
+			json_decref(g);
+			goto out;
+		}
+		json_decref(g);
+		json_decref(gr);
 	}
 	if (client_request(&c, req, &resp) == -1)
 		goto out;

@@ -152,6 +152,9 @@ output_result(json_t *r, const struct output_opts *o,
 	    (npos = output_map_positions(json_object_get(r, "positions"),
 	    plen, base, tail, up, s)) == -1)
 		return -1;
+	if (o->git)
+		output_git_letters(json_string_value(json_object_get(r, "git")),
+		    o->color);
 	if (o->positions) {
 		for (long k = 0; k < npos; k++)
 			printf(k ? ",%" PRIu32 : "%" PRIu32, s->pos[k]);
@@ -161,6 +164,25 @@ output_result(json_t *r, const struct output_opts *o,
 	    o->color ? s->pos : NULL, (int)npos);
 	putchar(o->nul ? '\0' : '\n');
 	return 0;
+}
+
+void
+output_git_letters(const char *xy, bool color)
+{
+	char x = xy != NULL && xy[0] ? xy[0] : ' ';
+	char y = xy != NULL && xy[0] && xy[1] ? xy[1] : ' ';
+
+	if (!color) {
+		printf("%c%c ", x, y);
+		return;
+	}
+	/* git's colours: staged green, the rest (and untracked) red. */
+	if (x == '?')
+		printf("\033[31m??\033[0m ");
+	else
+		printf("%s%c%s%s%c%s ", x != ' ' ? "\033[32m" : "", x,
+		    x != ' ' ? "\033[0m" : "", y != ' ' ? "\033[31m" : "", y,
+		    y != ' ' ? "\033[0m" : "");
 }
 
 long

@@ -25,7 +25,14 @@ struct output_opts {
 	bool nul;		/* -0: NUL after each path, not '\n' */
 	bool color;		/* highlight matched bytes */
 	bool positions;		/* "p1,p2,...<TAB>" before each path */
+	bool git;		/* "XY " (git's letters) before each path */
 };
+
+/*
+ * git's two status letters and a space, "   " for none: coloured as git
+ * colours them (the index's green, the work tree's red) when color.
+ */
+void output_git_letters(const char *xy, bool color);
 
 /*
  * Prints each result of a query response (its "results" array). Returns

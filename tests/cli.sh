@@ -178,6 +178,22 @@ expect 0 "the file saved before sync is found" "$FIDX" --socket "$S" --root "$P"
 out_is "found at once" "../lib/saved_now.c"
 rm -f "$P/lib/saved_now.c"
 expect 0 "sync after a delete" "$FIDX" --socket "$S" sync "$P"
+
+# git: the status as git status -sb, and letters beside results.
+G="$T/gitproj"
+mkdir -p "$G/src"
+printf 'one\n' >"$G/src/kept.c"
+printf 'two\n' >"$G/src/edited.c"
+git -C "$G" init -q -b main
+git -C "$G" -c user.name=t -c user.email=t@e add .
+git -C "$G" -c user.name=t -c user.email=t@e commit -qm 1
+printf 'changed\n' >"$G/src/edited.c"
+: >"$G/src/untracked.c"
+expect 0 "fidx git" "$FIDX" --socket "$S" git "$G"
+out_is "fidx git prints as git status -sb" "$(printf '## main\n M src/edited.c\n?? src/untracked.c')"
+expect 0 "a query with --git" sh -c 'cd "$1" && "$2" --socket "$3" --git --color=never -m regex src/ | LC_ALL=C sort' sh "$G" "$FIDX" "$S"
+out_is "--git puts git's letters before each path" "$(printf '   src/kept.c\n M src/edited.c\n?? src/untracked.c')"
+expect 1 "fidx git outside a repository exits 1" "$FIDX" --socket "$S" git "$P"
 expect 1 "the deleted file is gone" "$FIDX" --socket "$S" --root "$P" --mode exact saved_now
 cd "$T" || exit 1
 expect 0 "query from above the root" "$FIDX" --socket "$S" --root "$P" lib/x
