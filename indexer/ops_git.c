@@ -120,18 +120,24 @@ ops_git_changed(struct ops *o, const char *root, bool gitdir)
 	}
 }
 
-/* The entry of st for path, or one of an untracked directory above it. */
-static const struct repo_status_file *
-ops_git_file(const struct repo_status *st, const char *path, size_t len)
-{
-	size_t lo = 0, hi = st->nfiles;
+static void ops_git_background(struct ops *o, const char *key);
 
-	/* The first entry not before path (strcmp order, repo.c). */
+/*
+ * The entry of files (n, in strcmp order of path, as repo.c sorts them)
+ * for path, or the one of an untracked directory above it ("dir/").
+ */
+static const struct repo_status_file *
+ops_git_find(const struct repo_status_file *files, size_t n,
+    const char *path, size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	/* The first entry not before path. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct repo_status_file *f = &st->files[mid];
-		size_t n = f->path_len < len ? f->path_len : len;
-		int c = memcmp(f->path, path, n);
+		const struct repo_status_file *f = &files[mid];
+		size_t k = f->path_len < len ? f->path_len : len;
+		int c = memcmp(f->path, path, k);
 
 		if (c == 0)
 			c = f->path_len < len ? -1 : f->path_len > len;
@@ -140,12 +146,12 @@ ops_git_file(const struct repo_status *st, const char *path, size_t len)
 		else
 			hi = mid;
 	}
-	if (lo < st->nfiles && st->files[lo].path_len == len &&
-	    memcmp(st->files[lo].path, path, len) == 0)
-		return &st->files[lo];
+	if (lo < n && files[lo].path_len == len &&
+	    memcmp(files[lo].path, path, len) == 0)
+		return &files[lo];
 	/* "dir/" sorts before "dir/x": the one before, if a prefix. */
 	if (lo > 0) {
-		const struct repo_status_file *f = &st->files[lo - 1];
+		const struct repo_status_file *f = &files[lo - 1];
 
 		if (f->path_len > 0 && f->path_len < len &&
 		    f->path[f->path_len - 1] == '/' &&
@@ -153,6 +159,75 @@ ops_git_file(const struct repo_status *st, const char *path, size_t len)
 			return f;
 	}
 	return NULL;
+}
+
+/*
+ * What a "boost":"git" query ranks up: a copy of the changed files of a
+ * cached status, so scoring threads read it while the cache may drop
+ * the original. One block: this header, the entries, their paths.
+ */
+struct ops_gitboost {
+	size_t n;
+	struct repo_status_file files[];
+};
+
+struct ops_gitboost *
+ops_git_boost_new(struct ops *o, const char *root)
+{
+	const struct repo_status *st;
+	struct ops_gitboost *b;
+	uint64_t age;
+	size_t bytes = 0;
+	char *at;
+
+	/* Any cached status, even a stale one: a nudge, not an answer. */
+	switch (gitcache_lookup(o->d->git, root, FIDX_GIT_TTL_MS_CEILING,
+	    loop_now_ms(o->d->loop), &st, &age)) {
+	case GITCACHE_HIT:
+		break;
+	case GITCACHE_COMPUTE:
+		ops_git_background(o, root);
+		return NULL;
+	case GITCACHE_WAIT:
+		gitcache_unwait(o->d->git, root);
+		return NULL;
+	default:
+		return NULL;
+	}
+	/* With thousands changed, none stands out: no boost. */
+	if (st->nfiles == 0 || st->nfiles > OPS_GIT_BOOST_MAX)
+		return NULL;
+	for (size_t i = 0; i < st->nfiles; i++)
+		bytes += st->files[i].path_len;
+	if ((b = fidx_malloc(sizeof(*b) + st->nfiles * sizeof(b->files[0]) +
+	    bytes)) == NULL)
+		return NULL;
+	b->n = st->nfiles;
+	at = (char *)(b->files + b->n);
+	for (size_t i = 0; i < b->n; i++) {
+		b->files[i] = st->files[i];
+		b->files[i].orig = NULL;
+		memcpy(at, st->files[i].path, st->files[i].path_len);
+		b->files[i].path = at;
+		at += st->files[i].path_len;
+	}
+	return b;
+}
+
+bool
+ops_git_boost_has(const struct ops_gitboost *b, const char *path, size_t len)
+{
+	const struct repo_status_file *f = ops_git_find(b->files, b->n, path,
+	    len);
+
+	/* Changed or untracked; an ignored file is no work in progress. */
+	return f != NULL && f->index != '!';
+}
+
+void
+ops_git_boost_free(struct ops_gitboost *b)
+{
+	free(b);
 }
 
 /* The first limit files of st. */
@@ -451,7 +526,8 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 			len = strlen(path);
 		else
 			continue;
-		if ((f = ops_git_file(st, path, len)) == NULL)
+		if ((f = ops_git_find(st->files, st->nfiles, path, len)) ==
+		    NULL)
 			continue;
 		xy[0] = f->index;
 		xy[1] = f->worktree;

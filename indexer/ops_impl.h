@@ -75,6 +75,7 @@ struct ops_query_args {
 	bool positions, frecency;
 	bool supersede;			/* a newer query cancels this one */
 	bool git;			/* each result's git status letters */
+	bool boost_git;			/* "boost":"git" */
 };
 
 /* A project and the generation a parked request waits for. */
@@ -152,6 +153,21 @@ int op_git(struct ops_req *r);
  */
 const char *ops_git_annotate(struct ops *o, const char *root,
     json_t *results, uint64_t *age_ms);
+
+/*
+ * "boost":"git": changed and untracked files rank a little higher at
+ * equal match quality (OPS_GIT_BOOST, a quarter of one matched byte's
+ * score). The set is copied from the cached status on the loop (NULL:
+ * none cached, being computed now, or over OPS_GIT_BOOST_MAX files,
+ * where nothing stands out) and read by any scoring thread.
+ */
+#define OPS_GIT_BOOST (MATCH_SCORE / 4)
+#define OPS_GIT_BOOST_MAX 4096
+struct ops_gitboost;
+struct ops_gitboost *ops_git_boost_new(struct ops *o, const char *root);
+bool ops_git_boost_has(const struct ops_gitboost *b, const char *path,
+    size_t len);
+void ops_git_boost_free(struct ops_gitboost *b);
 json_t *ops_stats_git(struct fidxd *d, json_t *o);
 void ops_git_gone(struct ops *o, struct ops_parked *k);
 void ops_git_stop(struct ops *o);

@@ -99,15 +99,8 @@ fail:
 	return NULL;
 }
 
-/* The files you use: their visits' frecency, as a score bonus. */
-static int32_t
-ops_frecency_bonus(void *arg, const char *path, size_t len)
-{
-	double f = visits_view_score(arg, path, len);
-
-	/* One fresh visit earns half the most, more visits approach it. */
-	return f > 0 ? (int32_t)lround(OPS_FRECENCY_MAX * (1 - exp2(-f))) : 0;
-}
+struct ops_run;
+static int32_t ops_bonus(void *arg, const char *path, size_t len);
 
 /*
  * One query's scoring, the same on the loop and on a worker: what it
@@ -119,6 +112,7 @@ struct ops_run {
 	struct query *q;		/* owned */
 	struct index_snapshot *sn;	/* one reference, or NULL */
 	struct visits_view *vv;		/* owned, or NULL */
+	struct ops_gitboost *gb;	/* owned, or NULL */
 	const atomic_bool *cancel;	/* or NULL */
 	size_t limit;
 	bool positions;
@@ -130,11 +124,30 @@ struct ops_run {
 	int err;			/* 0, ENOMEM or ECANCELED */
 };
 
+/*
+ * The score bonus: the files you use (their visits' frecency), and with
+ * "boost":"git" the files you are changing.
+ */
+static int32_t
+ops_bonus(void *arg, const char *path, size_t len)
+{
+	const struct ops_run *run = arg;
+	double f = run->vv != NULL ? visits_view_score(run->vv, path, len) : 0;
+	/* One fresh visit earns half the most, more visits approach it. */
+	int32_t b = f > 0 ? (int32_t)lround(OPS_FRECENCY_MAX * (1 - exp2(-f))) :
+	    0;
+
+	if (run->gb != NULL && ops_git_boost_has(run->gb, path, len))
+		b += OPS_GIT_BOOST;
+	return b;
+}
+
 static void
 ops_run_release(struct ops_run *run)
 {
 	json_decref(run->results);
 	visits_view_free(run->vv);
+	ops_git_boost_free(run->gb);
 	index_snapshot_unref(run->sn);
 	query_free(run->q);
 	memset(run, 0, sizeof(*run));
@@ -143,8 +156,9 @@ ops_run_release(struct ops_run *run)
 static void
 ops_run_score(struct ops_run *run)
 {
-	struct search_bonus bonus = { ops_frecency_bonus, run->vv,
-	    OPS_FRECENCY_MAX };
+	struct search_bonus bonus = { ops_bonus, run,
+	    (run->vv != NULL ? OPS_FRECENCY_MAX : 0) +
+	    (run->gb != NULL ? OPS_GIT_BOOST : 0) };
 	struct topk top = { 0 };
 
 	run->err = 0;
@@ -154,7 +168,7 @@ ops_run_score(struct ops_run *run)
 	}
 	if (run->sn != NULL) {
 		if ((run->matched = search_run(run->pool, run->q, run->sn, &top,
-		    run->vv != NULL ? &bonus : NULL, run->cancel,
+		    bonus.max > 0 ? &bonus : NULL, run->cancel,
 		    &run->regex_errors)) == -1) {
 			run->err = errno;
 			goto out;
@@ -195,6 +209,8 @@ ops_run_prepare(struct ops_req *r, const struct project *p,
 	    (run->vv = visits_view_new(visits_project(r->o->d->visits,
 	    p->root), time(NULL))) == NULL && errno == ENOMEM)
 		goto nomem;
+	if (qa->boost_git)
+		run->gb = ops_git_boost_new(r->o, p->root);
 	if (p->snap != NULL)
 		run->sn = index_snapshot_ref(p->snap);
 	return 0;
@@ -369,7 +385,7 @@ op_query(struct ops_req *r)
 	struct ops_query_args qa = { .mode = QUERY_FUZZY };
 	char root[PATH_MAX];
 	struct project *p;
-	const char *text, *mname;
+	const char *text, *mname, *boost;
 	char qbuf[OPS_QUERY_BUF];
 	json_int_t min_gen, ms;
 	size_t len;
@@ -388,12 +404,17 @@ op_query(struct ops_req *r)
 	    ops_int(r, "typos", 0, 2, 2, &qa.typos) == -1 ||
 	    ops_bool(r, "frecency", true, &qa.frecency) == -1 ||
 	    ops_bool(r, "git", false, &qa.git) == -1 ||
+	    ops_string(r, "boost", false, &boost, NULL) == -1 ||
 	    ops_bool(r, "supersede", false, &qa.supersede) == -1 ||
 	    ops_timeout(r, &ms) == -1)
 		return -1;
 	if (mname != NULL && query_mode_parse(mname, &qa.mode) == -1)
 		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"mode\" must be "
 		    "fuzzy, exact or regex, not '%s'", mname);
+	if (boost != NULL && strcmp(boost, "git") != 0)
+		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"boost\" can only be "
+		    "\"git\", not '%s'", boost);
+	qa.boost_git = boost != NULL;
 	if (len > FIDX_MAX_QUERY)
 		return ops_fail(r, PROTO_E_QUERY_TOO_LONG, "the query is %zu "
 		    "bytes; the limit is %d", len, FIDX_MAX_QUERY);

@@ -272,6 +272,26 @@ def t_git(tmp):
             "fresh/dir/u.txt": "??"}
     t.check("git: query results carry git's letters (as --porcelain)",
             got == want, "%s\nwant %s" % (got, want))
+    # "boost":"git": at equal match quality the file being changed first.
+    t.mkfiles(R, ["lib/alpha_x.c", "lib/alpha_y.c"])
+    git(R, "-c", "user.name=t", "-c", "user.email=t@e", "add", "lib")
+    git(R, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "3")
+    with open(os.path.join(R, "lib/alpha_y.c"), "w") as f:
+        f.write("work in progress\n")
+    sync(c, R)
+
+    def order(**kw):
+        return t.result_paths(c.req(dict({"op": "query", "root": R,
+                                           "q": "alpha"}, **kw)))
+    t.check("git: without a boost, equal matches in path order",
+            order() == ["lib/alpha_x.c", "lib/alpha_y.c"], order())
+    t.check("git: \"boost\":\"git\" puts the file being changed first",
+            t.wait_until(lambda: order(boost="git") ==
+                         ["lib/alpha_y.c", "lib/alpha_x.c"], DEADLINE),
+            order(boost="git"))
+    r = c.req({"op": "query", "root": R, "q": "alpha", "boost": "mine"})
+    t.check("git: another boost is a bad request",
+            t.err_code(r) == "bad_request", t.short(r))
     N = t.mkdir_fixture(tmp, "nogit", ["x.txt"])
     t.add_ready(c, N, "nogit")
     t.check("git: a project that is no repository says none",
