@@ -524,6 +524,23 @@ cmd_reindex(int argc, char **argv, const char *sock)
 }
 
 /*
+ * The project DIR names (gone or not: the daemon knows what it was), or
+ * the one around the current directory; reported on failure.
+ */
+static int
+cmd_root(const char *dir, char *root)
+{
+	struct fidx_err err;
+
+	if ((dir != NULL ? client_named_root(dir, root, PATH_MAX, &err) :
+	    client_project_root(NULL, root, PATH_MAX, &err)) == -1) {
+		log_warnx("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * fidx sync [DIR]: returns once every change made under DIR before it
  * is in the index (the daemon's sync op), so a script that just wrote a
  * file can query for it next.
@@ -533,7 +550,6 @@ cmd_sync(int argc, char **argv, const char *sock)
 {
 	const char *usage = "sync [DIR] [--timeout SECONDS] [--json]";
 	struct cmd_opts o = { .sock = sock };
-	struct fidx_err err;
 	char root[PATH_MAX];
 	struct client c;
 	json_t *resp;
@@ -543,12 +559,8 @@ cmd_sync(int argc, char **argv, const char *sock)
 	if ((rc = cmd_parse(argc, argv, CMD_JSON | CMD_TIMEOUT, -1, usage,
 	    &o)) != 0)
 		return rc == 1 ? 0 : 2;
-	if ((o.arg != NULL ? client_named_root(o.arg, root, sizeof(root),
-	    &err) : client_project_root(NULL, root, sizeof(root), &err)) ==
-	    -1) {
-		log_warnx("%s", err.msg);
+	if (cmd_root(o.arg, root) == -1)
 		return 2;
-	}
 	rc = cmd_call(&c, o.sock, false, cmd_with_timeout(json_pack(
 	    "{s:s, s:s}", "op", "sync", "root", root), &o),
 	    (o.flags & CMD_JSON) != 0, &resp);
@@ -607,7 +619,6 @@ cmd_git(int argc, char **argv, const char *sock)
 {
 	const char *usage = "git [DIR] [--json]";
 	struct cmd_opts o = { .sock = sock };
-	struct fidx_err err;
 	char root[PATH_MAX];
 	struct client c;
 	json_t *resp, *files, *f, *v;
@@ -618,12 +629,8 @@ cmd_git(int argc, char **argv, const char *sock)
 
 	if ((rc = cmd_parse(argc, argv, CMD_JSON, -1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
-	if ((o.arg != NULL ? client_named_root(o.arg, root, sizeof(root),
-	    &err) : client_project_root(NULL, root, sizeof(root), &err)) ==
-	    -1) {
-		log_warnx("%s", err.msg);
+	if (cmd_root(o.arg, root) == -1)
 		return 2;
-	}
 	rc = cmd_call(&c, o.sock, true, json_pack("{s:s, s:s}", "op", "git",
 	    "root", root), (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != CMD_CALL_OK)

@@ -400,11 +400,15 @@ ops_git_done(struct work *w, bool cancelled)
 	free(j);
 }
 
-/* Starts key's computation on a git worker, r's client parked on it. */
-static void
-ops_git_compute(struct ops_req *r, const char *key, size_t limit)
+/*
+ * Starts key's computation on a git worker for client c (NULL: nobody
+ * parked on it, for a query's letters). NULL with errno ENOMEM, or
+ * EBUSY when the git queue is full; the computation is then ended.
+ */
+static struct ops_gitjob *
+ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
+    size_t limit)
 {
-	struct ops *o = r->o;
 	struct gitcache_limits gl;
 	struct ops_gitjob *j;
 
@@ -413,13 +417,13 @@ ops_git_compute(struct ops_req *r, const char *key, size_t limit)
 	    (j->root = fidx_strdup(key)) == NULL) {
 		free(j);
 		gitcache_fail(o->d->git, key, NULL);
-		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
-		return;
+		errno = ENOMEM;
+		return NULL;
 	}
 	j->kind.kind = OPS_PARKED_GIT;
 	j->o = o;
-	j->c = r->c;
-	j->id = r->id != NULL ? json_incref(r->id) : NULL;
+	j->c = c;
+	j->id = id != NULL ? json_incref(id) : NULL;
 	j->limit = limit;
 	j->opts.max_paths = gl.max_paths;
 	j->opts.untracked_all = key[0] == OPS_GIT_ALL;
@@ -427,40 +431,40 @@ ops_git_compute(struct ops_req *r, const char *key, size_t limit)
 	    j) == -1) {
 		/* Nobody waits yet: the computation was only just begun. */
 		gitcache_fail(o->d->git, key, NULL);
-		ops_fail(r, PROTO_E_BUSY, "%zu git statuses are being computed "
-		    "already (one per project, as many as --max-git-projects); "
-		    "try again", gl.max_projects);
 		json_decref(j->id);
 		free(j->root);
 		free(j);
+		errno = EBUSY;
+		return NULL;
+	}
+	return j;
+}
+
+/* Starts key's computation, r's client parked on it. */
+static void
+ops_git_compute(struct ops_req *r, const char *key, size_t limit)
+{
+	struct gitcache_limits gl;
+	struct ops_gitjob *j;
+
+	if ((j = ops_git_start(r->o, key, r->c, r->id, limit)) != NULL) {
+		server_park(r->o->d->server, r->c, j);
 		return;
 	}
-	server_park(o->d->server, r->c, j);
+	gitcache_limits(r->o->d->git, &gl);
+	if (errno == ENOMEM)
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+	else
+		ops_fail(r, PROTO_E_BUSY, "%zu git statuses are being computed "
+		    "already (one per project, as many as --max-git-projects); "
+		    "try again", gl.max_projects);
 }
 
 /* Starts key's computation with nobody parked on it (a query's letters). */
 static void
 ops_git_background(struct ops *o, const char *key)
 {
-	struct gitcache_limits gl;
-	struct ops_gitjob *j;
-
-	gitcache_limits(o->d->git, &gl);
-	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
-	    (j->root = fidx_strdup(key)) == NULL) {
-		free(j);
-		gitcache_fail(o->d->git, key, NULL);
-		return;
-	}
-	j->kind.kind = OPS_PARKED_GIT;
-	j->o = o;
-	j->opts.max_paths = gl.max_paths;
-	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
-	    j) == -1) {
-		gitcache_fail(o->d->git, key, NULL);
-		free(j->root);
-		free(j);
-	}
+	(void)ops_git_start(o, key, NULL, NULL, 0);
 }
 
 const char *

@@ -390,6 +390,24 @@ project_find(struct project_registry *r, const char *root)
 }
 
 /* Queues a walk of p with the next generation. */
+/* Hands p's job (a walk or a delta, its fields set) to the walkers. */
+static void
+project_job_queue(struct project_registry *r, struct project *p)
+{
+	atomic_store(&p->cancel, false);
+	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);
+	pthread_mutex_lock(&r->mu);
+	p->next = NULL;
+	if (r->jobs_tail != NULL)
+		r->jobs_tail->next = p;
+	else
+		r->jobs = p;
+	r->jobs_tail = p;
+	r->running++;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
 static void
 project_walk_start(struct project_registry *r, struct project *p)
 {
@@ -408,18 +426,7 @@ project_walk_start(struct project_registry *r, struct project *p)
 	/* The walk reads the whole tree: what waited is covered. */
 	project_pending_drop(r, p);
 	p->walk_gen = ++p->last_gen;
-	atomic_store(&p->cancel, false);
-	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);
-	pthread_mutex_lock(&r->mu);
-	p->next = NULL;
-	if (r->jobs_tail != NULL)
-		r->jobs_tail->next = p;
-	else
-		r->jobs = p;
-	r->jobs_tail = p;
-	r->running++;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
+	project_job_queue(r, p);
 }
 
 const char *
@@ -840,18 +847,7 @@ project_delta_start(struct project_registry *r, struct project *p)
 	p->walking = true;
 	p->delta = true;
 	p->walk_gen = ++p->last_gen;
-	atomic_store(&p->cancel, false);
-	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);
-	pthread_mutex_lock(&r->mu);
-	p->next = NULL;
-	if (r->jobs_tail != NULL)
-		r->jobs_tail->next = p;
-	else
-		r->jobs = p;
-	r->jobs_tail = p;
-	r->running++;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
+	project_job_queue(r, p);
 }
 
 /* A quiet project's first change goes at once; a burst's, in batches. */
