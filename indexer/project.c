@@ -1031,6 +1031,13 @@ project_collect(struct project_registry *r)
 		r->running--;
 		pthread_mutex_unlock(&r->mu);
 		p->walking = false;
+		/*
+		 * A walk running when the project was removed, degraded or
+		 * gone may have asked for watches after they were dropped.
+		 */
+		if (r->watch != NULL && (p->removed ||
+		    p->watch != PROJECT_WATCHING))
+			watch_forget(r->watch, p->id);
 		if (p->removed) {
 			project_free(p);
 			continue;
