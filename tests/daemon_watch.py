@@ -200,6 +200,38 @@ def git(root, *args):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def t_stale(tmp):
+    """Watches the kernel drops (deleted directories) are kept by
+    libinotifytools; past as many as are live (at least 4,096) it is
+    started afresh and the project walked again: bounded, and exact."""
+    R = t.mkdir_fixture(tmp, "stale", ["keep/k.txt"])
+    d, c = t.start_daemon(tmp, "stale")
+    if d is None:
+        return
+    t.add_ready(c, R, "stale")
+    for i in range(5000):
+        os.makedirs(os.path.join(R, "tmp", "d%04d" % i))
+    sync(c, R)
+    w = t.stats(c).get("watch", {})
+    t.check("stale: 5,000 new directories are watched",
+            w.get("usage", {}).get("watches", 0) >= 5003, t.short(w))
+    shutil.rmtree(os.path.join(R, "tmp"))
+    t.check("stale: once they are deleted, the library is started afresh",
+            t.wait_until(lambda: t.stats(c).get("watch", {}).get(
+                "counters", {}).get("restarts", 0) >= 1, DEADLINE),
+            t.short(t.stats(c).get("watch")))
+    sync(c, R)
+    t.mkfiles(R, ["keep/after.txt"])
+    sync(c, R)
+    w = t.stats(c).get("watch", {})
+    t.check("stale: after it, what is held is what is live",
+            w.get("usage", {}).get("watches") == 2 and
+            w.get("counters", {}).get("stale", 99) < 4096, t.short(w))
+    t.check("stale: and the index is exact, changes still seen",
+            nfiles(c, R) == 2 and has(c, R, "keep/after.txt"), nfiles(c, R))
+    t.stop_daemon(d, c, "stale daemon")
+
+
 def t_ignored(tmp):
     R = t.mkdir_fixture(tmp, "ign", ["src/a.c", ".gitignore",
                                      "node_modules/x/index.js"])
@@ -394,5 +426,5 @@ if __name__ == "__main__":
     sys.exit(t.main("daemon_watch.py", [
         ("files", t_files), ("trees", t_trees), ("gap", t_gap),
         ("burst", t_burst),
-        ("ignored", t_ignored), ("git", t_git), ("overflow", t_overflow),
+        ("stale", t_stale), ("ignored", t_ignored), ("git", t_git), ("overflow", t_overflow),
         ("degraded", t_degraded), ("gone", t_gone)]))
