@@ -25,6 +25,7 @@ enum {
 	CMD_TIMEOUT = 1 << 3,
 	CMD_HIDDEN = 1 << 4,
 	CMD_EXCLUDE = 1 << 5,
+	CMD_QUIET = 1 << 6,
 };
 
 struct cmd_opts {
@@ -65,6 +66,7 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 		{ "json", no_argument, NULL, 'j' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -76,7 +78,8 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 
 	/* getopt's own messages read "fidx: ...", as all of ours do. */
 	argv[0] = prog;
-	while ((ch = getopt_long(argc, argv, "jwah", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jwaqh", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'j':
 			flag = CMD_JSON;
@@ -86,6 +89,9 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 			break;
 		case 'a':
 			flag = CMD_ALL;
+			break;
+		case 'q':
+			flag = CMD_QUIET;
 			break;
 		case OPT_SOCKET:
 			o->sock = optarg;
@@ -125,6 +131,7 @@ cmd_parse(int argc, char **argv, unsigned allowed, int nargs,
 			    flag == CMD_JSON ? "json" : flag == CMD_WAIT ?
 			    "wait" : flag == CMD_ALL ? "all" :
 			    flag == CMD_TIMEOUT ? "timeout" :
+			    flag == CMD_QUIET ? "quiet" :
 			    flag == CMD_HIDDEN ? "hidden" : "exclude");
 			goto bad;
 		}
@@ -157,6 +164,22 @@ static int
 cmd_call_status(int rc)
 {
 	return rc == CMD_CALL_PRINTED ? 0 : rc == CMD_CALL_NOTHING ? 1 : 2;
+}
+
+/* True if a daemon answers on sock (nothing is said either way). */
+static bool
+cmd_running(const char *sock)
+{
+	struct fidx_err err;
+	struct client c;
+	int rc, saved;
+
+	if (client_init(&c, sock, &err) == -1)
+		return true;	/* let the real call say what is wrong */
+	rc = client_connect_live(&c, NULL, &err);
+	saved = errno;
+	client_release(&c);
+	return rc == 0 || !client_not_running(saved);
 }
 
 /* Connects, starting fidxd if start is set; reports failure. */
@@ -440,7 +463,7 @@ cmd_print_counts(json_t *p)
  */
 static int
 cmd_reindex_report(json_t *resp, const char *root, bool wait,
-    const char *cmd)
+    const char *cmd, bool quiet)
 {
 	json_t *projects = json_object_get(resp, "projects"), *p;
 	json_int_t n = json_integer_value(json_object_get(resp,
@@ -456,21 +479,27 @@ cmd_reindex_report(json_t *resp, const char *root, bool wait,
 			printf("reindexing %s\n", root);
 		return 0;
 	}
+	/* Quiet: only what went wrong, on stderr (a cap is said there too). */
 	if (root != NULL) {
 		if (output_project_verdict(resp, root, cmd, true) ==
 		    OUTPUT_FAILED)
 			return 2;
-		printf("reindexed %s: ", root);
-		cmd_print_counts(resp);
-		putchar('\n');
+		if (!quiet) {
+			printf("reindexed %s: ", root);
+			cmd_print_counts(resp);
+			putchar('\n');
+		}
 		return 0;
 	}
-	printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
+	if (!quiet)
+		printf("reindexed %" JSON_INTEGER_FORMAT " projects\n", n);
 	json_array_foreach(projects, i, p) {
 		const char *r = cmd_str(json_object_get(p, "root"));
 
 		if (output_project_verdict(p, r, cmd, true) == OUTPUT_FAILED)
 			rc = 2;
+		if (quiet)
+			continue;
 		printf("  %s: ", r);
 		cmd_print_counts(p);
 		putchar('\n');
@@ -482,7 +511,7 @@ int
 cmd_reindex(int argc, char **argv, const char *sock)
 {
 	const char *usage = "reindex [DIR | --all] [--wait [--timeout "
-	    "SECONDS]] [--json]";
+	    "SECONDS]] [--quiet] [--json]";
 	struct cmd_opts o = { .sock = sock };
 	struct fidx_err err;
 	char root[PATH_MAX];
@@ -492,10 +521,11 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	int rc;
 
 	if ((rc = cmd_parse(argc, argv, CMD_ALL | CMD_WAIT | CMD_JSON |
-	    CMD_TIMEOUT, -1, usage, &o)) != 0)
+	    CMD_TIMEOUT | CMD_QUIET, -1, usage, &o)) != 0)
 		return rc == 1 ? 0 : 2;
 	all = (o.flags & CMD_ALL) != 0;
-	wait = (o.flags & CMD_WAIT) != 0;
+	/* --quiet is for cron: it waits (bounded) to know it went well. */
+	wait = (o.flags & (CMD_WAIT | CMD_QUIET)) != 0;
 	if (all && o.arg != NULL) {
 		log_warnx("usage: fidx %s", usage);
 		return 2;
@@ -513,11 +543,17 @@ cmd_reindex(int argc, char **argv, const char *sock)
 	else
 		req = json_pack("{s:s, s:s, s:b}", "op", "reindex", "root",
 		    root, "wait", wait);
+	/* Quiet: no daemon is nothing to do, and no second one is started. */
+	if ((o.flags & CMD_QUIET) && !cmd_running(o.sock)) {
+		json_decref(req);
+		return 0;
+	}
 	rc = cmd_call(&c, o.sock, false, cmd_with_timeout(req, &o),
 	    (o.flags & CMD_JSON) != 0, &resp);
 	if (rc != CMD_CALL_OK)
 		return cmd_done(cmd_call_status(rc));
-	rc = cmd_reindex_report(resp, all ? NULL : root, wait, c.cmd);
+	rc = cmd_reindex_report(resp, all ? NULL : root, wait, c.cmd,
+	    (o.flags & CMD_QUIET) != 0);
 	json_decref(resp);
 	client_release(&c);
 	return cmd_done(rc);

@@ -266,6 +266,8 @@ out_has "reindex reports" "reindexed $P"
 expect 0 "a new file after reindex" "$FIDX" --socket "$S" --root "$P" zeta_new
 out_is "new file found" "../../../proj/zeta_new_file.c"
 expect 0 "reindex --all --wait" "$FIDX" --socket "$S" reindex --all --wait
+expect 0 "the cron line: reindex --all --quiet" "$FIDX" --socket "$S" reindex --all --quiet
+check "--quiet prints nothing when all went well" test ! -s "$T/out" -a ! -s "$T/err"
 expect 2 "reindex DIR and --all" "$FIDX" --socket "$S" reindex "$P" --all
 expect 0 "stats" "$FIDX" --socket "$S" stats
 for k in limits: usage: counters: memory:; do
@@ -310,6 +312,9 @@ out_is "status says not running" "not running"
 expect 1 "stop when stopped" "$FIDX" --socket "$S" daemon stop
 expect 1 "ls with no daemon: nothing to act on" "$FIDX" --socket "$S" ls
 err_has "ls says the daemon is not running" "not running"
+expect 0 "the cron line with no daemon: exit 0" "$FIDX" --socket "$S" reindex --all --quiet
+check "and silent" test ! -s "$T/out" -a ! -s "$T/err"
+check "and no daemon was started for it" test ! -e "$S"
 
 # Auto-start on a fresh socket, through the fidxd beside fidx.
 S2="$T/s2"
