@@ -7,6 +7,8 @@
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
+#   make install  the binaries and systemd user units under PREFIX
+#                 (/usr/local), staged under DESTDIR; make uninstall
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -49,7 +51,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
                tests/daemon_watch.py \
-               tests/readme.py tests/limits.py \
+               tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
 # Release objects in build/obj, sanitized ones in build/asan/obj.
@@ -132,7 +134,7 @@ deps:
 	fi
 
 test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) \
-            $(BUILD)/fidx $(BUILD)/vg/test_match
+            $(BUILD)/fidx $(BUILD)/fidxd $(BUILD)/vg/test_match
 
 test: deps
 	@$(MAKE) --no-print-directory test-build
@@ -211,6 +213,27 @@ fuzz: fuzz-build
 	    -artifact_prefix=$(BUILD)/fuzz/crash/$$t/ $(FUZZ_FLAGS) \
 	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# Install: no root needed for a staging DESTDIR. The units name the
+# binaries where they are installed (@BINDIR@), so they are made here.
+PREFIX  ?= /usr/local
+BINDIR   = $(PREFIX)/bin
+UNITDIR  = $(PREFIX)/lib/systemd/user
+UNITS    = fidxd.service fidxd.socket fidx-reindex.service fidx-reindex.timer
+
+.PHONY: install uninstall
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/fidx $(BUILD)/fidxd $(DESTDIR)$(BINDIR)/
+	for u in $(UNITS); do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' indexer/systemd/$$u \
+	        >$(DESTDIR)$(UNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/fidx $(DESTDIR)$(BINDIR)/fidxd
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 
 clean:
 	rm -rf $(BUILD)

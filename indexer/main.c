@@ -10,6 +10,9 @@
  * holds flock() on it, and a crashed one's lock went with its process, so
  * a leftover socket file is known to be stale and is replaced. The
  * detached daemon closes every descriptor it inherited but its own.
+ * Started by systemd's fidxd.socket, it takes the listening socket it is
+ * given (LISTEN_FDS, fd 3) instead of binding, and leaves the socket
+ * file, which is systemd's, where it is.
  */
 #include "../common/limits.h"
 #include "../common/log.h"
@@ -32,6 +35,8 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -461,6 +466,57 @@ fidxd_listen(const char *sock)
 	return fd;
 }
 
+/*
+ * The listening socket systemd passed (sd_listen_fds(3)'s protocol: fd
+ * 3, LISTEN_PID our pid, LISTEN_FDS 1), or -1 when there is none; -2
+ * with a message when it is not one fidxd can serve. Its path goes in
+ * sock; the variables are unset, so nothing we start sees them.
+ */
+static int
+fidxd_listen_activated(char *sock, size_t size)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int on = 0, type = 0, fl;
+	socklen_t olen = sizeof(on), tlen = sizeof(type);
+
+	if (pid == NULL || fds == NULL ||
+	    strtol(pid, NULL, 10) != (long)getpid())
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(fds, "1") != 0) {
+		log_warnx("systemd passed LISTEN_FDS=%s; fidxd serves exactly "
+		    "one socket (ListenStream= once in fidxd.socket)", fds);
+		return -2;
+	}
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(3, (struct sockaddr *)&sa, &len) == -1 ||
+	    sa.sun_family != AF_UNIX || sa.sun_path[0] == '\0' ||
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) == -1 ||
+	    !on || getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
+	    type != SOCK_STREAM) {
+		log_warnx("the socket systemd passed (fd 3) is not a listening "
+		    "Unix stream socket with a path");
+		return -2;
+	}
+	if (strlen(sa.sun_path) >= size) {
+		log_warnx("the socket systemd passed has too long a path");
+		return -2;
+	}
+	strcpy(sock, sa.sun_path);
+	/* As server_bind() makes its own: non-blocking, not inherited. */
+	if ((fl = fcntl(3, F_GETFL)) == -1 ||
+	    fcntl(3, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC) == -1) {
+		log_warn("fd 3");
+		return -2;
+	}
+	return 3;
+}
+
 /* Blocks the stop signals in every thread; they arrive on a signalfd. */
 static int
 fidxd_signals(void)
@@ -653,7 +709,7 @@ main(int argc, char **argv)
 	char pidpath[PATH_MAX], pidline[32], vfile[PATH_MAX];
 	char logpath[PATH_MAX] = "";
 	int lockfd = -1, lfd = -1, sigfd = -1, rc = 2, n;
-	bool d_ok = false, bound = false;
+	bool d_ok = false, bound = false, activated;
 
 	log_init("fidxd", 0);
 	if (fidxd_parse(argc, argv, &o) == -1)
@@ -668,6 +724,11 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_ARENA_MAX, 2);
+	/* systemd's socket, if it gave one, is the one to serve. */
+	if ((lfd = fidxd_listen_activated(o.sock, sizeof(o.sock))) == -2)
+		return 2;
+	if ((activated = lfd != -1))
+		o.explicit_sock = true;
 	if (!o.explicit_sock && sockpath_default(o.sock, sizeof(o.sock),
 	    &err) == -1) {
 		log_warnx("%s", err.msg);
@@ -681,9 +742,10 @@ main(int argc, char **argv)
 	}
 	if ((lockfd = fidxd_lock(o.sock, o.explicit_sock, pidpath,
 	    sizeof(pidpath))) == -1 ||
-	    (lfd = fidxd_listen(o.sock)) == -1)
+	    (!activated && (lfd = fidxd_listen(o.sock)) == -1))
 		goto out;
-	bound = true;
+	/* A socket systemd made is systemd's to remove, and to bind again. */
+	bound = !activated;
 	/* Before the fork, so a problem is still seen on the terminal. */
 	if (visits_default_file(vfile, sizeof(vfile), &err) == -1) {
 		log_warnx("visits will not be kept, nor a log: %s", err.msg);
@@ -713,7 +775,8 @@ main(int argc, char **argv)
 		.max_queued_queries = o.max_queued_queries,
 		.inline_max_files = o.inline_max_files,
 		.worker_nice = o.worker_nice,
-		.sock_path = o.sock, .sock_make_dir = !o.explicit_sock,
+		.sock_path = activated ? NULL : o.sock,
+		.sock_make_dir = !o.explicit_sock,
 		.visits_file = vfile,
 	};
 	/* From here the daemon owns (and closes) lfd and sigfd. */

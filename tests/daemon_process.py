@@ -185,7 +185,66 @@ def t_detached_log(tmp):
           text[-3000:])
 
 
+def t_socket_activation(tmp):
+    """systemd's socket activation: a listening socket on fd 3 with
+    LISTEN_PID and LISTEN_FDS is served as it is, not bound again, and is
+    left in place at exit (it is systemd's); a wrong LISTEN_FDS is refused."""
+    import socket as sk
+    path = os.path.join(tmp, "act.sock")
+    ls = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(16)
+    ino = os.stat(path).st_ino
+    err = open(os.path.join(tmp, "act.err"), "w")
+
+    def start(nfds):
+        return subprocess.Popen(
+            ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=%s exec "$0" '
+             '--foreground' % nfds, FIDXD],
+            pass_fds=(3,), preexec_fn=lambda: os.dup2(ls.fileno(), 3),
+            env=daemon_env(), stdout=subprocess.DEVNULL, stderr=err)
+    p = start(1)
+    c = None
+    try:
+        c = wait_until(lambda: _try_conn(path), 10)
+        r = c.req({"op": "ping"}) if c else {}
+        check("activation: the passed socket answers a ping",
+              r.get("ok") is True and r.get("pid") == p.pid, short(r))
+        R = mkdir_fixture(tmp, "act-tree", ["a.txt"])
+        r = c.req({"op": "add", "root": R, "wait": True}) if c else {}
+        check("activation: and serves requests", r.get("ok") is True,
+              short(r))
+        if c:
+            c.req({"op": "shutdown"})
+        check("activation: exits 0", p.wait(20) == 0)
+        check("activation: the socket file is left to systemd",
+              os.path.exists(path) and os.stat(path).st_ino == ino)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if c:
+            c.close()
+    p = start(2)
+    check("activation: LISTEN_FDS=2 is refused (exit 2)", p.wait(20) == 2)
+    err.close()
+    with open(os.path.join(tmp, "act.err")) as f:
+        text = f.read()
+    check("activation: and says why", "exactly one socket" in text, text)
+    check("activation: no sanitizer report",
+          not any(m in text for m in SANITIZER_MARKS), text[-2000:])
+    ls.close()
+
+
+def _try_conn(path):
+    try:
+        return Conn(path)
+    except OSError:
+        return None
+
+
 if __name__ == "__main__":
     sys.exit(ft.main("daemon_process.py", (
         ("stale socket", t_stale_socket),
+        ("socket activation", t_socket_activation),
         ("detached log", t_detached_log))))
