@@ -7,7 +7,7 @@
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
-#   make install  the binaries and systemd user units under PREFIX
+#   make install  the binaries, man pages and systemd user units under PREFIX
 #                 (/usr/local), staged under DESTDIR; make uninstall
 
 VERSION  = 0.1.0
@@ -219,12 +219,16 @@ fuzz: fuzz-build
 PREFIX  ?= /usr/local
 BINDIR   = $(PREFIX)/bin
 UNITDIR  = $(PREFIX)/lib/systemd/user
+MANDIR   = $(PREFIX)/share/man
 UNITS    = fidxd.service fidxd.socket fidx-reindex.service fidx-reindex.timer
 
 .PHONY: install uninstall
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/fidx $(BUILD)/fidxd $(DESTDIR)$(BINDIR)/
+	install -m 0644 cli/man/fidx.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 cli/man/fidxd.8 $(DESTDIR)$(MANDIR)/man8/
 	for u in $(UNITS); do \
 	    sed 's|@BINDIR@|$(BINDIR)|g' indexer/systemd/$$u \
 	        >$(DESTDIR)$(UNITDIR)/$$u && \
@@ -233,6 +237,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/fidx $(DESTDIR)$(BINDIR)/fidxd
+	rm -f $(DESTDIR)$(MANDIR)/man1/fidx.1 $(DESTDIR)$(MANDIR)/man8/fidxd.8
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 
 clean:

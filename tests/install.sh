@@ -28,14 +28,42 @@ check "the reindex unit runs the cron line" grep -qx 'ExecStart=/usr/bin/fidx re
 check "no @BINDIR@ left in a unit" not grep -q '@BINDIR@' "$U/fidxd.service" "$U/fidx-reindex.service"
 check "the installed fidx runs" "$D/usr/bin/fidx" --version
 check "the service caps memory (MemoryMax)" grep -q '^MemoryMax=[0-9]*M$' "$U/fidxd.service"
+check "installed fidx(1)" test -f "$D/usr/share/man/man1/fidx.1"
+check "installed fidxd(8)" test -f "$D/usr/share/man/man8/fidxd.8"
 
-# systemd-analyze checks what it can offline; the units must pass clean.
-# (--man=no until the man pages exist: Documentation= names them.)
+# The man pages render without a warning, and name every subcommand and
+# flag the programs' own --help lists, so neither can go stale alone.
+if command -v man >/dev/null 2>&1; then
+	for m in man1/fidx.1 man8/fidxd.8; do
+		expect 0 "man renders $m" env MANWIDTH=80 man --warnings -l "$D/usr/share/man/$m"
+		check "without a warning" test ! -s "$T/err"
+		cp "$T/out" "$T/$(basename $m).txt"
+	done
+	"$D/usr/bin/fidxd" --help 2>&1 | grep -o -e '--[a-z-]*' | sort -u >"$T/dflags"
+	missing=""
+	while read -r f; do
+		grep -qe "$f" "$T/fidxd.8.txt" || missing="$missing $f"
+	done <"$T/dflags"
+	check "fidxd(8) has every flag of fidxd --help:$missing" test -z "$missing"
+	"$D/usr/bin/fidx" --help 2>&1 | sed -n 's/^ *\(usage:\)\{0,1\} *fidx \([a-z]*\).*/\2/p' | sort -u >"$T/cmds"
+	"$D/usr/bin/fidx" --help 2>&1 | grep -o -e '--[a-z-]*' | sort -u >>"$T/cmds"
+	missing=""
+	while read -r f; do
+		[ -n "$f" ] || continue
+		grep -qe "$f" "$T/fidx.1.txt" || missing="$missing $f"
+	done <"$T/cmds"
+	check "fidx(1) has every command and option of fidx --help:$missing" test -z "$missing"
+else
+	pass "man is not installed: rendering skipped"
+fi
+
+# systemd-analyze checks what it can offline, the man pages the units'
+# Documentation= names included; the units must pass clean.
 if command -v systemd-analyze >/dev/null 2>&1; then
 	P="$T/prefix"
 	expect 0 "make install PREFIX (for verify: real paths)" make -s -C "$REPO" install PREFIX="$P"
 	V="$P/lib/systemd/user"
-	expect 0 "systemd-analyze verify the units" systemd-analyze verify --man=no \
+	expect 0 "systemd-analyze verify the units" env MANPATH="$P/share/man" systemd-analyze verify \
 	    "$V/fidxd.service" "$V/fidxd.socket" "$V/fidx-reindex.service" "$V/fidx-reindex.timer"
 	check "and it had nothing to say" test ! -s "$T/err"
 else
@@ -45,6 +73,7 @@ fi
 expect 0 "make uninstall" make -s -C "$REPO" uninstall DESTDIR="$D" PREFIX=/usr
 check "uninstall removed the binaries" test ! -e "$D/usr/bin/fidx" -a ! -e "$D/usr/bin/fidxd"
 check "and the units" test ! -e "$U/fidxd.service" -a ! -e "$U/fidx-reindex.timer"
+check "and the man pages" test ! -e "$D/usr/share/man/man1/fidx.1" -a ! -e "$D/usr/share/man/man8/fidxd.8"
 check "and nothing else" test -f "$D/usr/share/keep/mine"
 
 summary
