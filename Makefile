@@ -50,7 +50,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
-               tests/daemon_watch.py \
+               tests/daemon_watch.py tests/daemon_faults.py \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -134,7 +134,13 @@ deps:
 	fi
 
 test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) \
-            $(BUILD)/fidx $(BUILD)/fidxd $(BUILD)/vg/test_match
+            $(BUILD)/fidx $(BUILD)/fidxd $(BUILD)/vg/test_match \
+            $(BUILD)/fault/accept_fail.so
+
+# LD_PRELOAD shims that make one system call fail, for tests/daemon_faults.py.
+$(BUILD)/fault/%.so: tests/fault/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O2 -shared -fPIC -o $@ $< -ldl
 
 test: deps
 	@$(MAKE) --no-print-directory test-build

@@ -673,9 +673,12 @@ op_stats(struct ops_req *r)
 	    "walk_git_refused", (json_int_t)reg->count.walk_git_refused,
 	    "walk_exclude_errors",
 	    (json_int_t)reg->count.walk_exclude_errors));
-	if (o != NULL && json_object_set_new(json_object_get(o, "counters"),
+	if (o != NULL && (json_object_set_new(json_object_get(o, "counters"),
 	    "socket_rebinds", json_integer((json_int_t)
-	    ss.count.socket_rebinds)) == -1) {
+	    ss.count.socket_rebinds)) == -1 ||
+	    json_object_set_new(json_object_get(o, "counters"),
+	    "accept_pauses", json_integer((json_int_t)
+	    ss.count.accept_pauses)) == -1)) {
 		json_decref(o);
 		o = NULL;
 	}

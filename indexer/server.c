@@ -64,7 +64,17 @@ struct server {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	struct loop_timer sock_check;
+
+	/* Accepting paused after an error that would repeat at once. */
+	struct loop_timer accept_resume;
 };
+
+/*
+ * How long accepting pauses after accept() fails for want of memory or
+ * descriptors: the listen socket stays readable, so going on at once
+ * would spin the loop (and the log) until the shortage passes.
+ */
+#define SERVER_ACCEPT_PAUSE_MS 100
 
 static void server_accept(struct server *s);
 static void client_process(struct server *s, struct client *c);
@@ -368,6 +378,28 @@ server_socket_answers(const char *path)
 }
 
 static void
+server_accept_resume(struct loop *l, struct loop_timer *t)
+{
+	struct server *s = t->arg;
+
+	if (loop_io_set(l, &s->lio, LOOP_READ) == -1)
+		log_warn("epoll_ctl: the listen socket");
+}
+
+/* Stops accepting for SERVER_ACCEPT_PAUSE_MS; said once per pause. */
+static void
+server_accept_pause(struct server *s, int e)
+{
+	s->count.accept_pauses++;
+	log_warnx("accept: %s; accepting again in %d ms", strerror(e),
+	    SERVER_ACCEPT_PAUSE_MS);
+	if (loop_io_set(s->loop, &s->lio, 0) == -1)
+		log_warn("epoll_ctl: the listen socket");
+	loop_timer_start(s->loop, &s->accept_resume, SERVER_ACCEPT_PAUSE_MS,
+	    0, server_accept_resume, s);
+}
+
+static void
 server_accept(struct server *s)
 {
 	for (;;) {
@@ -400,7 +432,8 @@ server_accept(struct server *s)
 				    O_RDONLY | O_CLOEXEC);
 				continue;
 			}
-			log_warn("accept");
+			/* ENOBUFS, ENOMEM, or descriptors with none spare. */
+			server_accept_pause(s, errno);
 			return;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
@@ -788,6 +821,7 @@ server_free(struct server *s)
 	free(s->clients);
 	loop_timer_stop(s->loop, &s->backlog);
 	loop_timer_stop(s->loop, &s->sock_check);
+	loop_timer_stop(s->loop, &s->accept_resume);
 	loop_io_stop(s->loop, &s->lio);
 	if (s->lfd != -1)
 		close(s->lfd);

@@ -55,6 +55,7 @@ struct server_counters {
 	uint64_t lines_too_long;
 	uint64_t responses_too_large;
 	uint64_t accept_errors;		/* EMFILE and the like */
+	uint64_t accept_pauses;		/* accepting paused for one */
 	uint64_t socket_rebinds;	/* our socket file was deleted */
 };
 

@@ -239,16 +239,19 @@ class Daemon:
     """fidxd --foreground on tmp/NAME.sock (or sock), stderr and stdout in
     tmp/NAME.stderr; stopped by cleanup() if still running."""
 
-    def __init__(self, tmp, name, args=(), sock=None, state=None):
+    def __init__(self, tmp, name, args=(), sock=None, state=None,
+                 binary=None, env_extra=None):
         self.name = name
         env = daemon_env()
         if state is not None:
             env["XDG_STATE_HOME"] = state
+        env.update(env_extra or {})
         self.sock = sock or os.path.join(tmp, name + ".sock")
         self.errpath = os.path.join(tmp, name + ".stderr")
         self.errf = open(self.errpath, "wb")
         self.p = subprocess.Popen(
-            [FIDXD, "--foreground", "--socket", self.sock] + list(args),
+            [binary or FIDXD, "--foreground", "--socket", self.sock] +
+            list(args),
             stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
             env=env)
         running.append(self)
