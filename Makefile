@@ -135,7 +135,7 @@ deps:
 
 test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) \
             $(BUILD)/fidx $(BUILD)/fidxd $(BUILD)/vg/test_match \
-            $(BUILD)/fault/accept_fail.so
+            $(BUILD)/fault/accept_fail.so $(BUILD)/fault/inotify_fail.so
 
 # LD_PRELOAD shims that make one system call fail, for tests/daemon_faults.py.
 $(BUILD)/fault/%.so: tests/fault/%.c
