@@ -749,29 +749,38 @@ index_cleared(const char *const *v, size_t n, const char *path, size_t len)
 	return index_set_has(v, n, path, len);
 }
 
-/* Sorted, each once, none under another: the clears that matter. */
+size_t
+index_paths_norm(const char **v, size_t n)
+{
+	size_t k = 0;
+
+	qsort(v, n, sizeof(*v), index_str_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(v[i]);
+		const char *t;
+
+		/* An ancestor sorts before it; search those kept so far. */
+		if (k > 0 && (strcmp(v[k - 1], v[i]) == 0 ||
+		    (len > 0 && index_cleared(v, k, v[i], len))))
+			continue;
+		t = v[k];
+		v[k++] = v[i];
+		v[i] = t;
+	}
+	return k;
+}
+
+/* The clears that matter (index_paths_norm), in a copy. */
 static const char **
 index_clears_norm(const struct index_change *ch, size_t *np)
 {
 	const char **v = fidx_reallocarray(NULL, ch->nclear ? ch->nclear : 1,
 	    sizeof(*v));
-	size_t n = 0;
 
 	if (v == NULL)
 		return NULL;
 	memcpy(v, ch->clear, ch->nclear * sizeof(*v));
-	qsort(v, ch->nclear, sizeof(*v), index_str_cmp);
-	for (size_t i = 0; i < ch->nclear; i++) {
-		size_t len = strlen(v[i]);
-
-		if (n > 0 && strcmp(v[n - 1], v[i]) == 0)
-			continue;
-		/* An ancestor sorts before it; search those kept so far. */
-		if (n > 0 && index_cleared(v, n, v[i], len) && len > 0)
-			continue;
-		v[n++] = v[i];
-	}
-	*np = n;
+	*np = index_paths_norm(v, ch->nclear);
 	return v;
 }
 

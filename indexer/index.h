@@ -187,6 +187,14 @@ struct index_change {
 	size_t max_files;		/* the project's cap */
 };
 
+/*
+ * Sorts v and moves to its front, in order, the paths that matter as
+ * clears: each once, and none that lies under another kept ("a/b" goes
+ * when "a" is there; "" covers all). Returns how many; the rest of v
+ * holds the ones left out, for the caller to free if it owns them.
+ */
+size_t index_paths_norm(const char **v, size_t n);
+
 /* What index_snapshot_apply() did, for stats and tests. */
 struct index_apply_stats {
 	size_t segments_made;

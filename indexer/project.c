@@ -198,6 +198,12 @@ project_delta(struct project_registry *r, struct project *p,
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Each path once, none under another: each read once. */
+	size_t n = index_paths_norm((const char **)p->job, p->njob);
+
+	for (size_t i = n; i < p->njob; i++)
+		free(p->job[i]);
+	p->njob = n;
 	o->starts = (const char *const *)p->job;
 	o->nstarts = p->njob;
 	/* The new segments charge the budget when made, checked. */
