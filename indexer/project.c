@@ -856,8 +856,13 @@ project_delta_start(struct project_registry *r, struct project *p)
 	project_job_queue(r, p);
 }
 
-/* A quiet project's first change goes at once; a burst's, in batches. */
-#define PROJECT_QUIET_MS 100
+/*
+ * A change after this long without one is applied at once: a person
+ * saving, a tool writing now and then. Only changes closer together than
+ * this (a build, an untar) wait, and the wait grows while they keep
+ * coming, so a burst becomes a few batches.
+ */
+#define PROJECT_QUIET_MS 20
 #define PROJECT_SETTLE_MIN_MS 5
 
 static void

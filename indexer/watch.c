@@ -69,6 +69,7 @@ struct watch {
 	size_t rhead, rn;
 	uint64_t seq_next, seq_done;	/* requests queued, and handled */
 	bool stop;
+	bool sleeping;			/* the thread waits for inotify */
 	struct watch_event *q;		/* max_events, a ring */
 	size_t qcap, qhead, qn;
 	struct watch_marks over;	/* overflowed, not yet reported */
@@ -85,6 +86,7 @@ struct watch {
 
 	char wake_dir[PATH_MAX];	/* immutable after watch_new() */
 	atomic_uint_least64_t cookie;
+	atomic_uint_least64_t pokes;	/* names each wake file apart */
 };
 
 /* ---- the table (thread only) ---- */
@@ -201,6 +203,28 @@ watch_del(struct watch *w, int wd, bool kernel_dropped)
 	}
 }
 
+static void watch_event(struct watch *w, const struct inotify_event *ev);
+
+/* Watches removed between two reads of what inotify has queued. */
+#define WATCH_DEL_BATCH 1024
+
+/* Handles every event inotify has queued now, without waiting. */
+static void
+watch_drain(struct watch *w)
+{
+	struct inotify_event *ev;
+	size_t n = 0;
+
+	for (ev = inotifytools_next_events(0, 1); ev != NULL;
+	    ev = inotifytools_next_events(0, 1)) {
+		watch_event(w, ev);
+		n++;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->st.events += n;
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* Forgets every watch whose path starts with prefix, or of project. */
 static void
 watch_del_where(struct watch *w, const char *prefix, uint32_t project)
@@ -219,8 +243,17 @@ watch_del_where(struct watch *w, const char *prefix, uint32_t project)
 		    e->project == project))
 			wds[n++] = e->wd;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		watch_del(w, wds[i], false);
+		/*
+		 * Each removed watch queues an IN_IGNORED: read them as we
+		 * go, or removing a big tree's watches fills the kernel's
+		 * queue (max_queued_events, 16,384 by default) and every
+		 * project is walked again for an overflow of our own making.
+		 */
+		if (i % WATCH_DEL_BATCH == WATCH_DEL_BATCH - 1)
+			watch_drain(w);
+	}
 	free(wds);
 }
 
@@ -544,6 +577,45 @@ watch_restart(struct watch *w)
 	return 0;
 }
 
+/* How long the thread looks for more requests before it sleeps. */
+#define WATCH_LINGER_US 2000
+
+/*
+ * The next inotify event, or NULL after a while with none. A walk sends
+ * requests a few microseconds apart: the thread lingers (looking at
+ * inotify without waiting, and at the ring) before it sleeps, since a
+ * request to a sleeping thread costs a poke, a file made and removed.
+ * Asleep only with no request waiting: one made after `sleeping` is set
+ * sees it and pokes; one made before is found here.
+ */
+static struct inotify_event *
+watch_wait(struct watch *w)
+{
+	struct inotify_event *ev;
+	struct timespec pause = { 0, 100 * 1000 };
+	bool sleep;
+
+	for (int i = 0; i < WATCH_LINGER_US / 100; i++) {
+		if ((ev = inotifytools_next_events(0, 1)) != NULL)
+			return ev;
+		pthread_mutex_lock(&w->mu);
+		sleep = w->rn > 0 || w->stop;
+		pthread_mutex_unlock(&w->mu);
+		if (sleep)
+			return NULL;	/* not to sleep: go and take them */
+		nanosleep(&pause, NULL);
+	}
+	pthread_mutex_lock(&w->mu);
+	w->sleeping = sleep = w->rn == 0 && !w->stop;
+	pthread_mutex_unlock(&w->mu);
+	/* Whole seconds; a request or a stop wakes it sooner. */
+	ev = inotifytools_next_events(sleep ? 1 : 0, 1);
+	pthread_mutex_lock(&w->mu);
+	w->sleeping = false;
+	pthread_mutex_unlock(&w->mu);
+	return ev;
+}
+
 static void *
 watch_main(void *arg)
 {
@@ -555,8 +627,7 @@ watch_main(void *arg)
 
 		if (watch_requests(w))
 			break;
-		/* Whole seconds; a request or a stop wakes it sooner. */
-		ev = inotifytools_next_events(1, 1);
+		ev = watch_wait(w);
 		for (; ev != NULL; ev = inotifytools_next_events(0, 1)) {
 			watch_event(w, ev);
 			/* A walk waiting on its watch must not wait for a burst. */
@@ -574,14 +645,19 @@ watch_main(void *arg)
 	return NULL;
 }
 
-/* Makes (and unlinks) a file in the wake directory: an event for the thread. */
+/*
+ * Makes (and unlinks) a file in the wake directory: an event for the
+ * thread. Each name once: two threads poking with one name at once would
+ * have the second open() find the first's file, and make no event.
+ */
 static int
 watch_poke(struct watch *w, const char *name)
 {
-	char p[PATH_MAX + 32];
+	char p[PATH_MAX + 64];
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/%s", w->wake_dir, name);
+	snprintf(p, sizeof(p), "%s/%s%llu", w->wake_dir, name,
+	    (unsigned long long)atomic_fetch_add(&w->pokes, 1));
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		return -1;
 	close(fd);
@@ -690,7 +766,7 @@ watch_fd(const struct watch *w)
 static uint64_t
 watch_request(struct watch *w, const struct watch_req *r)
 {
-	bool was_empty;
+	bool poke;
 	uint64_t seq;
 
 	pthread_mutex_lock(&w->mu);
@@ -701,12 +777,17 @@ watch_request(struct watch *w, const struct watch_req *r)
 		free(r->path);
 		return 0;
 	}
-	was_empty = w->rn == 0;
 	w->ring[(w->rhead + w->rn++) % WATCH_RING] = *r;
 	seq = ++w->seq_next;
+	/*
+	 * Asleep in select(), the thread needs an event to see this; awake,
+	 * it finds it. One poke per sleep: a walk's thousands of requests
+	 * would otherwise cost a file made and removed each.
+	 */
+	poke = w->sleeping;
+	w->sleeping = false;
 	pthread_mutex_unlock(&w->mu);
-	/* The thread may be asleep in select(): wake it for the first. */
-	if (was_empty)
+	if (poke)
 		(void)watch_poke(w, "w");
 	return seq;
 }
@@ -749,7 +830,7 @@ watch_sync(struct watch *w)
 	uint64_t c = atomic_fetch_add(&w->cookie, 1) + 1;
 	char name[32];
 
-	snprintf(name, sizeof(name), "c%llu", (unsigned long long)c);
+	snprintf(name, sizeof(name), "c%llu.", (unsigned long long)c);
 	return watch_poke(w, name) == 0 ? c : 0;
 }
 
