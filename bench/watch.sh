@@ -36,7 +36,8 @@
 #   3. on LARGE in a fresh `fidxd --max-files 2M --max-index-bytes 2G`:
 #      CHANGES one-file changes (create, delete), each's `last_change`
 #      (time in the daemon, bytes made, segments made/shared) against a
-#      full `reindex` (REINDEX_REPS) and the index bytes;
+#      full `reindex` (REINDEX_REPS) and the index bytes; the old fidxd
+#      (part 5) builds LARGE too, for the record;
 #   5. query medians against the commit before segments (OLD_REV, built
 #      from `git archive` in build/bench/watch-old), bench/daemon_ab.py on
 #      TREE, AB_REPS passes.
@@ -165,7 +166,7 @@ else
             { echo "build of $rev failed: $olddir.log" >&2; exit 1; }
     fi
     old_args=(--old "$olddir/build/fidxd"
-              --old-label "commit $rev ($(git log -1 --format=%s "$rev" | cut -c1-60))")
+              --old-label "commit $rev")
 fi
 
 # Benchmark private copies, so a rebuild during the run cannot mix versions.
@@ -175,8 +176,8 @@ cp -- "$(command -v "$FIDXD")" "$OUT/watch-bin/fidxd"
 
 header="## fidxd's watcher against inotifywait and watchman
 
-- Tree: \`$TREE\` ($(find "$TREE" -type d | wc -l) directories), hard-linked to ${src:-(its own)}
-- Large tree: ${LARGE:-skipped} ($COPIES hard-linked copies)
+- Tree: \`$(realpath -- "$TREE")\` ($(find "$TREE" -type d | wc -l) directories), hard-linked to ${src:-(its own)}
+- Large tree: $(if [[ -n ${LARGE:-} ]]; then realpath -- "$LARGE"; else echo skipped; fi) ($COPIES hard-linked copies)
 - Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r); fs.inotify max_user_watches $(cat /proc/sys/fs/inotify/max_user_watches), max_queued_events $(cat /proc/sys/fs/inotify/max_queued_events); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)
 - Versions: fidxd git $(git describe --always --dirty 2>/dev/null || echo unknown) ($FIDXD), $(inotifywait --help 2>&1 | sed -n 1p), watchman $(watchman --version 2>/dev/null || echo '?')
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')

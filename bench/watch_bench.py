@@ -67,7 +67,8 @@ fresh fidxd with LARGE_FLAGS:
    from {"op":"projects"}: its "us" (the delta's time in the daemon),
    "bytes_made", "segments_made", "segments_shared". Against REINDEX_REPS
    {"op":"reindex","wait":true}: its build_ms (the fastest of them and of
-   the first add's is the reference), and the project's "bytes".
+   the first add's is the reference), and the project's "bytes". Then, for
+   the record, the OLD fidxd's (part 5) add and two reindexes of LARGE.
 
 5. Queries against the previous commit: bench/daemon_ab.py --old OLD
    --new FIDXD --root TREE --reps AB_REPS (both daemons at once,
@@ -447,6 +448,21 @@ class RssSampler:
         return self.peak
 
 
+def cpu_marks(pid):
+    """(machine busy seconds, this process's, fidxd's CPU seconds)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (b.busy_jiffies() / hz, t.user + t.system,
+            (int(v[11]) + int(v[12])) / hz)
+
+
+def cpu_others(m0, m1):
+    """CPU seconds other processes used between two cpu_marks()."""
+    return max(0.0, (m1[0] - m0[0]) - (m1[1] - m0[1]) - (m1[2] - m0[2]))
+
+
 def reset_hwm(pid):
     """Resets VmHWM to the current RSS (Linux: clear_refs 5)."""
     try:
@@ -488,6 +504,7 @@ def bench_burst(d, tree, ndirs, nfiles, deadline_s):
         rss0 = b.proc_status(pid)["VmRSS"]
         hwm_ok = reset_hwm(pid)
         sampler = RssSampler(pid)
+        cpu0 = cpu_marks(pid)
         t0 = time.perf_counter()
         if phase == "create":
             os.mkdir(top)
@@ -505,6 +522,7 @@ def bench_burst(d, tree, ndirs, nfiles, deadline_s):
         dt, n_sync, files = wait_exact(d, tree, want, deadline_s)
         t_exact = None if dt is None else t_made + dt
         peak = sampler.stop()
+        others = cpu_others(cpu0, cpu_marks(pid))
         st = b.proc_status(pid)
         c1 = stats_watch(d)["counters"]
         _, r = d.request({"op": "query", "root": tree,
@@ -518,6 +536,7 @@ def bench_burst(d, tree, ndirs, nfiles, deadline_s):
         if not ok_match:
             log(f"WARNING: burst {phase}: regex matched {matched}")
         res[phase] = {"fs_s": t_made, "exact_s": t_exact, "syncs": n_sync,
+                      "after_s": dt, "others_cpu": others,
                       "files": files, "want": want, "matched": matched,
                       "ok_match": ok_match, "rss0": rss0,
                       "hwm": st["VmHWM"] if hwm_ok else None,
@@ -736,6 +755,18 @@ def report(a, su, la, bu, ch, ab, noise):
                 f"| `sync` round trip from the change (client) | "
                 f"{ms(median([r['sync_s'] for r in rows]), 2)} ms | "
                 f"{ms(max(r['sync_s'] for r in rows), 2)} ms | | |", ""]
+        if "old_rebuild_ms" in ch:
+            out += [f"- The same tree in {a.old_label}'s fidxd (no "
+                    f"watcher): first `add` build_ms {ch['old_add_ms']}, "
+                    f"`reindex` build_ms "
+                    f"{', '.join(str(x) for x in ch['old_rebuild_ms'])} "
+                    f"({ch['old_files']} files). This build's full "
+                    f"rebuild is {rb / min(ch['old_rebuild_ms'] + [ch['old_add_ms']]):.1f}x "
+                    f"that (fastest against fastest).", ""]
+            targets.append(
+                f"info  full build of the large tree: {rb} ms here, "
+                f"{min(ch['old_rebuild_ms'] + [ch['old_add_ms']])} ms in "
+                f"{a.old_label} (fastest of add and reindexes)")
         targets.append(
             f"{verdict(median(us) <= rb * 10)}  one-file change time <= 1% "
             f"of a full rebuild: {median(us):.0f} µs vs {rb:.0f} ms "
@@ -760,20 +791,26 @@ def report(a, su, la, bu, ch, ab, noise):
                 f"then `rm -r` of it (shutil.rmtree). Exact = `sync` + "
                 f"`projects` back to back until the project's files equal "
                 f"the count wanted; then a regex query for the directory "
-                f"must match the burst's count (0 after the deletion).", "",
-                "| phase | on disk s | exact s | syncs | files / wanted "
-                "| regex matched | RSS before MiB | peak MiB (VmHWM) "
-                "| peak MiB (sampled) | RSS after MiB |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                f"must match the burst's count (0 after the deletion). "
+                f"Others' CPU = CPU seconds the rest of the machine used "
+                f"meanwhile (not this script, not fidxd).", "",
+                "| phase | on disk s | exact s | after the last s | syncs "
+                "| files / wanted | regex matched | RSS before MiB "
+                "| peak MiB (VmHWM) | peak MiB (sampled) | RSS after MiB "
+                "| others' CPU s |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for ph in ("create", "delete"):
             x = bu[ph]
             ex = "not exact" if x["exact_s"] is None else \
                 f"{x['exact_s']:.2f}"
             hwm = "—" if x["hwm"] is None else f"{x['hwm'] / MIB:.1f}"
-            out.append(f"| {ph} | {x['fs_s']:.2f} | {ex} | {x['syncs']} "
+            af = "—" if x["after_s"] is None else f"{x['after_s']:.3f}"
+            out.append(f"| {ph} | {x['fs_s']:.2f} | {ex} | {af} "
+                       f"| {x['syncs']} "
                        f"| {x['files']} / {x['want']} | {x['matched']} "
                        f"| {x['rss0'] / MIB:.1f} | {hwm} "
-                       f"| {x['sampled'] / MIB:.1f} | {x['rss1'] / MIB:.1f} |")
+                       f"| {x['sampled'] / MIB:.1f} | {x['rss1'] / MIB:.1f} "
+                       f"| {x['others_cpu']:.1f} |")
         keys = ("events", "batches", "batch_paths", "coalesced",
                 "overflows", "overflow_rebuilds", "batches_failed",
                 "restarts", "stale")
@@ -883,6 +920,25 @@ def run_all(a, tmp):
             log(f"change: {r['files']} files")
             sync(d, a.large)
             ch = bench_change(d, a.large, a.changes, a.reindex_reps, rng)
+        except BaseException:
+            d.kill()
+            raise
+        d.stop()
+        b.unlink_quiet(sock)
+
+    if ch and a.old and not a.old_skip:
+        log(f"change: the old fidxd's full builds of {a.large}")
+        d = b.Daemon(a.old, sock, a.log, LARGE_FLAGS)
+        try:
+            _, r = d.request({"op": "add", "root": a.large, "wait": True,
+                              "hidden": True, "timeout_ms": WAIT_MS})
+            ch["old_add_ms"] = project(d, a.large)["build_ms"]
+            ch["old_files"] = r["files"]
+            ch["old_rebuild_ms"] = []
+            for _ in range(2):
+                _, r = d.request({"op": "reindex", "root": a.large,
+                                  "wait": True, "timeout_ms": WAIT_MS})
+                ch["old_rebuild_ms"].append(r["build_ms"])
         except BaseException:
             d.kill()
             raise
