@@ -19,11 +19,12 @@
 # into these copies (removed at the end, and at the start if a killed run
 # left any), never into the tree they link to. TREE= and LARGE= use trees
 # of your own instead (written into the same way).
-# What is measured (bench/watch_bench.py, one fidxd driven over one
+# What is measured (bench/watch_bench.py; each fidxd driven over one
 # persistent socket connection, as bench/daemon_bench.py does):
-#   1. watch set-up: fidx `add` (wait) + `sync` after a `remove`, against
+#   1. watch set-up: a fresh fidxd's `add` (wait) + `sync`, against
 #      `inotifywait -r -m TREE` until "Watches established.", ROUNDS
-#      rounds interleaved, medians;
+#      rounds interleaved, medians; and once `remove` + `add` + `sync` on
+#      a daemon that had the project;
 #   2. creation to queryable: CREATES files created one at a time (a
 #      random 20-50 ms apart) per kind: fidx polled with exact queries,
 #      fidx `sync`, a private watchman (own socket/state/log, `watch` of
