@@ -5,6 +5,7 @@
 #   make test     install missing packages, build with ASan+UBSan, run tests
 #   make bench-filter   fidx filter vs fzf and fzy (see bench/)
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
+#   make bench-watch    the inotify watcher vs inotifywait and watchman
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make install  the binaries, man pages and systemd user units under PREFIX
@@ -61,7 +62,8 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test deps test-build bench-filter bench-daemon bench-rank clean
+.PHONY: all run test deps test-build bench-filter bench-daemon bench-watch \
+        bench-rank clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -163,6 +165,12 @@ bench-filter: all
 
 bench-daemon: all
 	bash bench/daemon.sh
+
+# watchman is the tool it compares with (inotifywait is in DEB_PKGS).
+BENCH_WATCH_DEB_PKGS = watchman
+bench-watch: all
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_WATCH_DEB_PKGS)"
+	bash bench/watch.sh
 
 bench-rank: all
 	bash bench/rank.sh
