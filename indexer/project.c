@@ -863,6 +863,9 @@ project_delta_start(struct project_registry *r, struct project *p)
  * coming, so a burst becomes a few batches.
  */
 #define PROJECT_QUIET_MS 20
+
+/* Changes gathered in one wait that make it a burst (the wait grows). */
+#define PROJECT_BURST_PATHS 8
 #define PROJECT_SETTLE_MIN_MS 5
 
 static void
@@ -871,8 +874,15 @@ project_settle_fire(struct loop *l, struct loop_timer *t)
 	struct project *p = t->arg;
 
 	(void)l;
-	if (!p->walking && p->npending > 0 && p->snap != NULL)
-		project_delta_start(p->reg, p);
+	if (p->walking || p->npending == 0 || p->snap == NULL)
+		return;
+	/*
+	 * A few changes in the wait were a trickle, not a burst: the next
+	 * wait is shorter, or a steady trickle would be held to the bound.
+	 */
+	if (p->npending < PROJECT_BURST_PATHS)
+		p->settle_ms /= 2;
+	project_delta_start(p->reg, p);
 }
 
 /* Starts or schedules the delta of what p has pending. */
