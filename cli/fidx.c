@@ -12,6 +12,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "output.h"
+#include "pick.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +55,7 @@ static const struct {
 	{ "stats", cmd_stats },
 	{ "sync", cmd_sync },
 	{ "git", cmd_git },
+	{ "pick", pick_main },
 	{ "daemon", cmd_daemon },
 };
 
@@ -74,6 +76,10 @@ fidx_usage(FILE *f)
 	    "       fidx git [DIR]               branch and changed files, as "
 	    "git status -sb\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
+	    "       fidx pick [--query Q] [--height N[%%]] [--multi | --no-multi]\n"
+	    "                 [--exact | --regex] [--git] [-0] [--root DIR]\n"
+	    "                                    choose files interactively "
+	    "(fidx pick --help)\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
 	    "       fidx --help | --version\n"
