@@ -48,7 +48,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
-               tests/daemon_watch.py \
+               tests/daemon_watch.py tests/pick.sh \
                tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
