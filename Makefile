@@ -111,6 +111,9 @@ $(BUILD)/asan/test_loop: $(call obj,$(BUILD)/asan,tests/test_loop.c indexer/loop
 $(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work.c indexer/loop.c common/log.c common/alloc.c)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ -lpthread -lcmocka
 
+$(BUILD)/asan/test_term: $(call obj,$(BUILD)/asan,tests/test_term.c cli/term.c common/log.c common/alloc.c)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -lcmocka
+
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
