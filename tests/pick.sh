@@ -27,10 +27,11 @@ S2="$T/sock2"
 TM="tmux -L fidx-pick-$$ -f /dev/null"
 DAEMON_PID=
 DAEMON2_PID=
+FAKE_PID=
 
 on_exit() {
 	$TM kill-server 2>/dev/null
-	for pid in "$DAEMON_PID" "$DAEMON2_PID"; do
+	for pid in "$DAEMON_PID" "$DAEMON2_PID" "$FAKE_PID"; do
 		[ -n "$pid" ] || continue
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -308,6 +309,76 @@ if [ "$(wc -l <"$T/f.err")" -eq 1 ] && grep -q '^fidx: .*went away' "$T/f.err"; 
 	pass "the daemon gone: one line on stderr"
 else
 	fail "the daemon gone: stderr is: $(cat "$T/f.err")"
+fi
+
+# The first index being built: a fake fidxd answers `timeout` (as the
+# query's timeout_ms would) until $T/fake.ready exists, then one result,
+# on a project whose watch is degraded.
+cat >"$T/fake.py" <<'EOF'
+import json, os, socket, sys, time
+path, ready = sys.argv[1], sys.argv[2]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+conn, _ = srv.accept()
+f = conn.makefile("rwb")
+root = None
+log = open(path + ".log", "ab")
+for line in f:
+    log.write(line)
+    log.flush()
+    req = json.loads(line)
+    rid = req.get("id")
+    if req.get("op") == "query":
+        root = req["root"]
+        if not os.path.exists(ready):
+            time.sleep(req.get("timeout_ms", 200) / 1000)
+            resp = {"id": rid, "ok": False, "error": {"code": "timeout",
+                    "message": "not ready"}}
+        else:
+            resp = {"id": rid, "ok": True, "results": [{"path": "built.c",
+                    "score": 1, "positions": [0]}], "matched": 1,
+                    "generation": 1, "state": "ready", "capped": False,
+                    "watch": "degraded"}
+    elif req.get("op") == "projects":
+        done = os.path.exists(ready)
+        resp = {"id": rid, "ok": True, "projects": [{"root": root,
+                "state": "ready" if done else "indexing",
+                "files": 7 if done else 0, "generation": 1 if done else 0}]}
+    else:
+        resp = {"id": rid, "ok": False, "error": {"code": "unknown_op",
+                "message": "fake"}}
+    f.write(json.dumps(resp).encode() + b"\n")
+    f.flush()
+EOF
+python3 "$T/fake.py" "$T/fake.sock" "$T/fake.ready" 2>"$T/fake.err" &
+FAKE_PID=$!
+wait_until test -S "$T/fake.sock" || fail "the fake fidxd did not listen"
+start h "$T/fake.sock" --root "$P"
+waits "the first index: indexing in the header" has h "0/0  indexing..." &&
+    pass "while the first index is built the header says indexing"
+: >"$T/fake.ready"
+waits "the list fills in when it is ready" row_is h 3 "> built.c" &&
+    waits "the total once ready" has h "1/7  ready  watch degraded  gen 1" &&
+    pass "the list fills in once the index is ready; watch degraded shown"
+$TM send-keys -t h Enter
+done_with h 0 "Enter on the fake's answer"
+[ "$(cat "$T/h.out")" = "built.c" ] && pass "it prints the fake's path" ||
+    fail "printed: $(cat "$T/h.out")"
+if python3 -c '
+import json, sys
+qs = [json.loads(l) for l in open(sys.argv[1])]
+qs = [q for q in qs if q["op"] == "query"]
+assert len(qs) >= 2, "%d queries" % len(qs)
+ids = [q["id"] for q in qs]
+assert ids == sorted(set(ids)), ids
+for q in qs:
+    assert q["supersede"] is True and q["positions"] is True, q
+    assert q["limit"] == 28 and q["q"] == "", q
+' "$T/fake.sock.log" 2>"$T/py.err"; then
+	pass "each query carries an id, supersede, positions, a limit of the list's lines"
+else
+	fail "the queries sent: $(tail -n 1 "$T/py.err")"
 fi
 
 $TM kill-server 2>/dev/null
