@@ -62,6 +62,7 @@ struct pick {
 	int inflight;
 	bool dirty;		/* the newest query is not sent yet */
 	long long retry_at_ms;	/* send it then (after `busy`), or 0 */
+	long long refresh_at_ms;	/* the next `projects` look */
 	unsigned limit;		/* results asked for */
 	json_t *results;	/* of the last answer shown; never NULL */
 	json_t *marks;		/* result objects, in the order marked */
@@ -326,24 +327,30 @@ pick_copy(char *dst, size_t size, json_t *v)
 	    "");
 }
 
-/* The total: the project's files, from a `projects` answer. */
-static void
-pick_on_projects(struct pick *p, json_t *resp)
+/*
+ * The total: the project's files, from a `projects` answer. A new
+ * generation (the watcher applied a change, a reindex finished) or a
+ * root gone since the list was drawn asks the query again, so the list
+ * does not go stale while no key is pressed.
+ */
+static int
+pick_on_projects(struct pick *p, json_t *resp, struct fidx_err *err)
 {
+	bool again = false;
 	json_t *prj;
 	size_t i;
 
 	json_array_foreach(json_object_get(resp, "projects"), i, prj) {
-		const char *root = json_string_value(json_object_get(prj,
-		    "root"));
-
-		if (root != NULL && strcmp(root, p->root) == 0) {
-			p->total = json_integer_value(json_object_get(prj,
-			    "files"));
-			p->known_generation = json_integer_value(
-			    json_object_get(prj, "generation"));
-		}
+		if (strcmp(pick_str(prj, "root"), p->root) != 0)
+			continue;
+		p->total = json_integer_value(json_object_get(prj, "files"));
+		p->known_generation = json_integer_value(json_object_get(prj,
+		    "generation"));
+		again = (p->known_generation != p->generation &&
+		    p->generation > 0) || (strcmp(pick_str(prj, "state"),
+		    "gone") == 0 && strcmp(p->state, "gone") != 0);
 	}
+	return again && !p->dirty ? pick_query(p, err) : 0;
 }
 
 static void
@@ -423,8 +430,9 @@ pick_on_answer(struct pick *p, json_t *resp, struct fidx_err *err)
 		p->inflight--;
 	if (id == p->projects_id && id != 0) {
 		p->projects_id = 0;
-		if (json_is_true(json_object_get(resp, "ok")))
-			pick_on_projects(p, resp);
+		if (json_is_true(json_object_get(resp, "ok")) &&
+		    pick_on_projects(p, resp, err) == -1)
+			return -1;
 	} else if (id == p->want_id) {
 		if (pick_on_query(p, resp, err) == -1)
 			return -1;
@@ -799,6 +807,20 @@ pick_drain_keys(struct pick *p, struct fidx_err *err)
 	return 0;
 }
 
+/* The poll timeout that also wakes at at_ms (0: no such time). */
+static int
+pick_timeout(int timeout, long long at_ms)
+{
+	long long left;
+
+	if (at_ms == 0)
+		return timeout;
+	left = at_ms - pick_now_ms();
+	if (left < 0)
+		left = 0;
+	return timeout == -1 || left < timeout ? (int)left : timeout;
+}
+
 /*
  * The loop: the tty, the socket and the signals in one poll. Returns 0
  * when a key ended it (p->rc says how), a signal number when a signal
@@ -809,6 +831,7 @@ pick_loop(struct pick *p, struct fidx_err *err)
 {
 	if (pick_edited(p, err) == -1)
 		return -1;
+	p->refresh_at_ms = pick_now_ms() + PICK_REFRESH_MS;
 	pick_draw(p);
 	while (!p->quit) {
 		struct pollfd fds[3] = {
@@ -821,14 +844,8 @@ pick_loop(struct pick *p, struct fidx_err *err)
 
 		if (term_pending_esc(&p->t))
 			timeout = TERM_ESC_WAIT_MS;
-		if (p->retry_at_ms != 0) {
-			long long left = p->retry_at_ms - pick_now_ms();
-
-			if (left < 0)
-				left = 0;
-			if (timeout == -1 || left < timeout)
-				timeout = (int)left;
-		}
+		timeout = pick_timeout(timeout, p->retry_at_ms);
+		timeout = pick_timeout(timeout, p->refresh_at_ms);
 		n = poll(fds, 3, timeout);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -861,6 +878,11 @@ pick_loop(struct pick *p, struct fidx_err *err)
 		}
 		if (pick_drain_keys(p, err) == -1)
 			return -1;
+		if (pick_now_ms() >= p->refresh_at_ms) {
+			p->refresh_at_ms = pick_now_ms() + PICK_REFRESH_MS;
+			if (pick_projects(p, err) == -1)
+				return -1;
+		}
 		if (p->retry_at_ms != 0 && pick_now_ms() >= p->retry_at_ms) {
 			p->retry_at_ms = 0;
 			if (p->dirty && pick_query(p, err) == -1)

@@ -39,6 +39,12 @@
 /* With --git, while the status is "pending": the pause before asking again. */
 #define PICK_GIT_RETRY_MS 100
 
+/*
+ * How often an idle picker asks `projects` (cheap: no scoring) whether
+ * its project has a new generation or is gone, to query again if so.
+ */
+#define PICK_REFRESH_MS 1000
+
 /* After a `busy` answer, the pause before the query is sent again. */
 #define PICK_BUSY_RETRY_MS 50
 

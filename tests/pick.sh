@@ -287,6 +287,23 @@ waits "--git: an untracked file" has g "?? new.c" &&
 $TM send-keys -t g Escape
 done_with g 130 "--git: Esc exits 130"
 
+# No key pressed: a file added shows up (a new generation), and a root
+# deleted says gone.
+L="$T/live"
+mkdir -p "$L"
+: >"$L/one.txt"
+: >"$L/two.txt"
+start i "$S" --root "$L"
+waits "a live project fills in" has i "2/2  ready"
+: >"$L/three.txt"
+waits "a file added shows up with no key pressed" has i "3/3  ready" &&
+    has i "three.txt" && pass "a file added shows up with no key pressed"
+rm -rf "$L"
+waits "a deleted root says gone" has i "  gone" &&
+    pass "a root deleted under the picker says gone"
+$TM send-keys -t i Escape
+done_with i 130 "Esc after the root went"
+
 # kill -TERM: the terminal is restored, the picker dies of SIGTERM.
 kill -TERM "$(cat "$T/e.pid")"
 done_with e 143 "kill -TERM: it dies of SIGTERM"
