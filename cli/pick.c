@@ -70,6 +70,7 @@ struct pick {
 	char state[16], watch[16], cap[16];
 	char msg[256];		/* the daemon's error for this query */
 	int cursor, top;
+	bool redraw;		/* something shown changed since the frame */
 	bool quit;
 	int rc;
 };
@@ -430,10 +431,12 @@ pick_on_answer(struct pick *p, json_t *resp, struct fidx_err *err)
 		p->inflight--;
 	if (id == p->projects_id && id != 0) {
 		p->projects_id = 0;
+		p->redraw = true;
 		if (json_is_true(json_object_get(resp, "ok")) &&
 		    pick_on_projects(p, resp, err) == -1)
 			return -1;
 	} else if (id == p->want_id) {
+		p->redraw = true;
 		if (pick_on_query(p, resp, err) == -1)
 			return -1;
 	}
@@ -542,6 +545,7 @@ pick_key(struct pick *p, const struct term_keypress *k, struct fidx_err *err)
 {
 	int rows = pick_list_rows(p);
 
+	p->redraw = true;
 	switch (k->key) {
 	case TERM_KEY_CHAR:
 		if (p->qlen + k->len > FIDX_MAX_QUERY)
@@ -856,6 +860,7 @@ pick_loop(struct pick *p, struct fidx_err *err)
 
 			if (sig == SIGWINCH) {
 				term_resize(&p->t);
+				p->redraw = true;
 				/* More lines may show more results. */
 				if ((unsigned)pick_list_rows(p) > p->limit) {
 					p->limit = (unsigned)pick_list_rows(p);
@@ -888,8 +893,11 @@ pick_loop(struct pick *p, struct fidx_err *err)
 			if (p->dirty && pick_query(p, err) == -1)
 				return -1;
 		}
-		if (!p->quit)
+		/* A stale answer changes nothing: no frame for it. */
+		if (!p->quit && p->redraw) {
 			pick_draw(p);
+			p->redraw = false;
+		}
 	}
 	return 0;
 }

@@ -57,7 +57,7 @@ cat >"$T/picker.sh" <<EOF
 # picker.sh NAME SOCKET ARGS...: one picker in this pane, recorded.
 name=\$1 sock=\$2
 shift 2
-cd "$P" || exit 1
+cd "\${PICK_CWD:-$P}" || exit 1
 printf 'MARKER-ABOVE\n'
 stty -a >"$T/\$name.stty0"
 "$FIDX" --socket "\$sock" pick "\$@" >"$T/\$name.out" 2>"$T/\$name.err" &
@@ -68,11 +68,13 @@ stty -a >"$T/\$name.stty1"
 exec sleep 600
 EOF
 
-# start NAME SOCKET ARGS...: a 100x30 session NAME running the picker.
+# start NAME SOCKET ARGS...: a 100x30 session NAME running the picker,
+# in $PICK_CWD if set, else in $P.
 start() {
 	_name=$1
 	rm -f "$T/$_name".*
-	$TM new-session -d -s "$_name" -x 100 -y 30 sh "$T/picker.sh" "$@"
+	$TM new-session -d -s "$_name" -x 100 -y 30 \
+	    -e "PICK_CWD=${PICK_CWD:-}" sh "$T/picker.sh" "$@"
 }
 
 screen() {
@@ -222,6 +224,17 @@ if has c "MARKER-ABOVE" && ! has c "$NFILES  ready"; then
 else
 	fail "--height exit: $(screen c | head -n 5)"
 fi
+
+# From a subdirectory: printed relative to where the user stands.
+PICK_CWD="$P/src"
+start j "$S" --root "$P" --query lib/x
+PICK_CWD=
+waits "lib/x.c from src/" row_is j 3 "> lib/x.c"
+$TM send-keys -t j Enter
+done_with j 0 "Enter from a subdirectory"
+[ "$(cat "$T/j.out")" = "../lib/x.c" ] &&
+    pass "the path prints relative to the current directory" ||
+    fail "from src/ printed: $(cat "$T/j.out")"
 
 # --no-multi: Tab marks nothing. --regex, and a regex being typed.
 start d "$S" --no-multi --regex --query '^lib/'
