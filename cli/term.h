@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <termios.h>
 
+struct fidx_err;
+
 /* Bytes of escapes and text gathered before one write(2). */
 #define TERM_OUT_MAX (64u * 1024)
 
@@ -85,7 +87,6 @@ struct term {
  * rows; 0: the whole screen, on the alternate screen). On failure err
  * says why and nothing is left to close.
  */
-struct fidx_err;
 int term_open(struct term *t, int height, bool pct, struct fidx_err *err);
 
 /* Clears the drawing area, restores the terminal, closes; idempotent. */

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/pick.sh - `fidx pick` in a real terminal: a private tmux server
-# (its own -L socket, killed on exit) runs the picker against a real
+# (its own socket in $T, killed on exit) runs the picker against a real
 # fidxd on a temp socket, keys go in with send-keys and the screen comes
 # back with capture-pane. tests/lib.sh has the helpers and the rules:
 # every wait polls the screen or a file with a deadline, never a bare
@@ -24,7 +24,7 @@ XDG_STATE_HOME=$T/state
 export GIT_CEILING_DIRECTORIES XDG_STATE_HOME
 S="$T/sock"
 S2="$T/sock2"
-TM="tmux -L fidx-pick-$$ -f /dev/null"
+TM="tmux -S $T/tmux.sock -f /dev/null"
 DAEMON_PID=
 DAEMON2_PID=
 FAKE_PID=
