@@ -28,10 +28,11 @@ TM="tmux -S $T/tmux.sock -f /dev/null"
 DAEMON_PID=
 DAEMON2_PID=
 FAKE_PID=
+SLOW_PID=
 
 on_exit() {
 	$TM kill-server 2>/dev/null
-	for pid in "$DAEMON_PID" "$DAEMON2_PID" "$FAKE_PID"; do
+	for pid in "$DAEMON_PID" "$DAEMON2_PID" "$FAKE_PID" "$SLOW_PID"; do
 		[ -n "$pid" ] || continue
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -414,6 +415,57 @@ for q in qs:
 else
 	fail "the queries sent: $(tail -n 1 "$T/py.err")"
 fi
+
+# Stale answers are dropped: a fake fidxd that answers every query, in
+# order, 100 ms after the one before, with a path naming its query. After
+# a burst "abc", the answers to "", "a" and "ab" come first, and the
+# screen must never show them: only "q-abc.c".
+cat >"$T/slow.py" <<'EOF'
+import json, socket, sys, time
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1])
+srv.listen(1)
+conn, _ = srv.accept()
+f = conn.makefile("rwb")
+for line in f:
+    req = json.loads(line)
+    if req.get("op") == "query":
+        time.sleep(0.1)
+        name = "q-%s.c" % (req.get("q") or "empty")
+        resp = {"id": req.get("id"), "ok": True, "results": [{"path": name,
+                "score": 1}], "matched": 1, "generation": 1,
+                "state": "ready", "capped": False, "watch": "watching"}
+    else:
+        resp = {"id": req.get("id"), "ok": True, "projects": []}
+    f.write(json.dumps(resp).encode() + b"\n")
+    f.flush()
+EOF
+python3 "$T/slow.py" "$T/slow.sock" 2>"$T/slow.err" &
+SLOW_PID=$!
+wait_until test -S "$T/slow.sock" || fail "the slow fake did not listen"
+start k "$T/slow.sock" --root "$P"
+waits "the slow fake's first answer" has k "q-empty.c"
+$TM send-keys -t k a
+$TM send-keys -t k b
+$TM send-keys -t k c
+stale=
+tries=$((100 * TIMEOUT_MULTIPLIER))
+while ! has k "q-abc.c"; do
+	screen k >"$T/k.screen"
+	grep -qE 'q-(a|ab)[.]c' "$T/k.screen" && stale=$(grep -E 'q-(a|ab)[.]c' "$T/k.screen")
+	tries=$((tries - 1))
+	[ "$tries" -gt 0 ] || break
+	sleep 0.02
+done
+if [ -n "$stale" ]; then
+	fail "a stale answer was drawn: $stale"
+elif has k "q-abc.c"; then
+	pass "answers to older keys are dropped; the last one is shown"
+else
+	fail "the answer to abc never came: $(screen k | head -n 3)"
+fi
+$TM send-keys -t k Escape
+done_with k 130 "Esc after the slow answers"
 
 $TM kill-server 2>/dev/null
 summary
