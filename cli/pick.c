@@ -56,6 +56,7 @@ struct pick {
 	char root[PATH_MAX];
 	char q[FIDX_MAX_QUERY + 1];
 	size_t qlen;
+	size_t qpos;		/* the cursor in q, a character boundary */
 	long long next_id;	/* ids of every request sent */
 	long long want_id;	/* the last query sent: the only one shown */
 	long long projects_id;	/* a `projects` in flight, or 0 */
@@ -106,8 +107,10 @@ pick_usage(FILE *f)
 	    "(Shift-Tab\n"
 	    "back); Enter prints the marked paths, or the current one; "
 	    "Backspace,\n"
-	    "Ctrl-W (word), Ctrl-U (all) edit; Esc or Ctrl-C quits with "
-	    "status 130.\n");
+	    "Delete, Ctrl-W (word), Ctrl-U (all before the cursor) edit; "
+	    "Left/Right,\n"
+	    "Home/End move in the query; Esc or Ctrl-C quits with status "
+	    "130.\n");
 }
 
 static int
@@ -518,26 +521,107 @@ pick_edited(struct pick *p, struct fidx_err *err)
 	return pick_query(p, err);
 }
 
-static void
-pick_backspace(struct pick *p)
+/* The start of the UTF-8 character before at, or 0. */
+static size_t
+pick_prev_char(const struct pick *p, size_t at)
 {
-	/* One UTF-8 character: its continuation bytes and its lead. */
-	while (p->qlen > 0 && ((unsigned char)p->q[p->qlen - 1] & 0xc0) ==
-	    0x80)
-		p->qlen--;
-	if (p->qlen > 0)
-		p->qlen--;
-	p->q[p->qlen] = '\0';
+	if (at > 0)
+		at--;
+	while (at > 0 && ((unsigned char)p->q[at] & 0xc0) == 0x80)
+		at--;
+	return at;
+}
+
+/* The end of the UTF-8 character at at, or qlen. */
+static size_t
+pick_next_char(const struct pick *p, size_t at)
+{
+	if (at < p->qlen)
+		at++;
+	while (at < p->qlen && ((unsigned char)p->q[at] & 0xc0) == 0x80)
+		at++;
+	return at;
+}
+
+/* Cuts the query's bytes [from, to); the cursor goes to from. */
+static void
+pick_cut(struct pick *p, size_t from, size_t to)
+{
+	memmove(p->q + from, p->q + to, p->qlen - to + 1);
+	p->qlen -= to - from;
+	p->qpos = from;
 }
 
 static void
-pick_delete_word(struct pick *p)
+pick_insert(struct pick *p, const char *text, size_t n)
 {
-	while (p->qlen > 0 && p->q[p->qlen - 1] == ' ')
-		p->qlen--;
-	while (p->qlen > 0 && p->q[p->qlen - 1] != ' ')
-		p->qlen--;
-	p->q[p->qlen] = '\0';
+	memmove(p->q + p->qpos + n, p->q + p->qpos, p->qlen - p->qpos + 1);
+	memcpy(p->q + p->qpos, text, n);
+	p->qlen += n;
+	p->qpos += n;
+}
+
+/* The word before the cursor and the blanks after it, as readline's ^W. */
+static size_t
+pick_word_start(const struct pick *p)
+{
+	size_t at = p->qpos;
+
+	while (at > 0 && p->q[at - 1] == ' ')
+		at--;
+	while (at > 0 && p->q[at - 1] != ' ')
+		at--;
+	return at;
+}
+
+/* Keys that edit the query: 1 if it changed, 0 if not, -1 not one. */
+static int
+pick_edit(struct pick *p, const struct term_keypress *k)
+{
+	size_t to;
+
+	switch (k->key) {
+	case TERM_KEY_CHAR:
+		if (p->qlen + k->len > FIDX_MAX_QUERY)
+			return 0;
+		pick_insert(p, k->text, k->len);
+		return 1;
+	case TERM_KEY_BACKSPACE:
+		if (p->qpos == 0)
+			return 0;
+		pick_cut(p, pick_prev_char(p, p->qpos), p->qpos);
+		return 1;
+	case TERM_KEY_DELETE:
+		if (p->qpos == p->qlen)
+			return 0;
+		pick_cut(p, p->qpos, pick_next_char(p, p->qpos));
+		return 1;
+	case TERM_KEY_CTRL_W:
+		if (p->qpos == 0)
+			return 0;
+		pick_cut(p, pick_word_start(p), p->qpos);
+		return 1;
+	case TERM_KEY_CTRL_U:
+		/* readline's: what is before the cursor. */
+		if ((to = p->qpos) == 0)
+			return 0;
+		pick_cut(p, 0, to);
+		return 1;
+	case TERM_KEY_LEFT:
+		p->qpos = pick_prev_char(p, p->qpos);
+		return 0;
+	case TERM_KEY_RIGHT:
+		p->qpos = pick_next_char(p, p->qpos);
+		return 0;
+	case TERM_KEY_HOME:
+		p->qpos = 0;
+		return 0;
+	case TERM_KEY_END:
+		p->qpos = p->qlen;
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 static int
@@ -546,30 +630,13 @@ pick_key(struct pick *p, const struct term_keypress *k, struct fidx_err *err)
 	int rows = pick_list_rows(p);
 
 	p->redraw = true;
+	switch (pick_edit(p, k)) {
+	case 1:
+		return pick_edited(p, err);
+	case 0:
+		return 0;
+	}
 	switch (k->key) {
-	case TERM_KEY_CHAR:
-		if (p->qlen + k->len > FIDX_MAX_QUERY)
-			return 0;
-		memcpy(p->q + p->qlen, k->text, k->len);
-		p->qlen += k->len;
-		p->q[p->qlen] = '\0';
-		return pick_edited(p, err);
-	case TERM_KEY_BACKSPACE:
-		if (p->qlen == 0)
-			return 0;
-		pick_backspace(p);
-		return pick_edited(p, err);
-	case TERM_KEY_CTRL_W:
-		if (p->qlen == 0)
-			return 0;
-		pick_delete_word(p);
-		return pick_edited(p, err);
-	case TERM_KEY_CTRL_U:
-		if (p->qlen == 0)
-			return 0;
-		p->qlen = 0;
-		p->q[0] = '\0';
-		return pick_edited(p, err);
 	case TERM_KEY_UP:
 		return pick_move(p, -1, err);
 	case TERM_KEY_DOWN:
@@ -644,6 +711,28 @@ pick_draw_text(struct term *t, const char *s, size_t len, json_t *pos,
 		if (hit)
 			term_puts(t, "\033[39m");
 		at += (size_t)n;
+		col += w;
+	}
+	return col;
+}
+
+/* The columns of s's first len bytes as drawn, at most width. */
+static int
+pick_width(const char *s, size_t len, int width)
+{
+	size_t at = 0;
+	int col = 0;
+
+	while (at < len) {
+		utf8proc_int32_t cp;
+		utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)
+		    s + at, (utf8proc_ssize_t)(len - at), &cp);
+		int w = n <= 0 || cp < 0x20 || cp == 0x7f ? 1 :
+		    utf8proc_charwidth(cp);
+
+		if (col + w > width)
+			break;
+		at += n <= 0 ? 1 : (size_t)n;
 		col += w;
 	}
 	return col;
@@ -734,8 +823,8 @@ pick_draw(struct pick *p)
 	term_frame_begin(&p->t);
 	term_line_start(&p->t, 0);
 	term_puts(&p->t, "> ");
-	col = 2 + pick_draw_text(&p->t, p->q, p->qlen, NULL,
-	    p->t.cols - 3);
+	pick_draw_text(&p->t, p->q, p->qlen, NULL, p->t.cols - 3);
+	col = 2 + pick_width(p->q, p->qpos, p->t.cols - 3);
 	if (p->t.height > 1) {
 		term_line_start(&p->t, 1);
 		pick_draw_header(p);
@@ -932,7 +1021,7 @@ pick_main(int argc, char **argv, const char *sock)
 		goto out;
 	}
 	if (p->o.query != NULL) {
-		p->qlen = strlen(p->o.query);
+		p->qlen = p->qpos = strlen(p->o.query);
 		memcpy(p->q, p->o.query, p->qlen + 1);
 	}
 	if ((p->o.root != NULL ? client_named_root(p->o.root, p->root,

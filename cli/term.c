@@ -243,7 +243,32 @@ term_consume(struct term *t, size_t n)
 	t->in_len -= n;
 }
 
-/* ESC [ or ESC O and what follows, up to its final byte. */
+/* ESC [ N ~, the keys of the VT220 keypad, by N. */
+static enum term_key
+term_tilde(unsigned char n)
+{
+	switch (n) {
+	case '1':
+	case '7':
+		return TERM_KEY_HOME;
+	case '3':
+		return TERM_KEY_DELETE;
+	case '4':
+	case '8':
+		return TERM_KEY_END;
+	case '5':
+		return TERM_KEY_PGUP;
+	case '6':
+		return TERM_KEY_PGDN;
+	default:
+		return TERM_KEY_OTHER;
+	}
+}
+
+/*
+ * ESC [ or ESC O and what follows, up to its final byte. A modified key
+ * (ESC [ 1 ; 5 D, Ctrl-Left) is not the plain one: OTHER, skipped whole.
+ */
 static bool
 term_escape(struct term *t, struct term_keypress *k)
 {
@@ -254,6 +279,11 @@ term_escape(struct term *t, struct term_keypress *k)
 			break;
 	if (i == t->in_len)
 		return false;
+	if (i > 2 && t->in[i] != '~') {
+		k->key = TERM_KEY_OTHER;
+		term_consume(t, i + 1);
+		return true;
+	}
 	switch (t->in[i]) {
 	case 'A':
 		k->key = TERM_KEY_UP;
@@ -261,12 +291,23 @@ term_escape(struct term *t, struct term_keypress *k)
 	case 'B':
 		k->key = TERM_KEY_DOWN;
 		break;
+	case 'C':
+		k->key = TERM_KEY_RIGHT;
+		break;
+	case 'D':
+		k->key = TERM_KEY_LEFT;
+		break;
+	case 'H':
+		k->key = TERM_KEY_HOME;
+		break;
+	case 'F':
+		k->key = TERM_KEY_END;
+		break;
 	case 'Z':
 		k->key = TERM_KEY_BTAB;
 		break;
 	case '~':
-		k->key = i == 3 && t->in[2] == '5' ? TERM_KEY_PGUP :
-		    i == 3 && t->in[2] == '6' ? TERM_KEY_PGDN : TERM_KEY_OTHER;
+		k->key = term_tilde(i == 3 ? t->in[2] : 0);
 		break;
 	default:
 		k->key = TERM_KEY_OTHER;
@@ -290,6 +331,16 @@ term_control(unsigned char c)
 		return TERM_KEY_CTRL_U;
 	case 0x17:
 		return TERM_KEY_CTRL_W;
+	case 0x01:		/* ^A, ^E, ^B, ^F, ^D: readline's */
+		return TERM_KEY_HOME;
+	case 0x05:
+		return TERM_KEY_END;
+	case 0x02:
+		return TERM_KEY_LEFT;
+	case 0x06:
+		return TERM_KEY_RIGHT;
+	case 0x04:
+		return TERM_KEY_DELETE;
 	case 0x03:
 	case 0x07:		/* ^G, as fzf: abort */
 		return TERM_KEY_CTRL_C;

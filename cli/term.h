@@ -55,6 +55,11 @@ enum term_key {
 	TERM_KEY_DOWN,
 	TERM_KEY_PGUP,
 	TERM_KEY_PGDN,
+	TERM_KEY_LEFT,
+	TERM_KEY_RIGHT,
+	TERM_KEY_HOME,
+	TERM_KEY_END,
+	TERM_KEY_DELETE,
 	TERM_KEY_OTHER,		/* anything else: ignored */
 };
 

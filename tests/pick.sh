@@ -64,8 +64,10 @@ stty -a >"$T/\$name.stty0"
 "$FIDX" --socket "\$sock" pick "\$@" >"$T/\$name.out" 2>"$T/\$name.err" &
 echo \$! >"$T/\$name.pid"
 wait \$!
-echo \$? >"$T/\$name.rc"
+rc=\$?
+# stty first: the status file is what the suite waits for.
 stty -a >"$T/\$name.stty1"
+echo \$rc >"$T/\$name.rc"
 exec sleep 600
 EOF
 
@@ -99,6 +101,11 @@ count() {
 
 count_is() {
 	[ "$(count "$1")" -eq "$2" ]
+}
+
+# cursor_at NAME X: the terminal's cursor is in column X (from 0).
+cursor_at() {
+	[ "$($TM display-message -p -t "$1" '#{cursor_x}')" = "$2" ]
 }
 
 row_is() {
@@ -191,6 +198,22 @@ waits "Ctrl-U clears the query" has a "$NFILES/$NFILES" &&
 $TM send-keys -t a x BSpace
 waits "Backspace undoes a key" has a "$NFILES/$NFILES" &&
     row_is a 1 ">" && pass "Backspace deletes"
+# Editing inside the query: Left twice, a key, Home, Delete, End.
+$TM send-keys -t a m f l
+waits "mfl typed" row_is a 1 "> mfl"
+$TM send-keys -t a Left Left k
+waits "a key inserted at the cursor" row_is a 1 "> mkfl" &&
+    waits "mkfl narrows" row_is a 3 "> Makefile" &&
+    pass "Left moves the cursor; typing inserts there"
+$TM send-keys -t a Home Delete End s
+waits "Home, Delete, End" row_is a 1 "> kfls" &&
+    pass "Home, Delete and End edit the query"
+$TM send-keys -t a Left
+waits "the terminal's cursor follows" cursor_at a 5 &&
+    pass "the terminal's cursor is where the query's is"
+$TM send-keys -t a End
+$TM send-keys -t a C-u
+waits "Ctrl-U at the end clears" row_is a 1 ">"
 $TM send-keys -t a Escape
 done_with a 130 "Esc exits 130"
 [ ! -s "$T/a.out" ] && pass "Esc prints nothing" ||

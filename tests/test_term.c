@@ -39,7 +39,8 @@ test_controls(void **state)
 	struct term t = { .fd = -1 };
 
 	(void)state;
-	FEED(&t, "\r\t\x7f\x08\x15\x17\x03\x07\x0e\x10\n\x0b\x01");
+	FEED(&t, "\r\t\x7f\x08\x15\x17\x03\x07\x0e\x10\n\x0b\x01\x05\x02\x06"
+	    "\x04\x1a");
 	assert_int_equal(next(&t), TERM_KEY_ENTER);
 	assert_int_equal(next(&t), TERM_KEY_TAB);
 	assert_int_equal(next(&t), TERM_KEY_BACKSPACE);
@@ -52,6 +53,12 @@ test_controls(void **state)
 	assert_int_equal(next(&t), TERM_KEY_UP);
 	assert_int_equal(next(&t), TERM_KEY_DOWN);
 	assert_int_equal(next(&t), TERM_KEY_UP);
+	assert_int_equal(next(&t), TERM_KEY_HOME);
+	assert_int_equal(next(&t), TERM_KEY_END);
+	assert_int_equal(next(&t), TERM_KEY_LEFT);
+	assert_int_equal(next(&t), TERM_KEY_RIGHT);
+	assert_int_equal(next(&t), TERM_KEY_DELETE);
+	/* ^Z: a key like any other, since the picker stops no job. */
 	assert_int_equal(next(&t), TERM_KEY_OTHER);
 	assert_int_equal(next(&t), TERM_KEY_NONE);
 }
@@ -69,13 +76,24 @@ test_sequences(void **state)
 	assert_int_equal(next(&t), TERM_KEY_BTAB);
 	assert_int_equal(next(&t), TERM_KEY_PGUP);
 	assert_int_equal(next(&t), TERM_KEY_PGDN);
-	/* Ctrl-Left: unknown, skipped whole, parameters and all. */
+	/* Ctrl-Left: not Left, skipped whole, parameters and all. */
 	assert_int_equal(next(&t), TERM_KEY_OTHER);
 	assert_true(term_next_key(&t, &k));
 	assert_int_equal(k.key, TERM_KEY_CHAR);
 	assert_int_equal(k.len, 1);
 	assert_int_equal(k.text[0], 'x');
 	assert_false(term_pending_esc(&t));
+
+	FEED(&t, "\033[C\033[D\033[H\033OF\033[1~\033[4~\033[3~\033[9~");
+	assert_int_equal(next(&t), TERM_KEY_RIGHT);
+	assert_int_equal(next(&t), TERM_KEY_LEFT);
+	assert_int_equal(next(&t), TERM_KEY_HOME);
+	assert_int_equal(next(&t), TERM_KEY_END);
+	assert_int_equal(next(&t), TERM_KEY_HOME);
+	assert_int_equal(next(&t), TERM_KEY_END);
+	assert_int_equal(next(&t), TERM_KEY_DELETE);
+	assert_int_equal(next(&t), TERM_KEY_OTHER);
+	assert_int_equal(t.in_len, 0);
 
 	/* Split across two reads: nothing until the final byte. */
 	FEED(&t, "\033[");
