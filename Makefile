@@ -19,7 +19,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev valgrind
+           libutf8proc-dev valgrind tmux
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -35,7 +35,7 @@ COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
               common/query.c common/query_run.c common/proto.c common/fold.c \
               common/thread.c common/shquote.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
-              cli/output.c
+              cli/output.c cli/pick.c cli/term.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
@@ -51,7 +51,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
-               tests/daemon_watch.py tests/daemon_faults.py \
+               tests/daemon_watch.py tests/daemon_faults.py tests/pick.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -114,6 +114,9 @@ $(BUILD)/asan/test_loop: $(call obj,$(BUILD)/asan,tests/test_loop.c indexer/loop
 
 $(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work.c indexer/loop.c common/log.c common/alloc.c)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ -lpthread -lcmocka
+
+$(BUILD)/asan/test_term: $(call obj,$(BUILD)/asan,tests/test_term.c cli/term.c common/log.c common/alloc.c)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ -lcmocka
 
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka

@@ -601,6 +601,92 @@ client_request(struct client *c, json_t *req, json_t **resp)
 	return 0;
 }
 
+int
+client_send(struct client *c, json_t *req, struct fidx_err *err)
+{
+	char *text;
+	int rc;
+
+	if (c->fd == -1)
+		fatalx("client_send without a connection");
+	if ((text = json_dumps(req, JSON_COMPACT)) == NULL)
+		return fidx_error(err, "out of memory building a request");
+	rc = client_write_all(c, text, strlen(text));
+	free(text);
+	if (rc == 0)
+		rc = client_write_all(c, "\n", 1);
+	if (rc == -1)
+		return fidx_error(err, "fidxd on %s went away (writing: %s)",
+		    c->path, strerror(errno));
+	return 0;
+}
+
+/* Drops the line handed out last, keeping any bytes read past it. */
+static void
+client_consume(struct client *c)
+{
+	if (c->used == 0)
+		return;
+	memmove(c->buf, c->buf + c->used, c->len - c->used);
+	c->len -= c->used;
+	c->used = 0;
+	c->line_len = 0;
+}
+
+int
+client_receive(struct client *c, json_t **resp, struct fidx_err *err)
+{
+	json_error_t jerr;
+	char *nl, *nbuf;
+	ssize_t r;
+	json_t *o;
+
+	*resp = NULL;
+	client_consume(c);
+	while ((nl = c->len > 0 ? memchr(c->buf, '\n', c->len) : NULL) ==
+	    NULL) {
+		if (c->len == c->cap) {
+			size_t ncap = c->cap ? c->cap * 2 : CLIENT_FIRST_BUF;
+
+			if (c->cap >= CLIENT_MAX_RESPONSE)
+				return fidx_error(err, "a response from fidxd "
+				    "is longer than %u MiB",
+				    CLIENT_MAX_RESPONSE >> 20);
+			if (ncap > CLIENT_MAX_RESPONSE)
+				ncap = CLIENT_MAX_RESPONSE;
+			if ((nbuf = fidx_reallocarray(c->buf, ncap, 1)) ==
+			    NULL)
+				return fidx_error(err, "out of memory reading "
+				    "from fidxd");
+			c->buf = nbuf;
+			c->cap = ncap;
+		}
+		r = recv(c->fd, c->buf + c->len, c->cap - c->len,
+		    MSG_DONTWAIT);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (r == -1)
+			return fidx_error(err, "fidxd on %s went away "
+			    "(reading: %s)", c->path, strerror(errno));
+		if (r == 0)
+			return fidx_error(err, "fidxd on %s went away (it "
+			    "closed the connection)", c->path);
+		c->len += (size_t)r;
+	}
+	c->line_len = (size_t)(nl - c->buf);
+	c->used = c->line_len + 1;
+	o = json_loadb(c->buf, c->line_len, 0, &jerr);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return fidx_error(err, "fidxd answered with a line that is "
+		    "not a JSON object");
+	}
+	*resp = o;
+	return 1;
+}
+
 const char *
 client_response_line(const struct client *c, size_t *len)
 {

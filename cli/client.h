@@ -113,6 +113,24 @@ void client_pause(void);
  */
 int client_request(struct client *c, json_t *req, json_t **resp);
 
+/*
+ * The pipelined side, for a caller that polls c->fd itself (the picker):
+ * client_send() writes one request line and returns without waiting for
+ * its answer; client_receive() returns the next whole answer already
+ * read, reading only what the socket has without blocking. Neither
+ * writes to stderr (a picker owns the terminal): a failure fills err.
+ * The caller bounds how many requests it has in flight, so a blocking
+ * write of one small line never waits on a daemon that stops reading.
+ */
+int client_send(struct client *c, json_t *req, struct fidx_err *err);
+
+/*
+ * 1 with *resp (the caller's reference; "ok" true or false, as sent), 0
+ * when no whole line is there yet, -1 with err when the daemon closed
+ * the connection, the read failed or a line is not a JSON object.
+ */
+int client_receive(struct client *c, json_t **resp, struct fidx_err *err);
+
 /* The raw line of the last response, without '\n'; valid until the next
  * request or client_release(). */
 const char *client_response_line(const struct client *c, size_t *len);

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "output.h"
+#include "pick.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +55,7 @@ static const struct {
 	{ "stats", cmd_stats },
 	{ "sync", cmd_sync },
 	{ "git", cmd_git },
+	{ "pick", pick_main },
 	{ "daemon", cmd_daemon },
 };
 
@@ -68,12 +70,16 @@ fidx_usage(FILE *f)
 	    "       fidx ls [--json]             list projects\n"
 	    "       fidx visit FILE              rank FILE higher: it was "
 	    "opened\n"
-	    "       fidx reindex [DIR | --all] [--wait]   walk again\n"
+	    "       fidx reindex [DIR | --all] [--wait] [--quiet]   walk again\n"
 	    "       fidx sync [DIR]              wait until every change so far "
 	    "is indexed\n"
 	    "       fidx git [DIR]               branch and changed files, as "
 	    "git status -sb\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
+	    "       fidx pick [--query Q] [--height N[%%]] [--multi | --no-multi]\n"
+	    "                 [--exact | --regex] [--git] [-0] [--root DIR]\n"
+	    "                                    choose files interactively "
+	    "(fidx pick --help)\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
 	    "       fidx --help | --version\n"
