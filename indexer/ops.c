@@ -478,6 +478,8 @@ op_remove(struct ops_req *r)
 		return ops_fail(r, PROTO_E_NO_PROJECT,
 		    "%s is not a project (fidx ls lists them)", root);
 	o = ops_set(ops_ok(r), "root", json_string(p->root));
+	/* Its cached git status goes with it (the cache's bounds aside). */
+	ops_git_changed(r->o, root, true);
 	project_remove(r->o->reg, p);
 	/* Requests parked on it hear at once. */
 	ops_walks_done(r->o);

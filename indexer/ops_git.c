@@ -74,6 +74,8 @@ struct ops_gitjob {
 	struct repo_status *st;		/* run()'s result, owned until put */
 	int err_no;			/* run()'s errno when st is NULL */
 	struct fidx_err err;
+	json_int_t ms;			/* its client's bound ("timeout_ms") */
+	struct loop_timer deadline;	/* armed while its client waits */
 };
 
 struct ops_gitwait {
@@ -83,6 +85,8 @@ struct ops_gitwait {
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key */
 	size_t limit;			/* files in its answer */
+	json_int_t ms;			/* its bound ("timeout_ms") */
+	struct loop_timer deadline;
 	struct ops_gitwait *prev, *next;
 };
 
@@ -343,6 +347,7 @@ ops_gitwait_unlink(struct ops_gitwait *g)
 static void
 ops_gitwait_free(struct ops_gitwait *g)
 {
+	loop_timer_stop(g->o->d->loop, &g->deadline);
 	json_decref(g->id);
 	free(g->root);
 	free(g);
@@ -378,6 +383,7 @@ ops_git_done(struct work *w, bool cancelled)
 
 	if (p != NULL && !cancelled)
 		p->git_none = j->st == NULL && j->err_no == ENOENT;
+	loop_timer_stop(d->loop, &j->deadline);
 	if (j->c != NULL) {
 		server_unpark(d->server, j->c);
 		ops_git_reply(&r, j, j->limit, cancelled && j->st == NULL);
@@ -395,9 +401,53 @@ ops_git_done(struct work *w, bool cancelled)
 	}
 	if (!kept)
 		repo_status_free(j->st);
+	loop_timer_stop(d->loop, &j->deadline);
 	json_decref(j->id);
 	free(j->root);
 	free(j);
+}
+
+/*
+ * A git status that takes longer than its client will wait (libgit2
+ * stuck on a slow disk, or on a FIFO named .gitignore: repo.h) answers
+ * timeout; the computation runs on and is kept for the next asker.
+ */
+static void
+ops_git_timeout(struct ops *o, struct client *c, json_t *id, const char *key,
+    json_int_t ms)
+{
+	struct ops_req r = { .o = o, .c = c, .id = id };
+
+	o->count.waits_timed_out++;
+	server_unpark(o->d->server, c);
+	ops_fail(&r, PROTO_E_TIMEOUT, "the git status of %s was not ready in "
+	    "%lld ms; it is still being computed (try again%s)",
+	    ops_git_root(key), (long long)ms,
+	    ms < OPS_WAIT_CEILING_MS ? ", or raise \"timeout_ms\"" : "");
+}
+
+static void
+ops_gitjob_expired(struct loop *l, struct loop_timer *t)
+{
+	struct ops_gitjob *j = t->arg;
+
+	(void)l;
+	if (j->c == NULL)
+		return;
+	ops_git_timeout(j->o, j->c, j->id, j->root, j->ms);
+	j->c = NULL;
+}
+
+static void
+ops_gitwait_expired(struct loop *l, struct loop_timer *t)
+{
+	struct ops_gitwait *g = t->arg;
+
+	(void)l;
+	gitcache_unwait(g->o->d->git, g->root);
+	ops_gitwait_unlink(g);
+	ops_git_timeout(g->o, g->c, g->id, g->root, g->ms);
+	ops_gitwait_free(g);
 }
 
 /*
@@ -440,14 +490,18 @@ ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
 	return j;
 }
 
-/* Starts key's computation, r's client parked on it. */
+/* Starts key's computation, r's client parked on it for at most ms. */
 static void
-ops_git_compute(struct ops_req *r, const char *key, size_t limit)
+ops_git_compute(struct ops_req *r, const char *key, size_t limit,
+    json_int_t ms)
 {
 	struct gitcache_limits gl;
 	struct ops_gitjob *j;
 
 	if ((j = ops_git_start(r->o, key, r->c, r->id, limit)) != NULL) {
+		j->ms = ms;
+		loop_timer_start(r->o->d->loop, &j->deadline, (uint64_t)ms, 0,
+		    ops_gitjob_expired, j);
 		server_park(r->o->d->server, r->c, j);
 		return;
 	}
@@ -544,7 +598,7 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 
 /* Parks r on key's computation, which another request started. */
 static void
-ops_git_wait(struct ops_req *r, const char *key, size_t limit)
+ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms)
 {
 	struct ops *o = r->o;
 	struct ops_gitwait *g;
@@ -558,12 +612,15 @@ ops_git_wait(struct ops_req *r, const char *key, size_t limit)
 	}
 	g->kind.kind = OPS_PARKED_GITWAIT;
 	g->limit = limit;
+	g->ms = ms;
 	g->o = o;
 	g->c = r->c;
 	g->id = r->id != NULL ? json_incref(r->id) : NULL;
 	if ((g->next = o->gitwaits) != NULL)
 		g->next->prev = g;
 	o->gitwaits = g;
+	loop_timer_start(o->d->loop, &g->deadline, (uint64_t)ms, 0,
+	    ops_gitwait_expired, g);
 	server_park(o->d->server, r->c, g);
 }
 
@@ -581,10 +638,10 @@ op_git(struct ops_req *r)
 	char key[PATH_MAX + 1], *root = key + 1;
 	const char *untracked;
 	struct project *p;
-	json_int_t max_age, limit;
+	json_int_t max_age, limit, ms;
 	uint64_t age;
 
-	if (ops_root(r, root, &p) == -1 ||
+	if (ops_timeout(r, &ms) == -1 || ops_root(r, root, &p) == -1 ||
 	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING, -1,
 	    &max_age) == -1 ||
 	    ops_string(r, "untracked", false, &untracked, NULL) == -1 ||
@@ -606,10 +663,10 @@ op_git(struct ops_req *r)
 		ops_git_answer(r, root, st, age, (size_t)limit);
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_compute(r, key, (size_t)limit);
+		ops_git_compute(r, key, (size_t)limit, ms);
 		break;
 	case GITCACHE_WAIT:
-		ops_git_wait(r, key, (size_t)limit);
+		ops_git_wait(r, key, (size_t)limit, ms);
 		break;
 	case GITCACHE_BUSY:
 		gitcache_limits(o->d->git, &gl);
@@ -625,8 +682,11 @@ void
 ops_git_gone(struct ops *o, struct ops_parked *k)
 {
 	if (k->kind == OPS_PARKED_GIT) {
+		struct ops_gitjob *j = (struct ops_gitjob *)k;
+
 		/* It runs on: the status is kept for the next asker. */
-		((struct ops_gitjob *)k)->c = NULL;
+		j->c = NULL;
+		loop_timer_stop(o->d->loop, &j->deadline);
 	} else {
 		struct ops_gitwait *g = (struct ops_gitwait *)k;
 

@@ -332,6 +332,54 @@ def t_ttl(tmp):
     t.stop_daemon(d, c, "git ttl daemon")
 
 
+def t_deadline(tmp):
+    """A status that takes longer than its client waits answers timeout
+    (here libgit2 blocks opening a FIFO named .gitignore, until a writer
+    comes); the computation runs on, and its result serves the next."""
+    R = make_repo(tmp, "slow")
+    fifo = os.path.join(R, "sub", ".gitignore")
+    os.makedirs(os.path.dirname(fifo))
+    t.mkfiles(R, ["sub/x.txt"])
+    os.mkfifo(fifo)
+    d = t.Daemon(tmp, "gitslow")
+    if not t.check("git deadline: daemon up", d.wait_ready()):
+        return
+    c, c2 = t.Conn(d.sock), t.Conn(d.sock)
+    c.send({"op": "git", "root": R, "timeout_ms": 300, "id": "first"})
+    r2 = c2.req({"op": "git", "root": R, "timeout_ms": 300, "id": "second"},
+                timeout=30)
+    r1 = c.read(30)
+    t.check("git deadline: the one computing answers timeout",
+            t.err_code(r1) == "timeout" and r1.get("id") == "first",
+            t.short(r1))
+    t.check("git deadline: so does one waiting on it",
+            t.err_code(r2) == "timeout" and r2.get("id") == "second",
+            t.short(r2))
+    t.check("git deadline: both connections still answer",
+            c.req({"op": "ping"}).get("ok") is True and
+            c2.req({"op": "ping"}).get("ok") is True)
+    # A writer lets libgit2 read the FIFO (empty): the status completes.
+    fd = os.open(fifo, os.O_WRONLY)
+    os.close(fd)
+    r = t.wait_until(lambda: (lambda x: x if x.get("ok") else None)(
+        c.req({"op": "git", "root": R, "timeout_ms": 5000}, timeout=30)),
+        20)
+    t.check("git deadline: once it completes, the next asker has it",
+            r is not None and r.get("ok") is True, t.short(r))
+    # A project removed takes its cached status with it.
+    t.mkfiles(R, ["top.txt"])
+    os.unlink(fifo)
+    t.add_ready(c, R, "git remove")
+    c.req({"op": "git", "root": R}, timeout=30)
+    n0 = gstats(c)[0]["usage"]["entries"]
+    c.req({"op": "remove", "root": R})
+    g = gstats(c)[0]
+    t.check("git remove: the removed project's status is dropped",
+            g["usage"]["entries"] == n0 - 1 and n0 >= 1, t.short(g))
+    c2.close()
+    t.stop_daemon(d, c, "git deadline daemon")
+
+
 def t_env(tmp):
     """git for the fixtures and for fidxd: a private HOME, no system
     config, so nobody's settings change what is listed."""
@@ -350,4 +398,5 @@ def t_env(tmp):
 if __name__ == "__main__":
     sys.exit(t.main("daemon_git.py", [("git env", t_env),
                                       ("status", t_status),
-                                      ("caps", t_caps), ("ttl", t_ttl)]))
+                                      ("caps", t_caps), ("ttl", t_ttl),
+                                      ("deadline", t_deadline)]))
