@@ -184,6 +184,10 @@ ops_git_boost_new(struct ops *o, const char *root)
 	size_t bytes = 0;
 	char *at;
 
+	struct project *p = project_find(o->reg, root);
+
+	if (p != NULL && p->git_unsafe)
+		return NULL;
 	/* Any cached status, even a stale one: a nudge, not an answer. */
 	switch (gitcache_lookup(o->d->git, root, FIDX_GIT_TTL_MS_CEILING,
 	    loop_now_ms(o->d->loop), &st, &age)) {
@@ -532,7 +536,7 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 	size_t i;
 	json_t *res;
 
-	if (p != NULL && p->git_none)
+	if (p != NULL && (p->git_none || p->git_unsafe))
 		return "none";
 	switch (gitcache_lookup(o->d->git, root, UINT64_MAX,
 	    loop_now_ms(o->d->loop), &st, age_ms)) {
@@ -652,6 +656,12 @@ op_git(struct ops_req *r)
 	    strcmp(untracked, "all") != 0)
 		return ops_fail(r, PROTO_E_BAD_REQUEST, "\"untracked\" must be "
 		    "normal or all, not '%s'", untracked);
+	/* A git worker blocked for good helps nobody: say why instead. */
+	if (p != NULL && p->git_unsafe)
+		return ops_fail(r, PROTO_E_GIT_FAILED, "%s has a .gitignore that "
+		    "is not a regular file (a fifo?): libgit2, like git status, "
+		    "would wait on it for good (the project's message says "
+		    "where)", root);
 	key[0] = OPS_GIT_ALL;
 	if (untracked == NULL || strcmp(untracked, "all") != 0)
 		memmove(key, root, strlen(root) + 1);

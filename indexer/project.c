@@ -769,6 +769,7 @@ project_apply(struct project_registry *r, struct project *p)
 		snprintf(p->message, sizeof(p->message), "%s", p->result_msg);
 		return;
 	}
+	p->git_unsafe = p->wstats.gitignore_unsafe > 0;
 	/* Rules not applied (a refused repository) change what is listed. */
 	if (p->wstats.git_refused)
 		c->walk_git_refused++;

@@ -124,6 +124,8 @@ struct project {
 	uint64_t last_event_ms;
 	uint32_t settle_ms;		/* grows while events keep coming */
 
+	bool git_unsafe;		/* the last walk met a .gitignore that
+					   is no file: libgit2 would hang */
 	bool git_none;			/* the git op found no work tree here
 					   (ops_git.c's; reset by a .git change) */
 

@@ -21,10 +21,13 @@
  * which it checks before the .gitignore files, so .ignore wins, as in fd
  * and rg. Only the root's .ignore is read (a documented approximation of
  * rg's one per directory), at most REPO_IGNORE_FILE_MAX bytes of it.
- * NEEDSWORK: libgit2 1.5 opens each .gitignore with a blocking open(), so
- * a fifo of that name in the tree blocks the thread asking for good
- * (checked: `git status` hangs on it too); the root's .ignore is read by
- * us, with O_NONBLOCK and regular files only, and cannot.
+ * libgit2 1.5 opens each .gitignore with a blocking open(), so a fifo of
+ * that name in the tree would block the thread asking for good (checked:
+ * `git status` hangs on it too). So nobody asks about such a tree: the
+ * walk finds a .gitignore that is no file before it asks about its
+ * directory and lists that tree without git's rules, saying so (walk.c),
+ * and the git op refuses a project whose walk met one (ops_git.c). The
+ * root's .ignore is read by us, with O_NONBLOCK and regular files only.
  *
  * Threads: libgit2 lets threads share a git_repository only to read
  * objects; an ignore query goes through the repository's attribute cache

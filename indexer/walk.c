@@ -69,6 +69,7 @@ struct walk_stack {
 	char *buf;
 	size_t len, cap;
 	size_t *off;		/* where each path starts in buf */
+	bool *noignore;		/* git's rules not to be asked below it */
 	size_t n, ncap;
 };
 
@@ -86,6 +87,8 @@ struct walk {
 	pcre2_match_data *md;	/* for opts->exclude, made once per walk */
 
 	struct repo *repo;	/* this thread's ignore rules, or NULL */
+	bool noignore;		/* not for the directory being read (a
+				   .gitignore at or above it is no file) */
 
 	/*
 	 * The directory being read, then "dir/name" for each entry; the
@@ -109,16 +112,21 @@ walk_nomem(struct walk *w)
 }
 
 static int
-walk_push(struct walk_stack *s, const char *rel, size_t len)
+walk_push(struct walk_stack *s, const char *rel, size_t len, bool noignore)
 {
 	if (s->n == s->ncap) {
 		size_t ncap = s->ncap ? s->ncap * 2 : 64;
 		size_t *off;
+		bool *ni;
 
 		if ((off = fidx_reallocarray(s->off, ncap, sizeof(*off))) ==
 		    NULL)
 			return -1;
 		s->off = off;
+		if ((ni = fidx_reallocarray(s->noignore, ncap,
+		    sizeof(*ni))) == NULL)
+			return -1;
+		s->noignore = ni;
 		s->ncap = ncap;
 	}
 	if (s->buf == NULL || len > s->cap - s->len) {
@@ -132,6 +140,7 @@ walk_push(struct walk_stack *s, const char *rel, size_t len)
 		s->buf = buf;
 		s->cap = cap;
 	}
+	s->noignore[s->n] = noignore;
 	s->off[s->n++] = s->len;
 	memcpy(s->buf + s->len, rel, len);
 	s->len += len;
@@ -145,6 +154,7 @@ walk_pop(struct walk *w)
 	struct walk_stack *s = &w->stack;
 	size_t off = s->off[--s->n];
 
+	w->noignore = s->noignore[s->n];
 	w->len = s->len - off;
 	memcpy(w->path, s->buf + off, w->len);
 	w->path[w->len] = '\0';
@@ -179,6 +189,7 @@ walk_release(struct walk *w)
 {
 	free(w->stack.buf);
 	free(w->stack.off);
+	free(w->stack.noignore);
 	pcre2_match_data_free(w->md);
 	repo_close(w->repo);
 	if (w->rootfd != -1)
@@ -294,7 +305,7 @@ walk_queue_dir(struct walk *w)
 		w->b->capped = true;
 		return 1;
 	}
-	if (walk_push(&w->stack, w->path, w->len) == -1)
+	if (walk_push(&w->stack, w->path, w->len, w->noignore) == -1)
 		return walk_nomem(w);
 	return 0;
 }
@@ -320,8 +331,8 @@ walk_add_file(struct walk *w)
 static int
 walk_take(struct walk *w, int dfd, const char *name, enum walk_kind kind)
 {
-	if (walk_excluded(w) ||
-	    repo_ignored(w->repo, w->path, w->len, kind == WALK_DIR)) {
+	if (walk_excluded(w) || (!w->noignore &&
+	    repo_ignored(w->repo, w->path, w->len, kind == WALK_DIR))) {
 		w->st->ignored++;
 		return 0;
 	}
@@ -364,6 +375,46 @@ walk_entry(struct walk *w, int dfd, const struct dirent *de)
 }
 
 /*
+ * True when dfd's .gitignore is there but not a file (a fifo, a socket, a
+ * device, or a symlink to one). libgit2 opens every .gitignore with a
+ * blocking open(), and a fifo blocks it, and the walk, for good; git
+ * itself hangs on one. A directory named .gitignore only fails to read.
+ */
+static bool
+walk_gitignore_unsafe(int dfd)
+{
+	struct stat sb;
+
+	if (fstatat(dfd, ".gitignore", &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))
+		return false;
+	if (S_ISLNK(sb.st_mode))
+		return fstatat(dfd, ".gitignore", &sb, 0) == 0 &&
+		    !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+	return true;
+}
+
+/*
+ * git's rules are not asked about w->path and below (they would need its
+ * .gitignore read): their paths are listed, as when a .gitignore cannot
+ * be read, and the warning says where, once per walk thread.
+ */
+static void
+walk_noignore(struct walk *w)
+{
+	size_t len = strlen(w->st->warning);
+
+	w->noignore = true;
+	if (w->st->gitignore_unsafe++ > 0)
+		return;
+	snprintf(w->st->warning + len, sizeof(w->st->warning) - len,
+	    "%sgit's ignore rules are not applied in %s%s%s and below: its "
+	    ".gitignore is not a regular file (a fifo?), which git itself "
+	    "would hang on", len > 0 ? "; " : "", w->root,
+	    w->len > 0 ? "/" : "", w->path);
+}
+
+/*
  * One of opts->starts: a path the rules are asked about as if the walk
  * had met it in its directory (each of its names, then the ignore rules
  * and exclude on the whole path), then listed or queued. Gone is nothing.
@@ -376,7 +427,8 @@ walk_start(struct walk *w, const char *rel)
 	enum walk_kind kind;
 
 	if (len == 0)
-		return walk_push(&w->stack, "", 0) == -1 ? walk_nomem(w) : 0;
+		return walk_push(&w->stack, "", 0, false) == -1 ?
+		    walk_nomem(w) : 0;
 	if (len > FIDX_MAX_PATH_DEFAULT) {
 		w->st->too_long++;
 		return 0;
@@ -398,6 +450,33 @@ walk_start(struct walk *w, const char *rel)
 		return 0;
 	if ((kind = walk_kind_of(sb.st_mode)) == WALK_SKIP)
 		return 0;
+	/* Asking about rel reads every .gitignore above it: none may block. */
+	w->noignore = false;
+	if (w->repo != NULL) {
+		for (size_t i = 0; i <= len && !w->noignore; i++) {
+			int dfd;
+
+			if (i < len && rel[i] != '/')
+				continue;
+			if (i == len && kind != WALK_DIR)
+				break;
+			memcpy(w->path, rel, i);
+			w->path[i] = '\0';
+			w->len = i;
+			dfd = openat(w->rootfd, i > 0 ? w->path : ".",
+			    WALK_OPEN_FLAGS);
+			if (dfd != -1 && walk_gitignore_unsafe(dfd))
+				walk_noignore(w);
+			if (dfd != -1)
+				close(dfd);
+		}
+		/* The root's own, above the first '/'. */
+		if (!w->noignore && walk_gitignore_unsafe(w->rootfd)) {
+			w->len = 0;
+			w->path[0] = '\0';
+			walk_noignore(w);
+		}
+	}
 	memcpy(w->path, rel, len + 1);
 	w->len = len;
 	int r = walk_take(w, w->rootfd, rel, kind);
@@ -471,6 +550,8 @@ walk_dir(struct walk *w)
 	fd = openat(w->rootfd, w->len > 0 ? w->path : ".", WALK_OPEN_FLAGS);
 	if (fd == -1)
 		return walk_dir_failed(w);
+	if (w->repo != NULL && !w->noignore && walk_gitignore_unsafe(fd))
+		walk_noignore(w);
 	if ((r = walk_enter(w, fd)) == 0) {
 		while ((got = getdents64(fd, w->dents, sizeof(w->dents))) > 0) {
 			for (ssize_t at = 0; at < got && r == 0;) {
@@ -528,7 +609,8 @@ walk_move_one(struct walk_stack *from, struct walk_stack *to)
 {
 	size_t off = from->off[from->n - 1];
 
-	if (walk_push(to, from->buf + off, from->len - off) == -1)
+	if (walk_push(to, from->buf + off, from->len - off,
+	    from->noignore[from->n - 1]) == -1)
 		return -1;
 	from->n--;
 	from->len = off;
@@ -669,6 +751,7 @@ walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->too_long += from->too_long;
 	to->symlinks_skipped += from->symlinks_skipped;
 	to->exclude_errors += from->exclude_errors;
+	to->gitignore_unsafe += from->gitignore_unsafe;
 	/* Every thread opens the same repository: one warning is enough. */
 }
 
@@ -678,6 +761,17 @@ walk_warn_totals(struct walk_stats *st)
 {
 	size_t len = strlen(st->warning);
 
+	/* A helper thread's first one is counted here, its path not kept. */
+	if (st->gitignore_unsafe > 0 && strstr(st->warning,
+	    ".gitignore is not a regular file") == NULL) {
+		snprintf(st->warning + len, sizeof(st->warning) - len, "%sgit's "
+		    "ignore rules are not applied below %zu director%s whose "
+		    ".gitignore is not a regular file (a fifo?), which git "
+		    "itself would hang on", len > 0 ? "; " : "",
+		    st->gitignore_unsafe, st->gitignore_unsafe == 1 ? "y" :
+		    "ies");
+		len = strlen(st->warning);
+	}
 	if (st->exclude_errors == 0)
 		return;
 	snprintf(st->warning + len, sizeof(st->warning) - len, "%sthe "
@@ -713,7 +807,7 @@ walk_run(const char *root, const struct walk_opts *opts,
 				rc = r == -1 ? -1 : 0;
 				goto single_out;
 			}
-	} else if (walk_push(&w.stack, "", 0) == -1) {
+	} else if (walk_push(&w.stack, "", 0, false) == -1) {
 		walk_nomem(&w);
 		goto single_out;
 	}
@@ -792,6 +886,7 @@ walk_run(const char *root, const struct walk_opts *opts,
 	b->files = NULL;
 	free(sh.stack.buf);
 	free(sh.stack.off);
+	free(sh.stack.noignore);
 	pthread_cond_destroy(&sh.cv);
 	pthread_mutex_destroy(&sh.mu);
 	walk_release(&w);

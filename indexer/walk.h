@@ -93,6 +93,11 @@ struct walk_stats {
 	 */
 	size_t exclude_errors;
 	/*
+	 * Directories whose .gitignore is no regular file (a fifo): git's
+	 * rules are not asked there and below (they would block the walk).
+	 */
+	size_t gitignore_unsafe;
+	/*
 	 * The root is in a git repository that libgit2 would not open (not
 	 * owned by us, corrupt), so git's ignore rules were not applied.
 	 */

@@ -252,5 +252,48 @@ def t_trees(tmp):
     stop_daemon(d, c, "trees daemon")
 
 
+def t_fifo_gitignore(tmp):
+    """A .gitignore that is a fifo: libgit2 would block opening it for
+    good (git status hangs on it too). The walk does not ask git's rules
+    there and below, lists what is there, says so, and stays alive; a
+    change there later is read the same way."""
+    import subprocess
+    R = ft.mkdir_fixture(tmp, "fifo-repo", ["a.txt", "a.log", "sub/x.txt",
+                                            "sub/y.log", "other/z.txt"])
+    with open(os.path.join(R, ".gitignore"), "w") as f:
+        f.write("*.log\n")
+    os.mkfifo(os.path.join(R, "sub", ".gitignore"))
+    subprocess.run(["git", "init", "-q", R], check=True)
+    d, c = start_daemon(tmp, "fifo")
+    if d is None:
+        return
+    r = c.req({"op": "add", "root": R, "wait": True, "timeout_ms": 20000},
+              timeout=30)
+    check("fifo .gitignore: the walk ends, ready",
+          r.get("ok") is True and r.get("state") == "ready", short(r))
+    check("fifo .gitignore: the answer says where the rules were not applied",
+          "sub" in (r.get("message") or "") and
+          "not a regular file" in (r.get("message") or ""), short(r))
+    got = set(result_paths(c.req({"op": "query", "root": R, "q": "",
+                                  "mode": "regex", "limit": 100})))
+    check("fifo .gitignore: git's rules still apply elsewhere, not below it",
+          got == {"a.txt", "sub/x.txt", "sub/y.log", "other/z.txt"}, got)
+    ft.mkfiles(R, ["sub/new.txt"])
+    s = c.req({"op": "sync", "root": R}, timeout=30)
+    check("fifo .gitignore: a change below it is read too, without hanging",
+          s.get("ok") is True and "sub/new.txt" in result_paths(c.req(
+              {"op": "query", "root": R, "q": "new", "mode": "exact"})),
+          short(s))
+    g = c.req({"op": "git", "root": R}, timeout=30)
+    check("fifo .gitignore: the git op says why it will not ask libgit2",
+          ft.err_code(g) == "git_failed" and "fifo" in ft.err_msg(g),
+          short(g))
+    q = c.req({"op": "query", "root": R, "q": "x", "git": True})
+    check("fifo .gitignore: a query's git letters are none, not a hang",
+          q.get("ok") is True and q.get("git_status") == "none", short(q))
+    stop_daemon(d, c, "fifo daemon")
+
+
 if __name__ == "__main__":
-    sys.exit(ft.main("daemon_trees.py", [("trees", t_trees)]))
+    sys.exit(ft.main("daemon_trees.py", [("trees", t_trees),
+                                         ("fifo .gitignore", t_fifo_gitignore)]))
