@@ -68,6 +68,7 @@ struct pick {
 	json_t *results;	/* of the last answer shown; never NULL */
 	json_t *marks;		/* result objects, in the order marked */
 	long long matched, total, generation, known_generation;
+	long long walked;		/* files the first walk has found, or -1 */
 	char state[16], watch[16], cap[16];
 	char msg[256];		/* the daemon's error for this query */
 	int cursor, top;
@@ -348,6 +349,8 @@ pick_on_projects(struct pick *p, json_t *resp, struct fidx_err *err)
 		if (strcmp(pick_str(prj, "root"), p->root) != 0)
 			continue;
 		p->total = json_integer_value(json_object_get(prj, "files"));
+		p->walked = json_is_integer(json_object_get(prj, "walked")) ?
+		    json_integer_value(json_object_get(prj, "walked")) : -1;
 		p->known_generation = json_integer_value(json_object_get(prj,
 		    "generation"));
 		again = (p->known_generation != p->generation &&
@@ -799,7 +802,9 @@ pick_draw_header(struct pick *p)
 	if (p->state[0] != '\0')
 		PICK_ADD("  %s%s%s%s", p->state, p->cap[0] ? " (" : "",
 		    p->cap, p->cap[0] ? ")" : "");
-	if (strcmp(p->state, "indexing") == 0)
+	if (strcmp(p->state, "indexing") == 0 && p->walked > 0)
+		PICK_ADD("... %lld files so far", p->walked);
+	else if (strcmp(p->state, "indexing") == 0)
 		PICK_ADD("...");
 	if (p->watch[0] != '\0' && strcmp(p->watch, "watching") != 0)
 		PICK_ADD("  watch %s", p->watch);
@@ -1009,6 +1014,7 @@ pick_main(int argc, char **argv, const char *sock)
 	p->o.sock = sock;
 	p->o.multi = true;
 	p->total = -1;
+	p->walked = -1;
 	p->known_generation = -1;
 	p->results = json_array();
 	p->marks = json_array();

@@ -204,6 +204,10 @@ ops_index_fields(json_t *o, const struct project *p)
 	if (o != NULL)
 		o = ops_set(o, "watch", json_string(project_watch_name(
 		    p->watch)));
+	/* A walk under way: how far, so a picker can show it growing. */
+	if (o != NULL && p->walking && !p->delta)
+		o = ops_set(o, "walked", json_integer((json_int_t)atomic_load(
+		    &p->walked)));
 	if (o != NULL && p->watch == PROJECT_DEGRADED)
 		o = ops_set(o, "watch_message", json_string(p->watch_why));
 	return o;

@@ -243,6 +243,7 @@ project_walk(struct project_registry *r, struct project *p)
 		.on_dir = project_walk_on_dir,
 		.arg = p,
 		.threads = r->lim.walk_threads,
+		.progress = &p->walked,
 	};
 	struct index_builder b;
 	struct fidx_err err = { "" };
@@ -401,6 +402,7 @@ static void
 project_job_queue(struct project_registry *r, struct project *p)
 {
 	atomic_store(&p->cancel, false);
+	atomic_store(&p->walked, 0);
 	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);
 	pthread_mutex_lock(&r->mu);
 	p->next = NULL;

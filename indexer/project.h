@@ -97,6 +97,8 @@ struct project {
 	/* The walk: written by the walker, read after project_collect(). */
 	uint64_t walk_gen;
 	struct timespec walk_start;
+	atomic_size_t walked;		/* files the walk running has found
+					   (in steps of WALK_PROGRESS_EVERY) */
 	struct index_snapshot *result;
 	int result_errno;
 	char result_msg[256];

@@ -315,7 +315,10 @@ walk_add_file(struct walk *w)
 {
 	switch (index_builder_add(w->b, w->path, w->len)) {
 	case 0:
-		w->st->files++;
+		if (++w->st->files % WALK_PROGRESS_EVERY == 0 &&
+		    w->opts->progress != NULL)
+			atomic_fetch_add_explicit(w->opts->progress,
+			    WALK_PROGRESS_EVERY, memory_order_relaxed);
 		return 0;
 	case 1:
 		return 1;
@@ -755,6 +758,25 @@ walk_stats_add(struct walk_stats *to, const struct walk_stats *from)
 	/* Every thread opens the same repository: one warning is enough. */
 }
 
+/*
+ * A helper thread's "rules not applied in DIR" sentence, if the walk's
+ * warning has none yet: where it happened is the useful part.
+ */
+static void
+walk_warn_gitignore(struct walk_stats *to, const struct walk_stats *from)
+{
+	static const char mark[] = "git's ignore rules are not applied in ";
+	const char *at = strstr(from->warning, mark), *end;
+	size_t len = strlen(to->warning);
+
+	if (at == NULL || strstr(to->warning, mark) != NULL)
+		return;
+	end = strstr(at, "; ");
+	snprintf(to->warning + len, sizeof(to->warning) - len, "%s%.*s",
+	    len > 0 ? "; " : "", (int)(end != NULL ? (size_t)(end - at) :
+	    strlen(at)), at);
+}
+
 /* Adds the warnings that sum every thread's counters, once per walk. */
 static void
 walk_warn_totals(struct walk_stats *st)
@@ -871,6 +893,7 @@ walk_run(const char *root, const struct walk_opts *opts,
 			continue;
 		}
 		walk_stats_add(st, &hp->st);
+		walk_warn_gitignore(st, &hp->st);
 		if (hp->rc == -1 && rc == 0) {
 			*err = hp->err;
 			rc = -1;

@@ -34,6 +34,7 @@
 #define FIDX_WALK_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -72,7 +73,15 @@ struct walk_opts {
 	 */
 	const char *const *starts;
 	size_t nstarts;
+	/*
+	 * Files found so far, for who waits on the walk (or NULL): raised
+	 * every WALK_PROGRESS_EVERY files by each thread, so threads do not
+	 * fight over one cache line per file.
+	 */
+	atomic_size_t *progress;
 };
+
+#define WALK_PROGRESS_EVERY 1024
 
 #define WALK_MAX_THREADS 8
 
