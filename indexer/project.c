@@ -139,7 +139,7 @@ project_walk_on_dir(void *arg, const char *rel, size_t len,
 	struct watch *w = p->reg->watch;
 	char abs[2 * PATH_MAX];
 
-	if (w != NULL && p->watch == PROJECT_WATCHING &&
+	if (w != NULL && p->job_watches &&
 	    !atomic_load_explicit(&p->cancel, memory_order_relaxed)) {
 		struct timespec now;
 		bool wait = p->delta;
@@ -401,6 +401,8 @@ project_find(struct project_registry *r, const char *root)
 static void
 project_job_queue(struct project_registry *r, struct project *p)
 {
+	/* One it stops meanwhile is forgotten again when the job is done. */
+	p->job_watches = p->watch == PROJECT_WATCHING;
 	atomic_store(&p->cancel, false);
 	atomic_store(&p->walked, 0);
 	clock_gettime(CLOCK_MONOTONIC, &p->walk_start);

@@ -117,6 +117,9 @@ struct project {
 	char **job;
 	size_t njob;
 	bool delta;
+	bool job_watches;		/* the job asks for watches: read by
+					   the walk, set before it is queued
+					   (p->watch is the loop's) */
 	struct index_snapshot *base;	/* what a delta applies to (a ref) */
 	struct index_apply_stats dstats;	/* the last delta's */
 	uint64_t delta_us;		/* and how long it took (walker) */
