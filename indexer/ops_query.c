@@ -426,9 +426,11 @@ op_query(struct ops_req *r)
 	rewalk = p != NULL && p->state == PROJECT_GONE && !p->walking &&
 	    ops_is_dir(p->root);
 	/*
-	 * Only a walk raises the generation, and no watcher starts one yet:
-	 * one ahead of every walk asked for (or about to be, for a new root
-	 * or one back) cannot come by waiting.
+	 * A walk or a watcher's batch raises the generation, and a batch
+	 * comes only of changes already seen: one ahead of every walk asked
+	 * for and every batch pending (or about to be, for a new root or one
+	 * back) cannot come by waiting. (After a change of its own, a client
+	 * asks `sync` for the generation that holds it.)
 	 */
 	want = (uint64_t)min_gen;
 	if (want > (p == NULL ? 1 : rewalk ? p->last_gen + 1 :

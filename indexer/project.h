@@ -2,10 +2,14 @@
  * project.h - the registry of projects, their states, and their rebuilds.
  *
  * Owns: every struct project (root, state, message, walk options, the
- * live snapshot reference), the index-bytes budget, the walker threads
- * and their job and done lists, and the eventfd that says a walk finished.
+ * live snapshot reference, the watcher's pending changes and the settle
+ * and degraded-rebuild timers), the index-bytes budget, the walker
+ * threads and their job and done lists, and the eventfd that says a job
+ * finished.
  * Never touches: sockets, JSON, clients (server.c and ops.c wait on
- * projects by root and generation, never by pointer across a wait).
+ * projects by root and generation, never by pointer across a wait),
+ * inotify (watch.h hands it events; it asks watch.h for watches), git
+ * (a change under .git is handed to git_changed).
  *
  * Threads: everything here runs on the event loop's thread except the
  * walk itself. A walker takes a project off the job list, walks its root
@@ -13,9 +17,13 @@
  * snapshot and puts it on the done list; project_collect(), on the loop,
  * swaps it in. So the live index is only ever replaced, never appended
  * to, and a query never waits for a rebuild. Each project has at most one
- * walk queued or running (a reindex during a walk sets `dirty` for one
- * more), so both lists are bounded by the project cap. New options asked
- * for during a walk wait in `next_opts` and are taken by the walk after it.
+ * job queued or running, a walk or a delta (a reindex during one sets
+ * `dirty` for a walk after it; changes the watcher reports meanwhile wait
+ * in `pending` for a delta after it), so both lists are bounded by the
+ * project cap. New options asked for during a walk wait in `next_opts`
+ * and are taken by the walk after it. A delta re-reads just the paths
+ * that changed and makes the new snapshot from the live one, sharing
+ * what they do not touch (index_snapshot_apply).
  */
 #ifndef FIDX_PROJECT_H
 #define FIDX_PROJECT_H
@@ -274,9 +282,10 @@ size_t project_collect(struct project_registry *r);
 size_t project_walks(struct project_registry *r);
 
 /*
- * The newest generation p can reach without a new request: the walk
- * queued or running (and the one asked for after it), else the last one
- * done. Nothing else raises it yet (there is no watcher).
+ * The newest generation p can reach without a new request: the walk or
+ * delta queued or running (and the walk asked for after it, or the delta
+ * of the changes pending), else the last one done. Changes the watcher
+ * has not seen yet are not counted: `sync` waits for those.
  */
 uint64_t project_reachable_gen(const struct project *p);
 
