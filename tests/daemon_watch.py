@@ -242,6 +242,8 @@ def t_ignored(tmp):
     if d is None:
         return
     t.add_ready(c, R, "ign")
+    # The add answers once the index is live; its watches, after a sync.
+    sync(c, R)
     w0 = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
     t.check("ignored: only the root, src, and git's .git and .git/refs/heads "
             "are watched", w0 == 4, w0)
