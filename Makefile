@@ -19,7 +19,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev valgrind tmux
+           libutf8proc-dev valgrind tmux zsh fish
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -35,7 +35,11 @@ COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
               common/query.c common/query_run.c common/proto.c common/fold.c \
               common/thread.c common/shquote.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
-              cli/output.c cli/pick.c cli/term.c
+              cli/output.c cli/pick.c cli/term.c cli/shell.c
+# cli/shell/'s scripts, embedded in fidx (cli/shell/embed.sh) and installed.
+SHELL_SCRIPTS = $(foreach s,bash zsh fish,cli/shell/key-bindings.$(s) \
+                cli/shell/completion.$(s))
+SHELL_GEN   = gen/shell_scripts.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
@@ -52,6 +56,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
                tests/daemon_watch.py tests/daemon_faults.py tests/pick.sh \
+               tests/shell.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -74,10 +79,24 @@ $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
-$(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS))
+# The generated C file is made in $(BUILD)/gen and compiled from there,
+# with -I. so that it finds cli/shell.h whatever BUILD is.
+$(BUILD)/$(SHELL_GEN): cli/shell/embed.sh $(SHELL_SCRIPTS)
+	@mkdir -p $(dir $@)
+	sh cli/shell/embed.sh $(SHELL_SCRIPTS) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/$(SHELL_GEN:.c=.o): $(BUILD)/$(SHELL_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -I. $(OPT_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/$(SHELL_GEN:.c=.o): $(BUILD)/$(SHELL_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -I. $(SAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS) $(SHELL_GEN))
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
-$(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS))
+$(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS) $(SHELL_GEN))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 $(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
