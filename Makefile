@@ -8,8 +8,9 @@
 #   make bench-watch    the inotify watcher vs inotifywait and watchman
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
-#   make install  the binaries, man pages and systemd user units under PREFIX
-#                 (/usr/local), staged under DESTDIR; make uninstall
+#   make install  the binaries, man pages, systemd user units and shell
+#                 completions under PREFIX (/usr/local), staged under
+#                 DESTDIR; make uninstall
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -256,15 +257,26 @@ PREFIX  ?= /usr/local
 BINDIR   = $(PREFIX)/bin
 UNITDIR  = $(PREFIX)/lib/systemd/user
 MANDIR   = $(PREFIX)/share/man
+# Where each shell looks for a command's completion by itself (the key
+# bindings are only printed by fidx shell: they are evaluated at start-up).
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  = $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
 UNITS    = fidxd.service fidxd.socket fidx-reindex.service fidx-reindex.timer
 
 .PHONY: install uninstall
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 $(BUILD)/fidx $(BUILD)/fidxd $(DESTDIR)$(BINDIR)/
 	install -m 0644 cli/man/fidx.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 cli/man/fidxd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 cli/shell/completion.bash $(DESTDIR)$(BASHCOMPDIR)/fidx
+	install -m 0644 cli/shell/completion.zsh $(DESTDIR)$(ZSHCOMPDIR)/_fidx
+	install -m 0644 cli/shell/completion.fish \
+	    $(DESTDIR)$(FISHCOMPDIR)/fidx.fish
 	for u in $(UNITS); do \
 	    sed 's|@BINDIR@|$(BINDIR)|g' indexer/systemd/$$u \
 	        >$(DESTDIR)$(UNITDIR)/$$u && \
@@ -274,6 +286,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/fidx $(DESTDIR)$(BINDIR)/fidxd
 	rm -f $(DESTDIR)$(MANDIR)/man1/fidx.1 $(DESTDIR)$(MANDIR)/man8/fidxd.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/fidx $(DESTDIR)$(ZSHCOMPDIR)/_fidx \
+	    $(DESTDIR)$(FISHCOMPDIR)/fidx.fish
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 
 clean:
