@@ -7,7 +7,11 @@
 # with $FIDX_BUILD) in its own session of a private tmux server (its
 # socket in $T, killed on exit), evaluates `fidx shell SHELL` as a user
 # would, and is driven with send-keys; a real fidxd answers on the default
-# socket under that XDG_RUNTIME_DIR. tests/lib.sh has the helpers and the
+# socket under that XDG_RUNTIME_DIR. Checked in each: Ctrl-T inserts
+# the picked paths (a space and a quote in them) quoted, at the cursor,
+# and the line runs with them as words; FIDX_CTRL_T_OPTS reaches the
+# picker; Esc keeps the line; completion of a subcommand, an operand and a
+# path with a space; Alt-C changes directory. tests/lib.sh has the helpers and the
 # rules: every wait polls the screen with a deadline, never a bare sleep.
 # The sanitizers write their reports to files in $T/san: any is a failure.
 
@@ -198,10 +202,19 @@ for sh in bash zsh fish; do
 	fi
 	synced "$sh"
 
-	# Ctrl-T then Esc: nothing inserted, the line as it was.
+	# Ctrl-T with FIDX_CTRL_T_OPTS, then Esc: the picker takes the
+	# options; nothing is inserted, the line is as it was.
+	if [ "$sh" = fish ]; then
+		$TM send-keys -t "$sh" -l "set -g FIDX_CTRL_T_OPTS '--query some'"
+	else
+		$TM send-keys -t "$sh" -l "FIDX_CTRL_T_OPTS='--query some'"
+	fi
+	$TM send-keys -t "$sh" Enter
+	synced "$sh"
 	$TM send-keys -t "$sh" -l "echo kept"
 	$TM send-keys -t "$sh" C-t
-	if pick_open "$sh"; then
+	if waits "$sh" "$sh: FIDX_CTRL_T_OPTS's --query" has "$sh" "1/$NFILES  ready"; then
+		pass "$sh: Ctrl-T's picker takes FIDX_CTRL_T_OPTS"
 		$TM send-keys -t "$sh" Escape
 		if pick_closed "$sh" "echo kept"; then
 			$TM send-keys -t "$sh" Enter
