@@ -238,6 +238,21 @@ for sh in bash zsh fish; do
 	waits "$sh" "$sh: fidx daemon stat<Tab> completes status" has "$sh" "running, pid $DAEMON_PID" &&
 	    pass "$sh: fidx daemon stat<Tab> completes to status"
 	synced "$sh"
+	# An option's value, after which no subcommand is offered.
+	$TM send-keys -t "$sh" -l "fidx --mode ex"
+	$TM send-keys -t "$sh" Tab
+	$TM send-keys -t "$sh" -l "Makefile"
+	$TM send-keys -t "$sh" Enter
+	waits "$sh" "$sh: fidx --mode ex<Tab> completes exact" has_line "$sh" "Makefile" &&
+	    pass "$sh: fidx --mode ex<Tab> completes to exact"
+	synced "$sh"
+	$TM send-keys -t "$sh" -l "fidx -n 3 rei"
+	$TM send-keys -t "$sh" Tab
+	$TM send-keys -t "$sh" -l "X"
+	$TM send-keys -t "$sh" Enter
+	waits "$sh" "$sh: a query's word after an option's value" has "$sh" "fidx -n 3 reiX" &&
+	    pass "$sh: no subcommand is offered for a query's word after -n 3"
+	synced "$sh"
 	$TM send-keys -t "$sh" -l "fidx visit my"
 	$TM send-keys -t "$sh" Tab
 	$TM send-keys -t "$sh" -l "so"

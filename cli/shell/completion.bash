@@ -19,13 +19,16 @@ _fidx() {
 	local i cmd= opts= args=
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
-	# The subcommand: the first word after fidx that is no option (a
-	# --socket before it takes a value).
+	# The subcommand: the first word after fidx and its --socket. Any
+	# other option first makes the words a query, as fidx.c's main()
+	# reads them (cmd=query: no subcommand is offered).
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
 		--socket) ((i++)) ;;
-		-*) ;;
-		*) cmd=${COMP_WORDS[i]}; break ;;
+		-n | --limit | -m | --mode | --root | --typos | --timeout)
+			((i++)); cmd=query ;;
+		-*) cmd=query ;;
+		*) [[ -n $cmd ]] || cmd=${COMP_WORDS[i]}; break ;;
 		esac
 	done
 
@@ -44,11 +47,11 @@ _fidx() {
 	fi
 
 	case $cmd in
-	'')
+	'' | query)
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "$qopts" -- "$cur"))
 			[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace
-		else
+		elif [[ -z $cmd ]]; then
 			COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
 		fi
 		return ;;

@@ -5,7 +5,9 @@
 
 complete -c fidx -e
 
-# The first word after fidx (and its --socket) that is no option, if any.
+# The subcommand: the first word after fidx and its --socket, if any.
+# Any other option first makes the words a query, as fidx.c's main()
+# reads them: "query", and no subcommand is offered.
 function __fidx_cmd
     set -l words (commandline -opc)
     set -e words[1]
@@ -14,6 +16,8 @@ function __fidx_cmd
             case --socket
                 set -e words[1]
             case '-*'
+                echo query
+                return 0
             case '*'
                 echo $words[1]
                 return 0
@@ -21,6 +25,11 @@ function __fidx_cmd
         set -e words[1]
     end
     return 1
+end
+
+# No subcommand: the words are a query (or none yet), so its options.
+function __fidx_no_cmd
+    not __fidx_cmd; or test (__fidx_cmd) = query
 end
 
 # __fidx_in CMD...: the subcommand is one of CMD.
@@ -49,17 +58,17 @@ complete -c fidx -l socket -r -F -d "the daemon's socket"
 complete -c fidx -l help -d 'show help'
 
 # The query's options (no subcommand).
-complete -c fidx -n 'not __fidx_cmd' -s n -l limit -x -d results
-complete -c fidx -n 'not __fidx_cmd; or __fidx_in filter' -s m -l mode -x -a 'fuzzy exact regex' -d 'query mode'
-complete -c fidx -n 'not __fidx_cmd' -s j -l json -d 'print the answer as is'
-complete -c fidx -n 'not __fidx_cmd' -s 0 -l null -d 'end each path with NUL'
-complete -c fidx -n 'not __fidx_cmd' -s p -l positions -d 'matched byte offsets'
-complete -c fidx -n 'not __fidx_cmd; or __fidx_in filter' -l color -x -a 'auto always never' -d 'highlight matches'
-complete -c fidx -n 'not __fidx_cmd; or __fidx_in pick' -l root -x -a '(__fish_complete_directories)' -d 'project root'
-complete -c fidx -n 'not __fidx_cmd; or __fidx_in pick' -l git -d 'git status letters'
-complete -c fidx -n 'not __fidx_cmd; or __fidx_in filter' -l typos -x -a '0 1 2' -d 'bytes a query may have wrong'
-complete -c fidx -n 'not __fidx_cmd' -l timeout -x -d 'seconds to wait for an index'
-complete -c fidx -n 'not __fidx_cmd' -l version -d 'show the version'
+complete -c fidx -n '__fidx_no_cmd' -s n -l limit -x -d results
+complete -c fidx -n '__fidx_no_cmd; or __fidx_in filter' -s m -l mode -x -a 'fuzzy exact regex' -d 'query mode'
+complete -c fidx -n '__fidx_no_cmd' -s j -l json -d 'print the answer as is'
+complete -c fidx -n '__fidx_no_cmd' -s 0 -l null -d 'end each path with NUL'
+complete -c fidx -n '__fidx_no_cmd' -s p -l positions -d 'matched byte offsets'
+complete -c fidx -n '__fidx_no_cmd; or __fidx_in filter' -l color -x -a 'auto always never' -d 'highlight matches'
+complete -c fidx -n '__fidx_no_cmd; or __fidx_in pick' -l root -x -a '(__fish_complete_directories)' -d 'project root'
+complete -c fidx -n '__fidx_no_cmd; or __fidx_in pick' -l git -d 'git status letters'
+complete -c fidx -n '__fidx_no_cmd; or __fidx_in filter' -l typos -x -a '0 1 2' -d 'bytes a query may have wrong'
+complete -c fidx -n '__fidx_no_cmd' -l timeout -x -d 'seconds to wait for an index'
+complete -c fidx -n '__fidx_no_cmd' -l version -d 'show the version'
 
 # Subcommands' options and operands.
 complete -c fidx -n '__fidx_in add rm reindex sync git' -x -a '(__fish_complete_directories)'

@@ -41,7 +41,21 @@ _fidx() {
 		'*:: :->args' && ret=0
 	case $state in
 	cmd)
-		_describe -t commands 'fidx command' cmds && ret=0
+		# A subcommand only first, after --socket: any other option
+		# makes the words a query, as fidx.c's main() reads them.
+		local w skip=0 query=0
+		for w in $words[2,CURRENT-1]; do
+			if (( skip )); then
+				skip=0
+				continue
+			fi
+			case $w in
+			--socket) skip=1 ;;
+			--socket=*) ;;
+			-*) query=1 ;;
+			esac
+		done
+		(( query )) || _describe -t commands 'fidx command' cmds && ret=0
 		;;
 	args)
 		curcontext=${curcontext%:*:*}:fidx-$words[1]:
