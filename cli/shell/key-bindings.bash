@@ -6,25 +6,27 @@
 #   Alt-C   pick a path and cd into its directory (a file's parent)
 #
 # FIDX_CTRL_T_OPTS and FIDX_ALT_C_OPTS add options to `fidx pick` (split
-# into words as the shell splits an unquoted expansion).
+# into words at spaces and tabs, never globbed: --query *.c stays *.c).
 # `bind -x` runs the functions in this shell, so `cd` changes its
 # directory; the picker draws on /dev/tty itself, and Esc (exit 130)
 # leaves the line as it was.
 
 __fidx_ctrl_t() {
-	local p sel=
+	local p sel= opts
+	read -ra opts <<<"$FIDX_CTRL_T_OPTS"
 	# NUL-separated, so a name holding a newline is one name.
 	while IFS= read -r -d '' p; do
 		sel+=$(printf '%q' "$p")' '
-	done < <(command fidx pick -0 $FIDX_CTRL_T_OPTS)
+	done < <(command fidx pick -0 "${opts[@]}")
 	[[ -n $sel ]] || return 0
 	READLINE_LINE=${READLINE_LINE:0:READLINE_POINT}$sel${READLINE_LINE:READLINE_POINT}
 	READLINE_POINT=$((READLINE_POINT + ${#sel}))
 }
 
 __fidx_alt_c() {
-	local p
-	IFS= read -r -d '' p < <(command fidx pick -0 --no-multi $FIDX_ALT_C_OPTS)
+	local p opts
+	read -ra opts <<<"$FIDX_ALT_C_OPTS"
+	IFS= read -r -d '' p < <(command fidx pick -0 --no-multi "${opts[@]}")
 	[[ -n $p ]] || return 0
 	# A file's directory is its parent; a path with no slash is here.
 	if [[ ! -d $p ]]; then
