@@ -8,8 +8,9 @@
 #   make bench-watch    the inotify watcher vs inotifywait and watchman
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
-#   make install  the binaries, man pages and systemd user units under PREFIX
-#                 (/usr/local), staged under DESTDIR; make uninstall
+#   make install  the binaries, man pages, systemd user units and shell
+#                 completions under PREFIX (/usr/local), staged under
+#                 DESTDIR; make uninstall
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -19,7 +20,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev valgrind tmux
+           libutf8proc-dev valgrind tmux zsh fish
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -35,7 +36,11 @@ COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
               common/query.c common/query_run.c common/proto.c common/fold.c \
               common/thread.c common/shquote.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
-              cli/output.c cli/pick.c cli/term.c
+              cli/output.c cli/pick.c cli/term.c cli/shell.c
+# cli/shell/'s scripts, embedded in fidx (cli/shell/embed.sh) and installed.
+SHELL_SCRIPTS = $(foreach s,bash zsh fish,cli/shell/key-bindings.$(s) \
+                cli/shell/completion.$(s))
+SHELL_GEN   = gen/shell_scripts.c
 INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
@@ -52,6 +57,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
                tests/daemon_watch.py tests/daemon_faults.py tests/pick.sh \
+               tests/shell.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -74,10 +80,24 @@ $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
 
-$(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS))
+# The generated C file is made in $(BUILD)/gen and compiled from there,
+# with -I. so that it finds cli/shell.h whatever BUILD is.
+$(BUILD)/$(SHELL_GEN): cli/shell/embed.sh $(SHELL_SCRIPTS)
+	@mkdir -p $(dir $@)
+	sh cli/shell/embed.sh $(SHELL_SCRIPTS) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/$(SHELL_GEN:.c=.o): $(BUILD)/$(SHELL_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -I. $(OPT_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/obj/$(SHELL_GEN:.c=.o): $(BUILD)/$(SHELL_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -I. $(SAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/fidx: $(call obj,$(BUILD),$(CLI_SRCS) $(COMMON_SRCS) $(SHELL_GEN))
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
-$(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS))
+$(BUILD)/asan/fidx: $(call obj,$(BUILD)/asan,$(CLI_SRCS) $(COMMON_SRCS) $(SHELL_GEN))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 $(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
@@ -237,15 +257,26 @@ PREFIX  ?= /usr/local
 BINDIR   = $(PREFIX)/bin
 UNITDIR  = $(PREFIX)/lib/systemd/user
 MANDIR   = $(PREFIX)/share/man
+# Where each shell looks for a command's completion by itself (the key
+# bindings are only printed by fidx shell: they are evaluated at start-up).
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  = $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
 UNITS    = fidxd.service fidxd.socket fidx-reindex.service fidx-reindex.timer
 
 .PHONY: install uninstall
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	    $(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 $(BUILD)/fidx $(BUILD)/fidxd $(DESTDIR)$(BINDIR)/
 	install -m 0644 cli/man/fidx.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 cli/man/fidxd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 cli/shell/completion.bash $(DESTDIR)$(BASHCOMPDIR)/fidx
+	install -m 0644 cli/shell/completion.zsh $(DESTDIR)$(ZSHCOMPDIR)/_fidx
+	install -m 0644 cli/shell/completion.fish \
+	    $(DESTDIR)$(FISHCOMPDIR)/fidx.fish
 	for u in $(UNITS); do \
 	    sed 's|@BINDIR@|$(BINDIR)|g' indexer/systemd/$$u \
 	        >$(DESTDIR)$(UNITDIR)/$$u && \
@@ -255,6 +286,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/fidx $(DESTDIR)$(BINDIR)/fidxd
 	rm -f $(DESTDIR)$(MANDIR)/man1/fidx.1 $(DESTDIR)$(MANDIR)/man8/fidxd.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/fidx $(DESTDIR)$(ZSHCOMPDIR)/_fidx \
+	    $(DESTDIR)$(FISHCOMPDIR)/fidx.fish
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 
 clean:

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "output.h"
 #include "pick.h"
+#include "shell.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -57,6 +58,7 @@ static const struct {
 	{ "git", cmd_git },
 	{ "pick", pick_main },
 	{ "daemon", cmd_daemon },
+	{ "shell", shell_main },
 };
 
 static void
@@ -82,6 +84,11 @@ fidx_usage(FILE *f)
 	    "(fidx pick --help)\n"
 	    "       fidx daemon start | stop | status\n"
 	    "       fidx filter [options] QUERY < candidates (no daemon)\n"
+	    "       fidx shell bash | zsh | fish [--completion | "
+	    "--key-bindings]\n"
+	    "                                    key bindings (Ctrl-T, Alt-C) "
+	    "and completion:\n"
+	    "                                    eval \"$(fidx shell bash)\"\n"
 	    "       fidx --help | --version\n"
 	    "Query options:\n"
 	    "  -n, --limit N        results (default %d, at most %d)\n"

@@ -5,8 +5,9 @@
 # Run by tests/run.sh after test-build, which makes the release binaries
 # install copies (so nothing is compiled here). Checks: every file is
 # where PREFIX says, executable or not as it should be; the units name
-# the installed binaries; systemd-analyze accepts the units (when this
-# machine has it); uninstall removes what install put and nothing else.
+# the installed binaries; the shell completions are those fidx shell
+# prints; systemd-analyze accepts the units (when this machine has it);
+# uninstall removes what install put and nothing else.
 
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -30,6 +31,17 @@ check "the installed fidx runs" "$D/usr/bin/fidx" --version
 check "the service caps memory (MemoryMax)" grep -q '^MemoryMax=[0-9]*M$' "$U/fidxd.service"
 check "installed fidx(1)" test -f "$D/usr/share/man/man1/fidx.1"
 check "installed fidxd(8)" test -f "$D/usr/share/man/man8/fidxd.8"
+
+# The completions, where each shell finds them by itself, are what the
+# installed fidx prints with --completion (one text, two ways to get it).
+for c in bash:bash-completion/completions/fidx zsh:zsh/vendor-completions/_fidx \
+    fish:fish/vendor_completions.d/fidx.fish; do
+	sh=${c%%:*} f="$D/usr/share/${c#*:}"
+	check "installed the $sh completion ${c#*:}" test -f "$f"
+	check "the $sh completion is not executable" test ! -x "$f"
+	"$D/usr/bin/fidx" shell "$sh" --completion >"$T/comp" 2>&1
+	check "it is what fidx shell $sh --completion prints" cmp -s "$T/comp" "$f"
+done
 
 # The man pages render without a warning, and name every subcommand and
 # flag the programs' own --help lists, so neither can go stale alone.
@@ -74,6 +86,9 @@ expect 0 "make uninstall" make -s -C "$REPO" uninstall DESTDIR="$D" PREFIX=/usr
 check "uninstall removed the binaries" test ! -e "$D/usr/bin/fidx" -a ! -e "$D/usr/bin/fidxd"
 check "and the units" test ! -e "$U/fidxd.service" -a ! -e "$U/fidx-reindex.timer"
 check "and the man pages" test ! -e "$D/usr/share/man/man1/fidx.1" -a ! -e "$D/usr/share/man/man8/fidxd.8"
+check "and the completions" test ! -e "$D/usr/share/bash-completion/completions/fidx" \
+    -a ! -e "$D/usr/share/zsh/vendor-completions/_fidx" \
+    -a ! -e "$D/usr/share/fish/vendor_completions.d/fidx.fish"
 check "and nothing else" test -f "$D/usr/share/keep/mine"
 
 summary
