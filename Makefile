@@ -6,6 +6,7 @@
 #   make bench-filter   fidx filter vs fzf and fzy (see bench/)
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 #   make bench-watch    the inotify watcher vs inotifywait and watchman
+#   make bench-pick     fidx pick's keystroke to screen vs fzf, in tmux
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make install  the binaries, man pages, systemd user units and shell
@@ -68,7 +69,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test deps test-build bench-filter bench-daemon bench-watch \
+.PHONY: all run test deps test-build bench-filter bench-daemon bench-watch bench-pick \
         bench-rank clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
@@ -194,6 +195,12 @@ BENCH_WATCH_DEB_PKGS = watchman
 bench-watch: all
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_WATCH_DEB_PKGS)"
 	bash bench/watch.sh
+
+# The picker against fzf, in tmux (both in BENCH_PICK_DEB_PKGS).
+BENCH_PICK_DEB_PKGS = fzf tmux
+bench-pick: all
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PICK_DEB_PKGS)"
+	bash bench/pick.sh
 
 bench-rank: all
 	bash bench/rank.sh
