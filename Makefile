@@ -6,6 +6,7 @@
 #   make bench-filter   fidx filter vs fzf and fzy (see bench/)
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 #   make bench-watch    the inotify watcher vs inotifywait and watchman
+#   make bench-soak     fidxd under every load at once for SOAK_SECONDS (600)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make install  the binaries, man pages and systemd user units under PREFIX
@@ -63,7 +64,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all run test deps test-build bench-filter bench-daemon bench-watch \
-        bench-rank clean
+        bench-soak bench-rank clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -174,6 +175,10 @@ BENCH_WATCH_DEB_PKGS = watchman
 bench-watch: all
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_WATCH_DEB_PKGS)"
 	bash bench/watch.sh
+
+# SOAK_SECONDS=60 make bench-soak: the short version (default 600 s).
+bench-soak: all
+	bash bench/soak.sh
 
 bench-rank: all
 	bash bench/rank.sh
