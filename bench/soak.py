@@ -61,11 +61,13 @@ client that did nothing wrong, an answer out of order, a spot check's
 request refused. The abrupt clients provoke nothing visible to them.
 
 RSS: warm-up is the first min(20% of SECONDS, 60 s). "RSS at warm-up" is
-the median of the samples within 5 s of that mark, "RSS at the end" the
-median of the last 10 samples (a rebuild holds two snapshots for a moment,
-so single samples saw-tooth); the peak is the largest sample; the slope is
-a least-squares line through every sample after warm-up, in bytes per
-minute.
+the median of the samples in a window of max(10 s, 10% of SECONDS)
+centred on that mark, "RSS at the end" the median of the samples in the
+last such window (a rebuild holds two snapshots and a walk's arena for a
+moment, so single samples saw-tooth by a third); the floors, those
+windows' least samples, are shown too; the peak is the largest sample;
+the slope is a least-squares line through every sample after warm-up, in
+bytes per minute.
 
 Targets, printed as PASS/FAIL (never an exit status): slope after warm-up
 under 100 KiB/min; end RSS within 5% of warm-up; every spot check
@@ -644,22 +646,30 @@ def lsq_slope(pts):
 
 
 def rss_summary(samples, seconds):
+    """Warm-up is the first min(20% of the run, 60 s); "at warm-up" is the
+    median of the samples in a window of max(10 s, 10% of the run) centred
+    on that mark, "at the end" the median of the samples in the last such
+    window (a rebuild holds two snapshots and a walk's arena for a moment,
+    so single samples saw-tooth); the floors are those windows' minima."""
     warm = min(0.2 * seconds, 60.0)
-    near = [y for t, y in samples if abs(t - warm) <= 5.0]
+    win = max(10.0, 0.1 * seconds)
+    end_t = samples[-1][0]
+    near = [y for t, y in samples if abs(t - warm) <= win / 2]
+    last = [y for t, y in samples if t > end_t - win]
     post = [(t, y) for t, y in samples if t >= warm]
-    last = [y for _, y in samples[-10:]]
     return {
-        "warm_s": warm,
-        "warm": statistics.median(near) if near else float("nan"),
-        "warm_at": min(samples, key=lambda p: abs(p[0] - warm))[1],
-        "end": statistics.median(last) if last else float("nan"),
-        "end_at": samples[-1][1] if samples else float("nan"),
-        "peak": max(y for _, y in samples) if samples else float("nan"),
-        "post_min": min(y for _, y in post) if post else float("nan"),
-        "post_max": max(y for _, y in post) if post else float("nan"),
+        "warm_s": warm, "win_s": win,
+        "warm": statistics.median(near),
+        "warm_floor": min(near),
+        "end": statistics.median(last),
+        "end_floor": min(last),
+        "end_at": samples[-1][1],
+        "peak": max(y for _, y in samples),
+        "post_min": min(y for _, y in post),
+        "post_max": max(y for _, y in post),
         "slope": lsq_slope(post),
         "n": len(samples), "n_post": len(post),
-        "first": samples[0][1] if samples else float("nan"),
+        "first": samples[0][1],
     }
 
 
@@ -835,18 +845,22 @@ def report(a, res):
         f"{a.clients} query clients; {res['visit_targets']} files visited "
         "round robin",
         f"- Warm-up: the first {rs['warm_s']:.0f} s (min(20% of the run, "
-        "60 s)); RSS at warm-up = median of the samples within 5 s of it, "
-        "at the end = median of the last 10 samples",
+        f"60 s)); RSS at warm-up = the median of the samples in the "
+        f"{rs['win_s']:.0f} s (max(10 s, 10% of the run)) centred on that "
+        f"mark, at the end = the median of the last {rs['win_s']:.0f} s; "
+        "floor = the least sample of the same window (one snapshot, no "
+        "walk running)",
         "",
         "### RSS (VmRSS, sampled every second)",
         "",
         "| measure | value |",
         "|---|---:|",
         f"| first sample (indexed, before the load) | {mib(rs['first'])} MiB |",
-        f"| at warm-up ({rs['warm_s']:.0f} s) | {mib(rs['warm'])} MiB "
-        f"(sample: {mib(rs['warm_at'])}) |",
+        f"| at warm-up ({rs['warm_s']:.0f} s) | {mib(rs['warm'])} MiB |",
         f"| at the end | {mib(rs['end'])} MiB (last sample: "
         f"{mib(rs['end_at'])}) |",
+        f"| floor at warm-up / at the end | {mib(rs['warm_floor'])} / "
+        f"{mib(rs['end_floor'])} MiB |",
         f"| peak | {mib(rs['peak'])} MiB |",
         f"| after warm-up: min / max | {mib(rs['post_min'])} / "
         f"{mib(rs['post_max'])} MiB |",

@@ -37,13 +37,14 @@
 # the file count back to the start's, fidxd's stderr searched for
 # sanitizer reports and "error" lines.
 # Reported: RSS at warm-up (the first min(20% of SECONDS, 60 s); the
-# median of the samples within 5 s of that mark), at the end (median of
-# the last 10 samples), the peak, and the slope of a least-squares fit
-# over the samples after warm-up (bytes per minute); the work done; the
-# spot checks; daemon errors (an "ok":false whose code none of our
-# requests provoke: `cancelled` of a superseded query is expected,
-# `busy` is counted apart; a connection closed under a client; an answer
-# out of order).
+# median of the samples in a window of max(10 s, 10% of SECONDS) centred
+# on that mark: a rebuild's second snapshot saw-tooths single samples),
+# at the end (the median of the last such window), the peak, and the
+# slope of a least-squares fit over the samples after warm-up (bytes per
+# minute); the work done; the spot checks; daemon errors (an "ok":false
+# whose code none of our requests provoke: `cancelled` of a superseded
+# query is expected, `busy` is counted apart; a connection closed under
+# a client; an answer out of order).
 # Targets printed as PASS/FAIL (never an exit status): slope after warm-up
 # under 100 KiB/min; end RSS within 5% of warm-up; every spot check
 # correct; zero daemon errors; fidxd alive at the end, exit 0 on shutdown,
