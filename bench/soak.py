@@ -928,6 +928,10 @@ def report(a, res):
         (f"end RSS {mib(rs['end'])} MiB within 5% of warm-up "
          f"{mib(rs['warm'])} MiB ({(rs['end'] / rs['warm'] - 1) * 100:+.1f}%)",
          abs(rs["end"] / rs["warm"] - 1) <= END_WITHIN),
+        (f"(info, not a target) floors: end {mib(rs['end_floor'])} MiB "
+         f"against warm-up {mib(rs['warm_floor'])} MiB "
+         f"({(rs['end_floor'] / rs['warm_floor'] - 1) * 100:+.1f}%)",
+         abs(rs["end_floor"] / rs["warm_floor"] - 1) <= END_WITHIN),
         (f"spot checks: {spot_total} correct, {len(s.spot_fail)} wrong",
          not s.spot_fail and spot_total > 0),
         (f"daemon errors not the client's fault: {s.n_errors}",
