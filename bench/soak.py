@@ -45,7 +45,11 @@ these threads run at once, each on its own connection(s):
               git     an untracked file made in a repository, {"op":"git",
                       "max_age_ms":0} must list it as `??`; deleted, the
                       same must not;
-  rss       VmRSS of fidxd from /proc/PID/status every second.
+  rss       VmRSS of fidxd from /proc/PID/status every second;
+  stats     {"op":"stats"} every 5 s: heap, index, client buffer, watcher,
+            git cache and visit store bytes, watches and stale watches,
+            and their least-squares slopes after warm-up (where growth,
+            if any, comes from).
 
 After SECONDS every thread stops; the daemon must be alive and answer
 `ping`; a `stats` snapshot is kept; the files left by the churn are
@@ -71,7 +75,9 @@ bytes per minute.
 
 Targets, printed as PASS/FAIL (never an exit status): slope after warm-up
 under 100 KiB/min; end RSS within 5% of warm-up; every spot check
-correct; zero daemon errors; the daemon alive at the end.
+correct; zero daemon errors; the daemon alive at the end and exit 0 on
+shutdown; no sanitizer or error line on its stderr; the visit store and
+the git cache within their caps.
 
 Exit status: 0 ran (whatever the targets say), 1 something failed.
 """
@@ -634,6 +640,42 @@ def sampler(s, pid, samples):
     return t
 
 
+# What the stats sampler keeps: name -> path in the `stats` answer.
+STAT_SERIES = (
+    ("memory.heap_bytes", ("memory", "heap_bytes")),
+    ("memory.index_bytes", ("memory", "index_bytes")),
+    ("memory.client_input_bytes", ("memory", "client_input_bytes")),
+    ("memory.client_output_bytes", ("memory", "client_output_bytes")),
+    ("watch.usage.bytes", ("watch", "usage", "bytes")),
+    ("watch.usage.watches", ("watch", "usage", "watches")),
+    ("watch.counters.stale", ("watch", "counters", "stale")),
+    ("git.usage.bytes", ("git", "usage", "bytes")),
+    ("visits.usage.bytes", ("visits", "usage", "bytes")),
+    ("usage.clients", ("usage", "clients")),
+)
+STATS_GAP = 5.0
+
+
+def stats_sampler(s, series):
+    """`stats` every STATS_GAP s on a connection of its own: what the
+    daemon says it holds, beside the RSS."""
+    def body(_, c):
+        while not s.stop.is_set():
+            req = {"op": "stats"}
+            r = c.request(req)
+            if s.answer("stats", req, r) is None:
+                row = {}
+                for name, path in STAT_SERIES:
+                    v = r
+                    for k in path:
+                        v = v.get(k, {}) if isinstance(v, dict) else {}
+                    if isinstance(v, (int, float)):
+                        row[name] = v
+                series.append((s.now(), row))
+            s.stop.wait(STATS_GAP)
+    return body
+
+
 def lsq_slope(pts):
     """Least-squares slope of (t seconds, y) in y per minute."""
     if len(pts) < 2:
@@ -765,6 +807,8 @@ def run(a, tmp):
         threads.append(worker(s, "git", gitter(a.seed + 3)))
         threads.append(worker(s, "visit", visiter(visit_files, a.seed + 4)))
         threads.append(worker(s, "spot", spotter(dirs, a.seed + 5)))
+        series = []
+        threads.append(worker(s, "stats", stats_sampler(s, series)))
         log(f"soak: {len(threads)} threads for {a.seconds} s")
         end = s.t0 + a.seconds
         nxt = s.t0 + 10
@@ -787,6 +831,7 @@ def run(a, tmp):
         res["stuck"] = stuck
         res["soak"] = s
         res["samples"] = samples
+        res["series"] = series
         res["churn_alive"] = (len(ch.files), len(ch.mydirs))
 
         # The end: alive, stats, cleanup back to the start's count.
@@ -871,6 +916,20 @@ def report(a, res):
     if "rss_after" in res:
         out.append(f"| after the load stopped and the cleanup | "
                    f"{mib(res['rss_after'])} MiB |")
+    warm = rs["warm_s"]
+    post = [(t, row) for t, row in res["series"] if t >= warm]
+    if len(post) >= 2:
+        out += ["", f"### What `stats` says it holds (every {STATS_GAP:.0f} "
+                f"s, {len(post)} samples after warm-up)", "",
+                "| series | at warm-up | at the end | max | slope after "
+                "warm-up per minute |", "|---|---:|---:|---:|---:|"]
+        for name, _ in STAT_SERIES:
+            pts = [(t, row[name]) for t, row in post if name in row]
+            if len(pts) < 2:
+                continue
+            out.append(f"| {name} | {pts[0][1]} | {pts[-1][1]} | "
+                       f"{max(y for _, y in pts)} | "
+                       f"{lsq_slope(pts):+.0f} |")
     out += ["", "### Work done", "", "| what | count |", "|---|---:|"]
     for k in sorted(s.n):
         out.append(f"| {k} | {s.n[k]} |")
@@ -936,9 +995,10 @@ def report(a, res):
          not s.spot_fail and spot_total > 0),
         (f"daemon errors not the client's fault: {s.n_errors}",
          s.n_errors == 0 and not res["stuck"]),
-        (f"fidxd alive at the end (ping), exit status {res.get('exit')}, "
-         f"stderr clean", res["alive"] and res.get("exit") == 0
-         and not res["log_bad"]),
+        (f"fidxd alive at the end (ping), exit status {res.get('exit')} "
+         "after shutdown", res["alive"] and res.get("exit") == 0),
+        (f"fidxd's stderr: {len(res['log_bad'])} sanitizer or error lines",
+         not res["log_bad"]),
         (f"visit store {vis.get('usage', {}).get('entries')} entries <= "
          f"{vis.get('limits', {}).get('total')}; git cache "
          f"{st.get('git', {}).get('usage', {}).get('entries')} entries <= "
