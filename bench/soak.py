@@ -622,13 +622,26 @@ def spotter(dirs, seed):
 
 # ---------------------------------------------------------------- rss
 
-def sampler(s, pid, samples):
+def proc_rss(pid):
+    """VmRSS, RssAnon, RssFile of pid in bytes."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "RssFile"):
+                out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def sampler(s, pid, samples, parts):
     def run():
         nxt = time.monotonic()
         while not s.stop.is_set():
             try:
-                rss = b.proc_status(pid)["VmRSS"]
-                samples.append((s.now(), rss))
+                st = proc_rss(pid)
+                samples.append((s.now(), st["VmRSS"]))
+                parts.append((s.now(), st.get("RssAnon", 0),
+                              st.get("RssFile", 0)))
             except (OSError, KeyError):
                 s.error("rss", f"fidxd (pid {pid}) is gone")
                 s.stop.set()
@@ -790,7 +803,8 @@ def run(a, tmp):
         s = Soak(a, a.tree, repos)
         samples = []
         words = b.read_queries(a.queries)
-        threads = [sampler(s, d.pid, samples)]
+        parts = []
+        threads = [sampler(s, d.pid, samples, parts)]
         threads.append(worker(s, "reindex", reindexer))
         ch = Churn(s, dirs, random.Random(a.seed + 1))
         t = threading.Thread(target=ch.run, name="churn", daemon=True)
@@ -832,6 +846,7 @@ def run(a, tmp):
         res["soak"] = s
         res["samples"] = samples
         res["series"] = series
+        res["parts"] = parts
         res["churn_alive"] = (len(ch.files), len(ch.mydirs))
 
         # The end: alive, stats, cleanup back to the start's count.
@@ -913,6 +928,16 @@ def report(a, res):
         f"{rs['slope'] / KIB:+.1f} KiB/min |",
         f"| end / warm-up | {rs['end'] / rs['warm']:.3f} |",
     ]
+    pa = [(t, an, fi) for t, an, fi in res["parts"] if t >= rs["warm_s"]]
+    if len(pa) >= 2:
+        out.append(f"| RssAnon / RssFile after warm-up: slope | "
+                   f"{lsq_slope([(t, an) for t, an, _ in pa]) / KIB:+.1f} / "
+                   f"{lsq_slope([(t, fi) for t, _, fi in pa]) / KIB:+.1f} "
+                   "KiB/min |")
+        out.append(f"| RssAnon / RssFile: least after warm-up, last | "
+                   f"{mib(min(x[1] for x in pa))} / "
+                   f"{mib(min(x[2] for x in pa))}, {mib(pa[-1][1])} / "
+                   f"{mib(pa[-1][2])} MiB |")
     if "rss_after" in res:
         out.append(f"| after the load stopped and the cleanup | "
                    f"{mib(res['rss_after'])} MiB |")
