@@ -7,6 +7,7 @@
 #   make bench-daemon   fidxd vs fd, find, fzy and fzf (see bench/)
 #   make bench-watch    the inotify watcher vs inotifywait and watchman
 #   make bench-pick     fidx pick's keystroke to screen vs fzf, in tmux
+#   make bench-soak     fidxd under every load at once for SOAK_SECONDS (600)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make install  the binaries, man pages, systemd user units and shell
@@ -70,7 +71,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all run test deps test-build bench-filter bench-daemon bench-watch bench-pick \
-        bench-rank clean
+        bench-soak bench-rank clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -201,6 +202,10 @@ BENCH_PICK_DEB_PKGS = fzf tmux
 bench-pick: all
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PICK_DEB_PKGS)"
 	bash bench/pick.sh
+
+# SOAK_SECONDS=60 make bench-soak: the short version (default 600 s).
+bench-soak: all
+	bash bench/soak.sh
 
 bench-rank: all
 	bash bench/rank.sh
