@@ -188,9 +188,14 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 	if (e != NULL) {
 		uint64_t age = now > e->computed_ms ? now - e->computed_ms : 0;
 
-		/* A stale one only for who asked for an age (max_age_ms). */
+		/*
+		 * A stale one only for who asked for an age (max_age_ms).
+		 * max_age_ms 0 takes nothing cached: the clock reads whole
+		 * milliseconds, and a status computed in the same one may
+		 * predate the change the asker just made.
+		 */
 		if (age < c->lim.ttl_ms && age <= max_age_ms &&
-		    (!e->stale || max_age_ms != UINT64_MAX)) {
+		    max_age_ms > 0 && (!e->stale || max_age_ms != UINT64_MAX)) {
 			gitcache_lru_unlink(c, e);
 			gitcache_lru_push(c, e);
 			c->st.hits++;

@@ -179,10 +179,13 @@ watch_del(struct watch *w, int wd, bool kernel_dropped)
 
 	if (e == NULL)
 		return;
-	if (kernel_dropped)
+	/*
+	 * The library cannot forget one the kernel dropped, and says so on
+	 * stderr: one removed here whose IN_IGNORED is still unread is
+	 * such a one too. Either way it is counted as stale.
+	 */
+	if (kernel_dropped || !inotifytools_remove_watch_by_wd(wd))
 		w->stale++;
-	else
-		(void)inotifytools_remove_watch_by_wd(wd);
 	w->path_bytes -= e->len;
 	free(e->path);
 	e->path = NULL;

@@ -192,6 +192,10 @@ test_ttl(void **state)
 	fill(c, "/a", 0);
 	fill(c, "/b", 50);
 	assert_int_equal(look(c, "/a", 99), GITCACHE_HIT);
+	/* max_age_ms 0 takes nothing cached, even from this millisecond. */
+	assert_int_equal(gitcache_lookup(c, "/b", 0, 50, &st, &age),
+	    GITCACHE_COMPUTE);
+	gitcache_fail(c, "/b", NULL);
 	assert_int_equal(gitcache_lookup(c, "/a", 10, 11, &st, &age),
 	    GITCACHE_COMPUTE);
 	gitcache_fail(c, "/a", NULL);
