@@ -954,10 +954,32 @@ project_overflow(struct project_registry *r, struct project *p)
 	project_reindex(r, p);
 }
 
+/*
+ * What a change to rel asks to read again: rel itself, or, when it is a
+ * .gitignore (or the root's .ignore), the directory whose listing its
+ * rules decide, tree and all (in buf).
+ */
+static const char *
+project_rules_dir(const char *rel, char *buf, size_t size)
+{
+	const char *slash = strrchr(rel, '/');
+	const char *name = slash != NULL ? slash + 1 : rel;
+	size_t len = slash != NULL ? (size_t)(slash - rel) : 0;
+
+	if (strcmp(name, ".gitignore") != 0 && strcmp(rel, ".ignore") != 0)
+		return rel;
+	if (len >= size)
+		return rel;
+	memcpy(buf, rel, len);
+	buf[len] = '\0';
+	return buf;
+}
+
 void
 project_watch_event(struct project_registry *r, const struct watch_event *ev)
 {
 	uint64_t now = loop_now_ms(r->loop);
+	char dir[PATH_MAX];
 
 	for (size_t i = 0; i < r->n; i++) {
 		struct project *p = r->v[i];
@@ -1026,6 +1048,7 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 		}
 		if (r->git_changed != NULL)
 			r->git_changed(r->git_arg, p->root, false);
+		rel = project_rules_dir(rel, dir, sizeof(dir));
 		quiet = now - p->last_event_ms >= PROJECT_QUIET_MS;
 		p->last_event_ms = now;
 		if (!project_pending_add(r, p, rel)) {

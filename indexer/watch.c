@@ -508,9 +508,13 @@ watch_event(struct watch *w, const struct inotify_event *ev)
 		return;
 	uint32_t project = e->project;
 
-	/* Only git's status cares, once per project: no queue, no path. */
+	/*
+	 * Only git's status cares, once per project: no queue, no path. But
+	 * ignore rules written change what a directory lists: those go on.
+	 */
 	if ((ev->mask & (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-	    IN_MOVED_TO)) == IN_CLOSE_WRITE) {
+	    IN_MOVED_TO)) == IN_CLOSE_WRITE && strcmp(name, ".gitignore") != 0 &&
+	    strcmp(name, ".ignore") != 0) {
 		bool was;
 
 		pthread_mutex_lock(&w->mu);

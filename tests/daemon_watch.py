@@ -254,6 +254,16 @@ def t_ignored(tmp):
     t.check("ignored: one beside it is", has(c, R, "src/b.c"))
     w1 = t.stats(c).get("watch", {}).get("usage", {}).get("watches")
     t.check("ignored: no watch was added under it", w1 == w0, w1)
+    # A .gitignore saved changes what its directory lists: read again.
+    with open(os.path.join(R, ".gitignore"), "w") as f:
+        f.write("node_modules/\nsrc/b.c\n")
+    sync(c, R)
+    t.check("ignored: a rule added to .gitignore takes its file out",
+            not has(c, R, "src/b.c") and has(c, R, "src/a.c"))
+    with open(os.path.join(R, ".gitignore"), "w") as f:
+        f.write("node_modules/\n")
+    sync(c, R)
+    t.check("ignored: and taken away, brings it back", has(c, R, "src/b.c"))
     t.stop_daemon(d, c, "ignored daemon")
 
 
