@@ -999,13 +999,15 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 			continue;
 		}
 		if (ev->kind == WATCH_NOSPACE) {
-			if (ev->project == p->id &&
+			if ((ev->project == p->id || ev->project == 0) &&
 			    p->watch == PROJECT_WATCHING) {
 				char why[160];
 
-				snprintf(why, sizeof(why), "inotify watches ran "
-				    "out (fs.inotify.max_user_watches; raise "
-				    "it with sysctl)");
+				snprintf(why, sizeof(why), ev->project == 0 ?
+				    "inotify stopped: it could not be started "
+				    "again (the log says why)" : "inotify "
+				    "watches ran out (fs.inotify.max_user_"
+				    "watches, or --max-watches; raise it)");
 				project_degrade(r, p, why);
 			}
 			continue;

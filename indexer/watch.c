@@ -652,9 +652,20 @@ watch_main(void *arg)
 		w->st.stale = w->stale;
 		watch_usage(w);
 		pthread_mutex_unlock(&w->mu);
-		if (watch_restart(w) == -1)
+		if (watch_restart(w) == -1) {
+			/* Nothing is watched from here: every project says so. */
+			watch_push(w, WATCH_NOSPACE, 0, NULL, false, 0);
 			break;
+		}
 	}
+	/*
+	 * However it ends, nobody may wait on it any more: a walk waiting
+	 * for a watch or for room in the ring is let go (watch_dir: -1).
+	 */
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 

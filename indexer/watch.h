@@ -37,7 +37,7 @@ struct watch;
 enum watch_kind {
 	WATCH_PATH,		/* path: something in it was made, gone or moved */
 	WATCH_OVERFLOW,		/* events were lost (project, or all if 0) */
-	WATCH_NOSPACE,		/* the kernel's max_user_watches ran out */
+	WATCH_NOSPACE,		/* watches ran out (project), or inotify stopped (0) */
 	WATCH_ROOT_GONE,	/* path: a project's root, deleted or moved */
 	WATCH_SYNC,		/* cookie: every event before it has been taken */
 	WATCH_RESCAN,		/* path: a directory that changed between its
