@@ -111,7 +111,7 @@ fidx_usage(FILE *f)
 	    "                       and a half seconds; default fidxd's "
 	    "--wait-ms, 10 s);\n"
 	    "                       add --wait and reindex --wait take it too\n"
-	    "Every command takes --socket PATH (default "
+	    "Every command takes --socket PATH (default $FIDX_SOCKET, else\n"
 	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
 	    "Words of the query are joined by spaces; start it with -- if\n"
 	    "it begins with '-' or names a subcommand. Exit status: 0 found,\n"
