@@ -78,7 +78,9 @@ mkdir -p "$P/src" "$P/docs" "$Q/sub"
 for f in src/main.c src/util.c docs/guide.txt README.md Makefile; do
 	echo "$f" >"$P/$f"
 done
-for f in sub/notes.txt alpha.txt; do
+for f in sub/notes.txt alpha.txt \
+    a_very_long_directory_name_for_the_width_test/another_long_one/target_file.txt; do
+	mkdir -p "$Q/$(dirname "$f")"
 	: >"$Q/$f"
 done
 git -C "$P" init -q && git -C "$P" add . &&
@@ -257,10 +259,21 @@ try
   call fidx#picker#key("\<Esc>")
   call Check('Esc closes the picker', empty(fidx#picker#state()) && empty(popup_list()))
   " No git letters outside a git work tree.
-  let id = fidx#picker#open('notes', {'root': $Q, 'git': 0})
+  let id = fidx#picker#open('subnotes', {'root': $Q, 'git': 0})
   call Check('the plain project lists notes', WaitFor('fidx#picker#state().paths == ["sub/notes.txt"]'))
   let l = getbufline(winbufnr(id), 2)
   call Check('without a git column: ' . string(l), l[0] =~# '^> sub/notes.txt *$')
+  call fidx#picker#close()
+  " A path wider than the picker keeps its end behind "..", and the
+  " highlighted columns are still the matched characters.
+  let g:fidx_width = 40
+  let id = fidx#picker#open('trgtfl', {'root': $Q, 'git': 0})
+  call Check('the long path is listed', WaitFor('len(fidx#picker#state().paths) == 1'))
+  let l = getbufline(winbufnr(id), 2)[0]
+  call Check('its head is cut: ' . string(l), l =~# '^> \.\.[a-z_/]*/target_file\.txt$' && strdisplaywidth(l) == 40)
+  let cols = map(filter(prop_list(2, {'bufnr': winbufnr(id)}), 'v:val.type ==# "fidx_match"'), 'v:val.col')
+  call Check('the highlighted columns hold t, r, g, t, f, l: ' . string(cols),
+      \ join(map(copy(cols), 'l[v:val - 1]'), '') ==# 'trgtfl')
   call fidx#picker#close()
 catch
   call Check('no exception: ' . v:exception . ' at ' . v:throwpoint, 0)

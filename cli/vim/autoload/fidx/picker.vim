@@ -230,13 +230,17 @@ function! s:render() abort
       let lead .= letters . ' '
     endif
     let path = get(r, 'path', '')
+    let [shown, skip] = s:tail(path, w - len(lead))
+    " Byte p of the path is at column len(lead) + (p - skip) + 1 of the
+    " line; "..", when the head is cut, stands in for bytes 0 to skip.
+    let at = len(lead) + len(shown) - (len(path) - skip)
     for pos in get(r, 'positions', [])
-      if pos >= 0 && pos < len(path)
-        call add(props, {'col': len(lead) + pos + 1, 'length': 1,
+      if pos >= skip && pos < len(path)
+        call add(props, {'col': at + pos - skip + 1, 'length': 1,
             \ 'type': 'fidx_match'})
       endif
     endfor
-    let text = lead . path
+    let text = lead . shown
     let text .= repeat(' ', max([0, w - strdisplaywidth(text)]))
     if i == s:p.cursor
       call add(props, {'col': 1, 'length': len(text),
@@ -248,7 +252,25 @@ function! s:render() abort
   call popup_settext(s:p.winid, lines)
 endfunction
 
-" The query text less its last character, or its last word (C-w).
+" A path too wide for the columns left keeps its end, the file name,
+" behind "..": returns [the text shown, the bytes of path cut off].
+function! s:tail(path, room) abort
+  if strdisplaywidth(a:path) <= a:room || a:room < 4
+    return [a:path, 0]
+  endif
+  let k = strchars(a:path) - (a:room - 2)
+  let skip = byteidx(a:path, max([k, 0]))
+  while skip >= 0 && strdisplaywidth(strpart(a:path, skip)) > a:room - 2
+    let k += 1
+    let skip = byteidx(a:path, k)
+  endwhile
+  if skip < 0
+    return [a:path, 0]
+  endif
+  return ['..' . strpart(a:path, skip), skip]
+endfunction
+
+" The query text less its last character.
 function! s:backspace(q) abort
   return strcharpart(a:q, 0, strchars(a:q) - 1)
 endfunction
