@@ -22,7 +22,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev valgrind tmux zsh fish
+           libutf8proc-dev valgrind tmux zsh fish vim
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -59,7 +59,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
                tests/daemon_watch.py tests/daemon_faults.py tests/pick.sh \
-               tests/shell.sh \
+               tests/shell.sh tests/vim.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -301,6 +301,29 @@ uninstall:
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/fidx $(DESTDIR)$(ZSHCOMPDIR)/_fidx \
 	    $(DESTDIR)$(FISHCOMPDIR)/fidx.fish
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+
+# The Vim plugin (cli/vim) as a Vim package: with PREFIX=/usr it is in
+# Debian's default 'packpath' (/usr/share/vim/vimfiles), so Vim loads it
+# at start-up; elsewhere, set packpath+=$(PREFIX)/share/vim/vimfiles or
+# install with VIMPACKDIR=~/.vim/pack/fidx/start/fidx. doc/tags ships.
+VIMPACKDIR ?= $(PREFIX)/share/vim/vimfiles/pack/fidx/start/fidx
+VIM_FILES = plugin/fidx.vim autoload/fidx.vim autoload/fidx/picker.vim \
+            doc/fidx.txt doc/tags
+.PHONY: install-vim uninstall-vim
+install: install-vim
+uninstall: uninstall-vim
+install-vim:
+	for f in $(VIM_FILES); do \
+	    install -d $(DESTDIR)$(VIMPACKDIR)/$$(dirname $$f) && \
+	    install -m 0644 cli/vim/$$f $(DESTDIR)$(VIMPACKDIR)/$$f || exit 1; \
+	done
+
+# Its directories go too, when nothing else is in them.
+uninstall-vim:
+	for f in $(VIM_FILES); do rm -f $(DESTDIR)$(VIMPACKDIR)/$$f; done
+	for d in autoload/fidx autoload plugin doc; do \
+	    rmdir $(DESTDIR)$(VIMPACKDIR)/$$d 2>/dev/null; done; \
+	rmdir $(DESTDIR)$(VIMPACKDIR) 2>/dev/null; true
 
 clean:
 	rm -rf $(BUILD)

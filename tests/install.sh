@@ -6,8 +6,9 @@
 # install copies (so nothing is compiled here). Checks: every file is
 # where PREFIX says, executable or not as it should be; the units name
 # the installed binaries; the shell completions are those fidx shell
-# prints; systemd-analyze accepts the units (when this machine has it);
-# uninstall removes what install put and nothing else.
+# prints; the Vim plugin is a package Vim loads; systemd-analyze accepts
+# the units (when this machine has it); uninstall removes what install
+# put and nothing else.
 
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -42,6 +43,25 @@ for c in bash:bash-completion/completions/fidx zsh:zsh/vendor-completions/_fidx 
 	"$D/usr/bin/fidx" shell "$sh" --completion >"$T/comp" 2>&1
 	check "it is what fidx shell $sh --completion prints" cmp -s "$T/comp" "$f"
 done
+
+# The Vim plugin is a package under Debian's vimfiles (in its default
+# 'packpath' when PREFIX is /usr), the files as in cli/vim; a Vim with
+# only that directory in 'packpath' gets :Fidx and :help fidx from it.
+VP="$D/usr/share/vim/vimfiles/pack/fidx/start/fidx"
+for f in plugin/fidx.vim autoload/fidx.vim autoload/fidx/picker.vim doc/fidx.txt doc/tags; do
+	check "installed the Vim plugin's $f, as in cli/vim" cmp -s "$REPO/cli/vim/$f" "$VP/$f"
+	check "$f is not executable" test ! -x "$VP/$f"
+done
+if command -v vim >/dev/null 2>&1; then
+	expect 0 "vim loads the installed package" vim -es -N -u NONE -i NONE \
+	    --cmd "set packpath=$D/usr/share/vim/vimfiles" -c 'packloadall' \
+	    -c "call writefile([exists(':Fidx')], '$T/vim.cmd')" \
+	    -c 'help fidx' -c "call writefile([expand('%:p')], '$T/vim.help')" -c 'qa!'
+	check "it defines :Fidx" grep -qx 2 "$T/vim.cmd"
+	check ":help fidx opens the installed fidx.txt" grep -qxF "$VP/doc/fidx.txt" "$T/vim.help"
+else
+	fail "vim is not installed (it is in DEB_PKGS)"
+fi
 
 # The man pages render without a warning, and name every subcommand and
 # flag the programs' own --help lists, so neither can go stale alone.
@@ -89,6 +109,7 @@ check "and the man pages" test ! -e "$D/usr/share/man/man1/fidx.1" -a ! -e "$D/u
 check "and the completions" test ! -e "$D/usr/share/bash-completion/completions/fidx" \
     -a ! -e "$D/usr/share/zsh/vendor-completions/_fidx" \
     -a ! -e "$D/usr/share/fish/vendor_completions.d/fidx.fish"
+check "and the Vim plugin, its directories too" test ! -e "$VP"
 check "and nothing else" test -f "$D/usr/share/keep/mine"
 
 summary
