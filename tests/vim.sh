@@ -156,6 +156,8 @@ try
   let $XDG_RUNTIME_DIR = 'relative'
   call Check('a relative XDG_RUNTIME_DIR is not used: /tmp/fidx-UID/sock',
       \ fidx#socket() ==# '/tmp/fidx-' . $WANT_UID . '/sock')
+  let $FIDX_SOCKET = '/from/env'
+  call Check('$FIDX_SOCKET before XDG_RUNTIME_DIR', fidx#socket() ==# '/from/env')
   let g:fidx_socket = '/some/where'
   call Check('g:fidx_socket wins', fidx#socket() ==# '/some/where')
 catch

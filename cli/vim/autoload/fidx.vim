@@ -28,11 +28,14 @@ let s:pending = {}
 let s:SYNC_TIMEOUT_MS = 10000
 
 " The socket, found as the fidx CLI finds it (common/sockpath.c):
-" g:fidx_socket, else $XDG_RUNTIME_DIR/fidx/sock when that is an absolute
-" path, else /tmp/fidx-$UID/sock.
+" g:fidx_socket, else $FIDX_SOCKET, else $XDG_RUNTIME_DIR/fidx/sock when
+" that is an absolute path, else /tmp/fidx-$UID/sock.
 function! fidx#socket() abort
   if !empty(get(g:, 'fidx_socket', ''))
     return g:fidx_socket
+  endif
+  if !empty($FIDX_SOCKET)
+    return $FIDX_SOCKET
   endif
   if $XDG_RUNTIME_DIR =~# '^/'
     return $XDG_RUNTIME_DIR . '/fidx/sock'
