@@ -34,7 +34,7 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	o = ops_set_in(o, "limits", "git_waiters",
 	    json_integer((json_int_t)gl.max_waiters));
 	return ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
-	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 	    "usage",
 	    "entries", (json_int_t)gs.entries,
 	    "bytes", (json_int_t)gs.bytes,
@@ -49,6 +49,8 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	    "too_big", (json_int_t)gs.too_big,
 	    "truncated", (json_int_t)gs.truncated,
 	    "waits", (json_int_t)gs.waits,
+	    "waits_next", (json_int_t)gs.waits_next,
+	    "rounds", (json_int_t)gs.rounds,
 	    "waiters_refused", (json_int_t)gs.waiters_refused,
 	    "invalidated", (json_int_t)gs.invalidated,
 	    "staled", (json_int_t)gs.staled));
@@ -70,6 +72,7 @@ struct ops_gitjob {
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key (ops_git_root) */
 	struct repo_status_opts opts;
+	uint64_t round;			/* of its flight (gitcache.h) */
 	size_t limit;			/* files in its own answer */
 	struct repo_status *st;		/* run()'s result, owned until put */
 	int err_no;			/* run()'s errno when st is NULL */
@@ -84,6 +87,7 @@ struct ops_gitwait {
 	struct client *c;
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key */
+	uint64_t round;			/* the computation it waits for */
 	size_t limit;			/* files in its answer */
 	json_int_t ms;			/* its bound ("timeout_ms") */
 	struct loop_timer deadline;
@@ -124,7 +128,10 @@ ops_git_changed(struct ops *o, const char *root, bool gitdir)
 	}
 }
 
-static void ops_git_background(struct ops *o, const char *key);
+static void ops_git_background(struct ops *o, const char *key,
+    uint64_t round);
+static struct ops_gitjob *ops_git_start(struct ops *o, const char *key,
+    struct client *c, json_t *id, size_t limit, uint64_t round);
 
 /*
  * The entry of files (n, in strcmp order of path, as repo.c sorts them)
@@ -180,7 +187,7 @@ ops_git_boost_new(struct ops *o, const char *root)
 {
 	const struct repo_status *st;
 	struct ops_gitboost *b;
-	uint64_t age;
+	uint64_t age, round;
 	size_t bytes = 0;
 	char *at;
 
@@ -190,14 +197,14 @@ ops_git_boost_new(struct ops *o, const char *root)
 		return NULL;
 	/* Any cached status, even a stale one: a nudge, not an answer. */
 	switch (gitcache_lookup(o->d->git, root, FIDX_GIT_TTL_MS_CEILING,
-	    loop_now_ms(o->d->loop), &st, &age)) {
+	    loop_now_ms(o->d->loop), &st, &age, &round)) {
 	case GITCACHE_HIT:
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_background(o, root);
+		ops_git_background(o, root, round);
 		return NULL;
 	case GITCACHE_WAIT:
-		gitcache_unwait(o->d->git, root);
+		gitcache_unwait(o->d->git, root, round);
 		return NULL;
 	default:
 		return NULL;
@@ -377,11 +384,22 @@ ops_git_done(struct work *w, bool cancelled)
 	struct ops_req r = { .o = o, .c = j->c, .id = j->id };
 	bool kept = false;
 
+	uint64_t again;
+
 	if (j->st != NULL)
 		kept = gitcache_put(d->git, j->root, j->st,
 		    loop_now_ms(d->loop), NULL) == 0;
 	else
 		gitcache_fail(d->git, j->root, NULL);
+	again = cancelled ? 0 : gitcache_again(d->git, j->root);
+	/*
+	 * Waiters that need a status begun after they asked: computed
+	 * again for them. If it cannot start, they take this one, as the
+	 * waiters of this round do (the flight ended: nobody waits on it).
+	 */
+	if (again != 0 && ops_git_start(o, j->root, NULL, NULL, 0,
+	    again) == NULL)
+		again = 0;
 	/* A project that is no repository: its queries stop asking. */
 	struct project *p = project_find(o->reg, ops_git_root(j->root));
 
@@ -396,7 +414,8 @@ ops_git_done(struct work *w, bool cancelled)
 		struct ops_req wr = { .o = o, .c = g->c, .id = g->id };
 
 		next = g->next;
-		if (strcmp(g->root, j->root) != 0)
+		if (strcmp(g->root, j->root) != 0 ||
+		    (again != 0 && g->round >= again))
 			continue;
 		ops_gitwait_unlink(g);
 		server_unpark(d->server, g->c);
@@ -448,7 +467,7 @@ ops_gitwait_expired(struct loop *l, struct loop_timer *t)
 	struct ops_gitwait *g = t->arg;
 
 	(void)l;
-	gitcache_unwait(g->o->d->git, g->root);
+	gitcache_unwait(g->o->d->git, g->root, g->round);
 	ops_gitwait_unlink(g);
 	ops_git_timeout(g->o, g->c, g->id, g->root, g->ms);
 	ops_gitwait_free(g);
@@ -461,7 +480,7 @@ ops_gitwait_expired(struct loop *l, struct loop_timer *t)
  */
 static struct ops_gitjob *
 ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
-    size_t limit)
+    size_t limit, uint64_t round)
 {
 	struct gitcache_limits gl;
 	struct ops_gitjob *j;
@@ -479,6 +498,7 @@ ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
 	j->c = c;
 	j->id = id != NULL ? json_incref(id) : NULL;
 	j->limit = limit;
+	j->round = round;
 	j->opts.max_paths = gl.max_paths;
 	j->opts.untracked_all = key[0] == OPS_GIT_ALL;
 	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
@@ -497,12 +517,13 @@ ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
 /* Starts key's computation, r's client parked on it for at most ms. */
 static void
 ops_git_compute(struct ops_req *r, const char *key, size_t limit,
-    json_int_t ms)
+    json_int_t ms, uint64_t round)
 {
 	struct gitcache_limits gl;
 	struct ops_gitjob *j;
 
-	if ((j = ops_git_start(r->o, key, r->c, r->id, limit)) != NULL) {
+	if ((j = ops_git_start(r->o, key, r->c, r->id, limit, round)) !=
+	    NULL) {
 		j->ms = ms;
 		loop_timer_start(r->o->d->loop, &j->deadline, (uint64_t)ms, 0,
 		    ops_gitjob_expired, j);
@@ -520,9 +541,9 @@ ops_git_compute(struct ops_req *r, const char *key, size_t limit,
 
 /* Starts key's computation with nobody parked on it (a query's letters). */
 static void
-ops_git_background(struct ops *o, const char *key)
+ops_git_background(struct ops *o, const char *key, uint64_t round)
 {
-	(void)ops_git_start(o, key, NULL, NULL, 0);
+	(void)ops_git_start(o, key, NULL, NULL, 0, round);
 }
 
 const char *
@@ -533,22 +554,23 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 	const struct repo_status *st;
 	char buf[FIDX_MAX_PATH_CEILING + 1];
 	const char *what = NULL;
+	uint64_t round;
 	size_t i;
 	json_t *res;
 
 	if (p != NULL && (p->git_none || p->git_unsafe))
 		return "none";
 	switch (gitcache_lookup(o->d->git, root, UINT64_MAX,
-	    loop_now_ms(o->d->loop), &st, age_ms)) {
+	    loop_now_ms(o->d->loop), &st, age_ms, &round)) {
 	case GITCACHE_HIT:
 		what = "fresh";
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_background(o, root);
+		ops_git_background(o, root, round);
 		break;
 	case GITCACHE_WAIT:
 		/* Counted as a waiter, but a query does not wait. */
-		gitcache_unwait(o->d->git, root);
+		gitcache_unwait(o->d->git, root, round);
 		break;
 	case GITCACHE_BUSY:
 		break;
@@ -557,7 +579,7 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 	if (what == NULL) {
 		switch (gitcache_lookup(o->d->git, root,
 		    FIDX_GIT_TTL_MS_CEILING, loop_now_ms(o->d->loop), &st,
-		    age_ms)) {
+		    age_ms, &round)) {
 		case GITCACHE_HIT:
 			what = "stale";
 			break;
@@ -566,7 +588,7 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 			gitcache_fail(o->d->git, root, NULL);
 			return "pending";
 		case GITCACHE_WAIT:
-			gitcache_unwait(o->d->git, root);
+			gitcache_unwait(o->d->git, root, round);
 			return "pending";
 		case GITCACHE_BUSY:
 			return "pending";
@@ -602,7 +624,8 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 
 /* Parks r on key's computation, which another request started. */
 static void
-ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms)
+ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms,
+    uint64_t round)
 {
 	struct ops *o = r->o;
 	struct ops_gitwait *g;
@@ -610,12 +633,13 @@ ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms)
 	if ((g = fidx_calloc(1, sizeof(*g))) == NULL ||
 	    (g->root = fidx_strdup(key)) == NULL) {
 		free(g);
-		gitcache_unwait(o->d->git, key);
+		gitcache_unwait(o->d->git, key, round);
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		return;
 	}
 	g->kind.kind = OPS_PARKED_GITWAIT;
 	g->limit = limit;
+	g->round = round;
 	g->ms = ms;
 	g->o = o;
 	g->c = r->c;
@@ -643,7 +667,7 @@ op_git(struct ops_req *r)
 	const char *untracked;
 	struct project *p;
 	json_int_t max_age, limit, ms;
-	uint64_t age;
+	uint64_t age, round;
 
 	if (ops_timeout(r, &ms) == -1 || ops_root(r, root, &p) == -1 ||
 	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING, -1,
@@ -668,15 +692,15 @@ op_git(struct ops_req *r)
 	root = (char *)ops_git_root(key);
 	/* Not given: any age the TTL keeps, unless the tree changed since. */
 	switch (gitcache_lookup(o->d->git, key, max_age < 0 ? UINT64_MAX :
-	    (uint64_t)max_age, loop_now_ms(o->d->loop), &st, &age)) {
+	    (uint64_t)max_age, loop_now_ms(o->d->loop), &st, &age, &round)) {
 	case GITCACHE_HIT:
 		ops_git_answer(r, root, st, age, (size_t)limit);
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_compute(r, key, (size_t)limit, ms);
+		ops_git_compute(r, key, (size_t)limit, ms, round);
 		break;
 	case GITCACHE_WAIT:
-		ops_git_wait(r, key, (size_t)limit, ms);
+		ops_git_wait(r, key, (size_t)limit, ms, round);
 		break;
 	case GITCACHE_BUSY:
 		gitcache_limits(o->d->git, &gl);
@@ -700,7 +724,7 @@ ops_git_gone(struct ops *o, struct ops_parked *k)
 	} else {
 		struct ops_gitwait *g = (struct ops_gitwait *)k;
 
-		gitcache_unwait(o->d->git, g->root);
+		gitcache_unwait(o->d->git, g->root, g->round);
 		ops_gitwait_unlink(g);
 		ops_gitwait_free(g);
 	}
@@ -715,7 +739,7 @@ ops_git_stop(struct ops *o)
 	while ((g = o->gitwaits) != NULL) {
 		struct ops_req r = { .o = o, .c = g->c, .id = g->id };
 
-		gitcache_unwait(o->d->git, g->root);
+		gitcache_unwait(o->d->git, g->root, g->round);
 		ops_gitwait_unlink(g);
 		server_unpark(o->d->server, g->c);
 		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
