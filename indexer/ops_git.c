@@ -3,6 +3,7 @@
  * computed once on a git worker for everyone asking. See ops_impl.h.
  */
 #include "ops_impl.h"
+#include "changelog.h"
 #include "gitcache.h"
 #include "repo.h"
 #include "work.h"
@@ -10,6 +11,8 @@
 #include "../common/limits.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -745,4 +748,192 @@ ops_git_stop(struct ops *o)
 		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
 		ops_gitwait_free(g);
 	}
+}
+
+
+/*
+ * The changes op (git's file-system monitor hook). A token is
+ * "fidx:<this run's instance>:<a change-log number>"; anything else, one
+ * of another run, or one the log can no longer answer for this project
+ * gets "everything" ("all":true), as git's protocol allows.
+ */
+
+/* Paths in one answer; past it, "everything" (git looks at each file). */
+#define OPS_CHANGES_MAX_BYTES (1024 * 1024)
+
+struct ops_changes {
+	const char **v;			/* borrowed from the log or project */
+	size_t *len;
+	size_t n, cap, bytes;
+	bool over;			/* past OPS_CHANGES_MAX_BYTES, or
+					   out of memory */
+};
+
+static int
+ops_changes_add(void *arg, const char *path, size_t len)
+{
+	struct ops_changes *ch = arg;
+
+	if (ch->n == ch->cap) {
+		size_t ncap = ch->cap ? ch->cap * 2 : 64;
+		const char **v = fidx_reallocarray(ch->v, ncap,
+		    sizeof(*v));
+		size_t *l;
+
+		if (v == NULL)
+			goto over;
+		ch->v = v;
+		if ((l = fidx_reallocarray(ch->len, ncap, sizeof(*l))) ==
+		    NULL)
+			goto over;
+		ch->len = l;
+		ch->cap = ncap;
+	}
+	if ((ch->bytes += len + 1) > OPS_CHANGES_MAX_BYTES)
+		goto over;
+	ch->v[ch->n] = path;
+	ch->len[ch->n++] = len;
+	return 0;
+over:
+	ch->over = true;
+	return 1;
+}
+
+static int
+ops_changes_cmp(const void *a, const void *b, void *arg)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	const struct ops_changes *ch = arg;
+	size_t k = ch->len[i] < ch->len[j] ? ch->len[i] : ch->len[j];
+	int c = memcmp(ch->v[i], ch->v[j], k);
+
+	if (c != 0)
+		return c;
+	return ch->len[i] < ch->len[j] ? -1 : ch->len[i] > ch->len[j];
+}
+
+/* The number in since if it is a token of this run, else -1. */
+static int
+ops_changes_token(const struct fidxd *d, const char *since, uint64_t *seq)
+{
+	size_t il = strlen(d->instance);
+	char *end;
+
+	if (since == NULL || strncmp(since, "fidx:", 5) != 0 ||
+	    strncmp(since + 5, d->instance, il) != 0 || since[5 + il] != ':' ||
+	    since[6 + il] < '0' || since[6 + il] > '9')
+		return -1;
+	errno = 0;
+	*seq = strtoull(since + 6 + il, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+void
+ops_changes_answer(struct ops_req *r, const struct project *p,
+    const char *since)
+{
+	struct fidxd *d = r->o->d;
+	struct ops_changes ch = { 0 };
+	size_t *order = NULL;
+	char token[96];
+	uint64_t seq = 0, now = d->changes != NULL ? changelog_seq(d->changes) :
+	    0, floor;
+	bool all;
+	json_t *o, *a;
+
+	snprintf(token, sizeof(token), "fidx:%s:%" PRIu64, d->instance, now);
+	floor = d->changes != NULL ? changelog_floor(d->changes) : UINT64_MAX;
+	if (p != NULL && p->log_floor > floor)
+		floor = p->log_floor;
+	/* Only a project watched whole, with every change heard since. */
+	all = p == NULL || d->changes == NULL ||
+	    p->watch != PROJECT_WATCHING || p->state != PROJECT_READY ||
+	    p->snap == NULL || p->kept_old || p->unwatched_over ||
+	    ops_changes_token(d, since, &seq) == -1 || seq < floor ||
+	    seq > now;
+	if (!all) {
+		changelog_since(d->changes, p->id, seq, ops_changes_add, &ch);
+		/* What the watcher cannot see into, every time. */
+		for (size_t i = 0; i < p->nunwatched && !ch.over; i++)
+			ops_changes_add(&ch, p->unwatched[i],
+			    strlen(p->unwatched[i]));
+		all = ch.over;
+	}
+	/* Each path once, sorted (git looks each up in its index). */
+	if (!all && ch.n > 0 &&
+	    (order = fidx_reallocarray(NULL, ch.n, sizeof(*order))) == NULL)
+		all = true;
+	o = ops_ok(r);
+	o = ops_set(o, "root", p != NULL ? proto_text(p->root,
+	    strlen(p->root)) : json_null());
+	o = ops_set(o, "token", json_string(token));
+	o = ops_set(o, "all", json_boolean(all));
+	a = json_array();
+	if (!all && ch.n > 0) {
+		for (size_t i = 0; i < ch.n; i++)
+			order[i] = i;
+		qsort_r(order, ch.n, sizeof(*order), ops_changes_cmp, &ch);
+		for (size_t i = 0; a != NULL && i < ch.n; i++) {
+			size_t k = order[i];
+			json_t *f;
+
+			if (i > 0 && ops_changes_cmp(&order[i - 1], &order[i],
+			    &ch) == 0)
+				continue;
+			if ((f = json_object()) == NULL ||
+			    json_array_append_new(a, f) == -1 ||
+			    proto_path_set(f, ch.v[k], ch.len[k]) == -1) {
+				json_decref(a);
+				a = NULL;
+			}
+		}
+	}
+	/* A directory ends in '/': git then looks at all it holds. */
+	o = ops_set(o, "paths", a);
+	r->o->changes_answers++;
+	r->o->changes_all += all;
+	free(order);
+	free(ch.v);
+	free(ch.len);
+	if (o == NULL) {
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the changes "
+		    "of %s", p != NULL ? p->root : "a root");
+		return;
+	}
+	ops_send(r, o);
+}
+
+/* The change log: its limits in `limits`, the rest in `changes`. */
+json_t *
+ops_stats_changes(struct fidxd *d, json_t *o)
+{
+	struct changelog_stats cs = { 0 };
+	size_t unwatched = 0, over = 0;
+	const struct project_registry *reg = &d->reg;
+
+	if (d->changes != NULL)
+		changelog_get_stats(d->changes, &cs);
+	for (size_t i = 0; i < reg->n; i++) {
+		unwatched += reg->v[i]->nunwatched;
+		over += reg->v[i]->unwatched_over;
+	}
+	o = ops_set_in(o, "limits", "changes",
+	    json_integer((json_int_t)cs.max_entries));
+	o = ops_set_in(o, "limits", "changes_bytes",
+	    json_integer((json_int_t)cs.max_bytes));
+	return ops_set(o, "changes", json_pack("{s:{s:I,s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "usage",
+	    "entries", (json_int_t)cs.entries,
+	    "bytes", (json_int_t)cs.bytes,
+	    "seq", (json_int_t)cs.seq,
+	    "floor", (json_int_t)cs.floor,
+	    "unwatched_dirs", (json_int_t)unwatched,
+	    "counters",
+	    "added", (json_int_t)cs.added,
+	    "repeats", (json_int_t)cs.repeats,
+	    "dropped", (json_int_t)cs.dropped,
+	    "answers", (json_int_t)d->ops->changes_answers,
+	    "answers_all", (json_int_t)d->ops->changes_all,
+	    "unwatched_over", (json_int_t)over));
 }
