@@ -301,24 +301,50 @@ watch_signal(struct watch *w)
 }
 
 /*
- * Queues a written path (taken over) unless it is the newest queued
- * already (a file written in many calls).
+ * Queues name in the watched directory dir (dlen bytes, its trailing '/'
+ * included) as written, unless it is the newest queued already: a file
+ * written in many calls costs one entry, and no allocation for the rest.
  */
+static char *
+watch_join(const char *dir, size_t dlen, const char *name, bool slash)
+{
+	size_t nlen = strlen(name);
+	char *p = fidx_malloc(dlen + nlen + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, dlen);
+	memcpy(p + dlen, name, nlen);
+	p[dlen + nlen] = slash ? '/' : '\0';
+	p[dlen + nlen + slash] = '\0';
+	return p;
+}
+
 static void
-watch_push_written(struct watch *w, uint32_t project, char *path)
+watch_push_written(struct watch *w, uint32_t project, const char *dir,
+    size_t dlen, const char *name)
 {
 	bool was_empty;
+	char *path;
 
 	pthread_mutex_lock(&w->mu);
 	if (w->wqn > 0) {
 		const struct watch_event *last = &w->wq[(w->wqhead + w->wqn -
 		    1) % w->qcap];
 
-		if (last->project == project && strcmp(last->path, path) == 0) {
+		if (last->project == project &&
+		    strncmp(last->path, dir, dlen) == 0 &&
+		    strcmp(last->path + dlen, name) == 0) {
 			pthread_mutex_unlock(&w->mu);
-			free(path);
 			return;
 		}
+	}
+	if ((path = watch_join(dir, dlen, name, false)) == NULL) {
+		watch_mark(&w->wlost, project);
+		w->st.written_lost++;
+		pthread_mutex_unlock(&w->mu);
+		watch_signal(w);
+		return;
 	}
 	if (w->wqn == w->qcap) {
 		watch_mark(&w->wlost, project);
@@ -365,20 +391,6 @@ watch_push(struct watch *w, enum watch_kind kind, uint32_t project,
 		watch_signal(w);
 }
 
-static char *
-watch_join(const char *dir, size_t dlen, const char *name, bool slash)
-{
-	size_t nlen = strlen(name);
-	char *p = fidx_malloc(dlen + nlen + 2);
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, dir, dlen);
-	memcpy(p + dlen, name, nlen);
-	p[dlen + nlen] = slash ? '/' : '\0';
-	p[dlen + nlen + slash] = '\0';
-	return p;
-}
 
 /* ---- the thread ---- */
 
@@ -579,14 +591,7 @@ watch_event(struct watch *w, const struct inotify_event *ev)
 		pthread_mutex_unlock(&w->mu);
 		if (!was)
 			watch_signal(w);
-		if ((path = watch_join(e->path, e->len, name, false)) == NULL) {
-			pthread_mutex_lock(&w->mu);
-			watch_mark(&w->wlost, project);
-			w->st.written_lost++;
-			pthread_mutex_unlock(&w->mu);
-			return;
-		}
-		watch_push_written(w, project, path);
+		watch_push_written(w, project, e->path, e->len, name);
 		return;
 	}
 
