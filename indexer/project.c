@@ -154,7 +154,6 @@ project_walk_on_skip(void *arg, const char *rel, size_t len)
 {
 	struct project *p = arg;
 	struct project_registry *r = p->reg;
-
 	char dir[PATH_MAX + 1];
 
 	/* Kept as git wants a directory named: with its trailing '/'. */

@@ -300,11 +300,6 @@ watch_signal(struct watch *w)
 		log_warn("watch: eventfd");
 }
 
-/*
- * Queues name in the watched directory dir (dlen bytes, its trailing '/'
- * included) as written, unless it is the newest queued already: a file
- * written in many calls costs one entry, and no allocation for the rest.
- */
 static char *
 watch_join(const char *dir, size_t dlen, const char *name, bool slash)
 {
@@ -320,6 +315,11 @@ watch_join(const char *dir, size_t dlen, const char *name, bool slash)
 	return p;
 }
 
+/*
+ * Queues name in the watched directory dir (dlen bytes, its trailing '/'
+ * included) as written, unless it is the newest queued already: a file
+ * written in many calls costs one entry, and no allocation for the rest.
+ */
 static void
 watch_push_written(struct watch *w, uint32_t project, const char *dir,
     size_t dlen, const char *name)
@@ -390,7 +390,6 @@ watch_push(struct watch *w, enum watch_kind kind, uint32_t project,
 	if (was_empty)
 		watch_signal(w);
 }
-
 
 /* ---- the thread ---- */
 
