@@ -9,6 +9,7 @@
 #   make bench-pick     fidx pick's keystroke to screen vs fzf, in tmux
 #   make bench-soak     fidxd under every load at once for SOAK_SECONDS (600)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
+#   make bench-git      the git status cache and fidx fsmonitor vs git status
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make install  the binaries, man pages, systemd user units and shell
 #                 completions under PREFIX (/usr/local), staged under
@@ -47,7 +48,8 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
                indexer/work.c indexer/fidxd.c indexer/ops_query.c \
-               indexer/ops_git.c indexer/gitcache.c indexer/watch.c
+               indexer/ops_git.c indexer/gitcache.c indexer/watch.c \
+               indexer/changelog.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
 FUZZ_TARGETS = query proto size visits
@@ -58,7 +60,8 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
-               tests/daemon_watch.py tests/daemon_faults.py tests/pick.sh \
+               tests/daemon_watch.py tests/daemon_fsmonitor.py \
+               tests/daemon_faults.py tests/pick.sh \
                tests/shell.sh tests/vim.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
@@ -71,7 +74,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all run test deps test-build bench-filter bench-daemon bench-watch bench-pick \
-        bench-soak bench-rank clean
+        bench-soak bench-rank bench-git clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -123,6 +126,9 @@ $(BUILD)/asan/test_gitstatus: $(call obj,$(BUILD)/asan,tests/test_gitstatus.c in
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_gitcache: $(call obj,$(BUILD)/asan,tests/test_gitcache.c indexer/gitcache.c indexer/repo.c indexer/loop.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_changelog: $(call obj,$(BUILD)/asan,tests/test_changelog.c indexer/changelog.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))
@@ -209,6 +215,9 @@ bench-soak: all
 
 bench-rank: all
 	bash bench/rank.sh
+
+bench-git: all
+	bash bench/git.sh
 
 # Fuzzing (tests/fuzz/). Each target is one LLVMFuzzerTestOneInput built
 # twice: with replay.c's main under gcc's sanitizers, which make test runs

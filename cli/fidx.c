@@ -56,6 +56,7 @@ static const struct {
 	{ "stats", cmd_stats },
 	{ "sync", cmd_sync },
 	{ "git", cmd_git },
+	{ "fsmonitor", cmd_fsmonitor },
 	{ "pick", pick_main },
 	{ "daemon", cmd_daemon },
 	{ "shell", shell_main },
@@ -77,6 +78,10 @@ fidx_usage(FILE *f)
 	    "is indexed\n"
 	    "       fidx git [DIR]               branch and changed files, as "
 	    "git status -sb\n"
+	    "       fidx fsmonitor 2 TOKEN       git's file-system monitor "
+	    "hook: git config\n"
+	    "                                    core.fsmonitor \"fidx "
+	    "fsmonitor\"\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx pick [--query Q] [--height N[%%]] [--multi | --no-multi]\n"
 	    "                 [--exact | --regex] [--git] [-0] [--root DIR]\n"
