@@ -6,7 +6,9 @@
 # install copies (so nothing is compiled here). Checks: every file is
 # where PREFIX says, executable or not as it should be; the units name
 # the installed binaries; the shell completions are those fidx shell
-# prints; systemd-analyze accepts the units (when this machine has it);
+# prints; the Neovim plugin is every file of cli/nvim, and a real Neovim
+# whose 'packpath' is the staged site directory loads it (:Fidx, :help
+# fidx); systemd-analyze accepts the units (when this machine has it);
 # uninstall removes what install put and nothing else.
 
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +44,31 @@ for c in bash:bash-completion/completions/fidx zsh:zsh/vendor-completions/_fidx 
 	"$D/usr/bin/fidx" shell "$sh" --completion >"$T/comp" 2>&1
 	check "it is what fidx shell $sh --completion prints" cmp -s "$T/comp" "$f"
 done
+
+# The Neovim plugin: each file of cli/nvim as it is, and the package link
+# Neovim's default 'packpath' (PREFIX/share/nvim/site) loads.
+N="$D/usr/share/fidx/nvim"
+missing=""
+for f in $(cd "$REPO/cli/nvim" && find . -type f | sed 's|^\./||' | sort); do
+	cmp -s "$REPO/cli/nvim/$f" "$N/$f" || missing="$missing $f"
+done
+check "installed every file of cli/nvim in share/fidx/nvim:$missing" test -z "$missing"
+check "none of them executable" test -z "$(find "$N" -type f -perm /111)"
+L="$D/usr/share/nvim/site/pack/fidx/start/fidx"
+check "the package link is relative" test "$(readlink "$L")" = ../../../../../fidx/nvim
+check "and leads to the plugin" test -f "$L/plugin/fidx.lua" -a -f "$L/doc/tags"
+if command -v nvim >/dev/null 2>&1; then
+	expect 0 "Neovim loads the installed package from packpath" env HOME="$T" \
+	    XDG_CONFIG_HOME="$T/nvconfig" XDG_DATA_HOME="$T/nvdata" \
+	    nvim --headless -u NORC -i NONE -n --cmd "set packpath^=$D/usr/share/nvim/site" \
+	    -c 'if exists(":Fidx") != 2 | cquit 3 | endif' \
+	    -c 'help fidx-install' \
+	    -c 'if expand("%:p") !~# "/usr/share/nvim/site/pack/fidx/start/fidx/doc/fidx.txt$" | cquit 4 | endif' \
+	    -c 'lua assert(require("fidx").query_sync, "no fidx module")' \
+	    -c 'qall!'
+else
+	pass "nvim is not installed: loading skipped"
+fi
 
 # The man pages render without a warning, and name every subcommand and
 # flag the programs' own --help lists, so neither can go stale alone.
@@ -89,6 +116,8 @@ check "and the man pages" test ! -e "$D/usr/share/man/man1/fidx.1" -a ! -e "$D/u
 check "and the completions" test ! -e "$D/usr/share/bash-completion/completions/fidx" \
     -a ! -e "$D/usr/share/zsh/vendor-completions/_fidx" \
     -a ! -e "$D/usr/share/fish/vendor_completions.d/fidx.fish"
+check "and the Neovim plugin and its link" test ! -e "$D/usr/share/fidx" \
+    -a ! -e "$D/usr/share/nvim/site/pack/fidx" -a ! -L "$L"
 check "and nothing else" test -f "$D/usr/share/keep/mine"
 
 summary
