@@ -55,6 +55,8 @@ git -C "$P" init -q
 git -C "$P" add -A
 git -C "$P" -c user.name=t -c user.email=t@t commit -qm fixture
 echo new >"$P/notes/untracked.txt"
+mkdir -p "$P/latin"
+echo latin1 >"$P/latin/$(printf 'caf\351').txt"
 
 "$FIDXD" --foreground --socket "$S" >"$T/fidxd.log" 2>&1 &
 DAEMON_PID=$!

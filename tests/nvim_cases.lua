@@ -215,6 +215,21 @@ function cases.picker()
   api.nvim_input('<Esc>')
   wait('<Esc> closes', function() return floats() == 0 and picker.active() == nil end)
   check('Esc leaves the buffer as it was', api.nvim_buf_get_name(0) == P .. '/Makefile')
+  -- A Latin-1 name (not UTF-8): shown with U+FFFD, opened by its bytes.
+  vim.cmd('Fidx latin')
+  pk = picker.active()
+  wait('the Latin-1 name is listed', function() return pk.results[1] and pk.results[1].path_b64 end)
+  check('its path_b64 decodes to its bytes', fidx.result_path(pk.results[1]) == 'latin/caf\233.txt', pk.results[1])
+  api.nvim_input('<CR>')
+  wait('<CR> opens the file of those bytes', function()
+    return api.nvim_buf_get_name(0) == P .. '/latin/caf\233.txt'
+  end)
+  check('which is the file on disk', vim.fn.getline(1) == 'latin1', vim.fn.getline(1))
+  for _, t in ipairs({ { '', '' }, { 'Zg==', 'f' }, { 'Zm8=', 'fo' }, { 'Zm9v', 'foo' }, { 'Zm9vYg==', 'foob' },
+    { '/w==', '\255' } }) do
+    check('base64 ' .. t[1], fidx.b64decode(t[1]) == t[2], fidx.b64decode(t[1]))
+  end
+  check('bad base64 is nil', fidx.b64decode('Zm9') == nil and fidx.b64decode('Z===') == nil and fidx.b64decode('Zm!v') == nil)
 end
 
 -- <C-n>/<C-p>/arrows move; <C-v>, <C-x>, <C-t> open where they say.

@@ -247,6 +247,47 @@ function M.visit(path, opts, cb)
   return M.request({ op = 'visit', root = root, path = path }, opts, cb or function() end)
 end
 
+-- The bytes of a strict base64 string (fidxd's path_b64, for a name
+-- that is not UTF-8; Neovim 0.7 has no base64 of its own), nil if it is
+-- not base64.
+local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+local b64val = {}
+for i = 1, 64 do
+  b64val[B64:byte(i)] = i - 1
+end
+function M.b64decode(s)
+  if #s % 4 ~= 0 then
+    return nil
+  end
+  local out = {}
+  for i = 1, #s, 4 do
+    local a, b, c, d = s:byte(i, i + 3)
+    local va, vb = b64val[a], b64val[b]
+    local vc = c == 61 and 0 or b64val[c]
+    local vd = d == 61 and 0 or b64val[d]
+    if va == nil or vb == nil or vc == nil or vd == nil or (c == 61 and d ~= 61) then
+      return nil
+    end
+    local n = ((va * 64 + vb) * 64 + vc) * 64 + vd
+    local bytes = string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+    if c == 61 then
+      bytes = bytes:sub(1, 1)
+    elseif d == 61 then
+      bytes = bytes:sub(1, 2)
+    end
+    out[#out + 1] = bytes
+  end
+  return table.concat(out)
+end
+
+-- A result's path as bytes: path_b64 decoded when fidxd sent one.
+function M.result_path(r)
+  if type(r.path_b64) == 'string' then
+    return M.b64decode(r.path_b64) or r.path
+  end
+  return r.path
+end
+
 -- Shows err once, as one line: no traceback.
 function M.error(msg)
   vim.api.nvim_echo({ { 'fidx: ' .. msg, 'ErrorMsg' } }, true, {})

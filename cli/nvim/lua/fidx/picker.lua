@@ -412,7 +412,8 @@ function Picker:accept(how)
   if r == nil or r.path == nil then
     return
   end
-  local abs = self.root == '/' and ('/' .. r.path) or (self.root .. '/' .. r.path)
+  local path = fidx.result_path(r)
+  local abs = self.root == '/' and ('/' .. path) or (self.root .. '/' .. path)
   -- Frecency learns from the editor; the answer is not waited for.
   local visit = { op = 'visit', root = self.root }
   if r.path_b64 then
