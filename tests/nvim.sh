@@ -116,7 +116,7 @@ run_case() {
 	fi
 }
 
-for c in ${NVIM_CASES:-query picker splits stale restart autostart nobinary write bounds health telescope}; do
+for c in ${NVIM_CASES:-query picker splits stale restart autostart nobinary write refresh bounds health telescope}; do
 	run_case "$c"
 done
 

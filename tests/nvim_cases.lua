@@ -402,6 +402,27 @@ function cases.write()
   api.nvim_input('<Esc>')
 end
 
+-- An idle picker follows the tree: a file made outside Neovim appears.
+function cases.refresh()
+  -- No git column: its own retries while the status is stale would
+  -- query again too, and hide whether the idle look does.
+  setup({ git = false })
+  vim.fn.chdir(P)
+  vim.cmd('Fidx outside')
+  local pk = picker.active()
+  wait('the first answer', function() return #pk.shown >= 1 end)
+  check('nothing matches yet', #pk.results == 0, pk.results)
+  local f = assert(io.open(P .. '/docs/outside_made.txt', 'w'))
+  f:write('x\n')
+  f:close()
+  wait('the file made outside shows up with no key pressed', function()
+    return pk.results[1] and pk.results[1].path == 'docs/outside_made.txt'
+  end)
+  api.nvim_input('<Esc>')
+  wait('closed', function() return picker.active() == nil end)
+  check('its timer is gone with it', pk.refresh == nil and pk.timer == nil)
+end
+
 -- :checkhealth fidx and :help fidx.
 function cases.health()
   setup()

@@ -29,6 +29,10 @@ M.GIT_RETRY_MS = 100
 M.GIT_RETRIES = 50
 -- After "busy" (fidxd's query queue full): the pause before trying again.
 M.BUSY_RETRY_MS = 50
+-- How often an idle picker asks `projects` (no scoring) whether its
+-- project has a new generation (a file made or deleted outside Neovim,
+-- a reindex), to query again if so; fidx pick does the same.
+M.REFRESH_MS = 1000
 -- The record of queries sent and answers drawn that tests read
 -- (picker.sent, picker.shown): the last LOG_MAX of each.
 M.LOG_MAX = 512
@@ -146,7 +150,31 @@ function M.open(opts)
   })
   vim.cmd('startinsert!')
   self:changed()
+  self.refresh = vim.loop.new_timer()
+  self.refresh:start(M.REFRESH_MS, M.REFRESH_MS, vim.schedule_wrap(function()
+    self:look()
+  end))
   return self
+end
+
+-- The idle look: a new generation of the project queries again.
+function Picker:look()
+  if self.closed or self.inflight > 0 or self.looking or self.generation == nil then
+    return
+  end
+  self.looking = true
+  self.conn:request({ op = 'projects' }, function(answer)
+    self.looking = false
+    if self.closed or answer == nil or answer.ok ~= true then
+      return
+    end
+    for _, p in ipairs(answer.projects or {}) do
+      if p.root == self.root and p.generation ~= self.generation and self.inflight == 0 then
+        self.git_retries = 0
+        return self:send()
+      end
+    end
+  end)
 end
 
 function Picker:resize()
@@ -287,6 +315,7 @@ function Picker:answered(id, q, answer, err)
     return self:draw()
   end
   self.msg = nil
+  self.generation = answer.generation
   self.results = answer.results or {}
   self.matched = answer.matched or #self.results
   local st = {}
@@ -390,8 +419,16 @@ function Picker:close()
     active = nil
   end
   if self.timer then
-    self.timer:stop()
+    if not self.timer:is_closing() then
+      self.timer:stop()
+      self.timer:close()
+    end
     self.timer = nil
+  end
+  if self.refresh then
+    self.refresh:stop()
+    self.refresh:close()
+    self.refresh = nil
   end
   pcall(api.nvim_del_augroup_by_name, 'fidx_picker')
   for _, w in ipairs({ self.pwin, self.lwin }) do
