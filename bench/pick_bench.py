@@ -177,11 +177,15 @@ def main():
         tools = ["fidx", "fzf"]
         if a.nvim:
             # The picker on the same project as fidx pick's (--root TREE),
-            # without the git column fidx pick is not asked for either.
+            # without the git column fidx pick is not asked for either,
+            # its list as tall as the screen allows (32 rows of 40; fidx
+            # pick's has 38), so both ask for about as many results.
             init = os.path.join(tmp, "init.lua")
             with open(init, "w") as f_init:
                 f_init.write("require('fidx').setup({socket=%s, fidx=%s, "
-                             "git=false})\nrequire('fidx').pick({root=%s})\n"
+                             "git=false, picker={height=1, width=0.8, "
+                             "border='rounded', prompt='> '}})\n"
+                             "require('fidx').pick({root=%s})\n"
                              % (lua_str(sock), lua_str(a.fidx),
                                 lua_str(tree)))
             subprocess.run(["tmux", "-S", tsock, "new-window", "-t", "b",
