@@ -376,6 +376,16 @@ function cases.nobinary()
   wait('the picker closes', function() return picker.active() == nil end)
   m = messages()
   check('a failed start is said with the command', m:find('daemon start` failed: exit 1', 1, true), m)
+  -- A start that never finishes is killed after start_timeout_ms.
+  local hang = T .. '/hang.sh'
+  local f = assert(io.open(hang, 'w'))
+  f:write('#!/bin/sh\nexec sleep 600\n')
+  f:close()
+  vim.fn.setfperm(hang, 'rwx------')
+  setup({ socket = T .. '/none/sock', fidx = hang, start_timeout_ms = 300 })
+  local r2, e2 = fidx.query_sync('x', { root = P })
+  check('a start that hangs is given up after start_timeout_ms', r2 == nil and e2.code == 'no_daemon'
+    and e2.message:find('did not finish within 300 ms', 1, true), e2)
 end
 
 -- A file written with :w is in the very next query.

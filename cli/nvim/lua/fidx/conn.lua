@@ -30,6 +30,9 @@ M.MAX_PENDING = 256
 -- so only a daemon whose cap was raised that far reaches it.
 -- setup({max_line_bytes = N}).
 M.MAX_LINE_BYTES = 64 * 1024 * 1024
+-- `fidx daemon start` still running after this is killed and its start
+-- counted as failed; its own waits are shorter. setup({start_timeout_ms = N}).
+M.START_TIMEOUT_MS = 15000
 
 local json_encode = vim.json and vim.json.encode or vim.fn.json_encode
 local json_decode = vim.json and vim.json.decode or vim.fn.json_decode
@@ -65,6 +68,7 @@ function Conn:configure(opts)
   self.autostart = opts.autostart ~= false
   self.max_pending = opts.max_pending or M.MAX_PENDING
   self.max_line_bytes = opts.max_line_bytes or M.MAX_LINE_BYTES
+  self.start_timeout_ms = opts.start_timeout_ms or M.START_TIMEOUT_MS
 end
 
 local function fail(code, message)
@@ -236,28 +240,39 @@ function Conn:start_daemon(done)
   local stderr = uv.new_pipe(false)
   local errs = {}
   local handle
+  local timer = uv.new_timer()
+  local timed_out = false
   local ok, spawn_err = pcall(function()
     handle = uv.spawn(self.fidx, {
       args = { '--socket', self.path, 'daemon', 'start' },
       stdio = { nil, nil, stderr },
       detached = true,
     }, function(code, signal)
+      timer:stop()
+      timer:close()
       handle:close()
       stderr:close()
-      if code == 0 and signal == 0 then
+      if code == 0 and signal == 0 and not timed_out then
         return done(nil)
       end
       local said = table.concat(errs):gsub('%s+$', ''):gsub('\n.*', '')
-      if said == '' then
+      if timed_out then
+        said = string.format('it did not finish within %d ms (start_timeout_ms)', self.start_timeout_ms)
+      elseif said == '' then
         said = signal ~= 0 and ('killed by signal ' .. signal) or ('exit ' .. code)
       end
       done(string.format('fidxd is not running on %s and `%s` failed: %s', self.path, cmd, said))
     end)
   end)
   if not ok or not handle then
+    timer:close()
     stderr:close()
     return done(string.format('cannot run `%s`: %s', cmd, tostring(spawn_err)))
   end
+  timer:start(self.start_timeout_ms, 0, function()
+    timed_out = true
+    handle:kill('sigkill')
+  end)
   stderr:read_start(function(_, data)
     if data and #errs < 64 then
       errs[#errs + 1] = data

@@ -27,6 +27,7 @@ local defaults = {
   timeout_ms = 10000, -- query_sync's wait, and fidxd's for a first index
   max_pending = 256, -- requests unanswered on a connection (then busy)
   max_line_bytes = 64 * 1024 * 1024, -- an answer line (then reconnect)
+  start_timeout_ms = 15000, -- `fidx daemon start` (then killed: no_daemon)
   picker = { width = 0.8, height = 0.6, border = 'rounded', prompt = '> ' },
 }
 
