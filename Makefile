@@ -9,11 +9,12 @@
 #   make bench-pick     fidx pick's keystroke to screen vs fzf, in tmux
 #   make bench-soak     fidxd under every load at once for SOAK_SECONDS (600)
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
+#   make bench-git      the git status cache and fidx fsmonitor vs git status
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make bench-nvim     the Neovim picker's keystroke to screen, beside
 #                       fidx pick and fzf, in tmux
 #   make install  the binaries, man pages, systemd user units, shell
-#                 completions and the Neovim plugin under PREFIX
+#                 completions and the Vim and Neovim plugins under PREFIX
 #                 (/usr/local), staged under DESTDIR; make uninstall
 
 VERSION  = 0.1.0
@@ -24,7 +25,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev valgrind tmux zsh fish neovim
+           libutf8proc-dev valgrind tmux zsh fish vim neovim
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -49,7 +50,8 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/project.c indexer/search.c indexer/index.c \
                indexer/walk.c indexer/repo.c indexer/visits.c indexer/loop.c \
                indexer/work.c indexer/fidxd.c indexer/ops_query.c \
-               indexer/ops_git.c indexer/gitcache.c indexer/watch.c
+               indexer/ops_git.c indexer/gitcache.c indexer/watch.c \
+               indexer/changelog.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
 FUZZ_TARGETS = query proto size visits
@@ -60,8 +62,9 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
-               tests/daemon_watch.py tests/daemon_faults.py tests/pick.sh \
-               tests/shell.sh tests/nvim.sh \
+               tests/daemon_watch.py tests/daemon_fsmonitor.py \
+               tests/daemon_faults.py tests/pick.sh \
+               tests/shell.sh tests/vim.sh tests/nvim.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -73,7 +76,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all run test deps test-build bench-filter bench-daemon bench-watch bench-pick \
-        bench-soak bench-rank bench-nvim clean
+        bench-soak bench-rank bench-git bench-nvim clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -125,6 +128,9 @@ $(BUILD)/asan/test_gitstatus: $(call obj,$(BUILD)/asan,tests/test_gitstatus.c in
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_gitcache: $(call obj,$(BUILD)/asan,tests/test_gitcache.c indexer/gitcache.c indexer/repo.c indexer/loop.c $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/asan/test_changelog: $(call obj,$(BUILD)/asan,tests/test_changelog.c indexer/changelog.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(BUILD)/asan/test_index: $(call obj,$(BUILD)/asan,tests/test_index.c indexer/index.c $(COMMON_SRCS))
@@ -217,6 +223,9 @@ bench-soak: all
 
 bench-rank: all
 	bash bench/rank.sh
+
+bench-git: all
+	bash bench/git.sh
 
 # Fuzzing (tests/fuzz/). Each target is one LLVMFuzzerTestOneInput built
 # twice: with replay.c's main under gcc's sanitizers, which make test runs
@@ -331,6 +340,29 @@ uninstall:
 	rm -f $(DESTDIR)$(NVIMPACK)/fidx
 	rmdir $(DESTDIR)$(NVIMPACK) $(DESTDIR)$(PREFIX)/share/nvim/site/pack/fidx \
 	    2>/dev/null || true
+
+# The Vim plugin (cli/vim) as a Vim package: with PREFIX=/usr it is in
+# Debian's default 'packpath' (/usr/share/vim/vimfiles), so Vim loads it
+# at start-up; elsewhere, set packpath+=$(PREFIX)/share/vim/vimfiles or
+# install with VIMPACKDIR=~/.vim/pack/fidx/start/fidx. doc/tags ships.
+VIMPACKDIR ?= $(PREFIX)/share/vim/vimfiles/pack/fidx/start/fidx
+VIM_FILES = plugin/fidx.vim autoload/fidx.vim autoload/fidx/picker.vim \
+            doc/fidx.txt doc/tags
+.PHONY: install-vim uninstall-vim
+install: install-vim
+uninstall: uninstall-vim
+install-vim:
+	for f in $(VIM_FILES); do \
+	    install -d $(DESTDIR)$(VIMPACKDIR)/$$(dirname $$f) && \
+	    install -m 0644 cli/vim/$$f $(DESTDIR)$(VIMPACKDIR)/$$f || exit 1; \
+	done
+
+# Its directories go too, when nothing else is in them.
+uninstall-vim:
+	for f in $(VIM_FILES); do rm -f $(DESTDIR)$(VIMPACKDIR)/$$f; done
+	for d in autoload/fidx autoload plugin doc; do \
+	    rmdir $(DESTDIR)$(VIMPACKDIR)/$$d 2>/dev/null; done; \
+	rmdir $(DESTDIR)$(VIMPACKDIR) 2>/dev/null; true
 
 clean:
 	rm -rf $(BUILD)

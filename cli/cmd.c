@@ -914,3 +914,72 @@ cmd_daemon(int argc, char **argv, const char *sock)
 	client_release(&c);
 	return cmd_done(rc);
 }
+
+/*
+ * fidx fsmonitor 2 TOKEN: git's file-system monitor hook, protocol
+ * version 2 (git config core.fsmonitor "fidx fsmonitor"; git runs it in
+ * the work tree's top). Prints a token, a NUL, then each path changed
+ * since TOKEN (relative to the work tree, a directory ending in '/'),
+ * each NUL-terminated; "/" alone is everything. It never fails git: on
+ * any error it says why on stderr and answers everything with a token no
+ * daemon honours, exit 0, so git looks at every file as it would
+ * without the hook (a non-zero exit would make git try version 1, which
+ * this hook does not speak). Any other version: exit 1, and git does
+ * without.
+ */
+int
+cmd_fsmonitor(int argc, char **argv, const char *sock)
+{
+	static const char everything[] = "fidx:none:0\0/\0";
+	struct fidx_err err;
+	char root[PATH_MAX];
+	struct client c;
+	json_t *resp, *paths, *f;
+	const char *token;
+	size_t i;
+	int rc;
+
+	if (argc != 3 || strcmp(argv[1], "2") != 0) {
+		log_warnx("fsmonitor speaks git's hook protocol version 2 "
+		    "(usage: fidx fsmonitor 2 TOKEN; git runs it so with "
+		    "core.fsmonitor set to \"fidx fsmonitor\")");
+		return 1;
+	}
+	/*
+	 * git runs the hook in the work tree's top: that is the root, with
+	 * no repository discovery (libgit2 loaded and opened, ~10x the rest
+	 * of the hook's time).
+	 */
+	if (client_project_root(".", root, sizeof(root), &err) == -1) {
+		log_warnx("fsmonitor: %s", err.msg);
+		goto all;
+	}
+	rc = cmd_call(&c, sock, true, json_pack("{s:s, s:s, s:s}", "op",
+	    "changes", "root", root, "since", argv[2]), false, &resp);
+	if (rc != CMD_CALL_OK)
+		goto all;
+	token = json_string_value(json_object_get(resp, "token"));
+	paths = json_object_get(resp, "paths");
+	if (token == NULL || *token == '\0' || !json_is_array(paths)) {
+		json_decref(resp);
+		client_release(&c);
+		goto all;
+	}
+	fwrite(token, 1, strlen(token) + 1, stdout);
+	if (json_is_true(json_object_get(resp, "all"))) {
+		fwrite("/", 1, 2, stdout);
+	} else {
+		json_array_foreach(paths, i, f) {
+			cmd_git_path(f, "path");
+			putchar('\0');
+		}
+	}
+	json_decref(resp);
+	client_release(&c);
+	(void)cmd_done(0);
+	return 0;
+all:
+	fwrite(everything, 1, sizeof(everything) - 1, stdout);
+	(void)cmd_done(0);
+	return 0;
+}

@@ -34,6 +34,7 @@ int cmd_reindex(int argc, char **argv, const char *sock);
 int cmd_stats(int argc, char **argv, const char *sock);
 int cmd_sync(int argc, char **argv, const char *sock);
 int cmd_git(int argc, char **argv, const char *sock);
+int cmd_fsmonitor(int argc, char **argv, const char *sock);
 int cmd_daemon(int argc, char **argv, const char *sock);
 
 #endif

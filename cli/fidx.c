@@ -56,6 +56,7 @@ static const struct {
 	{ "stats", cmd_stats },
 	{ "sync", cmd_sync },
 	{ "git", cmd_git },
+	{ "fsmonitor", cmd_fsmonitor },
 	{ "pick", pick_main },
 	{ "daemon", cmd_daemon },
 	{ "shell", shell_main },
@@ -77,6 +78,10 @@ fidx_usage(FILE *f)
 	    "is indexed\n"
 	    "       fidx git [DIR]               branch and changed files, as "
 	    "git status -sb\n"
+	    "       fidx fsmonitor 2 TOKEN       git's file-system monitor "
+	    "hook: git config\n"
+	    "                                    core.fsmonitor \"fidx "
+	    "fsmonitor\"\n"
 	    "       fidx stats [--json]          limits, usage, memory\n"
 	    "       fidx pick [--query Q] [--height N[%%]] [--multi | --no-multi]\n"
 	    "                 [--exact | --regex] [--git] [-0] [--root DIR]\n"
@@ -111,7 +116,7 @@ fidx_usage(FILE *f)
 	    "                       and a half seconds; default fidxd's "
 	    "--wait-ms, 10 s);\n"
 	    "                       add --wait and reindex --wait take it too\n"
-	    "Every command takes --socket PATH (default "
+	    "Every command takes --socket PATH (default $FIDX_SOCKET, else\n"
 	    "$XDG_RUNTIME_DIR/fidx/sock).\n"
 	    "Words of the query are joined by spaces; start it with -- if\n"
 	    "it begins with '-' or names a subcommand. Exit status: 0 found,\n"

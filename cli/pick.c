@@ -68,6 +68,8 @@ struct pick {
 	json_t *results;	/* of the last answer shown; never NULL */
 	json_t *marks;		/* result objects, in the order marked */
 	long long matched, total, generation, known_generation;
+	/* Typo matches shown: the daemon's `matched` counts clean ones. */
+	size_t typos;
 	long long walked;		/* files the first walk has found, or -1 */
 	char state[16], watch[16], cap[16];
 	char msg[256];		/* the daemon's error for this query */
@@ -360,6 +362,19 @@ pick_on_projects(struct pick *p, json_t *resp, struct fidx_err *err)
 	return again && !p->dirty ? pick_query(p, err) : 0;
 }
 
+/* Results marked "typo": shown, but not in the daemon's `matched`. */
+static size_t
+pick_count_typos(json_t *results)
+{
+	size_t i, n = 0;
+	json_t *r;
+
+	json_array_foreach(results, i, r)
+		if (json_is_true(json_object_get(r, "typo")))
+			n++;
+	return n;
+}
+
 static void
 pick_clamp(struct pick *p)
 {
@@ -402,6 +417,7 @@ pick_on_query(struct pick *p, json_t *resp, struct fidx_err *err)
 		    "message"));
 		json_array_clear(p->results);
 		p->matched = 0;
+		p->typos = 0;
 		pick_clamp(p);
 		return 0;
 	}
@@ -411,6 +427,7 @@ pick_on_query(struct pick *p, json_t *resp, struct fidx_err *err)
 	if (p->results == NULL)
 		p->results = json_array();
 	p->matched = json_integer_value(json_object_get(resp, "matched"));
+	p->typos = pick_count_typos(p->results);
 	p->generation = json_integer_value(json_object_get(resp,
 	    "generation"));
 	pick_copy(p->state, sizeof(p->state), json_object_get(resp, "state"));
@@ -797,6 +814,8 @@ pick_draw_header(struct pick *p)
 		PICK_ADD("  %lld/%lld", p->matched, p->total);
 	else
 		PICK_ADD("  %lld/?", p->matched);
+	if (p->typos > 0)
+		PICK_ADD(" +%zu typo%s", p->typos, p->typos == 1 ? "" : "s");
 	if (json_array_size(p->marks) > 0)
 		PICK_ADD(" (%zu marked)", json_array_size(p->marks));
 	if (p->state[0] != '\0')

@@ -230,6 +230,22 @@
 #define FIDX_MAX_GIT_PATHS_CEILING 100000000
 
 /*
+ * The change log git's file-system monitor hook reads (`fidx fsmonitor`,
+ * the `changes` op): paths changed, all projects, in one ring. Past
+ * either bound the oldest go and a token older than them is answered
+ * "everything" (git then looks at every file, as without the hook). A
+ * save touches a path or two; 65,536 entries is a checkout's worth, at
+ * ~60 bytes plus its path each; 8 MiB holds them at ~70-byte paths.
+ * Flags: --max-changes, --max-changes-bytes. Stats: `changes.usage.entries`
+ * against `limits.changes`, `changes.usage.bytes` against
+ * `limits.changes_bytes`, `changes.counters.dropped`.
+ */
+#define FIDX_MAX_CHANGES_DEFAULT 65536
+#define FIDX_MAX_CHANGES_CEILING (16u * 1024 * 1024)
+#define FIDX_MAX_CHANGES_BYTES_DEFAULT (8u * 1024 * 1024)
+#define FIDX_MAX_CHANGES_BYTES_CEILING SIZE_MAX
+
+/*
  * Watcher events queued for the loop, and changed paths waiting for a
  * delta (all projects; one bound, the same number). Past either, events
  * are lost and the project they belong to is rebuilt whole, counted.

@@ -11,9 +11,19 @@
 int
 sockpath_default(char *buf, size_t size, struct fidx_err *err)
 {
+	const char *env = getenv("FIDX_SOCKET");
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	int n;
 
+	/* One variable that every front end honours: editors, the shell's
+	 * key bindings and git's fsmonitor hook start fidx with no flags. */
+	if (env != NULL && env[0] != '\0') {
+		n = snprintf(buf, size, "%s", env);
+		if (n < 0 || (size_t)n >= size || n > SOCKPATH_MAX)
+			return fidx_error(err, "FIDX_SOCKET is longer than "
+			    "%d bytes", SOCKPATH_MAX);
+		return 0;
+	}
 	if (xdg != NULL && xdg[0] == '/')
 		n = snprintf(buf, size, "%s/fidx/sock", xdg);
 	else

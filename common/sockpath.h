@@ -4,6 +4,7 @@
  * Owns: the naming rule and the private directory's checks.
  * Never touches: sockets themselves (no connect, no bind).
  *
+ * $FIDX_SOCKET when set and not empty, else
  * $XDG_RUNTIME_DIR/fidx/sock when XDG_RUNTIME_DIR is set, else
  * /tmp/fidx-$UID/sock. The directory must be ours and mode 0700, so no
  * other user can plant a socket where our client would talk to it.

@@ -6,8 +6,11 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static void
@@ -111,6 +114,25 @@ fidxd_watch_events(struct loop *l, struct loop_io *io, uint32_t events)
 	ops_walks_done(d->ops);
 }
 
+/*
+ * A name for this run, for change-log tokens: random, so a daemon
+ * started again (whose sequence starts over) never honours a token of
+ * one before it, and neither does another daemon on another socket.
+ */
+static void
+fidxd_instance(char *buf, size_t size)
+{
+	uint64_t v = 0;
+	struct timespec ts;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+		    ((uint64_t)getpid() << 16);
+	}
+	snprintf(buf, size, "%016llx", (unsigned long long)v);
+}
+
 static void
 fidxd_lost(void *arg)
 {
@@ -158,6 +180,12 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	    d->watch == NULL ? why : NULL, err) == -1)
 		goto fail;
 	d->reg_ok = true;
+	if ((d->changes = changelog_new(&cfg->changes)) == NULL) {
+		fidx_error(err, "the change log: %s", strerror(errno));
+		goto fail;
+	}
+	d->reg.log = d->changes;
+	fidxd_instance(d->instance, sizeof(d->instance));
 	if ((d->pool = search_pool_new(cfg->threads, cfg->worker_nice,
 	    err)) == NULL ||
 	    (d->loop_pool = search_pool_new(1, 0, err)) == NULL)
@@ -282,6 +310,8 @@ fidxd_release(struct fidxd *d)
 	if (d->reg_ok)
 		project_registry_release(&d->reg);
 	d->reg_ok = false;
+	changelog_free(d->changes);
+	d->changes = NULL;
 	/* After the walkers, which may wait on it (watch_dir). */
 	watch_free(d->watch);
 	d->watch = NULL;

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "changelog.h"
 #include "gitcache.h"
 #include "loop.h"
 #include "project.h"
@@ -64,6 +65,7 @@ struct fidxd_config {
 	struct project_limits proj;
 	struct visits_limits visits;
 	struct gitcache_limits git;
+	struct changelog_limits changes;	/* the change log's bounds */
 	int threads;			/* scoring threads */
 	int worker_nice;		/* added to the query worker's nice */
 	size_t max_queued_queries;	/* waiting for the query worker */
@@ -86,6 +88,9 @@ struct fidxd {
 	size_t inline_max_files;
 	struct visits *visits;
 	struct gitcache *git;		/* git status cache (gitcache.h) */
+	struct changelog *changes;	/* the change log (changelog.h) */
+	char instance[24];		/* names this run in change-log tokens:
+					   another run's are never honoured */
 	struct watch *watch;		/* inotify (watch.h), or NULL */
 	struct loop_io watch_io;
 	char visits_file[4096];

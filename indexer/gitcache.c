@@ -25,7 +25,10 @@ struct gitcache_entry {
 /* A project being computed, and how many requests wait on it. */
 struct gitcache_flight {
 	struct gitcache_flight *next;
-	size_t waiters;
+	uint64_t round;			/* which computation: 1, 2, ... */
+	size_t waiters;			/* on this round */
+	size_t next_waiters;		/* on the round after: they need a
+					   status begun after they asked */
 	bool stale;			/* changed while computed */
 	char root[];
 };
@@ -177,7 +180,8 @@ gitcache_expire(struct gitcache *c, uint64_t now)
 
 enum gitcache_answer
 gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
-    uint64_t now, const struct repo_status **out, uint64_t *age_ms)
+    uint64_t now, const struct repo_status **out, uint64_t *age_ms,
+    uint64_t *round)
 {
 	struct gitcache_entry *e = gitcache_find(c, root);
 	struct gitcache_flight **fp, *f;
@@ -185,6 +189,8 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 
 	*out = NULL;
 	*age_ms = 0;
+	if (round != NULL)
+		*round = 0;
 	if (e != NULL) {
 		uint64_t age = now > e->computed_ms ? now - e->computed_ms : 0;
 
@@ -206,11 +212,27 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 	}
 	fp = gitcache_flight_find(c, root);
 	if ((f = *fp) != NULL) {
-		if (f->waiters >= c->lim.max_waiters) {
+		/*
+		 * max_age_ms 0 asks for a status begun after the request; so
+		 * does one taking no stale answer when the tree changed under
+		 * the computation. The one running began before: they wait
+		 * for the round after it (gitcache_again()).
+		 */
+		bool later = max_age_ms == 0 ||
+		    (max_age_ms == UINT64_MAX && f->stale);
+
+		if (f->waiters + f->next_waiters >= c->lim.max_waiters) {
 			c->st.waiters_refused++;
 			return GITCACHE_BUSY;
 		}
-		f->waiters++;
+		if (later) {
+			f->next_waiters++;
+			c->st.waits_next++;
+		} else {
+			f->waiters++;
+		}
+		if (round != NULL)
+			*round = f->round + later;
 		c->st.waiting++;
 		c->st.waits++;
 		return GITCACHE_WAIT;
@@ -219,10 +241,13 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 	/* A small control record; a broken machine if it cannot be had. */
 	f = xmalloc(sizeof(*f) + len);
 	f->next = NULL;
-	f->waiters = 0;
+	f->round = 1;
+	f->waiters = f->next_waiters = 0;
 	f->stale = false;
 	memcpy(f->root, root, len);
 	*fp = f;
+	if (round != NULL)
+		*round = f->round;
 	c->st.computing++;
 	c->st.misses++;
 	return GITCACHE_COMPUTE;
@@ -231,6 +256,8 @@ gitcache_lookup(struct gitcache *c, const char *root, uint64_t max_age_ms,
 /*
  * Ends root's computation: *waiters gets how many waited on it. True if
  * the tree changed while it ran (what it found may be old already).
+ * With waiters for the round after, the flight goes on as that round
+ * (their count becomes its own), for the caller to compute again.
  */
 static bool
 gitcache_land(struct gitcache *c, const char *root, size_t *waiters)
@@ -242,10 +269,18 @@ gitcache_land(struct gitcache *c, const char *root, size_t *waiters)
 	if ((f = *fp) != NULL) {
 		n = f->waiters;
 		stale = f->stale;
-		*fp = f->next;
-		c->st.computing--;
 		c->st.waiting -= n;
-		free(f);
+		if (f->next_waiters > 0) {
+			f->round++;
+			f->waiters = f->next_waiters;
+			f->next_waiters = 0;
+			f->stale = false;
+			c->st.rounds++;
+		} else {
+			*fp = f->next;
+			c->st.computing--;
+			free(f);
+		}
 	}
 	if (waiters != NULL)
 		*waiters = n;
@@ -311,14 +346,29 @@ gitcache_put(struct gitcache *c, const char *root, struct repo_status *st,
 }
 
 void
-gitcache_unwait(struct gitcache *c, const char *root)
+gitcache_unwait(struct gitcache *c, const char *root, uint64_t round)
 {
 	struct gitcache_flight *f = *gitcache_flight_find(c, root);
+	size_t *n;
 
-	if (f != NULL && f->waiters > 0) {
-		f->waiters--;
+	if (f == NULL)
+		return;
+	n = round > f->round ? &f->next_waiters : &f->waiters;
+	if (*n > 0) {
+		(*n)--;
 		c->st.waiting--;
 	}
+}
+
+uint64_t
+gitcache_again(const struct gitcache *c, const char *root)
+{
+	struct gitcache_flight *f;
+
+	for (f = c->flights; f != NULL; f = f->next)
+		if (strcmp(f->root, root) == 0)
+			return f->round;
+	return 0;
 }
 
 void

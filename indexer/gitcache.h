@@ -30,6 +30,12 @@
  * being computed is told to wait (at most max_waiters per project, then
  * busy); one that finds none and no computation is told to compute, and
  * the project is marked until gitcache_put() or gitcache_fail() for it.
+ * Each computation of a flight is a round (1, 2, ...). A lookup that
+ * needs a status begun after it asked (max_age_ms 0, or no max_age_ms
+ * while the tree changed under the computation running) waits for the
+ * round after the one running: when that one lands, the flight goes on
+ * as the next round (gitcache_again() says so) and the caller computes
+ * again for them.
  */
 #ifndef FIDX_GITCACHE_H
 #define FIDX_GITCACHE_H
@@ -87,11 +93,12 @@ enum gitcache_answer {
  * (UINT64_MAX: any the TTL keeps) is a hit: *out (valid until the next
  * call that changes c) and *age_ms are set and it becomes the most
  * recently used. Otherwise see enum gitcache_answer; a WAIT counts the
- * caller among the project's waiters.
+ * caller among the waiters of the round *round names (the one running,
+ * or the one after it), a COMPUTE is round *round (round may be NULL).
  */
 enum gitcache_answer gitcache_lookup(struct gitcache *c, const char *root,
     uint64_t max_age_ms, uint64_t now, const struct repo_status **out,
-    uint64_t *age_ms);
+    uint64_t *age_ms, uint64_t *round);
 
 /*
  * Stores st, computed at now, as root's entry (replacing an older one),
@@ -107,8 +114,15 @@ int gitcache_put(struct gitcache *c, const char *root,
 /* Ends root's computation without a result; *waiters as for put. */
 void gitcache_fail(struct gitcache *c, const char *root, size_t *waiters);
 
-/* One waiter of root's computation left (its client went) uncounted. */
-void gitcache_unwait(struct gitcache *c, const char *root);
+/* One waiter of root's round (its client went) left uncounted. */
+void gitcache_unwait(struct gitcache *c, const char *root, uint64_t round);
+
+/*
+ * After put or fail: the round root's flight goes on as (waiters of the
+ * round after the one landed: the caller computes it and puts or fails
+ * again), or 0 when the flight has ended.
+ */
+uint64_t gitcache_again(const struct gitcache *c, const char *root);
 
 /* Drops root's entry (a project removed); its computation is kept. */
 void gitcache_drop(struct gitcache *c, const char *root);
@@ -139,6 +153,9 @@ struct gitcache_stats {
 	uint64_t too_big;		/* statuses over max_bytes alone */
 	uint64_t truncated;		/* statuses stored past max_paths */
 	uint64_t waits;			/* lookups that waited (single flight) */
+	uint64_t waits_next;		/* ... for the round after the one
+					   running, begun before they asked */
+	uint64_t rounds;		/* computations run again for them */
 	uint64_t waiters_refused;	/* lookups answered busy */
 	uint64_t invalidated;		/* dropped: git's files changed */
 	uint64_t staled;		/* marked stale: the work tree changed */

@@ -58,6 +58,7 @@ struct fidxd_opts {
 	int worker_nice;
 	struct visits_limits visits;
 	struct gitcache_limits git;
+	struct changelog_limits changes;
 	size_t max_log;
 };
 
@@ -68,8 +69,8 @@ fidxd_usage(FILE *f)
 "usage: fidxd [--foreground] [--socket PATH] [-v] [limits]\n"
 "\n"
 "  --foreground            stay attached (for tests and systemd)\n"
-"  --socket PATH           listen here (default $XDG_RUNTIME_DIR/fidx/sock,\n"
-"                          else /tmp/fidx-$UID/sock)\n"
+"  --socket PATH           listen here (default $FIDX_SOCKET, else\n"
+"                          $XDG_RUNTIME_DIR/fidx/sock, else /tmp/fidx-$UID/sock)\n"
 "  -v, --verbose           log more (twice: debug)\n"
 "  --max-projects N        projects held at once (default %d)\n"
 "  --max-files N           files per project (default %d)\n"
@@ -98,6 +99,10 @@ fidxd_usage(FILE *f)
 "                          projects (default %d; past it: a full rebuild)\n"
 "  --max-watches N         directories watched, all projects (default %d;\n"
 "                          past it or the kernel's limit: degraded)\n"
+"  --max-changes N         paths in the change log git's monitor hook\n"
+"                          reads, all projects (default %d)\n"
+"  --max-changes-bytes N   and its bytes (default %uM; past either, the\n"
+"                          oldest go: older tokens get everything)\n"
 "  --watch-settle-max-ms N the longest a burst of changes waits to be\n"
 "                          applied together (default %d; a lone change: at once)\n"
 "  --degraded-rebuild-ms N how often a project inotify cannot watch is\n"
@@ -114,7 +119,8 @@ fidxd_usage(FILE *f)
 	    VISITS_PER_PROJECT_DEFAULT, FIDX_GIT_TTL_MS_DEFAULT,
 	    FIDX_MAX_GIT_PROJECTS_DEFAULT, FIDX_MAX_GIT_BYTES_DEFAULT >> 20,
 	    FIDX_MAX_GIT_PATHS_DEFAULT, FIDX_WATCH_QUEUE_DEFAULT,
-	    FIDX_MAX_WATCHES_DEFAULT,
+	    FIDX_MAX_WATCHES_DEFAULT, FIDX_MAX_CHANGES_DEFAULT,
+	    FIDX_MAX_CHANGES_BYTES_DEFAULT >> 20,
 	    FIDX_WATCH_SETTLE_MAX_MS_DEFAULT, FIDX_DEGRADED_REBUILD_MS_DEFAULT,
 	    LOG_FILE_MAX_DEFAULT >> 20,
 	    LOG_FILE_MIN);
@@ -142,7 +148,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
 		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE, O_NICE,
 		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS, O_WQUEUE,
-		O_SETTLE, O_DEGRADED, O_WATCHES,
+		O_SETTLE, O_DEGRADED, O_WATCHES, O_CHANGES, O_CHANGES_BYTES,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -170,6 +176,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-git-paths", required_argument, NULL, O_GIT_PATHS },
 		{ "watch-queue", required_argument, NULL, O_WQUEUE },
 		{ "max-watches", required_argument, NULL, O_WATCHES },
+		{ "max-changes", required_argument, NULL, O_CHANGES },
+		{ "max-changes-bytes", required_argument, NULL,
+		    O_CHANGES_BYTES },
 		{ "watch-settle-max-ms", required_argument, NULL, O_SETTLE },
 		{ "degraded-rebuild-ms", required_argument, NULL, O_DEGRADED },
 		{ "help", no_argument, NULL, O_HELP },
@@ -186,6 +195,8 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->proj.max_index_bytes = FIDX_MAX_INDEX_BYTES_DEFAULT;
 	o->proj.walkers = 2;
 	o->proj.max_pending = FIDX_WATCH_QUEUE_DEFAULT;
+	o->changes.max_entries = FIDX_MAX_CHANGES_DEFAULT;
+	o->changes.max_bytes = FIDX_MAX_CHANGES_BYTES_DEFAULT;
 	o->proj.max_watches = FIDX_MAX_WATCHES_DEFAULT;
 	o->proj.settle_max_ms = FIDX_WATCH_SETTLE_MAX_MS_DEFAULT;
 	o->proj.degraded_rebuild_ms = FIDX_DEGRADED_REBUILD_MS_DEFAULT;
@@ -334,6 +345,18 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    FIDX_WATCH_QUEUE_CEILING, &v))
 				return -1;
 			o->proj.max_pending = v;
+			break;
+		case O_CHANGES:
+			if (fidxd_num("--max-changes", optarg,
+			    FIDX_MAX_CHANGES_CEILING, &v))
+				return -1;
+			o->changes.max_entries = v;
+			break;
+		case O_CHANGES_BYTES:
+			if (fidxd_num("--max-changes-bytes", optarg,
+			    FIDX_MAX_CHANGES_BYTES_CEILING, &v))
+				return -1;
+			o->changes.max_bytes = v;
 			break;
 		case O_WATCHES:
 			if (fidxd_num("--max-watches", optarg,
@@ -770,7 +793,7 @@ main(int argc, char **argv)
 		goto out;
 	cfg = (struct fidxd_config){
 		.srv = o.srv, .proj = o.proj, .visits = o.visits,
-		.git = o.git,
+		.git = o.git, .changes = o.changes,
 		.threads = o.threads, .wait_ms = o.wait_ms,
 		.max_queued_queries = o.max_queued_queries,
 		.inline_max_files = o.inline_max_files,

@@ -732,6 +732,21 @@ op_stats(struct ops_req *r)
 		    json_integer((json_int_t)pc->rescans));
 		o = ops_set_in(o, "watch", "walk_waits",
 		    json_integer((json_int_t)atomic_load(&reg->walk_waits)));
+		/* Written paths: their own ring (watch.h). */
+		json_t *wu = json_object_get(json_object_get(o, "watch"),
+		    "usage");
+		json_t *wc = json_object_get(json_object_get(o, "watch"),
+		    "counters");
+
+		if (wu != NULL && wc != NULL && (json_object_set_new(wu,
+		    "written", json_integer((json_int_t)wst.written)) == -1 ||
+		    json_object_set_new(wu, "written_peak",
+		    json_integer((json_int_t)wst.written_peak)) == -1 ||
+		    json_object_set_new(wc, "written_lost",
+		    json_integer((json_int_t)wst.written_lost)) == -1)) {
+			json_decref(o);
+			o = NULL;
+		}
 	}
 	if (d->visits != NULL) {
 		struct visits_counts vc;
@@ -793,6 +808,7 @@ op_stats(struct ops_req *r)
 	o = ops_set_in(o, "counters", "queries_on_worker",
 	    json_integer((json_int_t)ws.count.submitted));
 	o = ops_stats_git(d, o);
+	o = ops_stats_changes(d, o);
 	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
 	    "rss_bytes", (json_int_t)ops_rss_bytes(),
 	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
@@ -965,13 +981,70 @@ ops_sync_arrived(struct ops *o, uint64_t c)
 	for (struct ops_wait *w = o->waits; w != NULL; w = w->next) {
 		const struct project *p;
 
-		if (w->op != OP_SYNC || w->cookie == 0 || w->cookie > c)
+		if ((w->op != OP_SYNC && w->op != OP_CHANGES) ||
+		    w->cookie == 0 || w->cookie > c)
 			continue;
 		w->cookie = 0;
+		/* The log has every change before the cookie: answer now. */
+		if (w->op == OP_CHANGES) {
+			w->t[0].gen = 0;
+			continue;
+		}
 		/* Every event before the cookie is in: what they lead to. */
 		if ((p = project_find(o->reg, w->t[0].root)) != NULL)
 			w->t[0].gen = project_reachable_gen(p);
 	}
+}
+
+/*
+ * {"op":"changes","root":R,"since":TOKEN}: the paths changed in R since
+ * the token, and a new one (git's monitor hook, `fidx fsmonitor`). Like
+ * sync, it waits for the watcher's cookie, so every change made before
+ * the request is in the log (but not for the index: no delta waited
+ * for). A root that is no project yet is added, and like one not
+ * watched answers "everything" at once.
+ */
+static int
+op_changes(struct ops_req *r)
+{
+	struct watch *w = r->o->reg->watch;
+	struct project_add_opts opts = { 0 };
+	struct ops_query_args qa = { .mode = QUERY_FUZZY };
+	struct fidx_err err = { "" };
+	char root[PATH_MAX];
+	const char *since;
+	struct project *p;
+	json_int_t ms;
+	size_t len;
+	bool added;
+	uint64_t c;
+
+	if (ops_timeout(r, &ms) == -1 || ops_root(r, root, &p) == -1 ||
+	    ops_string(r, "since", false, &since, &len) == -1)
+		return -1;
+	if (since != NULL && strlen(since) != len)
+		since = NULL;		/* a NUL in it: no token of ours */
+	if (p == NULL && (p = project_add(r->o->reg, root, &opts, &added,
+	    &err)) == NULL) {
+		/* Not added (the project cap): still an answer for git. */
+		log_warnx("changes: %s", err.msg);
+		ops_changes_answer(r, NULL, since);
+		return 0;
+	}
+	if (w == NULL || p->watch != PROJECT_WATCHING || p->snap == NULL ||
+	    (c = watch_sync(w)) == 0) {
+		ops_changes_answer(r, p, since);
+		return 0;
+	}
+	if (since != NULL && (qa.text = fidx_strdup(since)) == NULL)
+		return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
+	qa.len = since != NULL ? len : 0;
+	/* Unreachable until the cookie is back; then at once. */
+	ops_park_one(r, OP_CHANGES, p, UINT64_MAX, 0, ms, &qa);
+	if (r->o->waits != NULL && r->o->waits->op == OP_CHANGES &&
+	    r->o->waits->c == r->c)
+		r->o->waits->cookie = c;
+	return 0;
 }
 
 static const struct {
@@ -990,6 +1063,7 @@ static const struct {
 	[OP_CANCEL] = { "cancel", op_cancel },
 	[OP_GIT] = { "git", op_git },
 	[OP_SYNC] = { "sync", op_sync },
+	[OP_CHANGES] = { "changes", op_changes },
 };
 
 /* The list of ops comes from the table, so it cannot go stale. */
@@ -1096,6 +1170,8 @@ ops_resume(struct ops_wait *w, enum ops_why why)
 		ops_add_answer(&r, p, w->flags, true);
 	} else if (w->op == OP_SYNC) {
 		ops_sync_answer(&r, p);
+	} else if (w->op == OP_CHANGES) {
+		ops_changes_answer(&r, p, w->q.text);
 	} else {
 		ops_query_answer(&r, p, &w->q);
 	}

@@ -3,6 +3,7 @@
  * computed once on a git worker for everyone asking. See ops_impl.h.
  */
 #include "ops_impl.h"
+#include "changelog.h"
 #include "gitcache.h"
 #include "repo.h"
 #include "work.h"
@@ -10,6 +11,8 @@
 #include "../common/limits.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,7 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	o = ops_set_in(o, "limits", "git_waiters",
 	    json_integer((json_int_t)gl.max_waiters));
 	return ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
-	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 	    "usage",
 	    "entries", (json_int_t)gs.entries,
 	    "bytes", (json_int_t)gs.bytes,
@@ -49,6 +52,8 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	    "too_big", (json_int_t)gs.too_big,
 	    "truncated", (json_int_t)gs.truncated,
 	    "waits", (json_int_t)gs.waits,
+	    "waits_next", (json_int_t)gs.waits_next,
+	    "rounds", (json_int_t)gs.rounds,
 	    "waiters_refused", (json_int_t)gs.waiters_refused,
 	    "invalidated", (json_int_t)gs.invalidated,
 	    "staled", (json_int_t)gs.staled));
@@ -70,6 +75,7 @@ struct ops_gitjob {
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key (ops_git_root) */
 	struct repo_status_opts opts;
+	uint64_t round;			/* of its flight (gitcache.h) */
 	size_t limit;			/* files in its own answer */
 	struct repo_status *st;		/* run()'s result, owned until put */
 	int err_no;			/* run()'s errno when st is NULL */
@@ -84,6 +90,7 @@ struct ops_gitwait {
 	struct client *c;
 	json_t *id;			/* owned reference, may be NULL */
 	char *root;			/* owned: the cache key */
+	uint64_t round;			/* the computation it waits for */
 	size_t limit;			/* files in its answer */
 	json_int_t ms;			/* its bound ("timeout_ms") */
 	struct loop_timer deadline;
@@ -124,7 +131,10 @@ ops_git_changed(struct ops *o, const char *root, bool gitdir)
 	}
 }
 
-static void ops_git_background(struct ops *o, const char *key);
+static void ops_git_background(struct ops *o, const char *key,
+    uint64_t round);
+static struct ops_gitjob *ops_git_start(struct ops *o, const char *key,
+    struct client *c, json_t *id, size_t limit, uint64_t round);
 
 /*
  * The entry of files (n, in strcmp order of path, as repo.c sorts them)
@@ -180,7 +190,7 @@ ops_git_boost_new(struct ops *o, const char *root)
 {
 	const struct repo_status *st;
 	struct ops_gitboost *b;
-	uint64_t age;
+	uint64_t age, round;
 	size_t bytes = 0;
 	char *at;
 
@@ -190,14 +200,14 @@ ops_git_boost_new(struct ops *o, const char *root)
 		return NULL;
 	/* Any cached status, even a stale one: a nudge, not an answer. */
 	switch (gitcache_lookup(o->d->git, root, FIDX_GIT_TTL_MS_CEILING,
-	    loop_now_ms(o->d->loop), &st, &age)) {
+	    loop_now_ms(o->d->loop), &st, &age, &round)) {
 	case GITCACHE_HIT:
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_background(o, root);
+		ops_git_background(o, root, round);
 		return NULL;
 	case GITCACHE_WAIT:
-		gitcache_unwait(o->d->git, root);
+		gitcache_unwait(o->d->git, root, round);
 		return NULL;
 	default:
 		return NULL;
@@ -377,11 +387,22 @@ ops_git_done(struct work *w, bool cancelled)
 	struct ops_req r = { .o = o, .c = j->c, .id = j->id };
 	bool kept = false;
 
+	uint64_t again;
+
 	if (j->st != NULL)
 		kept = gitcache_put(d->git, j->root, j->st,
 		    loop_now_ms(d->loop), NULL) == 0;
 	else
 		gitcache_fail(d->git, j->root, NULL);
+	again = cancelled ? 0 : gitcache_again(d->git, j->root);
+	/*
+	 * Waiters that need a status begun after they asked: computed
+	 * again for them. If it cannot start, they take this one, as the
+	 * waiters of this round do (the flight ended: nobody waits on it).
+	 */
+	if (again != 0 && ops_git_start(o, j->root, NULL, NULL, 0,
+	    again) == NULL)
+		again = 0;
 	/* A project that is no repository: its queries stop asking. */
 	struct project *p = project_find(o->reg, ops_git_root(j->root));
 
@@ -396,7 +417,8 @@ ops_git_done(struct work *w, bool cancelled)
 		struct ops_req wr = { .o = o, .c = g->c, .id = g->id };
 
 		next = g->next;
-		if (strcmp(g->root, j->root) != 0)
+		if (strcmp(g->root, j->root) != 0 ||
+		    (again != 0 && g->round >= again))
 			continue;
 		ops_gitwait_unlink(g);
 		server_unpark(d->server, g->c);
@@ -448,7 +470,7 @@ ops_gitwait_expired(struct loop *l, struct loop_timer *t)
 	struct ops_gitwait *g = t->arg;
 
 	(void)l;
-	gitcache_unwait(g->o->d->git, g->root);
+	gitcache_unwait(g->o->d->git, g->root, g->round);
 	ops_gitwait_unlink(g);
 	ops_git_timeout(g->o, g->c, g->id, g->root, g->ms);
 	ops_gitwait_free(g);
@@ -461,7 +483,7 @@ ops_gitwait_expired(struct loop *l, struct loop_timer *t)
  */
 static struct ops_gitjob *
 ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
-    size_t limit)
+    size_t limit, uint64_t round)
 {
 	struct gitcache_limits gl;
 	struct ops_gitjob *j;
@@ -479,6 +501,7 @@ ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
 	j->c = c;
 	j->id = id != NULL ? json_incref(id) : NULL;
 	j->limit = limit;
+	j->round = round;
 	j->opts.max_paths = gl.max_paths;
 	j->opts.untracked_all = key[0] == OPS_GIT_ALL;
 	if (work_submit(o->d->gitwork, &j->w, ops_git_run, ops_git_done,
@@ -497,12 +520,13 @@ ops_git_start(struct ops *o, const char *key, struct client *c, json_t *id,
 /* Starts key's computation, r's client parked on it for at most ms. */
 static void
 ops_git_compute(struct ops_req *r, const char *key, size_t limit,
-    json_int_t ms)
+    json_int_t ms, uint64_t round)
 {
 	struct gitcache_limits gl;
 	struct ops_gitjob *j;
 
-	if ((j = ops_git_start(r->o, key, r->c, r->id, limit)) != NULL) {
+	if ((j = ops_git_start(r->o, key, r->c, r->id, limit, round)) !=
+	    NULL) {
 		j->ms = ms;
 		loop_timer_start(r->o->d->loop, &j->deadline, (uint64_t)ms, 0,
 		    ops_gitjob_expired, j);
@@ -520,9 +544,9 @@ ops_git_compute(struct ops_req *r, const char *key, size_t limit,
 
 /* Starts key's computation with nobody parked on it (a query's letters). */
 static void
-ops_git_background(struct ops *o, const char *key)
+ops_git_background(struct ops *o, const char *key, uint64_t round)
 {
-	(void)ops_git_start(o, key, NULL, NULL, 0);
+	(void)ops_git_start(o, key, NULL, NULL, 0, round);
 }
 
 const char *
@@ -533,22 +557,23 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 	const struct repo_status *st;
 	char buf[FIDX_MAX_PATH_CEILING + 1];
 	const char *what = NULL;
+	uint64_t round;
 	size_t i;
 	json_t *res;
 
 	if (p != NULL && (p->git_none || p->git_unsafe))
 		return "none";
 	switch (gitcache_lookup(o->d->git, root, UINT64_MAX,
-	    loop_now_ms(o->d->loop), &st, age_ms)) {
+	    loop_now_ms(o->d->loop), &st, age_ms, &round)) {
 	case GITCACHE_HIT:
 		what = "fresh";
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_background(o, root);
+		ops_git_background(o, root, round);
 		break;
 	case GITCACHE_WAIT:
 		/* Counted as a waiter, but a query does not wait. */
-		gitcache_unwait(o->d->git, root);
+		gitcache_unwait(o->d->git, root, round);
 		break;
 	case GITCACHE_BUSY:
 		break;
@@ -557,7 +582,7 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 	if (what == NULL) {
 		switch (gitcache_lookup(o->d->git, root,
 		    FIDX_GIT_TTL_MS_CEILING, loop_now_ms(o->d->loop), &st,
-		    age_ms)) {
+		    age_ms, &round)) {
 		case GITCACHE_HIT:
 			what = "stale";
 			break;
@@ -566,7 +591,7 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 			gitcache_fail(o->d->git, root, NULL);
 			return "pending";
 		case GITCACHE_WAIT:
-			gitcache_unwait(o->d->git, root);
+			gitcache_unwait(o->d->git, root, round);
 			return "pending";
 		case GITCACHE_BUSY:
 			return "pending";
@@ -602,7 +627,8 @@ ops_git_annotate(struct ops *o, const char *root, json_t *results,
 
 /* Parks r on key's computation, which another request started. */
 static void
-ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms)
+ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms,
+    uint64_t round)
 {
 	struct ops *o = r->o;
 	struct ops_gitwait *g;
@@ -610,12 +636,13 @@ ops_git_wait(struct ops_req *r, const char *key, size_t limit, json_int_t ms)
 	if ((g = fidx_calloc(1, sizeof(*g))) == NULL ||
 	    (g->root = fidx_strdup(key)) == NULL) {
 		free(g);
-		gitcache_unwait(o->d->git, key);
+		gitcache_unwait(o->d->git, key, round);
 		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 		return;
 	}
 	g->kind.kind = OPS_PARKED_GITWAIT;
 	g->limit = limit;
+	g->round = round;
 	g->ms = ms;
 	g->o = o;
 	g->c = r->c;
@@ -643,7 +670,7 @@ op_git(struct ops_req *r)
 	const char *untracked;
 	struct project *p;
 	json_int_t max_age, limit, ms;
-	uint64_t age;
+	uint64_t age, round;
 
 	if (ops_timeout(r, &ms) == -1 || ops_root(r, root, &p) == -1 ||
 	    ops_int(r, "max_age_ms", 0, FIDX_GIT_TTL_MS_CEILING, -1,
@@ -668,15 +695,15 @@ op_git(struct ops_req *r)
 	root = (char *)ops_git_root(key);
 	/* Not given: any age the TTL keeps, unless the tree changed since. */
 	switch (gitcache_lookup(o->d->git, key, max_age < 0 ? UINT64_MAX :
-	    (uint64_t)max_age, loop_now_ms(o->d->loop), &st, &age)) {
+	    (uint64_t)max_age, loop_now_ms(o->d->loop), &st, &age, &round)) {
 	case GITCACHE_HIT:
 		ops_git_answer(r, root, st, age, (size_t)limit);
 		break;
 	case GITCACHE_COMPUTE:
-		ops_git_compute(r, key, (size_t)limit, ms);
+		ops_git_compute(r, key, (size_t)limit, ms, round);
 		break;
 	case GITCACHE_WAIT:
-		ops_git_wait(r, key, (size_t)limit, ms);
+		ops_git_wait(r, key, (size_t)limit, ms, round);
 		break;
 	case GITCACHE_BUSY:
 		gitcache_limits(o->d->git, &gl);
@@ -700,7 +727,7 @@ ops_git_gone(struct ops *o, struct ops_parked *k)
 	} else {
 		struct ops_gitwait *g = (struct ops_gitwait *)k;
 
-		gitcache_unwait(o->d->git, g->root);
+		gitcache_unwait(o->d->git, g->root, g->round);
 		ops_gitwait_unlink(g);
 		ops_gitwait_free(g);
 	}
@@ -715,10 +742,198 @@ ops_git_stop(struct ops *o)
 	while ((g = o->gitwaits) != NULL) {
 		struct ops_req r = { .o = o, .c = g->c, .id = g->id };
 
-		gitcache_unwait(o->d->git, g->root);
+		gitcache_unwait(o->d->git, g->root, g->round);
 		ops_gitwait_unlink(g);
 		server_unpark(o->d->server, g->c);
 		ops_fail(&r, PROTO_E_SHUTTING_DOWN, "fidxd is stopping");
 		ops_gitwait_free(g);
 	}
+}
+
+
+/*
+ * The changes op (git's file-system monitor hook). A token is
+ * "fidx:<this run's instance>:<a change-log number>"; anything else, one
+ * of another run, or one the log can no longer answer for this project
+ * gets "everything" ("all":true), as git's protocol allows.
+ */
+
+/* Paths in one answer; past it, "everything" (git looks at each file). */
+#define OPS_CHANGES_MAX_BYTES (1024 * 1024)
+
+struct ops_changes {
+	const char **v;			/* borrowed from the log or project */
+	size_t *len;
+	size_t n, cap, bytes;
+	bool over;			/* past OPS_CHANGES_MAX_BYTES, or
+					   out of memory */
+};
+
+static int
+ops_changes_add(void *arg, const char *path, size_t len)
+{
+	struct ops_changes *ch = arg;
+
+	if (ch->n == ch->cap) {
+		size_t ncap = ch->cap ? ch->cap * 2 : 64;
+		const char **v = fidx_reallocarray(ch->v, ncap,
+		    sizeof(*v));
+		size_t *l;
+
+		if (v == NULL)
+			goto over;
+		ch->v = v;
+		if ((l = fidx_reallocarray(ch->len, ncap, sizeof(*l))) ==
+		    NULL)
+			goto over;
+		ch->len = l;
+		ch->cap = ncap;
+	}
+	if ((ch->bytes += len + 1) > OPS_CHANGES_MAX_BYTES)
+		goto over;
+	ch->v[ch->n] = path;
+	ch->len[ch->n++] = len;
+	return 0;
+over:
+	ch->over = true;
+	return 1;
+}
+
+static int
+ops_changes_cmp(const void *a, const void *b, void *arg)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	const struct ops_changes *ch = arg;
+	size_t k = ch->len[i] < ch->len[j] ? ch->len[i] : ch->len[j];
+	int c = memcmp(ch->v[i], ch->v[j], k);
+
+	if (c != 0)
+		return c;
+	return ch->len[i] < ch->len[j] ? -1 : ch->len[i] > ch->len[j];
+}
+
+/* The number in since if it is a token of this run, else -1. */
+static int
+ops_changes_token(const struct fidxd *d, const char *since, uint64_t *seq)
+{
+	size_t il = strlen(d->instance);
+	char *end;
+
+	if (since == NULL || strncmp(since, "fidx:", 5) != 0 ||
+	    strncmp(since + 5, d->instance, il) != 0 || since[5 + il] != ':' ||
+	    since[6 + il] < '0' || since[6 + il] > '9')
+		return -1;
+	errno = 0;
+	*seq = strtoull(since + 6 + il, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+void
+ops_changes_answer(struct ops_req *r, const struct project *p,
+    const char *since)
+{
+	struct fidxd *d = r->o->d;
+	struct ops_changes ch = { 0 };
+	size_t *order = NULL;
+	char token[96];
+	uint64_t seq = 0, now = d->changes != NULL ? changelog_seq(d->changes) :
+	    0, floor;
+	bool all;
+	json_t *o, *a;
+
+	snprintf(token, sizeof(token), "fidx:%s:%" PRIu64, d->instance, now);
+	floor = d->changes != NULL ? changelog_floor(d->changes) : UINT64_MAX;
+	if (p != NULL && p->log_floor > floor)
+		floor = p->log_floor;
+	/* Only a project watched whole, with every change heard since. */
+	all = p == NULL || d->changes == NULL ||
+	    p->watch != PROJECT_WATCHING || p->state != PROJECT_READY ||
+	    p->snap == NULL || p->kept_old || p->unwatched_over ||
+	    ops_changes_token(d, since, &seq) == -1 || seq < floor ||
+	    seq > now;
+	if (!all) {
+		changelog_since(d->changes, p->id, seq, ops_changes_add, &ch);
+		/* What the watcher cannot see into, every time. */
+		for (size_t i = 0; i < p->nunwatched && !ch.over; i++)
+			ops_changes_add(&ch, p->unwatched[i],
+			    strlen(p->unwatched[i]));
+		all = ch.over;
+	}
+	/* Each path once, sorted (git looks each up in its index). */
+	if (!all && ch.n > 0 &&
+	    (order = fidx_reallocarray(NULL, ch.n, sizeof(*order))) == NULL)
+		all = true;
+	o = ops_ok(r);
+	o = ops_set(o, "root", p != NULL ? proto_text(p->root,
+	    strlen(p->root)) : json_null());
+	o = ops_set(o, "token", json_string(token));
+	o = ops_set(o, "all", json_boolean(all));
+	a = json_array();
+	if (!all && ch.n > 0) {
+		for (size_t i = 0; i < ch.n; i++)
+			order[i] = i;
+		qsort_r(order, ch.n, sizeof(*order), ops_changes_cmp, &ch);
+		for (size_t i = 0; a != NULL && i < ch.n; i++) {
+			size_t k = order[i];
+			json_t *f;
+
+			if (i > 0 && ops_changes_cmp(&order[i - 1], &order[i],
+			    &ch) == 0)
+				continue;
+			if ((f = json_object()) == NULL ||
+			    json_array_append_new(a, f) == -1 ||
+			    proto_path_set(f, ch.v[k], ch.len[k]) == -1) {
+				json_decref(a);
+				a = NULL;
+			}
+		}
+	}
+	/* A directory ends in '/': git then looks at all it holds. */
+	o = ops_set(o, "paths", a);
+	r->o->changes_answers++;
+	r->o->changes_all += all;
+	free(order);
+	free(ch.v);
+	free(ch.len);
+	if (o == NULL) {
+		ops_fail(r, PROTO_E_NO_MEMORY, "out of memory for the changes "
+		    "of %s", p != NULL ? p->root : "a root");
+		return;
+	}
+	ops_send(r, o);
+}
+
+/* The change log: its limits in `limits`, the rest in `changes`. */
+json_t *
+ops_stats_changes(struct fidxd *d, json_t *o)
+{
+	struct changelog_stats cs = { 0 };
+	size_t unwatched = 0, over = 0;
+	const struct project_registry *reg = &d->reg;
+
+	if (d->changes != NULL)
+		changelog_get_stats(d->changes, &cs);
+	for (size_t i = 0; i < reg->n; i++) {
+		unwatched += reg->v[i]->nunwatched;
+		over += reg->v[i]->unwatched_over;
+	}
+	o = ops_set_in(o, "limits", "changes",
+	    json_integer((json_int_t)cs.max_entries));
+	o = ops_set_in(o, "limits", "changes_bytes",
+	    json_integer((json_int_t)cs.max_bytes));
+	return ops_set(o, "changes", json_pack("{s:{s:I,s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "usage",
+	    "entries", (json_int_t)cs.entries,
+	    "bytes", (json_int_t)cs.bytes,
+	    "seq", (json_int_t)cs.seq,
+	    "floor", (json_int_t)cs.floor,
+	    "unwatched_dirs", (json_int_t)unwatched,
+	    "counters",
+	    "added", (json_int_t)cs.added,
+	    "repeats", (json_int_t)cs.repeats,
+	    "dropped", (json_int_t)cs.dropped,
+	    "answers", (json_int_t)d->ops->changes_answers,
+	    "answers_all", (json_int_t)d->ops->changes_all,
+	    "unwatched_over", (json_int_t)over));
 }

@@ -32,6 +32,7 @@ struct ops_gitwait;
 enum ops_id {
 	OP_PING, OP_ADD, OP_REMOVE, OP_PROJECTS, OP_QUERY, OP_REINDEX,
 	OP_STATS, OP_SHUTDOWN, OP_VISIT, OP_CANCEL, OP_GIT, OP_SYNC,
+	OP_CHANGES,
 };
 
 /* ops_wait.flags: what a parked request's answer must say. */
@@ -46,6 +47,8 @@ struct ops {
 	struct ops_wait *waits;		/* parked, one per client at most */
 	struct ops_gitwait *gitwaits;	/* parked on a git computation */
 	size_t jobs;			/* queries submitted, not yet done */
+	uint64_t changes_answers;	/* the changes op's, and of them */
+	uint64_t changes_all;		/* ... those that said everything */
 	struct ops_counters count;
 };
 
@@ -96,8 +99,8 @@ struct ops_wait {
 	unsigned flags;
 	json_int_t ms;			/* its bound, for the timeout message */
 	struct ops_query_args q;	/* OP_QUERY */
-	uint64_t cookie;		/* OP_SYNC: the watcher's, until it
-					   arrives (then 0) */
+	uint64_t cookie;		/* OP_SYNC, OP_CHANGES: the watcher's,
+					   until it arrives (then 0) */
 	struct loop_timer deadline;
 	struct ops_wait *prev, *next;
 };
@@ -143,6 +146,14 @@ void ops_job_gone(struct ops *o, struct ops_job *j);
 
 /* The git op (ops_git.c). */
 int op_git(struct ops_req *r);
+
+/*
+ * The changes op's answer for p (NULL: no project) since the token
+ * since (NULL or "": none), from the change log (ops_git.c).
+ */
+void ops_changes_answer(struct ops_req *r, const struct project *p,
+    const char *since);
+json_t *ops_stats_changes(struct fidxd *d, json_t *o);
 
 /*
  * Adds "git":"XY" (git status --porcelain's letters) to each result of

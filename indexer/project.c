@@ -1,5 +1,6 @@
 /* project.c - see project.h. */
 #include "project.h"
+#include "changelog.h"
 #include "../common/alloc.h"
 #include "../common/limits.h"
 #include "../common/regex.h"
@@ -13,6 +14,10 @@
 #include <unistd.h>
 
 static void project_watch_set(struct project_registry *r, struct project *p);
+static void project_log(struct project_registry *r, struct project *p,
+    const char *rel, bool dir);
+static void project_entered_log(struct project_registry *r,
+    struct project *p);
 static void project_pending_drop(struct project_registry *r, struct project *p);
 static void project_gone(struct project_registry *r, struct project *p,
     const char *why);
@@ -85,6 +90,112 @@ nomem:
 }
 
 static void
+project_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Changes p could not hear: tokens from before now answer everything. */
+static void
+project_log_lost(struct project_registry *r, struct project *p)
+{
+	if (r->log != NULL)
+		p->log_floor = changelog_bump(r->log);
+}
+
+/*
+ * Adds rel to v (at most PROJECT_UNWATCHED_MAX, once each); false when
+ * it does not fit (over, or out of memory): the caller marks it over.
+ */
+static bool
+project_strv_add(char ***v, size_t *n, const char *rel, size_t len)
+{
+	char **nv, *s;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strlen((*v)[i]) == len && memcmp((*v)[i], rel, len) == 0)
+			return true;
+	if (*n >= PROJECT_UNWATCHED_MAX)
+		return false;
+	if ((nv = fidx_reallocarray(*v, *n + 1, sizeof(*nv))) == NULL)
+		return false;
+	*v = nv;
+	if ((s = fidx_strndup(rel, len)) == NULL)
+		return false;
+	nv[(*n)++] = s;
+	return true;
+}
+
+/* A directory a delta entered (any walk thread: under the registry's mu). */
+static void
+project_walk_entered(struct project *p, const char *rel, size_t len)
+{
+	struct project_registry *r = p->reg;
+	char **v, *s;
+
+	pthread_mutex_lock(&r->mu);
+	if (!p->entered_over) {
+		if (p->nentered >= PROJECT_ENTERED_MAX ||
+		    (v = fidx_reallocarray(p->entered, p->nentered + 1,
+		    sizeof(*v))) == NULL ||
+		    (p->entered = v, s = fidx_strndup(rel, len)) == NULL)
+			p->entered_over = true;
+		else
+			p->entered[p->nentered++] = s;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* A directory the walk does not enter (walk.h on_skip; any walk thread). */
+static void
+project_walk_on_skip(void *arg, const char *rel, size_t len)
+{
+	struct project *p = arg;
+	struct project_registry *r = p->reg;
+	char dir[PATH_MAX + 1];
+
+	/* Kept as git wants a directory named: with its trailing '/'. */
+	if (len > 0 && len < PATH_MAX) {
+		memcpy(dir, rel, len);
+		dir[len++] = '/';
+	}
+	pthread_mutex_lock(&r->mu);
+	if (len == 0 || len >= PATH_MAX || (!p->skip_walk_over &&
+	    !project_strv_add(&p->skip_walk, &p->nskip_walk, dir, len)))
+		p->skip_walk_over = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/*
+ * What the job that ended met: a walk's replaces the list, a delta's
+ * adds to it (one it met again is there once; one gone stays until the
+ * next walk, harmless: git finds nothing there).
+ */
+static void
+project_skips_take(struct project *p, bool walk)
+{
+	if (walk) {
+		project_strv_free(p->unwatched, p->nunwatched);
+		p->unwatched = p->skip_walk;
+		p->nunwatched = p->nskip_walk;
+		p->unwatched_over = p->skip_walk_over;
+	} else {
+		for (size_t i = 0; i < p->nskip_walk; i++)
+			if (!p->unwatched_over && !project_strv_add(
+			    &p->unwatched, &p->nunwatched, p->skip_walk[i],
+			    strlen(p->skip_walk[i])))
+				p->unwatched_over = true;
+		p->unwatched_over |= p->skip_walk_over;
+		project_strv_free(p->skip_walk, p->nskip_walk);
+	}
+	p->skip_walk = NULL;
+	p->nskip_walk = 0;
+	p->skip_walk_over = false;
+}
+
+static void
 project_free(struct project *p)
 {
 	if (p == NULL)
@@ -102,6 +213,9 @@ project_free(struct project *p)
 	for (size_t i = 0; i < p->njob; i++)
 		free(p->job[i]);
 	free(p->job);
+	project_strv_free(p->unwatched, p->nunwatched);
+	project_strv_free(p->skip_walk, p->nskip_walk);
+	project_strv_free(p->entered, p->nentered);
 	project_opts_release(&p->opts);
 	project_opts_release(&p->next_opts);
 	free(p->root);
@@ -170,6 +284,13 @@ project_walk_on_dir(void *arg, const char *rel, size_t len,
 		 */
 		if (len == 0)
 			project_watch_git(w, p, abs, wait);
+		/*
+		 * A directory a delta enters (one just made, mostly) was not
+		 * watched until now: what changed in it before is logged as
+		 * it, once the delta is in (project_delta_apply).
+		 */
+		if (p->delta && len > 0)
+			project_walk_entered(p, rel, len);
 	}
 	return atomic_load_explicit(&p->cancel, memory_order_relaxed);
 }
@@ -241,6 +362,7 @@ project_walk(struct project_registry *r, struct project *p)
 		.gitignore = true,
 		.exclude = p->opts.exclude,
 		.on_dir = project_walk_on_dir,
+		.on_skip = project_walk_on_skip,
 		.arg = p,
 		.threads = r->lim.walk_threads,
 		.progress = &p->walked,
@@ -469,6 +591,7 @@ project_degrade(struct project_registry *r, struct project *p,
     const char *why)
 {
 	p->watch = PROJECT_DEGRADED;
+	project_log_lost(r, p);
 	snprintf(p->watch_why, sizeof(p->watch_why), "%s; rebuilt every %u "
 	    "s instead (--degraded-rebuild-ms)", why,
 	    r->lim.degraded_rebuild_ms / 1000);
@@ -522,6 +645,7 @@ project_add(struct project_registry *r, const char *root,
 	p->state = PROJECT_INDEXING;
 	p->reg = r;
 	p->id = ++r->next_id;
+	project_log_lost(r, p);
 	project_watch_set(r, p);
 	r->v[r->n++] = p;
 	*added = true;
@@ -742,6 +866,13 @@ project_apply(struct project_registry *r, struct project *p)
 			project_message_add(p, hint);
 		}
 	} else if (p->result != NULL) {
+		/*
+		 * Every directory is watched from now on: tokens from before
+		 * (the walk may have watched a directory after a change in
+		 * it) answer everything.
+		 */
+		project_log_lost(r, p);
+		project_skips_take(p, true);
 		index_snapshot_unref(p->snap);
 		p->snap = p->result;
 		p->result = NULL;
@@ -762,6 +893,10 @@ project_apply(struct project_registry *r, struct project *p)
 		p->build_ms = project_ms_since(&p->walk_start);
 		c->rebuilds++;
 	} else {
+		project_strv_free(p->skip_walk, p->nskip_walk);
+		p->skip_walk = NULL;
+		p->nskip_walk = 0;
+		p->skip_walk_over = false;
 		c->rebuilds_failed++;
 		if (e == ENOENT || e == ENOTDIR || e == ELOOP) {
 			/* Its files are gone too: keeping them would list ghosts. */
@@ -790,6 +925,7 @@ project_gone(struct project_registry *r, struct project *p, const char *why)
 	loop_timer_stop(r->loop, &p->settle);
 	loop_timer_stop(r->loop, &p->periodic);
 	project_pending_drop(r, p);
+	project_log_lost(r, p);
 	if (r->watch != NULL && p->watch != PROJECT_UNWATCHED)
 		watch_forget(r->watch, p->id);
 	p->watch = PROJECT_UNWATCHED;
@@ -828,6 +964,8 @@ project_delta_apply(struct project_registry *r, struct project *p)
 		p->dirty = true;
 		return;
 	}
+	project_skips_take(p, false);
+	project_entered_log(r, p);
 	/* Only a delta changes the index between walks: p->base is p->snap. */
 	index_snapshot_unref(p->snap);
 	p->snap = p->result;
@@ -949,6 +1087,7 @@ project_overflow(struct project_registry *r, struct project *p)
 {
 	if (p->watch != PROJECT_WATCHING)
 		return;
+	project_log_lost(r, p);
 	r->count.overflow_rebuilds++;
 	project_pending_drop(r, p);
 	project_reindex(r, p);
@@ -975,6 +1114,43 @@ project_rules_dir(const char *rel, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * The directories the delta that ended entered, logged now that each is
+ * watched: a change in one before its watch is named by it (too many
+ * to keep: the log says everything instead).
+ */
+static void
+project_entered_log(struct project_registry *r, struct project *p)
+{
+	if (p->entered_over)
+		project_log_lost(r, p);
+	else
+		for (size_t i = 0; i < p->nentered; i++)
+			project_log(r, p, p->entered[i], true);
+	project_strv_free(p->entered, p->nentered);
+	p->entered = NULL;
+	p->nentered = 0;
+	p->entered_over = false;
+}
+
+/*
+ * Logs that rel changed (the change log, for git's monitor hook); git's
+ * own files are not its business (git ignores what it is told of them).
+ * The root itself ("") or a path the log cannot keep: everything.
+ */
+static void
+project_log(struct project_registry *r, struct project *p, const char *rel,
+    bool dir)
+{
+	if (r->log == NULL)
+		return;
+	if (strncmp(rel, ".git", 4) == 0 && (rel[4] == '/' || rel[4] == '\0'))
+		return;
+	if (*rel == '\0' || changelog_add(r->log, p->id, rel, strlen(rel),
+	    dir) == -1)
+		project_log_lost(r, p);
+}
+
 void
 project_watch_event(struct project_registry *r, const struct watch_event *ev)
 {
@@ -996,6 +1172,12 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 			if ((ev->project == 0 || ev->project == p->id) &&
 			    r->git_changed != NULL)
 				r->git_changed(r->git_arg, p->root, false);
+			continue;
+		}
+		if (ev->kind == WATCH_WRITTEN && ev->path == NULL) {
+			/* Written paths lost: the log cannot say which. */
+			if (ev->project == 0 || ev->project == p->id)
+				project_log_lost(r, p);
 			continue;
 		}
 		if (ev->kind == WATCH_NOSPACE) {
@@ -1026,11 +1208,17 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 				    "returns");
 			continue;
 		}
+		if (ev->kind == WATCH_WRITTEN) {
+			if (p->watch == PROJECT_WATCHING && ev->path[rl] != '\0')
+				project_log(r, p, ev->path + rl + 1, false);
+			continue;
+		}
 		if (ev->kind == WATCH_RESCAN && ev->project == p->id &&
 		    p->watch == PROJECT_WATCHING) {
 			/* Read again as a change of it; the root, whole. */
 			r->count.rescans++;
 			rel = ev->path[rl] == '\0' ? "" : ev->path + rl + 1;
+			project_log(r, p, rel, true);
 			if (!project_pending_add(r, p, rel))
 				project_overflow(r, p);
 			else
@@ -1050,6 +1238,7 @@ project_watch_event(struct project_registry *r, const struct watch_event *ev)
 		}
 		if (r->git_changed != NULL)
 			r->git_changed(r->git_arg, p->root, false);
+		project_log(r, p, rel, ev->dir);
 		rel = project_rules_dir(rel, dir, sizeof(dir));
 		quiet = now - p->last_event_ms >= PROJECT_QUIET_MS;
 		p->last_event_ms = now;

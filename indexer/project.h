@@ -3,13 +3,15 @@
  *
  * Owns: every struct project (root, state, message, walk options, the
  * live snapshot reference, the watcher's pending changes and the settle
- * and degraded-rebuild timers), the index-bytes budget, the walker
+ * and degraded-rebuild timers, each project's change-log floor and the
+ * directories its walks skipped), the index-bytes budget, the walker
  * threads and their job and done lists, and the eventfd that says a job
  * finished.
  * Never touches: sockets, JSON, clients (server.c and ops.c wait on
  * projects by root and generation, never by pointer across a wait),
  * inotify (watch.h hands it events; it asks watch.h for watches), git
- * (a change under .git is handed to git_changed).
+ * (a change under .git is handed to git_changed), the change log's ring
+ * (changelog.h: it only adds to it and takes numbers for floors).
  *
  * Threads: everything here runs on the event loop's thread except the
  * walk itself. A walker takes a project off the job list, walks its root
@@ -137,6 +139,31 @@ struct project {
 	uint64_t last_event_ms;
 	uint32_t settle_ms;		/* grows while events keep coming */
 
+	/*
+	 * The change log (changelog.h). A token below log_floor is answered
+	 * "everything": the project could not hear every change since (its
+	 * first walk was not done, events were lost, it was not watched).
+	 * `unwatched`: directories the walk did not enter (hidden, ignored,
+	 * excluded, unreadable), relative, with a trailing '/': their
+	 * insides are not watched, so every answer names them (owned; at
+	 * most PROJECT_UNWATCHED_MAX, past it unwatched_over and every
+	 * answer is "everything"). `skip_walk`: what the job running met
+	 * (walk threads add under the registry's mu).
+	 */
+	uint64_t log_floor;
+	char **unwatched;
+	size_t nunwatched;
+	bool unwatched_over;
+	char **skip_walk;
+	size_t nskip_walk;
+	bool skip_walk_over;
+	char **entered;			/* directories a delta entered (walk
+					   threads add, under mu), logged
+					   when it is in; at most
+					   PROJECT_ENTERED_MAX, then over */
+	size_t nentered;
+	bool entered_over;
+
 	bool git_unsafe;		/* the last walk met a .gitignore that
 					   is no file: libgit2 would hang */
 	bool git_none;			/* the git op found no work tree here
@@ -181,8 +208,28 @@ struct project_counters {
 	uint64_t rescans;		/* directories changed before watched */
 };
 
+/*
+ * Directories a project's walk skipped that each change-log answer
+ * names. git (2.39) scans its whole index for each directory named, so
+ * many cost more than they save; past this the answer is "everything".
+ * Flag: none. Stats: `changes.usage.unwatched_dirs`,
+ * `changes.counters.unwatched_over`.
+ */
+#define PROJECT_UNWATCHED_MAX 256
+
+/*
+ * Directories one delta enters that the change log names once it is in
+ * (a tree just made or moved in); past it the log says everything for
+ * the project. Flag: none. Stats: `changes.counters.dropped` does not
+ * count these; a project's floor moves (`changes.counters.answers_all`).
+ */
+#define PROJECT_ENTERED_MAX 4096
+
+struct changelog;
+
 struct project_registry {
 	struct project_limits lim;
+	struct changelog *log;		/* NULL: no change log kept */
 	struct project **v;		/* lim.max_projects slots, n used */
 	size_t n;
 	struct index_budget budget;

@@ -337,6 +337,8 @@ walk_take(struct walk *w, int dfd, const char *name, enum walk_kind kind)
 	if (walk_excluded(w) || (!w->noignore &&
 	    repo_ignored(w->repo, w->path, w->len, kind == WALK_DIR))) {
 		w->st->ignored++;
+		if (kind == WALK_DIR && w->opts->on_skip != NULL)
+			w->opts->on_skip(w->opts->arg, w->path, w->len);
 		return 0;
 	}
 	if (kind == WALK_DIR)
@@ -351,6 +353,18 @@ walk_take(struct walk *w, int dfd, const char *name, enum walk_kind kind)
 }
 
 /* One directory entry; w->path is its directory and is restored after. */
+/* name, in the directory at w->path, is not entered: on_skip says so. */
+static void
+walk_skipped(struct walk *w, const char *name)
+{
+	char rel[FIDX_MAX_PATH_DEFAULT + NAME_MAX + 2];
+	int n = snprintf(rel, sizeof(rel), "%s%s%s", w->path,
+	    w->len > 0 ? "/" : "", name);
+
+	if (n > 0 && (size_t)n < sizeof(rel))
+		w->opts->on_skip(w->opts->arg, rel, (size_t)n);
+}
+
 static int
 walk_entry(struct walk *w, int dfd, const struct dirent *de)
 {
@@ -359,8 +373,15 @@ walk_entry(struct walk *w, int dfd, const struct dirent *de)
 	enum walk_kind kind;
 	int r;
 
-	if (walk_skip_name(w, name))
+	if (walk_skip_name(w, name)) {
+		/* A hidden directory (not . .. .git): not watched either. */
+		if (w->opts->on_skip != NULL && name[1] != '\0' &&
+		    (name[1] != '.' || name[2] != '\0') &&
+		    strcmp(name, ".git") != 0 &&
+		    walk_kind(w, dfd, de) == WALK_DIR)
+			walk_skipped(w, name);
 		return 0;
+	}
 	if ((nlen = strlen(name)) > NAME_MAX) {
 		w->st->too_long++;
 		return 0;
@@ -515,6 +536,8 @@ walk_dir_failed(struct walk *w)
 		return -1;
 	default:
 		w->st->unreadable++;
+		if (w->opts->on_skip != NULL)
+			w->opts->on_skip(w->opts->arg, w->path, w->len);
 		return 0;
 	}
 }

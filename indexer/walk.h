@@ -59,6 +59,14 @@ struct walk_opts {
 	    const struct stat *st);
 	void *arg;
 	/*
+	 * Or NULL. Called for each directory the walk does not enter
+	 * (hidden, ignored, excluded, unreadable; never .git), with its
+	 * path relative to the root: what is in it is not watched, so the
+	 * change log cannot speak for it (changelog.h). From any walk
+	 * thread, as on_dir.
+	 */
+	void (*on_skip)(void *arg, const char *rel, size_t len);
+	/*
 	 * Threads to walk with (0 or 1: this one alone). With more, on_dir
 	 * is called from all of them, and the order of the paths in the
 	 * builder varies from walk to walk (their set does not). A builder

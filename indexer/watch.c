@@ -19,11 +19,14 @@
 
 /*
  * What changes a listing: names made, gone or moved, and the root itself;
- * and a file written, which changes no listing but git's status.
+ * and a file written (a write, even one not closed yet) or its mode
+ * changed, which changes no listing but git's status and what git's
+ * file-system monitor hook must report.
  */
 #define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
-    IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_ONLYDIR | \
-    IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+    IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_MODIFY | \
+    IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+#define WATCH_WRITE (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB)
 
 /* Requests waiting for the thread; a walk thread past it waits. */
 #define WATCH_RING 1024
@@ -74,6 +77,14 @@ struct watch {
 	size_t qcap, qhead, qn;
 	struct watch_marks over;	/* overflowed, not yet reported */
 	struct watch_marks content;	/* written to, not yet reported */
+	/*
+	 * Written paths, in their own ring (max_events long), so a storm of
+	 * writes never overflows the queue of names made and gone (which
+	 * would walk the project whole): past it they are lost, marked.
+	 */
+	struct watch_event *wq;
+	size_t wqhead, wqn;
+	struct watch_marks wlost;	/* written paths lost, not reported */
 	struct watch_stats st;
 
 	/* Thread only: */
@@ -289,6 +300,71 @@ watch_signal(struct watch *w)
 		log_warn("watch: eventfd");
 }
 
+static char *
+watch_join(const char *dir, size_t dlen, const char *name, bool slash)
+{
+	size_t nlen = strlen(name);
+	char *p = fidx_malloc(dlen + nlen + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, dlen);
+	memcpy(p + dlen, name, nlen);
+	p[dlen + nlen] = slash ? '/' : '\0';
+	p[dlen + nlen + slash] = '\0';
+	return p;
+}
+
+/*
+ * Queues name in the watched directory dir (dlen bytes, its trailing '/'
+ * included) as written, unless it is the newest queued already: a file
+ * written in many calls costs one entry, and no allocation for the rest.
+ */
+static void
+watch_push_written(struct watch *w, uint32_t project, const char *dir,
+    size_t dlen, const char *name)
+{
+	bool was_empty;
+	char *path;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->wqn > 0) {
+		const struct watch_event *last = &w->wq[(w->wqhead + w->wqn -
+		    1) % w->qcap];
+
+		if (last->project == project &&
+		    strncmp(last->path, dir, dlen) == 0 &&
+		    strcmp(last->path + dlen, name) == 0) {
+			pthread_mutex_unlock(&w->mu);
+			return;
+		}
+	}
+	if ((path = watch_join(dir, dlen, name, false)) == NULL) {
+		watch_mark(&w->wlost, project);
+		w->st.written_lost++;
+		pthread_mutex_unlock(&w->mu);
+		watch_signal(w);
+		return;
+	}
+	if (w->wqn == w->qcap) {
+		watch_mark(&w->wlost, project);
+		w->st.written_lost++;
+		pthread_mutex_unlock(&w->mu);
+		free(path);
+		watch_signal(w);
+		return;
+	}
+	was_empty = w->wqn == 0;
+	w->wq[(w->wqhead + w->wqn++) % w->qcap] = (struct watch_event){
+		WATCH_WRITTEN, project, false, 0, path };
+	w->st.written = w->wqn;
+	if (w->wqn > w->st.written_peak)
+		w->st.written_peak = w->wqn;
+	pthread_mutex_unlock(&w->mu);
+	if (was_empty)
+		watch_signal(w);
+}
+
 /* Queues an event; path (or NULL) is taken over. */
 static void
 watch_push(struct watch *w, enum watch_kind kind, uint32_t project,
@@ -313,21 +389,6 @@ watch_push(struct watch *w, enum watch_kind kind, uint32_t project,
 	pthread_mutex_unlock(&w->mu);
 	if (was_empty)
 		watch_signal(w);
-}
-
-static char *
-watch_join(const char *dir, size_t dlen, const char *name, bool slash)
-{
-	size_t nlen = strlen(name);
-	char *p = fidx_malloc(dlen + nlen + 2);
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, dir, dlen);
-	memcpy(p + dlen, name, nlen);
-	p[dlen + nlen] = slash ? '/' : '\0';
-	p[dlen + nlen + slash] = '\0';
-	return p;
 }
 
 /* ---- the thread ---- */
@@ -420,7 +481,8 @@ watch_usage(struct watch *w)
 {
 	w->st.watches = w->tn;
 	w->st.bytes = w->tcap * sizeof(*w->tab) + w->path_bytes +
-	    (w->tn + w->stale) * WATCH_LIB_OVERHEAD + w->qcap * sizeof(*w->q);
+	    (w->tn + w->stale) * WATCH_LIB_OVERHEAD +
+	    2 * w->qcap * sizeof(*w->q);
 }
 
 /* Handles every request queued; true when asked to stop. */
@@ -509,20 +571,26 @@ watch_event(struct watch *w, const struct inotify_event *ev)
 	uint32_t project = e->project;
 
 	/*
-	 * Only git's status cares, once per project: no queue, no path. But
-	 * ignore rules written change what a directory lists: those go on.
+	 * Only git's status cares, once per project (no queue, no path), and
+	 * the change log, by path (its own ring). But ignore rules saved
+	 * change what a directory lists: those go on. A directory's mode or
+	 * times are nobody's business.
 	 */
-	if ((ev->mask & (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-	    IN_MOVED_TO)) == IN_CLOSE_WRITE && strcmp(name, ".gitignore") != 0 &&
-	    strcmp(name, ".ignore") != 0) {
+	if ((ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+	    IN_MOVED_TO)) == 0 && (ev->mask & WATCH_WRITE) != 0 &&
+	    ((ev->mask & IN_CLOSE_WRITE) == 0 ||
+	    (strcmp(name, ".gitignore") != 0 && strcmp(name, ".ignore") != 0))) {
 		bool was;
 
+		if (dir)
+			return;
 		pthread_mutex_lock(&w->mu);
 		was = w->content.n > 0 || w->content.all;
 		watch_mark(&w->content, project);
 		pthread_mutex_unlock(&w->mu);
 		if (!was)
 			watch_signal(w);
+		watch_push_written(w, project, e->path, e->len, name);
 		return;
 	}
 
@@ -708,7 +776,9 @@ watch_new(const struct watch_limits *lim, struct fidx_err *err)
 	w->qcap = lim->max_events > 0 ? lim->max_events : 1;
 	w->st.max_events = w->qcap;
 	w->max_watches = w->st.max_watches = lim->max_watches;
-	if ((w->q = fidx_reallocarray(NULL, w->qcap, sizeof(*w->q))) == NULL) {
+	if ((w->q = fidx_reallocarray(NULL, w->qcap, sizeof(*w->q))) == NULL ||
+	    (w->wq = fidx_reallocarray(NULL, w->qcap, sizeof(*w->wq))) ==
+	    NULL) {
 		fidx_error(err, "out of memory");
 		goto fail;
 	}
@@ -769,12 +839,15 @@ watch_free(struct watch *w)
 		free(w->ring[(w->rhead + i) % WATCH_RING].path);
 	for (size_t i = 0; i < w->qn; i++)
 		free(w->q[(w->qhead + i) % w->qcap].path);
+	for (size_t i = 0; i < w->wqn; i++)
+		free(w->wq[(w->wqhead + i) % w->qcap].path);
 	if (w->wake_dir[0] != '\0')
 		rmdir(w->wake_dir);
 	if (w->efd != -1)
 		close(w->efd);
 	free(w->tab);
 	free(w->q);
+	free(w->wq);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -867,6 +940,27 @@ watch_take(struct watch *w, struct watch_event *out, size_t max)
 	if (read(w->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 		log_warn("watch: eventfd");
 	pthread_mutex_lock(&w->mu);
+	/*
+	 * Written paths first: each was read from inotify before anything
+	 * queued after it, so a sync cookie never comes out ahead of one.
+	 */
+	while (n < max && w->wqn > 0) {
+		out[n++] = w->wq[w->wqhead];
+		w->wqhead = (w->wqhead + 1) % w->qcap;
+		w->wqn--;
+	}
+	w->st.written = w->wqn;
+	if (w->wqn == 0) {
+		if (w->wlost.all && n < max) {
+			out[n++] = (struct watch_event){ WATCH_WRITTEN, 0,
+			    false, 0, NULL };
+			w->wlost.all = false;
+			w->wlost.n = 0;
+		}
+		while (w->wlost.n > 0 && n < max)
+			out[n++] = (struct watch_event){ WATCH_WRITTEN,
+			    w->wlost.v[--w->wlost.n], false, 0, NULL };
+	}
 	while (n < max && w->qn > 0) {
 		out[n++] = w->q[w->qhead];
 		w->qhead = (w->qhead + 1) % w->qcap;
@@ -895,7 +989,8 @@ watch_take(struct watch *w, struct watch_event *out, size_t max)
 		out[n++] = (struct watch_event){ WATCH_CONTENT,
 		    w->content.v[--w->content.n], false, 0, NULL };
 	bool more = w->qn > 0 || w->over.n > 0 || w->over.all ||
-	    w->content.n > 0 || w->content.all;
+	    w->content.n > 0 || w->content.all || w->wqn > 0 ||
+	    w->wlost.n > 0 || w->wlost.all;
 
 	pthread_mutex_unlock(&w->mu);
 	if (more)

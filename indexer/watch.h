@@ -6,7 +6,9 @@
  * watch.c includes it and only the watcher thread calls it), the table of
  * watched directories (wd, project, absolute path), the bounded request
  * ring (directories to watch, from walk threads), the bounded event queue
- * to the loop with its eventfd, and a private wake directory.
+ * to the loop with its eventfd, the ring of files written (its own, as
+ * long as the queue: a storm of writes never costs a rebuild, only the
+ * change log's knowledge, marked lost), and a private wake directory.
  * Never touches: projects, snapshots, walks, sockets, the loop itself
  * (the loop reads watch_fd() and calls watch_take()).
  *
@@ -44,6 +46,9 @@ enum watch_kind {
 				   listing and its watch: read it again */
 	WATCH_CONTENT,		/* project: a file's content was written (no
 				   path: one per project however many) */
+	WATCH_WRITTEN,		/* path: a file written or its mode changed,
+				   for the change log; no path: such paths
+				   were lost (project, or all if 0) */
 };
 
 struct watch_event {
@@ -68,6 +73,9 @@ struct watch_stats {
 	size_t bytes;		/* our table, the queue, and an estimate of
 				   libinotifytools' own path per watch */
 	uint64_t events;	/* taken from inotify */
+	size_t written, written_peak;	/* written paths queued (their own
+					   ring, max_events long) */
+	uint64_t written_lost;	/* dropped: that ring was full */
 	uint64_t overflows;	/* ours (queue full) and the kernel's */
 	uint64_t nospace;	/* watches refused by max_user_watches */
 	size_t stale;		/* dropped by the kernel, kept by the library */

@@ -431,6 +431,11 @@ fi
 check "the orphaned daemon said why it stopped" grep -q "another process serves" "$XDG_STATE_HOME/fidx/fidxd.log"
 check "and crashed on nothing" not grep -q -e AddressSanitizer -e "runtime error" "$XDG_STATE_HOME/fidx/fidxd.log"
 expect 0 "stop the new default-socket daemon" env XDG_RUNTIME_DIR="$T/rt2" "$FIDX" daemon stop
+# FIDX_SOCKET comes before XDG_RUNTIME_DIR, for the daemon it starts too.
+expect 0 "a query on \$FIDX_SOCKET" env FIDX_SOCKET="$T/rt3/s" XDG_RUNTIME_DIR="$T/rt2" "$FIDX" --root "$P" -n1 lib/x
+check "the daemon listens on \$FIDX_SOCKET" test -S "$T/rt3/s"
+check "and not on the XDG default" test ! -e "$T/rt2/fidx/sock"
+expect 0 "stop the \$FIDX_SOCKET daemon" env FIDX_SOCKET="$T/rt3/s" "$FIDX" daemon stop
 cd "$T" || exit 1
 
 # At the client cap the CLI shows the daemon's refusal, not EPIPE: the

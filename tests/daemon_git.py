@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -380,6 +381,76 @@ def t_deadline(tmp):
     t.stop_daemon(d, c, "git deadline daemon")
 
 
+def t_join(tmp):
+    """"max_age_ms":0 asks for a status begun after the request: one that
+    finds a computation begun before its change waits for the next round
+    instead of taking the old one's answer. libgit2 is held mid-status on
+    FIFOs named .gitignore (it blocks opening one until a writer comes):
+    past s1/ it has compared "a" (it walks in path order), and it waits
+    at s2/ while "a" changes and the second request comes."""
+    R = make_repo(tmp, "join")
+    fifos = [os.path.join(R, n, ".gitignore") for n in ("s1", "s2")]
+    for f in fifos:
+        os.makedirs(os.path.dirname(f))
+        os.mkfifo(f)
+    t.mkfiles(R, ["s1/x.txt", "s2/x.txt"])
+    d = t.Daemon(tmp, "gitjoin")
+    if not t.check("git join: daemon up", d.wait_ready()):
+        return
+    c, c1, c2 = t.Conn(d.sock), t.Conn(d.sock), t.Conn(d.sock)
+
+    def release(f):
+        # A writer opens only while a reader waits in open(): it lets
+        # that reader go (it reads nothing: EOF once this one closes).
+        try:
+            os.close(os.open(f, os.O_WRONLY | os.O_NONBLOCK))
+            return True
+        except OSError:
+            return False
+    c1.send({"op": "git", "root": R, "max_age_ms": 0, "id": "first"})
+    if not t.check("git join: libgit2 reached s1/ (past a)",
+                   t.wait_until(lambda: release(fifos[0]), 20)):
+        return
+    write(R, "a", "changed while the first status ran\n")
+    before, _ = gstats(c)
+    c2.send({"op": "git", "root": R, "max_age_ms": 0, "id": "second"})
+    t.check("git join: the second request waits on the flight",
+            t.wait_until(lambda: gstats(c)[0]["usage"]["waiting"] == 1,
+                         20), t.short(gstats(c)[0]))
+    done = threading.Event()
+
+    def releaser():
+        while not done.is_set():
+            if not any([release(f) for f in fifos]):
+                done.wait(0.005)
+    th = threading.Thread(target=releaser)
+    th.start()
+    try:
+        r1, r2 = c1.read(30), c2.read(30)
+    finally:
+        done.set()
+        th.join()
+    for f in fifos:
+        os.unlink(f)
+    g, _ = gstats(c)
+    t.check("git join: the first, begun before the change, missed it",
+            r1.get("ok") is True and
+            (" ", "M", "a", None) not in answered(r1), t.short(r1))
+    t.check("git join: the second got a status begun after it asked",
+            r2.get("ok") is True and r2.get("id") == "second" and
+            (" ", "M", "a", None) in answered(r2) and
+            answered(r2) == porcelain(R), t.short(r2))
+    t.check("git join: counted as one more round",
+            g["counters"]["rounds"] == before["counters"]["rounds"] + 1 and
+            g["counters"]["waits_next"] ==
+            before["counters"]["waits_next"] + 1 and
+            g["usage"]["computing"] == 0 and g["usage"]["waiting"] == 0,
+            t.short(g))
+    c1.close()
+    c2.close()
+    t.stop_daemon(d, c, "git join daemon")
+
+
 def t_env(tmp):
     """git for the fixtures and for fidxd: a private HOME, no system
     config, so nobody's settings change what is listed."""
@@ -399,4 +470,5 @@ if __name__ == "__main__":
     sys.exit(t.main("daemon_git.py", [("git env", t_env),
                                       ("status", t_status),
                                       ("caps", t_caps), ("ttl", t_ttl),
-                                      ("deadline", t_deadline)]))
+                                      ("deadline", t_deadline),
+                                      ("join", t_join)]))

@@ -6,10 +6,11 @@
 # install copies (so nothing is compiled here). Checks: every file is
 # where PREFIX says, executable or not as it should be; the units name
 # the installed binaries; the shell completions are those fidx shell
-# prints; the Neovim plugin is every file of cli/nvim, and a real Neovim
-# whose 'packpath' is the staged site directory loads it (:Fidx, :help
-# fidx); systemd-analyze accepts the units (when this machine has it);
-# uninstall removes what install put and nothing else.
+# prints; the Vim plugin is a package Vim loads; the Neovim plugin is
+# every file of cli/nvim, and a real Neovim whose 'packpath' is the
+# staged site directory loads it (:Fidx, :help fidx); systemd-analyze
+# accepts the units (when this machine has it); uninstall removes what
+# install put and nothing else.
 
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -45,6 +46,25 @@ for c in bash:bash-completion/completions/fidx zsh:zsh/vendor-completions/_fidx 
 	check "it is what fidx shell $sh --completion prints" cmp -s "$T/comp" "$f"
 done
 
+# The Vim plugin is a package under Debian's vimfiles (in its default
+# 'packpath' when PREFIX is /usr), the files as in cli/vim; a Vim with
+# only that directory in 'packpath' gets :Fidx and :help fidx from it.
+VP="$D/usr/share/vim/vimfiles/pack/fidx/start/fidx"
+for f in plugin/fidx.vim autoload/fidx.vim autoload/fidx/picker.vim doc/fidx.txt doc/tags; do
+	check "installed the Vim plugin's $f, as in cli/vim" cmp -s "$REPO/cli/vim/$f" "$VP/$f"
+	check "$f is not executable" test ! -x "$VP/$f"
+done
+if command -v vim >/dev/null 2>&1; then
+	expect 0 "vim loads the installed package" vim -es -N -u NONE -i NONE \
+	    --cmd "set packpath=$D/usr/share/vim/vimfiles" -c 'packloadall' \
+	    -c "call writefile([exists(':Fidx')], '$T/vim.cmd')" \
+	    -c 'help fidx' -c "call writefile([expand('%:p')], '$T/vim.help')" -c 'qa!'
+	check "it defines :Fidx" grep -qx 2 "$T/vim.cmd"
+	check ":help fidx opens the installed fidx.txt" grep -qxF "$VP/doc/fidx.txt" "$T/vim.help"
+else
+	fail "vim is not installed (it is in DEB_PKGS)"
+fi
+
 # The Neovim plugin: each file of cli/nvim as it is, and the package link
 # Neovim's default 'packpath' (PREFIX/share/nvim/site) loads.
 N="$D/usr/share/fidx/nvim"
@@ -67,7 +87,7 @@ if command -v nvim >/dev/null 2>&1; then
 	    -c 'lua assert(require("fidx").query_sync, "no fidx module")' \
 	    -c 'qall!'
 else
-	pass "nvim is not installed: loading skipped"
+	fail "nvim is not installed (it is in DEB_PKGS)"
 fi
 
 # The man pages render without a warning, and name every subcommand and
@@ -116,6 +136,7 @@ check "and the man pages" test ! -e "$D/usr/share/man/man1/fidx.1" -a ! -e "$D/u
 check "and the completions" test ! -e "$D/usr/share/bash-completion/completions/fidx" \
     -a ! -e "$D/usr/share/zsh/vendor-completions/_fidx" \
     -a ! -e "$D/usr/share/fish/vendor_completions.d/fidx.fish"
+check "and the Vim plugin, its directories too" test ! -e "$VP"
 check "and the Neovim plugin and its link" test ! -e "$D/usr/share/fidx" \
     -a ! -e "$D/usr/share/nvim/site/pack/fidx" -a ! -L "$L"
 check "and nothing else" test -f "$D/usr/share/keep/mine"

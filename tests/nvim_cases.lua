@@ -157,6 +157,19 @@ function cases.query()
   check('a bad regex is an error, not a traceback', r2 == nil and e.code == 'bad_query', e)
   local c = fidx.conn()
   check('one connection for all of it', c.connects == 1, c.connects)
+  -- The socket, as the CLI finds it: setup's, else $FIDX_SOCKET, else
+  -- $XDG_RUNTIME_DIR/fidx/sock, else /tmp/fidx-$UID/sock.
+  check('setup names the socket', fidx.socket_path() == SOCK, fidx.socket_path())
+  check('opts.socket names it for one request', fidx.socket_path({ socket = '/x/s' }) == '/x/s')
+  fidx.setup({ fidx = BIN })
+  vim.env.FIDX_SOCKET = T .. '/env.sock'
+  check('else $FIDX_SOCKET', fidx.socket_path() == T .. '/env.sock', fidx.socket_path())
+  vim.env.FIDX_SOCKET = nil
+  vim.env.XDG_RUNTIME_DIR = T .. '/run'
+  check('else $XDG_RUNTIME_DIR/fidx/sock', fidx.socket_path() == T .. '/run/fidx/sock', fidx.socket_path())
+  vim.env.XDG_RUNTIME_DIR = nil
+  check('else /tmp/fidx-$UID/sock', fidx.socket_path() == '/tmp/fidx-' .. uv.getuid() .. '/sock', fidx.socket_path())
+  setup()
   local done
   fidx.query('mkfl', { root = P }, function(res)
     done = res

@@ -195,6 +195,15 @@ fi
 $TM send-keys -t a C-u
 waits "Ctrl-U clears the query" has a "$NFILES/$NFILES" &&
     row_is a 1 ">" && pass "Ctrl-U clears the query"
+# A typo match is shown and counted apart: `matched` counts clean ones.
+$TM send-keys -t a g u d i e
+if waits "a typo finds docs/guide.txt" has a "docs/guide.txt"; then
+	has a "0/$NFILES +1 typo" &&
+	    pass "the header counts a typo match apart" ||
+	    fail "the header counts a typo match apart: $(row a 2)"
+fi
+$TM send-keys -t a C-u
+waits "Ctrl-U clears the typo query" has a "$NFILES/$NFILES"
 $TM send-keys -t a x BSpace
 waits "Backspace undoes a key" has a "$NFILES/$NFILES" &&
     row_is a 1 ">" && pass "Backspace deletes"

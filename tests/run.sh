@@ -17,6 +17,9 @@ if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	TMPDIR=/dev/shm
 	export TMPDIR
 fi
+# The suites name their sockets; a caller's FIDX_SOCKET would override
+# the defaults some of them test.
+unset FIDX_SOCKET
 # Leak checks are on, and any sanitizer report fails the test.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

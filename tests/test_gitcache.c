@@ -56,7 +56,7 @@ look(struct gitcache *c, const char *root, uint64_t now)
 	const struct repo_status *st;
 	uint64_t age;
 
-	return gitcache_lookup(c, root, UINT64_MAX, now, &st, &age);
+	return gitcache_lookup(c, root, UINT64_MAX, now, &st, &age, NULL);
 }
 
 /* Computes root at now: a miss, then a put of a STATUS_BYTES status. */
@@ -134,7 +134,7 @@ test_single_flight(void **state)
 	assert_int_equal(stats(c).waiting, 2);
 	assert_int_equal(gitcache_put(c, "/a", s, 10, &w), 0);
 	assert_int_equal(w, 2);
-	assert_int_equal(gitcache_lookup(c, "/a", UINT64_MAX, 15, &st, &age),
+	assert_int_equal(gitcache_lookup(c, "/a", UINT64_MAX, 15, &st, &age, NULL),
 	    GITCACHE_HIT);
 	assert_ptr_equal(st, s);
 	assert_int_equal(age, 5);
@@ -168,11 +168,67 @@ test_waiters_cap(void **state)
 	assert_int_equal(look(c, "/a", 0), GITCACHE_BUSY);	/* limit+1 */
 	assert_int_equal(stats(c).waiters_refused, 1);
 	assert_int_equal(stats(c).waiting, 3);
-	gitcache_unwait(c, "/a");			/* a client left */
+	gitcache_unwait(c, "/a", 1);			/* a client left */
 	assert_int_equal(stats(c).waiting, 2);
 	assert_int_equal(look(c, "/a", 0), GITCACHE_WAIT);
 	gitcache_fail(c, "/a", &w);
 	assert_int_equal(w, 3);
+	gitcache_free(c);
+}
+
+/*
+ * Rounds: who needs a status begun after asking (max_age_ms 0, or none
+ * while the tree changed under the computation) waits for the next
+ * round; the flight goes on as it once the running one lands, and ends
+ * when a round lands with nobody waiting for another.
+ */
+static void
+test_rounds(void **state)
+{
+	struct gitcache *c = cache_new(5000, 4, SIZE_MAX, 8);
+	const struct repo_status *st;
+	uint64_t age, round;
+	size_t w;
+
+	(void)state;
+	assert_int_equal(gitcache_lookup(c, "/a", UINT64_MAX, 1, &st, &age,
+	    &round), GITCACHE_COMPUTE);
+	assert_int_equal(round, 1);
+	assert_int_equal(gitcache_lookup(c, "/a", UINT64_MAX, 1, &st, &age,
+	    &round), GITCACHE_WAIT);
+	assert_int_equal(round, 1);		/* takes the running one */
+	assert_int_equal(gitcache_lookup(c, "/a", 0, 1, &st, &age, &round),
+	    GITCACHE_WAIT);
+	assert_int_equal(round, 2);		/* needs one begun later */
+	assert_int_equal(gitcache_lookup(c, "/a", 0, 1, &st, &age, &round),
+	    GITCACHE_WAIT);
+	gitcache_unwait(c, "/a", 2);		/* one of them left */
+	assert_int_equal(stats(c).waiting, 2);
+	assert_int_equal(gitcache_put(c, "/a", fake_status(STATUS_BYTES,
+	    false), 2, &w), 0);
+	assert_int_equal(w, 1);			/* round 1's waiter */
+	assert_int_equal(gitcache_again(c, "/a"), 2);
+	assert_int_equal(stats(c).computing, 1);
+	assert_int_equal(stats(c).waiting, 1);
+	assert_int_equal(stats(c).rounds, 1);
+	/* Round 2 runs: the tree changes under it; a plain ask waits on. */
+	gitcache_changed(c, "/a", false);
+	assert_int_equal(gitcache_lookup(c, "/a", UINT64_MAX, 3, &st, &age,
+	    &round), GITCACHE_WAIT);
+	assert_int_equal(round, 3);
+	/* One that takes an age takes the stale entry at once. */
+	assert_int_equal(gitcache_lookup(c, "/a", 1000, 3, &st, &age,
+	    &round), GITCACHE_HIT);
+	gitcache_fail(c, "/a", &w);
+	assert_int_equal(w, 1);
+	assert_int_equal(gitcache_again(c, "/a"), 3);
+	assert_int_equal(gitcache_put(c, "/a", fake_status(STATUS_BYTES,
+	    false), 4, &w), 0);
+	assert_int_equal(w, 1);
+	assert_int_equal(gitcache_again(c, "/a"), 0);
+	assert_int_equal(stats(c).computing, 0);
+	assert_int_equal(stats(c).waiting, 0);
+	assert_int_equal(stats(c).waits_next, 3);
 	gitcache_free(c);
 }
 
@@ -193,13 +249,13 @@ test_ttl(void **state)
 	fill(c, "/b", 50);
 	assert_int_equal(look(c, "/a", 99), GITCACHE_HIT);
 	/* max_age_ms 0 takes nothing cached, even from this millisecond. */
-	assert_int_equal(gitcache_lookup(c, "/b", 0, 50, &st, &age),
+	assert_int_equal(gitcache_lookup(c, "/b", 0, 50, &st, &age, NULL),
 	    GITCACHE_COMPUTE);
 	gitcache_fail(c, "/b", NULL);
-	assert_int_equal(gitcache_lookup(c, "/a", 10, 11, &st, &age),
+	assert_int_equal(gitcache_lookup(c, "/a", 10, 11, &st, &age, NULL),
 	    GITCACHE_COMPUTE);
 	gitcache_fail(c, "/a", NULL);
-	assert_int_equal(gitcache_lookup(c, "/a", 10, 10, &st, &age),
+	assert_int_equal(gitcache_lookup(c, "/a", 10, 10, &st, &age, NULL),
 	    GITCACHE_HIT);
 	gitcache_expire(c, 99);
 	assert_int_equal(stats(c).entries, 2);
@@ -244,7 +300,7 @@ test_changed(void **state)
 	fill(c, "/p", 2);
 	gitcache_changed(c, "/p", false);
 	assert_int_equal(stats(c).staled, 1);
-	assert_int_equal(gitcache_lookup(c, "/p", 500, 3, &st, &age),
+	assert_int_equal(gitcache_lookup(c, "/p", 500, 3, &st, &age, NULL),
 	    GITCACHE_HIT);
 	assert_int_equal(look(c, "/p", 3), GITCACHE_COMPUTE);
 	/* Changed again while it computes: what it finds may be old. */
@@ -288,7 +344,7 @@ test_lru_cap(void **state)
 		const struct repo_status *st;
 		uint64_t age;
 
-		assert_int_equal(gitcache_lookup(c, "/p0", 0, 6, &st, &age),
+		assert_int_equal(gitcache_lookup(c, "/p0", 0, 6, &st, &age, NULL),
 		    GITCACHE_COMPUTE);
 		assert_int_equal(gitcache_put(c, "/p0",
 		    fake_status(STATUS_BYTES, false), 6, NULL), 0);
@@ -428,6 +484,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_single_flight),
 		cmocka_unit_test(test_waiters_cap),
+		cmocka_unit_test(test_rounds),
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_changed),
 		cmocka_unit_test(test_lru_cap),

@@ -115,8 +115,10 @@ test_timer_moved_and_stopped(void **state)
 	loop_timer_start(l, &a.t, 0, 0, numbered_fire, &a);
 	loop_timer_start(l, &b.t, 0, 0, numbered_fire, &b);
 	loop_timer_start(l, &c.t, 5, 0, numbered_fire, &c);
-	/* Re-arming moves a timer; stopping one never fires it. */
-	loop_timer_start(l, &a.t, 10, 0, numbered_fire, &a);
+	/* Re-arming moves a timer; stopping one never fires it. Moved past
+	 * the watchdog, a cannot fall due with c even on a machine slow
+	 * enough to wake late (10 ms did, once, under load). */
+	loop_timer_start(l, &a.t, WATCHDOG_MS * 2, 0, numbered_fire, &a);
 	loop_timer_stop(l, &b.t);
 	loop_timer_stop(l, &b.t);
 	assert_false(loop_timer_armed(&b.t));

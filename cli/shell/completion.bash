@@ -13,7 +13,7 @@ _fidx_paths() {
 
 _fidx() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=
-	local cmds='add rm ls visit reindex sync git stats pick daemon filter shell'
+	local cmds='add rm ls visit reindex sync git fsmonitor stats pick daemon filter shell'
 	local qopts='--limit --mode --json --null --positions --color= --root
 		--git --typos --timeout --socket --help --version'
 	local i cmd= opts= args=

@@ -46,6 +46,7 @@ complete -c fidx -n 'not __fidx_cmd' -a ls -d 'list projects'
 complete -c fidx -n 'not __fidx_cmd' -a visit -d 'rank a file higher'
 complete -c fidx -n 'not __fidx_cmd' -a reindex -d 'walk a project again'
 complete -c fidx -n 'not __fidx_cmd' -a sync -d 'wait until changes are indexed'
+complete -c fidx -n 'not __fidx_cmd' -a fsmonitor -d "git's file-system monitor hook"
 complete -c fidx -n 'not __fidx_cmd' -a git -d 'branch and changed files'
 complete -c fidx -n 'not __fidx_cmd' -a stats -d 'limits, usage, memory'
 complete -c fidx -n 'not __fidx_cmd' -a pick -d 'choose files interactively'

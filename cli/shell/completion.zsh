@@ -16,6 +16,7 @@ _fidx() {
 		'reindex:walk a project again'
 		'sync:wait until every change so far is indexed'
 		'git:branch and changed files'
+		'fsmonitor:git'\''s file-system monitor hook'
 		'stats:limits, usage, memory'
 		'pick:choose files interactively'
 		'daemon:start, stop or ask about fidxd'

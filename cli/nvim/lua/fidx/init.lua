@@ -18,7 +18,7 @@ local conn = require('fidx.conn')
 local M = {}
 
 local defaults = {
-  socket = nil, -- nil: $XDG_RUNTIME_DIR/fidx/sock, else /tmp/fidx-$UID/sock
+  socket = nil, -- nil: $FIDX_SOCKET, else $XDG_RUNTIME_DIR/fidx/sock, else /tmp/fidx-$UID/sock
   fidx = 'fidx', -- the command that starts fidxd when none runs
   autostart = true,
   limit = 50,
@@ -58,6 +58,10 @@ function M.socket_path(opts)
   local s = (opts and opts.socket) or M.config.socket
   if s and s ~= '' then
     return s
+  end
+  local env = os.getenv('FIDX_SOCKET')
+  if env and env ~= '' then
+    return env
   end
   local xdg = os.getenv('XDG_RUNTIME_DIR')
   if xdg and xdg:sub(1, 1) == '/' then
