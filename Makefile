@@ -11,9 +11,11 @@
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make bench-git      the git status cache and fidx fsmonitor vs git status
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
-#   make install  the binaries, man pages, systemd user units and shell
-#                 completions under PREFIX (/usr/local), staged under
-#                 DESTDIR; make uninstall
+#   make bench-nvim     the Neovim picker's keystroke to screen, beside
+#                       fidx pick and fzf, in tmux
+#   make install  the binaries, man pages, systemd user units, shell
+#                 completions and the Vim and Neovim plugins under PREFIX
+#                 (/usr/local), staged under DESTDIR; make uninstall
 
 VERSION  = 0.1.0
 CC      ?= cc
@@ -23,7 +25,7 @@ PKGS     = libpcre2-8 jansson libutf8proc libgit2
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS = gcc make pkg-config git python3 libgit2-dev libpcre2-dev \
            libinotifytools0-dev inotify-tools libjansson-dev libcmocka-dev \
-           libutf8proc-dev valgrind tmux zsh fish vim
+           libutf8proc-dev valgrind tmux zsh fish vim neovim
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wpointer-arith -Werror=vla
@@ -62,7 +64,7 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_cancel.py tests/daemon_git.py \
                tests/daemon_watch.py tests/daemon_fsmonitor.py \
                tests/daemon_faults.py tests/pick.sh \
-               tests/shell.sh tests/vim.sh \
+               tests/shell.sh tests/vim.sh tests/nvim.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
 
@@ -74,7 +76,7 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all run test deps test-build bench-filter bench-daemon bench-watch bench-pick \
-        bench-soak bench-rank bench-git clean
+        bench-soak bench-rank bench-git bench-nvim clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -209,6 +211,12 @@ bench-pick: all
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_PICK_DEB_PKGS)"
 	bash bench/pick.sh
 
+# The Neovim picker beside fidx pick and fzf (bench/pick.sh --nvim).
+BENCH_NVIM_DEB_PKGS = fzf tmux neovim
+bench-nvim: all
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_NVIM_DEB_PKGS)"
+	bash bench/nvim.sh
+
 # SOAK_SECONDS=60 make bench-soak: the short version (default 600 s).
 bench-soak: all
 	bash bench/soak.sh
@@ -284,6 +292,14 @@ BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  = $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
 UNITS    = fidxd.service fidxd.socket fidx-reindex.service fidx-reindex.timer
+# The Neovim plugin (cli/nvim), and the package link that Neovim's
+# default 'packpath' (PREFIX/share/nvim/site, for /usr and /usr/local)
+# loads at start-up; the link is relative, so DESTDIR staging keeps it.
+NVIMDIR  = $(PREFIX)/share/fidx/nvim
+NVIMPACK = $(PREFIX)/share/nvim/site/pack/fidx/start
+NVIM_FILES = plugin/fidx.lua doc/fidx.txt doc/tags lua/fidx/init.lua \
+             lua/fidx/conn.lua lua/fidx/picker.lua lua/fidx/health.lua \
+             lua/telescope/_extensions/fidx.lua
 
 .PHONY: install uninstall
 install: all
@@ -303,6 +319,11 @@ install: all
 	        >$(DESTDIR)$(UNITDIR)/$$u && \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
+	for f in $(NVIM_FILES); do \
+	    install -D -m 0644 cli/nvim/$$f $(DESTDIR)$(NVIMDIR)/$$f || exit 1; \
+	done
+	install -d $(DESTDIR)$(NVIMPACK)
+	ln -sfn ../../../../../fidx/nvim $(DESTDIR)$(NVIMPACK)/fidx
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/fidx $(DESTDIR)$(BINDIR)/fidxd
@@ -310,6 +331,15 @@ uninstall:
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/fidx $(DESTDIR)$(ZSHCOMPDIR)/_fidx \
 	    $(DESTDIR)$(FISHCOMPDIR)/fidx.fish
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	for f in $(NVIM_FILES); do rm -f $(DESTDIR)$(NVIMDIR)/$$f; done
+	rmdir $(DESTDIR)$(NVIMDIR)/lua/telescope/_extensions \
+	    $(DESTDIR)$(NVIMDIR)/lua/telescope $(DESTDIR)$(NVIMDIR)/lua/fidx \
+	    $(DESTDIR)$(NVIMDIR)/lua $(DESTDIR)$(NVIMDIR)/doc \
+	    $(DESTDIR)$(NVIMDIR)/plugin $(DESTDIR)$(NVIMDIR) \
+	    $(DESTDIR)$(PREFIX)/share/fidx 2>/dev/null || true
+	rm -f $(DESTDIR)$(NVIMPACK)/fidx
+	rmdir $(DESTDIR)$(NVIMPACK) $(DESTDIR)$(PREFIX)/share/nvim/site/pack/fidx \
+	    2>/dev/null || true
 
 # The Vim plugin (cli/vim) as a Vim package: with PREFIX=/usr it is in
 # Debian's default 'packpath' (/usr/share/vim/vimfiles), so Vim loads it

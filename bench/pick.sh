@@ -8,7 +8,8 @@
 # the same queries are typed one key at a time, PAUSE 120 ms apart, the
 # two tools alternating. The clock is a tmux control-mode client: from a
 # key sent through it to the last byte of the redraw it caused (40 ms of
-# quiet after), so nothing polls the screen. Details: bench/pick_bench.py.
+# quiet after, or the last output before the next key if later), so
+# nothing polls the screen. Details: bench/pick_bench.py.
 #
 # Data: TREE (default build/bench/daemon-tree/usr, bench/daemon.sh's copy
 # of /usr, ~140,000 files; made by `make bench-daemon` if missing).

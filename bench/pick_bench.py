@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""bench/pick_bench.py - keystroke to screen: fidx pick against fzf, in tmux.
+"""bench/pick_bench.py - keystroke to screen: fidx pick against fzf, in tmux
+(and, with --nvim, the Neovim plugin's :Fidx picker beside them).
 
 Why: a picker is judged by how soon the list follows a key. Both pickers
 run in the same private tmux server, on the same file set (fidx pick on a
@@ -7,14 +8,21 @@ fidxd project of TREE, fzf on the list of the same paths), typing the
 same queries one key at a time. A tmux control-mode client (`tmux -C`)
 reports every byte a pane writes as it is written (`%output`), so the
 clock needs no screen polling: latency = from the key sent (through the
-same control client) to the last output of the redraw it caused, the end
-of a burst followed by QUIET_MS of silence. Keys are PAUSE_MS apart, so
-each redraw is its own.
+same control client) to the last output of the redraw it caused: the
+last output before the next key, PAUSE_MS after QUIET_MS of silence (so
+a list drawn well after the key's echo is still counted). Keys are
+PAUSE_MS apart, so each redraw is its own.
 
 Usage: pick_bench.py --fidx BUILD/fidx --fidxd BUILD/fidxd --tree TREE
                      [--queries bench/queries.txt] [--n 12]
+                     [--nvim cli/nvim]
 Prints a markdown table (median, p90, p99 per tool) and a target line:
 fidx pick's median and p99 below fzf's, and its median under 16 ms.
+With --nvim PLUGIN_DIR, a third window runs Neovim (-u NORC, PLUGIN_DIR
+first in 'runtimepath') with the :Fidx picker open on the same fidxd
+project, typed the same way (Ctrl-U clears its prompt as it clears the
+others' query), and a second target line: its median under 16 ms, its
+p99 under 50 ms, and its median no worse than fidx pick's.
 """
 import argparse
 import json
@@ -83,21 +91,36 @@ def key_literal(c):
     return "'" + c.replace("'", "'\\''") + "'"
 
 
-def measure(ctl, pane, queries):
+def measure(ctl, pane, queries, late):
+    """Latencies (ms) of each key of queries typed into pane. The end of a
+    key's redraw is the last output before the next key is sent: a
+    picker that echoes the key at once and draws the list more than
+    QUIET_MS later has that later output counted (late[0] counts such
+    keys), so the clock never stops at the echo."""
     out = []
     for q in queries:
         for c in q:
             t0 = time.monotonic()
             ctl.cmd("send-keys -t %s -l %s" % (pane, key_literal(c)))
             t1 = settle(ctl, pane, t0)
+            time.sleep(PAUSE_MS / 1000)
+            last = ctl.last_output(pane)
+            if last > t0 and (t1 is None or last > t1):
+                if t1 is not None:
+                    late[0] += 1
+                t1 = last
             if t1 is not None:
                 out.append((t1 - t0) * 1000)
-            time.sleep(PAUSE_MS / 1000)
         t0 = time.monotonic()
         ctl.cmd("send-keys -t %s C-u" % pane)
         settle(ctl, pane, t0)
         time.sleep(PAUSE_MS / 1000)
     return out
+
+
+def lua_str(s):
+    """s as a Lua string literal (json's escapes are Lua's for these)."""
+    return json.dumps(s)
 
 
 def pct(v, p):
@@ -112,6 +135,8 @@ def main():
     ap.add_argument("--tree", required=True)
     ap.add_argument("--queries", default="bench/queries.txt")
     ap.add_argument("--n", type=int, default=12, help="queries typed")
+    ap.add_argument("--nvim", metavar="PLUGIN_DIR",
+                    help="also Neovim's :Fidx picker from this plugin dir")
     a = ap.parse_args()
     a.fidx, a.fidxd = os.path.abspath(a.fidx), os.path.abspath(a.fidxd)
     tree = os.path.realpath(a.tree)
@@ -149,51 +174,94 @@ def main():
         subprocess.run(["tmux", "-S", tsock, "new-window", "-t", "b", "-n",
                         "fzf", "cd %s && exec fzf < %s" % (tree, paths)],
                        env=env, check=True)
+        tools = ["fidx", "fzf"]
+        if a.nvim:
+            # The picker on the same project as fidx pick's (--root TREE),
+            # without the git column fidx pick is not asked for either,
+            # its list as tall as the screen allows (32 rows of 40; fidx
+            # pick's has 38), so both ask for about as many results.
+            init = os.path.join(tmp, "init.lua")
+            with open(init, "w") as f_init:
+                f_init.write("require('fidx').setup({socket=%s, fidx=%s, "
+                             "git=false, picker={height=1, width=0.8, "
+                             "border='rounded', prompt='> '}})\n"
+                             "require('fidx').pick({root=%s})\n"
+                             % (lua_str(sock), lua_str(a.fidx),
+                                lua_str(tree)))
+            subprocess.run(["tmux", "-S", tsock, "new-window", "-t", "b",
+                            "-n", "nvim",
+                            "cd %s && exec env XDG_CONFIG_HOME=%s/xc "
+                            "XDG_DATA_HOME=%s/xd nvim -u NORC -i NONE -n "
+                            "--cmd 'set rtp^=%s' -c 'luafile %s'" % (
+                                tree, tmp, tmp, os.path.abspath(a.nvim),
+                                init)],
+                           env=env, check=True)
+            tools.append("nvim")
         panes = subprocess.run(["tmux", "-S", tsock, "list-panes", "-s", "-t",
                                 "b", "-F", "#{window_index} #{pane_id}"],
                                capture_output=True, text=True,
                                check=True).stdout.split("\n")
         ids = dict(ln.split() for ln in panes if ln.strip())
-        first = min(ids, key=int)
-        pane = {"fidx": ids[first], "fzf": ids[max(ids, key=int)]}
-        win = {"fidx": first, "fzf": max(ids, key=int)}
+        order = sorted(ids, key=int)      # windows in the order made
+        pane = {t: ids[w] for t, w in zip(tools, order)}
+        win = {t: w for t, w in zip(tools, order)}
         ctl = Control(tsock, "b")
-        time.sleep(1.5)     # both drawn their first screen, fzf read its list
-        res = {}
+        # Every tool drew its first screen, fzf read its list, Neovim
+        # started and got its first answer.
+        time.sleep(3 if a.nvim else 1.5)
+        res, late = {}, {}
         for rnd in range(2):
-            for tool in (("fidx", "fzf") if rnd == 0 else ("fzf", "fidx")):
+            for tool in (tools if rnd == 0 else tools[::-1]):
                 ctl.cmd("select-window -t b:%s" % win[tool])
                 time.sleep(0.3)
+                late.setdefault(tool, [0])
                 res.setdefault(tool, []).extend(measure(ctl, pane[tool],
-                                                        queries))
+                                                        queries, late[tool]))
         keys = sum(len(q) for q in queries)
-        print("## `fidx pick` against fzf: keystroke to screen\n")
+        print("## `fidx pick`%s against fzf: keystroke to screen\n" % (
+            " and Neovim's `:Fidx`" if a.nvim else ""))
         print("- Tree: `%s`, fidxd project of %s files; fzf on the %d paths "
               "of `find` (the same set); tmux 120x40" % (tree, files, nlist))
         print("- Typed: the first %d queries of %s, %d keys, twice per tool "
               "(order alternating), %d ms between keys; latency = key sent "
-              "to the end of the redraw (the last output before %d ms of "
-              "quiet), from a tmux control-mode client" % (
+              "to the end of the redraw (the last output before the next "
+              "key; late redraws: keys whose output went on after %d ms "
+              "of quiet), from a tmux control-mode client" % (
                   len(queries), a.queries, keys, PAUSE_MS, QUIET_MS))
-        print("- Versions: %s; %s" % (
-            subprocess.run([a.fidx, "--version"], capture_output=True,
-                           text=True).stdout.strip(),
-            "fzf " + subprocess.run(["fzf", "--version"], capture_output=True,
-                                    text=True).stdout.strip()))
+        versions = [subprocess.run([a.fidx, "--version"], capture_output=True,
+                                   text=True).stdout.strip(),
+                    "fzf " + subprocess.run(["fzf", "--version"],
+                                            capture_output=True,
+                                            text=True).stdout.strip()]
+        if a.nvim:
+            versions.append(subprocess.run(
+                ["nvim", "--version"], capture_output=True,
+                text=True).stdout.split("\n")[0])
+        print("- Versions: %s" % "; ".join(versions))
         print()
-        print("| tool | keys measured | median ms | p90 ms | p99 ms |")
-        print("|---|---:|---:|---:|---:|")
-        for tool in ("fidx", "fzf"):
+        names = {"fidx": "fidx pick", "fzf": "fzf", "nvim": "nvim :Fidx"}
+        print("| tool | keys measured | median ms | p90 ms | p99 ms | "
+              "late redraws |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for tool in tools:
             v = res[tool]
-            print("| %s | %d | %.2f | %.2f | %.2f |" % (
-                "fidx pick" if tool == "fidx" else "fzf", len(v),
-                statistics.median(v), pct(v, 90), pct(v, 99)))
+            print("| %s | %d | %.2f | %.2f | %.2f | %d |" % (
+                names[tool], len(v), statistics.median(v), pct(v, 90),
+                pct(v, 99), late[tool][0]))
         fm, f99 = statistics.median(res["fidx"]), pct(res["fidx"], 99)
         zm, z99 = statistics.median(res["fzf"]), pct(res["fzf"], 99)
         ok = fm < zm and f99 < z99 and fm < 16
         print("\n%s  fidx pick below fzf (median %.2f vs %.2f ms, p99 %.2f "
               "vs %.2f ms) and under one frame (16 ms) at the median" % (
                   "PASS" if ok else "FAIL", fm, zm, f99, z99))
+        if a.nvim:
+            nm, n99 = statistics.median(res["nvim"]), pct(res["nvim"], 99)
+            ok = nm < 16 and n99 < 50 and nm <= fm
+            print("%s  nvim :Fidx median %.2f ms (< 16), p99 %.2f ms (< 50), "
+                  "median no worse than fidx pick's %.2f ms (ratio %.2f); "
+                  "against fzf: median %.2fx, p99 %.2fx faster" % (
+                      "PASS" if ok else "FAIL", nm, n99, fm, nm / fm,
+                      zm / nm, z99 / n99))
     finally:
         if ctl is not None:
             ctl.close()

@@ -6,9 +6,11 @@
 # install copies (so nothing is compiled here). Checks: every file is
 # where PREFIX says, executable or not as it should be; the units name
 # the installed binaries; the shell completions are those fidx shell
-# prints; the Vim plugin is a package Vim loads; systemd-analyze accepts
-# the units (when this machine has it); uninstall removes what install
-# put and nothing else.
+# prints; the Vim plugin is a package Vim loads; the Neovim plugin is
+# every file of cli/nvim, and a real Neovim whose 'packpath' is the
+# staged site directory loads it (:Fidx, :help fidx); systemd-analyze
+# accepts the units (when this machine has it); uninstall removes what
+# install put and nothing else.
 
 . "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -63,6 +65,31 @@ else
 	fail "vim is not installed (it is in DEB_PKGS)"
 fi
 
+# The Neovim plugin: each file of cli/nvim as it is, and the package link
+# Neovim's default 'packpath' (PREFIX/share/nvim/site) loads.
+N="$D/usr/share/fidx/nvim"
+missing=""
+for f in $(cd "$REPO/cli/nvim" && find . -type f | sed 's|^\./||' | sort); do
+	cmp -s "$REPO/cli/nvim/$f" "$N/$f" || missing="$missing $f"
+done
+check "installed every file of cli/nvim in share/fidx/nvim:$missing" test -z "$missing"
+check "none of them executable" test -z "$(find "$N" -type f -perm /111)"
+L="$D/usr/share/nvim/site/pack/fidx/start/fidx"
+check "the package link is relative" test "$(readlink "$L")" = ../../../../../fidx/nvim
+check "and leads to the plugin" test -f "$L/plugin/fidx.lua" -a -f "$L/doc/tags"
+if command -v nvim >/dev/null 2>&1; then
+	expect 0 "Neovim loads the installed package from packpath" env HOME="$T" \
+	    XDG_CONFIG_HOME="$T/nvconfig" XDG_DATA_HOME="$T/nvdata" \
+	    nvim --headless -u NORC -i NONE -n --cmd "set packpath^=$D/usr/share/nvim/site" \
+	    -c 'if exists(":Fidx") != 2 | cquit 3 | endif' \
+	    -c 'help fidx-install' \
+	    -c 'if expand("%:p") !~# "/usr/share/nvim/site/pack/fidx/start/fidx/doc/fidx.txt$" | cquit 4 | endif' \
+	    -c 'lua assert(require("fidx").query_sync, "no fidx module")' \
+	    -c 'qall!'
+else
+	fail "nvim is not installed (it is in DEB_PKGS)"
+fi
+
 # The man pages render without a warning, and name every subcommand and
 # flag the programs' own --help lists, so neither can go stale alone.
 if command -v man >/dev/null 2>&1; then
@@ -110,6 +137,8 @@ check "and the completions" test ! -e "$D/usr/share/bash-completion/completions/
     -a ! -e "$D/usr/share/zsh/vendor-completions/_fidx" \
     -a ! -e "$D/usr/share/fish/vendor_completions.d/fidx.fish"
 check "and the Vim plugin, its directories too" test ! -e "$VP"
+check "and the Neovim plugin and its link" test ! -e "$D/usr/share/fidx" \
+    -a ! -e "$D/usr/share/nvim/site/pack/fidx" -a ! -L "$L"
 check "and nothing else" test -f "$D/usr/share/keep/mine"
 
 summary
