@@ -19,7 +19,7 @@
 # time and scores with typo tolerance on and off; otherwise it says
 # "typos: not implemented yet". Details: bench/rank_compare.py.
 #
-# Two path lists (the query file's "list" column):
+# Three path lists (the query file's "list" column):
 #   fs   every regular file on the root filesystem of this machine, absolute
 #        paths (`find / -xdev -type f | LC_ALL=C sort`), shared with
 #        bench/filter.sh in build/bench/paths.txt (reused if present)
@@ -32,6 +32,10 @@
 #        only files of libpython3.11-stdlib/-minimal, not those of optional
 #        packages installing there too (distutils, lib2to3, ensurepip,
 #        config-3.11-*). Another tree needs its own labels.
+#   perl a second real source tree, listed as src is, cached in
+#        build/bench/rank-perl-paths.txt. Default PERL_ROOT=/usr/share/perl/5.36:
+#        Perl's library (perl-modules-5.36), which git - in the Makefile's
+#        DEB_PKGS - pulls in through perl on every Debian 12.
 # Nothing is dropped silently: a query whose list is missing (SRC_ROOT not
 # found), whose intended regex matches nothing in its list, or a no-match
 # query that does match, is dropped with a WARNING at the top of the report
@@ -44,7 +48,8 @@
 #                                       # the lists (exit 1 if any is dropped)
 # Environment: FIDX (default ./build/fidx), REPS timing repetitions
 #              (default 3), TIMEOUT seconds per command (default 60),
-#              SRC_ROOT (default /usr/lib/python3.11), QUERIES (default
+#              SRC_ROOT (default /usr/lib/python3.11), PERL_ROOT (default
+#              /usr/share/perl/5.36), QUERIES (default
 #              bench/rank_queries.tsv), HELDOUT (default
 #              bench/rank_heldout.tsv; empty: no held-out part, said so in
 #              the report).
@@ -70,9 +75,11 @@ FIDX=${FIDX:-./build/fidx}
 REPS=${REPS:-3}
 TIMEOUT=${TIMEOUT:-60}
 SRC_ROOT=${SRC_ROOT:-/usr/lib/python3.11}
+PERL_ROOT=${PERL_ROOT:-/usr/share/perl/5.36}
 OUT=build/bench
 PATHS=$OUT/paths.txt
 SRC_PATHS=$OUT/rank-src-paths.txt
+PERL_PATHS=$OUT/rank-perl-paths.txt
 QUERIES=${QUERIES:-bench/rank_queries.tsv}
 HELDOUT=${HELDOUT-bench/rank_heldout.tsv}
 parts=(--queries "tuning=$QUERIES")
@@ -108,25 +115,35 @@ if [[ $regen == 1 || ! -s $PATHS ]]; then
     mv "$PATHS.tmp" "$PATHS"
 fi
 lists=(--list "fs=$PATHS")
-src_desc="**not run: SRC_ROOT \`$SRC_ROOT\` not found, every src query dropped**"
-if [[ -d $SRC_ROOT ]]; then
-    SRC_ROOT=$(realpath -- "$SRC_ROOT")
-    # Regenerate when asked, when missing, or when SRC_ROOT changed.
-    if [[ $regen == 1 || ! -s $SRC_PATHS || $(cat "$SRC_PATHS.root" 2>/dev/null) != "$SRC_ROOT" ]]; then
-        echo "generating $SRC_PATHS (files under $SRC_ROOT) ..." >&2
-        { (cd "$SRC_ROOT" && find . -name .git -prune -o -type f ! -name $'*\n*' -printf '%P\n' \
-            2>/dev/null) || true; } | LC_ALL=C sort > "$SRC_PATHS.tmp"
-        mv "$SRC_PATHS.tmp" "$SRC_PATHS"
-        printf '%s\n' "$SRC_ROOT" > "$SRC_PATHS.root"
+# tree_list NAME ROOT FILE: lists the files under ROOT (relative, .git left
+# out) into FILE unless cached for that ROOT, adds the list, and sets desc.
+tree_list() {
+    local name=$1 root=$2 file=$3 commit top
+    desc="**not run: ${name^^}_ROOT \`$root\` not found, every $name query dropped**"
+    if [[ ! -d $root ]]; then
+        echo "WARNING: ${name^^}_ROOT $root not found: the $name list is not run" >&2
+        return
     fi
-    lists+=(--list "src=$SRC_PATHS")
-    commit=$(git -C "$SRC_ROOT" log -1 --format='commit %h, %cs' 2>/dev/null || echo "not a git checkout")
-    top=$(cut -d/ -f1-2 "$SRC_PATHS" | sort | uniq -c | sort -rn | sed -n 1,4p \
+    root=$(realpath -- "$root")
+    # Regenerate when asked, when missing, or when the root changed.
+    if [[ $regen == 1 || ! -s $file || $(cat "$file.root" 2>/dev/null) != "$root" ]]; then
+        echo "generating $file (files under $root) ..." >&2
+        { (cd "$root" && find . -name .git -prune -o -type f ! -name $'*\n*' -printf '%P\n' \
+            2>/dev/null) || true; } | LC_ALL=C sort > "$file.tmp"
+        mv "$file.tmp" "$file"
+        printf '%s\n' "$root" > "$file.root"
+    fi
+    lists+=(--list "$name=$file")
+    commit=$(git -C "$root" log -1 --format='commit %h, %cs' 2>/dev/null || echo "not a git checkout")
+    top=$(cut -d/ -f1-2 "$file" | sort | uniq -c | sort -rn | sed -n 1,4p \
         | awk '{printf "%s%s %s", sep, $2, $1; sep=", "}')
-    src_desc="$(wc -l < "$SRC_PATHS") files under \`$SRC_ROOT\` ($commit), relative paths, \`.git\` directories left out; largest parts: $top"
-fi
-echo "$(wc -l < "$PATHS") paths in $PATHS; src: $src_desc" >&2
-[[ -d $SRC_ROOT ]] || echo "WARNING: SRC_ROOT $SRC_ROOT not found: the src list is not run" >&2
+    desc="$(wc -l < "$file") files under \`$root\` ($commit), relative paths, \`.git\` directories left out; largest parts: $top"
+}
+tree_list src "$SRC_ROOT" "$SRC_PATHS"
+src_desc=$desc
+tree_list perl "$PERL_ROOT" "$PERL_PATHS"
+perl_desc=$desc
+echo "$(wc -l < "$PATHS") paths in $PATHS; src: $src_desc; perl: $perl_desc" >&2
 
 if [[ $check == 1 ]]; then
     exec python3 bench/rank_compare.py "${parts[@]}" "${lists[@]}" --fidx - --check
@@ -145,6 +162,7 @@ header="## Ranking quality: fidx filter vs fzf vs fzy
 - Queries: $parts_desc; labelled with the intended file(s) per query; classes short, abbreviation, path-fragment, typo, exact-name, long, no-match, multi-term
 - \`fs\`: $(wc -l < "$PATHS") paths ($(du -h "$PATHS" | cut -f1)), every regular file of the root filesystem (\`find / -xdev -type f | LC_ALL=C sort\`, absolute paths)
 - \`src\`: $src_desc
+- \`perl\`: $perl_desc
 - Commands: \`fidx filter --limit 100 Q\`, \`fzf --filter Q\` (FZF_DEFAULT_OPTS empty), \`fzy -e Q\`; rank = position of the first output line the intended regex matches, within the first 100
 - Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), Linux $(uname -r)
 - Versions: fidx ${fidx_version:-(no --version)} ($FIDX${fidx_rev:+, repo at $fidx_rev}), fzf $(fzf --version | sed -n 1p), $(fzy --version | sed -n 1p)

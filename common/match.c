@@ -89,6 +89,7 @@ struct match_scratch {
 	int32_t *fd, *fm;
 	uint8_t *fflag;
 	uint32_t lo[FIDX_MAX_QUERY], hi[FIDX_MAX_QUERY];
+	size_t fw_from, fw_to;	/* match_first_word() of the path */
 };
 
 #define FLAG_CONSEC 1	/* D came from the previous byte's D */
@@ -204,9 +205,66 @@ match_bonus_at(const char *s, size_t j, size_t base)
 {
 	const uint8_t *u = (const uint8_t *)s;
 	int prev = j == 0 ? CLASS_SLASH : match_class[u[j - 1]];
-	int b = match_bonus_table[prev][match_class[u[j]]];
+	int b;
 
+	/*
+	 * A name's leading punctuation is free to skip: people do not type
+	 * the '.' of .bashrc or the "__" of __main__.py, so what follows it
+	 * starts the name as a byte after '/' does.
+	 */
+	if (prev == CLASS_DELIM && j >= base) {
+		size_t k = base;
+
+		while (k < j && match_class[u[k]] == CLASS_DELIM)
+			k++;
+		if (k == j)
+			prev = CLASS_SLASH;
+	}
+	b = match_bonus_table[prev][match_class[u[j]]];
 	return j >= base ? b : b / MATCH_DIR_BONUS_DIVISOR;
+}
+
+void
+match_first_word(const char *s, size_t n, size_t base, size_t *from,
+    size_t *to)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	size_t j = base;
+
+	while (j < n && match_class[u[j]] == CLASS_DELIM)
+		j++;
+	*from = j + 1;
+	for (j++; j < n && match_bonus_table[match_class[u[j - 1]]]
+	    [match_class[u[j]]] == 0; j++)
+		;
+	*to = j < n ? j : n;
+	if (*from > *to)
+		*from = *to;
+}
+
+/*
+ * The bonus of the last matched byte at j: MATCH_BONUS_END where it ends a
+ * word of the file name (the name's end, or a word start next).
+ */
+/*
+ * Patterns shorter than this earn no MATCH_BONUS_END: two bytes end a word
+ * in every name with that extension ("py": each .py), which says nothing.
+ */
+#define MATCH_END_MIN 3
+
+static inline int
+match_end_bonus(const uint8_t *u, size_t n, size_t j, size_t base)
+{
+	return j >= base && (j + 1 >= n || match_bonus_table[match_class[u[j]]]
+	    [match_class[u[j + 1]]] > 0) ? MATCH_BONUS_END : 0;
+}
+
+/* The bonus of the first matched byte at j: MATCH_BONUS_INNER inside [from, to). */
+static inline int
+match_first_bonus(int b, size_t j, size_t from, size_t to)
+{
+	return j >= from && j < to && b < MATCH_BONUS_INNER ?
+	    MATCH_BONUS_INNER : b;
 }
 
 void
@@ -247,9 +305,12 @@ match_score_positions(const char *s, size_t n, size_t base,
 	int32_t score;
 	int run;
 
-	(void)n;
+	size_t from, to;
+
+	match_first_word(s, n, base, &from, &to);
 	run = match_bonus_at(s, pos[0], base);
-	score = match_at(pos[0], base) + MATCH_FIRST_MULTIPLIER * run;
+	score = match_at(pos[0], base) + MATCH_FIRST_MULTIPLIER *
+	    match_first_bonus(run, pos[0], from, to);
 	for (size_t i = 1; i < npos; i++) {
 		int b = match_bonus_at(s, pos[i], base);
 		uint32_t gap = pos[i] - pos[i - 1] - 1;
@@ -269,6 +330,12 @@ match_score_positions(const char *s, size_t n, size_t base,
 		}
 		score += match_at(pos[i], base);
 	}
+	/* The last byte right after the one before (or a vowel or two). */
+	if (npos >= MATCH_END_MIN && (pos[npos - 1] == pos[npos - 2] + 1 ||
+	    match_vowel_gap((const uint8_t *)s, pos[npos - 2] + 1,
+	    pos[npos - 1])))
+		score += match_end_bonus((const uint8_t *)s, n,
+		    pos[npos - 1], base);
 	return score;
 }
 
@@ -429,10 +496,12 @@ match_greedy(const struct match_pattern *p, const uint8_t *s, size_t n,
  * column), or NULL for row 0.
  */
 static inline void
-match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
+match_row(const struct match_pattern *p, const uint8_t *s, size_t n,
+    size_t base,
     const int8_t *bonus, size_t i, uint32_t lo, uint32_t hi, uint32_t last,
     uint32_t plo, const int32_t *pd, const int32_t *pm, const uint8_t *pr,
-    int32_t *d, int32_t *m, uint8_t *r, uint8_t *flag)
+    int32_t *d, int32_t *m, uint8_t *r, uint8_t *flag, size_t fw_from,
+    size_t fw_to)
 {
 	const uint8_t *fold = p->icase ? match_lower : NULL;
 	uint8_t qc = (uint8_t)p->text[i];
@@ -446,7 +515,8 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
 			int b = bonus[j];
 
 			if (pd == NULL) {
-				dv = MATCH_FIRST_MULTIPLIER * b;
+				dv = MATCH_FIRST_MULTIPLIER * match_first_bonus(
+				    b, j, fw_from, fw_to);
 				run = (uint8_t)b;
 			} else {
 				int32_t consec = NEG, gap = NEG, vow = NEG;
@@ -472,6 +542,15 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
 				    pd[j - 3] + vb > vow) {
 					vow = pd[j - 3] + vb;
 					vf = FLAG_VOWEL2;
+				}
+				/* As match_dp_score: a tight last byte ending a word. */
+				if (i + 1 == p->len && p->len >= MATCH_END_MIN) {
+					int eb = match_end_bonus(s, n, j, base);
+
+					if (consec > NEG)
+						consec += eb;
+					if (vow > NEG)
+						vow += eb;
 				}
 				if (consec >= gap && consec >= vow &&
 				    consec > NEG) {
@@ -515,14 +594,15 @@ match_row(const struct match_pattern *p, const uint8_t *s, size_t base,
  */
 static int32_t
 match_upper_bound(const struct match_pattern *p, const char *str,
-    size_t base, const uint32_t *lo, const uint32_t *hi, int32_t floor)
+    size_t base, const uint32_t *lo, const uint32_t *hi, int32_t floor,
+    size_t fw_from, size_t fw_to)
 {
 	const uint8_t *fold = p->icase ? match_lower : match_ident;
 	const uint8_t *s = (const uint8_t *)str;
 	const uint8_t *q = (const uint8_t *)p->text;
 	size_t m = p->len;
 	int32_t ub = (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) *
-	    MATCH_BONUS_MAX;
+	    MATCH_BONUS_MAX + MATCH_BONUS_END;
 	int run = 0;
 
 	for (size_t i = 0; i < m; i++)
@@ -534,9 +614,18 @@ match_upper_bound(const struct match_pattern *p, const char *str,
 		    j++)
 			if (fold[s[j]] == q[i])
 				bi = imax(bi, match_bonus_at(str, j, base));
-		if (i == 0)
-			ub -= MATCH_FIRST_MULTIPLIER * (MATCH_BONUS_MAX - bi);
-		else
+		if (i == 0) {
+			int fb = bi;
+
+			/* The first byte may earn MATCH_BONUS_INNER too. */
+			for (uint32_t j = lo[0] > fw_from ? lo[0] : (uint32_t)
+			    fw_from; j <= hi[0] && j < fw_to && fb <
+			    MATCH_BONUS_INNER; j++)
+				if (fold[s[j]] == q[0])
+					fb = MATCH_BONUS_INNER;
+			ub -= MATCH_FIRST_MULTIPLIER * (MATCH_BONUS_MAX - fb);
+		} else
+
 			ub -= MATCH_BONUS_MAX - imax(imax(bi, run),
 			    MATCH_BONUS_CONSECUTIVE);
 		run = imax(run, bi);
@@ -553,8 +642,8 @@ match_upper_bound(const struct match_pattern *p, const char *str,
  * real predecessor. Rows are offset by 2 so column j - 2 is addressable.
  */
 static int32_t
-match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t base,
-    struct match_scratch *sc)
+match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t n,
+    size_t base, struct match_scratch *sc)
 {
 	const uint8_t *fold = p->icase ? match_lower : match_ident;
 	const uint8_t *q = (const uint8_t *)p->text;
@@ -572,7 +661,8 @@ match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t base,
 
 		if (j <= hi[0] && fold[s[j]] == q[0])
 			dv = match_at(j, base) + MATCH_FIRST_MULTIPLIER *
-			    bonus[j];
+			    match_first_bonus(bonus[j], j, sc->fw_from,
+			    sc->fw_to);
 		pd[j] = dv;
 		pr[j] = (uint8_t)bonus[j];
 		prev_m = imax(dv, prev_m - MATCH_GAP_EXTEND);
@@ -594,17 +684,27 @@ match_dp_score(const struct match_pattern *p, const uint8_t *s, size_t base,
 			int32_t dv = NEG;
 			bool isc;
 
+			int32_t vow = NEG;
+
 			/* Over one or two vowels (match_vowel_gap). */
 			if (match_vowel[s[j - 1]]) {
 				int vb = imax(b - MATCH_GAP_START,
 				    MATCH_VOWEL_GAP_FLOOR);
 
 				if ((ptrdiff_t)j - 2 >= (ptrdiff_t)lo[i - 1])
-					gap = imax(gap, pd[j - 2] + vb);
+					vow = pd[j - 2] + vb;
 				if ((ptrdiff_t)j - 3 >= (ptrdiff_t)lo[i - 1] &&
 				    match_vowel[s[j - 2]])
-					gap = imax(gap, pd[j - 3] + vb);
+					vow = imax(vow, pd[j - 3] + vb);
 			}
+			/* The last byte, tight after the one before, may end a word. */
+			if (i + 1 == m && m >= MATCH_END_MIN) {
+				int eb = match_end_bonus(s, n, j, base);
+
+				consec += eb;
+				vow += eb;
+			}
+			gap = imax(gap, vow);
 			isc = consec >= gap;
 			if (fold[s[j]] == qc)
 				dv = (isc ? consec : gap) + match_at(j, base);
@@ -660,7 +760,8 @@ match_outside_max(size_t m, int32_t floor)
 	const int32_t dir_max = imax(MATCH_BONUS_MAX / MATCH_DIR_BONUS_DIVISOR,
 	    MATCH_BONUS_CONSECUTIVE);
 	int32_t ub = (int32_t)m * (MATCH_SCORE + MATCH_BONUS_BASENAME) +
-	    (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) * MATCH_BONUS_MAX;
+	    (int32_t)(MATCH_FIRST_MULTIPLIER + m - 1) * MATCH_BONUS_MAX +
+	    MATCH_BONUS_END;
 	size_t k = 0;
 
 	if (floor <= MATCH_NONE)
@@ -703,8 +804,10 @@ match_prepare(const struct match_pattern *p, const char *str, size_t n,
 	if (k < m && lo[k] < base && !match_forward(p, s, n, k, base, lo))
 		return MATCH_PREP_PRUNED;
 	match_backward(p, s, n, hi);
+	match_first_word(str, n, base, &sc->fw_from, &sc->fw_to);
 	if (floor > MATCH_NONE &&
-	    match_upper_bound(p, str, base, lo, hi, floor) < floor)
+	    match_upper_bound(p, str, base, lo, hi, floor, sc->fw_from,
+	    sc->fw_to) < floor)
 		return MATCH_PREP_PRUNED;
 	for (size_t i = 0; i < m; i++)
 		cells += (i + 1 < m ? hi[i + 1] - 1 : hi[i]) - lo[i] + 1;
@@ -731,7 +834,8 @@ match_fuzzy_bound(const struct match_pattern *p, const char *str, size_t n,
 	if (rc == MATCH_PREP_GREEDY)
 		return match_greedy(p, (const uint8_t *)str, n, base, sc->lo,
 		    NULL);
-	return match_upper_bound(p, str, base, sc->lo, sc->hi, MATCH_NONE);
+	return match_upper_bound(p, str, base, sc->lo, sc->hi, MATCH_NONE,
+	    sc->fw_from, sc->fw_to);
 }
 
 int32_t
@@ -757,7 +861,7 @@ match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
 	if (rc == MATCH_PREP_GREEDY)
 		return match_greedy(p, s, n, base, lo, pos);
 	if (pos == NULL)
-		return match_dp_score(p, s, base, sc);
+		return match_dp_score(p, s, n, base, sc);
 
 	/*
 	 * Full tables, each row stored compactly from its lo; rowbase[i]
@@ -772,13 +876,13 @@ match_fuzzy_above(const struct match_pattern *p, const char *str, size_t n,
 
 		rowbase[i] = (ptrdiff_t)at - lo[i];
 		at += last - lo[i] + 1;
-		match_row(p, s, base, sc->bonus, i, lo[i], hi[i], last,
+		match_row(p, s, n, base, sc->bonus, i, lo[i], hi[i], last,
 		    i ? lo[i - 1] : 0,
 		    i ? sc->fd + rowbase[i - 1] : NULL,
 		    i ? sc->fm + rowbase[i - 1] : NULL,
 		    i ? r[(i - 1) & 1] : NULL,
 		    sc->fd + rowbase[i], sc->fm + rowbase[i], r[i & 1],
-		    sc->fflag + rowbase[i]);
+		    sc->fflag + rowbase[i], sc->fw_from, sc->fw_to);
 	}
 	for (uint32_t j = lo[m - 1]; j <= hi[m - 1]; j++) {
 		int32_t v = sc->fd[rowbase[m - 1] + j];
@@ -900,5 +1004,6 @@ int32_t
 match_best_possible(size_t k)
 {
 	return (int32_t)k * (MATCH_SCORE + MATCH_BONUS_BASENAME) +
-	    (int32_t)(MATCH_FIRST_MULTIPLIER + k - 1) * MATCH_BONUS_MAX;
+	    (int32_t)(MATCH_FIRST_MULTIPLIER + k - 1) * MATCH_BONUS_MAX +
+	    MATCH_BONUS_END;
 }

@@ -18,7 +18,12 @@
  *   - the first byte earns twice the boundary bonus of its position (after
  *     '/', start, space, '_-.', a camelCase hump, a digit after letters);
  *     in directory names every boundary bonus is halved, so the word
- *     starts of the file name, which people abbreviate, count most;
+ *     starts of the file name, which people abbreviate, count most; the
+ *     byte after a name's leading punctuation (.bashrc, __main__.py)
+ *     counts as one after '/'; a first byte inside the file name's first
+ *     word earns MATCH_BONUS_INNER (libfoo: a tier below a word start);
+ *   - the last byte earns MATCH_BONUS_END if it ends a word of the file
+ *     name right after the byte before (or a vowel gap), from 3 bytes on;
  *   - a byte right after the previous one earns the largest of its own
  *     bonus, the best bonus seen in its run, and MATCH_BONUS_CONSECUTIVE;
  *   - a byte after a gap earns its own bonus, minus MATCH_GAP_START and
@@ -48,6 +53,20 @@
 #define MATCH_BONUS_CAMEL 7	/* aB, or a letter then a digit */
 #define MATCH_BONUS_NONWORD 8	/* the matched byte is itself punctuation */
 #define MATCH_BONUS_CONSECUTIVE 4
+/*
+ * The first matched byte inside the file name's first word: a tier below
+ * a word start, above the inside of any other word. A name's meaningful
+ * part often starts there, after a prefix people leave out: the lib of
+ * libfoo.so, the mk of mke2fs.conf, the time of timesyncd.conf.
+ */
+#define MATCH_BONUS_INNER 4
+/*
+ * The last matched byte where it ends a word of the file name: an
+ * abbreviation typed to its end names that word whole ("cmockaso": the
+ * .so of libcmocka.so.0, not the so of cmocka_8h_source.html; "cfgjsn":
+ * config.json), as the first byte at a word start names its beginning.
+ */
+#define MATCH_BONUS_END 8
 #define MATCH_FIRST_MULTIPLIER 2
 #define MATCH_GAP_START 3
 #define MATCH_GAP_EXTEND 1
@@ -93,6 +112,14 @@ size_t match_basename(const char *s, size_t n);
  * divided by MATCH_DIR_BONUS_DIVISOR in directory names (before base).
  */
 int match_bonus_at(const char *s, size_t j, size_t base);
+
+/*
+ * [*from, *to): the bytes inside the first word of the file name at base
+ * (after its leading punctuation and its first byte, up to the next word
+ * start), where a first matched byte earns MATCH_BONUS_INNER.
+ */
+void match_first_word(const char *s, size_t n, size_t base, size_t *from,
+    size_t *to);
 
 /*
  * A prepared pattern: the needle bytes (folded to lower case when the

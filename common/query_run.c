@@ -251,6 +251,18 @@ query_term_score(const struct query_term *t, const struct typo *typo,
 	if (v == MATCH_NONE && typo != NULL)
 		v = typo_match(&t->pat, typo, view->s, view->n, base,
 		    sc->ms, MATCH_NONE, pos, npos);
+	else if (typo != NULL) {
+		/* A word mistyped may read better than a clean smear. */
+		int32_t w = typo_word(&t->pat, typo, view->s, view->n, base,
+		    NULL, NULL);
+
+		if (w > v) {
+			v = w;
+			if (pos != NULL)
+				typo_word(&t->pat, typo, view->s, view->n,
+				    base, pos, npos);
+		}
+	}
 	return v;
 }
 
@@ -331,8 +343,41 @@ query_score(const struct query *q, const char *path, size_t len, size_t base,
 	return query_score_above(q, path, len, base, mask, sc, MATCH_NONE);
 }
 
+static int32_t query_score_clean_above(const struct query *q,
+    const char *path, size_t len, size_t base, uint64_t mask,
+    struct query_scratch *sc, int32_t floor);
+
+/*
+ * A path's score is its best reading: with typos on, the near-word one
+ * (typo_word) where it beats a clean match, so "sdtlib.h" finds
+ * /usr/include/stdlib.h as the word it is, not the smear of s, d and t
+ * over usr/include/ that also matches.
+ */
 int32_t
 query_score_above(const struct query *q, const char *path, size_t len,
+    size_t base, uint64_t mask, struct query_scratch *sc, int32_t floor)
+{
+	const struct query_term *t = query_typo_term(q);
+	struct query_view v;
+	int32_t w, c;
+
+	if (q->typo == NULL || t == NULL)
+		return query_score_clean_above(q, path, len, base, mask, sc,
+		    floor);
+	query_view_fold(q, sc, path, len, base, mask, &v);
+	w = typo_word(&t->pat, q->typo, v.s, v.n, match_base(&t->pat, v.base),
+	    NULL, NULL);
+	if (w == MATCH_NONE || w < floor)
+		return query_score_clean_above(q, path, len, base, mask, sc,
+		    floor);
+	/* Only a clean score above the word's can change the answer. */
+	c = query_score_clean_above(q, path, len, base, mask, sc, w + 1);
+	return c == MATCH_NONE || c == MATCH_BELOW ? w : c;
+}
+
+/* query_score_above(), the near-word reading aside. */
+static int32_t
+query_score_clean_above(const struct query *q, const char *path, size_t len,
     size_t base, uint64_t mask, struct query_scratch *sc, int32_t floor)
 {
 	int32_t total = 0, group_best = MATCH_NONE;
@@ -653,6 +698,19 @@ query_run_pass(const struct query *q, const char *arena,
 					    pass == QUERY_PASS_SEED &&
 					    q->typo != NULL)
 						query_cand_add(sc, i);
+					/* Its best reading (query_score_above). */
+					if (v != MATCH_NONE &&
+					    pass == QUERY_PASS_SEED &&
+					    q->typo != NULL) {
+						int32_t wv = typo_word(p0,
+						    q->typo, w.s, w.n, base,
+						    NULL, NULL);
+
+						if (wv != MATCH_NONE &&
+						    wv >= floor && (v ==
+						    MATCH_BELOW || wv > v))
+							v = wv;
+					}
 				}
 			}
 			if (v == MATCH_NONE || v == MATCH_BELOW)

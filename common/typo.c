@@ -50,22 +50,33 @@ typo_lcs(const struct typo *t, const uint8_t *s, size_t n)
  * one edit beats two.
  */
 static int32_t
-typo_scale(const struct typo *t, int32_t v, size_t m,
-    size_t need)
+typo_scale(int32_t v, size_t m, size_t need)
 {
 	int64_t x = (int64_t)v * (int64_t)m / (int64_t)(m - need);
 
 	x = x * (int64_t)(2 * m - need) / (int64_t)(2 * m);
 	return (int32_t)(x - (int64_t)(need - 1) * TYPO_PENALTY) -
-	    t->tier;
+	    TYPO_TIER;
+}
+
+/*
+ * The score of a near word (typo_near_word): the clean score v of the
+ * name's first len bytes, the word as it was meant, brought to the
+ * pattern's m bytes, less TYPO_PENALTY an edit. In no tier: it competes
+ * with clean matches, below a clean match of the same word.
+ */
+static int32_t
+typo_word_scale(int32_t v, size_t m, size_t len, int d)
+{
+	return (int32_t)((int64_t)v * (int64_t)m / (int64_t)len) -
+	    d * TYPO_PENALTY;
 }
 
 /* The least v for which typo_scale(v) could reach low. */
 static int32_t
-typo_unscale(const struct typo *t, int32_t low, size_t m,
-    size_t need)
+typo_unscale(int32_t low, size_t m, size_t need)
 {
-	int64_t x = (int64_t)low + t->tier +
+	int64_t x = (int64_t)low + TYPO_TIER +
 	    (int64_t)(need - 1) * TYPO_PENALTY;
 
 	x = x * (int64_t)(2 * m) / (int64_t)(2 * m - need);
@@ -84,19 +95,22 @@ typo_init(struct typo *t, const struct match_pattern *p, int edits)
 	t->full = p->len == 64 ? ~0ull : (1ull << p->len) - 1;
 	for (size_t i = 0; i < p->len; i++)
 		t->utf8 |= (uint8_t)p->text[i] >= 0x80;
-	t->tier = TYPO_TIER;
-	for (size_t i = 0, vowels = 0; i < p->len; i++) {
+	for (size_t i = 0; i < p->len; i++) {
 		uint8_t c = (uint8_t)p->text[i];
-
-		vowels += strchr("aeiouAEIOU", c) != NULL && c != '\0';
-		if (vowels >= 2 && p->len >= 5)
-			t->tier = 0;	/* a word, not an abbreviation */
 
 		t->peq[c] |= 1ull << i;
 		if (p->icase && c >= 'a' && c <= 'z')
 			t->peq[c - 32] |= 1ull << i;
 	}
-	t->ub = typo_scale(t, match_best_possible(p->len - 1), p->len, 1);
+	t->ub = typo_scale(match_best_possible(p->len - 1), p->len, 1);
+	for (size_t len = p->len - (size_t)t->edits;
+	    len <= p->len + (size_t)t->edits; len++) {
+		int32_t w = typo_word_scale(match_best_possible(len), p->len,
+		    len, 1);
+
+		if (w > t->ub)
+			t->ub = w;
+	}
 	/* What is left in edits + 1 pieces: one is at least this long. */
 	t->gram = (p->len - (size_t)t->edits + (size_t)t->edits) /
 	    (size_t)(t->edits + 1);
@@ -169,6 +183,96 @@ typo_shares_gram(const struct typo *t, const uint8_t *s, size_t n,
 	return false;
 }
 
+/* True if s's first m bytes are q with one adjacent pair swapped. */
+static bool
+typo_swapped(const uint8_t *q, const uint8_t *s, size_t m,
+    const uint8_t *fold)
+{
+	size_t i = 0;
+
+	while (i < m && fold[s[i]] == q[i])
+		i++;
+	if (i + 1 >= m || fold[s[i]] != q[i + 1] || fold[s[i + 1]] != q[i])
+		return false;
+	for (i += 2; i < m; i++)
+		if (fold[s[i]] != q[i])
+			return false;
+	return true;
+}
+
+/*
+ * Is the file name s (n bytes) a word p was meant to be? True when a start
+ * of s that ends a word of it (its end, punctuation, a camelCase hump, a
+ * digit after letters: where match_bonus_at() sees a word begin) is at
+ * most t->edits edits from p, a swapped pair counting one (the optimal
+ * string alignment distance); 4 bytes allow a swap only, as one wrong
+ * byte in four makes another word of most abbreviations ("mkfl", "mkfs").
+ * The distance goes to *dist and the length of that start to *len, the
+ * shortest distance first, then the length nearest p's.
+ */
+static bool
+typo_near_word(const struct match_pattern *p, const struct typo *t,
+    const uint8_t *s, size_t n, int *dist, size_t *len)
+{
+	const uint8_t *fold = p->icase ? match_lower : match_ident;
+	const uint8_t *q = (const uint8_t *)p->text;
+	size_t m = p->len, e = (size_t)t->edits, last = m + e;
+	/* Three rows of the distance table: i - 2, i - 1, i. */
+	uint8_t rows[3][TYPO_MAX_LEN + 4];
+	uint8_t *r2 = rows[0], *r1 = rows[1], *r0 = rows[2], *tmp;
+	int best = (int)e + 1;
+
+	*len = 0;
+	if (last > n)
+		last = n;
+	for (size_t j = 0; j <= last; j++)
+		r1[j] = (uint8_t)(j < 255 ? j : 255);
+	for (size_t i = 1; i <= m; i++) {
+		uint8_t lo = 255;
+
+		r0[0] = (uint8_t)i;
+		for (size_t j = 1; j <= last; j++) {
+			int c = fold[s[j - 1]] != q[i - 1];
+			int v = r1[j - 1] + c;
+
+			if (r1[j] + 1 < v)
+				v = r1[j] + 1;
+			if (r0[j - 1] + 1 < v)
+				v = r0[j - 1] + 1;
+			/* A swapped pair: one edit. */
+			if (i > 1 && j > 1 && fold[s[j - 1]] == q[i - 2] &&
+			    fold[s[j - 2]] == q[i - 1] && r2[j - 2] + 1 < v)
+				v = r2[j - 2] + 1;
+			r0[j] = (uint8_t)(v < 255 ? v : 255);
+			if (r0[j] < lo)
+				lo = r0[j];
+		}
+		if (lo > e && r0[0] > e)
+			return false;	/* every cell already too far */
+		tmp = r2, r2 = r1, r1 = r0, r0 = tmp;
+	}
+	/* r1 is now row m. */
+	for (size_t l = m > e ? m - e : 1; l <= last; l++) {
+		int d = r1[l];
+
+		if (d > (int)e || (l < n && match_bonus_at((const char *)s, l,
+		    0) <= 0))
+			continue;
+		if (d < best || (d == best && (l > m ? l - m : m - l) <
+		    (*len > m ? *len - m : m - *len))) {
+			best = d;
+			*len = l;
+		}
+	}
+	if (best > (int)e || best == 0)
+		return false;
+	/* Four bytes: only a swap (the lengths equal, and no clean match). */
+	if (m <= 4 && (*len != m || best != 1 || !typo_swapped(q, s, m, fold)))
+		return false;
+	*dist = best;
+	return true;
+}
+
 /* Scores p without the bytes at drop[0..nd) (sorted), as a clean match. */
 static int32_t
 typo_dropped(const struct match_pattern *p, const size_t *drop, size_t nd,
@@ -191,6 +295,50 @@ typo_dropped(const struct match_pattern *p, const size_t *drop, size_t nd,
 	if (pos != NULL)
 		return match_fuzzy(&r, s, n, base, sc, pos);
 	return match_fuzzy_above(&r, s, n, base, sc, floor, NULL);
+}
+
+int32_t
+typo_word(const struct match_pattern *p, const struct typo *t,
+    const char *s, size_t n, size_t base, uint32_t *pos, int *npos)
+{
+	uint32_t run[TYPO_MAX_LEN + 2];
+	size_t len;
+	int dist;
+	int32_t v;
+
+	/*
+	 * Edits count bytes; a pattern with letters of several bytes keeps
+	 * to typo_match(), which leaves a letter out whole.
+	 */
+	if (t->edits == 0 || t->utf8 || p->path || base >= n ||
+	    p->len > TYPO_MAX_LEN)
+		return MATCH_NONE;
+	s += base;
+	n -= base;
+	/* The name begins with the pattern's first byte, as in typo_match. */
+	if ((p->icase ? match_lower[(uint8_t)s[0]] : (uint8_t)s[0]) !=
+	    (uint8_t)p->text[0] ||
+	    !typo_near_word(p, t, (const uint8_t *)s, n, &dist, &len))
+		return MATCH_NONE;
+	for (size_t k = 0; k < len; k++)
+		run[k] = (uint32_t)k;
+	/* A swapped pair, the commonest slip, costs one edit; others two. */
+	if (!(dist == 1 && len == p->len && typo_swapped(
+	    (const uint8_t *)p->text, (const uint8_t *)s, len,
+	    p->icase ? match_lower : match_ident)))
+		dist++;
+	v = typo_word_scale(match_score_positions(s, n, 0, run, len), p->len,
+	    len, dist);
+	/* Lit: the word's bytes the pattern has (not a wrong one). */
+	if (pos != NULL) {
+		const uint8_t *fold = p->icase ? match_lower : match_ident;
+
+		*npos = 0;
+		for (size_t k = 0; k < len; k++)
+			if (memchr(p->text, fold[(uint8_t)s[k]], p->len))
+				pos[(*npos)++] = (uint32_t)(k + base);
+	}
+	return v;
 }
 
 int32_t
@@ -231,6 +379,16 @@ typo_match(const struct match_pattern *p, const struct typo *t,
 	need = m - typo_lcs(t, (const uint8_t *)s, n);
 	if (need == 0 || need > (size_t)t->edits)
 		return MATCH_NONE;
+	/*
+	 * A word of the name, mistyped: scored as that word typed right,
+	 * with no need for the checks below, which a swap in the middle of
+	 * a word fails ("wranings": "wanings" is a poor alignment of
+	 * "warnings", and shares no 3-gram with "sybmol").
+	 */
+	best = typo_word(p, t, s - off, n + off, off, pos, npos);
+	if (best != MATCH_NONE)
+		return pos == NULL && floor > MATCH_NONE && best < floor ?
+		    MATCH_BELOW : best;
 	if (!typo_shares_gram(t, (const uint8_t *)s, n,
 	    p->icase ? match_lower : match_ident))
 		return MATCH_NONE;
@@ -265,14 +423,13 @@ typo_match(const struct match_pattern *p, const struct typo *t,
 						break;
 					continue;
 				}
-				f = low > MATCH_NONE ? typo_unscale(t,
-				    low, m, need) : qmin;
+				f = low > MATCH_NONE ? typo_unscale(low, m, need) : qmin;
 				v = typo_dropped(p, drop, need, s, n, base, sc,
 				    f > qmin ? f : qmin, NULL);
 				found |= v != MATCH_NONE;
 				if (v >= qmin &&
-				    typo_scale(t, v, m, need) > best) {
-					best = typo_scale(t, v, m, need);
+				    typo_scale(v, m, need) > best) {
+					best = typo_scale(v, m, need);
 					best_drop[0] = i;
 					best_drop[1] = j;
 				}

@@ -17,12 +17,17 @@
  * discounted for what was left out (see typo_scale). Only a good alignment
  * counts (seven eighths of the best a pattern that long can score, all of
  * it for 3 bytes or fewer: word starts, runs), so a random string finds no
- * junk. A pattern that reads as a word (5 bytes or more, two vowels:
- * "licnese") competes with clean matches: below one of similar quality,
- * above a scattered one. Any other ("dkrfl", an abbreviation) keeps its
- * typo matches in a tier of their own, TYPO_TIER below every clean match,
- * so its clean matches never give way to a typo reading of it
- * ("drop-flags"). The file name must begin with the pattern's first byte
+ * junk. Which typo matches compete with clean ones is judged from the
+ * name itself, not from the pattern's letters: a name whose start, up to
+ * the end of a word, is one edit from the pattern (two from 8 bytes on; a
+ * swapped pair is one edit, and all 4 bytes allow) is the word the pattern
+ * was meant to be ("licnese": LICENSE, "scirpt": script, "sdtlib.h":
+ * stdlib.h), scored as that word typed right less TYPO_PENALTY an edit
+ * (two for an edit other than a swap), in no tier: below a clean match of
+ * the same word, above a scattered one (typo_word). Every other typo match
+ * ("dkrfl" in "drop-flags") keeps to a tier of its own, TYPO_TIER below
+ * every clean match, so the clean matches of an abbreviation never give
+ * way to it. The file name must begin with the pattern's first byte
  * (people rarely mistype a name's first letter), and share a piece of it as
  * long as what is left split in edits + 1 pieces (see struct typo). Typo
  * matches are not counted as matched.
@@ -45,7 +50,6 @@ struct typo {
 	uint64_t full;		/* the low p->len bits */
 	int edits;		/* bytes that may be left out; 0: off */
 	bool utf8;		/* p has bytes >= 0x80: characters go whole */
-	int32_t tier;		/* 0 for a word, TYPO_TIER otherwise */
 	int32_t ub;		/* the best a one-edit typo match can score */
 	/*
 	 * The pattern's substrings of `gram` bytes, hashed into a bitmap: a
@@ -71,6 +75,20 @@ void typo_init(struct typo *t, const struct match_pattern *p, int edits);
 int32_t typo_match(const struct match_pattern *p, const struct typo *t,
     const char *s, size_t n, size_t base, struct match_scratch *sc,
     int32_t floor, uint32_t *pos, int *npos);
+
+/*
+ * The near-word reading of s alone: the file name, begun with p's first
+ * byte, whose start up to the end of a word is within t->edits edits of p
+ * (a swapped pair is one; 4 bytes allow only a swap), scored as that word
+ * typed right (its clean score brought to p's length), less TYPO_PENALTY
+ * an edit, in no tier. MATCH_NONE if there is none. typo_match() tries it
+ * first; a caller with a clean match of s takes the better of the two, so
+ * a clean alignment smeared over a path ("sdtlib.h" in /usr/include/
+ * stdlib.h) does not hide the word. pos/npos as typo_match's (npos is the
+ * word's length).
+ */
+int32_t typo_word(const struct match_pattern *p, const struct typo *t,
+    const char *s, size_t n, size_t base, uint32_t *pos, int *npos);
 
 /* Typo matches score this far below every clean one (see struct typo). */
 #define TYPO_TIER (1 << 24)

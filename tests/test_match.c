@@ -69,6 +69,19 @@ static const char *const ranking_pairs[][3] = {
 	{ "mkfl", "Makefile", "doc/fn.mkfifo.html" },
 	{ "lcns", "LICENSE", "lib/cons.c" },
 	{ "sbprc", "lib/subprocess.py", "sub/prc/x.c" },
+	/* A name's leading punctuation is free to skip. */
+	{ "cvrgrc", "lit/tests/.coveragerc", "cmake/llvm/CoverageReport.cmake" },
+	{ "dkrignr", "p/.dockerignore", "sdk/go/data/dockerignore" },
+	/* Inside the first word, a tier below a word start (libfoo). */
+	{ "git2pc", "pkgconfig/libgit2.pc",
+	    "api_lib/source/__pycache__/git.cpython-312.pyc" },
+	{ "gitpc", "pkgconfig/git.pc", "pkgconfig/libgit.pc" },
+	{ "gitpc", "pkgconfig/libgit.pc", "pkgconfig/a_bgit.pc" },
+	/* ... and a last byte typed tight that ends a word names it. */
+	{ "yamlso", "x86_64-linux-gnu/libyaml-0.so.2",
+	    "appengine/tools/yaml_translator.py" },
+	/* A byte that only happens to end a word is no such sign. */
+	{ "mkfl", "src/Makefile", "fs/fn.mkfifo.html" },
 	/* Path fragments. */
 	{ "src/mai", "src/main.c", "src/domain.c" },
 	{ "src/mai", "src/main.c", "test/src/lib/mail.c" },

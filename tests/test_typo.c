@@ -89,6 +89,42 @@ test_typos(void **state)
 	assert_int_equal(score_typo("qxjzv", "a/q/x/j/z/b.c"), MATCH_NONE);
 }
 
+/*
+ * Which typo matches compete with clean ones is read from the name: one
+ * whose start is a word the pattern is an edit from ("scirpt": script,
+ * a swap in a one-vowel word) ranks as that word, above clean smears and
+ * other typo readings; a smear of the pattern over a path does not hide
+ * it; a swap mid-word is found; a wrong byte costs more than a swap.
+ */
+static void
+test_typo_near_word(void **state)
+{
+	(void)state;
+	/* A one-vowel word, swapped: above a clean smear over a path. */
+	assert_true(score_typo("scirpt", "/usr/bin/script") >
+	    score_typo("scirpt",
+	    "/usr/lib/perf-core/scripts/python/bin/sched-migration-report"));
+	assert_true(typo_in_tier(score_typo("scirpt", "/usr/bin/script")) ==
+	    false);
+	/* A clean smear (s, d, t over usr/include/) hides no word. */
+	assert_true(score_typo("sdtlib.h", "/usr/include/stdlib.h") >
+	    score_typo("sdtlib.h", "/usr/include/X11/SM/SMlib.h"));
+	/* A swap mid-word, which leaves no 3-gram and a poor alignment. */
+	assert_true(typo_only("sybmol", "Symbol.pm"));
+	assert_true(typo_only("wranings", "lib/warnings.pm"));
+	assert_true(score_typo("wranings", "lib/warnings.pm") >
+	    score_typo("wranings", "Pod/Simple/PullParserEndToken.pm"));
+	/* A clean match missing a byte beats a word with a wrong one. */
+	assert_true(score_typo("makfile", "src/Makefile") >
+	    score_typo("makfile", "zsh/mapfile.so"));
+	/* Four bytes: a swap makes a word, a wrong byte does not. */
+	assert_false(typo_in_tier(score_typo("bahs", "/usr/bin/bash")));
+	assert_true(score_typo("mkfl", "src/Makefile") >
+	    score_typo("mkfl", "sbin/mkfs"));
+	/* A name that is no word of the pattern stays below clean ones. */
+	assert_true(typo_in_tier(score_typo("licnese", "lic-ense-notes")));
+}
+
 /* The budget at each of its limits: 3|4 bytes, 7|8, 64|65. */
 static void
 test_typo_budget(void **state)
@@ -106,8 +142,9 @@ test_typo_budget(void **state)
 
 /*
  * The module alone, below the query: typo_match() finds LICENSE for
- * "licnese" with one byte left out, its positions strictly increasing on
- * bytes of the pattern, in the typo tier only for an abbreviation.
+ * "licnese" as the word it was meant to be, its positions strictly
+ * increasing on bytes of the pattern, in the typo tier only for a name
+ * that is no such word.
  */
 static void
 test_typo_match_direct(void **state)
@@ -131,7 +168,7 @@ test_typo_match_direct(void **state)
 	v = typo_match(&p, t, path, n, base, sc, MATCH_NONE, pos, &npos);
 	assert_int_not_equal(v, MATCH_NONE);
 	assert_false(typo_in_tier(v));	/* a word competes with clean ones */
-	assert_int_equal(npos, 6);
+	assert_int_equal(npos, 7);	/* the word it was meant to be */
 	for (int k = 0; k < npos; k++) {
 		assert_true(pos[k] >= base && pos[k] < n);
 		assert_true(k == 0 || pos[k] > pos[k - 1]);
@@ -160,6 +197,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_typos),
+		cmocka_unit_test(test_typo_near_word),
 		cmocka_unit_test(test_typo_budget),
 		cmocka_unit_test(test_typo_match_direct),
 	};
