@@ -168,8 +168,8 @@ $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 # The daemon suites against fidxd under valgrind (tests/fidxtest.py's
 # FIDX_DAEMON_WRAP): every daemon they start, stopped with SIGTERM, must
 # exit 0: no memory error and nothing definitely lost (99 otherwise; the
-# tool's log is printed in build/vg/log/SUITE.log). A few minutes on 2
-# cores, so not part of make test, whose ASan build already checks leaks
+# tool's log is printed in build/vg/log/SUITE.log). About 11 minutes on
+# 2 shared cores, so not part of make test, whose ASan build already checks leaks
 # at every daemon's exit; tests/valgrind.sh, in make test, covers what
 # ASan cannot see. VALGRIND_SUITES=... runs others.
 VALGRIND_SUITES ?= tests/daemon_protocol.py tests/daemon_badinput.py \
