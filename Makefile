@@ -8,11 +8,13 @@
 #   make bench-watch    the inotify watcher vs inotifywait and watchman
 #   make bench-pick     fidx pick's keystroke to screen vs fzf, in tmux
 #   make bench-soak     fidxd under every load at once for SOAK_SECONDS (600)
+#   make bench-load     64 clients at once and one that never reads
 #   make bench-rank     ranking on labelled queries vs fzf and fzy
 #   make bench-git      the git status cache and fidx fsmonitor vs git status
 #   make fuzz     libFuzzer targets (clang), each for FUZZ_SECONDS (60)
 #   make bench-nvim     the Neovim picker's keystroke to screen, beside
 #                       fidx pick and fzf, in tmux
+#   make valgrind the daemon suites against fidxd under valgrind (minutes)
 #   make install  the binaries, man pages, systemd user units, shell
 #                 completions and the Vim and Neovim plugins under PREFIX
 #                 (/usr/local), staged under DESTDIR; make uninstall
@@ -57,13 +59,14 @@ UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 FUZZ_TARGETS = query proto size visits
 UNIT_TESTS  += $(addprefix fuzz_,$(FUZZ_TARGETS))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
-               tests/daemon_protocol.py tests/daemon_projects.py \
+               tests/daemon_protocol.py tests/daemon_badinput.py \
+               tests/daemon_projects.py \
                tests/daemon_queries.py tests/daemon_trees.py \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
                tests/daemon_cancel.py tests/daemon_git.py \
                tests/daemon_watch.py tests/daemon_fsmonitor.py \
-               tests/daemon_faults.py tests/pick.sh \
+               tests/daemon_faults.py tests/daemon_hostile.py tests/pick.sh \
                tests/shell.sh tests/vim.sh tests/nvim.sh \
                tests/install.sh tests/readme.py tests/limits.py \
                tests/valgrind.sh
@@ -75,8 +78,8 @@ SAN_CFLAGS  = -O1 -g -fno-omit-frame-pointer \
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all run test deps test-build bench-filter bench-daemon bench-watch bench-pick \
-        bench-soak bench-rank bench-git bench-nvim clean
+.PHONY: all run test deps test-build valgrind bench-filter bench-daemon bench-watch bench-pick \
+        bench-soak bench-load bench-rank bench-git bench-nvim clean
 all: $(BUILD)/fidx $(BUILD)/fidxd
 
 $(BUILD)/obj/%.o: %.c
@@ -112,6 +115,24 @@ $(BUILD)/fidxd: $(call obj,$(BUILD),$(INDEXER_SRCS) $(COMMON_SRCS))
 
 $(BUILD)/asan/fidxd: $(call obj,$(BUILD)/asan,$(INDEXER_SRCS) $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+# make valgrind's binaries: -O1 -g, no sanitizers (valgrind and ASan do
+# not mix), in build/vg/obj.
+VG_CFLAGS = -O1 -g -fno-omit-frame-pointer
+
+$(BUILD)/vg/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(VG_CFLAGS) -c $< -o $@
+
+$(BUILD)/vg/obj/$(SHELL_GEN:.c=.o): $(BUILD)/$(SHELL_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -I. $(VG_CFLAGS) -c $< -o $@
+
+$(BUILD)/vg/fidxd: $(call obj,$(BUILD)/vg,$(INDEXER_SRCS) $(COMMON_SRCS))
+	$(CC) $(VG_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/vg/fidx: $(call obj,$(BUILD)/vg,$(CLI_SRCS) $(COMMON_SRCS) $(SHELL_GEN))
+	$(CC) $(VG_CFLAGS) -o $@ $^ $(CLI_LIBS)
 
 # Unsanitized, for tests/valgrind.sh (valgrind and ASan do not mix).
 $(BUILD)/vg/test_match: $(call obj,$(BUILD),tests/test_match.c $(COMMON_SRCS))
@@ -151,6 +172,24 @@ $(BUILD)/asan/test_term: $(call obj,$(BUILD)/asan,tests/test_term.c cli/term.c c
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+# The daemon suites against fidxd under valgrind (tests/fidxtest.py's
+# FIDX_DAEMON_WRAP): every daemon they start, stopped with SIGTERM, must
+# exit 0: no memory error and nothing definitely lost (99 otherwise; the
+# tool's log is printed in build/vg/log/SUITE.log). About 11 minutes on
+# 2 shared cores, so not part of make test, whose ASan build already checks leaks
+# at every daemon's exit; tests/valgrind.sh, in make test, covers what
+# ASan cannot see. VALGRIND_SUITES=... runs others.
+VALGRIND_SUITES ?= tests/daemon_protocol.py tests/daemon_badinput.py \
+                   tests/daemon_queries.py tests/daemon_trees.py \
+                   tests/daemon_watch.py tests/daemon_git.py
+VALGRIND_WRAP = valgrind --leak-check=full --errors-for-leak-kinds=definite \
+                --error-exitcode=99 --log-file=%s
+valgrind: deps
+	@$(MAKE) --no-print-directory $(BUILD)/vg/fidxd $(BUILD)/vg/fidx
+	@FIDX_BUILD=$(BUILD)/vg FIDX_DAEMON_WRAP="$(VALGRIND_WRAP)" \
+	  FIDX_WAIT_SCALE=10 TIMEOUT_MULTIPLIER=10 \
+	  sh tests/run.sh $(VALGRIND_SUITES)
+
 # Missing packages: installed when root, otherwise the exact line to run.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -170,7 +209,8 @@ deps:
 
 test-build: $(BUILD)/asan/fidx $(BUILD)/asan/fidxd $(addprefix $(BUILD)/asan/,$(UNIT_TESTS)) \
             $(BUILD)/fidx $(BUILD)/fidxd $(BUILD)/vg/test_match \
-            $(BUILD)/fault/accept_fail.so $(BUILD)/fault/inotify_fail.so
+            $(BUILD)/fault/accept_fail.so $(BUILD)/fault/inotify_fail.so \
+            $(BUILD)/fault/fsync_hang.so
 
 # LD_PRELOAD shims that make one system call fail, for tests/daemon_faults.py.
 $(BUILD)/fault/%.so: tests/fault/%.c
@@ -220,6 +260,10 @@ bench-nvim: all
 # SOAK_SECONDS=60 make bench-soak: the short version (default 600 s).
 bench-soak: all
 	bash bench/soak.sh
+
+# CLIENTS=64 REQUESTS=1000 ROUNDS=2 by default (bench/load.sh).
+bench-load: all
+	bash bench/load.sh
 
 bench-rank: all
 	bash bench/rank.sh
@@ -367,5 +411,5 @@ uninstall-vim:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj $(BUILD)/asan/obj -name '*.d' -type f 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/asan/obj $(BUILD)/vg/obj -name '*.d' -type f 2>/dev/null)
 .SECONDARY:

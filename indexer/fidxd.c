@@ -237,12 +237,19 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	/* A store that will not load is reported and starts empty. */
 	if (cfg->visits_file != NULL && cfg->visits_file[0] != '\0') {
 		struct fidx_err lerr = { "" };
+		int n;
 
 		if (strlen(cfg->visits_file) >= sizeof(d->visits_file)) {
 			fidx_error(err, "the visits file path is too long");
 			goto fail;
 		}
 		strcpy(d->visits_file, cfg->visits_file);
+		/* A minute: a save takes milliseconds, so nobody's is that old. */
+		if ((n = visits_remove_temps(d->visits_file, time(NULL),
+		    FIDXD_VISITS_TEMP_AGE_S)) > 0)
+			log_warnx("removed %d temporary file%s left by a save "
+			    "of %s that did not finish", n, n == 1 ? "" : "s",
+			    d->visits_file);
 		if (visits_load(d->visits, d->visits_file, time(NULL),
 		    &lerr) == -1) {
 			struct visits_counts vc;

@@ -60,6 +60,13 @@ struct work_pool;
 /* Visits are saved this long after the first unsaved one (and at exit). */
 #define FIDXD_VISITS_SAVE_MS 2000
 
+/*
+ * A visit store's temporary file older than this at start is a save
+ * that never finished (killed mid-save) and is removed; a younger one
+ * may be another daemon's save under way.
+ */
+#define FIDXD_VISITS_TEMP_AGE_S 60
+
 struct fidxd_config {
 	struct server_limits srv;
 	struct project_limits proj;

@@ -684,7 +684,10 @@ op_stats(struct ops_req *r)
 	    ss.count.socket_rebinds)) == -1 ||
 	    json_object_set_new(json_object_get(o, "counters"),
 	    "accept_pauses", json_integer((json_int_t)
-	    ss.count.accept_pauses)) == -1)) {
+	    ss.count.accept_pauses)) == -1 ||
+	    json_object_set_new(json_object_get(o, "counters"),
+	    "clients_refused_fds", json_integer((json_int_t)
+	    ss.count.clients_refused_fds)) == -1)) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -423,14 +423,33 @@ server_accept(struct server *s)
 				 * take the connection and close it, so the
 				 * peer sees a refusal, not a hang.
 				 */
+				int e;
+
 				close(s->spare_fd);
 				fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-				if (fd != -1)
+				e = errno;
+				if (fd != -1) {
+					s->count.clients_refused_fds++;
 					server_refuse(fd, PROTO_E_CAPPED,
 					    "fidxd is out of file descriptors");
+				}
 				s->spare_fd = open("/dev/null",
 				    O_RDONLY | O_CLOEXEC);
-				continue;
+				if (fd != -1)
+					continue;
+				/*
+				 * Linux takes the descriptor before it looks
+				 * at the queue, so EMFILE comes with nobody
+				 * waiting too (the last free one went to the
+				 * client before): going round again would spin
+				 * here for good. Nobody waits: done.
+				 */
+				if (e == EAGAIN || e == EWOULDBLOCK)
+					return;
+				if (e == EINTR || e == ECONNABORTED)
+					continue;
+				server_accept_pause(s, e);
+				return;
 			}
 			/* ENOBUFS, ENOMEM, or descriptors with none spare. */
 			server_accept_pause(s, errno);

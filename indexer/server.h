@@ -51,6 +51,7 @@ struct server_counters {
 	uint64_t clients_accepted;
 	uint64_t clients_refused;	/* over the client cap */
 	uint64_t clients_forbidden;	/* another uid */
+	uint64_t clients_refused_fds;	/* taken and closed: out of fds */
 	uint64_t clients_dropped;	/* over the output cap */
 	uint64_t lines_too_long;
 	uint64_t responses_too_large;

@@ -897,6 +897,57 @@ visits_set_aside(struct visits *v, const char *file, struct fidx_err *err)
 	return 0;
 }
 
+/* True for NAME = BASE "." and mkostemp's six letters or digits. */
+static bool
+visits_is_temp(const char *name, const char *base, size_t blen)
+{
+	if (strncmp(name, base, blen) != 0 || name[blen] != '.' ||
+	    strlen(name + blen + 1) != 6)
+		return false;
+	for (const char *p = name + blen + 1; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
+}
+
+int
+visits_remove_temps(const char *file, time_t now, int min_age_s)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	const char *base = slash != NULL ? slash + 1 : file;
+	size_t blen = strlen(base);
+	struct dirent *de;
+	struct stat st;
+	int n = 0;
+	DIR *dp;
+
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if ((size_t)(slash - file) >= sizeof(dir))
+		return 0;
+	else {
+		memcpy(dir, file, (size_t)(slash - file));
+		dir[slash - file] = '\0';
+		if (dir[0] == '\0')
+			strcpy(dir, "/");
+	}
+	if ((dp = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(dp)) != NULL) {
+		if (!visits_is_temp(de->d_name, base, blen) ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path) || lstat(path, &st) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime > now - min_age_s)
+			continue;
+		if (unlink(path) == 0)
+			n++;
+	}
+	closedir(dp);
+	return n;
+}
+
 int
 visits_save(struct visits *v, const char *file, struct fidx_err *err)
 {

@@ -37,7 +37,8 @@
  * valid UTF-8 is written as "path_b64" (its bytes in base64) instead of
  * "path". A save writes a temporary file in the same directory, fsyncs
  * it, renames it over the old one and fsyncs the directory, so a crash
- * leaves the old file or the new one, never half of either. A load keeps
+ * leaves the old file or the new one, never half of either (and the
+ * temporary file, which the next start removes: visits_remove_temps). A load keeps
  * every good entry and skips (and counts) a bad line; a file it could not
  * take whole (a bad line, a bad header, too big, unreadable) is never
  * saved over: the next save first keeps it as
@@ -53,6 +54,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../common/limits.h"
 #include "../common/log.h"
@@ -249,6 +251,16 @@ int visits_default_file(char *buf, size_t size, struct fidx_err *err);
  * the store stays dirty, save_errors++.
  */
 int visits_save(struct visits *v, const char *file, struct fidx_err *err);
+
+/*
+ * Removes the temporary files of saves that never finished (FILE.XXXXXX,
+ * mkostemp's names, regular files last changed min_age_s or more before
+ * now: a daemon killed between writing one and renaming it leaves it
+ * behind, one more each time). Younger ones may be another daemon's save
+ * under way. Returns how many were removed, or -1 (errno) when the
+ * directory cannot be read.
+ */
+int visits_remove_temps(const char *file, time_t now, int min_age_s);
 
 /*
  * Replaces the store's contents with the file's, applying the bounds as

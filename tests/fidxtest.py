@@ -13,6 +13,15 @@ Owns: the check counters and the summary line with the exit status; Conn
 fidxd on its own socket, stderr kept in a file); the private temp dir and
 the cleanup that stops every daemon a file started and removes that dir on
 any exit, SIGTERM from run.sh's timeout included.
+FIDX_DAEMON_WRAP (make valgrind sets it): a command line, split on
+blanks, put before every fidxd this library starts from FIDX_BUILD
+(`valgrind --leak-check=full ...`); each such daemon's tool log goes to
+tmp/NAME.wrap.log (the wrapper's --log-file=%s is filled in), the
+daemon is stopped with SIGTERM instead of the shutdown request, and one
+still running at the end is sent SIGTERM too; each must exit 0 (the
+wrapper's --error-exitcode says otherwise) and its log is printed when
+it does not. FIDX_WAIT_SCALE multiplies the time a daemon gets to start
+and to exit (a wrapped one is slow).
 Never touches: the user's own socket, state or visit store (XDG_STATE_HOME
 points into the temp dir), anything outside the temp dir.
 
@@ -57,6 +66,8 @@ FIDX = os.path.abspath(os.path.join(BUILD, "fidx"))
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "LeakSanitizer",
                    "runtime error")
+WRAP = os.environ.get("FIDX_DAEMON_WRAP", "").split()
+WAIT_SCALE = float(os.environ.get("FIDX_WAIT_SCALE", "1"))
 
 passed = 0
 failed = 0
@@ -128,10 +139,19 @@ class Conn:
     sent_ids = 0
     id_mismatches = []
 
-    def __init__(self, path, timeout=10.0):
+    def __init__(self, path, timeout=10.0, euid=None):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(timeout)
-        self.s.connect(path)
+        if euid is None:
+            self.s.connect(path)
+        else:
+            # The kernel keeps the connecting credentials (SO_PEERCRED):
+            # a root test becomes euid for the connect only.
+            os.seteuid(euid)
+            try:
+                self.s.connect(path)
+            finally:
+                os.seteuid(0)
         self.buf = b""
 
     def close(self):
@@ -237,11 +257,16 @@ def daemon_env():
 
 class Daemon:
     """fidxd --foreground on tmp/NAME.sock (or sock), stderr and stdout in
-    tmp/NAME.stderr; stopped by cleanup() if still running."""
+    tmp/NAME.stderr; stopped by cleanup() if still running. wrapper: a
+    command that execs the rest in the same process (setpriv), so the
+    pid a ping answers is still ours."""
 
     def __init__(self, tmp, name, args=(), sock=None, state=None,
-                 binary=None, env_extra=None):
+                 binary=None, env_extra=None, wrapper=()):
         self.name = name
+        # A daemon run as another user serves only that user's peers:
+        # its pings connect with that effective uid (see Conn).
+        self.peer_euid = None
         env = daemon_env()
         if state is not None:
             env["XDG_STATE_HOME"] = state
@@ -249,16 +274,41 @@ class Daemon:
         self.sock = sock or os.path.join(tmp, name + ".sock")
         self.errpath = os.path.join(tmp, name + ".stderr")
         self.errf = open(self.errpath, "wb")
+        # Only our own build is wrapped: a release binary with an
+        # LD_PRELOAD shim (daemon_faults.py) is run as it is.
+        self.wrap_log = None
+        prefix = []
+        if WRAP and binary is None and not wrapper:
+            self.wrap_log = os.path.join(tmp, name + ".wrap.log")
+            prefix = [w.replace("%s", self.wrap_log) for w in WRAP]
         self.p = subprocess.Popen(
+            list(wrapper) + prefix +
             [binary or FIDXD, "--foreground", "--socket", self.sock] +
             list(args),
             stdin=subprocess.DEVNULL, stdout=self.errf, stderr=self.errf,
             env=env)
         running.append(self)
 
+    def wrap_report(self, rc):
+        """A check that a wrapped daemon's tool found nothing (exit 0);
+        its log printed when it did."""
+        if self.wrap_log is None:
+            return
+        try:
+            with open(self.wrap_log, errors="replace") as f:
+                text = f.read()
+        except OSError as e:
+            text = str(e)
+        ok = check("%s daemon: %s found nothing (exit %r)" % (
+            self.name, os.path.basename(WRAP[0]), rc), rc == 0,
+            "exit %r" % rc)
+        if not ok:
+            print(text[-20000:])
+        self.wrap_log = None
+
     def ping(self):
         try:
-            c = Conn(self.sock, timeout=2)
+            c = Conn(self.sock, timeout=2, euid=self.peer_euid)
         except OSError:
             return None
         try:
@@ -270,6 +320,7 @@ class Daemon:
 
     def wait_ready(self, timeout=15.0):
         """True once it answers a ping with its own pid."""
+        timeout *= WAIT_SCALE
         def up():
             if self.p.poll() is not None:
                 return "dead"
@@ -279,9 +330,11 @@ class Daemon:
 
     def wait_exit(self, timeout=20.0):
         try:
-            return self.p.wait(timeout)
+            rc = self.p.wait(timeout * WAIT_SCALE)
         except subprocess.TimeoutExpired:
             return None
+        self.wrap_report(rc)
+        return rc
 
     def stderr(self):
         self.errf.flush()
@@ -292,6 +345,16 @@ class Daemon:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
+
+    def stop_at_end(self):
+        """cleanup()'s stop: SIGKILL, but a wrapped daemon gets SIGTERM
+        first, so that its tool sees a clean exit and says what it
+        found (a check)."""
+        if self.p.poll() is None and self.wrap_log is not None:
+            self.p.terminate()
+            if self.wait_exit(60) is not None:
+                return
+        self.kill()
 
 
 def sanitizer_reports(text):
@@ -317,15 +380,22 @@ def start_daemon(tmp, name, args=()):
 
 
 def stop_daemon(d, c, what):
-    """Asks d to shut down on c, and checks that it answers, exits 0,
-    removes its socket file and left no sanitizer report."""
-    try:
-        r = c.req({"op": "shutdown"})
-    except (Closed, TimeoutError, OSError) as e:
-        r = {"exception": str(e)}
-    check("%s: shutdown answered ok" % what, r.get("ok") is True, short(r))
+    """Asks d to shut down on c (a wrapped daemon: SIGTERM), and checks
+    that it answers, exits 0, removes its socket file and left no
+    sanitizer report."""
+    if d.wrap_log is not None:
+        d.p.terminate()
+    else:
+        try:
+            r = c.req({"op": "shutdown"})
+        except (Closed, TimeoutError, OSError) as e:
+            r = {"exception": str(e)}
+        check("%s: shutdown answered ok" % what, r.get("ok") is True,
+              short(r))
     rc = d.wait_exit(20)
-    check("%s exits 0 after shutdown" % what, rc == 0, "exit %r" % rc)
+    check("%s exits 0 after %s" % (what, "shutdown" if d.wrap_log is None
+                                   and not WRAP else "SIGTERM"), rc == 0,
+          "exit %r" % rc)
     c.close()
     check("%s: socket file removed on exit" % what,
           not os.path.exists(d.sock))
@@ -466,7 +536,7 @@ def cleanup(tmp):
     background pids it learned) and removes tmp, whatever mode a test left
     its directories in."""
     for d in running:
-        d.kill()
+        d.stop_at_end()
         d.errf.close()
     for pid in background_pids:
         if pid_alive(pid):
