@@ -16,6 +16,7 @@
  */
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/proto.h"
 #include "../common/shquote.h"
 #include "../common/size.h"
 #include "../common/sockpath.h"
@@ -724,6 +725,7 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_ARENA_MAX, 2);
+	proto_alloc_init();
 	/* systemd's socket, if it gave one, is the one to serve. */
 	if ((lfd = fidxd_listen_activated(o.sock, sizeof(o.sock))) == -2)
 		return 2;
