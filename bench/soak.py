@@ -755,6 +755,11 @@ def stats_sampler(s, series):
                     if isinstance(v, (int, float)):
                         row[name] = v
                 series.append((s.now(), row))
+                if s.a.stats_out:
+                    with open(s.a.stats_out, "a") as f:
+                        f.write(json.dumps({"t": round(s.now(), 1),
+                                            "memory": r.get("memory")})
+                                + "\n")
             s.stop.wait(STATS_GAP)
     return body
 
@@ -1138,6 +1143,8 @@ def main():
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--log", required=True, help="fidxd's stderr")
     ap.add_argument("--rss-out", help="the samples, as t<TAB>bytes")
+    ap.add_argument("--stats-out", help="each stats sample's memory "
+                    "section, as JSON lines")
     ap.add_argument("--out", help="also write the markdown report here")
     ap.add_argument("--header", default="")
     ap.add_argument("--skip", default="",

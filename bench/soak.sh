@@ -61,7 +61,8 @@
 #              visit,spot).
 # Output: a markdown report on stdout, also written to build/bench/soak.md;
 #         fidxd's stderr in build/bench/soak-fidxd.log, the RSS samples
-#         (seconds, bytes) in build/bench/soak-rss.tsv. SOAK_SECONDS plus
+#         (seconds, bytes) in build/bench/soak-rss.tsv, each stats
+#         sample's memory section in build/bench/soak-stats.jsonl. SOAK_SECONDS plus
 #         ~30 s on 2 cores, plus a minute for the first links of the tree.
 # Needs: git, python3 (Debian: apt-get install git python3), ~20,000 free
 #        inotify watches (fs.inotify.max_user_watches).
@@ -122,6 +123,7 @@ find "$TREE" -name 'fidxs-*' -prune -exec rm -rf {} + 2>/dev/null || true
 mkdir -p "$OUT/soak-bin"
 cp -- "$(command -v "$FIDXD")" "$OUT/soak-bin/fidxd"
 : > "$OUT/soak-fidxd.log"
+: > "$OUT/soak-stats.jsonl"
 
 header="## fidxd soak: $SOAK_SECONDS s of everything at once
 
@@ -135,5 +137,6 @@ header="## fidxd soak: $SOAK_SECONDS s of everything at once
 python3 bench/soak.py --tree "$TREE" --fidxd "./$OUT/soak-bin/fidxd" \
     --seconds "$SOAK_SECONDS" --clients "$CLIENTS" --repos "$REPOS" \
     --seed "$SEED" --skip "${SOAK_SKIP:-}" --log "$OUT/soak-fidxd.log" --rss-out "$OUT/soak-rss.tsv" \
+    --stats-out "$OUT/soak-stats.jsonl" \
     --out "$OUT/soak.md" --header "$header"
 echo "report written to $OUT/soak.md" >&2

@@ -1,7 +1,9 @@
 /*
  * alloc.h - the one door to malloc, with failure injection for tests.
  *
- * Owns: the injection switch (a countdown to the one allocation to fail).
+ * Owns: the injection switch (a countdown to the one allocation to fail,
+ * shared by every thread), the count of fidx_* allocations made, and each
+ * thread's exemption from both.
  * Never touches: what callers do with the memory.
  *
  * Two families. fidx_malloc() and friends may return NULL: use them for

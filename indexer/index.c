@@ -247,9 +247,11 @@ index_snapshot_has(const struct index_snapshot *s, const char *path,
  * snapshot it will make, but while it grows its arena and entry array
  * double (up to twice that), its sort takes one more entry array, and
  * while it finishes, its arena and the new segments exist together.
- * These bytes are counted here, exactly (what each one holds, as it
- * changes), so `stats` (memory.walk_bytes and its peak) shows the
- * transient beside the index bytes.
+ * These bytes are counted here as allocated (what each one holds, as it
+ * changes; a writer's segment pointer array and a delta's mark and
+ * clear arrays, a few bytes per segment, are left out), so `stats`
+ * (memory.walk_bytes and its peak) shows the transient beside the
+ * index bytes.
  */
 static atomic_size_t index_scratch_now, index_scratch_peak;
 
