@@ -56,7 +56,7 @@ INDEXER_SRCS = indexer/main.c indexer/server.c indexer/ops.c \
                indexer/changelog.c
 UNIT_TESTS  = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Fuzz targets (tests/fuzz/): make test replays each one's seed corpus.
-FUZZ_TARGETS = query proto size visits
+FUZZ_TARGETS = query proto size visits delta ops
 UNIT_TESTS  += $(addprefix fuzz_,$(FUZZ_TARGETS))
 SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_protocol.py tests/daemon_badinput.py \
@@ -169,6 +169,10 @@ $(BUILD)/asan/test_work: $(call obj,$(BUILD)/asan,tests/test_work.c indexer/work
 $(BUILD)/asan/test_term: $(call obj,$(BUILD)/asan,tests/test_term.c cli/term.c common/log.c common/alloc.c)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ -lcmocka
 
+# A daemon context in the test's process (tests/fuzz/opsctx.c).
+$(BUILD)/asan/test_oom: $(call obj,$(BUILD)/asan,tests/test_oom.c tests/fuzz/opsctx.c $(filter-out indexer/main.c,$(INDEXER_SRCS)) $(COMMON_SRCS))
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
 $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -277,7 +281,11 @@ bench-git: all
 # libFuzzer, which make fuzz runs for FUZZ_SECONDS each, one after the
 # other at nice 10. New inputs go to build/fuzz/corpus/<target>/, crashes
 # to build/fuzz/crash/<target>/; a crash fixed is copied into the seed
-# corpus, so make test replays it from then on.
+# corpus, so make test replays it from then on. fuzz_ops runs a daemon's
+# threads (walkers, workers, watcher) beside the inputs, so libFuzzer's
+# leak check after each input, which cannot wait for them, is off for it
+# (-detect_leaks=0); LeakSanitizer still checks at exit, and the replay
+# in make test checks every corpus input with the threads joined.
 FUZZ_LIB_SRCS = $(COMMON_SRCS) indexer/visits.c
 FUZZ_HDRS   = tests/fuzz/fuzz.h $(wildcard common/*.h) indexer/visits.h
 FUZZ_DEB_PKGS = clang-14 libclang-rt-14-dev
@@ -293,6 +301,37 @@ $(BUILD)/asan/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) \
 	$(CC) $(filter-out -MMD -MP,$(BASE_CFLAGS)) $(SAN_CFLAGS) \
 	  -DFUZZ_NAME='"$*"' -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
 	  $(filter %.o,$^) $(LIBS)
+
+# fuzz_delta builds index.c itself, with 8-path segments (fuzz_delta.c)
+# and a 70,000-byte staging block (above FIDX_MAX_PATH_CEILING).
+FUZZ_DELTA_SRCS = tests/fuzz/fuzz_delta.c indexer/index.c
+FUZZ_DELTA_DEFS = -DINDEX_SEGMENT_FILES=8 -DINDEX_SEGMENT_BYTES=70000
+$(BUILD)/asan/fuzz_delta: $(FUZZ_DELTA_SRCS) tests/fuzz/replay.c $(FUZZ_HDRS) \
+                          indexer/index.h $(call obj,$(BUILD)/asan,$(COMMON_SRCS))
+	$(CC) $(filter-out -MMD -MP,$(BASE_CFLAGS)) $(SAN_CFLAGS) \
+	  $(FUZZ_DELTA_DEFS) -DFUZZ_NAME='"delta"' -o $@ $(FUZZ_DELTA_SRCS) \
+	  tests/fuzz/replay.c $(filter %.o,$^) $(LIBS)
+
+$(BUILD)/fuzz/fuzz_delta: $(FUZZ_DELTA_SRCS) $(FUZZ_HDRS) indexer/index.h \
+                          $(call obj,$(BUILD)/fuzz,$(COMMON_SRCS))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_DELTA_DEFS) \
+	  -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_DELTA_SRCS) \
+	  $(filter %.o,$^) $(LIBS)
+
+# fuzz_ops runs a whole daemon context in-process (tests/fuzz/opsctx.c).
+FUZZ_OPS_LIB_SRCS = $(filter-out indexer/main.c,$(INDEXER_SRCS)) $(COMMON_SRCS)
+FUZZ_OPS_SRCS = tests/fuzz/fuzz_ops.c tests/fuzz/opsctx.c
+FUZZ_OPS_HDRS = $(FUZZ_HDRS) tests/fuzz/opsctx.h $(wildcard indexer/*.h)
+$(BUILD)/asan/fuzz_ops: $(FUZZ_OPS_SRCS) tests/fuzz/replay.c $(FUZZ_OPS_HDRS) \
+                        $(call obj,$(BUILD)/asan,$(FUZZ_OPS_LIB_SRCS))
+	$(CC) $(filter-out -MMD -MP,$(BASE_CFLAGS)) $(SAN_CFLAGS) \
+	  -DFUZZ_NAME='"ops"' -o $@ $(FUZZ_OPS_SRCS) tests/fuzz/replay.c \
+	  $(filter %.o,$^) $(LIBS)
+
+$(BUILD)/fuzz/fuzz_ops: $(FUZZ_OPS_SRCS) $(FUZZ_OPS_HDRS) \
+                        $(call obj,$(BUILD)/fuzz,$(FUZZ_OPS_LIB_SRCS))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	  -o $@ $(FUZZ_OPS_SRCS) $(filter %.o,$^) $(LIBS)
 
 # The code under test gets coverage; only the binaries link libFuzzer.
 $(BUILD)/fuzz/obj/%.o: %.c
@@ -321,6 +360,8 @@ fuzz: fuzz-build
 	  ASAN_OPTIONS=detect_leaks=1 nice -n 10 $(BUILD)/fuzz/fuzz_$$t \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
 	    -artifact_prefix=$(BUILD)/fuzz/crash/$$t/ $(FUZZ_FLAGS) \
+	    $$(test -f tests/fuzz/$$t.dict && echo -dict=tests/fuzz/$$t.dict) \
+	    $$(test $$t = ops && echo -detect_leaks=0) \
 	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 

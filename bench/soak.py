@@ -46,10 +46,16 @@ these threads run at once, each on its own connection(s):
                       "max_age_ms":0} must list it as `??`; deleted, the
                       same must not;
   rss       VmRSS of fidxd from /proc/PID/status every second;
-  stats     {"op":"stats"} every 5 s: heap, index, client buffer, watcher,
-            git cache and visit store bytes, watches and stale watches,
-            and their least-squares slopes after warm-up (where growth,
-            if any, comes from).
+  stats     {"op":"stats"} every 5 s: heap, malloc's arena and free
+            bytes, index, walk transient, client buffer, watcher, git
+            cache and visit store bytes, watches and stale watches, and
+            their least-squares slopes after warm-up (where growth, if
+            any, comes from);
+  smaps     /proc/PID/smaps summed by kind of mapping (malloc's main heap,
+            its other arenas, other anonymous maps, files) at warm-up and
+            every 30 s, the first and last shown: which kind grows.
+--skip LOADS (SOAK_SKIP in soak.sh) leaves loads out (reindex, churn,
+query, abrupt, git, visit, spot), to tell which one grows memory.
 
 After SECONDS every thread stops; the daemon must be alive and answer
 `ping`; a `stats` snapshot is kept; the files left by the churn are
@@ -114,6 +120,8 @@ VISIT_FILES = 3000
 MAX_CHURN_FILES = 200
 MAX_CHURN_DIRS = 30
 SPOT_GAP = 1.5
+# What --skip (SOAK_SKIP) can leave out, to tell which load grows memory.
+LOADS = ("reindex", "churn", "query", "abrupt", "git", "visit", "spot")
 # Lines of fidxd's stderr that fail the check.
 BAD_LOG = re.compile(r"sanitizer|runtime error|leak|SUMMARY:|error|abort"
                      r"|assert|segv|double free|heap-use", re.I)
@@ -168,6 +176,7 @@ class Soak:
         self.spot_fail = []         # (seconds, kind, what)
         self.busy = collections.Counter()
         self.reindex_ms = []
+        self.smaps = []             # (seconds, smaps_sum())
         self.t0 = time.monotonic()
 
     def now(self):
@@ -653,10 +662,71 @@ def sampler(s, pid, samples, parts):
     return t
 
 
+def smaps_sum(pid):
+    """/proc/PID/smaps summed by kind of mapping: kind -> [Rss, Private
+    dirty, mappings] in bytes. Kinds: heap (brk, malloc's main arena),
+    arena (anonymous mappings of 64 MiB reserved: the other malloc
+    arenas), stack, anon (other anonymous: mmapped blocks, thread
+    stacks), file (mapped files and libraries)."""
+    out = collections.defaultdict(lambda: [0, 0, 0])
+    kind = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and not head[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                name = head[5] if len(head) > 5 else ""
+                if name == "[heap]":
+                    kind = "heap"
+                elif name.startswith("[stack"):
+                    kind = "stack"
+                elif name.startswith("["):
+                    kind = "other"
+                elif name:
+                    kind = "file"
+                else:
+                    # glibc's non-main arenas reserve HEAP_MAX_SIZE (64 MiB)
+                    # aligned to it; what is in use is the readable part,
+                    # the rest is a PROT_NONE neighbour in the same 64 MiB.
+                    kind = "arena" if lo % (64 * MIB) == 0 or \
+                        hi % (64 * MIB) == 0 else "anon"
+                out[kind][2] += 1
+            elif head[0] == "Rss:":
+                out[kind][0] += int(head[1]) * KIB
+            elif head[0] == "Private_Dirty:":
+                out[kind][1] += int(head[1]) * KIB
+    return dict(out)
+
+
+def smaps_sampler(s, pid, a):
+    """smaps summed by kind at warm-up and every 30 s after: which kind
+    of mapping grows (the RSS sampler cannot tell)."""
+    def run():
+        warm = min(0.2 * a.seconds, 60.0)
+        nxt = warm
+        while not s.stop.is_set():
+            s.stop.wait(max(0.0, nxt - s.now()))
+            if s.stop.is_set():
+                break
+            try:
+                s.smaps.append((s.now(), smaps_sum(pid)))
+            except OSError:
+                return
+            nxt += 30.0
+    t = threading.Thread(target=run, name="smaps", daemon=True)
+    t.start()
+    return t
+
+
 # What the stats sampler keeps: name -> path in the `stats` answer.
 STAT_SERIES = (
     ("memory.heap_bytes", ("memory", "heap_bytes")),
+    ("memory.malloc_free_bytes", ("memory", "malloc_free_bytes")),
+    ("memory.malloc_arena_bytes", ("memory", "malloc_arena_bytes")),
     ("memory.index_bytes", ("memory", "index_bytes")),
+    ("memory.walk_bytes", ("memory", "walk_bytes")),
     ("memory.client_input_bytes", ("memory", "client_input_bytes")),
     ("memory.client_output_bytes", ("memory", "client_output_bytes")),
     ("watch.usage.bytes", ("watch", "usage", "bytes")),
@@ -685,6 +755,11 @@ def stats_sampler(s, series):
                     if isinstance(v, (int, float)):
                         row[name] = v
                 series.append((s.now(), row))
+                if s.a.stats_out:
+                    with open(s.a.stats_out, "a") as f:
+                        f.write(json.dumps({"t": round(s.now(), 1),
+                                            "memory": r.get("memory")})
+                                + "\n")
             s.stop.wait(STATS_GAP)
     return body
 
@@ -805,22 +880,31 @@ def run(a, tmp):
         words = b.read_queries(a.queries)
         parts = []
         threads = [sampler(s, d.pid, samples, parts)]
-        threads.append(worker(s, "reindex", reindexer))
+        threads.append(smaps_sampler(s, d.pid, a))
+        on = lambda what: what not in a.skip   # noqa: E731
+        if on("reindex"):
+            threads.append(worker(s, "reindex", reindexer))
         ch = Churn(s, dirs, random.Random(a.seed + 1))
-        t = threading.Thread(target=ch.run, name="churn", daemon=True)
-        t.start()
-        threads.append(t)
-        for k in range(a.clients):
+        if on("churn"):
+            t = threading.Thread(target=ch.run, name="churn", daemon=True)
+            t.start()
+            threads.append(t)
+        for k in range(a.clients if on("query") else 0):
             threads.append(worker(s, f"query{k}",
                                   querier(words, a.seed + 10 + k)))
-        t = threading.Thread(target=abrupt,
-                             args=(s, random.Random(a.seed + 2)),
-                             name="abrupt", daemon=True)
-        t.start()
-        threads.append(t)
-        threads.append(worker(s, "git", gitter(a.seed + 3)))
-        threads.append(worker(s, "visit", visiter(visit_files, a.seed + 4)))
-        threads.append(worker(s, "spot", spotter(dirs, a.seed + 5)))
+        if on("abrupt"):
+            t = threading.Thread(target=abrupt,
+                                 args=(s, random.Random(a.seed + 2)),
+                                 name="abrupt", daemon=True)
+            t.start()
+            threads.append(t)
+        if on("git"):
+            threads.append(worker(s, "git", gitter(a.seed + 3)))
+        if on("visit"):
+            threads.append(worker(s, "visit",
+                                  visiter(visit_files, a.seed + 4)))
+        if on("spot"):
+            threads.append(worker(s, "spot", spotter(dirs, a.seed + 5)))
         series = []
         threads.append(worker(s, "stats", stats_sampler(s, series)))
         log(f"soak: {len(threads)} threads for {a.seconds} s")
@@ -900,6 +984,7 @@ def report(a, res):
         f"- Run: {res['ran_s']:.0f} s (SECONDS={a.seconds}), fidxd "
         f"`{a.fidxd} --foreground --socket TMP/s.sock {' '.join(FLAGS)}`, "
         f"pid {res['pid']}",
+        f"- Loads left out (--skip): {', '.join(sorted(a.skip)) or 'none'}",
         f"- Tree: `{a.tree}`, {res['files0']} files indexed, "
         f"{res['dirs']} directories; {a.repos} git repositories; "
         f"{a.clients} query clients; {res['visit_targets']} files visited "
@@ -955,6 +1040,17 @@ def report(a, res):
             out.append(f"| {name} | {pts[0][1]} | {pts[-1][1]} | "
                        f"{max(y for _, y in pts)} | "
                        f"{lsq_slope(pts):+.0f} |")
+    if len(s.smaps) >= 2:
+        (t0, m0), (t1, m1) = s.smaps[0], s.smaps[-1]
+        out += ["", f"### Mappings by kind (/proc/PID/smaps), {t0:.0f} s "
+                f"and {t1:.0f} s", "",
+                "| kind | mappings | Rss at warm-up | Rss at the end | "
+                "change | Private_Dirty change |", "|---|---:|---:|---:|---:|---:|"]
+        for k in sorted(set(m0) | set(m1)):
+            a0, a1 = m0.get(k, [0, 0, 0]), m1.get(k, [0, 0, 0])
+            out.append(f"| {k} | {a0[2]} / {a1[2]} | {mib(a0[0])} MiB | "
+                       f"{mib(a1[0])} MiB | {(a1[0] - a0[0]) / KIB:+.0f} KiB"
+                       f" | {(a1[1] - a0[1]) / KIB:+.0f} KiB |")
     out += ["", "### Work done", "", "| what | count |", "|---|---:|"]
     for k in sorted(s.n):
         out.append(f"| {k} | {s.n[k]} |")
@@ -1047,9 +1143,17 @@ def main():
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--log", required=True, help="fidxd's stderr")
     ap.add_argument("--rss-out", help="the samples, as t<TAB>bytes")
+    ap.add_argument("--stats-out", help="each stats sample's memory "
+                    "section, as JSON lines")
     ap.add_argument("--out", help="also write the markdown report here")
     ap.add_argument("--header", default="")
+    ap.add_argument("--skip", default="",
+                    help="loads left out, comma-separated: " + ",".join(LOADS))
     a = ap.parse_args()
+    a.skip = set(x for x in a.skip.split(",") if x)
+    if a.skip - set(LOADS):
+        fail(f"--skip: unknown {sorted(a.skip - set(LOADS))}; known: "
+             + ",".join(LOADS))
     a.tree = os.path.realpath(a.tree)
     if shutil.which("git") is None:
         fail("missing tool: git")

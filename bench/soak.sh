@@ -55,10 +55,14 @@
 #     SOAK_SECONDS=60 make bench-soak (the short version)
 #     bash bench/soak.sh              (after `make all`)
 # Environment: SOAK_SECONDS (600), FIDXD (default ./build/fidxd), CLIENTS
-#              (3), REPOS (8), TREE (a tree of your own), SEED (16).
+#              (3), REPOS (8), TREE (a tree of your own), SEED (16),
+#              SOAK_SKIP (loads left out, to tell which one grows memory:
+#              a comma-separated subset of reindex,churn,query,abrupt,git,
+#              visit,spot).
 # Output: a markdown report on stdout, also written to build/bench/soak.md;
 #         fidxd's stderr in build/bench/soak-fidxd.log, the RSS samples
-#         (seconds, bytes) in build/bench/soak-rss.tsv. SOAK_SECONDS plus
+#         (seconds, bytes) in build/bench/soak-rss.tsv, each stats
+#         sample's memory section in build/bench/soak-stats.jsonl. SOAK_SECONDS plus
 #         ~30 s on 2 cores, plus a minute for the first links of the tree.
 # Needs: git, python3 (Debian: apt-get install git python3), ~20,000 free
 #        inotify watches (fs.inotify.max_user_watches).
@@ -119,6 +123,7 @@ find "$TREE" -name 'fidxs-*' -prune -exec rm -rf {} + 2>/dev/null || true
 mkdir -p "$OUT/soak-bin"
 cp -- "$(command -v "$FIDXD")" "$OUT/soak-bin/fidxd"
 : > "$OUT/soak-fidxd.log"
+: > "$OUT/soak-stats.jsonl"
 
 header="## fidxd soak: $SOAK_SECONDS s of everything at once
 
@@ -126,11 +131,12 @@ header="## fidxd soak: $SOAK_SECONDS s of everything at once
 - Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)
 - Versions: fidxd git $(git describe --always --dirty 2>/dev/null || echo unknown) ($FIDXD), $(git --version), Python $(python3 -c 'import platform; print(platform.python_version())')
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
-- Command: \`SOAK_SECONDS=$SOAK_SECONDS bash bench/soak.sh\` (or \`make bench-soak\`)
+- Command: \`SOAK_SECONDS=$SOAK_SECONDS${SOAK_SKIP:+ SOAK_SKIP=$SOAK_SKIP} bash bench/soak.sh\` (or \`make bench-soak\`)
 "
 
 python3 bench/soak.py --tree "$TREE" --fidxd "./$OUT/soak-bin/fidxd" \
     --seconds "$SOAK_SECONDS" --clients "$CLIENTS" --repos "$REPOS" \
-    --seed "$SEED" --log "$OUT/soak-fidxd.log" --rss-out "$OUT/soak-rss.tsv" \
+    --seed "$SEED" --skip "${SOAK_SKIP:-}" --log "$OUT/soak-fidxd.log" --rss-out "$OUT/soak-rss.tsv" \
+    --stats-out "$OUT/soak-stats.jsonl" \
     --out "$OUT/soak.md" --header "$header"
 echo "report written to $OUT/soak.md" >&2

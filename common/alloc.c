@@ -3,23 +3,40 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Touched by tests only, from one thread; the daemon never arms it. */
-static unsigned long alloc_countdown;
-static int alloc_fired;
+/*
+ * Armed by tests only (no flag, no environment variable reaches it); read
+ * by every thread that allocates, so atomic: the daemon's walkers,
+ * workers and watcher allocate while a test's loop thread does.
+ */
+static atomic_ulong alloc_countdown;
+static atomic_int alloc_fired;
+static atomic_ulong alloc_calls;
+static _Thread_local int alloc_exempt_depth;
 
 static int
 alloc_should_fail(void)
 {
-	if (alloc_countdown == 0)
+	unsigned long c;
+
+	if (alloc_exempt_depth > 0)
 		return 0;
-	if (--alloc_countdown == 0) {
-		alloc_fired = 1;
-		errno = ENOMEM;
-		return 1;
+	atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed);
+	c = atomic_load_explicit(&alloc_countdown, memory_order_relaxed);
+	while (c != 0) {
+		if (!atomic_compare_exchange_weak(&alloc_countdown, &c, c - 1))
+			continue;
+		if (c == 1) {
+			atomic_store(&alloc_fired, 1);
+			errno = ENOMEM;
+			return 1;
+		}
+		return 0;
 	}
 	return 0;
 }
@@ -27,14 +44,26 @@ alloc_should_fail(void)
 void
 alloc_fail_at(unsigned long n)
 {
-	alloc_countdown = n;
-	alloc_fired = 0;
+	atomic_store(&alloc_countdown, n);
+	atomic_store(&alloc_fired, 0);
 }
 
 int
 alloc_failed(void)
 {
-	return alloc_fired;
+	return atomic_load(&alloc_fired);
+}
+
+unsigned long
+alloc_calls_made(void)
+{
+	return atomic_load(&alloc_calls);
+}
+
+void
+alloc_exempt(int on)
+{
+	alloc_exempt_depth += on ? 1 : -1;
 }
 
 void *

@@ -1,7 +1,9 @@
 /*
  * alloc.h - the one door to malloc, with failure injection for tests.
  *
- * Owns: the injection switch (a countdown to the one allocation to fail).
+ * Owns: the injection switch (a countdown to the one allocation to fail,
+ * shared by every thread), the count of fidx_* allocations made, and each
+ * thread's exemption from both.
  * Never touches: what callers do with the memory.
  *
  * Two families. fidx_malloc() and friends may return NULL: use them for
@@ -17,9 +19,13 @@
  * No fidx source calls malloc directly: the loop and the worker pool
  * take xmalloc (made once at start-up, fixed size); tests/test_*.c walk
  * alloc_fail_at() over the rest (query, proto, visits, index, walk).
- * NEEDSWORK: jansson, PCRE2 and libgit2 allocate on their own, so their
- * failures cannot be injected yet (json_set_alloc_funcs, a PCRE2
- * general context).
+ * jansson allocates through fidx_malloc (proto_alloc_init, called by
+ * fidxd at start-up and by the tests) and PCRE2 through a general
+ * context on it (regex.c), so tests/test_oom.c fails their allocations
+ * too, across whole requests to a daemon context in the test's process.
+ * libgit2 still allocates on its own (NEEDSWORK: GIT_OPT_SET_ALLOCATOR).
+ * The switch is atomic: every thread's allocations count, the n-th of
+ * them all fails, whichever thread makes it.
  */
 #ifndef FIDX_ALLOC_H
 #define FIDX_ALLOC_H
@@ -42,5 +48,13 @@ char *xstrdup(const char *s);
 void alloc_fail_at(unsigned long n);
 /* True once the injected failure has happened. */
 int alloc_failed(void);
+/* fidx_* allocations so far, every thread's (for tests: how many to walk). */
+unsigned long alloc_calls_made(void);
+/*
+ * alloc_exempt(1) ... alloc_exempt(0): this thread's allocations in
+ * between are neither counted nor failed (a test's own checks, made with
+ * jansson, between the daemon's steps on the same thread).
+ */
+void alloc_exempt(int on);
 
 #endif

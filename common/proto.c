@@ -31,6 +31,26 @@ static const char *const proto_err_names[PROTO_E_COUNT] = {
 	[PROTO_E_GIT_FAILED] = "git_failed",
 };
 
+void
+proto_alloc_init(void)
+{
+	/* jansson's own mallocs never fail on purpose; fidx_malloc can. */
+	json_set_alloc_funcs(fidx_malloc, free);
+}
+
+bool
+proto_json_oom(const json_error_t *e)
+{
+	/*
+	 * jansson 2.14 says json_error_out_of_memory in some places, and in
+	 * others (its lexer's buffer, a value the parser makes) returns NULL
+	 * with the error as json_loadb() initialised it: no text. Every
+	 * syntax error has a text.
+	 */
+	return json_error_code(e) == json_error_out_of_memory ||
+	    e->text[0] == '\0';
+}
+
 const char *
 proto_err_name(enum proto_err code)
 {

@@ -48,6 +48,15 @@ enum proto_err {
 const char *proto_err_name(enum proto_err code);
 
 /*
+ * jansson allocates through fidx_malloc (alloc.h) from here on, so tests
+ * can fail its allocations too. Call before any JSON value is made.
+ */
+void proto_alloc_init(void);
+
+/* True if the json_loadb() that filled e failed for want of memory. */
+bool proto_json_oom(const json_error_t *e);
+
+/*
  * {"id":id,"ok":false,"error":{"code":…,"message":…}}; id may be NULL
  * (not echoed). NULL when out of memory: send PROTO_NO_MEMORY_LINE.
  */

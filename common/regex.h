@@ -42,7 +42,8 @@ struct regex {
  * Compiles text (len bytes) with opts (PCRE2_CASELESS, ...; the modes are
  * added here), JIT too where it can. On failure returns -1 with rx
  * holding nothing and err saying "bad <what> at offset N: <PCRE2's
- * reason>" (what: "regex", "exclude regex").
+ * reason>" (what: "regex", "exclude regex") with errno EINVAL, or, with
+ * errno ENOMEM, that PCRE2 ran out of memory (not a bad pattern).
  */
 int regex_compile(struct regex *rx, const char *text, size_t len,
     uint32_t opts, const char *what, struct fidx_err *err);

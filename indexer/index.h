@@ -34,9 +34,17 @@
  * A segment's bounds. Small enough that a one-file change copies a few
  * hundred KiB whatever the index size, large enough that a query's
  * per-segment cost (one query_run() call) is lost in its scoring.
+ * tests/fuzz/fuzz_delta.c builds index.c with INDEX_SEGMENT_FILES 8, so
+ * that small inputs cross many segment boundaries, and a smaller
+ * INDEX_SEGMENT_BYTES (still above FIDX_MAX_PATH_CEILING, which
+ * index_weight() needs), so that each writer's staging block is cheap.
  */
+#ifndef INDEX_SEGMENT_FILES
 #define INDEX_SEGMENT_FILES 4096
+#endif
+#ifndef INDEX_SEGMENT_BYTES
 #define INDEX_SEGMENT_BYTES (256 * 1024)
+#endif
 
 /*
  * The index-bytes cap shared by every project: live segments (those of
@@ -107,6 +115,15 @@ index_segment_path(const struct index_segment *g, size_t i)
  */
 bool index_snapshot_has(const struct index_snapshot *s, const char *path,
     size_t len);
+
+/*
+ * The heap that builders and segment writers hold now, and the most they
+ * held at once since start: beyond the budget's count (which charges a
+ * builder the snapshot it will make), their arenas and entry arrays as
+ * allocated (growth doubles them), the sort's scratch and each writer's
+ * staging block. For `stats` (memory.walk_bytes).
+ */
+void index_scratch_get(size_t *now, size_t *peak);
 
 /*
  * Collects paths under two caps. The caps count what the finished

@@ -7,6 +7,7 @@
 #include "../common/limits.h"
 #include "../common/proto.h"
 #include "visits.h"
+#include "index.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,12 +59,21 @@ ops_ok(struct ops_req *r)
 	return o;
 }
 
-/* Sets key to a new value; on failure frees o and returns NULL. */
+/*
+ * Sets key to a new value; on failure frees o and returns NULL. v is
+ * taken on every path: json_object_set_new() frees it when it fails (a
+ * second json_decref(v) there was a use after free, found by
+ * tests/test_oom.c).
+ */
 json_t *
 ops_set(json_t *o, const char *key, json_t *v)
 {
-	if (o == NULL || v == NULL || json_object_set_new(o, key, v) == -1) {
+	if (o == NULL || v == NULL) {
 		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	if (json_object_set_new(o, key, v) == -1) {
 		json_decref(o);
 		return NULL;
 	}
@@ -75,8 +86,12 @@ ops_set_in(json_t *o, const char *obj, const char *key, json_t *v)
 {
 	json_t *in = o != NULL ? json_object_get(o, obj) : NULL;
 
-	if (in == NULL || v == NULL || json_object_set_new(in, key, v) == -1) {
+	if (in == NULL || v == NULL) {
 		json_decref(v);
+		json_decref(o);
+		return NULL;
+	}
+	if (json_object_set_new(in, key, v) == -1) {
 		json_decref(o);
 		return NULL;
 	}
@@ -593,19 +608,38 @@ op_reindex(struct ops_req *r)
 	return 0;
 }
 
-/* Resident set size from /proc, in bytes; 0 if it cannot be read. */
-static size_t
-ops_rss_bytes(void)
+/*
+ * VmRSS and VmHWM (the peak resident set) from /proc, in bytes; 0 for
+ * what cannot be read.
+ */
+static void
+ops_rss_bytes(size_t *rss, size_t *peak)
 {
-	unsigned long size, resident;
-	FILE *f = fopen("/proc/self/statm", "re");
-	int n;
+	char line[128];
+	unsigned long kb;
+	FILE *f = fopen("/proc/self/status", "re");
 
+	*rss = *peak = 0;
 	if (f == NULL)
-		return 0;
-	n = fscanf(f, "%lu %lu", &size, &resident);
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
+			*rss = kb * 1024;
+		else if (sscanf(line, "VmHWM: %lu kB", &kb) == 1)
+			*peak = kb * 1024;
+	}
 	fclose(f);
-	return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* The address-space limit (RLIMIT_AS), or -1 when there is none. */
+static json_int_t
+ops_rlimit_as(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_AS, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return -1;
+	return (json_int_t)rl.rlim_cur;
 }
 
 static int
@@ -812,12 +846,38 @@ op_stats(struct ops_req *r)
 	    json_integer((json_int_t)ws.count.submitted));
 	o = ops_stats_git(d, o);
 	o = ops_stats_changes(d, o);
-	o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I}",
-	    "rss_bytes", (json_int_t)ops_rss_bytes(),
-	    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
-	    "index_bytes", (json_int_t)index_bytes,
-	    "client_input_bytes", (json_int_t)ss.input_bytes,
-	    "client_output_bytes", (json_int_t)ss.output_bytes));
+	/*
+	 * What the process holds (RSS and its peak, from /proc) beside what
+	 * it knows it holds: malloc's counts (in use; obtained from the
+	 * system by its arenas, free inside them, mmapped blocks), the
+	 * index, the walks' transient heap (index_scratch_get) and the
+	 * client buffers; the address-space limit, if any, as its bound.
+	 */
+	{
+		size_t rss, rss_peak, walk_now, walk_peak;
+
+		ops_rss_bytes(&rss, &rss_peak);
+		index_scratch_get(&walk_now, &walk_peak);
+		o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,"
+		    "s:I,s:I,s:I,s:I,s:I}",
+		    "rss_bytes", (json_int_t)rss,
+		    "rss_peak_bytes", (json_int_t)rss_peak,
+		    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
+		    "malloc_arena_bytes", (json_int_t)mi.arena,
+		    "malloc_free_bytes", (json_int_t)mi.fordblks,
+		    "malloc_mmap_bytes", (json_int_t)mi.hblkhd,
+		    "index_bytes", (json_int_t)index_bytes,
+		    "walk_bytes", (json_int_t)walk_now,
+		    "walk_bytes_peak", (json_int_t)walk_peak,
+		    "client_input_bytes", (json_int_t)ss.input_bytes,
+		    "client_output_bytes", (json_int_t)ss.output_bytes));
+		o = ops_set_in(o, "memory", "address_space_limit_bytes",
+		    json_integer(ops_rlimit_as()));
+		o = ops_set_in(o, "memory", "malloc_trims",
+		    json_integer((json_int_t)d->trims));
+		o = ops_set_in(o, "memory", "malloc_trim_us",
+		    json_integer((json_int_t)d->trim_us));
+	}
 	ops_send(r, o);
 	return 0;
 }
@@ -1100,6 +1160,11 @@ ops_line(void *arg, struct client *c, const char *line, size_t len)
 	/* DECODE_ANY: "x" is JSON, just not a request (bad_request). */
 	if ((r.req = json_loadb(line, len, JSON_REJECT_DUPLICATES |
 	    JSON_DECODE_ANY, &je)) == NULL) {
+		/* Not the client's mistake: no_memory, not bad_json. */
+		if (proto_json_oom(&je)) {
+			ops_send(&r, NULL);
+			return;
+		}
 		/* jansson's own words for this one name its flag. */
 		ops_fail(&r, PROTO_E_BAD_JSON, "not valid JSON at column %d: "
 		    "%s", je.column, json_error_code(&je) ==

@@ -23,6 +23,7 @@ ops_stats_git(struct fidxd *d, json_t *o)
 {
 	struct gitcache_limits gl;
 	struct gitcache_stats gs;
+	struct repo_lib_stats rl;
 
 	gitcache_limits(d->git, &gl);
 	gitcache_get_stats(d->git, &gs);
@@ -36,7 +37,12 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	    json_integer((json_int_t)gl.max_paths));
 	o = ops_set_in(o, "limits", "git_waiters",
 	    json_integer((json_int_t)gl.max_waiters));
-	return ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
+	repo_lib_stats(&rl);
+	o = ops_set_in(o, "limits", "git_object_cache_bytes",
+	    json_integer((json_int_t)rl.cache_max_bytes));
+	o = ops_set_in(o, "limits", "git_mapped_bytes",
+	    json_integer((json_int_t)rl.mapped_limit_bytes));
+	o = ops_set(o, "git", json_pack("{s:{s:I,s:I,s:I,s:I},"
 	    "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 	    "usage",
 	    "entries", (json_int_t)gs.entries,
@@ -57,6 +63,13 @@ ops_stats_git(struct fidxd *d, json_t *o)
 	    "waiters_refused", (json_int_t)gs.waiters_refused,
 	    "invalidated", (json_int_t)gs.invalidated,
 	    "staled", (json_int_t)gs.staled));
+	if (o != NULL && json_object_set_new(json_object_get(json_object_get(o,
+	    "git"), "usage"), "object_cache_bytes",
+	    json_integer((json_int_t)rl.cached_bytes)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /*

@@ -75,8 +75,10 @@ project_opts_compile(const struct project_add_opts *in,
 		goto nomem;
 	if (regex_compile(out->exclude, in->exclude, strlen(in->exclude), 0,
 	    "exclude regex", err) == -1) {
+		int e = errno == ENOMEM ? ENOMEM : EINVAL;
+
 		project_opts_release(out);
-		errno = EINVAL;
+		errno = e;
 		return -1;
 	}
 	if ((out->exclude_src = fidx_strdup(in->exclude)) == NULL)

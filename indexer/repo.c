@@ -42,6 +42,31 @@ static void
 repo_git_start(void)
 {
 	repo_git_started = git_libgit2_init();
+	if (repo_git_started < 0)
+		return;
+	/* repo.h: REPO_GIT_CACHE_BYTES, REPO_GIT_MAPPED_BYTES. */
+	(void)git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE,
+	    (ssize_t)REPO_GIT_CACHE_BYTES);
+	(void)git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+	    (size_t)REPO_GIT_MAPPED_BYTES);
+}
+
+void
+repo_lib_stats(struct repo_lib_stats *st)
+{
+	ssize_t cur = 0, max = 0;
+	size_t mapped = 0;
+
+	memset(st, 0, sizeof(*st));
+	pthread_once(&repo_git_once, repo_git_start);
+	if (repo_git_started < 0)
+		return;
+	if (git_libgit2_opts(GIT_OPT_GET_CACHED_MEMORY, &cur, &max) == 0) {
+		st->cached_bytes = cur > 0 ? (size_t)cur : 0;
+		st->cache_max_bytes = max > 0 ? (size_t)max : 0;
+	}
+	if (git_libgit2_opts(GIT_OPT_GET_MWINDOW_MAPPED_LIMIT, &mapped) == 0)
+		st->mapped_limit_bytes = mapped;
 }
 
 static const char *

@@ -107,6 +107,29 @@ struct repo_notes {
 };
 
 /*
+ * libgit2's own memory, set when it starts (once per process). Its object
+ * cache is shared by every open repository and defaults to 256 MiB; a
+ * status reads the index and a few trees, so 16 MiB is plenty, and the
+ * cache is emptied as each repository is closed (no handle outlives its
+ * walk or status). Pack files are mapped in windows, by default up to 8
+ * GiB at once on 64-bit: 256 MiB bounds what a huge repository's status
+ * maps (RssFile), libgit2 unmapping the least recently used windows past
+ * it. Both in `stats` (limits.git_object_cache_bytes,
+ * limits.git_mapped_bytes; git.usage.object_cache_bytes).
+ */
+#define REPO_GIT_CACHE_BYTES (16 * 1024 * 1024)
+#define REPO_GIT_MAPPED_BYTES (256 * 1024 * 1024)
+
+struct repo_lib_stats {
+	size_t cached_bytes;		/* libgit2's object cache now */
+	size_t cache_max_bytes;		/* its bound */
+	size_t mapped_limit_bytes;	/* the pack windows' bound */
+};
+
+/* libgit2's figures (starts it if it is not running). */
+void repo_lib_stats(struct repo_lib_stats *st);
+
+/*
  * Opens the ignore rules of root (absolute, resolved; rootfd its open
  * directory, used only for the duration of the call) into *out: the
  * work tree's rules with the root's .ignore added, or the .ignore alone,

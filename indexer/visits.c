@@ -1249,7 +1249,7 @@ visits_load(struct visits *v, const char *file, int64_t now,
 		s = nl != NULL ? nl + 1 : end;
 		if ((o = json_loadb(ls, n, JSON_REJECT_DUPLICATES,
 		    &jerr)) == NULL) {
-			if (json_error_code(&jerr) == json_error_out_of_memory)
+			if (proto_json_oom(&jerr))
 				LOAD_FAIL(ENOMEM, "%s line %zu: out of memory",
 				    file, line);
 			fidx_error(&lerr, "%s line %zu: bad JSON: %s", file,
