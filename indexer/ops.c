@@ -1102,8 +1102,10 @@ op_changes(struct ops_req *r)
 	if (since != NULL && (qa.text = fidx_strdup(since)) == NULL)
 		return ops_fail(r, PROTO_E_NO_MEMORY, "out of memory");
 	qa.len = since != NULL ? len : 0;
-	/* Unreachable until the cookie is back; then at once. */
+	/* Unreachable until the cookie is back; then at once. A parked
+	 * wait takes the token (qa.text NULL); one that failed leaves it. */
 	ops_park_one(r, OP_CHANGES, p, UINT64_MAX, 0, ms, &qa);
+	free(qa.text);
 	if (r->o->waits != NULL && r->o->waits->op == OP_CHANGES &&
 	    r->o->waits->c == r->c)
 		r->o->waits->cookie = c;

@@ -121,6 +121,7 @@ OOM_TEST(test_query_git, "{\"op\":\"query\",\"root\":\"%G\",\"q\":"
 OOM_TEST(test_git, "{\"op\":\"git\",\"root\":\"%G\",\"max_age_ms\":0}")
 OOM_TEST(test_visit, "{\"op\":\"visit\",\"root\":\"%T\",\"path\":\"%F\"}")
 OOM_TEST(test_sync, "{\"op\":\"sync\",\"root\":\"%T\"}")
+OOM_TEST(test_changes, "{\"op\":\"changes\",\"root\":\"%T\",\"since\":\"\"}")
 OOM_TEST(test_reindex, "{\"op\":\"reindex\",\"root\":\"%T\",\"wait\":true}")
 OOM_TEST(test_add_exclude, "{\"op\":\"add\",\"root\":\"%T\",\"exclude\":"
     "\"\\\\.md$\",\"wait\":true}")
@@ -152,6 +153,7 @@ main(void)
 		cmocka_unit_test(test_git),
 		cmocka_unit_test(test_visit),
 		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_reindex),
 		cmocka_unit_test(test_add_exclude),
 		cmocka_unit_test(test_pipelined),

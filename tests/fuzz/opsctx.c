@@ -416,6 +416,8 @@ opsctx_start(void)
 	cfg.proj.degraded_rebuild_ms = FIDX_DEGRADED_REBUILD_MS_DEFAULT;
 	visits_limits_default(&cfg.visits);
 	gitcache_limits_default(&cfg.git);
+	cfg.changes.max_entries = 1024;
+	cfg.changes.max_bytes = 64 * 1024;
 	cfg.threads = 2;
 	cfg.max_queued_queries = 8;
 	cfg.inline_max_files = SEARCH_SPLIT_MIN;
