@@ -230,6 +230,19 @@
 #define FIDX_MAX_GIT_PATHS_CEILING 100000000
 
 /*
+ * libgit2's own memory, shared by every repository it opens (repo.h says
+ * why these sizes): its object cache, and the pack-file windows it maps
+ * at once. Ceilings: what libgit2's ssize_t and size_t options hold.
+ * Flags: --git-object-cache-bytes, --git-mapped-bytes. Stats:
+ * `limits.git_object_cache_bytes`, `limits.git_mapped_bytes`,
+ * `git.usage.object_cache_bytes`.
+ */
+#define FIDX_GIT_OBJECT_CACHE_DEFAULT (16u * 1024 * 1024)
+#define FIDX_GIT_OBJECT_CACHE_CEILING (SIZE_MAX / 2)	/* ssize_t's largest */
+#define FIDX_GIT_MAPPED_DEFAULT (256u * 1024 * 1024)
+#define FIDX_GIT_MAPPED_CEILING ((unsigned long long)SIZE_MAX)
+
+/*
  * The change log git's file-system monitor hook reads (`fidx fsmonitor`,
  * the `changes` op): paths changed, all projects, in one ring. Past
  * either bound the oldest go and a token older than them is answered

@@ -21,6 +21,7 @@
 #include "../common/size.h"
 #include "../common/sockpath.h"
 #include "fidxd.h"
+#include "repo.h"
 #include "search.h"
 
 #include <dirent.h>
@@ -60,6 +61,7 @@ struct fidxd_opts {
 	struct visits_limits visits;
 	struct gitcache_limits git;
 	struct changelog_limits changes;
+	struct repo_lib_limits git_lib;
 	size_t max_log;
 };
 
@@ -96,6 +98,10 @@ fidxd_usage(FILE *f)
 "                          (default %uM)\n"
 "  --max-git-paths N       paths held in one project's git status\n"
 "                          (default %d; the rest are counted)\n"
+"  --git-object-cache-bytes N   libgit2's object cache, all repositories\n"
+"                          (default %uM)\n"
+"  --git-mapped-bytes N    pack-file windows libgit2 maps at once\n"
+"                          (default %uM)\n"
 "  --watch-queue N         watcher events and changed paths waiting, all\n"
 "                          projects (default %d; past it: a full rebuild)\n"
 "  --max-watches N         directories watched, all projects (default %d;\n"
@@ -119,7 +125,8 @@ fidxd_usage(FILE *f)
 	    SEARCH_SPLIT_MIN, VISITS_TOTAL_DEFAULT,
 	    VISITS_PER_PROJECT_DEFAULT, FIDX_GIT_TTL_MS_DEFAULT,
 	    FIDX_MAX_GIT_PROJECTS_DEFAULT, FIDX_MAX_GIT_BYTES_DEFAULT >> 20,
-	    FIDX_MAX_GIT_PATHS_DEFAULT, FIDX_WATCH_QUEUE_DEFAULT,
+	    FIDX_MAX_GIT_PATHS_DEFAULT, FIDX_GIT_OBJECT_CACHE_DEFAULT >> 20,
+	    FIDX_GIT_MAPPED_DEFAULT >> 20, FIDX_WATCH_QUEUE_DEFAULT,
 	    FIDX_MAX_WATCHES_DEFAULT, FIDX_MAX_CHANGES_DEFAULT,
 	    FIDX_MAX_CHANGES_BYTES_DEFAULT >> 20,
 	    FIDX_WATCH_SETTLE_MAX_MS_DEFAULT, FIDX_DEGRADED_REBUILD_MS_DEFAULT,
@@ -149,6 +156,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		O_LINE, O_OUT, O_WAIT, O_WALKERS, O_THREADS, O_HELP, O_VERSION,
 		O_VISITS, O_VISITS_PROJ, O_LOG_MAX, O_QUEUED, O_INLINE, O_NICE,
 		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS, O_WQUEUE,
+		O_GIT_CACHE, O_GIT_MAPPED,
 		O_SETTLE, O_DEGRADED, O_WATCHES, O_CHANGES, O_CHANGES_BYTES,
 	};
 	static const struct option longopts[] = {
@@ -175,6 +183,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-git-projects", required_argument, NULL, O_GIT_PROJ },
 		{ "max-git-bytes", required_argument, NULL, O_GIT_BYTES },
 		{ "max-git-paths", required_argument, NULL, O_GIT_PATHS },
+		{ "git-object-cache-bytes", required_argument, NULL,
+		    O_GIT_CACHE },
+		{ "git-mapped-bytes", required_argument, NULL, O_GIT_MAPPED },
 		{ "watch-queue", required_argument, NULL, O_WQUEUE },
 		{ "max-watches", required_argument, NULL, O_WATCHES },
 		{ "max-changes", required_argument, NULL, O_CHANGES },
@@ -210,6 +221,8 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->worker_nice = FIDXD_WORKER_NICE;
 	visits_limits_default(&o->visits);
 	gitcache_limits_default(&o->git);
+	o->git_lib.cache_bytes = FIDX_GIT_OBJECT_CACHE_DEFAULT;
+	o->git_lib.mapped_bytes = FIDX_GIT_MAPPED_DEFAULT;
 	o->max_log = LOG_FILE_MAX_DEFAULT;
 	o->threads = cores < 1 ? 1 : cores > SEARCH_MAX_THREADS ?
 	    SEARCH_MAX_THREADS : (int)cores;
@@ -382,6 +395,18 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 			    FIDX_MAX_GIT_PATHS_CEILING, &v))
 				return -1;
 			o->git.max_paths = v;
+			break;
+		case O_GIT_CACHE:
+			if (fidxd_num("--git-object-cache-bytes", optarg,
+			    FIDX_GIT_OBJECT_CACHE_CEILING, &v))
+				return -1;
+			o->git_lib.cache_bytes = v;
+			break;
+		case O_GIT_MAPPED:
+			if (fidxd_num("--git-mapped-bytes", optarg,
+			    FIDX_GIT_MAPPED_CEILING, &v))
+				return -1;
+			o->git_lib.mapped_bytes = v;
 			break;
 		case O_NICE:
 			if (size_parse(optarg, 0, FIDXD_WORKER_NICE_MAX,
@@ -811,6 +836,8 @@ main(int argc, char **argv)
 		.sock_make_dir = !o.explicit_sock,
 		.visits_file = vfile,
 	};
+	/* Before any thread can open a repository. */
+	repo_lib_limits(&o.git_lib);
 	/* From here the daemon owns (and closes) lfd and sigfd. */
 	if (fidxd_init(&d, &cfg, lfd, sigfd, &err) == -1) {
 		lfd = sigfd = -1;
@@ -831,6 +858,8 @@ out:
 		unlink(o.sock);
 	if (d_ok)
 		fidxd_release(&d);
+	/* Every thread is joined: libgit2's globals can go. */
+	repo_lib_shutdown();
 	if (lockfd != -1) {
 		/* Empty, not removed: removing a locked file races a starter. */
 		if (ftruncate(lockfd, 0) == -1)

@@ -36,19 +36,38 @@ struct repo {
 
 static pthread_once_t repo_git_once = PTHREAD_ONCE_INIT;
 static int repo_git_started;	/* git_libgit2_init()'s answer, once */
+static struct repo_lib_limits repo_git_limits = {
+	.cache_bytes = FIDX_GIT_OBJECT_CACHE_DEFAULT,
+	.mapped_bytes = FIDX_GIT_MAPPED_DEFAULT,
+};
 
-/* Once per process, never undone: repo.h says why. */
+void
+repo_lib_limits(const struct repo_lib_limits *lim)
+{
+	repo_git_limits = *lim;
+}
+
+/* Once per process, undone at exit (repo.h). */
 static void
 repo_git_start(void)
 {
 	repo_git_started = git_libgit2_init();
 	if (repo_git_started < 0)
 		return;
-	/* repo.h: REPO_GIT_CACHE_BYTES, REPO_GIT_MAPPED_BYTES. */
 	(void)git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE,
-	    (ssize_t)REPO_GIT_CACHE_BYTES);
+	    (ssize_t)repo_git_limits.cache_bytes);
 	(void)git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
-	    (size_t)REPO_GIT_MAPPED_BYTES);
+	    repo_git_limits.mapped_bytes);
+}
+
+void
+repo_lib_shutdown(void)
+{
+	/* Starts nothing: pthread_once has run, or libgit2 never started. */
+	if (repo_git_started > 0) {
+		(void)git_libgit2_shutdown();
+		repo_git_started = -1;	/* stats read nothing from here on */
+	}
 }
 
 void

@@ -3,7 +3,7 @@
  * project root lies in, and the ignore rules that apply below the root.
  *
  * Owns: libgit2's initialisation (once per process, on the first
- * repo_open(), never undone), each handle's git_repository and path buffer,
+ * repo_open(), undone only at exit by repo_lib_shutdown()), each handle's git_repository and path buffer,
  * the discovery of a root's work tree (and telling a repository libgit2
  * refuses, such as another user's, from no repository at all), the
  * root's `.ignore` file, and the "is this path ignored" question.
@@ -38,7 +38,8 @@
  * walk, run at once. repo_open() and repo_close() may be called from any
  * thread.
  *
- * libgit2 is started once and never shut down. A count per handle
+ * libgit2 is started once and shut down only at exit (repo_lib_shutdown,
+ * after main has joined every thread). A count per handle
  * (git_libgit2_init() in repo_open, git_libgit2_shutdown() in
  * repo_close) was tried: every time the count fell to zero libgit2 freed
  * its globals and the next open started it again, 7 ms a start here
@@ -46,7 +47,8 @@
  * would charge it again to every walk the daemon starts while no other
  * runs; and a shutdown that drops libgit2's per-thread state key must
  * come after every thread that used libgit2 has exited, or their state
- * leaks. Its globals stay reachable at exit, so leak checks pass.
+ * leaks. At exit nothing of libgit2's stays, so valgrind can be asked
+ * for reachable blocks too.
  *
  * For the git cache (issue 13): libgit2 1.5's status, branch, ahead/
  * behind, state and stash calls (git_status_list_new() with a pathspec,
@@ -117,8 +119,25 @@ struct repo_notes {
  * it. Both in `stats` (limits.git_object_cache_bytes,
  * limits.git_mapped_bytes; git.usage.object_cache_bytes).
  */
-#define REPO_GIT_CACHE_BYTES (16 * 1024 * 1024)
-#define REPO_GIT_MAPPED_BYTES (256 * 1024 * 1024)
+struct repo_lib_limits {
+	size_t cache_bytes;	/* FIDX_GIT_OBJECT_CACHE_DEFAULT */
+	size_t mapped_bytes;	/* FIDX_GIT_MAPPED_DEFAULT */
+};
+
+/*
+ * Sets the bounds libgit2 gets when it starts. Call before anything else
+ * here (main does, from its flags); later calls change nothing. Without
+ * it the defaults apply.
+ */
+void repo_lib_limits(const struct repo_lib_limits *lim);
+
+/*
+ * Undoes libgit2's start, if it started: its global state (thread-local
+ * error buffers, TLS and hash back ends) freed, so a leak checker at exit
+ * sees only what fidx leaked. Call once, at exit, after every thread that
+ * used a repository has been joined.
+ */
+void repo_lib_shutdown(void);
 
 struct repo_lib_stats {
 	size_t cached_bytes;		/* libgit2's object cache now */

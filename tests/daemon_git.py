@@ -278,12 +278,19 @@ def t_caps(tmp):
             write(R, n, "u\n")
     d = t.Daemon(tmp, "gitcaps", ["--max-git-projects", "2",
                                   "--max-git-paths", "2",
-                                  "--git-ttl-ms", "600000"])
+                                  "--git-ttl-ms", "600000",
+                                  "--git-object-cache-bytes", "8M",
+                                  "--git-mapped-bytes", "32M"])
     if not t.check("git caps: daemon up", d.wait_ready()):
         return
     c = t.Conn(d.sock)
     rs = [c.req({"op": "git", "root": R}, timeout=30) for R in repos]
-    g, _ = gstats(c)
+    g, lim = gstats(c)
+    # libgit2 reads its bounds back: the flags reached the library.
+    t.check("git caps: libgit2's object cache and pack windows as flagged",
+            lim.get("git_object_cache_bytes") == 8 << 20 and
+            lim.get("git_mapped_bytes") == 32 << 20 and
+            0 <= g["usage"]["object_cache_bytes"] <= 8 << 20, t.short(lim))
     t.check("git caps: three projects, cap 2: one evicted, two kept",
             g["counters"]["evicted_lru"] == 1 and
             g["usage"]["entries"] == 2, t.short(g))
