@@ -1094,6 +1094,7 @@ op_changes(struct ops_req *r)
 		ops_changes_answer(r, NULL, since);
 		return 0;
 	}
+	project_log_want(r->o->reg, p);
 	if (w == NULL || p->watch != PROJECT_WATCHING || p->snap == NULL ||
 	    (c = watch_sync(w)) == 0) {
 		ops_changes_answer(r, p, since);

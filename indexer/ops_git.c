@@ -921,7 +921,7 @@ json_t *
 ops_stats_changes(struct fidxd *d, json_t *o)
 {
 	struct changelog_stats cs = { 0 };
-	size_t unwatched = 0, over = 0;
+	size_t unwatched = 0, over = 0, logged = 0;
 	const struct project_registry *reg = &d->reg;
 
 	if (d->changes != NULL)
@@ -929,12 +929,13 @@ ops_stats_changes(struct fidxd *d, json_t *o)
 	for (size_t i = 0; i < reg->n; i++) {
 		unwatched += reg->v[i]->nunwatched;
 		over += reg->v[i]->unwatched_over;
+		logged += reg->v[i]->log_wanted;
 	}
 	o = ops_set_in(o, "limits", "changes",
 	    json_integer((json_int_t)cs.max_entries));
 	o = ops_set_in(o, "limits", "changes_bytes",
 	    json_integer((json_int_t)cs.max_bytes));
-	return ops_set(o, "changes", json_pack("{s:{s:I,s:I,s:I,s:I,s:I},"
+	return ops_set(o, "changes", json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I},"
 	    "s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
 	    "usage",
 	    "entries", (json_int_t)cs.entries,
@@ -942,6 +943,7 @@ ops_stats_changes(struct fidxd *d, json_t *o)
 	    "seq", (json_int_t)cs.seq,
 	    "floor", (json_int_t)cs.floor,
 	    "unwatched_dirs", (json_int_t)unwatched,
+	    "projects", (json_int_t)logged,
 	    "counters",
 	    "added", (json_int_t)cs.added,
 	    "repeats", (json_int_t)cs.repeats,

@@ -108,6 +108,21 @@ project_log_lost(struct project_registry *r, struct project *p)
 }
 
 /*
+ * Logging every project's changes from its first walk filled the log
+ * toward its cap with paths no hook would ever ask for (a soak without
+ * one grew the heap ~600 KiB a minute): so only a project a hook has
+ * asked about is logged.
+ */
+void
+project_log_want(struct project_registry *r, struct project *p)
+{
+	if (p->log_wanted)
+		return;
+	p->log_wanted = true;
+	project_log_lost(r, p);
+}
+
+/*
  * Adds rel to v (at most PROJECT_UNWATCHED_MAX, once each); false when
  * it does not fit (over, or out of memory): the caller marks it over.
  */
@@ -1144,7 +1159,7 @@ static void
 project_log(struct project_registry *r, struct project *p, const char *rel,
     bool dir)
 {
-	if (r->log == NULL)
+	if (r->log == NULL || !p->log_wanted)
 		return;
 	if (strncmp(rel, ".git", 4) == 0 && (rel[4] == '/' || rel[4] == '\0'))
 		return;

@@ -151,6 +151,7 @@ struct project {
 	 * (walk threads add under the registry's mu).
 	 */
 	uint64_t log_floor;
+	bool log_wanted;		/* a hook asked: changes are logged */
 	char **unwatched;
 	size_t nunwatched;
 	bool unwatched_over;
@@ -308,6 +309,13 @@ const struct project_opts *project_opts_get(const struct project *p);
 int project_set_opts(struct project_registry *r, struct project *p,
     const struct project_add_opts *opts, uint64_t *gen,
     struct fidx_err *err);
+
+/*
+ * Starts logging p's changes, on the first `changes` request naming it.
+ * Until a hook asks, no one holds a token for p, so nothing of p's is
+ * kept; tokens from before this call are answered everything.
+ */
+void project_log_want(struct project_registry *r, struct project *p);
 
 /* Takes p out of the registry; a walk in progress is cancelled. */
 void project_remove(struct project_registry *r, struct project *p);

@@ -342,6 +342,44 @@ def t_overflow(tmp):
     t.stop_daemon(d, c, "fsmonitor overflow daemon")
 
 
+def t_unasked(tmp):
+    """Only a project a hook asked about is logged: changes before the
+    first `changes` request keep nothing; after it, each is logged."""
+    R = make_repo(tmp, "unasked")
+    O = make_repo(tmp, "other")
+    d, c = t.start_daemon(tmp, "fsmunasked")
+    if d is None:
+        return
+    t.add_ready(c, R, "fsmonitor unasked")
+    t.add_ready(c, O, "fsmonitor other")
+    for i in range(10):
+        write(R, "u%02d.txt" % i, "x\n")
+    t.check("unasked: sync", c.req({"op": "sync", "root": R},
+                                   timeout=30).get("ok") is True)
+    ch = t.stats(c).get("changes", {})
+    t.check("unasked: ten files written, none logged, no project logged",
+            ch["usage"]["entries"] == 0 and ch["usage"]["projects"] == 0 and
+            ch["counters"]["added"] == 0, t.short(ch))
+    r = changes(c, R, None)
+    t.check("unasked: the first request is answered everything",
+            r.get("all") is True and r.get("token"), t.short(r))
+    tok = r.get("token")
+    write(R, "later.txt", "x\n")
+    write(O, "elsewhere.txt", "x\n")
+    r = changes(c, R, tok)
+    ch = t.stats(c).get("changes", {})
+    t.check("unasked: after it, a change is logged and answered",
+            r.get("all") is False and "later.txt" in
+            [p.get("path") for p in r.get("paths", [])], t.short(r))
+    t.check("unasked: one project logged, the other's change not kept",
+            ch["usage"]["projects"] == 1 and ch["usage"]["entries"] >= 1 and
+            c.req({"op": "sync", "root": O}, timeout=30).get("ok") is True and
+            t.stats(c)["changes"]["usage"]["entries"] ==
+            ch["usage"]["entries"], t.short(ch))
+    t.stop_daemon(d, c, "fsmonitor unasked daemon")
+
+
 if __name__ == "__main__":
     sys.exit(t.main("daemon_fsmonitor.py", [("git", t_git),
-                                            ("overflow", t_overflow)]))
+                                            ("overflow", t_overflow),
+                                            ("unasked", t_unasked)]))
