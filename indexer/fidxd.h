@@ -27,6 +27,7 @@
 #include "project.h"
 #include "server.h"
 #include "visits.h"
+#include "work.h"
 
 struct ops;
 struct search_pool;
@@ -66,8 +67,9 @@ struct work_pool;
  * clients, git, visits; SOAK_SKIP=reindex): RSS grew 4.0 MiB/min, and
  * malloc's free bytes with it, against 0.7 MiB/min with a trim every
  * second; the floor between bursts stayed at 31 MiB instead of climbing
- * to 35.5. A trim of this heap takes well under a millisecond on the
- * loop (stats: memory.malloc_trims, memory.malloc_trim_us).
+ * to 35.5. A trim takes about a millisecond, 1-3 after a rebuild, so it
+ * runs on a thread of its own at nice 19, never on the loop (stats:
+ * memory.malloc_trims, memory.malloc_trim_us).
  */
 #define FIDXD_TRIM_MS 1000
 
@@ -117,6 +119,9 @@ struct fidxd {
 	char visits_file[4096];
 	struct loop_timer visits_save;
 	struct loop_timer trim;		/* FIDXD_TRIM_MS after work */
+	struct work_pool *trimwork;	/* one thread, nice 19: the trims */
+	struct work trim_job;		/* queued at most once at a time */
+	uint64_t trim_job_us;		/* the last run's time (worker) */
 	bool trim_ran;			/* this turn was the trim's */
 	uint64_t trims, trim_us;	/* for stats: how many, how long */
 	struct loop_io sig_io, walk_io;

@@ -354,8 +354,30 @@ def t_git_not_owned(d, c, tmp):
           r.get("files") == 1 and "message" not in r, short(r))
 
 
+def t_trim(tmp):
+    """malloc's free pages go back after work, on the trim worker: a
+    rebuild is followed by a trim, counted with its time."""
+    R = ft.mkdir_fixture(tmp, "trim-tree",
+                         ["d%02d/f%04d.txt" % (i % 20, i) for i in range(2000)])
+    d, c = ft.start_daemon(tmp, "trim")
+    if d is None:
+        return
+    before = ft.stats(c)["memory"]["malloc_trims"]
+    ft.add_ready(c, R, "trim")
+    r = c.req({"op": "reindex", "root": R, "wait": True}, timeout=30)
+    check("trim: reindexed", r.get("ok") is True, short(r))
+    m = ft.wait_until(lambda: (lambda s: s if s["malloc_trims"] > before
+                                         else None)(ft.stats(c)["memory"]),
+                      10)
+    check("trim: a rebuild is followed by a trim, timed",
+          m is not None and m["malloc_trims"] > before and
+          m["malloc_trim_us"] >= 0, short(m))
+    ft.stop_daemon(d, c, "trim daemon")
+
+
 if __name__ == "__main__":
     sys.exit(ft.main("daemon_bounds.py", (
         ("slow reader", t_slow_reader),
         ("caps", t_caps),
-        ("byte cap", t_byte_cap))))
+        ("byte cap", t_byte_cap),
+        ("trim", t_trim))))
