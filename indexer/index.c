@@ -131,6 +131,16 @@ index_weight(size_t files, size_t path_bytes)
 	    files * sizeof(struct match_entry) + path_bytes;
 }
 
+/* Alive in the process, whoever holds them (index_live_get). */
+static atomic_size_t index_live_snapshots, index_live_segments;
+
+void
+index_live_get(size_t *snapshots, size_t *segments)
+{
+	*snapshots = atomic_load(&index_live_snapshots);
+	*segments = atomic_load(&index_live_segments);
+}
+
 static void
 index_segment_unref(struct index_segment *g)
 {
@@ -138,6 +148,7 @@ index_segment_unref(struct index_segment *g)
 		return;
 	if (g->budget != NULL)
 		atomic_fetch_sub(&g->budget->used, g->bytes);
+	atomic_fetch_sub(&index_live_segments, 1);
 	free(g);
 }
 
@@ -166,6 +177,7 @@ index_snapshot_unref(struct index_snapshot *s)
 		index_segment_unref(s->segs[i]);
 	if (s->budget != NULL)
 		atomic_fetch_sub(&s->budget->used, index_snapshot_block(s->nseg));
+	atomic_fetch_sub(&index_live_snapshots, 1);
 	free(s);
 }
 
@@ -400,6 +412,7 @@ index_segw_flush(struct index_segw *w)
 		return;
 	}
 	atomic_init(&g->refs, 1);
+	atomic_fetch_add(&index_live_segments, 1);
 	g->n = (uint32_t)w->n;
 	g->bytes = bytes;
 	g->budget = w->budget;
@@ -483,6 +496,7 @@ index_segw_finish(struct index_segw *w, uint64_t generation, bool capped)
 		return NULL;
 	}
 	atomic_init(&s->refs, 1);
+	atomic_fetch_add(&index_live_snapshots, 1);
 	s->budget = w->budget;
 	s->generation = generation;
 	s->nseg = w->nout;

@@ -126,6 +126,13 @@ bool index_snapshot_has(const struct index_snapshot *s, const char *path,
 void index_scratch_get(size_t *now, size_t *peak);
 
 /*
+ * Snapshots and segments alive now, in every project and every reader:
+ * a project's current snapshot, one being replaced, and old ones a
+ * query still holds. For `stats` (memory.snapshots, memory.segments).
+ */
+void index_live_get(size_t *snapshots, size_t *segments);
+
+/*
  * Collects paths under two caps. The caps count what the finished
  * snapshot can hold at most (index_weight()), so a walk stops before the
  * snapshot could pass the budget, not after.

@@ -877,6 +877,24 @@ op_stats(struct ops_req *r)
 		    json_integer((json_int_t)d->trims));
 		o = ops_set_in(o, "memory", "malloc_trim_us",
 		    json_integer((json_int_t)d->trim_us));
+		/*
+		 * Snapshots alive beyond one per ready project are being
+		 * replaced or held by a reader (a query still running on
+		 * an older one): each keeps its segments that no newer
+		 * snapshot shares.
+		 */
+		size_t snaps, segs, current = 0;
+
+		index_live_get(&snaps, &segs);
+		for (size_t i = 0; i < d->reg.n; i++)
+			current += d->reg.v[i]->snap != NULL;
+		o = ops_set_in(o, "memory", "snapshots",
+		    json_integer((json_int_t)snaps));
+		o = ops_set_in(o, "memory", "snapshots_old",
+		    json_integer((json_int_t)(snaps > current ?
+		    snaps - current : 0)));
+		o = ops_set_in(o, "memory", "segments",
+		    json_integer((json_int_t)segs));
 	}
 	ops_send(r, o);
 	return 0;

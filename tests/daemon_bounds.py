@@ -372,6 +372,21 @@ def t_trim(tmp):
     check("trim: a rebuild is followed by a trim, timed",
           m is not None and m["malloc_trims"] > before and
           m["malloc_trim_us"] >= 0, short(m))
+    # Snapshots are replaced, never piled up: one alive per project
+    # after every rebuild, none old once nobody reads them.
+    S = ft.mkdir_fixture(tmp, "trim-small", ["a.txt", "b/c.txt"])
+    ft.add_ready(c, S, "trim small")
+    for _ in range(5):
+        c.req({"op": "reindex", "root": R, "wait": True}, timeout=30)
+        c.req({"op": "query", "root": R, "q": "f01"})
+    m = ft.stats(c)["memory"]
+    check("memory: two projects after five rebuilds: two snapshots alive, "
+          "none old", m["snapshots"] == 2 and m["snapshots_old"] == 0 and
+          m["segments"] >= 2, short(m))
+    c.req({"op": "remove", "root": S})
+    m = ft.stats(c)["memory"]
+    check("memory: a project removed takes its snapshot and segments",
+          m["snapshots"] == 1 and m["snapshots_old"] == 0, short(m))
     ft.stop_daemon(d, c, "trim daemon")
 
 
