@@ -767,6 +767,8 @@ op_stats(struct ops_req *r)
 		    json_integer((json_int_t)pc->roots_gone));
 		o = ops_set_in(o, "watch", "rescans",
 		    json_integer((json_int_t)pc->rescans));
+		o = ops_set_in(o, "watch", "shared_rewalks",
+		    json_integer((json_int_t)pc->shared_rewalks));
 		o = ops_set_in(o, "watch", "walk_waits",
 		    json_integer((json_int_t)atomic_load(&reg->walk_waits)));
 		/* Written paths: their own ring (watch.h). */

@@ -602,6 +602,42 @@ project_periodic_fire(struct loop *l, struct loop_timer *t)
 	project_reindex(p->reg, p);
 }
 
+/* True when dir is root or lies below it (both canonical, absolute). */
+static bool
+project_root_holds(const char *root, const char *dir)
+{
+	size_t n = strlen(root);
+
+	if (n == 1)		/* "/" */
+		return true;
+	return strncmp(root, dir, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
+}
+
+/*
+ * Drops p's watches. A directory is watched once for every project that
+ * holds it (nested roots share it), under the project that asked last,
+ * so dropping p's may drop watches a project around it or inside it
+ * still needs: each such project is walked again, which watches what it
+ * lacks (what it still has is kept as it is).
+ */
+static void
+project_watch_forget(struct project_registry *r, struct project *p)
+{
+	if (r->watch == NULL)
+		return;
+	watch_forget(r->watch, p->id);
+	for (size_t i = 0; i < r->n; i++) {
+		struct project *q = r->v[i];
+
+		if (q == p || q->watch != PROJECT_WATCHING || q->removed ||
+		    (!project_root_holds(q->root, p->root) &&
+		    !project_root_holds(p->root, q->root)))
+			continue;
+		r->count.shared_rewalks++;
+		project_reindex(r, q);
+	}
+}
+
 /* Degrades p: rebuilt every degraded_rebuild_ms instead of watched. */
 static void
 project_degrade(struct project_registry *r, struct project *p,
@@ -613,8 +649,7 @@ project_degrade(struct project_registry *r, struct project *p,
 	    "s instead (--degraded-rebuild-ms)", why,
 	    r->lim.degraded_rebuild_ms / 1000);
 	log_warnx("%s: %s", p->root, p->watch_why);
-	if (r->watch != NULL)
-		watch_forget(r->watch, p->id);
+	project_watch_forget(r, p);
 	loop_timer_start(r->loop, &p->periodic, r->lim.degraded_rebuild_ms,
 	    r->lim.degraded_rebuild_ms, project_periodic_fire, p);
 }
@@ -732,8 +767,7 @@ project_remove(struct project_registry *r, struct project *p)
 	loop_timer_stop(r->loop, &p->settle);
 	loop_timer_stop(r->loop, &p->periodic);
 	project_pending_drop(r, p);
-	if (r->watch != NULL)
-		watch_forget(r->watch, p->id);
+	project_watch_forget(r, p);
 	p->watch = PROJECT_UNWATCHED;
 	for (size_t i = 0; i < r->n; i++) {
 		if (r->v[i] != p)
@@ -943,8 +977,8 @@ project_gone(struct project_registry *r, struct project *p, const char *why)
 	loop_timer_stop(r->loop, &p->periodic);
 	project_pending_drop(r, p);
 	project_log_lost(r, p);
-	if (r->watch != NULL && p->watch != PROJECT_UNWATCHED)
-		watch_forget(r->watch, p->id);
+	if (p->watch != PROJECT_UNWATCHED)
+		project_watch_forget(r, p);
 	p->watch = PROJECT_UNWATCHED;
 	index_snapshot_unref(p->snap);
 	p->snap = NULL;
@@ -1292,9 +1326,8 @@ project_collect(struct project_registry *r)
 		 * A walk running when the project was removed, degraded or
 		 * gone may have asked for watches after they were dropped.
 		 */
-		if (r->watch != NULL && (p->removed ||
-		    p->watch != PROJECT_WATCHING))
-			watch_forget(r->watch, p->id);
+		if (p->removed || p->watch != PROJECT_WATCHING)
+			project_watch_forget(r, p);
 		if (p->removed) {
 			project_free(p);
 			continue;

@@ -207,6 +207,8 @@ struct project_counters {
 	uint64_t degraded_rebuilds;
 	uint64_t roots_gone;
 	uint64_t rescans;		/* directories changed before watched */
+	uint64_t shared_rewalks;	/* walked again: a nested project's
+					   watches were dropped */
 };
 
 /*
