@@ -12,10 +12,35 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <inotifytools/inotify.h>
 #include <inotifytools/inotifytools.h>
+
+/*
+ * libinotifytools forgets a watch only when inotify_rm_watch() succeeds,
+ * and for a watch the kernel has already dropped (its directory deleted
+ * or moved off the file system: IN_IGNORED) it fails with EINVAL; the
+ * library then printed "Failed to remove watch" and kept its entry for
+ * good, about 700 bytes per deleted directory (a soak deleting a few
+ * directories a second grew the heap ~120 KiB a minute until the
+ * library was started afresh). On the library's one inotify descriptor
+ * EINVAL means only that the number names no watch, which is what
+ * removing it was for: so this definition, to which the library's call
+ * binds before libc's (the executable's symbols come first), says the
+ * removal worked. The watcher's thread, through the library, is the
+ * only caller in fidxd (its only inotify descriptor is the library's).
+ */
+int
+inotify_rm_watch(int fd, int wd)
+{
+	long r = syscall(SYS_inotify_rm_watch, fd, wd);
+
+	if (r == -1 && errno == EINVAL)
+		return 0;
+	return (int)r;
+}
 
 /*
  * What changes a listing: names made, gone or moved, and the root itself;
@@ -178,24 +203,21 @@ watch_put(struct watch *w, int wd, uint32_t project, bool root, char *path)
 
 /*
  * Forgets wd here and in the library (linear probing: shift back). One
- * the kernel dropped (IN_IGNORED) the library cannot forget: its remove
- * fails on a watch already gone and keeps the entry, so those are
- * counted as stale instead, and watch_restart() bounds them.
+ * the kernel dropped (IN_IGNORED) the library forgets too, since our
+ * inotify_rm_watch() above says yes; should the library still keep one
+ * (a removal that failed otherwise), it is counted as stale, and
+ * watch_restart() bounds those.
  */
 static void
-watch_del(struct watch *w, int wd, bool kernel_dropped)
+watch_del(struct watch *w, int wd)
 {
 	struct watch_ent *e = watch_find(w, wd);
 	size_t i, j;
 
 	if (e == NULL)
 		return;
-	/*
-	 * The library cannot forget one the kernel dropped, and says so on
-	 * stderr: one removed here whose IN_IGNORED is still unread is
-	 * such a one too. Either way it is counted as stale.
-	 */
-	if (kernel_dropped || !inotifytools_remove_watch_by_wd(wd))
+
+	if (!inotifytools_remove_watch_by_wd(wd))
 		w->stale++;
 	w->path_bytes -= e->len;
 	free(e->path);
@@ -258,7 +280,7 @@ watch_del_where(struct watch *w, const char *prefix, uint32_t project)
 			wds[n++] = e->wd;
 	}
 	for (size_t i = 0; i < n; i++) {
-		watch_del(w, wds[i], false);
+		watch_del(w, wds[i]);
 		/*
 		 * Each removed watch queues an IN_IGNORED: read them as we
 		 * go, or removing a big tree's watches fills the kernel's
@@ -555,7 +577,7 @@ watch_event(struct watch *w, const struct inotify_event *ev)
 	if ((e = watch_find(w, ev->wd)) == NULL)
 		return;
 	if (ev->mask & IN_IGNORED) {
-		watch_del(w, ev->wd, true);
+		watch_del(w, ev->wd);
 		return;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
