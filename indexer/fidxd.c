@@ -65,8 +65,6 @@ fidxd_signal(struct loop *l, struct loop_io *io, uint32_t events)
 	}
 }
 
-static void fidxd_trim_start(struct fidxd *d);
-
 static void
 fidxd_walks_done(struct loop *l, struct loop_io *io, uint32_t events)
 {
@@ -74,10 +72,13 @@ fidxd_walks_done(struct loop *l, struct loop_io *io, uint32_t events)
 
 	(void)l;
 	(void)events;
+	/*
+	 * No trim here: this turn did work, so the timer trims within
+	 * FIDXD_TRIM_MS. One per collect (every watcher delta too) was
+	 * ~8,000 in a 10-minute soak, 1 ms each on the loop.
+	 */
 	if (project_collect(&d->reg) == 0)
 		return;
-	/* An index was dropped: give its free pages back. */
-	fidxd_trim_start(d);
 	ops_walks_done(d->ops);
 }
 
@@ -142,55 +143,22 @@ fidxd_lost(void *arg)
 }
 
 /*
- * Gives malloc's free pages back to the kernel, timed for `stats`. On a
- * worker of its own: malloc_trim walks every arena (about a millisecond
- * a trim in the soak, 1-3 ms after a rebuild), which on the loop held up
- * every client for as long.
+ * Gives malloc's free pages back to the kernel (FIDXD_TRIM_MS), timed
+ * and counted for `stats`.
  */
-static void
-fidxd_trim_run(struct work *w)
-{
-	struct fidxd *d = w->arg;
-	struct timespec a, b;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	malloc_trim(0);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	d->trim_job_us = (uint64_t)(((int64_t)b.tv_sec - a.tv_sec) * 1000000 +
-	    ((int64_t)b.tv_nsec - a.tv_nsec) / 1000);
-}
-
-static void
-fidxd_trim_done(struct work *w, bool cancelled)
-{
-	struct fidxd *d = w->arg;
-
-	if (!cancelled) {
-		d->trims++;
-		d->trim_us += d->trim_job_us;
-	}
-	/* Handing the trim back is no work: an idle daemon sleeps. */
-	d->trim_ran = true;
-}
-
-/* A trim, unless one is queued or running: they do not pile up. */
-static void
-fidxd_trim_start(struct fidxd *d)
-{
-	if (d->trimwork == NULL || d->trim_job.state != WORK_IDLE)
-		return;
-	if (work_submit(d->trimwork, &d->trim_job, fidxd_trim_run,
-	    fidxd_trim_done, d) == -1)
-		log_debug("trim: %s", strerror(errno));
-}
-
 static void
 fidxd_trim(struct loop *l, struct loop_timer *t)
 {
 	struct fidxd *d = t->arg;
+	struct timespec a, b;
 
 	(void)l;
-	fidxd_trim_start(d);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	malloc_trim(0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	d->trims++;
+	d->trim_us += (uint64_t)(((int64_t)b.tv_sec - a.tv_sec) * 1000000 +
+	    ((int64_t)b.tv_nsec - a.tv_nsec) / 1000);
 	d->trim_ran = true;
 }
 
@@ -265,10 +233,6 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	if ((d->gitwork = work_pool_new(d->loop, &(struct work_limits){
 	    FIDXD_GIT_WORKERS, cfg->git.max_projects, cfg->worker_nice },
 	    err)) == NULL)
-		goto fail;
-	/* One job at a time (fidxd_trim_start), behind everything else. */
-	if ((d->trimwork = work_pool_new(d->loop, &(struct work_limits){
-	    1, 1, 19 }, err)) == NULL)
 		goto fail;
 	if ((d->git = gitcache_new(&cfg->git, d->loop)) == NULL) {
 		fidx_error(err, "the git cache: %s", strerror(errno));
@@ -367,8 +331,6 @@ fidxd_release(struct fidxd *d)
 	d->work = NULL;
 	work_pool_free(d->gitwork);
 	d->gitwork = NULL;
-	work_pool_free(d->trimwork);
-	d->trimwork = NULL;
 	ops_free(d->ops);
 	d->ops = NULL;
 	if (d->loop != NULL) {

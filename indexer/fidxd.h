@@ -27,7 +27,6 @@
 #include "project.h"
 #include "server.h"
 #include "visits.h"
-#include "work.h"
 
 struct ops;
 struct search_pool;
@@ -67,9 +66,10 @@ struct work_pool;
  * clients, git, visits; SOAK_SKIP=reindex): RSS grew 4.0 MiB/min, and
  * malloc's free bytes with it, against 0.7 MiB/min with a trim every
  * second; the floor between bursts stayed at 31 MiB instead of climbing
- * to 35.5. A trim takes about a millisecond, 1-3 after a rebuild, so it
- * runs on a thread of its own at nice 19, never on the loop (stats:
- * memory.malloc_trims, memory.malloc_trim_us).
+ * to 35.5. A trim takes about a millisecond, on the loop: on a worker of
+ * its own at nice 19 one took 20 ms (descheduled holding an arena's
+ * lock, it held up every thread that needed that arena: a 600 s soak,
+ * 4,655 trims, 94 s). Stats: memory.malloc_trims, memory.malloc_trim_us.
  */
 #define FIDXD_TRIM_MS 1000
 
@@ -119,9 +119,6 @@ struct fidxd {
 	char visits_file[4096];
 	struct loop_timer visits_save;
 	struct loop_timer trim;		/* FIDXD_TRIM_MS after work */
-	struct work_pool *trimwork;	/* one thread, nice 19: the trims */
-	struct work trim_job;		/* queued at most once at a time */
-	uint64_t trim_job_us;		/* the last run's time (worker) */
 	bool trim_ran;			/* this turn was the trim's */
 	uint64_t trims, trim_us;	/* for stats: how many, how long */
 	struct loop_io sig_io, walk_io;
