@@ -650,6 +650,74 @@ test_apply_caps(void **state)
 	assert_int_equal(atomic_load(&bud.used), 0);
 }
 
+/*
+ * A watched project is never rebuilt, only changed: files made and
+ * deleted among full segments (as an editor's or a build's churn does)
+ * must keep its segments about as few as a full build's (no two small
+ * ones side by side: at most 4n / INDEX_SEGMENT_FILES + 1). Left as
+ * segments of their own, a delta's remains (a full segment given one
+ * path splits) let them multiply: 28 of them here at the end, 5 with.
+ */
+static void
+test_churn_keeps_segments_few(void **state)
+{
+	enum { DIRS = 30, FILES = 400, ALIVE = 200, ROUNDS = 3000 };
+	static size_t alive[ALIVE];
+	struct index_builder b;
+	struct index_snapshot *cur;
+	size_t n = 0, nalive = 0, next_name = 0;
+	char p[64];
+
+	(void)state;
+	srand(7);
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
+	for (size_t v = 0; v < DIRS * FILES; v++) {
+		snprintf(p, sizeof(p), "d%02zu/f%05zu", v % DIRS, v / DIRS);
+		assert_int_equal(index_builder_add(&b, p, strlen(p)), 0);
+		n++;
+	}
+	assert_non_null(cur = index_builder_finish(&b, 1));
+	for (int round = 0; round < ROUNDS; round++) {
+		/* A new name in a random directory, or one made before goes. */
+		bool make = nalive < ALIVE && (nalive == 0 || rand() % 2 == 0);
+		size_t k = make ? 0 : (size_t)rand() % nalive;
+		struct index_builder add;
+		const char *clear[1] = { p };
+		struct index_apply_stats st;
+		struct index_snapshot *next;
+
+		if (make) {
+			/* Spread over the directories, never in order. */
+			next_name += 1 + (size_t)rand() % 7;
+			alive[nalive++] = next_name;
+			snprintf(p, sizeof(p), "d%02zu/g%06zu", next_name % DIRS,
+			    next_name);
+		} else {
+			/* Its directory is in the name's number. */
+			snprintf(p, sizeof(p), "d%02zu/g%06zu", alive[k] % DIRS,
+			    alive[k]);
+		}
+		index_builder_init(&add, SIZE_MAX, SIZE_MAX, NULL);
+		if (make)
+			assert_int_equal(index_builder_add(&add, p, strlen(p)),
+			    0);
+		assert_int_equal(index_builder_sort(&add), 0);
+		struct index_change ch = { clear, 1, &add, SIZE_MAX };
+
+		assert_non_null(next = index_snapshot_apply(cur, &ch,
+		    (uint64_t)round + 2, &st));
+		index_builder_release(&add);
+		index_snapshot_unref(cur);
+		cur = next;
+		n += make ? 1 : -(size_t)1;
+		if (!make)
+			alive[k] = alive[--nalive];
+		assert_int_equal(cur->n, n);
+	}
+	assert_true(cur->nseg <= 4 * n / INDEX_SEGMENT_FILES + 1);
+	index_snapshot_unref(cur);
+}
+
 int
 main(void)
 {
@@ -665,6 +733,7 @@ main(void)
 		cmocka_unit_test(test_delta_equals_build),
 		cmocka_unit_test(test_reader_keeps_segments),
 		cmocka_unit_test(test_apply_caps),
+		cmocka_unit_test(test_churn_keeps_segments_few),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
