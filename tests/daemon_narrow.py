@@ -16,7 +16,9 @@ The queries are seeded random keystroke sequences typed towards names of
 a generated tree: prefixes and abbreviations of real names, with spaces
 (several terms), `!`, `^`, `$`, `'`, `|`, upper case (smart case), typos
 (a swap, a byte left out, one too many), backspaces, non-ASCII, and whole
-sequences in exact and regex modes and at each typo setting. Checks
+sequences in exact and regex modes and at each typo setting, on a small
+tree and on one scored on two threads (past SEARCH_SPLIT_MIN, where the
+last answer's best paths give the scan its first floor). Checks
 that narrowing did happen (counters), that a changed index frees the
 set kept for the old one (never narrowed from), that the caps keep nothing over them
 (over_cap) and that a closed connection's set is freed. SEED=N picks
@@ -284,6 +286,31 @@ def t_exact(tmp):
     t.stop_daemon(d, full, "narrow daemon")
 
 
+def t_split(tmp):
+    """A tree past SEARCH_SPLIT_MIN (16,384) files: scored on two
+    threads, chunk by chunk, sharing a floor, which the last answer's best
+    paths start (search_narrow.top)."""
+    rng = random.Random(SEED + 3)
+    rels = make_tree(rng, 17500)
+    root = t.mkdir_fixture(tmp, "split-tree", rels)
+    d, c = t.start_daemon(tmp, "split", ["--inline-max-files", "0",
+                                         "--threads", "2"])
+    if d is None:
+        return
+    t.add_ready(c, root, "split")
+    full = t.Conn(d.sock)
+    bad = [0, []]
+    asked = compare_sequences(c, full, root, rng, rels, max(N_SEQ // 3, 1),
+                              "split", bad)
+    cn = narrow_stats(full).get("counters", {})
+    t.check("%d keystrokes on %d files, two threads: narrowed answers as "
+            "a full scan, exactly (%s)" % (asked, len(rels), cn),
+            bad[0] == 0 and cn.get("narrowed", 0) > asked // 3,
+            "%d differ; %s" % (bad[0], "\n".join(bad[1])))
+    c.close()
+    t.stop_daemon(d, full, "split daemon")
+
+
 # (old, new): each pair typed in turn on the narrowing connection; most
 # must be refused, and each answers as a full scan does whatever it is.
 PAIRS = [
@@ -364,4 +391,5 @@ def t_caps(tmp):
 if __name__ == "__main__":
     sys.exit(t.main("daemon_narrow.py", [("exact answers", t_exact),
                                          ("crafted pairs", t_pairs),
+                                         ("two threads", t_split),
                                          ("caps", t_caps)]))
