@@ -186,7 +186,9 @@
  * Narrowing sets (query.h, ops_query.c): a connection sending queries
  * with "supersede":true keeps the candidate set of its last finished
  * query, a bitmap of one bit per entry of the project's index (125 KiB
- * for a million files), so the next keystroke scores only those. Per
+ * for a million files), so the next keystroke scores only those, and the
+ * answer's best paths (at most 256 and 64 KiB, charged too: the next
+ * query's first floor, dropped alone if they do not fit). Per
  * connection: an index over the cap keeps none; default 1 MiB, an
  * index of 8 million files. All connections: 64 MiB, the picker of
  * each of the 256 clients the default allows on a 2-million-file index.
