@@ -40,7 +40,8 @@ CLI_LIBS = $(shell pkg-config --libs libpcre2-8 jansson libutf8proc 2>/dev/null)
 
 COMMON_SRCS = common/log.c common/alloc.c common/match.c common/typo.c \
               common/topk.c common/sockpath.c common/size.c common/regex.c \
-              common/query.c common/query_run.c common/proto.c common/fold.c \
+              common/query.c common/query_run.c common/query_narrow.c \
+              common/proto.c common/fold.c \
               common/thread.c common/shquote.c
 CLI_SRCS    = cli/fidx.c cli/cli.c cli/filter.c cli/client.c cli/cmd.c \
               cli/output.c cli/pick.c cli/term.c cli/shell.c
@@ -64,7 +65,8 @@ SCRIPT_TESTS = tests/filter.sh tests/cli.sh \
                tests/daemon_queries.py tests/daemon_trees.py \
                tests/daemon_waits.py tests/daemon_bounds.py \
                tests/daemon_visits.py tests/daemon_process.py \
-               tests/daemon_cancel.py tests/daemon_git.py \
+               tests/daemon_cancel.py tests/daemon_narrow.py \
+               tests/daemon_git.py \
                tests/daemon_watch.py tests/daemon_fsmonitor.py \
                tests/daemon_faults.py tests/daemon_hostile.py tests/pick.sh \
                tests/shell.sh tests/vim.sh tests/nvim.sh \

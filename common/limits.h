@@ -183,6 +183,26 @@
 #define FIDX_MAX_QUEUED_QUERIES_CEILING 65536
 
 /*
+ * Narrowing sets (query.h, ops_query.c): a connection sending queries
+ * with "supersede":true keeps the candidate set of its last finished
+ * query, a bitmap of one bit per entry of the project's index (125 KiB
+ * for a million files), so the next keystroke scores only those, and the
+ * answer's best paths (at most 256 and 64 KiB, charged too: the next
+ * query's first floor, dropped alone if they do not fit). Per
+ * connection: an index over the cap keeps none; default 1 MiB, an
+ * index of 8 million files. All connections: 64 MiB, the picker of
+ * each of the 256 clients the default allows on a 2-million-file index.
+ * Over either the query is scored whole and nothing is kept
+ * (`narrow.counters.over_cap`). 0 turns narrowing off. Ceilings:
+ * FIDX_NARROW_BYTES_CEILING. Flags: --max-narrow-bytes (per
+ * connection), --max-narrow-total-bytes. Stats: `narrow.limits.bytes`,
+ * `narrow.limits.total_bytes`, `narrow.usage.bytes`, `narrow.usage.sets`.
+ */
+#define FIDX_NARROW_BYTES_DEFAULT (1024 * 1024)
+#define FIDX_NARROW_TOTAL_BYTES_DEFAULT (64 * 1024 * 1024)
+#define FIDX_NARROW_BYTES_CEILING (1ull << 40)
+
+/*
  * The git status cache (indexer/gitcache.h). An editor asks for a
  * project's status on every file switch; the answer is kept this long
  * (ms) from its computation, then freed by a timer: 5 s is shorter

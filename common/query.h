@@ -7,10 +7,11 @@
  * Never touches: threads, sockets, the order of results beyond pushing into
  * a caller's topk, the candidates (borrowed, read only).
  *
- * Two files behind this one header: query.c parses and compiles (it
+ * Three files behind this one header: query.c parses and compiles (it
  * builds struct query), query_run.c scores and runs (it only reads one,
- * and owns struct query_scratch). query_impl.h is the layout they share;
- * everyone else sees both structs opaque.
+ * and owns struct query_scratch), query_narrow.c tests candidate sets
+ * (it only reads one). query_impl.h is the layout they share; everyone
+ * else sees both structs opaque.
  *
  * Syntax (fuzzy and exact modes; fzf's extended search):
  *   term      fuzzy match (in exact mode: substring)
@@ -172,5 +173,60 @@ int query_positions(const struct query *q, const char *path, size_t len,
 size_t query_run(const struct query *q, const char *arena,
     const struct match_entry *entries, size_t from, size_t to,
     struct topk *top, struct query_scratch *sc);
+
+/*
+ * query_run() over the entries i of [from, to) whose bit bit0 + i is set
+ * in sel (NULL: all of them): the others are skipped unscored, as if not
+ * in the list. How a narrowed query scores only its candidate set. out
+ * (NULL: none), for a query_narrowable() q: the bits of those in C(q)
+ * are set in it, as query_narrow_keep() sets them (the bits of the range
+ * must be clear); for a query of one fuzzy term the scoring's own clean
+ * match decides, so keeping the set costs little more than the scan.
+ */
+size_t query_run_sel(const struct query *q, const char *arena,
+    const struct match_entry *entries, size_t from, size_t to,
+    struct topk *top, struct query_scratch *sc, const uint64_t *sel,
+    uint64_t *out, size_t bit0);
+
+/*
+ * Narrowing (query_narrow.c): a picker sends one query a keystroke, each
+ * most often the last one grown, and a query whose every match must be a
+ * candidate of the last one need only score those.
+ *
+ * A query's candidate set C(q) is the entries that pass a test cheaper
+ * than scoring and true of every entry q matches, cleanly or with a typo
+ * (typo.h), at any edits up to 2:
+ *   - every required term (a positive term alone in its group, fuzzy or
+ *     literal) is a subsequence of the path, in that term's case;
+ *   - or, for a query of one positive fuzzy term without a '/' of at
+ *     most TYPO_MAX_LEN bytes, the file name begins with the term's first
+ *     byte and shares a common subsequence with it of all but 2 of its
+ *     bytes (what typo_match() demands, at the most edits it allows).
+ * Negated terms and OR groups demand nothing there (they only narrow
+ * less). query_narrows(old, new) is true only when C(new) is inside
+ * C(old) whatever the paths, so a candidate set narrowed query after
+ * query is C of the last one, and scoring new over it gives exactly the
+ * full scan's answer: the same results, scores, order, typo flags and
+ * matched count (entries outside it match nothing of new). Refused
+ * (false): a regex on either side (no test), a term that folds non-ASCII
+ * case (fold.h: the path is seen folded), or a required term of old with
+ * no required term of new holding it as a subsequence, in a case that
+ * implies old's (smart case: a term with an upper-case letter cannot
+ * narrow one without).
+ */
+bool query_narrows(const struct query *old, const struct query *q);
+
+/* True if q has a candidate test at all (not a regex, nothing folds). */
+bool query_narrowable(const struct query *q);
+
+/*
+ * Sets bit bit0 + i of out for each entry i of [from, to) in C(q) whose
+ * bit is set in sel (NULL: every entry); returns how many it set. out's
+ * bits for the range must be clear. (query_run_sel() does it as it
+ * scores; this is the test on its own.)
+ */
+size_t query_narrow_keep(const struct query *q, const char *arena,
+    const struct match_entry *entries, size_t from, size_t to,
+    const uint64_t *sel, uint64_t *out, size_t bit0);
 
 #endif

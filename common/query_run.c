@@ -603,7 +603,8 @@ static size_t
 query_run_pass(const struct query *q, const char *arena,
     const struct match_entry *entries, size_t from, size_t to,
     struct topk *top, struct query_scratch *sc, bool single,
-    enum query_pass pass)
+    enum query_pass pass, const uint64_t *sel, uint64_t *out,
+    const struct query_narrow_typo *nt, size_t bit0)
 {
 	/* Regex queries have no terms; passes other than ALL need one. */
 	const struct match_pattern *p0 = q->nterms ? &q->terms[0].pat : NULL;
@@ -612,6 +613,14 @@ query_run_pass(const struct query *q, const char *arena,
 	uint64_t need = q->need;
 	const struct typo *typo = pass == QUERY_PASS_TYPO ? q->typo : NULL;
 	size_t matched = 0;
+	/*
+	 * The candidate set (query_run_sel), one term's: its clean matches,
+	 * which this pass finds anyway, and file names that pass the typo
+	 * test, all begun with c0 (so not the REST pass's).
+	 */
+	uint64_t *keep = single && pass != QUERY_PASS_TYPO ? out : NULL;
+	bool keep_typo = keep != NULL && pass != QUERY_PASS_REST && nt->on;
+#define QUERY_KEEP(i) (keep[(bit0 + (i)) >> 6] |= 1ull << ((bit0 + (i)) & 63))
 
 	for (size_t blk = from; blk < to; blk += QUERY_FLOOR_EVERY) {
 		size_t end = to - blk > QUERY_FLOOR_EVERY ?
@@ -619,7 +628,8 @@ query_run_pass(const struct query *q, const char *arena,
 
 		if (sc->shared_floor != NULL)
 			shared = query_floor_exchange(sc->shared_floor, top);
-		for (size_t i = blk; i < end; i++) {
+		for (size_t i = query_sel_next(sel, bit0, blk, end); i < end;
+		    i = query_sel_next(sel, bit0, i + 1, end)) {
 			const struct match_entry *e = &entries[i];
 			const char *path = arena + e->off;
 			struct query_view w;
@@ -633,6 +643,9 @@ query_run_pass(const struct query *q, const char *arena,
 				query_view_raw(&w, path, e->len, e->base);
 			/* A typo may leave out up to `edits` bytes' worth. */
 			if ((e->mask & need) != need) {
+				if (keep_typo &&
+				    query_narrow_typo_in(nt, path, e))
+					QUERY_KEEP(i);
 				const struct typo *t = typo != NULL ?
 				    typo : pass == QUERY_PASS_SEED ? q->typo :
 				    NULL;
@@ -694,6 +707,10 @@ query_run_pass(const struct query *q, const char *arena,
 					v = match_fuzzy_above(p0, w.s, w.n,
 					    base, sc->ms, floor, NULL);
 					matched += v != MATCH_NONE;
+					if (keep != NULL && (v != MATCH_NONE ||
+					    (keep_typo && query_narrow_typo_in(
+					    nt, path, e))))
+						QUERY_KEEP(i);
 					if (v == MATCH_NONE &&
 					    pass == QUERY_PASS_SEED &&
 					    q->typo != NULL)
@@ -720,6 +737,7 @@ query_run_pass(const struct query *q, const char *arena,
 		}
 	}
 	return matched;
+#undef QUERY_KEEP
 }
 
 /* The typo pass over the candidates the seed pass met (query_cand_add). */
@@ -759,6 +777,16 @@ query_run(const struct query *q, const char *arena,
     const struct match_entry *entries, size_t from, size_t to,
     struct topk *top, struct query_scratch *sc)
 {
+	return query_run_sel(q, arena, entries, from, to, top, sc, NULL, NULL,
+	    0);
+}
+
+size_t
+query_run_sel(const struct query *q, const char *arena,
+    const struct match_entry *entries, size_t from, size_t to,
+    struct topk *top, struct query_scratch *sc, const uint64_t *sel,
+    uint64_t *out, size_t bit0)
+{
 	/* One fuzzy term, the common case, can skip hopeless candidates. */
 	bool single = q->re == NULL && q->nterms == 1 &&
 	    q->terms[0].kind == TERM_FUZZY && !q->terms[0].negate;
@@ -774,16 +802,22 @@ query_run(const struct query *q, const char *arena,
 	bool seeded = single && q->terms[0].pat.len > 1 &&
 	    memchr(q->terms[0].pat.text, '/', q->terms[0].pat.len) == NULL;
 
+	struct query_narrow_typo nt = { .on = false };
+
 	sc->ncand = 0;
 	sc->cand_over = false;
+	if (out != NULL && single)
+		query_narrow_typo_prep(q, &nt);
+	else if (out != NULL)
+		query_narrow_keep(q, arena, entries, from, to, sel, out, bit0);
 	if (seeded)
 		matched = query_run_pass(q, arena, entries, from, to, top, sc,
-		    true, QUERY_PASS_SEED) +
+		    true, QUERY_PASS_SEED, sel, out, &nt, bit0) +
 		    query_run_pass(q, arena, entries, from, to, top, sc, true,
-		    QUERY_PASS_REST);
+		    QUERY_PASS_REST, sel, out, &nt, bit0);
 	else
 		matched = query_run_pass(q, arena, entries, from, to, top, sc,
-		    single, QUERY_PASS_ALL);
+		    single, QUERY_PASS_ALL, sel, out, &nt, bit0);
 	/*
 	 * Typo matches last, so clean ones set the floor first: with a list
 	 * already full of clean matches better than any typo match could
@@ -803,7 +837,7 @@ query_run(const struct query *q, const char *arena,
 			query_run_typo_list(q, arena, entries, top, sc);
 		else
 			query_run_pass(q, arena, entries, from, to, top, sc,
-			    true, QUERY_PASS_TYPO);
+			    true, QUERY_PASS_TYPO, sel, NULL, &nt, bit0);
 	}
 	return matched;
 }

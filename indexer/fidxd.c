@@ -186,7 +186,7 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
     int sigfd, struct fidx_err *err)
 {
 	struct server_handler h = { ops_line, ops_waiting, ops_gone,
-	    fidxd_lost, NULL, d };
+	    fidxd_lost, NULL, d, ops_closed };
 
 	memset(d, 0, sizeof(*d));
 	d->sigfd = sigfd;
@@ -223,6 +223,8 @@ fidxd_init(struct fidxd *d, const struct fidxd_config *cfg, int lfd,
 	    (d->loop_pool = search_pool_new(1, 0, err)) == NULL)
 		goto fail;
 	d->inline_max_files = cfg->inline_max_files;
+	d->narrow_bytes = cfg->narrow_bytes;
+	d->narrow_total_bytes = cfg->narrow_total_bytes;
 	/*
 	 * One worker: it drives every scoring thread, so a second would only
 	 * split them. Its priority: see FIDXD_WORKER_NICE.

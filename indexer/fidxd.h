@@ -93,6 +93,8 @@ struct fidxd_config {
 	int worker_nice;		/* added to the query worker's nice */
 	size_t max_queued_queries;	/* waiting for the query worker */
 	size_t inline_max_files;	/* smaller indexes: queried inline */
+	size_t narrow_bytes;		/* a connection's narrowing set, at most */
+	size_t narrow_total_bytes;	/* all of them; 0: no narrowing */
 	uint32_t wait_ms;		/* default bound on a parked request */
 	const char *sock_path;		/* checked and bound again if deleted */
 	bool sock_make_dir;
@@ -109,6 +111,7 @@ struct fidxd {
 	struct work_pool *work;		/* the query worker and its queue */
 	struct work_pool *gitwork;	/* git status workers and their queue */
 	size_t inline_max_files;
+	size_t narrow_bytes, narrow_total_bytes;	/* as the config's */
 	struct visits *visits;
 	struct gitcache *git;		/* git status cache (gitcache.h) */
 	struct changelog *changes;	/* the change log (changelog.h) */

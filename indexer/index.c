@@ -542,6 +542,9 @@ index_segw_drop(struct index_segw *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* Every snapshot's serial, from 1 (index_snapshot.serial). */
+static _Atomic uint64_t index_serials;
+
 /* The snapshot of the segments written; w is spent. NULL: see w->err. */
 static struct index_snapshot *
 index_segw_finish(struct index_segw *w, uint64_t generation, bool capped)
@@ -568,6 +571,7 @@ index_segw_finish(struct index_segw *w, uint64_t generation, bool capped)
 	atomic_fetch_add(&index_live_snapshots, 1);
 	s->budget = w->budget;
 	s->generation = generation;
+	s->serial = atomic_fetch_add(&index_serials, 1) + 1;
 	s->nseg = w->nout;
 	s->segs = (struct index_segment **)(s + 1);
 	s->starts = (size_t *)(s->segs + w->nout);

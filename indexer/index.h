@@ -72,6 +72,12 @@ struct index_snapshot {
 	atomic_uint refs;
 	struct index_budget *budget;	/* charged for this block; may be NULL */
 	uint64_t generation;
+	/*
+	 * Unique to this snapshot in the process, never reused: what a
+	 * reader that keeps no reference (a connection's narrowing set,
+	 * ops_query.c) compares to know it still speaks of these entries.
+	 */
+	uint64_t serial;
 	size_t n;			/* paths in all segments */
 	size_t nseg;
 	struct index_segment **segs;	/* nseg, in order; one reference each */

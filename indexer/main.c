@@ -57,6 +57,7 @@ struct fidxd_opts {
 	int threads;
 	size_t max_queued_queries;
 	size_t inline_max_files;
+	size_t narrow_bytes, narrow_total_bytes;
 	int worker_nice;
 	struct visits_limits visits;
 	struct gitcache_limits git;
@@ -88,6 +89,9 @@ fidxd_usage(FILE *f)
 "  --inline-max-files N    indexes smaller than this are queried on the\n"
 "                          loop thread, larger ones on the worker (default %d;\n"
 "                          0: every query on the worker)\n"
+"  --max-narrow-bytes N    a picker connection's kept candidate set, at most\n"
+"                          (default %uK; 0: narrowing off)\n"
+"  --max-narrow-total-bytes N   and all connections' (default %uM)\n"
 "  --worker-nice N         added to the query and git workers' nice value,\n"
 "                          0 to 19 (default 0; 19 puts the loop first)\n"
 "  --max-visits N          files remembered as visited, in all (default %d)\n"
@@ -122,7 +126,8 @@ fidxd_usage(FILE *f)
 	    FIDX_MAX_INDEX_BYTES_DEFAULT >> 20, FIDX_MAX_CLIENTS_DEFAULT,
 	    FIDX_MAX_LINE_DEFAULT, FIDX_MAX_OUTPUT_DEFAULT,
 	    FIDXD_WAIT_MS_DEFAULT, FIDX_MAX_QUEUED_QUERIES_DEFAULT,
-	    SEARCH_SPLIT_MIN, VISITS_TOTAL_DEFAULT,
+	    SEARCH_SPLIT_MIN, FIDX_NARROW_BYTES_DEFAULT >> 10,
+	    FIDX_NARROW_TOTAL_BYTES_DEFAULT >> 20, VISITS_TOTAL_DEFAULT,
 	    VISITS_PER_PROJECT_DEFAULT, FIDX_GIT_TTL_MS_DEFAULT,
 	    FIDX_MAX_GIT_PROJECTS_DEFAULT, FIDX_MAX_GIT_BYTES_DEFAULT >> 20,
 	    FIDX_MAX_GIT_PATHS_DEFAULT, FIDX_GIT_OBJECT_CACHE_DEFAULT >> 20,
@@ -158,6 +163,7 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		O_GIT_TTL, O_GIT_PROJ, O_GIT_BYTES, O_GIT_PATHS, O_WQUEUE,
 		O_GIT_CACHE, O_GIT_MAPPED,
 		O_SETTLE, O_DEGRADED, O_WATCHES, O_CHANGES, O_CHANGES_BYTES,
+		O_NARROW, O_NARROW_TOTAL,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, O_FG },
@@ -178,6 +184,9 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 		{ "max-log-bytes", required_argument, NULL, O_LOG_MAX },
 		{ "max-queued-queries", required_argument, NULL, O_QUEUED },
 		{ "inline-max-files", required_argument, NULL, O_INLINE },
+		{ "max-narrow-bytes", required_argument, NULL, O_NARROW },
+		{ "max-narrow-total-bytes", required_argument, NULL,
+		    O_NARROW_TOTAL },
 		{ "worker-nice", required_argument, NULL, O_NICE },
 		{ "git-ttl-ms", required_argument, NULL, O_GIT_TTL },
 		{ "max-git-projects", required_argument, NULL, O_GIT_PROJ },
@@ -218,6 +227,8 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 	o->wait_ms = FIDXD_WAIT_MS_DEFAULT;
 	o->max_queued_queries = FIDX_MAX_QUEUED_QUERIES_DEFAULT;
 	o->inline_max_files = SEARCH_SPLIT_MIN;
+	o->narrow_bytes = FIDX_NARROW_BYTES_DEFAULT;
+	o->narrow_total_bytes = FIDX_NARROW_TOTAL_BYTES_DEFAULT;
 	o->worker_nice = FIDXD_WORKER_NICE;
 	visits_limits_default(&o->visits);
 	gitcache_limits_default(&o->git);
@@ -335,6 +346,23 @@ fidxd_parse(int argc, char **argv, struct fidxd_opts *o)
 				return -1;
 			}
 			o->inline_max_files = v;
+			break;
+		case O_NARROW:
+		case O_NARROW_TOTAL:
+			/* 0 is a setting here: no narrowing. */
+			if (size_parse(optarg, 0, FIDX_NARROW_BYTES_CEILING,
+			    &v) == -1) {
+				log_warnx("--max-narrow-%sbytes wants a number "
+				    "from 0 to %llu, not '%s'",
+				    ch == O_NARROW ? "" : "total-",
+				    (unsigned long long)
+				    FIDX_NARROW_BYTES_CEILING, optarg);
+				return -1;
+			}
+			if (ch == O_NARROW)
+				o->narrow_bytes = v;
+			else
+				o->narrow_total_bytes = v;
 			break;
 		case O_GIT_TTL:
 			if (fidxd_num("--git-ttl-ms", optarg,
@@ -831,6 +859,8 @@ main(int argc, char **argv)
 		.threads = o.threads, .wait_ms = o.wait_ms,
 		.max_queued_queries = o.max_queued_queries,
 		.inline_max_files = o.inline_max_files,
+		.narrow_bytes = o.narrow_bytes,
+		.narrow_total_bytes = o.narrow_total_bytes,
 		.worker_nice = o.worker_nice,
 		.sock_path = activated ? NULL : o.sock,
 		.sock_make_dir = !o.explicit_sock,

@@ -846,6 +846,22 @@ op_stats(struct ops_req *r)
 	    json_integer((json_int_t)oc->queries_cancelled));
 	o = ops_set_in(o, "counters", "queries_on_worker",
 	    json_integer((json_int_t)ws.count.submitted));
+	/* Narrowing sets (ops_query.c): what they hold, what they saved. */
+	o = ops_set(o, "narrow", json_pack("{s:{s:I,s:I},s:{s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+	    "limits",
+	    "bytes", (json_int_t)d->narrow_bytes,
+	    "total_bytes", (json_int_t)d->narrow_total_bytes,
+	    "usage",
+	    "bytes", (json_int_t)d->ops->narrow_bytes,
+	    "sets", (json_int_t)d->ops->narrow_sets,
+	    "counters",
+	    "narrowed", (json_int_t)oc->narrowed,
+	    "full", (json_int_t)oc->narrow_full,
+	    "refused_snapshot", (json_int_t)oc->narrow_refused_snapshot,
+	    "refused_query", (json_int_t)oc->narrow_refused_query,
+	    "over_cap", (json_int_t)oc->narrow_over_cap,
+	    "not_kept", (json_int_t)oc->narrow_not_kept));
 	o = ops_stats_git(d, o);
 	o = ops_stats_changes(d, o);
 	/*
@@ -1284,6 +1300,7 @@ ops_resume_all(struct ops *o, enum ops_why why)
 void
 ops_walks_done(struct ops *o)
 {
+	ops_narrow_sweep(o);
 	ops_resume_all(o, OPS_CHECK);
 }
 

@@ -32,6 +32,17 @@ struct ops_counters {
 	uint64_t waits_timed_out;
 	uint64_t queries_busy;		/* refused: the worker queue was full */
 	uint64_t queries_cancelled;	/* superseded or cancelled */
+	/*
+	 * Narrowing (ops_query.c), of the queries sent with supersede on an
+	 * index large enough for the worker: scored within the last one's
+	 * candidate set; scored whole; why the set kept was not used.
+	 */
+	uint64_t narrowed;
+	uint64_t narrow_full;
+	uint64_t narrow_refused_snapshot;	/* the index changed since */
+	uint64_t narrow_refused_query;	/* its set may miss a match */
+	uint64_t narrow_over_cap;	/* its set was not kept: a cap */
+	uint64_t narrow_not_kept;	/* no candidate test (regex, ...) */
 };
 
 /* The requests of d; NULL when out of memory. */
@@ -44,6 +55,8 @@ void ops_line(void *arg, struct client *c, const char *line, size_t len);
 void ops_waiting(void *arg, struct client *c, void *parked,
     const char *line, size_t len);
 void ops_gone(void *arg, struct client *c, void *parked);
+/* c is freed with a narrowing set kept for it: the set goes too. */
+void ops_closed(void *arg, struct client *c, void *data);
 
 /* Walks finished: answers the parked requests that are ready now. */
 void ops_walks_done(struct ops *o);

@@ -47,6 +47,10 @@ struct ops {
 	struct ops_wait *waits;		/* parked, one per client at most */
 	struct ops_gitwait *gitwaits;	/* parked on a git computation */
 	size_t jobs;			/* queries submitted, not yet done */
+	struct ops_narrow *narrows;	/* the sets clients hold (ops_query.c) */
+	size_t narrow_bytes;		/* every set's, held by a client or a
+					   query: against the total cap */
+	size_t narrow_sets;
 	uint64_t changes_answers;	/* the changes op's, and of them */
 	uint64_t changes_all;		/* ... those that said everything */
 	struct ops_counters count;
@@ -140,6 +144,8 @@ int op_query(struct ops_req *r);
 void ops_query_answer(struct ops_req *r, const struct project *p,
     const struct ops_query_args *qa);
 struct ops_job;
+/* Frees the narrowing sets of indexes no longer live (ops_query.c). */
+void ops_narrow_sweep(struct ops *o);
 void ops_job_waiting(struct ops *o, struct ops_job *j, const char *line,
     size_t len);
 void ops_job_gone(struct ops *o, struct ops_job *j);

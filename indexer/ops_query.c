@@ -4,7 +4,9 @@
  * newer one (supersede) or by cancel. See ops_impl.h.
  */
 #include "ops_impl.h"
+#include "project.h"
 #include "search.h"
+#include "server.h"
 #include "visits.h"
 #include "work.h"
 #include "../common/alloc.h"
@@ -23,6 +25,9 @@
  * a poor match over a good one.
  */
 #define OPS_FRECENCY_MAX MATCH_SCORE
+
+/* Bytes of best paths a narrowing set keeps for the next floor. */
+#define OPS_NARROW_TOP_BYTES (64 * 1024)
 
 /* Room for a decoded "q_b64" of up to FIDX_MAX_QUERY bytes, and a NUL. */
 #define OPS_QUERY_B64_MAX ((FIDX_MAX_QUERY + 2) / 3 * 4)
@@ -99,6 +104,136 @@ fail:
 	return NULL;
 }
 
+/*
+ * A connection's narrowing set (query.h, "Narrowing"): the candidate set
+ * of its last finished query, one bit per entry of the snapshot it was
+ * scored on. Held by the client (server_set_data) between queries, by
+ * the query's ops_run while one runs (taken from the client on the loop,
+ * given back on the loop when it is done), so it has one owner at a
+ * time and the worker only reads or fills it. No snapshot reference is
+ * kept: the serial says which snapshot the bits speak of, and a set
+ * whose snapshot is no longer live is freed (ops_narrow_sweep).
+ */
+struct ops_narrow {
+	struct ops *o;
+	struct query *q;		/* owned: whose candidate set it is;
+					   NULL until that query finished */
+	uint64_t serial;		/* index_snapshot.serial */
+	size_t n;			/* the snapshot's entries */
+	uint64_t *bits;			/* owned, (n + 63) / 64 words */
+	/*
+	 * The answer's best paths (search_narrow.top), owned, back to back:
+	 * the next query's first floor. Charged once on the loop (top_bytes
+	 * in bytes, when the query is done).
+	 */
+	char *top;
+	uint32_t *top_len;
+	size_t ntop, top_bytes;
+	size_t bytes;			/* charged to o->narrow_bytes */
+	char *root;			/* owned: the project, for the sweep */
+	struct client *c;		/* its holder, while linked */
+	struct ops_narrow *prev, *next;	/* o->narrows, while a client holds
+					   it */
+};
+
+static void
+ops_narrow_free(struct ops_narrow *nw)
+{
+	if (nw == NULL)
+		return;
+	nw->o->narrow_bytes -= nw->bytes;
+	nw->o->narrow_sets--;
+	query_free(nw->q);
+	free(nw->bits);
+	free(nw->top);
+	free(nw->top_len);
+	free(nw->root);
+	free(nw);
+}
+
+/* Takes c's set from it, or NULL. */
+static struct ops_narrow *
+ops_narrow_take(struct ops *o, struct client *c)
+{
+	struct ops_narrow *nw = c != NULL ? server_data(c) : NULL;
+
+	if (nw == NULL)
+		return NULL;
+	server_set_data(c, NULL);
+	if (nw->prev != NULL)
+		nw->prev->next = nw->next;
+	else
+		o->narrows = nw->next;
+	if (nw->next != NULL)
+		nw->next->prev = nw->prev;
+	nw->prev = nw->next = NULL;
+	nw->c = NULL;
+	return nw;
+}
+
+/* Gives nw to c to hold, freeing what c held before (nothing, as c's
+ * queries run one at a time; to be sure). */
+static void
+ops_narrow_give(struct ops *o, struct client *c, struct ops_narrow *nw)
+{
+	ops_narrow_free(ops_narrow_take(o, c));
+	nw->c = c;
+	nw->next = o->narrows;
+	if (o->narrows != NULL)
+		o->narrows->prev = nw;
+	o->narrows = nw;
+	server_set_data(c, nw);
+}
+
+void
+ops_closed(void *arg, struct client *c, void *data)
+{
+	struct ops *o = arg;
+
+	(void)data;
+	ops_narrow_free(ops_narrow_take(o, c));
+}
+
+void
+ops_narrow_sweep(struct ops *o)
+{
+	struct ops_narrow *nw, *next;
+
+	for (nw = o->narrows; nw != NULL; nw = next) {
+		const struct project *p = project_find(o->reg, nw->root);
+
+		next = nw->next;
+		if (p == NULL || p->snap == NULL || p->snap->serial !=
+		    nw->serial)
+			ops_narrow_free(ops_narrow_take(o, nw->c));
+	}
+}
+
+/* A clear set for the n entries of snapshot serial, or NULL. */
+static struct ops_narrow *
+ops_narrow_new(struct ops *o, const char *root, uint64_t serial, size_t n,
+    size_t bytes)
+{
+	struct ops_narrow *nw = fidx_calloc(1, sizeof(*nw));
+
+	if (nw == NULL)
+		return NULL;
+	if ((nw->bits = fidx_calloc((n + 63) / 64 + 1,
+	    sizeof(*nw->bits))) == NULL ||
+	    (nw->root = fidx_strdup(root)) == NULL) {
+		free(nw->bits);
+		free(nw);
+		return NULL;
+	}
+	nw->o = o;
+	nw->serial = serial;
+	nw->n = n;
+	nw->bytes = bytes;
+	o->narrow_bytes += bytes;
+	o->narrow_sets++;
+	return nw;
+}
+
 struct ops_run;
 static int32_t ops_bonus(void *arg, const char *path, size_t len);
 
@@ -114,6 +249,8 @@ struct ops_run {
 	struct visits_view *vv;		/* owned, or NULL */
 	struct ops_gitboost *gb;	/* owned, or NULL */
 	const atomic_bool *cancel;	/* or NULL */
+	struct ops_narrow *nin;		/* owned: score within it, or NULL */
+	struct ops_narrow *nout;	/* owned: this query's set, or NULL */
 	size_t limit;
 	bool positions;
 	bool git;			/* annotate on the loop, after */
@@ -150,7 +287,39 @@ ops_run_release(struct ops_run *run)
 	ops_git_boost_free(run->gb);
 	index_snapshot_unref(run->sn);
 	query_free(run->q);
+	ops_narrow_free(run->nin);
+	ops_narrow_free(run->nout);
 	memset(run, 0, sizeof(*run));
+}
+
+/*
+ * Keeps the best of top in nw, on the worker (nw is the run's), up to
+ * SEARCH_NARROW_TOP paths and OPS_NARROW_TOP_BYTES bytes; none when out
+ * of memory (the next query just starts with no floor).
+ */
+static void
+ops_narrow_top(struct ops_narrow *nw, const struct topk *top)
+{
+	size_t n = 0, bytes = 0;
+
+	while (n < top->n && n < SEARCH_NARROW_TOP &&
+	    bytes + top->items[n].len <= OPS_NARROW_TOP_BYTES)
+		bytes += top->items[n++].len;
+	if (n == 0 || (nw->top = fidx_malloc(bytes)) == NULL ||
+	    (nw->top_len = fidx_reallocarray(NULL, n,
+	    sizeof(*nw->top_len))) == NULL) {
+		free(nw->top);
+		nw->top = NULL;
+		return;
+	}
+	bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(nw->top + bytes, top->items[i].path, top->items[i].len);
+		nw->top_len[i] = top->items[i].len;
+		bytes += top->items[i].len;
+	}
+	nw->ntop = n;
+	nw->top_bytes = bytes + n * sizeof(*nw->top_len);
 }
 
 static void
@@ -159,6 +328,12 @@ ops_run_score(struct ops_run *run)
 	struct search_bonus bonus = { ops_bonus, run,
 	    (run->vv != NULL ? OPS_FRECENCY_MAX : 0) +
 	    (run->gb != NULL ? OPS_GIT_BOOST : 0) };
+	struct search_narrow nw = {
+		run->nin != NULL ? run->nin->bits : NULL,
+		run->nout != NULL ? run->nout->bits : NULL,
+		run->nin != NULL ? run->nin->top : NULL,
+		run->nin != NULL ? run->nin->top_len : NULL,
+		run->nin != NULL ? run->nin->ntop : 0 };
 	struct topk top = { 0 };
 
 	run->err = 0;
@@ -169,11 +344,14 @@ ops_run_score(struct ops_run *run)
 	if (run->sn != NULL) {
 		if ((run->matched = search_run(run->pool, run->q, run->sn, &top,
 		    bonus.max > 0 ? &bonus : NULL, run->cancel,
-		    &run->regex_errors)) == -1) {
+		    &run->regex_errors, nw.in != NULL || nw.out != NULL ?
+		    &nw : NULL)) == -1) {
 			run->err = errno;
 			goto out;
 		}
 		topk_sort(&top);
+		if (run->nout != NULL)
+			ops_narrow_top(run->nout, &top);
 		run->results = ops_results(run->q, &top,
 		    run->positions);
 	} else {
@@ -269,6 +447,99 @@ ops_run_answer(struct ops_req *r, const struct project *p,
 	ops_send(r, o);
 }
 
+/*
+ * Before a query runs: whether it may score only the candidate set its
+ * client kept (the last finished query's), and where its own goes. Only
+ * queries sent with supersede, the picker's stream, and only for a large
+ * index (the worker's): a small one costs less than keeping a set.
+ */
+static void
+ops_narrow_begin(struct ops_req *r, const struct project *p,
+    const struct ops_query_args *qa, struct ops_run *run)
+{
+	struct ops *o = r->o;
+	struct ops_narrow *old;
+	size_t bytes;
+
+	if (!qa->supersede || r->c == NULL || run->sn == NULL ||
+	    o->d->narrow_bytes == 0 || o->d->narrow_total_bytes == 0)
+		return;
+	old = ops_narrow_take(o, r->c);
+	if (old != NULL && (old->serial != run->sn->serial ||
+	    old->n != run->sn->n)) {
+		o->count.narrow_refused_snapshot++;
+		ops_narrow_free(old);
+		old = NULL;
+	} else if (old != NULL && !query_narrows(old->q, run->q)) {
+		o->count.narrow_refused_query++;
+		ops_narrow_free(old);
+		old = NULL;
+	}
+	run->nin = old;
+	if (old != NULL)
+		o->count.narrowed++;
+	else
+		o->count.narrow_full++;
+	if (!query_narrowable(run->q)) {
+		o->count.narrow_not_kept++;
+		return;
+	}
+	bytes = ((run->sn->n + 63) / 64 + 1) * sizeof(uint64_t);
+	if (bytes > o->d->narrow_bytes ||
+	    bytes > o->d->narrow_total_bytes - (o->narrow_bytes <
+	    o->d->narrow_total_bytes ? o->narrow_bytes :
+	    o->d->narrow_total_bytes)) {
+		o->count.narrow_over_cap++;
+		return;
+	}
+	/* Out of memory: no set kept, the query runs whole as it would. */
+	run->nout = ops_narrow_new(o, p->root, run->sn->serial, run->sn->n,
+	    bytes);
+}
+
+/*
+ * After: a finished query's set goes to its client (c, NULL if gone),
+ * if its snapshot is still p's live one; a cancelled query's client gets
+ * back the set it started from, still the candidates of the query that
+ * made it. What is not given is freed with run.
+ */
+static void
+ops_narrow_end(struct ops *o, struct client *c, const struct project *p,
+    struct ops_run *run)
+{
+	struct ops_narrow **give = NULL;
+
+	if (c == NULL)
+		return;
+	if (run->err == 0 && run->nout != NULL && p != NULL &&
+	    p->snap != NULL && p->snap->serial == run->nout->serial) {
+		struct ops_narrow *nw = run->nout;
+
+		nw->q = run->q;	/* the answer is sent: q is done */
+		run->q = NULL;
+		/* Its best paths, if the caps leave room for them too. */
+		if (nw->bytes + nw->top_bytes <= o->d->narrow_bytes &&
+		    o->narrow_bytes + nw->top_bytes <=
+		    o->d->narrow_total_bytes) {
+			nw->bytes += nw->top_bytes;
+			o->narrow_bytes += nw->top_bytes;
+		} else {
+			free(nw->top);
+			free(nw->top_len);
+			nw->top = NULL;
+			nw->top_len = NULL;
+			nw->ntop = 0;
+		}
+		give = &run->nout;
+	} else if (run->err == ECANCELED && run->nin != NULL) {
+		give = &run->nin;
+	}
+	if (give != NULL) {
+		ops_narrow_give(o, c, *give);
+		*give = NULL;
+	}
+}
+
 /* A query scored on the worker; parked on its client meanwhile. */
 struct ops_job {
 	struct ops_parked kind;		/* first: what server_parked() is */
@@ -308,6 +579,7 @@ ops_job_done(struct work *w, bool cancelled)
 			    "while the query ran", j->root);
 		else
 			ops_run_answer(&r, p, &j->run, &j->t0);
+		ops_narrow_end(o, j->c, p, &j->run);
 	}
 	ops_run_release(&j->run);
 	json_decref(j->id);
@@ -340,6 +612,7 @@ ops_query_answer(struct ops_req *r, const struct project *p,
 		ops_run_release(&run);
 		return;
 	}
+	ops_narrow_begin(r, p, qa, &run);
 	if ((j = fidx_calloc(1, sizeof(*j))) == NULL ||
 	    (j->root = fidx_strdup(p->root)) == NULL) {
 		free(j);

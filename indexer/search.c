@@ -52,6 +52,8 @@ struct search_pool {
 	const struct index_snapshot *s;
 	const struct search_bonus *bonus;
 	const atomic_bool *cancel;	/* or NULL */
+	const uint64_t *sel_in;		/* search_narrow's, or NULL */
+	uint64_t *sel_out;
 	size_t chunk, nchunks;
 	atomic_size_t next;		/* next chunk to claim */
 	atomic_int busy;		/* helpers inside a claimed chunk */
@@ -83,13 +85,17 @@ search_chunk(struct search_pool *p, struct search_part *pt, size_t c)
 	size_t from = c * p->chunk;
 	size_t to = from + p->chunk < s->n ? from + p->chunk : s->n;
 
+	/* Chunks rounded to 64 entries (sel_out) may leave the last empty. */
+	if (from >= s->n)
+		return;
 	/* A chunk is a range of the index: the segments' parts in it. */
 	for (size_t g = index_snapshot_segment_of(s, from); from < to; g++) {
 		size_t end = s->starts[g + 1] < to ? s->starts[g + 1] : to;
+		const struct index_segment *sg = s->segs[g];
 
-		pt->matched += query_run(p->q, s->segs[g]->arena,
-		    s->segs[g]->entries, from - s->starts[g],
-		    end - s->starts[g], &pt->top, pt->sc);
+		pt->matched += query_run_sel(p->q, sg->arena, sg->entries,
+		    from - s->starts[g], end - s->starts[g], &pt->top, pt->sc,
+		    p->sel_in, p->sel_out, s->starts[g]);
 		from = end;
 	}
 	/* Counted since the bind, which this round made before any chunk. */
@@ -278,7 +284,7 @@ static ssize_t
 search_round(struct search_pool *p, int n, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
     const struct search_bonus *bonus, const atomic_bool *cancel,
-    int32_t floor0, size_t *regex_errors)
+    int32_t floor0, size_t *regex_errors, struct search_narrow *nw)
 {
 	ssize_t matched = 0;
 	bool failed = false;
@@ -308,6 +314,8 @@ search_round(struct search_pool *p, int n, const struct query *q,
 	p->s = s;
 	p->bonus = bonus;
 	p->cancel = cancel;
+	p->sel_in = nw != NULL ? nw->in : NULL;
+	p->sel_out = nw != NULL ? nw->out : NULL;
 	/*
 	 * Eight chunks a thread, small enough to balance a late start, and
 	 * none over SEARCH_CHUNK_MAX entries, so a cancelled query stops
@@ -319,6 +327,9 @@ search_round(struct search_pool *p, int n, const struct query *q,
 	p->chunk = (s->n + p->nchunks - 1) / p->nchunks;
 	if (p->chunk == 0)
 		p->chunk = 1;
+	/* Whole words of sel_out a chunk: no two threads write one. */
+	if (p->sel_out != NULL)
+		p->chunk = (p->chunk + 63) / 64 * 64;
 	atomic_store(&p->next, 0);
 	atomic_store(&p->floor, floor0);
 	if (n > 1) {
@@ -363,11 +374,58 @@ out:
 	return matched;
 }
 
+static int
+search_cmp_desc(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x > y ? -1 : x < y;
+}
+
+/*
+ * The floor nw's paths give a query keeping k results (search_narrow):
+ * the k-th best of their scores, bonus added as the scan adds it, or
+ * MATCH_NONE when fewer than k match. Scored with the caller's part's
+ * scratch, before the round binds it again.
+ */
+static int32_t
+search_floor0(struct search_pool *p, const struct query *q,
+    const struct search_bonus *bonus, const struct search_narrow *nw,
+    size_t k)
+{
+	struct search_part *pt = &p->part[0];
+	int32_t v[SEARCH_NARROW_TOP];
+	size_t n = 0, off = 0;
+
+	if (nw == NULL || k == 0 || nw->ntop < k || nw->ntop >
+	    SEARCH_NARROW_TOP)
+		return MATCH_NONE;
+	if (pt->sc == NULL ? (pt->sc = query_scratch_new(q)) == NULL :
+	    query_scratch_bind(pt->sc, q) == -1)
+		return MATCH_NONE;	/* the round fails it again */
+	for (size_t i = 0; i < nw->ntop; i++) {
+		const char *path = nw->top + off;
+		size_t len = nw->top_len[i];
+		int32_t x = query_score(q, path, len, match_basename(path,
+		    len), match_mask(path, len), pt->sc);
+
+		off += len;
+		if (x == MATCH_NONE)
+			continue;
+		v[n++] = x + (bonus != NULL ? bonus->fn(bonus->arg, path,
+		    len) : 0);
+	}
+	if (n < k)
+		return MATCH_NONE;
+	qsort(v, n, sizeof(*v), search_cmp_desc);
+	return v[k - 1];
+}
+
 ssize_t
 search_run(struct search_pool *p, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
     const struct search_bonus *bonus, const atomic_bool *cancel,
-    size_t *regex_errors)
+    size_t *regex_errors, struct search_narrow *nw)
 {
 	int n = s->n < SEARCH_SPLIT_MIN ? 1 : p->threads;
 
@@ -379,6 +437,6 @@ search_run(struct search_pool *p, const struct query *q,
 	 * rejects most paths there, so this costs less than a second round
 	 * would in waking the pool again.
 	 */
-	return search_round(p, n, q, s, top, bonus, cancel, MATCH_NONE,
-	    regex_errors);
+	return search_round(p, n, q, s, top, bonus, cancel,
+	    search_floor0(p, q, bonus, nw, top->k), regex_errors, nw);
 }

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../common/log.h"
@@ -31,6 +32,8 @@
 #define SEARCH_MAX_THREADS 16
 /* How long a helper spins for the next query before it sleeps. */
 #define SEARCH_SPIN_US 2000
+/* Paths search_narrow.top holds at most (the floor's candidates). */
+#define SEARCH_NARROW_TOP 256
 
 struct search_pool;
 
@@ -51,16 +54,40 @@ void search_pool_free(struct search_pool *p);
 int search_pool_threads(const struct search_pool *p);
 
 /*
+ * Narrowing (query.h): which entries of the snapshot to score, and where
+ * to keep the candidate set of this query among them. Bitmaps of one bit
+ * per entry of the snapshot (bit i: entry i in snapshot order), whole
+ * 64-bit words, owned by the caller for the duration of search_run.
+ */
+struct search_narrow {
+	const uint64_t *in;	/* score only these; NULL: every entry */
+	uint64_t *out;		/* clear; C(q) of those scored is set in it
+				   (q must be query_narrowable); or NULL */
+	/*
+	 * Paths of this snapshot among `in` (the last answer's best, back
+	 * to back, top_len[i] bytes each; ntop of them), scored first: if k
+	 * of them match, the k-th best is a floor no path below can pass,
+	 * so the scan prunes from its first entry (the answer is the same:
+	 * they are scored again where the scan meets them).
+	 */
+	const char *top;
+	const uint32_t *top_len;
+	size_t ntop;
+};
+
+/*
  * Scores every entry of s into top (initialised by the caller with its
  * k), each match's score plus bonus (may be NULL). Returns the number of
  * entries that matched, or -1 with errno ENOMEM when out of memory or
  * ECANCELED once *cancel (if not NULL) turned true, which stops it
- * within a chunk (top is then left empty); *regex_errors gets the number of entries the regex engine gave
- * up on (query_scratch_regex_errors), which the caller reports.
+ * within a chunk (top is then left empty); *regex_errors gets the number
+ * of entries the regex engine gave up on (query_scratch_regex_errors),
+ * which the caller reports. nw (NULL: none) scores only nw->in's entries
+ * and keeps q's candidates among them in nw->out.
  */
 ssize_t search_run(struct search_pool *p, const struct query *q,
     const struct index_snapshot *s, struct topk *top,
     const struct search_bonus *bonus, const atomic_bool *cancel,
-    size_t *regex_errors);
+    size_t *regex_errors, struct search_narrow *nw);
 
 #endif

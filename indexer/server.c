@@ -32,6 +32,7 @@ struct client {
 	char *out;
 	size_t out_off, out_len, out_cap;
 	void *parked;			/* the handler's, opaque */
+	void *data;			/* the handler's (server_set_data) */
 	bool eof;			/* the peer shut its write side */
 	bool closing;			/* close once the output is written */
 	bool dead;			/* close now */
@@ -89,6 +90,8 @@ client_free(struct server *s, struct client *c)
 		close(c->fd);
 	if (c->parked != NULL)
 		s->h.gone(s->h.arg, c, c->parked);
+	if (c->data != NULL && s->h.closed != NULL)
+		s->h.closed(s->h.arg, c, c->data);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -664,6 +667,18 @@ void *
 server_parked(const struct client *c)
 {
 	return c->parked;
+}
+
+void
+server_set_data(struct client *c, void *data)
+{
+	c->data = data;
+}
+
+void *
+server_data(const struct client *c)
+{
+	return c->data;
 }
 
 void

@@ -71,8 +71,10 @@ struct server_handler {
 	void (*gone)(void *arg, struct client *c, void *parked);
 	/* The socket path is served by someone else: the daemon must go. */
 	void (*lost)(void *lost_arg);
-	void *arg;			/* for line, waiting and gone */
+	void *arg;			/* for line, waiting, gone, closed */
 	void *lost_arg;			/* for lost: not arg's owner */
+	/* c is being freed with data set (server_set_data): free it. */
+	void (*closed)(void *arg, struct client *c, void *data);
 };
 
 /* How often the socket file is checked to be still ours. */
@@ -111,6 +113,13 @@ void server_park(struct server *s, struct client *c, void *p);
 /* Lets c's later lines go (from the next turn); returns what was parked. */
 void *server_unpark(struct server *s, struct client *c);
 void *server_parked(const struct client *c);
+
+/*
+ * The handler's own state for c (NULL at first), which h->closed frees
+ * when c goes: kept across c's requests, one owner, the handler.
+ */
+void server_set_data(struct client *c, void *data);
+void *server_data(const struct client *c);
 
 /* From now on, new connections are refused with shutting_down. */
 void server_refuse_new(struct server *s);

@@ -421,6 +421,8 @@ opsctx_start(void)
 	cfg.threads = 2;
 	cfg.max_queued_queries = 8;
 	cfg.inline_max_files = SEARCH_SPLIT_MIN;
+	cfg.narrow_bytes = FIDX_NARROW_BYTES_DEFAULT;
+	cfg.narrow_total_bytes = FIDX_NARROW_TOTAL_BYTES_DEFAULT;
 	cfg.wait_ms = 300;
 	cfg.sock_path = opsctx_sock;
 	cfg.visits_file = NULL;
