@@ -188,7 +188,7 @@ $(BUILD)/asan/test_%: $(call obj,$(BUILD)/asan,tests/test_%.c $(COMMON_SRCS))
 VALGRIND_SUITES ?= tests/daemon_protocol.py tests/daemon_badinput.py \
                    tests/daemon_queries.py tests/daemon_trees.py \
                    tests/daemon_watch.py tests/daemon_git.py
-VALGRIND_WRAP = valgrind --leak-check=full --errors-for-leak-kinds=definite \
+VALGRIND_WRAP = valgrind --leak-check=full --errors-for-leak-kinds=all \
                 --error-exitcode=99 --log-file=%s
 valgrind: deps
 	@$(MAKE) --no-print-directory $(BUILD)/vg/fidxd $(BUILD)/vg/fidx

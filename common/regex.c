@@ -48,6 +48,13 @@ regex_contexts(void)
 	alloc_exempt(0);
 }
 
+void
+regex_shutdown(void)
+{
+	pcre2_compile_context_free(regex_ccontext);
+	regex_ccontext = NULL;
+}
+
 /* Compiles text with opts (JIT too when it can); NULL with err's reason. */
 static pcre2_code *
 regex_compile_one(const char *text, size_t len, uint32_t opts,

@@ -17,6 +17,7 @@
 #include "../common/limits.h"
 #include "../common/log.h"
 #include "../common/proto.h"
+#include "../common/regex.h"
 #include "../common/shquote.h"
 #include "../common/size.h"
 #include "../common/sockpath.h"
@@ -888,8 +889,9 @@ out:
 		unlink(o.sock);
 	if (d_ok)
 		fidxd_release(&d);
-	/* Every thread is joined: libgit2's globals can go. */
+	/* Every thread is joined: libgit2's globals and PCRE2's can go. */
 	repo_lib_shutdown();
+	regex_shutdown();
 	if (lockfd != -1) {
 		/* Empty, not removed: removing a locked file races a starter. */
 		if (ftruncate(lockfd, 0) == -1)
