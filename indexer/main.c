@@ -777,54 +777,6 @@ fidxd_absolute_sock(struct fidxd_opts *o)
 	return 0;
 }
 
-/*
- * glibc's per-thread caches (tcache) keep blocks a thread freed, from
- * any arena, for that thread's next malloc: blocks of the loop's answers
- * freed by a worker and the like stay spread over every arena, and
- * malloc_trim cannot give them back. A soak of 300 s with them off,
- * beside one with them: malloc's arenas 15 MiB instead of 25 to 27, RSS
- * at the end level with warm-up instead of +3.6%, rebuilds 2% slower.
- * glibc reads the switch only from GLIBC_TUNABLES when a process starts,
- * so fidxd starts itself again, once, at once (same pid, descriptors
- * and arguments), with it added, unless the caller set a tcache tunable
- * of their own. Once: FIDXD_MALLOC_ENV marks the second start (glibc
- * rewrites GLIBC_TUNABLES as it reads it, so the variable itself cannot
- * tell). Not under valgrind, which would lose sight of the new image,
- * nor under ASan, whose allocator has no tcache.
- */
-static void
-fidxd_malloc_env(char **argv)
-{
-#ifndef __SANITIZE_ADDRESS__
-	const char *t = getenv("GLIBC_TUNABLES"), *pre = getenv("LD_PRELOAD");
-	char buf[1024];
-	int n;
-
-	if (getenv("FIDXD_MALLOC_ENV") != NULL) {
-		unsetenv("FIDXD_MALLOC_ENV");
-		return;
-	}
-	if ((t != NULL && strstr(t, "glibc.malloc.tcache") != NULL) ||
-	    (pre != NULL && strstr(pre, "vgpreload") != NULL))
-		return;
-	n = snprintf(buf, sizeof(buf), "%s%sglibc.malloc.tcache_count=0",
-	    t != NULL ? t : "", t != NULL && *t != '\0' ? ":" : "");
-	if (n < 0 || (size_t)n >= sizeof(buf) ||
-	    setenv("GLIBC_TUNABLES", buf, 1) == -1 ||
-	    setenv("FIDXD_MALLOC_ENV", "1", 1) == -1)
-		return;
-	execv("/proc/self/exe", argv);
-	/* Could not: go on with the caches, as glibc's default is. */
-	unsetenv("FIDXD_MALLOC_ENV");
-	if (t != NULL)
-		setenv("GLIBC_TUNABLES", t, 1);
-	else
-		unsetenv("GLIBC_TUNABLES");
-#else
-	(void)argv;
-#endif
-}
-
 int
 main(int argc, char **argv)
 {
@@ -837,7 +789,6 @@ main(int argc, char **argv)
 	int lockfd = -1, lfd = -1, sigfd = -1, rc = 2, n;
 	bool d_ok = false, bound = false, activated;
 
-	fidxd_malloc_env(argv);
 	log_init("fidxd", 0);
 	if (fidxd_parse(argc, argv, &o) == -1)
 		return 2;

@@ -434,41 +434,8 @@ def store_full_ro(tmp, mnt):
           short(store_entries(store) or []))
 
 
-def t_malloc_env(tmp):
-    """The release fidxd starts itself again, once, with glibc's
-    per-thread caches off (main.c: fidxd_malloc_env), same pid, and
-    leaves a caller's own tcache setting alone. /proc/PID/environ is the
-    second start's environment as glibc left it: it rewrites
-    GLIBC_TUNABLES as it reads it (with another tunable before it the
-    tcache one is no longer shown, though it applies), so the marker
-    says whether the second start happened."""
-    cases = [("", ["GLIBC_TUNABLES=glibc.malloc.tcache_count=0",
-                   "FIDXD_MALLOC_ENV=1"]),
-             ("glibc.malloc.arena_max=2", ["FIDXD_MALLOC_ENV=1"]),
-             ("glibc.malloc.tcache_count=5",
-              ["GLIBC_TUNABLES=glibc.malloc.tcache_count=5"])]
-    for i, (given, want) in enumerate(cases):
-        d = Daemon(tmp, "menv%d" % i, binary=RELEASE,
-                   env_extra={"GLIBC_TUNABLES": given})
-        if not check("malloc env %s: fidxd answers" % given, d.wait_ready()):
-            return
-        with open("/proc/%d/environ" % d.p.pid, "rb") as f:
-            envs = [e.decode(errors="replace") for e in f.read().split(b"\0")]
-        got = [e for e in envs if e.startswith(("GLIBC_TUNABLES=",
-                                                 "FIDXD_MALLOC_ENV="))]
-        check("malloc env %r: started again with %s" % (given, want)
-              if "FIDXD_MALLOC_ENV=1" in want else
-              "malloc env %r: the caller's own setting, not started again"
-              % given, all(w in got for w in want) and
-              ("FIDXD_MALLOC_ENV=1" in got) == ("FIDXD_MALLOC_ENV=1" in want),
-              repr(got))
-        c = ft.Conn(d.sock)
-        ft.stop_daemon(d, c, "malloc env daemon %d" % i)
-
-
 if __name__ == "__main__":
     sys.exit(ft.main("daemon_faults.py", [
-        ("malloc env", t_malloc_env),
         ("accept ENOMEM", t_accept_enomem), ("no inotify", t_no_inotify),
         ("kill -9 mid-rebuild", t_kill_mid_rebuild),
         ("kill -9 mid-save", t_kill_mid_save), ("out of fds", t_no_fds),
