@@ -614,8 +614,8 @@ project_root_holds(const char *root, const char *dir)
 }
 
 /*
- * Drops p's watches. A directory is watched once for every project that
- * holds it (nested roots share it), under the project that asked last,
+ * Drops p's watches. A directory has one watch however many projects
+ * hold it (nested roots share it), under the project that asked last,
  * so dropping p's may drop watches a project around it or inside it
  * still needs: each such project is walked again, which watches what it
  * lacks (what it still has is kept as it is).
@@ -1325,8 +1325,12 @@ project_collect(struct project_registry *r)
 		/*
 		 * A walk running when the project was removed, degraded or
 		 * gone may have asked for watches after they were dropped.
+		 * Only one that asked for any (a degraded project's periodic
+		 * walks do not) can have taken a nested project's: else
+		 * every such walk would walk that project again too.
 		 */
-		if (p->removed || p->watch != PROJECT_WATCHING)
+		if ((p->removed || p->watch != PROJECT_WATCHING) &&
+		    p->job_watches)
 			project_watch_forget(r, p);
 		if (p->removed) {
 			project_free(p);
