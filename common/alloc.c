@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /*
  * Armed by tests only (no flag, no environment variable reaches it); read
@@ -18,6 +19,7 @@ static atomic_ulong alloc_countdown;
 static atomic_int alloc_fired;
 static atomic_ulong alloc_calls;
 static _Thread_local int alloc_exempt_depth;
+static atomic_size_t alloc_big_mapped;
 
 static int
 alloc_should_fail(void)
@@ -152,4 +154,153 @@ char *
 fidx_strdup(const char *s)
 {
 	return fidx_strndup(s, strlen(s));
+}
+
+/*
+ * A big block's header: the mapping's length (0 for a block from malloc)
+ * and the size asked for. 16 bytes, so what follows keeps malloc's
+ * alignment.
+ */
+struct alloc_big {
+	size_t maplen;
+	size_t size;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+static atomic_int alloc_big_on = 0;
+#else
+static atomic_int alloc_big_on = 1;
+#endif
+
+static size_t
+alloc_big_maplen(size_t total)
+{
+	size_t page = 4096;
+
+	return (total + page - 1) & ~(page - 1);
+}
+
+static void *
+alloc_big_map(size_t total)
+{
+	struct alloc_big *h;
+	size_t len = alloc_big_maplen(total);
+
+	h = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (h == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	h->maplen = len;
+	atomic_fetch_add_explicit(&alloc_big_mapped, len, memory_order_relaxed);
+	return h;
+}
+
+void *
+fidx_big_malloc(size_t size)
+{
+	struct alloc_big *h;
+	size_t total;
+
+	if (size > SIZE_MAX - 4096 - sizeof(*h)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (alloc_should_fail())
+		return NULL;
+	total = sizeof(*h) + size;
+	if (atomic_load_explicit(&alloc_big_on, memory_order_relaxed) &&
+	    size >= FIDX_BIG_MIN)
+		h = alloc_big_map(total);
+	else if ((h = malloc(total)) != NULL)
+		h->maplen = 0;
+	if (h == NULL)
+		return NULL;
+	h->size = size;
+	return h + 1;
+}
+
+void *
+fidx_big_reallocarray(void *p, size_t n, size_t size)
+{
+	struct alloc_big *h, *nh;
+	size_t total, len;
+
+	if ((size != 0 && n > SIZE_MAX / size) ||
+	    n * size > SIZE_MAX - 4096 - sizeof(*h)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (p == NULL)
+		return fidx_big_malloc(n * size);
+	if (alloc_should_fail())
+		return NULL;
+	h = (struct alloc_big *)p - 1;
+	total = sizeof(*h) + n * size;
+	if (h->maplen != 0) {
+		/* The kernel moves the pages: nothing is copied. */
+		len = alloc_big_maplen(total);
+		nh = mremap(h, h->maplen, len, MREMAP_MAYMOVE);
+		if (nh == MAP_FAILED) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		atomic_fetch_add_explicit(&alloc_big_mapped, len,
+		    memory_order_relaxed);
+		atomic_fetch_sub_explicit(&alloc_big_mapped, nh->maplen,
+		    memory_order_relaxed);
+		nh->maplen = len;
+		nh->size = n * size;
+		return nh + 1;
+	}
+	if (!atomic_load_explicit(&alloc_big_on, memory_order_relaxed) ||
+	    n * size < FIDX_BIG_MIN) {
+		if ((nh = realloc(h, total)) == NULL)
+			return NULL;
+		nh->size = n * size;
+		return nh + 1;
+	}
+	/* Grown past the line: from malloc to a mapping of its own. */
+	if ((nh = alloc_big_map(total)) == NULL)
+		return NULL;
+	memcpy(nh + 1, p, h->size);
+	nh->size = n * size;
+	free(h);
+	return nh + 1;
+}
+
+void
+fidx_big_free(void *p)
+{
+	struct alloc_big *h;
+
+	if (p == NULL)
+		return;
+	h = (struct alloc_big *)p - 1;
+	if (h->maplen == 0) {
+		free(h);
+		return;
+	}
+	atomic_fetch_sub_explicit(&alloc_big_mapped, h->maplen,
+	    memory_order_relaxed);
+	munmap(h, h->maplen);
+}
+
+void
+alloc_big_maps(int on)
+{
+	atomic_store(&alloc_big_on, on);
+}
+
+size_t
+fidx_big_size(const void *p)
+{
+	return ((const struct alloc_big *)p - 1)->size;
+}
+
+size_t
+alloc_big_bytes(void)
+{
+	return atomic_load_explicit(&alloc_big_mapped, memory_order_relaxed);
 }

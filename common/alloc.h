@@ -44,6 +44,32 @@ void *xcalloc(size_t n, size_t size);
 void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 
+/*
+ * fidx_big_*: the blocks that come and go with an index (its segments, a
+ * builder's arrays, a segment writer's staging). From FIDX_BIG_MIN up each
+ * is a mapping of its own, given back whole when freed. Why not malloc:
+ * glibc serves a large request from an arena's free space whenever it has
+ * some, whatever M_MMAP_THRESHOLD says (the threshold only chooses how an
+ * arena grows), so segments landed in holes that a rebuild's transient
+ * blocks left, small long-lived blocks (watch records) filled the gaps
+ * between, and half-used pages stayed resident: bench/soak.sh found up to
+ * 6 MiB of segments in the arenas, and RSS creeping above a flat heap.
+ * Smaller blocks, and every block under ASan (so its redzones still check
+ * them), are plain malloc. Each block carries its size in a 16-byte
+ * header: free only with fidx_big_free (NULL is fine). They count as
+ * fidx_* allocations for alloc_fail_at().
+ */
+#define FIDX_BIG_MIN (64 * 1024)
+void *fidx_big_malloc(size_t size);
+void *fidx_big_reallocarray(void *p, size_t n, size_t size);
+void fidx_big_free(void *p);
+/* The bytes a big block was given (the size last asked for). */
+size_t fidx_big_size(const void *p);
+/* Bytes held in fidx_big_* mappings now (stats: memory.big_bytes). */
+size_t alloc_big_bytes(void);
+/* Tests: 1 maps big blocks even under ASan, 0 makes them all malloc. */
+void alloc_big_maps(int on);
+
 /* Fails the n-th fidx_* allocation after this call; 0 turns injection off. */
 void alloc_fail_at(unsigned long n);
 /* True once the injected failure has happened. */

@@ -149,7 +149,7 @@ index_segment_unref(struct index_segment *g)
 	if (g->budget != NULL)
 		atomic_fetch_sub(&g->budget->used, g->bytes);
 	atomic_fetch_sub(&index_live_segments, 1);
-	free(g);
+	fidx_big_free(g);
 }
 
 size_t
@@ -338,11 +338,12 @@ index_segw_init(struct index_segw *w, struct index_budget *budget,
 	memset(w, 0, sizeof(*w));
 	w->budget = budget;
 	w->from = from;
-	w->ent = fidx_reallocarray(NULL, INDEX_SEGMENT_FILES, sizeof(*w->ent));
-	w->arena = fidx_malloc(INDEX_SEGMENT_BYTES);
+	w->ent = fidx_big_reallocarray(NULL, INDEX_SEGMENT_FILES,
+	    sizeof(*w->ent));
+	w->arena = fidx_big_malloc(INDEX_SEGMENT_BYTES);
 	if (w->ent == NULL || w->arena == NULL) {
-		free(w->ent);
-		free(w->arena);
+		fidx_big_free(w->ent);
+		fidx_big_free(w->arena);
 		w->ent = NULL;
 		w->arena = NULL;
 		errno = ENOMEM;
@@ -402,12 +403,12 @@ index_segw_flush(struct index_segw *w)
 
 	if (w->n == 0 || w->err != 0)
 		return;
-	if ((g = fidx_malloc(bytes)) == NULL) {
+	if ((g = fidx_big_malloc(bytes)) == NULL) {
 		w->err = ENOMEM;
 		return;
 	}
 	if (!index_segw_charge(w, bytes)) {
-		free(g);
+		fidx_big_free(g);
 		w->err = ENOSPC;
 		return;
 	}
@@ -537,8 +538,8 @@ index_segw_drop(struct index_segw *w)
 	if (w->arena != NULL)
 		index_scratch_sub(INDEX_SEGW_STAGING);
 	free(w->out);
-	free(w->ent);
-	free(w->arena);
+	fidx_big_free(w->ent);
+	fidx_big_free(w->arena);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -650,7 +651,7 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 
 		while (ncap < b->len + len)
 			ncap *= 2;
-		if ((a = fidx_reallocarray(b->arena, ncap, 1)) == NULL)
+		if ((a = fidx_big_reallocarray(b->arena, ncap, 1)) == NULL)
 			return -1;
 		held = index_builder_held(b);
 		b->arena = a;
@@ -661,7 +662,7 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 		size_t ncap = b->ecap ? b->ecap * 2 : 4096, held;
 		struct match_entry *e;
 
-		if ((e = fidx_reallocarray(b->entries, ncap,
+		if ((e = fidx_big_reallocarray(b->entries, ncap,
 		    sizeof(*e))) == NULL)
 			return -1;
 		held = index_builder_held(b);
@@ -729,11 +730,11 @@ index_builder_sort(struct index_builder *b)
 			nruns++;
 			dbytes += b->entries[i].base;
 		}
-	if ((runs = fidx_reallocarray(NULL, nruns, sizeof(*runs))) == NULL ||
-	    (dirs = fidx_malloc(dbytes + 1)) == NULL ||
-	    (out = fidx_reallocarray(NULL, b->n, sizeof(*out))) == NULL) {
-		free(runs);
-		free(dirs);
+	if ((runs = fidx_big_reallocarray(NULL, nruns, sizeof(*runs))) ==
+	    NULL || (dirs = fidx_big_malloc(dbytes + 1)) == NULL ||
+	    (out = fidx_big_reallocarray(NULL, b->n, sizeof(*out))) == NULL) {
+		fidx_big_free(runs);
+		fidx_big_free(dirs);
 		return -1;
 	}
 	/* The scratch, while it lives; out then replaces the entries. */
@@ -778,9 +779,9 @@ index_builder_sort(struct index_builder *b)
 		n = kept;
 		r = q;
 	}
-	free(runs);
-	free(dirs);
-	free(b->entries);
+	fidx_big_free(runs);
+	fidx_big_free(dirs);
+	fidx_big_free(b->entries);
 	held = index_builder_held(b);
 	b->entries = out;
 	b->ecap = b->n;
@@ -822,7 +823,7 @@ index_builder_absorb(struct index_builder *dst, struct index_builder *src)
 	if (len > UINT32_MAX)
 		goto out;
 	if (len > dst->cap) {
-		char *a = fidx_reallocarray(dst->arena, len, 1);
+		char *a = fidx_big_reallocarray(dst->arena, len, 1);
 		size_t held = index_builder_held(dst);
 
 		if (a == NULL)
@@ -832,8 +833,8 @@ index_builder_absorb(struct index_builder *dst, struct index_builder *src)
 		index_builder_held_was(dst, held);
 	}
 	if (n > dst->ecap) {
-		struct match_entry *e = fidx_reallocarray(dst->entries, n,
-		    sizeof(*e));
+		struct match_entry *e = fidx_big_reallocarray(dst->entries,
+		    n, sizeof(*e));
 		size_t held = index_builder_held(dst);
 
 		if (e == NULL)
@@ -869,8 +870,8 @@ index_builder_release(struct index_builder *b)
 	if (b->budget != NULL && b->charged > 0)
 		atomic_fetch_sub(&b->budget->used, b->charged);
 	index_scratch_sub(index_builder_held(b));
-	free(b->arena);
-	free(b->entries);
+	fidx_big_free(b->arena);
+	fidx_big_free(b->entries);
 	memset(b, 0, sizeof(*b));
 }
 

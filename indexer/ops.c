@@ -877,13 +877,15 @@ op_stats(struct ops_req *r)
 		ops_rss_bytes(&rss, &rss_peak);
 		index_scratch_get(&walk_now, &walk_peak);
 		o = ops_set(o, "memory", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,"
-		    "s:I,s:I,s:I,s:I,s:I}",
+		    "s:I,s:I,s:I,s:I,s:I,s:I}",
 		    "rss_bytes", (json_int_t)rss,
 		    "rss_peak_bytes", (json_int_t)rss_peak,
-		    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd),
+		    "heap_bytes", (json_int_t)(mi.uordblks + mi.hblkhd +
+		    alloc_big_bytes()),
 		    "malloc_arena_bytes", (json_int_t)mi.arena,
 		    "malloc_free_bytes", (json_int_t)mi.fordblks,
 		    "malloc_mmap_bytes", (json_int_t)mi.hblkhd,
+		    "big_bytes", (json_int_t)alloc_big_bytes(),
 		    "index_bytes", (json_int_t)index_bytes,
 		    "walk_bytes", (json_int_t)walk_now,
 		    "walk_bytes_peak", (json_int_t)walk_peak,
