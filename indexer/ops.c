@@ -732,7 +732,8 @@ op_stats(struct ops_req *r)
 		if (reg->watch != NULL)
 			watch_stats_get(reg->watch, &wst);
 		o = ops_set(o, "watch", json_pack("{s:b,s:s,s:{s:I,s:I,s:I,"
-		    "s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,"
+		    "s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
+		    "s:{s:I,s:I,s:I,s:I,"
 		    "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 		    "running", reg->watch != NULL,
 		    "error", reg->watch_err,
@@ -748,6 +749,7 @@ op_stats(struct ops_req *r)
 		    "max_user_watches", (json_int_t)wst.max_user_watches,
 		    "queued", (json_int_t)wst.queued,
 		    "queued_peak", (json_int_t)wst.queued_peak,
+		    "queue_slots", (json_int_t)wst.queue_slots,
 		    "pending", (json_int_t)reg->npending,
 		    "pending_peak", (json_int_t)reg->pending_peak,
 		    "bytes", (json_int_t)wst.bytes,

@@ -70,6 +70,8 @@ struct watch_stats {
 	size_t max_watches;
 	size_t max_user_watches;	/* the kernel's limit (every process) */
 	size_t queued, queued_peak, max_events;
+	size_t queue_slots;	/* the most slots of either ring ever
+				   written: what of them is resident */
 	size_t bytes;		/* our table, the queue, and an estimate of
 				   libinotifytools' own path per watch */
 	uint64_t events;	/* taken from inotify */
