@@ -20,6 +20,7 @@ static atomic_int alloc_fired;
 static atomic_ulong alloc_calls;
 static _Thread_local int alloc_exempt_depth;
 static atomic_size_t alloc_big_mapped;
+static atomic_size_t alloc_big_given_back;
 
 static int
 alloc_should_fail(void)
@@ -297,6 +298,33 @@ size_t
 fidx_big_size(const void *p)
 {
 	return ((const struct alloc_big *)p - 1)->size;
+}
+
+int
+fidx_big_mapped(const void *p)
+{
+	return ((const struct alloc_big *)p - 1)->maplen != 0;
+}
+
+void
+fidx_big_discard(void *p, size_t off, size_t len)
+{
+	uintptr_t lo, hi, page = 4096;
+
+	if (!fidx_big_mapped(p) || len == 0)
+		return;
+	lo = ((uintptr_t)p + off + page - 1) & ~(page - 1);
+	hi = ((uintptr_t)p + off + len) & ~(page - 1);
+	if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+		atomic_fetch_add_explicit(&alloc_big_given_back, hi - lo,
+		    memory_order_relaxed);
+}
+
+size_t
+alloc_big_discarded(void)
+{
+	return atomic_load_explicit(&alloc_big_given_back,
+	    memory_order_relaxed);
 }
 
 size_t

@@ -65,6 +65,16 @@ void *fidx_big_reallocarray(void *p, size_t n, size_t size);
 void fidx_big_free(void *p);
 /* The bytes a big block was given (the size last asked for). */
 size_t fidx_big_size(const void *p);
+/* True when p is a mapping of its own (not malloc'd). */
+int fidx_big_mapped(const void *p);
+/*
+ * Gives the kernel back the whole pages inside [p + off, p + off + len)
+ * of a mapped big block: they read as zeros after. Nothing for one from
+ * malloc. For a block read once in order, as it is read.
+ */
+void fidx_big_discard(void *p, size_t off, size_t len);
+/* Bytes fidx_big_discard() has given back since start (for tests). */
+size_t alloc_big_discarded(void);
 /* Bytes held in fidx_big_* mappings now (stats: memory.big_bytes). */
 size_t alloc_big_bytes(void);
 /* Tests: 1 maps big blocks even under ASan, 0 makes them all malloc. */

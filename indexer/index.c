@@ -795,19 +795,98 @@ done:
 	return 0;
 }
 
+/*
+ * A full rebuild gives the builder's pages back as its segments take
+ * their contents over, so its peak is the old index, the new one and a
+ * little, not also the whole builder (bench/soak.sh: the rebuild's
+ * saw-tooth, old + builder + new, was twice the index). The entries go
+ * in order, as they are read. An arena page goes once every path on it
+ * is written: left[] counts them, one per page of memory (not of arena
+ * offsets: the block does not start on a page). A directory's paths lie
+ * side by side in the arena and the sorted order keeps a subtree
+ * together, as the walk did, so pages go as the writing passes. Nothing
+ * when the arrays are not mappings (under ASan) or left[] cannot be had.
+ */
+#define INDEX_PAGE 4096
+#define INDEX_GIVEBACK_ENTRIES 4096
+
+struct index_giveback {
+	uint16_t *left;		/* per page: paths on it not yet written;
+				   at most INDEX_PAGE + 1 */
+	uintptr_t base;		/* the page the arena starts in */
+};
+
+static size_t
+index_giveback_page(const struct index_giveback *g,
+    const struct index_builder *b, size_t off)
+{
+	return ((uintptr_t)b->arena + off - g->base) / INDEX_PAGE;
+}
+
+static void
+index_giveback_init(struct index_giveback *g, const struct index_builder *b)
+{
+	memset(g, 0, sizeof(*g));
+	if (b->n == 0 || !fidx_big_mapped(b->arena) ||
+	    !fidx_big_mapped(b->entries))
+		return;
+	g->base = (uintptr_t)b->arena & ~(uintptr_t)(INDEX_PAGE - 1);
+	if ((g->left = fidx_calloc(index_giveback_page(g, b, b->len) + 1,
+	    sizeof(*g->left))) == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct match_entry *e = &b->entries[i];
+
+		for (size_t p = index_giveback_page(g, b, e->off);
+		    p <= index_giveback_page(g, b, e->off + e->len - 1); p++)
+			g->left[p]++;
+	}
+}
+
+/* Entry i of b is written. */
+static void
+index_giveback_written(struct index_giveback *g, struct index_builder *b,
+    size_t i)
+{
+	const struct match_entry *e = &b->entries[i];
+	size_t first = index_giveback_page(g, b, e->off);
+	size_t last = index_giveback_page(g, b, e->off + e->len - 1);
+
+	if (g->left == NULL)
+		return;
+	for (size_t p = first; p <= last; p++) {
+		uintptr_t at = g->base + p * INDEX_PAGE;
+
+		if (--g->left[p] > 0)
+			continue;
+		/* The first page holds the block's header: never whole. */
+		if (at < (uintptr_t)b->arena)
+			continue;
+		fidx_big_discard(b->arena, at - (uintptr_t)b->arena,
+		    INDEX_PAGE);
+	}
+	if ((i + 1) % INDEX_GIVEBACK_ENTRIES == 0)
+		fidx_big_discard(b->entries, 0, (i + 1) * sizeof(*e));
+}
+
 struct index_snapshot *
 index_builder_finish(struct index_builder *b, uint64_t generation)
 {
 	struct index_snapshot *s = NULL;
+	struct index_giveback g = { 0 };
 	struct index_segw w;
 
 	if (index_builder_sort(b) == -1 ||
 	    index_segw_init(&w, b->budget, b) == -1)
 		goto out;
-	for (size_t i = 0; i < b->n && w.err == 0; i++)
+	index_giveback_init(&g, b);
+	for (size_t i = 0; i < b->n && w.err == 0; i++) {
 		index_segw_put(&w, b->arena + b->entries[i].off,
 		    &b->entries[i]);
+		index_giveback_written(&g, b, i);
+	}
 	s = index_segw_finish(&w, generation, b->capped);
+	free(g.left);
 out:
 	/* What the segments did not take over goes back with the builder. */
 	index_builder_release(b);

@@ -454,6 +454,50 @@ assert_same_paths(const struct index_snapshot *a,
 	}
 }
 
+/*
+ * A full build gives the builder's pages back as its segments take the
+ * paths (index_builder_finish): built with its arrays mapped, the
+ * snapshot must equal one built from malloc'd arrays, added in a random
+ * order (pages go late) and in the walk's order, directory by directory
+ * (most of the arena and entries go back before the build ends).
+ */
+static void
+test_giveback(void **state)
+{
+	static bool all[U_DIRS * U_FILES];
+	struct index_snapshot *ref, *s;
+	struct index_builder b;
+	size_t before, bytes = 0;
+	char p[64];
+
+	(void)state;
+	for (size_t i = 0; i < U_DIRS * U_FILES; i++)
+		all[i] = true;
+	alloc_big_maps(0);
+	srand(7);
+	assert_non_null(ref = u_build(all, NULL));
+	alloc_big_maps(1);
+	srand(7);
+	assert_non_null(s = u_build(all, NULL));
+	assert_same_paths(s, ref);
+	index_snapshot_unref(s);
+
+	before = alloc_big_discarded();
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
+	for (size_t u = 0; u < U_DIRS * U_FILES; u++) {
+		u_path(p, sizeof(p), u);
+		assert_int_equal(index_builder_add(&b, p, strlen(p)), 0);
+		bytes += strlen(p) + sizeof(struct match_entry);
+	}
+	assert_non_null(s = index_builder_finish(&b, 1));
+	assert_same_paths(s, ref);
+	assert_true(alloc_big_discarded() - before >= bytes / 2);
+	index_snapshot_unref(s);
+	index_snapshot_unref(ref);
+	alloc_big_maps(0);
+	assert_int_equal(alloc_big_bytes(), 0);
+}
+
 /* Bytes of the segments a and b both hold: the budget counts them once. */
 static size_t
 shared_bytes(const struct index_snapshot *a, const struct index_snapshot *b)
@@ -730,6 +774,7 @@ main(void)
 		cmocka_unit_test(test_oom),
 		cmocka_unit_test(test_arena_pad),
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_giveback),
 		cmocka_unit_test(test_delta_equals_build),
 		cmocka_unit_test(test_reader_keeps_segments),
 		cmocka_unit_test(test_apply_caps),
