@@ -15,7 +15,9 @@ bench-daemon`, which makes the trees), the old build in a scratch worktree:
     python3 bench/daemon_ab.py --old /tmp/fidx-old/build/fidxd \\
         --new build/fidxd --root build/bench/daemon-tree/usr
     (--root build/bench/daemon-large for the large tree; --reps N passes
-    per build, default 40)
+    per build, default 40; --reindexes N adds N full rebuilds per build,
+    interleaved too, and reports their `build_ms` and each daemon's peak
+    RSS, VmHWM, after them; --reps 0 leaves the queries out)
 Prints a markdown table on stdout: per query the median round trip of
 each build and new / old; then the medians over the queries, the median of
 the per-query ratios and the same for the daemons' own elapsed_us, and the
@@ -40,6 +42,7 @@ def main():
     ap.add_argument("--queries", default="bench/queries.txt")
     ap.add_argument("--reps", type=int, default=40)
     ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--reindexes", type=int, default=0)
     a = ap.parse_args()
     root = os.path.realpath(a.root)
     queries = b.read_queries(a.queries)
@@ -65,11 +68,35 @@ def main():
                         sock[name][q].append(dt)
                         server[name][q].append(r["elapsed_us"] / 1e6)
             b.log(f"pass {rep + 1}/{a.reps} done")
+        builds = {n: [] for n in ds}
+        reindex = {"op": "reindex", "root": root, "wait": True,
+                   "timeout_ms": b.WAIT_MS}
+        for rep in range(a.reindexes):
+            for name in ("old", "new") if rep % 2 else ("new", "old"):
+                _, r = ds[name].request(reindex)
+                builds[name].append(r["build_ms"])
+        peak = {n: ds[n].request({"op": "stats"})[1]["memory"]
+                ["rss_peak_bytes"] for n in ds}
     finally:
         for d in ds.values():
             d.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(report(a, root, queries, sock, server))
+    if a.reps > 0:
+        print(report(a, root, queries, sock, server))
+    if a.reindexes > 0:
+        print(report_builds(a, root, builds, peak))
+
+
+def report_builds(a, root, builds, peak):
+    med = {n: statistics.median(v) for n, v in builds.items()}
+    return "\n".join([
+        "", f"Full rebuilds of `{root}`: {a.reindexes} interleaved per "
+        "build.", "",
+        "| | old | new | new / old |", "|---|---:|---:|---:|",
+        f"| `build_ms` median | {med['old']:.0f} | {med['new']:.0f} "
+        f"| {med['new'] / med['old']:.3f} |",
+        f"| peak RSS (VmHWM) after them, MiB | {peak['old'] / 2**20:.1f} "
+        f"| {peak['new'] / 2**20:.1f} | {peak['new'] / peak['old']:.3f} |"])
 
 
 def report(a, root, queries, sock, server):
