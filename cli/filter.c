@@ -26,6 +26,7 @@
 #include "../common/log.h"
 #include "../common/proto.h"
 #include "../common/query.h"
+#include "../common/regex.h"
 #include "../common/thread.h"
 
 /* Below this many candidates a second thread costs more than it saves. */
@@ -700,6 +701,8 @@ out:
 	topk_release(&top);
 	filter_input_release(&in);
 	query_free(q);
+	/* PCRE2's compile context: exit leaves nothing allocated. */
+	regex_shutdown();
 	free(text);
 	return rc;
 }

@@ -29,11 +29,14 @@ fi
 set -f
 
 # vg DESC CMD...: CMD under valgrind must report no error (exit 99 if it
-# does); its own exit status must be 0 or 1 (grep's: matched or not).
+# does), and leave nothing allocated at exit, reachable blocks included
+# (as `make valgrind` asks of fidxd); its own exit status must be 0 or 1
+# (grep's: matched or not).
 vg() {
 	_vdesc=$1
 	shift
-	run valgrind -q --error-exitcode=99 "$@" || return
+	run valgrind -q --leak-check=full --errors-for-leak-kinds=all \
+	    --error-exitcode=99 "$@" || return
 	if [ "$rc" = 0 ] || [ "$rc" = 1 ]; then
 		pass "$_vdesc"
 	else
