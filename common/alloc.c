@@ -262,10 +262,13 @@ fidx_big_reallocarray(void *p, size_t n, size_t size)
 		nh->size = n * size;
 		return nh + 1;
 	}
-	/* Grown past the line: from malloc to a mapping of its own. */
+	/*
+	 * Past the line: from malloc to a mapping of its own. Smaller than
+	 * it was only if mapping was off when the block was made (tests).
+	 */
 	if ((nh = alloc_big_map(total)) == NULL)
 		return NULL;
-	memcpy(nh + 1, p, h->size);
+	memcpy(nh + 1, p, h->size < n * size ? h->size : n * size);
 	nh->size = n * size;
 	free(h);
 	return nh + 1;

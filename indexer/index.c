@@ -849,12 +849,11 @@ index_giveback_written(struct index_giveback *g, struct index_builder *b,
     size_t i)
 {
 	const struct match_entry *e = &b->entries[i];
-	size_t first = index_giveback_page(g, b, e->off);
-	size_t last = index_giveback_page(g, b, e->off + e->len - 1);
 
 	if (g->left == NULL)
 		return;
-	for (size_t p = first; p <= last; p++) {
+	for (size_t p = index_giveback_page(g, b, e->off);
+	    p <= index_giveback_page(g, b, e->off + e->len - 1); p++) {
 		uintptr_t at = g->base + p * INDEX_PAGE;
 
 		if (--g->left[p] > 0)

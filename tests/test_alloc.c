@@ -134,6 +134,11 @@ test_maps_off_is_malloc(void **state)
 	assert_non_null(p = fidx_big_reallocarray(p, 4, FIDX_BIG_MIN));
 	assert_true(same(p, 2 * FIDX_BIG_MIN, 5));
 	assert_int_equal(alloc_big_bytes(), 0);
+	/* Made big while mapping was off, shrunk once it is on. */
+	alloc_big_maps(1);
+	assert_non_null(p = fidx_big_reallocarray(p, 3, FIDX_BIG_MIN / 2));
+	assert_true(same(p, 3 * FIDX_BIG_MIN / 2, 5));
+	assert_int_equal(alloc_big_bytes(), mapped_len(3 * FIDX_BIG_MIN / 2));
 	fidx_big_free(p);
 }
 
