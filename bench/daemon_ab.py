@@ -75,8 +75,9 @@ def main():
             for name in ("old", "new") if rep % 2 else ("new", "old"):
                 _, r = ds[name].request(reindex)
                 builds[name].append(r["build_ms"])
-        peak = {n: ds[n].request({"op": "stats"})[1]["memory"]
-                ["rss_peak_bytes"] for n in ds}
+        mem = {n: ds[n].request({"op": "stats"})[1]["memory"] for n in ds}
+        peak = {n: (mem[n]["rss_peak_bytes"], mem[n]["walk_bytes_peak"])
+                for n in ds}
     finally:
         for d in ds.values():
             d.stop()
@@ -95,8 +96,12 @@ def report_builds(a, root, builds, peak):
         "| | old | new | new / old |", "|---|---:|---:|---:|",
         f"| `build_ms` median | {med['old']:.0f} | {med['new']:.0f} "
         f"| {med['new'] / med['old']:.3f} |",
-        f"| peak RSS (VmHWM) after them, MiB | {peak['old'] / 2**20:.1f} "
-        f"| {peak['new'] / 2**20:.1f} | {peak['new'] / peak['old']:.3f} |"])
+        f"| peak RSS (VmHWM) after them, MiB | {peak['old'][0] / 2**20:.1f} "
+        f"| {peak['new'][0] / 2**20:.1f} | "
+        f"{peak['new'][0] / peak['old'][0]:.3f} |",
+        f"| `walk_bytes_peak` (builders' arrays, as allocated), MiB | "
+        f"{peak['old'][1] / 2**20:.1f} | {peak['new'][1] / 2**20:.1f} | "
+        f"{peak['new'][1] / peak['old'][1]:.3f} |"])
 
 
 def report(a, root, queries, sock, server):

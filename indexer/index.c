@@ -256,9 +256,10 @@ index_snapshot_has(const struct index_snapshot *s, const char *path,
 /*
  * The heap builders and segment writers hold beyond what the budget
  * counts (issue 16): the budget charges a builder the size of the
- * snapshot it will make, but while it grows its arena and entry array
- * double (up to twice that), its sort takes one more entry array, and
- * while it finishes, its arena and the new segments exist together.
+ * snapshot it will make, but its arena doubles as it grows (a third of
+ * that snapshot, held up to twice over), its sort adds four bytes a path
+ * and one group a directory, and while it finishes, its arena and the
+ * new segments exist together.
  * These bytes are counted here as allocated (what each one holds, as it
  * changes; a writer's segment pointer array and a delta's mark and
  * clear arrays, a few bytes per segment, are left out), so `stats`
@@ -289,25 +290,6 @@ index_scratch_get(size_t *now, size_t *peak)
 {
 	*now = atomic_load(&index_scratch_now);
 	*peak = atomic_load(&index_scratch_peak);
-}
-
-/* What a builder holds on the heap (its arena and entries, as allocated). */
-static size_t
-index_builder_held(const struct index_builder *b)
-{
-	return b->cap + b->ecap * sizeof(struct match_entry);
-}
-
-/* b changed its allocations from `before` bytes held: the count follows. */
-static void
-index_builder_held_was(const struct index_builder *b, size_t before)
-{
-	size_t after = index_builder_held(b);
-
-	if (after > before)
-		index_scratch_add(after - before);
-	else
-		index_scratch_sub(before - after);
 }
 
 #define INDEX_SEGW_STAGING (INDEX_SEGMENT_FILES * sizeof(struct match_entry) \
@@ -592,11 +574,95 @@ index_segw_finish(struct index_segw *w, uint64_t generation, bool capped)
 
 /* ---- the builder ---- */
 
+/*
+ * The arena is runs, back to back, each a directory and files in it:
+ *     u32 count   u16 dlen   dir bytes (dlen: the paths' base, its '/'
+ *                            included; 0 at the root)
+ * then count names, each
+ *     u16 nlen    name bytes (the path after base)
+ * unaligned, read with memcpy. A path is its run's directory then its
+ * name; a walk lists a directory's files together, so there are about
+ * as many runs as directories and most bytes are names.
+ */
+#define INDEX_RUN_HDR 6u
+#define INDEX_NAME_HDR 2u
+#define INDEX_NO_RUN SIZE_MAX
+
+/* A directory's files, in order[] after a sort; one run before it. */
+struct index_group {
+	uint32_t dir;		/* arena offset of the directory's bytes */
+	uint16_t dlen;
+	uint32_t first;		/* sorted: into order[]; a run: the arena
+				   offset of its first name */
+	uint32_t n;
+};
+
+static uint32_t
+index_get32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint16_t
+index_get16(const char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* A name record's bytes, its header included. */
+static size_t
+index_name_size(const char *arena, size_t off)
+{
+	return INDEX_NAME_HDR + index_get16(arena + off);
+}
+
+/* What a builder holds on the heap (its arrays, as allocated). */
+static size_t
+index_builder_held(const struct index_builder *b)
+{
+	return b->cap + (b->order != NULL ? fidx_big_size(b->order) : 0) +
+	    (b->groups != NULL ? fidx_big_size(b->groups) : 0);
+}
+
+/* b changed its allocations from `before` bytes held: the count follows. */
+static void
+index_builder_held_was(const struct index_builder *b, size_t before)
+{
+	size_t after = index_builder_held(b);
+
+	if (after > before)
+		index_scratch_add(after - before);
+	else
+		index_scratch_sub(before - after);
+}
+
+/* Drops the sort's arrays: the builder is about to change. */
+static void
+index_builder_unsort(struct index_builder *b)
+{
+	size_t held = index_builder_held(b);
+
+	fidx_big_free(b->order);
+	fidx_big_free(b->groups);
+	b->order = NULL;
+	b->groups = NULL;
+	b->ngroups = 0;
+	b->sorted = false;
+	index_builder_held_was(b, held);
+}
+
 void
 index_builder_init(struct index_builder *b, size_t max_files,
     size_t max_bytes, struct index_budget *budget)
 {
 	memset(b, 0, sizeof(*b));
+	b->run = INDEX_NO_RUN;
 	b->max_files = max_files;
 	b->max_bytes = max_bytes;
 	b->budget = budget;
@@ -620,15 +686,34 @@ index_builder_charge(struct index_builder *b, size_t need)
 	return true;
 }
 
+/* True if the run being added to is the directory path[0, base). */
+static bool
+index_builder_in_run(const struct index_builder *b, const char *path,
+    size_t base)
+{
+	const char *h;
+
+	if (b->run == INDEX_NO_RUN)
+		return false;
+	h = b->arena + b->run;
+	return index_get16(h + 4) == base &&
+	    memcmp(h + INDEX_RUN_HDR, path, base) == 0;
+}
+
 int
 index_builder_add(struct index_builder *b, const char *path, size_t len)
 {
-	size_t need = index_weight(b->n + 1, b->len + len);
+	size_t need = index_weight(b->n + 1, b->len + len), base, nlen, grow;
+	bool same;
 
 	if (len == 0 || len > FIDX_MAX_PATH_CEILING)
 		return 0;
+	base = match_basename(path, len);
+	nlen = len - base;
+	same = index_builder_in_run(b, path, base);
+	grow = INDEX_NAME_HDR + nlen + (same ? 0 : INDEX_RUN_HDR + base);
 	if (b->n >= b->max_files || need > b->max_bytes ||
-	    b->len + len > UINT32_MAX) {
+	    b->used + grow > UINT32_MAX) {
 		b->capped = true;
 		return 1;
 	}
@@ -645,52 +730,75 @@ index_builder_add(struct index_builder *b, const char *path, size_t len)
 		b->capped = true;
 		return 1;
 	}
-	if (b->len + len > b->cap) {
+	if (b->used + grow > b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 64 * 1024, held;
 		char *a;
 
-		while (ncap < b->len + len)
+		while (ncap < b->used + grow)
 			ncap *= 2;
 		if ((a = fidx_big_reallocarray(b->arena, ncap, 1)) == NULL)
-			return -1;
+			goto nomem;
 		held = index_builder_held(b);
 		b->arena = a;
 		b->cap = ncap;
 		index_builder_held_was(b, held);
 	}
-	if (b->n == b->ecap) {
-		size_t ncap = b->ecap ? b->ecap * 2 : 4096, held;
-		struct match_entry *e;
+	if (b->order != NULL)
+		index_builder_unsort(b);
+	if (!same) {
+		uint32_t zero = 0;
+		uint16_t d = (uint16_t)base;
 
-		if ((e = fidx_big_reallocarray(b->entries, ncap,
-		    sizeof(*e))) == NULL)
-			return -1;
-		held = index_builder_held(b);
-		b->entries = e;
-		b->ecap = ncap;
-		index_builder_held_was(b, held);
+		b->run = b->used;
+		memcpy(b->arena + b->used, &zero, 4);
+		memcpy(b->arena + b->used + 4, &d, 2);
+		memcpy(b->arena + b->used + INDEX_RUN_HDR, path, base);
+		b->used += INDEX_RUN_HDR + base;
 	}
-	memcpy(b->arena + b->len, path, len);
-	match_entry_init(&b->entries[b->n++], b->arena, (uint32_t)b->len,
-	    (uint16_t)len, true);
+	uint32_t count = index_get32(b->arena + b->run) + 1;
+	uint16_t nl = (uint16_t)nlen;
+
+	memcpy(b->arena + b->run, &count, 4);
+	memcpy(b->arena + b->used, &nl, 2);
+	memcpy(b->arena + b->used + INDEX_NAME_HDR, path + base, nlen);
+	b->used += INDEX_NAME_HDR + nlen;
+	b->n++;
 	b->len += len;
+	if (len > b->longest)
+		b->longest = len;
 	b->sorted = false;
 	return 0;
+nomem:
+	/* The charge for this path stays: release() gives it all back. */
+	if (b->files != NULL)
+		atomic_fetch_sub(b->files, 1);
+	return -1;
 }
 
-/* One directory's files as the walk left them: entries [first, first+n). */
-struct index_run {
-	const char *dir;
-	size_t dlen;
-	size_t first, n;
-};
+/* The run at arena offset at, as a group; *end is past its names. */
+static struct index_group
+index_run_at(const struct index_builder *b, size_t at, size_t *end)
+{
+	const char *a = b->arena;
+	struct index_group r = { (uint32_t)(at + INDEX_RUN_HDR),
+	    index_get16(a + at + 4), 0, index_get32(a + at) };
+	size_t off = at + INDEX_RUN_HDR + r.dlen;
+
+	r.first = (uint32_t)off;
+	for (uint32_t j = 0; j < r.n; j++)
+		off += index_name_size(a, off);
+	*end = off;
+	return r;
+}
 
 static int
-index_run_cmp(const void *x, const void *y)
+index_group_cmp(const void *x, const void *y, void *arg)
 {
-	const struct index_run *a = x, *c = y;
+	const char *arena = arg;
+	const struct index_group *a = x, *c = y;
 
-	return index_dir_cmp(a->dir, a->dlen, c->dir, c->dlen);
+	return index_dir_cmp(arena + a->dir, a->dlen ? a->dlen - 1u : 0,
+	    arena + c->dir, c->dlen ? c->dlen - 1u : 0);
 }
 
 /* Within one directory: by file name alone. */
@@ -698,94 +806,71 @@ static int
 index_name_cmp(const void *x, const void *y, void *arg)
 {
 	const char *arena = arg;
-	const struct match_entry *a = x, *c = y;
-	size_t an = a->len - a->base, cn = c->len - c->base;
-	int r = memcmp(arena + a->off + a->base, arena + c->off + c->base,
-	    an < cn ? an : cn);
+	uint32_t ao, co;
+
+	memcpy(&ao, x, sizeof(ao));
+	memcpy(&co, y, sizeof(co));
+	size_t an = index_get16(arena + ao), cn = index_get16(arena + co);
+	int r = memcmp(arena + ao + INDEX_NAME_HDR, arena + co +
+	    INDEX_NAME_HDR, an < cn ? an : cn);
 
 	return r != 0 ? r : an < cn ? -1 : an > cn;
-}
-
-static bool
-index_same_dir(const char *arena, const struct match_entry *a,
-    const struct match_entry *c)
-{
-	return a->base == c->base &&
-	    memcmp(arena + a->off, arena + c->off, a->base) == 0;
 }
 
 int
 index_builder_sort(struct index_builder *b)
 {
-	struct index_run *runs = NULL;
-	struct match_entry *out = NULL;
-	char *dirs = NULL, *at;
-	size_t nruns = 0, dbytes = 0, n = 0, r, scratch, held;
+	struct index_group *runs;
+	uint32_t *order;
+	size_t nruns = 0, n = 0, k = 0, held, end;
 
+	/* One path, or none: in order as it is (the cursor reads runs). */
 	if (b->sorted || b->n < 2)
 		goto done;
-	for (size_t i = 0; i < b->n; i++)
-		if (i == 0 || !index_same_dir(b->arena, &b->entries[i - 1],
-		    &b->entries[i])) {
-			nruns++;
-			dbytes += b->entries[i].base;
-		}
+	for (size_t at = 0; at < b->used; at = end, nruns++)
+		(void)index_run_at(b, at, &end);
 	if ((runs = fidx_big_reallocarray(NULL, nruns, sizeof(*runs))) ==
-	    NULL || (dirs = fidx_big_malloc(dbytes + 1)) == NULL ||
-	    (out = fidx_big_reallocarray(NULL, b->n, sizeof(*out))) == NULL) {
+	    NULL)
+		return -1;
+	if ((order = fidx_big_reallocarray(NULL, b->n, sizeof(*order))) ==
+	    NULL) {
 		fidx_big_free(runs);
-		fidx_big_free(dirs);
 		return -1;
 	}
-	/* The scratch, while it lives; out then replaces the entries. */
-	scratch = nruns * sizeof(*runs) + dbytes + 1 + b->n * sizeof(*out);
-	index_scratch_add(scratch);
+	nruns = 0;
+	for (size_t at = 0; at < b->used; at = end)
+		runs[nruns++] = index_run_at(b, at, &end);
+	qsort_r(runs, nruns, sizeof(*runs), index_group_cmp, b->arena);
 	/*
-	 * The directories' names, copied together: sorting them reads a few
-	 * MiB in cache instead of a byte here and there of the whole arena.
+	 * Runs of one directory (a walk may list it in parts) sort as one
+	 * group; each group is written over the runs already read.
 	 */
-	at = dirs;
-	r = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct match_entry *e = &b->entries[i];
+	for (size_t r = 0, q; r < nruns; r = q) {
+		struct index_group g = runs[r];
+		size_t from = n, kept;
 
-		if (i == 0 || !index_same_dir(b->arena, &b->entries[i - 1], e)) {
-			memcpy(at, b->arena + e->off, e->base);
-			runs[r++] = (struct index_run){ at,
-			    e->base ? e->base - 1u : 0, i, 0 };
-			at += e->base;
-		}
-		runs[r - 1].n++;
-	}
-	qsort(runs, nruns, sizeof(*runs), index_run_cmp);
-	/* Runs of one directory (a walk may list it in parts) sort as one. */
-	for (r = 0; r < nruns;) {
-		size_t from = n, q = r, kept;
-
-		for (; q < nruns && index_run_cmp(&runs[r], &runs[q]) == 0;
-		    q++) {
-			memcpy(out + n, b->entries + runs[q].first,
-			    runs[q].n * sizeof(*out));
-			n += runs[q].n;
-		}
-		qsort_r(out + from, n - from, sizeof(*out), index_name_cmp,
+		for (q = r; q < nruns && index_group_cmp(&runs[r], &runs[q],
+		    b->arena) == 0; q++)
+			for (size_t j = 0, off = runs[q].first; j < runs[q].n;
+			    j++, off += index_name_size(b->arena, off))
+				order[n++] = (uint32_t)off;
+		qsort_r(order + from, n - from, sizeof(*order), index_name_cmp,
 		    b->arena);
 		/* A path listed twice is kept once: never twice in an index. */
 		kept = from + 1;
 		for (size_t i = from + 1; i < n; i++)
-			if (index_name_cmp(&out[kept - 1], &out[i],
+			if (index_name_cmp(&order[kept - 1], &order[i],
 			    b->arena) != 0)
-				out[kept++] = out[i];
+				order[kept++] = order[i];
 		n = kept;
-		r = q;
+		g.first = (uint32_t)from;
+		g.n = (uint32_t)(n - from);
+		runs[k++] = g;
 	}
-	fidx_big_free(runs);
-	fidx_big_free(dirs);
-	fidx_big_free(b->entries);
 	held = index_builder_held(b);
-	b->entries = out;
-	b->ecap = b->n;
-	index_scratch_sub(scratch);
+	b->order = order;
+	b->groups = runs;
+	b->ngroups = k;
 	index_builder_held_was(b, held);
 	if (b->files != NULL && n < b->n)
 		atomic_fetch_sub(b->files, b->n - n);
@@ -795,25 +880,94 @@ done:
 	return 0;
 }
 
+int
+index_cursor_init(struct index_cursor *c, const struct index_builder *b)
+{
+	memset(c, 0, sizeof(*c));
+	c->b = b;
+	if ((c->path = fidx_malloc(b->longest ? b->longest : 1)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Back to the first path. */
+static void
+index_cursor_rewind(struct index_cursor *c)
+{
+	c->i = c->at = c->left = 0;
+}
+
+bool
+index_cursor_next(struct index_cursor *c)
+{
+	const struct index_builder *b = c->b;
+	const char *a;
+	size_t name, nlen;
+
+	if (b == NULL || c->i >= b->n)
+		return false;
+	a = b->arena;
+	while (c->left == 0) {
+		const char *dir;
+
+		if (b->order != NULL) {
+			const struct index_group *g = &b->groups[c->at++];
+
+			dir = a + g->dir;
+			c->dlen = g->dlen;
+			c->left = g->n;
+		} else {
+			c->left = index_get32(a + c->at);
+			c->dlen = index_get16(a + c->at + 4);
+			dir = a + c->at + INDEX_RUN_HDR;
+			c->at += INDEX_RUN_HDR + c->dlen;
+		}
+		memcpy(c->path, dir, c->dlen);
+		/* A mask is the set of the bytes seen: the directory's once. */
+		c->dmask = match_mask(dir, c->dlen);
+	}
+	name = b->order != NULL ? b->order[c->i] : c->at;
+	nlen = index_get16(a + name);
+	memcpy(c->path + c->dlen, a + name + INDEX_NAME_HDR, nlen);
+	if (b->order == NULL)
+		c->at += INDEX_NAME_HDR + nlen;
+	c->e.mask = c->dmask | match_mask(c->path + c->dlen, nlen);
+	c->e.off = 0;
+	c->e.len = (uint16_t)(c->dlen + nlen);
+	c->e.base = (uint16_t)c->dlen;
+	c->left--;
+	c->i++;
+	return true;
+}
+
+void
+index_cursor_release(struct index_cursor *c)
+{
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}
+
 /*
  * A full rebuild gives the builder's pages back as its segments take
  * their contents over, so its peak is the old index, the new one and a
  * little, not also the whole builder (bench/soak.sh: the rebuild's
- * saw-tooth, old + builder + new, was twice the index). The entries go
- * in order, as they are read. An arena page goes once every path on it
- * is written: left[] counts them, one per page of memory (not of arena
- * offsets: the block does not start on a page). A directory's paths lie
- * side by side in the arena and the sorted order keeps a subtree
- * together, as the walk did, so pages go as the writing passes. Nothing
- * when the arrays are not mappings (under ASan) or left[] cannot be had.
+ * saw-tooth, old + builder + new, was twice the index). The order goes
+ * as it is read. An arena page goes once every name on it is written and
+ * every directory on it is done with: left[] counts them, one per page
+ * of memory (not of arena offsets: the block does not start on a page).
+ * A directory's names lie side by side in the arena and the sorted
+ * order keeps a subtree together, as the walk did, so pages go as the
+ * writing passes. Nothing when the arrays are not mappings (under ASan)
+ * or left[] cannot be had.
  */
 #define INDEX_PAGE 4096
-#define INDEX_GIVEBACK_ENTRIES 4096
+#define INDEX_GIVEBACK_ORDER 4096
 
 struct index_giveback {
-	uint16_t *left;		/* per page: paths on it not yet written;
-				   at most INDEX_PAGE + 1 */
+	uint16_t *left;		/* per page: names and directories on it
+				   still to be read; at most INDEX_PAGE + 1 */
 	uintptr_t base;		/* the page the arena starts in */
+	size_t npages;
 };
 
 static size_t
@@ -823,49 +977,62 @@ index_giveback_page(const struct index_giveback *g,
 	return ((uintptr_t)b->arena + off - g->base) / INDEX_PAGE;
 }
 
+/* [off, off + len) of the arena is read (-1) or to be read (+1). */
 static void
-index_giveback_init(struct index_giveback *g, const struct index_builder *b)
+index_giveback_count(struct index_giveback *g, struct index_builder *b,
+    size_t off, size_t len, int d)
 {
-	memset(g, 0, sizeof(*g));
-	if (b->n == 0 || !fidx_big_mapped(b->arena) ||
-	    !fidx_big_mapped(b->entries))
-		return;
-	g->base = (uintptr_t)b->arena & ~(uintptr_t)(INDEX_PAGE - 1);
-	if ((g->left = fidx_calloc(index_giveback_page(g, b, b->len) + 1,
-	    sizeof(*g->left))) == NULL)
-		return;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct match_entry *e = &b->entries[i];
-
-		for (size_t p = index_giveback_page(g, b, e->off);
-		    p <= index_giveback_page(g, b, e->off + e->len - 1); p++)
-			g->left[p]++;
-	}
-}
-
-/* Entry i of b is written. */
-static void
-index_giveback_written(struct index_giveback *g, struct index_builder *b,
-    size_t i)
-{
-	const struct match_entry *e = &b->entries[i];
-
-	if (g->left == NULL)
-		return;
-	for (size_t p = index_giveback_page(g, b, e->off);
-	    p <= index_giveback_page(g, b, e->off + e->len - 1); p++) {
+	for (size_t p = index_giveback_page(g, b, off);
+	    p <= index_giveback_page(g, b, off + len - 1); p++) {
 		uintptr_t at = g->base + p * INDEX_PAGE;
 
-		if (--g->left[p] > 0)
+		if (d > 0) {
+			g->left[p]++;
 			continue;
+		}
 		/* The first page holds the block's header: never whole. */
-		if (at < (uintptr_t)b->arena)
+		if (--g->left[p] > 0 || at < (uintptr_t)b->arena)
 			continue;
 		fidx_big_discard(b->arena, at - (uintptr_t)b->arena,
 		    INDEX_PAGE);
 	}
-	if ((i + 1) % INDEX_GIVEBACK_ENTRIES == 0)
-		fidx_big_discard(b->entries, 0, (i + 1) * sizeof(*e));
+}
+
+static void
+index_giveback_init(struct index_giveback *g, struct index_builder *b)
+{
+	memset(g, 0, sizeof(*g));
+	if (b->order == NULL || !fidx_big_mapped(b->arena))
+		return;
+	g->base = (uintptr_t)b->arena & ~(uintptr_t)(INDEX_PAGE - 1);
+	g->npages = index_giveback_page(g, b, b->used - 1) + 1;
+	if ((g->left = fidx_calloc(g->npages, sizeof(*g->left))) == NULL)
+		return;
+	for (size_t k = 0; k < b->ngroups; k++)
+		if (b->groups[k].dlen > 0)
+			index_giveback_count(g, b, b->groups[k].dir,
+			    b->groups[k].dlen, 1);
+	for (size_t i = 0; i < b->n; i++)
+		index_giveback_count(g, b, b->order[i],
+		    index_name_size(b->arena, b->order[i]), 1);
+}
+
+/* The cursor c over b has just read a path. */
+static void
+index_giveback_read(struct index_giveback *g, struct index_builder *b,
+    const struct index_cursor *c)
+{
+	size_t i = c->i - 1;
+
+	if (g->left == NULL)
+		return;
+	index_giveback_count(g, b, b->order[i],
+	    index_name_size(b->arena, b->order[i]), -1);
+	if (c->left == 0 && c->dlen > 0)
+		index_giveback_count(g, b, b->groups[c->at - 1].dir,
+		    c->dlen, -1);
+	if (c->i % INDEX_GIVEBACK_ORDER == 0)
+		fidx_big_discard(b->order, 0, c->i * sizeof(*b->order));
 }
 
 struct index_snapshot *
@@ -873,20 +1040,21 @@ index_builder_finish(struct index_builder *b, uint64_t generation)
 {
 	struct index_snapshot *s = NULL;
 	struct index_giveback g = { 0 };
+	struct index_cursor c = { 0 };
 	struct index_segw w;
 
-	if (index_builder_sort(b) == -1 ||
+	if (index_builder_sort(b) == -1 || index_cursor_init(&c, b) == -1 ||
 	    index_segw_init(&w, b->budget, b) == -1)
 		goto out;
 	index_giveback_init(&g, b);
-	for (size_t i = 0; i < b->n && w.err == 0; i++) {
-		index_segw_put(&w, b->arena + b->entries[i].off,
-		    &b->entries[i]);
-		index_giveback_written(&g, b, i);
+	while (w.err == 0 && index_cursor_next(&c)) {
+		index_segw_put(&w, c.path, &c.e);
+		index_giveback_read(&g, b, &c);
 	}
 	s = index_segw_finish(&w, generation, b->capped);
 	free(g.left);
 out:
+	index_cursor_release(&c);
 	/* What the segments did not take over goes back with the builder. */
 	index_builder_release(b);
 	return s;
@@ -895,40 +1063,32 @@ out:
 int
 index_builder_absorb(struct index_builder *dst, struct index_builder *src)
 {
-	size_t len = dst->len + src->len, n = dst->n + src->n;
+	size_t used = dst->used + src->used;
 	int rc = -1;
 
-	if (len > UINT32_MAX)
+	if (used > UINT32_MAX)
 		goto out;
-	if (len > dst->cap) {
-		char *a = fidx_big_reallocarray(dst->arena, len, 1);
+	if (used > dst->cap) {
+		char *a = fidx_big_reallocarray(dst->arena, used, 1);
 		size_t held = index_builder_held(dst);
 
 		if (a == NULL)
 			goto out;
 		dst->arena = a;
-		dst->cap = len;
+		dst->cap = used;
 		index_builder_held_was(dst, held);
 	}
-	if (n > dst->ecap) {
-		struct match_entry *e = fidx_big_reallocarray(dst->entries,
-		    n, sizeof(*e));
-		size_t held = index_builder_held(dst);
-
-		if (e == NULL)
-			goto out;
-		dst->entries = e;
-		dst->ecap = n;
-		index_builder_held_was(dst, held);
-	}
-	if (src->len > 0)
-		memcpy(dst->arena + dst->len, src->arena, src->len);
-	for (size_t i = 0; i < src->n; i++) {
-		dst->entries[dst->n + i] = src->entries[i];
-		dst->entries[dst->n + i].off += (uint32_t)dst->len;
-	}
-	dst->len = len;
-	dst->n = n;
+	if (dst->order != NULL)
+		index_builder_unsort(dst);
+	/* Runs are whole in themselves: src's follow dst's as they are. */
+	if (src->used > 0)
+		memcpy(dst->arena + dst->used, src->arena, src->used);
+	dst->used = used;
+	dst->run = INDEX_NO_RUN;
+	dst->n += src->n;
+	dst->len += src->len;
+	if (src->longest > dst->longest)
+		dst->longest = src->longest;
 	dst->capped |= src->capped;
 	dst->sorted = false;
 	/* Its charge was for these very bytes: it moves with them. */
@@ -949,8 +1109,10 @@ index_builder_release(struct index_builder *b)
 		atomic_fetch_sub(&b->budget->used, b->charged);
 	index_scratch_sub(index_builder_held(b));
 	fidx_big_free(b->arena);
-	fidx_big_free(b->entries);
+	fidx_big_free(b->order);
+	fidx_big_free(b->groups);
 	memset(b, 0, sizeof(*b));
+	b->run = INDEX_NO_RUN;
 }
 
 /* ---- deltas ---- */
@@ -1077,36 +1239,46 @@ index_mark_clear(const struct index_snapshot *s, uint8_t *mark, const char *p)
 	}
 }
 
+/* Moves c to the next add, if one of the first nadd is left. */
+static bool
+index_apply_next(struct index_cursor *c, size_t nadd)
+{
+	return c->i < nadd && index_cursor_next(c);
+}
+
 struct index_snapshot *
 index_snapshot_apply(const struct index_snapshot *old,
     const struct index_change *ch, uint64_t generation,
     struct index_apply_stats *st)
 {
 	const struct index_builder *add = ch->add;
-	size_t nadd = add != NULL ? add->n : 0, a = 0, nclear = 0;
+	size_t nadd = add != NULL ? add->n : 0, nclear = 0;
 	size_t removed = 0, room;
 	const char **clear = NULL;
 	uint8_t *mark = NULL;
 	struct index_snapshot *s = NULL;
+	struct index_cursor cur = { 0 };	/* the add to place next */
 	struct index_segw w;
-	bool capped = old->capped;
+	bool capped = old->capped, have;
 
 	memset(st, 0, sizeof(*st));
 	if ((clear = index_clears_norm(ch, &nclear)) == NULL ||
 	    (mark = fidx_calloc(old->nseg ? old->nseg : 1, 1)) == NULL ||
+	    (add != NULL && index_cursor_init(&cur, add) == -1) ||
 	    index_segw_init(&w, old->budget, NULL) == -1) {
+		index_cursor_release(&cur);
 		free(clear);
 		free(mark);
 		errno = ENOMEM;
 		return NULL;
 	}
-	for (size_t j = 0; j < nadd && old->nseg > 0; j++) {
-		const struct match_entry *e = &add->entries[j];
-		struct index_key k = index_key_of(add->arena + e->off, e->len,
-		    e->base);
+	while (old->nseg > 0 && index_cursor_next(&cur)) {
+		struct index_key k = index_key_of(cur.path, cur.e.len,
+		    cur.e.base);
 
 		mark[index_locate(old, &k)] = INDEX_TOUCH;
 	}
+	index_cursor_rewind(&cur);
 	for (size_t c = 0; c < nclear && old->nseg > 0; c++)
 		index_mark_clear(old, mark, clear[c]);
 
@@ -1130,6 +1302,7 @@ index_snapshot_apply(const struct index_snapshot *old,
 	}
 	st->removed = removed;
 	st->added = nadd;
+	have = index_apply_next(&cur, nadd);
 
 	for (size_t i = 0; i < old->nseg && w.err == 0; i++) {
 		const struct index_segment *g = old->segs[i];
@@ -1149,44 +1322,40 @@ index_snapshot_apply(const struct index_snapshot *old,
 		/* Merge what stays of g with the adds that land in it. */
 		for (size_t j = 0; j < g->n && w.err == 0;) {
 			const struct match_entry *e = &g->entries[j];
-			const struct match_entry *ae = a < nadd ?
-			    &add->entries[a] : NULL;
 			const char *path = index_segment_path(g, j);
-
-			int r = ae == NULL ? 1 : index_path_cmp(add->arena +
-			    ae->off, ae->len, ae->base, path, e->len, e->base);
+			int r = !have ? 1 : index_path_cmp(cur.path, cur.e.len,
+			    cur.e.base, path, e->len, e->base);
 
 			if (r < 0) {
-				index_segw_put(&w, add->arena + ae->off, ae);
-				a++;
+				index_segw_put(&w, cur.path, &cur.e);
+				have = index_apply_next(&cur, nadd);
 				continue;
 			}
 			/* Never twice: an add equal to a path held is that path. */
 			if (r == 0) {
 				index_segw_put(&w, path, e);
-				a++;
+				have = index_apply_next(&cur, nadd);
 			} else if (!index_cleared(clear, nclear, path, e->len))
 				index_segw_put(&w, path, e);
 			j++;
 		}
-		for (; a < nadd && w.err == 0; a++) {
-			const struct match_entry *ae = &add->entries[a];
-			struct index_key k = index_key_of(add->arena + ae->off,
-			    ae->len, ae->base);
+		for (; have && w.err == 0; have = index_apply_next(&cur, nadd)) {
+			struct index_key k = index_key_of(cur.path, cur.e.len,
+			    cur.e.base);
 
 			if (!last && index_key_cmp(&k, &next) >= 0)
 				break;
-			index_segw_put(&w, add->arena + ae->off, ae);
+			index_segw_put(&w, cur.path, &cur.e);
 		}
 	}
 	/* An empty index: every add is new. */
-	for (; a < nadd && w.err == 0; a++)
-		index_segw_put(&w, add->arena + add->entries[a].off,
-		    &add->entries[a]);
+	for (; have && w.err == 0; have = index_apply_next(&cur, nadd))
+		index_segw_put(&w, cur.path, &cur.e);
 	index_segw_flush(&w);
 	st->segments_made = w.nout - st->segments_shared;
 	st->bytes_made = w.made_bytes;
 	s = index_segw_finish(&w, generation, capped);
+	index_cursor_release(&cur);
 	free(clear);
 	free(mark);
 	return s;

@@ -142,12 +142,29 @@ void index_live_get(size_t *snapshots, size_t *segments);
  * Collects paths under two caps. The caps count what the finished
  * snapshot can hold at most (index_weight()), so a walk stops before the
  * snapshot could pass the budget, not after.
+ *
+ * A walk adds a directory's files one after another, so the builder
+ * keeps runs: a directory's bytes once, then the names of its files
+ * (index.c has the layout). A walk of /usr holds 4.1 MB where whole
+ * paths and their entries were 11.5 MB: the index it will make. The
+ * entries (masks) are made only as an index_cursor reads the paths
+ * back, whole, in the order of the adds or, after index_builder_sort(),
+ * in directory order.
  */
+struct index_group;
+
 struct index_builder {
-	char *arena;
-	size_t len, cap;
-	struct match_entry *entries;
-	size_t n, ecap;
+	char *arena;			/* the runs */
+	size_t used, cap;		/* arena bytes written, allocated */
+	size_t run;			/* offset of the run being added to,
+					   or SIZE_MAX: the next add starts one */
+	size_t n;			/* paths */
+	size_t len;			/* their bytes as whole paths */
+	size_t longest;			/* the longest path's bytes */
+	/* Made by index_builder_sort(); dropped by the next add. */
+	uint32_t *order;		/* n: arena offsets of names, sorted */
+	struct index_group *groups;	/* a directory each, in order */
+	size_t ngroups;
 	size_t max_files;
 	size_t max_bytes;
 	struct index_budget *budget;	/* may be NULL */
@@ -158,6 +175,34 @@ struct index_builder {
 	bool sorted;			/* by index_builder_sort(), since the
 					   last add */
 };
+
+/*
+ * Reads a builder's paths back, whole: in directory order when it is
+ * sorted, else in the order they were added. The builder must not change
+ * while a cursor reads it.
+ */
+struct index_cursor {
+	const struct index_builder *b;
+	size_t i;			/* paths read */
+	size_t at;			/* unsorted: arena offset of the next
+					   name; sorted: the group read */
+	size_t left;			/* unsorted: names left in the run */
+	size_t dlen;			/* the directory's bytes in path */
+	uint64_t dmask;			/* match_mask() of them */
+	char *path;			/* longest bytes: the path read */
+	struct match_entry e;		/* its entry (off 0, mask made) */
+};
+
+/* -1 when out of memory (nothing to release then). */
+int index_cursor_init(struct index_cursor *c, const struct index_builder *b);
+
+/*
+ * The next path, in c->path (c->e.len bytes, not NUL-terminated) and
+ * c->e; false after the last.
+ */
+bool index_cursor_next(struct index_cursor *c);
+
+void index_cursor_release(struct index_cursor *c);
 
 /*
  * The most a snapshot of `files` paths of `path_bytes` bytes in all can
@@ -179,7 +224,8 @@ int index_builder_add(struct index_builder *b, const char *path, size_t len);
 /*
  * Puts the builder's paths in directory order, a path added twice kept
  * once. Cheap for a walk's output, where each directory's files came
- * together: it sorts directories, then the names within each.
+ * together: it sorts directories, then the names within each, into an
+ * array of four bytes a path.
  * Returns -1 when out of memory (the builder is unchanged).
  */
 int index_builder_sort(struct index_builder *b);

@@ -487,8 +487,9 @@ test_giveback(void **state)
 	for (size_t u = 0; u < U_DIRS * U_FILES; u++) {
 		u_path(p, sizeof(p), u);
 		assert_int_equal(index_builder_add(&b, p, strlen(p)), 0);
-		bytes += strlen(p) + sizeof(struct match_entry);
 	}
+	/* Its arena and the sort's order array, as pages. */
+	bytes = b.used + b.n * sizeof(uint32_t);
 	assert_non_null(s = index_builder_finish(&b, 1));
 	assert_same_paths(s, ref);
 	assert_true(alloc_big_discarded() - before >= bytes / 2);
@@ -496,6 +497,79 @@ test_giveback(void **state)
 	index_snapshot_unref(ref);
 	alloc_big_maps(0);
 	assert_int_equal(alloc_big_bytes(), 0);
+}
+
+/* The path p's entry as a segment would hold it (off 0). */
+static void
+assert_entry_of(const struct index_cursor *c, const char *p)
+{
+	struct match_entry e;
+
+	match_entry_init(&e, p, 0, (uint16_t)strlen(p), true);
+	assert_int_equal(c->e.len, e.len);
+	assert_memory_equal(c->path, p, e.len);
+	assert_int_equal(c->e.base, e.base);
+	assert_true(c->e.mask == e.mask);
+	assert_int_equal(c->e.off, 0);
+}
+
+/*
+ * The builder keeps a directory once per run of its files: a cursor reads
+ * the paths back whole, with the entries a segment holds, in the order
+ * added, then, sorted, in directory order with a path added twice once
+ * (a directory listed in two parts, as a walk may, sorts as one). And a
+ * walk's output costs under half what its snapshot weighs.
+ */
+static void
+test_builder_runs(void **state)
+{
+	static const char *const added[] = { "b/x", "b/a", "top", "a/b/c",
+	    "b/m", "a/b/c", "a-c", "a/z", "b/", "a/b/a", "/", NULL };
+	static const char *const sorted[] = { "/", "a-c", "b/", "top", "a/z",
+	    "a/b/a", "a/b/c", "b/a", "b/m", "b/x", NULL };
+	struct index_builder b;
+	struct index_cursor c;
+	char p[64];
+	size_t i;
+
+	(void)state;
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
+	for (i = 0; added[i] != NULL; i++)
+		assert_int_equal(index_builder_add(&b, added[i],
+		    strlen(added[i])), 0);
+	assert_int_equal(index_cursor_init(&c, &b), 0);
+	for (i = 0; index_cursor_next(&c); i++)
+		assert_entry_of(&c, added[i]);
+	assert_null(added[i]);
+	index_cursor_release(&c);
+
+	assert_int_equal(index_builder_sort(&b), 0);
+	assert_int_equal(b.n, 10);
+	assert_int_equal(index_cursor_init(&c, &b), 0);
+	for (i = 0; index_cursor_next(&c); i++) {
+		assert_non_null(sorted[i]);
+		assert_entry_of(&c, sorted[i]);
+		if (i > 0)
+			assert_true(index_path_cmp(sorted[i - 1],
+			    strlen(sorted[i - 1]), match_basename(sorted[i - 1],
+			    strlen(sorted[i - 1])), c.path, c.e.len,
+			    c.e.base) < 0);
+	}
+	assert_null(sorted[i]);
+	index_cursor_release(&c);
+	/* An add after the sort: unsorted again, read as added. */
+	assert_int_equal(index_builder_add(&b, "0", 1), 0);
+	assert_false(b.sorted);
+	assert_null(b.order);
+	index_builder_release(&b);
+
+	index_builder_init(&b, SIZE_MAX, SIZE_MAX, NULL);
+	for (size_t u = 0; u < U_DIRS * U_FILES; u++) {
+		u_path(p, sizeof(p), u);
+		assert_int_equal(index_builder_add(&b, p, strlen(p)), 0);
+	}
+	assert_true(b.used < index_weight(b.n, b.len) / 2);
+	index_builder_release(&b);
 }
 
 /* Bytes of the segments a and b both hold: the budget counts them once. */
@@ -775,6 +849,7 @@ main(void)
 		cmocka_unit_test(test_arena_pad),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_giveback),
+		cmocka_unit_test(test_builder_runs),
 		cmocka_unit_test(test_delta_equals_build),
 		cmocka_unit_test(test_reader_keeps_segments),
 		cmocka_unit_test(test_apply_caps),

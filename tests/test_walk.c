@@ -203,11 +203,16 @@ assert_listing(const struct index_builder *b, const char *const *want)
 	got = calloc(b->n + 1, sizeof(*got));
 	exp = calloc(nw + 1, sizeof(*exp));
 	assert_true(got != NULL && exp != NULL);
-	for (i = 0; i < b->n; i++) {
-		got[i] = strndup(b->arena + b->entries[i].off,
-		    b->entries[i].len);
+	struct index_cursor c;
+
+	assert_int_equal(index_cursor_init(&c, b), 0);
+	for (i = 0; index_cursor_next(&c); i++) {
+		assert_true(i < b->n);
+		got[i] = strndup(c.path, c.e.len);
 		assert_non_null(got[i]);
 	}
+	assert_int_equal(i, b->n);
+	index_cursor_release(&c);
 	for (i = 0; i < nw; i++)
 		exp[i] = (char *)want[i];
 	gs = join_sorted(got, b->n);
