@@ -291,6 +291,131 @@ fidx_big_free(void *p)
 	munmap(h, h->maplen);
 }
 
+/* ---- pools ---- */
+
+/*
+ * A chunk: its blocks follow the header, 16-byte aligned, each after a
+ * header naming its chunk (NULL: a block of malloc's). live counts the
+ * blocks not freed, and one more while a thread cuts from the chunk.
+ */
+struct alloc_chunk {
+	atomic_size_t live;
+	size_t used, cap;
+	size_t pad_;
+};
+
+struct alloc_pooled {
+	struct alloc_chunk *chunk;
+	size_t pad_;
+};
+
+#define ALLOC_CHUNK (256 * 1024)
+/* Larger blocks (a dump's buffer) are malloc's, not a chunk's tail. */
+#define ALLOC_POOL_MAX (ALLOC_CHUNK / 8)
+
+static _Thread_local int alloc_pool_depth;
+static _Thread_local struct alloc_chunk *alloc_pool_cur;
+static atomic_size_t alloc_chunks_live;
+
+static void
+alloc_chunk_unref(struct alloc_chunk *c)
+{
+	if (atomic_fetch_sub_explicit(&c->live, 1, memory_order_acq_rel) == 1) {
+		atomic_fetch_sub_explicit(&alloc_chunks_live, 1,
+		    memory_order_relaxed);
+		fidx_big_free(c);
+	}
+}
+
+void
+alloc_pool_begin(void)
+{
+	alloc_pool_depth++;
+}
+
+void
+alloc_pool_end(void)
+{
+	if (--alloc_pool_depth > 0 || alloc_pool_cur == NULL)
+		return;
+	alloc_chunk_unref(alloc_pool_cur);
+	alloc_pool_cur = NULL;
+}
+
+/* A block of n bytes (a multiple of 16) from this thread's chunk, or NULL. */
+static struct alloc_pooled *
+alloc_pool_cut(size_t n)
+{
+	struct alloc_chunk *c = alloc_pool_cur;
+	struct alloc_pooled *b;
+
+	if (c == NULL || c->used + n > c->cap) {
+		/* Not counted as an allocation: the block asking for it is. */
+		alloc_exempt(1);
+		c = fidx_big_malloc(ALLOC_CHUNK);
+		alloc_exempt(0);
+		if (c == NULL)
+			return NULL;
+		if (alloc_pool_cur != NULL)
+			alloc_chunk_unref(alloc_pool_cur);
+		atomic_init(&c->live, 1);
+		c->used = sizeof(*c);
+		c->cap = ALLOC_CHUNK;
+		alloc_pool_cur = c;
+		atomic_fetch_add_explicit(&alloc_chunks_live, 1,
+		    memory_order_relaxed);
+	}
+	b = (struct alloc_pooled *)((char *)c + c->used);
+	c->used += n;
+	atomic_fetch_add_explicit(&c->live, 1, memory_order_relaxed);
+	b->chunk = c;
+	return b;
+}
+
+void *
+fidx_pool_malloc(size_t size)
+{
+	struct alloc_pooled *b = NULL;
+	size_t n;
+
+	if (size > SIZE_MAX - 2 * sizeof(*b)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (alloc_should_fail())
+		return NULL;
+	n = (sizeof(*b) + size + 15) & ~(size_t)15;
+	if (alloc_pool_depth > 0 && n <= ALLOC_POOL_MAX &&
+	    atomic_load_explicit(&alloc_big_on, memory_order_relaxed))
+		b = alloc_pool_cut(n);
+	if (b == NULL) {
+		if ((b = malloc(sizeof(*b) + size)) == NULL)
+			return NULL;
+		b->chunk = NULL;
+	}
+	return b + 1;
+}
+
+void
+fidx_pool_free(void *p)
+{
+	struct alloc_pooled *b;
+
+	if (p == NULL)
+		return;
+	b = (struct alloc_pooled *)p - 1;
+	if (b->chunk == NULL)
+		free(b);
+	else
+		alloc_chunk_unref(b->chunk);
+}
+
+size_t
+alloc_pool_chunks(void)
+{
+	return atomic_load_explicit(&alloc_chunks_live, memory_order_relaxed);
+}
+
 void
 alloc_big_maps(int on)
 {

@@ -80,6 +80,29 @@ size_t alloc_big_bytes(void);
 /* Tests: 1 maps big blocks even under ASan, 0 makes them all malloc. */
 void alloc_big_maps(int on);
 
+/*
+ * Pools: blocks made together on one thread that die together (a query's
+ * results as JSON: 10,000 results are 50,000 small blocks) cut one after
+ * another from chunks that are big blocks of their own, while this thread
+ * has a pool open (alloc_pool_begin ... alloc_pool_end); a chunk goes back
+ * whole when the last block cut from it is freed, on whichever thread.
+ * Why: made on a worker between blocks that live longer and freed later
+ * on the loop thread, such a tree left holes in the worker's malloc arena,
+ * and the next one touched them again; the trim gave them back each
+ * second and each answer took them again: bench/soak.sh saw 5 MiB of
+ * free arena resident for minutes at a time. fidx_pool_malloc/free are
+ * jansson's allocator (proto_alloc_init); with no pool open, or while
+ * big blocks are not mapped (under ASan, so its redzones still check each
+ * block), they are malloc with a 16-byte header. Counted as fidx_*
+ * allocations (alloc_fail_at).
+ */
+void alloc_pool_begin(void);
+void alloc_pool_end(void);
+void *fidx_pool_malloc(size_t size);
+void fidx_pool_free(void *p);
+/* Pool chunks alive now (for tests). */
+size_t alloc_pool_chunks(void);
+
 /* Fails the n-th fidx_* allocation after this call; 0 turns injection off. */
 void alloc_fail_at(unsigned long n);
 /* True once the injected failure has happened. */

@@ -34,8 +34,11 @@ static const char *const proto_err_names[PROTO_E_COUNT] = {
 void
 proto_alloc_init(void)
 {
-	/* jansson's own mallocs never fail on purpose; fidx_malloc can. */
-	json_set_alloc_funcs(fidx_malloc, free);
+	/*
+	 * jansson's own mallocs never fail on purpose; fidx_pool_malloc
+	 * can, and cuts an answer's blocks from a pool while one is open.
+	 */
+	json_set_alloc_funcs(fidx_pool_malloc, fidx_pool_free);
 }
 
 bool

@@ -10,14 +10,14 @@ topk_init(struct topk *t, size_t k)
 {
 	t->n = 0;
 	t->k = k;
-	t->items = fidx_reallocarray(NULL, k, sizeof(*t->items));
+	t->items = fidx_big_reallocarray(NULL, k, sizeof(*t->items));
 	return t->items == NULL ? -1 : 0;
 }
 
 void
 topk_release(struct topk *t)
 {
-	free(t->items);
+	fidx_big_free(t->items);
 	t->items = NULL;
 	t->n = t->k = 0;
 }

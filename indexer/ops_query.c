@@ -70,9 +70,28 @@ ops_query_text(struct ops_req *r, char *buf, const char **text,
 	return 0;
 }
 
-/* The results array of a finished search. */
+/*
+ * The results array of a finished search, its blocks cut from a pool
+ * (alloc.h): it is freed on the loop thread once sent, and would
+ * otherwise leave its holes in this worker's arena.
+ */
+static json_t *ops_results_pooled(const struct query *q,
+    const struct topk *top, bool positions);
+
 static json_t *
 ops_results(const struct query *q, const struct topk *top, bool positions)
+{
+	json_t *a;
+
+	alloc_pool_begin();
+	a = ops_results_pooled(q, top, positions);
+	alloc_pool_end();
+	return a;
+}
+
+static json_t *
+ops_results_pooled(const struct query *q, const struct topk *top,
+    bool positions)
 {
 	struct query_scratch *sc = NULL;
 	uint32_t *pos = NULL;
@@ -81,7 +100,7 @@ ops_results(const struct query *q, const struct topk *top, bool positions)
 	if (a == NULL)
 		return NULL;
 	if (positions && ((sc = query_scratch_new(q)) == NULL ||
-	    (pos = fidx_reallocarray(NULL, FIDX_MAX_PATH_CEILING,
+	    (pos = fidx_big_reallocarray(NULL, FIDX_MAX_PATH_CEILING,
 	    sizeof(*pos))) == NULL))
 		goto fail;
 	for (size_t i = 0; i < top->n; i++) {
@@ -95,11 +114,11 @@ ops_results(const struct query *q, const struct topk *top, bool positions)
 			goto fail;
 	}
 	query_scratch_free(sc);
-	free(pos);
+	fidx_big_free(pos);
 	return a;
 fail:
 	query_scratch_free(sc);
-	free(pos);
+	fidx_big_free(pos);
 	json_decref(a);
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "../common/alloc.h"
@@ -173,6 +174,76 @@ test_failures_leave_the_old_block(void **state)
 	fidx_big_free(q);
 }
 
+#define POOL_N 20000
+
+static void *pool_blocks[POOL_N];
+
+static void *
+pool_free_all(void *arg)
+{
+	(void)arg;
+	for (size_t i = 0; i < POOL_N; i++)
+		fidx_pool_free(pool_blocks[i]);
+	return NULL;
+}
+
+/*
+ * While a pool is open, small blocks come from chunks of their own,
+ * 16-byte aligned and apart; freed on another thread, the last block of a
+ * chunk gives the chunk back. Closed, or with mapping off, malloc's.
+ */
+static void
+test_pool(void **state)
+{
+	pthread_t t;
+	void *p;
+
+	(void)state;
+	alloc_pool_begin();
+	for (size_t i = 0; i < POOL_N; i++) {
+		size_t n = 1 + i % 100;
+
+		assert_non_null(pool_blocks[i] = fidx_pool_malloc(n));
+		assert_int_equal((uintptr_t)pool_blocks[i] % 16, 0);
+		fill(pool_blocks[i], n, (unsigned)i);
+	}
+	/* Large blocks are malloc's, not a chunk's. */
+	assert_non_null(p = fidx_pool_malloc(128 * 1024));
+	alloc_pool_end();
+	assert_true(alloc_pool_chunks() >= 20000 * 32 / (256 * 1024));
+	assert_true(alloc_big_bytes() >= alloc_pool_chunks() * 256 * 1024);
+	for (size_t i = 0; i < POOL_N; i++)
+		assert_true(same(pool_blocks[i], 1 + i % 100, (unsigned)i));
+	assert_int_equal(pthread_create(&t, NULL, pool_free_all, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	fidx_pool_free(p);
+	assert_int_equal(alloc_pool_chunks(), 0);
+	assert_int_equal(alloc_big_bytes(), 0);
+
+	/* No pool open: malloc's. */
+	assert_non_null(p = fidx_pool_malloc(10));
+	assert_int_equal(alloc_pool_chunks(), 0);
+	fidx_pool_free(p);
+	/* Mapping off (under ASan in fidxd): malloc's, pool or not. */
+	alloc_big_maps(0);
+	alloc_pool_begin();
+	assert_non_null(p = fidx_pool_malloc(10));
+	assert_int_equal(alloc_pool_chunks(), 0);
+	alloc_pool_end();
+	fidx_pool_free(p);
+	alloc_big_maps(1);
+	/* Injected failures reach pool blocks; a block freed in the pool. */
+	alloc_pool_begin();
+	alloc_fail_at(1);
+	assert_null(fidx_pool_malloc(10));
+	assert_true(alloc_failed());
+	assert_non_null(p = fidx_pool_malloc(10));
+	fidx_pool_free(p);
+	assert_int_equal(alloc_pool_chunks(), 1);	/* still open */
+	alloc_pool_end();
+	assert_int_equal(alloc_pool_chunks(), 0);
+}
+
 int
 main(void)
 {
@@ -188,6 +259,8 @@ main(void)
 		    setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_failures_leave_the_old_block, setup_maps, teardown),
+		cmocka_unit_test_setup_teardown(test_pool, setup_maps,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
