@@ -10,10 +10,12 @@
  *
  * A snapshot lists its paths in directory order (index_path_cmp) cut
  * into segments of at most INDEX_SEGMENT_FILES paths and
- * INDEX_SEGMENT_BYTES path bytes. Nothing is modified once made: a
- * rebuild makes all new segments, index_snapshot_apply() makes new ones
- * only where a change lands and shares the rest with the old snapshot,
- * so a saved file costs one segment, not the index. Readers hold a
+ * INDEX_SEGMENT_BYTES path bytes. Nothing is modified once made:
+ * index_snapshot_apply() makes new segments only where a change lands
+ * and shares the rest with the old snapshot, so a saved file costs one
+ * segment, not the index; a rebuild (index_builder_finish_like()) walks
+ * the whole tree but likewise shares every old segment it finds again
+ * unchanged. Readers hold a
  * snapshot with index_snapshot_ref() and release it with
  * index_snapshot_unref(); the last reference to a snapshot drops its
  * segments' references, and the last reference to a segment frees it,
@@ -239,6 +241,25 @@ int index_builder_sort(struct index_builder *b);
 struct index_snapshot *index_builder_finish(struct index_builder *b,
     uint64_t generation);
 
+/* What index_snapshot_apply() or index_builder_finish_like() did. */
+struct index_apply_stats {
+	size_t segments_made;
+	size_t segments_shared;
+	size_t bytes_made;		/* allocated for new segments */
+	size_t removed, added;		/* a rebuild: every old and new path */
+};
+
+/*
+ * The same, for a rebuild that replaces like (NULL: none): every run of
+ * the new paths that is one of like's segments, path for path, shares
+ * that segment instead of making its copy. The result is the snapshot
+ * index_builder_finish() makes, but for where segments are cut; like is
+ * not changed and must stay alive until this returns.
+ */
+struct index_snapshot *index_builder_finish_like(struct index_builder *b,
+    const struct index_snapshot *like, uint64_t generation,
+    struct index_apply_stats *st);
+
 /*
  * Appends every path of src to dst (builders of one index, filled by
  * different threads; the caps were counted as they were filled) and
@@ -270,14 +291,6 @@ struct index_change {
  * holds the ones left out, for the caller to free if it owns them.
  */
 size_t index_paths_norm(const char **v, size_t n);
-
-/* What index_snapshot_apply() did, for stats and tests. */
-struct index_apply_stats {
-	size_t segments_made;
-	size_t segments_shared;
-	size_t bytes_made;		/* allocated for new segments */
-	size_t removed, added;
-};
 
 /*
  * A new snapshot: old with the change applied, sharing every segment the

@@ -265,6 +265,15 @@ ops_project_json(const struct project *p)
 		    "segments_made", (json_int_t)p->dstats.segments_made,
 		    "segments_shared", (json_int_t)p->dstats.segments_shared,
 		    "bytes_made", (json_int_t)p->dstats.bytes_made));
+	/*
+	 * What the last walk made: segments of the index it replaced that
+	 * did not change are shared, not copied.
+	 */
+	if (o != NULL && p->built_at > 0)
+		o = ops_set(o, "last_walk", json_pack("{s:I,s:I,s:I}",
+		    "segments_made", (json_int_t)p->bstats.segments_made,
+		    "segments_shared", (json_int_t)p->bstats.segments_shared,
+		    "bytes_made", (json_int_t)p->bstats.bytes_made));
 	return ops_index_fields(o, p);
 }
 

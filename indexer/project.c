@@ -358,7 +358,7 @@ project_delta(struct project_registry *r, struct project *p,
 	    r->lim.max_files };
 
 	if ((p->result = index_snapshot_apply(p->base, &ch, p->walk_gen,
-	    &p->dstats)) == NULL) {
+	    &p->jstats)) == NULL) {
 		p->result_errno = errno;
 		snprintf(p->result_msg, sizeof(p->result_msg), "%s",
 		    errno == ENOSPC ? "a change would pass the index-bytes "
@@ -401,7 +401,9 @@ project_walk(struct project_registry *r, struct project *p)
 		index_builder_release(&b);
 		return;
 	}
-	if ((p->result = index_builder_finish(&b, p->walk_gen)) == NULL) {
+	/* Segments of the index it replaces that did not change are shared. */
+	if ((p->result = index_builder_finish_like(&b, p->base, p->walk_gen,
+	    &p->jstats)) == NULL) {
 		p->result_errno = ENOMEM;
 		snprintf(p->result_msg, sizeof(p->result_msg),
 		    "out of memory building the index");
@@ -572,6 +574,7 @@ project_walk_start(struct project_registry *r, struct project *p)
 	p->walking = true;
 	p->dirty = false;
 	p->delta = false;
+	p->base = p->snap != NULL ? index_snapshot_ref(p->snap) : NULL;
 	/* The walk reads the whole tree: what waited is covered. */
 	project_pending_drop(r, p);
 	p->walk_gen = ++p->last_gen;
@@ -942,6 +945,7 @@ project_apply(struct project_registry *r, struct project *p)
 		}
 		p->built_at = time(NULL);
 		p->build_ms = project_ms_since(&p->walk_start);
+		p->bstats = p->jstats;
 		c->rebuilds++;
 	} else {
 		project_strv_free(p->skip_walk, p->nskip_walk);
@@ -1017,6 +1021,7 @@ project_delta_apply(struct project_registry *r, struct project *p)
 	}
 	project_skips_take(p, false);
 	project_entered_log(r, p);
+	p->dstats = p->jstats;
 	/* Only a delta changes the index between walks: p->base is p->snap. */
 	index_snapshot_unref(p->snap);
 	p->snap = p->result;

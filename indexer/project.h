@@ -130,8 +130,11 @@ struct project {
 	bool job_watches;		/* the job asks for watches: read by
 					   the walk, set before it is queued
 					   (p->watch is the loop's) */
-	struct index_snapshot *base;	/* what a delta applies to (a ref) */
-	struct index_apply_stats dstats;	/* the last delta's */
+	struct index_snapshot *base;	/* what a delta applies to, or what
+					   a walk's index replaces (a ref) */
+	struct index_apply_stats jstats;	/* the job's (walker) */
+	struct index_apply_stats dstats;	/* the last delta's (loop) */
+	struct index_apply_stats bstats;	/* the last walk's (loop) */
 	uint64_t delta_us;		/* and how long it took (walker) */
 	size_t delta_paths;
 	struct loop_timer settle;	/* a burst's next batch */

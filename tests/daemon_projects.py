@@ -3,7 +3,8 @@
 
 add with and without wait, under another spelling of the root, with
 options that change; projects' fields; reindex (a hundred of them leave
-the index's bytes as they were, reindex all); a root deleted, re-created
+the index's bytes as they were, reindex all; a reindex shares what did
+not change); a root deleted, re-created
 and deleted again; auto-add by a query. One daemon.
 
 Run by tests/run.sh, or alone:
@@ -103,6 +104,54 @@ def t_reindex(d, c, R, gen):
     r = c.req({"op": "reindex", "all": True, "root": R})
     check("reindex all with root: bad_request",
           err_code(r) == "bad_request", short(r))
+
+
+def t_rebuild_shares(d, c, tmp):
+    """A reindex shares the segments of the index it replaces where the
+    tree did not change: nothing made for an unchanged tree of several
+    segments, nor after a delta already took a change in (the delta cut
+    its segments elsewhere than a build would)."""
+    B = os.path.join(tmp, "segs")
+    for sub in ("a", "b", "c"):
+        os.makedirs(os.path.join(B, sub))
+        for i in range(5000):
+            open(os.path.join(B, sub, "f%05d" % i), "w").close()
+    r = c.req({"op": "add", "root": B, "wait": True}, timeout=30)
+    check("segments tree: added, 15000 files",
+          r.get("ok") is True and r.get("files") == 15000, short(r))
+    w = (find_project(c, B) or {}).get("last_walk") or {}
+    check("first walk: made its segments, shared none",
+          w.get("segments_made", 0) >= 3 and w.get("segments_shared") == 0
+          and w.get("bytes_made", 0) > 0, short(w))
+    made = w.get("segments_made")
+    r = c.req({"op": "reindex", "root": B, "wait": True}, timeout=30)
+    p = find_project(c, B) or {}
+    w = p.get("last_walk") or {}
+    check("reindex, nothing changed: every segment shared, none made",
+          r.get("files") == 15000 and w.get("segments_made") == 0 and
+          w.get("bytes_made") == 0 and w.get("segments_shared") == made,
+          short(p))
+    mkfiles(B, ["b/new_one.txt"])
+    os.unlink(os.path.join(B, "a", "f00010"))
+    r = c.req({"op": "sync", "root": B, "timeout_ms": 10000}, timeout=20)
+    p = find_project(c, B) or {}
+    check("a change, synced: a delta made a segment or two",
+          r.get("ok") is True and p.get("files") == 15000 and
+          1 <= (p.get("last_change") or {}).get("segments_made", 0) <= 2,
+          short(p))
+    r = c.req({"op": "reindex", "root": B, "wait": True}, timeout=30)
+    p = find_project(c, B) or {}
+    w = p.get("last_walk") or {}
+    check("reindex after the delta: every segment shared, none made",
+          r.get("files") == 15000 and w.get("segments_made") == 0 and
+          w.get("segments_shared", 0) >= made, short(p))
+    r = c.req({"op": "query", "root": B, "q": "new_one", "mode": "exact"})
+    check("reindex after the delta: the new file is found",
+          result_paths(r) == ["b/new_one.txt"], short(r))
+    r = c.req({"op": "query", "root": B, "q": "a/f00010", "mode": "exact"})
+    check("reindex after the delta: the deleted file is gone",
+          r.get("ok") is True and r.get("results") == [], short(r))
+    c.req({"op": "remove", "root": B})
 
 
 def t_gone(d, c, tmp):
@@ -270,6 +319,7 @@ def t_projects(tmp):
     R = mkdir_fixture(tmp, "proj", MAIN_FILES)
     gen = section("add", t_add, d, c, R)
     section("reindex", t_reindex, d, c, R, gen)
+    section("rebuild shares", t_rebuild_shares, d, c, tmp)
     section("gone", t_gone, d, c, tmp)
     section("add without wait", t_add_nowait, d, c, tmp)
     section("auto-add", t_auto_add, d, c, tmp)

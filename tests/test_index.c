@@ -408,9 +408,13 @@ u_under(const char *path, const char *c)
 	    (strncmp(path, c, n) == 0 && path[n] == '/');
 }
 
-/* A full build of the paths the model holds, added in a random order. */
+/*
+ * A full build of the paths the model holds, added in a random order, as
+ * a rebuild that replaces like (or NULL) makes it.
+ */
 static struct index_snapshot *
-u_build(const bool *model, struct index_budget *bud)
+u_rebuild(const bool *model, struct index_budget *bud,
+    const struct index_snapshot *like, struct index_apply_stats *st)
 {
 	static size_t order[U_DIRS * U_FILES];
 	struct index_builder b;
@@ -430,7 +434,15 @@ u_build(const bool *model, struct index_budget *bud)
 			u_path(p, sizeof(p), order[i]);
 			assert_int_equal(index_builder_add(&b, p, strlen(p)), 0);
 		}
-	return index_builder_finish(&b, 1);
+	return index_builder_finish_like(&b, like, 1, st);
+}
+
+static struct index_snapshot *
+u_build(const bool *model, struct index_budget *bud)
+{
+	struct index_apply_stats st;
+
+	return u_rebuild(model, bud, NULL, &st);
 }
 
 static void
@@ -586,6 +598,21 @@ shared_bytes(const struct index_snapshot *a, const struct index_snapshot *b)
 }
 
 /*
+ * *cur gives way to next: the budget counts both, segments they share
+ * once, then next's alone (the old one's shared segments stay).
+ */
+static void
+swap_counted(struct index_snapshot **cur, struct index_snapshot *next,
+    struct index_budget *bud)
+{
+	assert_int_equal(atomic_load(&bud->used), index_snapshot_bytes(*cur) +
+	    index_snapshot_bytes(next) - shared_bytes(*cur, next));
+	index_snapshot_unref(*cur);
+	*cur = next;
+	assert_int_equal(atomic_load(&bud->used), index_snapshot_bytes(next));
+}
+
+/*
  * The property: a delta over a snapshot equals a full build of the same
  * file set, over random batches of file adds and removes, directory
  * clears and re-reads, and the root's; a small change shares all but a
@@ -679,15 +706,100 @@ test_delta_equals_build(void **state)
 			    (INDEX_SEGMENT_BYTES + INDEX_SEGMENT_FILES *
 			    sizeof(struct match_entry)));
 		}
-		assert_int_equal(atomic_load(&bud.used),
-		    index_snapshot_bytes(cur) + index_snapshot_bytes(next) -
-		    shared_bytes(cur, next));
-		/* The old one goes; the new one's shared segments stay. */
-		index_snapshot_unref(cur);
-		cur = next;
-		assert_int_equal(atomic_load(&bud.used),
-		    index_snapshot_bytes(cur));
+		swap_counted(&cur, next, &bud);
 		assert_int_equal(path_bytes(cur) > 0, cur->n > 0);
+	}
+	index_snapshot_unref(cur);
+	assert_int_equal(atomic_load(&bud.used), 0);
+}
+
+/* Segments of s that t holds too (the same blocks). */
+static size_t
+shared_segments(const struct index_snapshot *s, const struct index_snapshot *t)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->nseg; i++)
+		for (size_t j = 0; j < t->nseg; j++)
+			k += s->segs[i] == t->segs[j];
+	return k;
+}
+
+/*
+ * A rebuild shares what did not change (index_builder_finish_like): over
+ * rounds of a few files or a tree changed on the disk, then the whole
+ * model built again against the index it replaces, the result lists
+ * exactly what a build from nothing lists; an unchanged tree makes no
+ * segment; a few changes make about a segment each; the budget counts
+ * shared segments once; and the segments stay as few as a build's.
+ */
+static void
+test_rebuild_shares(void **state)
+{
+	static bool model[U_DIRS * U_FILES];
+	struct index_budget bud;
+	struct index_apply_stats st;
+	struct index_snapshot *cur, *next, *want;
+	size_t fresh_nseg;
+
+	(void)state;
+	srand(4242);
+	budget_init(&bud, SIZE_MAX / 2);
+	for (size_t i = 0; i < U_DIRS * U_FILES; i++)
+		model[i] = rand() % 3 != 0;
+	assert_non_null(cur = u_build(model, &bud));
+	fresh_nseg = cur->nseg;
+	assert_true(fresh_nseg >= 3);
+
+	/* Nothing changed: every segment is the old one. */
+	assert_non_null(next = u_rebuild(model, &bud, cur, &st));
+	assert_int_equal(st.segments_made, 0);
+	assert_int_equal(st.bytes_made, 0);
+	assert_int_equal(st.segments_shared, cur->nseg);
+	assert_int_equal(shared_segments(cur, next), cur->nseg);
+	assert_int_equal(next->nseg, cur->nseg);
+	assert_same_paths(next, cur);
+	assert_int_equal(atomic_load(&bud.used), index_snapshot_bytes(cur) +
+	    index_snapshot_bytes(next) - shared_bytes(cur, next));
+	index_snapshot_unref(cur);
+	cur = next;
+
+	for (int round = 0; round < 200; round++) {
+		int ops = rand() % 5;	/* 0: a rebuild of nothing changed */
+		bool tree = rand() % 8 == 0;
+
+		for (int o = 0; o < ops; o++)
+			model[(size_t)rand() % (U_DIRS * U_FILES)] ^= true;
+		if (tree) {		/* a directory's files all flip */
+			size_t d = (size_t)rand() % U_DIRS;
+
+			for (size_t f = 0; f < U_FILES; f++)
+				model[d * U_FILES + f] = rand() % 2;
+		}
+		assert_non_null(next = u_rebuild(model, &bud, cur, &st));
+		assert_non_null(want = u_build(model, NULL));
+		assert_same_paths(next, want);
+		/* Masks too: a shared segment's entries are a build's. */
+		for (size_t i = 0; i < next->n; i += 7) {
+			size_t a = index_snapshot_segment_of(next, i);
+			size_t b = index_snapshot_segment_of(want, i);
+			const struct match_entry *ea = &next->segs[a]->entries[
+			    i - next->starts[a]];
+			const struct match_entry *eb = &want->segs[b]->entries[
+			    i - want->starts[b]];
+
+			assert_int_equal(ea->mask, eb->mask);
+			assert_int_equal(ea->base, eb->base);
+		}
+		index_snapshot_unref(want);
+		assert_int_equal(st.segments_shared, shared_segments(next, cur));
+		assert_int_equal(st.segments_made + st.segments_shared,
+		    next->nseg);
+		if (!tree)
+			assert_true(st.segments_made <= 2 * (size_t)ops);
+		swap_counted(&cur, next, &bud);
+		/* Cut where the old ones were, still about as few. */
+		assert_true(cur->nseg <= 2 * fresh_nseg + 1);
 	}
 	index_snapshot_unref(cur);
 	assert_int_equal(atomic_load(&bud.used), 0);
@@ -851,6 +963,7 @@ main(void)
 		cmocka_unit_test(test_giveback),
 		cmocka_unit_test(test_builder_runs),
 		cmocka_unit_test(test_delta_equals_build),
+		cmocka_unit_test(test_rebuild_shares),
 		cmocka_unit_test(test_reader_keeps_segments),
 		cmocka_unit_test(test_apply_caps),
 		cmocka_unit_test(test_churn_keeps_segments_few),

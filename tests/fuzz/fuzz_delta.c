@@ -15,8 +15,10 @@
  * each batch:
  *   - the delta's paths equal a full build of the model's paths (added
  *     in a shuffled order, as walk threads absorb them), entry by entry,
- *     in directory order; without a cap, index_snapshot_has() agrees
- *     with the model for every path of the universe;
+ *     in directory order, and a rebuild's that shares the old snapshot's
+ *     segments (index_builder_finish_like); without a cap,
+ *     index_snapshot_has() agrees with the model for every path of the
+ *     universe;
  *   - every segment holds 1..INDEX_SEGMENT_FILES paths and the starts
  *     add up;
  *   - the budget holds exactly both snapshots' bytes, shared segments
@@ -86,9 +88,12 @@ fd_under(const char *p, const char *c)
 	return strncmp(p, c, n) == 0 && (p[n] == '\0' || p[n] == '/');
 }
 
+/* A walk's build of the model, as a rebuild replacing like (or NULL). */
 static struct index_snapshot *
-fd_build(const bool *model, uint32_t shuffle, struct index_budget *bud)
+fd_build(const bool *model, uint32_t shuffle, struct index_budget *bud,
+    const struct index_snapshot *like)
 {
+	struct index_apply_stats st;
 	struct index_builder b;
 	size_t order[FD_UNIVERSE];
 
@@ -112,7 +117,7 @@ fd_build(const bool *model, uint32_t shuffle, struct index_budget *bud)
 			FUZZ_CHECK(index_builder_add(&b, fd_path[u],
 			    fd_len[u]) == 0);
 	}
-	return index_builder_finish(&b, 1);
+	return index_builder_finish_like(&b, like, 1, &st);
 }
 
 static const char *
@@ -204,7 +209,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		model[u] = fd_valid[u] && (data[u / 8] >> (u % 8) & 1);
 	atomic_init(&bud.used, 0);
 	bud.limit = SIZE_MAX / 2;
-	FUZZ_CHECK((cur = fd_build(model, 1, &bud)) != NULL);
+	FUZZ_CHECK((cur = fd_build(model, 1, &bud, NULL)) != NULL);
 	fd_shape(cur);
 	for (int batch = 0; batch < FD_MAX_BATCHES && pos < size; batch++) {
 		char store[FD_MAX_CLEARS][160];
@@ -289,8 +294,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    fd_path[u], fd_len[u]);
 		} else {
 			FUZZ_CHECK((want = fd_build(model, (uint32_t)gen,
-			    NULL)) != NULL);
+			    NULL, NULL)) != NULL);
 			fd_same(next, want);
+			index_snapshot_unref(want);
+			/* A rebuild sharing cur's segments lists the same. */
+			FUZZ_CHECK((want = fd_build(model, (uint32_t)gen,
+			    NULL, cur)) != NULL);
+			fd_shape(want);
+			fd_same(want, next);
 			index_snapshot_unref(want);
 			for (size_t u = 0; u < FD_UNIVERSE; u++)
 				FUZZ_CHECK(index_snapshot_has(next, fd_path[u],
